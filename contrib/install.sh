@@ -1,0 +1,45 @@
+#!/bin/sh
+# Install Vectra Guard and everything it needs on a Debian 12 / Ubuntu 24.04 host.
+# Run as root. Idempotent: running it again upgrades Vectra Guard in place.
+#
+#   - system packages: Podman with runc (works on every cgroup layout), the
+#     rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
+#     from Debian packages, no registry needed);
+#   - a subordinate id range for the "containers" user, so that rootful Podman
+#     can give every sandbox a user namespace of its own (--userns=auto);
+#   - Vectra Guard itself in a virtual environment at /opt/vectraguard, with
+#     the command in /usr/local/bin and its man pages where `man` finds them.
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+prefix=/opt/vectraguard
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "contrib/install.sh: run me as root (e.g. sudo $0)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
+    mmdebstrap tini ca-certificates man-db \
+    python3 python3-venv >/dev/null
+
+for file in /etc/subuid /etc/subgid; do
+    grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >> "$file"
+done
+
+[ -x "$prefix/bin/python" ] || python3 -m venv "$prefix"
+"$prefix/bin/pip" install -q --disable-pip-version-check "$repo[test]"
+# A checkout with an unchanged version number is still new code: reinstall it.
+"$prefix/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$repo"
+
+ln -sf "$prefix/bin/vectraguard" /usr/local/bin/vectraguard
+for page in "$prefix"/share/man/man1/*.1 "$prefix"/share/man/man5/*.5; do
+    [ -e "$page" ] || continue
+    section=$(basename "$(dirname "$page")")
+    mkdir -p "/usr/local/share/man/$section"
+    ln -sf "$page" "/usr/local/share/man/$section/"
+done
+echo "vectraguard installed: $(vectraguard --version)"

@@ -1,0 +1,166 @@
+"""The command-line interface: the parser (no side effects) and dispatch.
+
+argparse-manpage imports `build_parser` to generate man/vectraguard.1, so
+building the parser must not touch the host. Each command lives in
+vectraguard/commands/ and is imported only when chosen, keeping the start-up
+path of `vectraguard run` free of what other commands need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from vectraguard import __version__, errors, units
+
+EPILOG = "Profiles: man vectraguard-profile. Exit status: the command's own; 124 timeout; " \
+         "125 Vectra Guard refused or failed; 126 cannot execute; 127 not found; 128+N killed by signal N."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but bad usage is a VGError (exit 125, one line), not exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise errors.UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+
+
+def _checked(parse: object, what: str) -> object:
+    def check(text: str) -> str:
+        try:
+            parse(text)  # type: ignore[operator]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    check.__name__ = what
+    return check
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--profile", default="default", metavar="NAME",
+                   help="sandbox profile to use (default: %(default)s); see `man vectraguard-profile`")
+    p.add_argument("--mount", action="append", default=[], metavar="SRC:DST[:ro|rw]",
+                   help="also mount host path SRC at DST (read-only unless :rw); repeatable")
+    p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="set NAME inside the sandbox, to VALUE or to its value here; repeatable")
+    p.add_argument("--workspace", choices=("ro", "rw", "none"),
+                   help="how the current directory is mounted (default: from the profile)")
+    p.add_argument("--cpus", type=_checked(units.parse_cpus, "cpus"), metavar="N", help="CPU limit, e.g. 1 or 0.5")
+    p.add_argument("--memory", type=_checked(units.parse_size, "size"), metavar="SIZE",
+                   help="memory limit including swap, e.g. 512Mi or 2G")
+    p.add_argument("--pids", type=_checked(lambda t: units.parse_count(t, what="processes"), "count"),
+                   metavar="N", help="maximum number of processes")
+    p.add_argument("--timeout", type=_checked(units.parse_duration, "duration"), metavar="DURATION",
+                   help="wall-clock limit, e.g. 30s, 10m, 1h (then TERM, then KILL; exit 124)")
+    p.add_argument("--workdir", metavar="PATH", help="working directory inside the sandbox")
+    p.add_argument("--image", metavar="REF", help="image to use instead of the profile's")
+    p.add_argument("--network", choices=("none", "allowlist", "full"),
+                   help="network mode (this version supports only `none`)")
+    p.add_argument("command", nargs="*", metavar="CMD",
+                   help="the command and its arguments; put them after `--`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="vectraguard", description="Run commands, scripts and AI agents in "
+                     "throw-away, locked-down Podman sandboxes.", epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"vectraguard {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]",
+                         description="Run CMD in a fresh sandbox and remove it afterwards.", epilog=EPILOG)
+    _add_run_options(run)
+
+    sandbox = sub.add_parser("sandbox", help="sandbox commands (sandbox run is the same as run)")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    _add_run_options(sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG))
+
+    image = sub.add_parser("image", help="build and list sandbox images")
+    image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    build = image_sub.add_parser("build", help="build the default image from Debian packages (no registry needed)")
+    build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
+    build.add_argument("--suite", default="bookworm", help="Debian suite (default: %(default)s)")
+    build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
+    image_list = image_sub.add_parser("list", help="list Vectra Guard images")
+    image_list.add_argument("--json", action="store_true", help="machine-readable output")
+
+    doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+# (command, subcommand) -> module in vectraguard.commands providing `main(args)`.
+COMMANDS = {
+    ("run", None): "run",
+    ("sandbox", "run"): "run",
+    ("image", "build"): "image",
+    ("image", "list"): "image",
+    ("doctor", None): "doctor",
+}
+
+
+def split_command(argv: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """Everything after the first `--` is the sandboxed command, never an option."""
+    argv = list(argv)
+    if "--" in argv:
+        cut = argv.index("--")
+        return argv[:cut], argv[cut + 1 :]
+    return argv, None
+
+
+def main(argv: Sequence[str]) -> int:
+    from vectraguard import diag
+
+    try:
+        options, command = split_command(argv)
+        parser = build_parser()
+        args = parser.parse_args(options)
+        diag.configure(-1 if args.quiet else args.verbose)
+        sub = getattr(args, f"{args.command_name}_command", None) if args.command_name else None
+        key = (args.command_name, sub)
+        if key not in COMMANDS:
+            _print_help_for(parser, args.command_name)
+            return errors.EXIT_REFUSED
+        if command is not None:
+            if not hasattr(args, "command"):
+                raise errors.UsageError(f"vectraguard: `{args.command_name}` takes no command after --")
+            if args.command:
+                raise errors.UsageError("vectraguard: give the command after --, not before it")
+            args.command = command
+        module = importlib.import_module(f"vectraguard.commands.{COMMANDS[key]}")
+        return int(module.main(args))
+    except errors.VGError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("vectraguard: interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
+        return _report_bug(exc)
+
+
+def _print_help_for(parser: argparse.ArgumentParser, name: str | None) -> None:
+    """`vectraguard` or `vectraguard image` alone: show what can follow."""
+    if name is not None:
+        for action in parser._subparsers._group_actions if parser._subparsers else []:
+            chosen = getattr(action, "choices", {}).get(name)
+            if chosen is not None:
+                chosen.print_help(sys.stderr)
+                return
+    parser.print_help(sys.stderr)
+
+
+def _report_bug(exc: Exception) -> int:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="vectraguard-crash-", suffix=".txt", delete=False) as out:
+        traceback.print_exception(exc, file=out)
+    print(f"vectraguard: internal error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+    print(f"  the details are in {out.name}; please report this as a bug", file=sys.stderr)
+    return errors.EXIT_REFUSED

@@ -1,0 +1,167 @@
+"""`vectraguard run` (= `sandbox run`): one command in a fresh sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from vectraguard import diag, errors, paths, resources
+from vectraguard.config import profiles
+from vectraguard.config.layers import Layer, validated_layer
+from vectraguard.config.problems import Origin
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.runtime import host as host_facts
+from vectraguard.runtime import service
+from vectraguard.runtime.attach import usable_stdin, write_to_fds
+from vectraguard.runtime.owner import current_owner
+from vectraguard.runtime.session import run_session
+from vectraguard.sandbox import mounts as mount_rules
+from vectraguard.sandbox.compile import compile_spec
+from vectraguard.sandbox.request import RunRequest
+
+COMMAND_LINE = "command line"
+DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.command:
+        raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
+    request = RunRequest(
+        argv=tuple(args.command),
+        profile=args.profile,
+        cwd=_working_directory(),
+        host_env=tuple(os.environ.items()),
+        session_id=new_session_id(),
+        owner=current_owner(),
+        image_override=args.image,
+        workdir_override=args.workdir,
+    )
+    profile = profiles.resolve(request.profile, [flags_layer(args)])
+    if profile.network_mode != "none":
+        raise errors.PolicyError(
+            f"vectraguard: network mode {profile.network_mode!r} is not supported by this version "
+            f"(set by {profile.provenance.get('network.mode', Origin('?'))})",
+            hint="use `--network none`; egress allowlists come with the network policy feature",
+        )
+    facts = host_facts.detect()
+    sandbox_mounts = resolve_mounts(profile, request)
+    client = service.connect()
+    image_ref = request.image_override or profile.image
+    image = client.image_inspect(image_ref)
+    if image is None:
+        raise errors.RuntimeUnavailable(f"vectraguard: image {image_ref} not found", hint=_image_hint(image_ref))
+    compiled = compile_spec(profile, request, facts, image_id=str(image["Id"]), mounts=sandbox_mounts,
+                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
+    for notice in compiled.notices:
+        print(f"vectraguard: warning: {notice}", file=sys.stderr)
+    diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {image['Id']}")
+    result = run_session(
+        client, compiled.spec,
+        timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
+        stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}),
+    )
+    _report(result.reason, result.exit_status, profile)
+    return result.exit_status
+
+
+def new_session_id() -> str:
+    """Time-sortable and unique: milliseconds since the epoch, then randomness."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+
+
+def _working_directory() -> str:
+    try:
+        return os.path.realpath(os.getcwd())
+    except OSError as exc:
+        raise errors.UsageError(f"vectraguard: the current directory is not accessible: {exc.strerror}") from None
+
+
+def flags_layer(args: argparse.Namespace) -> Layer:
+    """Per-run flags become the last, highest layer, validated like a file."""
+    data: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+
+    for flag, path in (("cpus", "limits.cpus"), ("memory", "limits.memory"), ("timeout", "limits.timeout"),
+                       ("network", "network.mode"), ("workspace", "filesystem.workspace.mode")):
+        if getattr(args, flag) is not None:
+            put(path, getattr(args, flag))
+    if args.pids is not None:
+        put("limits.pids", int(args.pids))
+    if args.mount:
+        put("filesystem.mounts", [parse_mount_flag(m) for m in args.mount])
+    env_set = parse_env_flags(args.env, os.environ)
+    if env_set:
+        put("env.set", env_set)
+    return validated_layer(COMMAND_LINE, data, "profile")
+
+
+def parse_mount_flag(text: str) -> dict[str, str]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise errors.UsageError(
+            f"vectraguard: --mount {text!r}: expected SRC:DST, SRC:DST:ro or SRC:DST:rw",
+            hint="paths may not contain ':'",
+        )
+    return {"source": parts[0], "target": parts[1], "mode": parts[2] if len(parts) == 3 else "ro"}
+
+
+def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        if not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise errors.UsageError(f"vectraguard: --env {name!r}: not a valid variable name")
+        if sep:
+            values[name] = value
+        elif name in host_env:
+            values[name] = host_env[name]
+        else:
+            print(f"vectraguard: warning: --env {name}: not set here, not passed", file=sys.stderr)
+    return values
+
+
+def resolve_mounts(profile: ResolvedProfile, request: RunRequest) -> tuple[mount_rules.Mount, ...]:
+    denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state())
+    result: list[mount_rules.Mount] = []
+    if profile.workspace_mode != "none":
+        origin = profile.provenance.get("filesystem.workspace.mode", Origin("<profile>"))
+        try:
+            result.append(mount_rules.make_mount(request.cwd, profile.workspace_target, profile.workspace_mode,
+                                                 cwd=request.cwd, origin=Origin("working directory"),
+                                                 denied=denied))
+        except errors.PolicyError as exc:
+            exc.hint = f"cd into a project directory, or run with --workspace none (workspace set by {origin})"
+            raise
+    for entry in profile.mounts:
+        result.append(mount_rules.make_mount(entry.source, entry.target, entry.mode,
+                                             cwd=request.cwd, origin=entry.origin, denied=denied))
+    targets = [m.target for m in result]
+    for target in targets:
+        if targets.count(target) > 1:
+            raise errors.PolicyError(f"vectraguard: two mounts have the same target {target}")
+    return tuple(result)
+
+
+def _image_hint(ref: str) -> str:
+    if ref.startswith(DEFAULT_IMAGE_PREFIX):
+        return "build it with `vectraguard image build`"
+    return f"build or load {ref} into Podman first (no registry is contacted)"
+
+
+def _report(reason: str, status: int, profile: ResolvedProfile) -> None:
+    if reason == "timeout":
+        print(f"vectraguard: timed out after {profile.limits.timeout:g}s (profile {profile.name}); stopped",
+              file=sys.stderr)
+    elif reason == "oom":
+        print(f"vectraguard: killed: out of memory (limit {profile.limits.memory} bytes)", file=sys.stderr)
+    elif reason == "interrupted":
+        print("vectraguard: interrupted; sandbox stopped and removed", file=sys.stderr)

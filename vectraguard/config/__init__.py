@@ -1,0 +1,1 @@
+"""Configuration: reading YAML layers, validating them, resolving profiles."""

@@ -1,0 +1,57 @@
+"""A Layer: one validated configuration document and where each key came from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vectraguard.config import cache, schema, yamlio
+from vectraguard.config.problems import Origin, Problem, raise_if_any
+
+
+@dataclass(frozen=True)
+class Layer:
+    source: str  # a file path, or "command line"
+    data: dict[str, Any]
+    lines: dict[str, int]
+
+    def origin(self, key_path: str) -> Origin:
+        return Origin(self.source, self.lines.get(key_path, 0))
+
+
+def load_file(path: Path, schema_name: str) -> Layer:
+    """Read, parse and validate one file; raise ConfigError with every problem."""
+    raw, problems = yamlio.read_config_bytes(path)
+    raise_if_any(problems, f"vectraguard: cannot use {path}")
+    assert raw is not None
+    key = cache.cache_key(schema.schema_bytes(schema_name), raw)
+    hit = cache.lookup(key)
+    if hit is not None:
+        return Layer(str(path), hit[0], hit[1])
+    text, problems = yamlio.decode_config(raw, str(path))
+    raise_if_any(problems, f"vectraguard: {path} is not a valid configuration file")
+    assert text is not None
+    loaded = yamlio.load_yaml_text(text, str(path))
+    problems = list(loaded.problems)
+    if not problems and not isinstance(loaded.data, dict):
+        problems.append(Problem(Origin(str(path), 1), "", "the document must be a mapping of keys"))
+    if not problems:
+        problems = schema.validate(schema_name, loaded.data, loaded.lines, str(path))
+    raise_if_any(problems, f"vectraguard: {path} is not a valid configuration file")
+    cache.store(key, loaded.data, loaded.lines)
+    return Layer(str(path), loaded.data, loaded.lines)
+
+
+def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Layer:
+    """A layer built in code (command-line flags) goes through the same schema,
+    and the same cache, keyed by its canonical JSON."""
+    if not data:
+        return Layer(source, data, {})
+    key = cache.cache_key(schema.schema_bytes(schema_name), json.dumps(data, sort_keys=True).encode())
+    if cache.lookup(key) is None:
+        problems = schema.validate(schema_name, data, {}, source)
+        raise_if_any(problems, "vectraguard: invalid command-line options")
+        cache.store(key, data, {})
+    return Layer(source, data, {})

@@ -1,0 +1,40 @@
+"""Located configuration problems, collected and reported together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vectraguard.errors import ConfigError
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """Where a value came from: a file and line, or a command-line flag."""
+
+    source: str
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    origin: Origin
+    key_path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.key_path}: " if self.key_path else ""
+        return f"{self.origin}: {where}{self.message}"
+
+
+def raise_if_any(problems: Iterable[Problem], summary: str) -> None:
+    found = sorted(set(problems))
+    if found:
+        raise ConfigError(summary, details=[str(p) for p in found])
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    return ".".join(str(p) for p in path)

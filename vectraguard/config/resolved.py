@@ -1,0 +1,124 @@
+"""The fully resolved profile: complete, typed, frozen, with provenance.
+
+Raw layers may omit keys; by the time a profile is resolved every value is
+set (the shipped `default` profile provides them all) and converted to its
+unit. Conversion problems are located at the file:line that set the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from vectraguard import units
+from vectraguard.config.merge import Merged
+from vectraguard.config.problems import Origin, Problem, raise_if_any
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MountEntry:
+    source: str
+    target: str
+    mode: str  # "ro" | "rw"
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpus: float
+    memory: int  # bytes; also the memory+swap cap
+    pids: int
+    nofile: int
+    timeout: float  # seconds
+    kill_grace: float  # seconds
+    enforcement: str  # "strict" | "best-effort"
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    name: str
+    description: str
+    image: str
+    workspace_mode: str  # "ro" | "rw" | "none"
+    workspace_target: str
+    mounts: tuple[MountEntry, ...]
+    tmp_size: int
+    home_size: int
+    env_allow: tuple[str, ...]
+    env_set: Mapping[str, str]
+    network_mode: str
+    network_allow: tuple[str, ...]
+    limits: Limits
+    user: str
+    seccomp: str
+    provenance: Mapping[str, Origin]
+
+
+class _Reader:
+    """Reads typed values out of merged data, collecting located problems."""
+
+    def __init__(self, merged: Merged) -> None:
+        self.merged = merged
+        self.problems: list[Problem] = []
+
+    def origin(self, path: str) -> Origin:
+        return self.merged.provenance.get(path, Origin("<built-in>"))
+
+    def raw(self, path: str) -> Any:
+        node: Any = self.merged.data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                self.problems.append(Problem(Origin("<profiles>"), path, "no value set (the default profile must set it)"))
+                return None
+            node = node[part]
+        return node
+
+    def get(self, path: str, convert: Callable[[Any], T], fallback: T) -> T:
+        value = self.raw(path)
+        if value is None:
+            return fallback
+        try:
+            return convert(value)
+        except ValueError as exc:
+            self.problems.append(Problem(self.origin(path), path, str(exc)))
+            return fallback
+
+
+def build(name: str, merged: Merged) -> ResolvedProfile:
+    r = _Reader(merged)
+    limits = Limits(
+        cpus=r.get("limits.cpus", units.parse_cpus, 1.0),
+        memory=r.get("limits.memory", units.parse_size, 1),
+        pids=r.get("limits.pids", lambda v: units.parse_count(v, what="processes", maximum=1 << 22), 1),
+        nofile=r.get("limits.nofile", lambda v: units.parse_count(v, what="open files", maximum=1 << 20), 1),
+        timeout=r.get("limits.timeout", units.parse_duration, 1.0),
+        kill_grace=r.get("limits.kill_grace", units.parse_duration, 1.0),
+        enforcement=r.get("limits.enforcement", str, "strict"),
+    )
+    mounts = tuple(
+        MountEntry(m["source"], m["target"], m.get("mode", "ro"), r.origin("filesystem.mounts"))
+        for m in r.get("filesystem.mounts", list, [])
+    )
+    profile = ResolvedProfile(
+        name=name,
+        description=r.get("description", str, ""),
+        image=r.get("image", str, ""),
+        workspace_mode=r.get("filesystem.workspace.mode", str, "ro"),
+        workspace_target=r.get("filesystem.workspace.target", str, "/workspace"),
+        mounts=mounts,
+        tmp_size=r.get("filesystem.tmp_size", units.parse_size, 1),
+        home_size=r.get("filesystem.home_size", units.parse_size, 1),
+        env_allow=tuple(r.get("env.allow", list, [])),
+        env_set=dict(r.get("env.set", dict, {})),
+        network_mode=r.get("network.mode", str, "none"),
+        network_allow=tuple(r.get("network.allow", list, [])),
+        limits=limits,
+        user=r.get("security.user", str, "1000:1000"),
+        seccomp=r.get("security.seccomp", str, "strict"),
+        provenance=dict(merged.provenance),
+    )
+    raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
+    return profile

@@ -1,0 +1,66 @@
+"""Validating parsed layers against the JSON Schemas in schemas/.
+
+The schemas are the single source of truth for what a file may contain; this
+module only turns jsonschema's errors into located, readable Problems.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from vectraguard import resources
+from vectraguard.config.problems import Origin, Problem, dotted
+
+
+@cache
+def schema_bytes(name: str) -> bytes:
+    return resources.schema_path(name).read_bytes()
+
+
+@cache
+def _validator(name: str) -> Any:
+    # jsonschema costs ~90 ms to import; it is only needed when a layer is
+    # not already in the validated-layer cache.
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(schema_bytes(name))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def validate(name: str, data: Any, lines: dict[str, int], source: str) -> list[Problem]:
+    problems = []
+    for error in _validator(name).iter_errors(data):
+        path = list(error.absolute_path)
+        problems.append(Problem(Origin(source, _line_for(path, lines)), dotted(path), _message(error)))
+    return problems
+
+
+def _line_for(path: list[Any], lines: dict[str, int]) -> int:
+    for end in range(len(path), -1, -1):
+        line = lines.get(dotted(path[:end]))
+        if line:
+            return line
+    return 0
+
+
+def _message(error: Any) -> str:
+    if error.validator == "additionalProperties":
+        import difflib
+
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            parts.append(f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return "; ".join(parts) + f" — allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+    return str(error.message)

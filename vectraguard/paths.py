@@ -1,0 +1,49 @@
+"""Where Vectra Guard keeps its own state, per user (XDG) and system-wide.
+
+None of these may ever be mounted into a sandbox: they hold the control
+plane (configuration, caches, the Podman socket, later trust and audit).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _xdg(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable)
+    base = Path(value) if value and os.path.isabs(value) else Path.home() / fallback
+    return base / "vectraguard"
+
+
+def config_dir() -> Path:
+    return _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def data_dir() -> Path:
+    override = os.environ.get("VECTRAGUARD_DATA_DIR")
+    return Path(override) if override else _xdg("XDG_DATA_HOME", ".local/share")
+
+
+def cache_dir() -> Path:
+    return _xdg("XDG_CACHE_HOME", ".cache")
+
+
+def system_dir() -> Path:
+    return Path(os.environ.get("VECTRAGUARD_SYSTEM_DIR", "/etc/vectraguard"))
+
+
+def runtime_dir() -> Path:
+    """A private directory for this user's sockets and locks."""
+    if os.geteuid() == 0:
+        return Path("/run/vectraguard")
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg) and os.stat(xdg).st_uid == os.geteuid():
+        return Path(xdg) / "vectraguard"
+    return Path(f"/tmp/vectraguard-{os.geteuid()}")
+
+
+def own_state() -> tuple[str, ...]:
+    """Every directory of Vectra Guard's own, for the mount deny rules."""
+    dirs = (config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir())
+    return tuple(os.path.realpath(d) for d in dirs)

@@ -1,0 +1,149 @@
+"""Running one sandbox session: create, attach, start, pump, wait, remove.
+
+The container is removed on every path out of `run_session` — normal exit,
+timeout, Ctrl-C, SIGTERM, SIGHUP, and errors. Signals only set a flag and
+wake the pump, so cleanup always runs in the normal flow, never inside a
+signal handler.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from vectraguard import errors
+from vectraguard.runtime.attach import OutputSink, StreamPump
+from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.runtime.reaper import reap_orphans
+from vectraguard.sandbox.spec import ContainerSpec
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+FINAL_DRAIN_S = 10.0
+WAIT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_status: int
+    reason: str  # "exited" | "timeout" | "oom" | "interrupted" | "not-found" | "cannot-execute"
+    container_id: str
+    signal: int | None = None
+
+
+class _Interrupts:
+    """Signal flag + self-pipe so the select loop wakes at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def handler(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signum
+        try:
+            os.write(self.write_fd, b"\0")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[_Interrupts]:
+    interrupts = _Interrupts()
+    previous = {sig: signal.signal(sig, interrupts.handler) for sig in HANDLED_SIGNALS}
+    try:
+        yield interrupts
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupts.close()
+
+
+def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
+                stdin_fd: int | None, sink: OutputSink) -> RunResult:
+    with _signals_deferred() as interrupts:
+        try:
+            cid = client.create(spec.to_specgen())
+        except LibpodError as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: Podman refused to create the sandbox: {exc.message}") from None
+        reaper = threading.Thread(target=_reap_quietly, args=(client,), daemon=True)
+        try:
+            if interrupts.received is not None:
+                return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
+            started = _start(client, cid)
+            if isinstance(started, RunResult):
+                return started
+            sock, initial = started
+            reaper.start()
+            try:
+                return _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace)
+            finally:
+                sock.close()
+        finally:
+            client.remove(cid)
+            if reaper.ident is not None:
+                reaper.join(timeout=5)
+
+
+def _start(client: Libpod, cid: str) -> tuple[socket.socket, bytes] | RunResult:
+    sock, initial = client.attach(cid)
+    try:
+        client.start(cid)
+    except LibpodError as exc:
+        sock.close()
+        # Without a working init, the OCI runtime itself reports these.
+        if "not found" in exc.message or "no such file" in exc.message.lower():
+            return RunResult(errors.EXIT_NOT_FOUND, "not-found", cid)
+        if "permission denied" in exc.message.lower():
+            return RunResult(errors.EXIT_CANNOT_EXECUTE, "cannot-execute", cid)
+        raise errors.RuntimeUnavailable(f"vectraguard: the sandbox failed to start: {exc.message}") from None
+    return sock, initial
+
+
+def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, stdin_fd: int | None,
+               sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float) -> RunResult:
+    pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd)
+    stop_requested = lambda: interrupts.received is not None  # noqa: E731
+    outcome = pump.run(time.monotonic() + timeout, stop_requested)
+    if outcome != "eof":
+        _stop(client, cid, pump, kill_grace)
+    status = client.wait(cid, WAIT_TIMEOUT_S)
+    if outcome == "deadline":
+        return RunResult(errors.EXIT_TIMEOUT, "timeout", cid)
+    if outcome == "stop" and interrupts.received is not None:
+        return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
+    if status == errors.EXIT_SIGNAL_BASE + signal.SIGKILL and client.inspect(cid).get("State", {}).get("OOMKilled"):
+        return RunResult(status, "oom", cid, signal.SIGKILL)
+    signum = status - errors.EXIT_SIGNAL_BASE if status > errors.EXIT_SIGNAL_BASE else None
+    return RunResult(status, "exited", cid, signum)
+
+
+def _stop(client: Libpod, cid: str, pump: StreamPump, kill_grace: float) -> None:
+    """TERM, let it finish writing for the grace period, then KILL."""
+    never = lambda: False  # noqa: E731
+    for sig, window in (("SIGTERM", kill_grace), ("SIGKILL", FINAL_DRAIN_S)):
+        try:
+            client.kill(cid, sig)
+        except LibpodError:
+            pass  # it may have exited in between
+        if pump.run(time.monotonic() + window, never) == "eof":
+            return
+
+
+def _reap_quietly(client: Libpod) -> None:
+    try:
+        reap_orphans(client)
+    except Exception as exc:  # noqa: BLE001 - reaping is housekeeping; a failure must not fail the run
+        from vectraguard import diag
+
+        diag.debug(f"reaping left-over sandboxes failed: {exc}")

@@ -1,0 +1,120 @@
+"""Compile a resolved profile and a run request into a ContainerSpec.
+
+Pure: no I/O, no clock, no Podman. Everything the host contributes comes in
+as HostFacts and already-canonical mounts, so the same inputs always give
+the same spec (golden-file tests rely on it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.errors import LimitNotEnforceable
+from vectraguard.runtime.host import HostFacts
+from vectraguard.sandbox.mounts import Mount
+from vectraguard.sandbox.request import RunRequest
+from vectraguard.sandbox.spec import (
+    LABEL_OWNER,
+    LABEL_PROFILE,
+    LABEL_SESSION,
+    BindMount,
+    ContainerSpec,
+    Rlimit,
+    TmpfsMount,
+)
+
+SANDBOX_HOME = "/home/sandbox"
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Proxy settings would point the sandbox at the host's network; the network
+# policy decides what is reachable, never an inherited variable.
+PROXY_VARIABLES = frozenset(
+    name for base in ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
+    for name in (base, base.upper())
+)
+# Seconds Podman waits beyond our own timeout before it kills a container
+# whose Vectra Guard died without cleaning up.
+BACKSTOP_MARGIN = 30
+
+
+@dataclass(frozen=True)
+class Compiled:
+    spec: ContainerSpec
+    notices: tuple[str, ...]  # what the user must be told (best-effort limits)
+
+
+def compile_spec(
+    profile: ResolvedProfile,
+    request: RunRequest,
+    host: HostFacts,
+    *,
+    image_id: str,
+    mounts: tuple[Mount, ...],
+    seccomp_profile_path: str,
+) -> Compiled:
+    limits = profile.limits
+    notices: list[str] = []
+    cpus: float | None = limits.cpus
+    memory: int | None = limits.memory
+    pids: int | None = limits.pids
+    if not host.limits_enforced:
+        if limits.enforcement != "best-effort":
+            raise LimitNotEnforceable(
+                f"vectraguard: profile {profile.name!r} requires cpu, memory and pids limits, "
+                f"but {host.why_not_enforced}",
+                hint="run as root, use a host with cgroups v2 and delegated controllers, "
+                "or use a profile with `limits.enforcement: best-effort`",
+            )
+        cpus = memory = pids = None
+        notices.append(
+            f"limits are best-effort: {host.why_not_enforced}; "
+            "processes are capped by RLIMIT_NPROC, memory and cpu are not capped"
+        )
+    spec = ContainerSpec(
+        image=image_id,
+        command=request.argv,
+        workdir=request.workdir_override or (profile.workspace_target if profile.workspace_mode != "none" else SANDBOX_HOME),
+        env=build_env(profile, request),
+        labels={LABEL_SESSION: request.session_id, LABEL_OWNER: request.owner, LABEL_PROFILE: profile.name},
+        hostname="sandbox",
+        binds=tuple(BindMount(m.source, m.target, m.read_only) for m in mounts),
+        tmpfs=(TmpfsMount("/tmp", profile.tmp_size), TmpfsMount(SANDBOX_HOME, profile.home_size)),
+        user=profile.user,
+        private_userns=not host.rootless,
+        seccomp_profile_path=seccomp_profile_path,
+        cpus=cpus,
+        memory=memory,
+        pids=pids,
+        rlimits=(
+            _rlimit("nofile", limits.nofile, host.nofile_hard),
+            _rlimit("nproc", limits.pids, host.nproc_hard),
+        ),
+        backstop_timeout=math.ceil(limits.timeout + limits.kill_grace) + BACKSTOP_MARGIN,
+        stop_grace=max(1, math.ceil(limits.kill_grace)),
+        oci_runtime=host.oci_runtime,
+        init_path=host.init_path,
+    )
+    return Compiled(spec, tuple(notices))
+
+
+def _rlimit(name: str, wanted: int, hard: int) -> Rlimit:
+    # Asking for more than the caller's hard limit makes the OCI runtime fail
+    # with EPERM (setrlimit needs CAP_SYS_RESOURCE to raise it).
+    value = wanted if hard < 0 else min(wanted, hard)
+    return Rlimit(name, value, value)
+
+
+def build_env(profile: ResolvedProfile, request: RunRequest) -> dict[str, str]:
+    host_env = dict(request.host_env)
+    env = {
+        "PATH": SANDBOX_PATH,
+        "HOME": SANDBOX_HOME,
+        "TERM": host_env.get("TERM", "dumb"),
+        "LANG": "C.UTF-8",
+    }
+    for name in profile.env_allow:
+        if name in host_env and name not in PROXY_VARIABLES:
+            env[name] = host_env[name]
+    env.update(profile.env_set)
+    return env

@@ -1,0 +1,130 @@
+"""ContainerSpec: the compiled sandbox, and the one place that knows Podman's names.
+
+Grouped by concern like Podman's own specgen (basic, storage, security,
+network, resources). `to_specgen()` renders the libpod "SpecGenerator" JSON
+that `POST /libpod/containers/create` takes; no other module spells those
+field names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LABEL_SESSION = "io.vectraguard.session"
+LABEL_OWNER = "io.vectraguard.owner"
+LABEL_PROFILE = "io.vectraguard.profile"
+CPU_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class TmpfsMount:
+    target: str
+    size: int
+    mode: str = "1777"
+
+
+@dataclass(frozen=True)
+class Rlimit:
+    name: str  # "nofile", "nproc", ...
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    # basic
+    image: str
+    command: tuple[str, ...]
+    workdir: str
+    env: Mapping[str, str]
+    labels: Mapping[str, str]
+    hostname: str
+    # storage
+    binds: tuple[BindMount, ...]
+    tmpfs: tuple[TmpfsMount, ...]
+    # security
+    user: str
+    private_userns: bool  # rootful: a user namespace of its own (rootless has one anyway)
+    seccomp_profile_path: str
+    # resources (None: not enforced on this host, see compile)
+    cpus: float | None
+    memory: int | None
+    pids: int | None
+    rlimits: tuple[Rlimit, ...]
+    backstop_timeout: int  # Podman kills the container after this many seconds, even if we died
+    stop_grace: int
+    oci_runtime: str | None
+    init_path: str | None
+
+    def to_specgen(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "image": self.image,
+            "command": list(self.command),
+            "work_dir": self.workdir,
+            "env": dict(self.env),
+            # Podman would otherwise add the image's and host's variables.
+            "env_host": False,
+            "httpproxy": False,
+            "labels": dict(self.labels),
+            "hostname": self.hostname,
+            "stdin": True,
+            "terminal": False,
+            "init": True,
+            "remove": False,
+            "timeout": self.backstop_timeout,
+            "stop_timeout": self.stop_grace,
+            # storage
+            "read_only_filesystem": True,
+            "read_write_tmpfs": False,
+            "mounts": [self._bind(b) for b in self.binds] + [self._tmpfs(t) for t in self.tmpfs],
+            # security
+            "user": self.user,
+            "cap_drop": ["ALL"],
+            "no_new_privileges": True,
+            "seccomp_profile_path": self.seccomp_profile_path,
+            "privileged": False,
+            # network
+            "netns": {"nsmode": "none"},
+            "use_image_hosts": False,
+            "use_image_resolve_conf": False,
+            # resources
+            "r_limits": [{"type": r.name, "soft": r.soft, "hard": r.hard} for r in self.rlimits],
+            "resource_limits": self._resources(),
+        }
+        if self.private_userns:
+            spec["userns"] = {"nsmode": "auto", "value": "size=65536"}
+        if self.oci_runtime:
+            spec["oci_runtime"] = self.oci_runtime
+        if self.init_path:
+            spec["init_path"] = self.init_path
+        return spec
+
+    @staticmethod
+    def _bind(b: BindMount) -> dict[str, Any]:
+        options = ["rbind", "ro" if b.read_only else "rw", "nosuid", "nodev"]
+        return {"type": "bind", "source": b.source, "destination": b.target, "options": options}
+
+    @staticmethod
+    def _tmpfs(t: TmpfsMount) -> dict[str, Any]:
+        options = [f"size={t.size}", f"mode={t.mode}", "nosuid", "nodev"]
+        return {"type": "tmpfs", "source": "tmpfs", "destination": t.target, "options": options}
+
+    def _resources(self) -> dict[str, Any]:
+        limits: dict[str, Any] = {}
+        if self.memory is not None:
+            # memory+swap equal to memory: the cap cannot be dodged by swapping.
+            limits["memory"] = {"limit": self.memory, "swap": self.memory}
+        if self.cpus is not None:
+            limits["cpu"] = {"quota": int(self.cpus * CPU_PERIOD_US), "period": CPU_PERIOD_US}
+        if self.pids is not None:
+            limits["pids"] = {"limit": self.pids}
+        return limits
