@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from vectraguard import diag, errors, paths, resources
+from vectraguard import diag, errors, paths, resources, units
 from vectraguard.config import profiles
 from vectraguard.config.layers import Layer, validated_layer
 from vectraguard.config.problems import Origin
@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     result = run_session(
         client, compiled.spec,
         timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-        stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}),
+        stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}), cgroup_mode=facts.cgroup_mode,
     )
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
@@ -162,6 +162,6 @@ def _report(reason: str, status: int, profile: ResolvedProfile) -> None:
         print(f"vectraguard: timed out after {profile.limits.timeout:g}s (profile {profile.name}); stopped",
               file=sys.stderr)
     elif reason == "oom":
-        print(f"vectraguard: killed: out of memory (limit {profile.limits.memory} bytes)", file=sys.stderr)
+        print(f"vectraguard: killed: out of memory (limit {units.format_size(profile.limits.memory)})", file=sys.stderr)
     elif reason == "interrupted":
         print("vectraguard: interrupted; sandbox stopped and removed", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 from vectraguard.errors import RuntimeUnavailable
@@ -70,12 +71,19 @@ class Libpod:
     def inspect(self, cid: str) -> dict[str, Any]:
         return self.json("GET", f"/containers/{cid}/json")  # type: ignore[no-any-return]
 
-    def remove(self, cid: str) -> None:
-        try:
-            self.json("DELETE", f"/containers/{cid}", params={"force": "true", "timeout": "0"})
-        except LibpodError as exc:
-            if exc.status != 404:
-                raise
+    def remove(self, cid: str, attempts: int = 5) -> None:
+        for attempt in range(attempts):
+            try:
+                self.json("DELETE", f"/containers/{cid}", params={"force": "true", "timeout": "0"})
+                return
+            except LibpodError as exc:
+                if exc.status == 404:
+                    return
+                # Right after exit, Podman's own cleanup may still hold the
+                # container's mounts ("device or resource busy"): try again.
+                if attempt == attempts - 1 or "busy" not in exc.message:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def list_labelled(self, label: str) -> list[dict[str, Any]]:
         filters = json.dumps({"label": [label]})

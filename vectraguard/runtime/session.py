@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from types import FrameType
 from vectraguard import errors
 from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.runtime.oom import OomWatch
 from vectraguard.runtime.reaper import reap_orphans
 from vectraguard.sandbox.spec import ContainerSpec
 
@@ -70,33 +72,38 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
-                stdin_fd: int | None, sink: OutputSink) -> RunResult:
+                stdin_fd: int | None, sink: OutputSink, cgroup_mode: str) -> RunResult:
+    oom = OomWatch()
     with _signals_deferred() as interrupts:
         try:
             cid = client.create(spec.to_specgen())
         except LibpodError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Podman refused to create the sandbox: {exc.message}") from None
-        reaper = threading.Thread(target=_reap_quietly, args=(client,), daemon=True)
+        # Housekeeping that must not delay the command: watching for OOM and
+        # reaping sandboxes of killed runs, done while the command runs.
+        helper = threading.Thread(target=_housekeeping, args=(client, cid, oom, cgroup_mode), daemon=True)
         try:
             if interrupts.received is not None:
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-            started = _start(client, cid)
+            started = _start(client, cid, oom, cgroup_mode)
             if isinstance(started, RunResult):
                 return started
             sock, initial = started
-            reaper.start()
+            helper.start()
             try:
-                return _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace)
+                return _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom)
             finally:
                 sock.close()
         finally:
-            client.remove(cid)
-            if reaper.ident is not None:
-                reaper.join(timeout=5)
+            _remove(client, cid)
+            if helper.ident is not None:
+                helper.join(timeout=5)
+            oom.close()
 
 
-def _start(client: Libpod, cid: str) -> tuple[socket.socket, bytes] | RunResult:
-    sock, initial = client.attach(cid)
+def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> tuple[socket.socket, bytes] | RunResult:
+    sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
+    oom.arm_by_convention(cid, cgroup_mode)
     try:
         client.start(cid)
     except LibpodError as exc:
@@ -111,18 +118,22 @@ def _start(client: Libpod, cid: str) -> tuple[socket.socket, bytes] | RunResult:
 
 
 def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, stdin_fd: int | None,
-               sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float) -> RunResult:
+               sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float,
+               oom: OomWatch) -> RunResult:
     pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd)
     stop_requested = lambda: interrupts.received is not None  # noqa: E731
     outcome = pump.run(time.monotonic() + timeout, stop_requested)
     if outcome != "eof":
         _stop(client, cid, pump, kill_grace)
+    # Read now: Podman's cleanup deletes the cgroup shortly after the exit.
+    oom_killed = outcome == "eof" and oom.fired()
     status = client.wait(cid, WAIT_TIMEOUT_S)
     if outcome == "deadline":
         return RunResult(errors.EXIT_TIMEOUT, "timeout", cid)
     if outcome == "stop" and interrupts.received is not None:
         return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-    if status == errors.EXIT_SIGNAL_BASE + signal.SIGKILL and client.inspect(cid).get("State", {}).get("OOMKilled"):
+    if status == errors.EXIT_SIGNAL_BASE + signal.SIGKILL and (
+            oom_killed or client.inspect(cid).get("State", {}).get("OOMKilled")):
         return RunResult(status, "oom", cid, signal.SIGKILL)
     signum = status - errors.EXIT_SIGNAL_BASE if status > errors.EXIT_SIGNAL_BASE else None
     return RunResult(status, "exited", cid, signum)
@@ -140,10 +151,23 @@ def _stop(client: Libpod, cid: str, pump: StreamPump, kill_grace: float) -> None
             return
 
 
-def _reap_quietly(client: Libpod) -> None:
+def _remove(client: Libpod, cid: str) -> None:
     try:
+        client.remove(cid)
+    except LibpodError as exc:
+        # The run's outcome stands; the next run's reaper retries the removal
+        # (this process, the owner, will be gone by then).
+        print(f"vectraguard: warning: could not remove sandbox {cid[:12]}: {exc.message}", file=sys.stderr)
+
+
+def _housekeeping(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> None:
+    try:
+        if not oom.armed:
+            cgroup = client.inspect(cid).get("State", {}).get("CgroupPath")
+            if cgroup:
+                oom.arm(cgroup, cgroup_mode)
         reap_orphans(client)
     except Exception as exc:  # noqa: BLE001 - reaping is housekeeping; a failure must not fail the run
         from vectraguard import diag
 
-        diag.debug(f"reaping left-over sandboxes failed: {exc}")
+        diag.debug(f"sandbox housekeeping failed: {exc}")

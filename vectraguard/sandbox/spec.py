@@ -16,6 +16,7 @@ LABEL_SESSION = "io.vectraguard.session"
 LABEL_OWNER = "io.vectraguard.owner"
 LABEL_PROFILE = "io.vectraguard.profile"
 CPU_PERIOD_US = 100_000
+USERNS_SIZE = 65536
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class ContainerSpec:
             "privileged": False,
             # network
             "netns": {"nsmode": "none"},
+            # Podman shares the host's cgroup namespace on cgroups v1 unless asked.
+            "cgroupns": {"nsmode": "private"},
             "use_image_hosts": False,
             "use_image_resolve_conf": False,
             # resources
@@ -101,7 +104,10 @@ class ContainerSpec:
             "resource_limits": self._resources(),
         }
         if self.private_userns:
-            spec["userns"] = {"nsmode": "auto", "value": "size=65536"}
+            # Both halves are needed over the API: the namespace mode, and the
+            # storage id-mapping request that makes Podman pick a free range.
+            spec["userns"] = {"nsmode": "auto"}
+            spec["idmappings"] = {"AutoUserNs": True, "AutoUserNsOpts": {"Size": USERNS_SIZE}}
         if self.oci_runtime:
             spec["oci_runtime"] = self.oci_runtime
         if self.init_path:

@@ -1,0 +1,109 @@
+"""Shared fixtures: the test image, test profiles, and callers (root, rootless).
+
+Everything here is real: the CLI runs as a subprocess, Podman runs real
+containers, and the test image is built locally from Debian's busybox-static
+plus the vgprobe probe (tests/probe/vgprobe.c), since no registry is reachable.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.testimage import build_test_image
+from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
+
+TEST_PROFILES = {
+    # The shipped `untrusted` profile, on the test image.
+    "test-untrusted": f"extends: untrusted\nimage: {TEST_IMAGE}\n",
+    # ... and with short limits, so the limit tests end quickly.
+    "test-tight": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
+                   "limits:\n  memory: 64Mi\n  pids: 64\n  timeout: 5s\n  kill_grace: 2s\n"),
+    # Opts into best-effort limits (needed for rootless on cgroups v1/hybrid).
+    "test-best-effort": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
+                         "limits:\n  pids: 64\n  timeout: 20s\n  kill_grace: 2s\n  enforcement: best-effort\n"),
+}
+
+
+def _shared_dir(prefix: str, owner: str | None = None) -> Path:
+    """A directory the rootless user can read (pytest's tmp dirs are 0700 root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    if owner:
+        shutil.chown(path, owner, owner)
+    return path
+
+
+def _write_profiles(config_home: Path, owner: str | None) -> None:
+    profiles = config_home / "vectraguard" / "profiles.d"
+    profiles.mkdir(parents=True)
+    for name, text in TEST_PROFILES.items():
+        (profiles / f"{name}.yaml").write_text(text)
+    if owner:
+        for path in [config_home, *config_home.rglob("*")]:
+            shutil.chown(path, owner, owner)
+
+
+@pytest.fixture(scope="session")
+def root() -> Iterator[Caller]:
+    config_home = _shared_dir("vg-config-root-")
+    _write_profiles(config_home, None)
+    caller = Caller(None, config_home)
+    build_test_image(caller.podman(), TEST_IMAGE, _shared_dir("vg-image-"))
+    before = set(caller.sandboxes())
+    yield caller
+    leaked = set(caller.sandboxes()) - before
+    assert not leaked, f"sandboxes left behind by the test suite (rootful): {leaked}"
+    shutil.rmtree(config_home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rootless() -> Iterator[Caller]:
+    try:
+        pwd.getpwnam(ROOTLESS_USER)
+    except KeyError:
+        pytest.fail(f"the rootless tests need the user {ROOTLESS_USER!r}: run contrib/test.sh, which creates it")
+    config_home = _shared_dir("vg-config-rootless-", ROOTLESS_USER)
+    _write_profiles(config_home, ROOTLESS_USER)
+    caller = Caller(ROOTLESS_USER, config_home)
+    build_test_image(caller.podman(), TEST_IMAGE, _shared_dir("vg-image-"))
+    before = set(caller.sandboxes())
+    yield caller
+    leaked = set(caller.sandboxes()) - before
+    assert not leaked, f"sandboxes left behind by the test suite (rootless): {leaked}"
+
+
+@pytest.fixture
+def workspace() -> Iterator[Path]:
+    """A project directory readable by every sandbox user (userns maps ids)."""
+    path = _shared_dir("vg-ws-")
+    (path / "hello.txt").write_text("hello from the workspace\n")
+    (path / "hello.txt").chmod(0o644)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def rootless_workspace() -> Iterator[Path]:
+    path = _shared_dir("vg-ws-rootless-", ROOTLESS_USER)
+    (path / "hello.txt").write_text("hello from the workspace\n")
+    shutil.chown(path / "hello.txt", ROOTLESS_USER, ROOTLESS_USER)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def podman_available() -> bool:
+    return shutil.which("podman") is not None and subprocess.run(
+        ["podman", "version"], capture_output=True, check=False).returncode == 0
+
+
+def pytest_report_header() -> list[str]:
+    return [f"podman: {'found' if podman_available() else 'NOT FOUND'}; rootless user {ROOTLESS_USER}; "
+            f"uid {os.geteuid()}"]

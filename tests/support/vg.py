@@ -1,0 +1,64 @@
+"""Running the real `vectraguard` command, as root or as the rootless test user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOTLESS_USER = "vgtest"
+TEST_IMAGE = "localhost/vectraguard-test:latest"
+LABEL_SESSION = "io.vectraguard.session"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Caller:
+    """Who runs vectraguard: root, or the unprivileged test user through runuser."""
+
+    user: str | None  # None: this process (root)
+    config_home: Path
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        home = os.path.expanduser(f"~{self.user}") if self.user else "/root"
+        env = {"PATH": SYSTEM_PATH, "HOME": home, "LANG": "C.UTF-8", "XDG_CONFIG_HOME": str(self.config_home)}
+        if self.user:
+            env.update(USER=self.user, LOGNAME=self.user)
+        env.update(extra or {})
+        return env
+
+    def argv(self, program: Sequence[str], extra_env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment to run `program` as this caller."""
+        env = self.environment(extra_env)
+        if self.user is None:
+            return list(program), env
+        as_user = ["runuser", "-u", self.user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items())]
+        return [*as_user, *program], {"PATH": SYSTEM_PATH}
+
+    def vg(self, args: Sequence[str]) -> list[str]:
+        return [sys.executable, "-m", "vectraguard", *args]
+
+    def run(self, args: Sequence[str], *, cwd: Path, input: bytes = b"", timeout: float = 120,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        argv, env = self.argv(self.vg(args), extra_env)
+        return subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True,
+                              timeout=timeout, check=False)
+
+    def popen(self, args: Sequence[str], *, cwd: Path) -> subprocess.Popen[bytes]:
+        argv, env = self.argv(self.vg(args))
+        # A session of its own, like a terminal job: signals go where the test sends them.
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+
+    def podman(self) -> list[str]:
+        argv, _ = self.argv(["podman"])
+        return argv
+
+    def sandboxes(self) -> list[str]:
+        """IDs of every container Vectra Guard created that still exists."""
+        argv, env = self.argv(["podman", "ps", "-a", "--filter", f"label={LABEL_SESSION}", "--format", "{{.ID}}"])
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60)
+        return out.stdout.split()
