@@ -31,10 +31,9 @@ class VGError(Exception):
         self.hint = hint
 
     def lines(self) -> list[str]:
-        out = [self.message, *(f"  {d}" for d in self.details)]
-        if self.hint:
-            out.append(f"  hint: {self.hint}")
-        return out
+        """One line that says what and what to do, then any located details."""
+        first = f"{self.message}; {self.hint}" if self.hint else self.message
+        return [first, *(f"  {d}" for d in self.details)]
 
 
 class UsageError(VGError):
@@ -51,6 +50,10 @@ class PolicyError(VGError):
 
 class RuntimeUnavailable(VGError):
     """Podman, the image or a required host capability is not available."""
+
+
+class ImageNotFound(RuntimeUnavailable):
+    """The image a profile names is not in this user's Podman storage."""
 
 
 class LimitNotEnforceable(VGError):

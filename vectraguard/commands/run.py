@@ -48,21 +48,22 @@ def main(args: argparse.Namespace) -> int:
         )
     facts = host_facts.detect()
     sandbox_mounts = resolve_mounts(profile, request)
-    client = service.connect()
     image_ref = request.image_override or profile.image
-    image = client.image_inspect(image_ref)
-    if image is None:
-        raise errors.RuntimeUnavailable(f"vectraguard: image {image_ref} not found", hint=_image_hint(image_ref))
-    compiled = compile_spec(profile, request, facts, image_id=str(image["Id"]), mounts=sandbox_mounts,
+    compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
     for notice in compiled.notices:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
-    diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {image['Id']}")
-    result = run_session(
-        client, compiled.spec,
-        timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-        stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}), cgroup_mode=facts.cgroup_mode,
-    )
+    client = service.connect()
+    try:
+        result = run_session(
+            client, compiled.spec,
+            timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
+            stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}), cgroup_mode=facts.cgroup_mode,
+        )
+    except errors.ImageNotFound as exc:
+        exc.hint = _image_hint(image_ref)
+        raise
+    diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
 

@@ -8,6 +8,7 @@ signal handler.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -37,6 +38,31 @@ class RunResult:
     reason: str  # "exited" | "timeout" | "oom" | "interrupted" | "not-found" | "cannot-execute"
     container_id: str
     signal: int | None = None
+    image_id: str = ""  # the image the container was created from (sha256), as Podman resolved it
+
+
+class _Housekeeping(threading.Thread):
+    """Work that must not delay the command, done while it runs: learning the
+    image ID the container was created from, finding its memory cgroup if
+    the usual path was not it, and reaping sandboxes of killed runs."""
+
+    def __init__(self, client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> None:
+        super().__init__(daemon=True)
+        self.client, self.cid, self.oom, self.cgroup_mode = client, cid, oom, cgroup_mode
+        self.image_id = ""
+
+    def run(self) -> None:
+        try:
+            info = self.client.inspect(self.cid)
+            self.image_id = str(info.get("Image", ""))
+            cgroup = info.get("State", {}).get("CgroupPath")
+            if cgroup and not self.oom.armed:
+                self.oom.arm(cgroup, self.cgroup_mode)
+            reap_orphans(self.client)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never fail the run
+            from vectraguard import diag
+
+            diag.debug(f"sandbox housekeeping failed: {exc}")
 
 
 class _Interrupts:
@@ -75,13 +101,8 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str) -> RunResult:
     oom = OomWatch()
     with _signals_deferred() as interrupts:
-        try:
-            cid = client.create(spec.to_specgen())
-        except LibpodError as exc:
-            raise errors.RuntimeUnavailable(f"vectraguard: Podman refused to create the sandbox: {exc.message}") from None
-        # Housekeeping that must not delay the command: watching for OOM and
-        # reaping sandboxes of killed runs, done while the command runs.
-        helper = threading.Thread(target=_housekeeping, args=(client, cid, oom, cgroup_mode), daemon=True)
+        cid = _create(client, spec)
+        helper = _Housekeeping(client, cid, oom, cgroup_mode)
         try:
             if interrupts.received is not None:
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
@@ -91,14 +112,28 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
             sock, initial = started
             helper.start()
             try:
-                return _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom)
+                result = _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom)
             finally:
                 sock.close()
+            helper.join(timeout=5)
+            return dataclasses.replace(result, image_id=helper.image_id)
         finally:
             _remove(client, cid)
             if helper.ident is not None:
                 helper.join(timeout=5)
             oom.close()
+
+
+def _create(client: Libpod, spec: ContainerSpec) -> str:
+    # By name: Podman resolves it to exactly one image, whose ID we learn
+    # from the container afterwards. An inspect first would cost a round
+    # trip on every run. Podman's create never pulls from a registry.
+    try:
+        return client.create(spec.to_specgen())
+    except LibpodError as exc:
+        if "image not known" in exc.message:
+            raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found") from None
+        raise errors.RuntimeUnavailable(f"vectraguard: Podman refused to create the sandbox: {exc.message}") from None
 
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> tuple[socket.socket, bytes] | RunResult:
@@ -158,16 +193,3 @@ def _remove(client: Libpod, cid: str) -> None:
         # The run's outcome stands; the next run's reaper retries the removal
         # (this process, the owner, will be gone by then).
         print(f"vectraguard: warning: could not remove sandbox {cid[:12]}: {exc.message}", file=sys.stderr)
-
-
-def _housekeeping(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> None:
-    try:
-        if not oom.armed:
-            cgroup = client.inspect(cid).get("State", {}).get("CgroupPath")
-            if cgroup:
-                oom.arm(cgroup, cgroup_mode)
-        reap_orphans(client)
-    except Exception as exc:  # noqa: BLE001 - reaping is housekeeping; a failure must not fail the run
-        from vectraguard import diag
-
-        diag.debug(f"sandbox housekeeping failed: {exc}")

@@ -49,7 +49,7 @@ def compile_spec(
     request: RunRequest,
     host: HostFacts,
     *,
-    image_id: str,
+    image: str,
     mounts: tuple[Mount, ...],
     seccomp_profile_path: str,
 ) -> Compiled:
@@ -72,7 +72,7 @@ def compile_spec(
             "processes are capped by RLIMIT_NPROC, memory and cpu are not capped"
         )
     spec = ContainerSpec(
-        image=image_id,
+        image=image,
         command=request.argv,
         workdir=request.workdir_override or (profile.workspace_target if profile.workspace_mode != "none" else SANDBOX_HOME),
         env=build_env(profile, request),

@@ -1,0 +1,159 @@
+"""Bad input: one clear line, exit 125, and nothing starts (no container at all)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.vg import Caller
+
+P = ["run", "-p", "test-untrusted"]
+
+
+def refused(caller: Caller, args: list[str], cwd: Path) -> str:
+    before = set(caller.sandboxes())
+    result = caller.run(args, cwd=cwd)
+    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == b""
+    assert set(caller.sandboxes()) == before
+    message = result.stderr.decode()
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 1, message
+    return message.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "-p", "no-such-profile", "--", "true"],
+         "vectraguard: unknown profile 'no-such-profile'; available profiles: default, test-best-effort, "
+         "test-tight, test-untrusted, untrusted"),
+        (["run", "-p", "../etc/passwd", "--", "true"],
+         "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
+         "digits, '.', '_' and '-'"),
+        ([*P, "--mount", "/tmp", "--", "true"],
+         "vectraguard: --mount '/tmp': expected SRC:DST, SRC:DST:ro or SRC:DST:rw; paths may not contain ':'"),
+        ([*P, "--mount", ".:/data:rwx", "--", "true"],
+         "vectraguard: --mount '.:/data:rwx': expected SRC:DST, SRC:DST:ro or SRC:DST:rw; "
+         "paths may not contain ':'"),
+        ([*P, "--mount", "/no/such/dir:/data", "--", "true"],
+         "vectraguard: command line: mount source '/no/such/dir' does not exist or cannot be resolved "
+         "(No such file or directory)"),
+        ([*P, "--mount", "/:/host", "--", "true"],
+         "vectraguard: command line: refusing to mount / (the whole host filesystem)"),
+        ([*P, "--mount", "/root:/home-dir", "--", "true"],
+         "vectraguard: command line: refusing to mount /root: it exposes /root (your home directory itself); "
+         "mount a project directory instead"),
+        ([*P, "--mount", "~/.ssh:/keys", "--", "true"],
+         "vectraguard: command line: mount source '~/.ssh' would need shell expansion; write the absolute "
+         "path; Vectra Guard never expands ~, $VAR or $(...)"),
+        ([*P, "--mount", ".:relative", "--", "true"],
+         "vectraguard: command line: mount target 'relative' must be an absolute path"),
+        ([*P, "--mount", ".:/proc/x", "--", "true"],
+         "vectraguard: command line: mount target /proc/x is reserved for the sandbox runtime"),
+        ([*P, "--memory", "12x", "--", "true"],
+         "vectraguard run: argument --memory: '12x' is not a size (expected e.g. 512Mi, 2G or a byte count); "
+         "see `vectraguard run --help`"),
+        ([*P, "--memory", "0", "--", "true"],
+         "vectraguard run: argument --memory: size must be greater than zero, got '0'; "
+         "see `vectraguard run --help`"),
+        ([*P, "--timeout", "soon", "--", "true"],
+         "vectraguard run: argument --timeout: 'soon' is not a duration (expected e.g. 30s, 10m, 2h or seconds); "
+         "see `vectraguard run --help`"),
+        ([*P, "--timeout", "-5", "--", "true"],
+         "vectraguard run: argument --timeout: '-5' is not a duration (expected e.g. 30s, 10m, 2h or seconds); "
+         "see `vectraguard run --help`"),
+        ([*P, "--cpus", "lots", "--", "true"],
+         "vectraguard run: argument --cpus: 'lots' is not a number of CPUs (expected e.g. 1 or 0.5); "
+         "see `vectraguard run --help`"),
+        ([*P, "--network", "full", "--", "true"],
+         "vectraguard: network mode 'full' is not supported by this version (set by command line); "
+         "use `--network none`; egress allowlists come with the network policy feature"),
+        ([*P, "--env", "1BAD=x", "--", "true"],
+         "vectraguard: --env '1BAD': not a valid variable name"),
+        ([*P], "vectraguard: no command given; vectraguard run [OPTIONS] -- CMD [ARG...]"),
+        (["run", "--image", "localhost/vectraguard/default:missing", "--", "true"],
+         "vectraguard: image localhost/vectraguard/default:missing not found; build it with "
+         "`vectraguard image build`"),
+        (["run", "--image", "localhost/elsewhere:1", "--", "true"],
+         "vectraguard: image localhost/elsewhere:1 not found; build or load localhost/elsewhere:1 into Podman "
+         "first (no registry is contacted)"),
+        (["run", "--bogus", "--", "true"],
+         "vectraguard: unrecognized arguments: --bogus; see `vectraguard --help`"),
+    ],
+)
+def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:
+    assert refused(root, args, workspace) == expected
+
+
+def test_workspace_that_is_the_home_directory_is_refused(root: Caller) -> None:
+    home = Path("/root")
+    message = refused(root, [*P, "--", "true"], home)
+    # The profile's path depends on where Vectra Guard is installed.
+    assert message.startswith("vectraguard: working directory: refusing to mount /root: it exposes /root (your "
+                              "home directory itself); cd into a project directory, or run with --workspace none "
+                              "(workspace set by /")
+    assert message.endswith("/profiles/untrusted.yaml:11)")
+
+
+def test_workspace_none_runs_from_home(root: Caller) -> None:
+    result = root.run([*P, "--workspace", "none", "--", "pwd"], cwd=Path("/root"))
+    assert (result.returncode, result.stdout) == (0, b"/home/sandbox\n")
+
+
+def test_unreadable_mount_source_is_refused(rootless: Caller, rootless_workspace: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="vg-unreadable-"))
+    base.chmod(0o755)
+    secret = base / "secret"
+    secret.mkdir(mode=0o700)  # root's, and the rootless caller may not read it
+    message = refused(rootless, ["run", "-p", "test-best-effort", "--mount", f"{secret}:/s", "--", "true"],
+                      rootless_workspace)
+    assert message == f"vectraguard: command line: mount source {secret} is not readable"
+    shutil.rmtree(base)
+
+
+def test_invalid_profile_file_is_reported_located_and_nothing_runs(root: Caller, workspace: Path) -> None:
+    profile = root.config_home / "vectraguard" / "profiles.d" / "broken.yaml"
+    profile.write_text("extends: untrusted\nlimits:\n  memory: 1Gi\n  memory: 2Gi\n  cpu: 2\nnetwork:\n  mode: no\n")
+    try:
+        before = set(root.sandboxes())
+        result = root.run(["run", "-p", "broken", "--", "true"], cwd=workspace)
+        assert result.returncode == 125
+        assert set(root.sandboxes()) == before
+        assert result.stderr.decode().splitlines() == [
+            f"vectraguard: {profile} is not a valid configuration file",
+            f"  {profile}:4: limits.memory: duplicate key (first set on line 3)",
+        ]
+        profile.write_text("extends: untrusted\nlimits:\n  cpu: 2\nnetwork:\n  mode: no\n")
+        result = root.run(["run", "-p", "broken", "--", "true"], cwd=workspace)
+        assert result.returncode == 125
+        lines = result.stderr.decode().splitlines()
+        assert lines[0] == f"vectraguard: {profile} is not a valid configuration file"
+        assert lines[1].startswith(f"  {profile}:2: limits: unknown key 'cpu' (did you mean 'cpus'?)")
+        assert lines[2] == f"  {profile}:5: network.mode: 'no' is not one of none, allowlist, full"
+    finally:
+        profile.unlink()
+
+
+def test_no_subcommand_prints_help_and_fails(root: Caller, workspace: Path) -> None:
+    result = root.run([], cwd=workspace)
+    assert result.returncode == 125
+    assert b"usage: vectraguard" in result.stderr
+
+
+def test_command_help_and_version_succeed(root: Caller, workspace: Path) -> None:
+    assert root.run(["run", "--help"], cwd=workspace).returncode == 0
+    version = root.run(["--version"], cwd=workspace)
+    assert version.returncode == 0 and version.stdout.startswith(b"vectraguard ")
+
+
+def test_manpage_is_generated_from_the_parser() -> None:
+    page = (Path(__file__).resolve().parent.parent / "man" / "vectraguard.1").read_text()
+    for option in ("--profile", "--mount", "--memory", "--timeout", "--workspace", "image build", "doctor"):
+        assert option.replace("-", "\\-") in page or option in page, option
+    assert subprocess.run(["man", "-l", "-P", "cat", "--warnings=", str(Path(__file__).resolve().parent.parent / "man" / "vectraguard.1")],
+                          capture_output=True, check=False).returncode in (0, 16)
