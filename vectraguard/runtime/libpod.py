@@ -62,10 +62,11 @@ class Libpod:
         self.json("POST", f"/containers/{cid}/kill", params={"signal": signal})
 
     def wait(self, cid: str, timeout: float) -> int:
-        # The default poll interval is 250 ms; the container has already
-        # exited when we ask, so poll fast.
-        result = self.json("POST", f"/containers/{cid}/wait",
-                           params={"condition": "exited", "interval": "10ms"}, timeout=timeout)
+        # No condition: Podman then waits for conmon, which waits for its
+        # cleanup process — so the removal that follows does not find the
+        # mounts still busy. The poll interval defaults to 250 ms; the
+        # container has exited already when we ask, so poll fast.
+        result = self.json("POST", f"/containers/{cid}/wait", params={"interval": "10ms"}, timeout=timeout)
         return int(result)
 
     def inspect(self, cid: str) -> dict[str, Any]:
@@ -83,7 +84,7 @@ class Libpod:
                 # container's mounts ("device or resource busy"): try again.
                 if attempt == attempts - 1 or "busy" not in exc.message:
                     raise
-                time.sleep(0.1 * (attempt + 1))
+                time.sleep(0.02 * (attempt + 1))
 
     def list_labelled(self, label: str) -> list[dict[str, Any]]:
         filters = json.dumps({"label": [label]})
