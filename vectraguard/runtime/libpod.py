@@ -44,14 +44,6 @@ class Libpod:
             return False
         return status == 200
 
-    def image_inspect(self, ref: str) -> dict[str, Any] | None:
-        try:
-            return self.json("GET", f"/images/{_quote(ref)}/json")  # type: ignore[no-any-return]
-        except LibpodError as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     def create(self, specgen: dict[str, Any]) -> str:
         return str(self.json("POST", "/containers/create", body=specgen)["Id"])
 
