@@ -30,7 +30,12 @@ for file in /etc/subuid /etc/subgid; do
     grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >> "$file"
 done
 
-[ -x "$prefix/bin/python" ] || python3 -m venv "$prefix"
+# Debian's own Python, not whatever `python3` is first on PATH (pyenv,
+# conda...): the venv must be usable by every user, rootless ones included.
+if ! grep -qx 'home = /usr/bin' "$prefix/pyvenv.cfg" 2>/dev/null; then
+    rm -rf "$prefix"
+    /usr/bin/python3 -m venv "$prefix"
+fi
 "$prefix/bin/pip" install -q --disable-pip-version-check "$repo[test]"
 # A checkout with an unchanged version number is still new code: reinstall it.
 "$prefix/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$repo"
