@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from vectraguard import __version__, errors, units
@@ -27,10 +27,13 @@ class _Parser(argparse.ArgumentParser):
         raise errors.UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
 
 
-def _checked(parse: object, what: str) -> object:
+def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
+    """An argparse `type` that validates with a units parser but keeps the text,
+    so the value goes through the same layer and schema as a file's would."""
+
     def check(text: str) -> str:
         try:
-            parse(text)  # type: ignore[operator]
+            parse(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return text

@@ -100,7 +100,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
     )
     mounts = tuple(
         MountEntry(m["source"], m["target"], m.get("mode", "ro"), r.origin("filesystem.mounts"))
-        for m in r.get("filesystem.mounts", list, [])
+        for m in r.get("filesystem.mounts", list, list[dict[str, str]]())
     )
     profile = ResolvedProfile(
         name=name,

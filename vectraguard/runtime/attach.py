@@ -68,10 +68,10 @@ class StreamPump:
             timeout = None if deadline is None else deadline - time.monotonic()
             if timeout is not None and timeout <= 0:
                 return "deadline"
-            readers = [self.sock, self.wake_fd]
+            readers: list[socket.socket | int] = [self.sock, self.wake_fd]
             if self.stdin_fd is not None and not self.pending:
                 readers.append(self.stdin_fd)
-            writers = [self.sock] if self.pending else []
+            writers: list[socket.socket | int] = [self.sock] if self.pending else []
             readable, writable, _ = select.select(readers, writers, [], timeout)
             if self.wake_fd in readable:
                 _drain(self.wake_fd)
