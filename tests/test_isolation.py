@@ -191,6 +191,11 @@ def test_tmp_and_home_are_size_capped_nosuid_nodev_tmpfs(root: Caller, workspace
     assert "No space left on device" in out and "rc=1" in out
 
 
+def test_home_is_owned_by_the_sandbox_user_and_writable(root: Caller, workspace: Path) -> None:
+    out = inside(root, workspace, "cd && touch .profile-test && stat -c %u . && echo HOME=$HOME")
+    assert out.splitlines() == ["1000", "HOME=/home/sandbox"]
+
+
 def test_root_filesystem_is_read_only(root: Caller, workspace: Path) -> None:
     out = inside(root, workspace, "awk '$5 == \"/\" {print $6}' /proc/self/mountinfo")
     assert out.split(",")[0].strip() == "ro"

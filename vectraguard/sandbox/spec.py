@@ -31,6 +31,9 @@ class TmpfsMount:
     target: str
     size: int
     mode: str = "1777"
+    # Owned by the sandbox user rather than root. runc gives a tmpfs the mode
+    # of the directory it covers, so `mode` alone cannot make $HOME writable.
+    user_owned: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,8 @@ class ContainerSpec:
     @staticmethod
     def _tmpfs(t: TmpfsMount) -> dict[str, Any]:
         options = [f"size={t.size}", f"mode={t.mode}", "nosuid", "nodev"]
+        if t.user_owned:
+            options.append("U")
         return {"type": "tmpfs", "source": "tmpfs", "destination": t.target, "options": options}
 
     def _resources(self) -> dict[str, Any]:
