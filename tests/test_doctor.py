@@ -1,0 +1,142 @@
+"""`vectraguard doctor` on this host, and with one thing broken at a time."""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vg import ROOTLESS_USER, Caller
+
+REF = "localhost/vectraguard/default:bookworm"
+# Reported on every host; runtimes, /dev/net/tun (rootless) vary.
+ALWAYS = ["podman", "mode", "podman service", "cgroups", "profiles", "rlimits", "cpu/memory/pids limits",
+          "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
+
+
+@pytest.fixture(scope="module")
+def default_image(root: Caller) -> str:
+    """The default image must exist for doctor to pass; build it if this machine has none."""
+    work = Path(tempfile.mkdtemp(prefix="vg-doctor-"))
+    result = root.run(["image", "build"], cwd=work, timeout=1200, extra_env={"VECTRAGUARD_DATA_DIR": str(work)})
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    shutil.rmtree(work)
+    return result.stdout.decode().strip()
+
+
+def doctor_json(caller: Caller, cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    result = caller.run(["doctor", "--json"], cwd=cwd, timeout=300, extra_env=extra_env)
+    assert result.stderr == b"", result.stderr.decode(errors="replace")  # no traceback, no noise
+    return result.returncode, json.loads(result.stdout)
+
+
+def by_name(report: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {check["check"]: check for check in report["checks"]}
+
+
+def test_doctor_passes_on_this_host(root: Caller, default_image: str, tmp_path: Path) -> None:
+    result = root.run(["doctor"], cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout.decode()
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].split() == ["check", "status", "detail", "hint"]
+    assert lines[-1].startswith("ready: no check failed (")
+    names = [line.split("  ")[0] for line in lines[2:-1]]
+    assert set(ALWAYS) <= set(names)
+
+
+def test_doctor_json_reports_every_check(root: Caller, default_image: str, tmp_path: Path) -> None:
+    status, report = doctor_json(root, tmp_path)
+    assert status == 0 and report["ok"] is True
+    checks = by_name(report)
+    assert set(ALWAYS) <= set(checks)
+    for check in report["checks"]:
+        assert check["status"] in ("ok", "warn", "fail")
+        assert (check["hint"] != "") == (check["status"] != "ok"), check
+    assert checks["mode"]["detail"] == "rootful: each sandbox gets a user namespace of its own"
+    assert checks["default image"]["detail"] == f"{REF} {default_image}"
+    nofile, nproc = (resource.getrlimit(r)[1] for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC))
+    assert checks["rlimits"]["detail"].startswith(f"hard nofile {_limit(nofile)}, nproc {_limit(nproc)}; ")
+    # The runtime Vectra Guard uses must have started a real container.
+    used = [c for c in report["checks"] if c["check"].startswith("oci runtime ") and "(used by Vectra Guard)" in c["detail"]]
+    assert len(used) == 1 and used[0]["status"] == "ok", report["checks"]
+
+
+def _limit(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
+
+
+def test_podman_not_found_fails_with_the_install_hint(root: Caller, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    status, report = doctor_json(root, tmp_path, {"PATH": str(empty)})
+    assert status == 1 and report["ok"] is False
+    assert by_name(report)["podman"] == {
+        "check": "podman", "status": "fail", "detail": "not found in PATH",
+        "hint": "apt-get install podman runc (or run contrib/install.sh)",
+    }
+
+
+def test_table_shows_the_failure_and_its_hint(root: Caller, tmp_path: Path) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = root.run(["doctor"], cwd=tmp_path, extra_env={"PATH": str(empty)})
+    assert result.returncode == 1
+    out = result.stdout.decode()
+    row = next(line for line in out.splitlines() if line.startswith("podman "))
+    assert row.split()[:5] == ["podman", "fail", "not", "found", "in"]
+    assert row.endswith("apt-get install podman runc (or run contrib/install.sh)")
+    assert "failed" in out.splitlines()[-1]
+
+
+@pytest.fixture
+def config_home(tmp_path: Path) -> Iterator[Path]:
+    profiles = tmp_path / "config" / "vectraguard" / "profiles.d"
+    profiles.mkdir(parents=True)
+    yield tmp_path / "config"
+
+
+def test_invalid_profile_fails_with_its_location(root: Caller, config_home: Path, tmp_path: Path) -> None:
+    bad = config_home / "vectraguard" / "profiles.d" / "default.yaml"
+    bad.write_text("bogus: 1\n")
+    status, report = doctor_json(root, tmp_path, {"XDG_CONFIG_HOME": str(config_home)})
+    assert status == 1
+    profiles = by_name(report)["profiles"]
+    assert profiles["status"] == "fail"
+    assert profiles["detail"].startswith(f"profile default: {bad}:1: unknown key 'bogus'")
+
+
+def test_missing_default_image_names_the_build_command(root: Caller, config_home: Path, tmp_path: Path) -> None:
+    ref = "localhost/vectraguard/default:nosuchsuite"
+    (config_home / "vectraguard" / "profiles.d" / "default.yaml").write_text(f"image: {ref}\n")
+    status, report = doctor_json(root, tmp_path, {"XDG_CONFIG_HOME": str(config_home)})
+    assert status == 1
+    checks = by_name(report)
+    assert checks["default image"] == {
+        "check": "default image", "status": "fail", "detail": f"{ref} is not built",
+        "hint": "build it: vectraguard image build --suite nosuchsuite",
+    }
+    # Without the image, the runtimes cannot be probed: said, not failed.
+    assert checks["oci runtimes"]["status"] == "warn"
+    assert checks["oci runtimes"]["detail"].endswith(f"not probed: the default image {ref} is not available")
+
+
+def test_rootless_reports_its_own_ids_and_limits(rootless: Caller, rootless_workspace: Path) -> None:
+    status, report = doctor_json(rootless, rootless_workspace)
+    checks = by_name(report)
+    assert checks["mode"]["detail"].startswith("rootless (uid ")
+    assert checks["subordinate ids"]["status"] == "ok"
+    assert checks["subordinate ids"]["detail"].startswith(f"{ROOTLESS_USER}: ")
+    assert "/dev/net/tun" in checks  # rootless only: matters for the full network
+    assert checks["/dev/net/tun"]["status"] in ("ok", "warn")
+    limits = checks["cpu/memory/pids limits"]
+    if limits["status"] == "fail":
+        # cgroups v1/hybrid, or v2 without delegation: strict profiles cannot run
+        assert "will refuse to run: default, " in limits["detail"]
+        assert "`limits.enforcement: best-effort`" in limits["hint"]
+        assert status == 1

@@ -1,0 +1,48 @@
+"""`vectraguard image build` and `vectraguard image list`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vectraguard import output
+from vectraguard.images import build, catalog
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.image_command == "build":
+        return build_command(args)
+    return list_command(args)
+
+
+def build_command(args: argparse.Namespace) -> int:
+    def report(text: str) -> None:
+        if not args.quiet:
+            print(f"vectraguard: {text}", file=sys.stderr, flush=True)
+
+    result = build.build_default(args.suite, args.mirror, rebuild=args.rebuild, report=report,
+                                 echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2)
+    # The one result, on stdout, for scripts: id=$(vectraguard -q image build)
+    print(result.id)
+    return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    entries = catalog.list_images()
+    if args.json:
+        output.print_json([entry.as_json() for entry in entries])
+        return 0
+    if not entries:
+        print("vectraguard: no Vectra Guard images yet; build one with `vectraguard image build`", file=sys.stderr)
+        return 0
+    output.print_table([_row(entry) for entry in entries], ["ref", "id", "created", "size"])
+    return 0
+
+
+def _row(entry: catalog.ImageEntry) -> dict[str, str]:
+    return {
+        "ref": entry.ref,
+        "id": entry.id.removeprefix("sha256:")[:12],
+        "created": entry.created.astimezone().strftime("%Y-%m-%d %H:%M"),
+        "size": f"{entry.size / (1 << 20):.0f} MiB" if entry.size >= 1 << 20 else f"{entry.size / 1024:.0f} KiB",
+    }

@@ -1,0 +1,32 @@
+"""Every check, in the order a reader fixes things: Podman first, the image last."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from vectraguard.doctor import host_checks, podman_checks, tool_checks
+from vectraguard.doctor.context import gather
+from vectraguard.doctor.finding import Finding
+
+
+def run_all() -> list[Finding]:
+    with ExitStack() as stack:
+        ctx = gather(stack)
+        found: list[Finding | None] = [
+            podman_checks.podman(ctx),
+            host_checks.mode(ctx),
+            podman_checks.service(ctx),
+            host_checks.cgroups(ctx),
+            *podman_checks.oci_runtimes(ctx),
+            host_checks.profiles(ctx),
+            host_checks.rlimits(ctx),
+            host_checks.resource_limits(ctx),
+            host_checks.init(ctx),
+            host_checks.subordinate_ids(ctx),
+            host_checks.net_tun(ctx),
+            podman_checks.network(ctx),
+            tool_checks.nftables(),
+            tool_checks.mmdebstrap(),
+            podman_checks.default_image(ctx),
+        ]
+    return [finding for finding in found if finding is not None]

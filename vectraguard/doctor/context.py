@@ -1,0 +1,85 @@
+"""The facts doctor gathers once: several checks read each of them.
+
+Gathering never raises for an expected failure: a missing Podman or an
+invalid profile is recorded here and reported by the check it belongs to.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vectraguard.config import profiles as profile_files
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.errors import VGError
+from vectraguard.images import importer, recipe
+from vectraguard.runtime import host, service
+from vectraguard.runtime.podman_api import client_for
+from vectraguard.runtime.probe import ToolResult, run_tool
+
+if TYPE_CHECKING:
+    from podman import PodmanClient
+
+DEFAULT_PROFILE = "default"
+
+
+@dataclass
+class Context:
+    facts: host.HostFacts
+    podman_version: ToolResult  # `podman version --format json`
+    client: PodmanClient | None = None  # None: the service is unreachable
+    service_socket: str = ""
+    service_error: VGError | None = None
+    service_version: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # `podman info` through the service
+    profiles: dict[str, ResolvedProfile] = field(default_factory=dict)
+    profile_errors: dict[str, VGError] = field(default_factory=dict)
+    image_ref: str = ""  # the default profile's image
+    image_id: str | None = None
+
+    @property
+    def default_profile(self) -> ResolvedProfile | None:
+        return self.profiles.get(DEFAULT_PROFILE)
+
+
+def gather(stack: ExitStack) -> Context:
+    """Collect everything; the Podman client is closed when `stack` closes."""
+    ctx = Context(facts=host.detect(), podman_version=run_tool(["podman", "version", "--format", "json"]))
+    _resolve_profiles(ctx)
+    profile = ctx.default_profile
+    ctx.image_ref = profile.image if profile else recipe.image_ref(recipe.DEFAULT_SUITE)
+    _ask_service(ctx, stack)
+    return ctx
+
+
+def _resolve_profiles(ctx: Context) -> None:
+    try:
+        names = profile_files.available()
+    except VGError as exc:
+        ctx.profile_errors["*"] = exc
+        return
+    for name in names:
+        try:
+            ctx.profiles[name] = profile_files.resolve(name, [])
+        except VGError as exc:
+            ctx.profile_errors[name] = exc
+
+
+def _ask_service(ctx: Context, stack: ExitStack) -> None:
+    import requests
+    from podman.errors import PodmanError
+
+    try:
+        ctx.service_socket = service.connect().socket_path  # starts our private service if none answers
+        client = stack.enter_context(client_for(ctx.service_socket, timeout=30))
+        ctx.service_version = client.version()
+        ctx.client = client
+        ctx.info = client.info()
+        ctx.image_id = importer.existing_id(client, ctx.image_ref)
+    except VGError as exc:
+        ctx.service_error = ctx.service_error or exc
+    except (requests.RequestException, PodmanError) as exc:
+        ctx.service_error = VGError(f"vectraguard: the Podman service did not answer: {exc}")
+    except OSError as exc:  # e.g. our runtime directory cannot be created
+        ctx.service_error = VGError(f"vectraguard: cannot start the Podman service: {exc}")
