@@ -26,6 +26,8 @@ TEST_PROFILES = {
     # ... and with short limits, so the limit tests end quickly.
     "test-tight": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
                    "limits:\n  memory: 64Mi\n  pids: 64\n  timeout: 5s\n  kill_grace: 2s\n"),
+    # Nothing written to /tmp or $HOME may be executed.
+    "test-noexec": f"extends: untrusted\nimage: {TEST_IMAGE}\nfilesystem:\n  noexec_tmpfs: true\n",
     # Opts into best-effort limits (needed for rootless on cgroups v1/hybrid).
     "test-best-effort": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
                          "limits:\n  pids: 64\n  timeout: 20s\n  kill_grace: 2s\n  enforcement: best-effort\n"),

@@ -31,7 +31,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     [
         (["run", "-p", "no-such-profile", "--", "true"],
          "vectraguard: unknown profile 'no-such-profile'; available profiles: default, test-best-effort, "
-         "test-tight, test-untrusted, untrusted"),
+         "test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
          "digits, '.', '_' and '-'"),

@@ -181,6 +181,11 @@ def test_fs09_read_only_mounts_cannot_be_written_or_remounted(root: Caller, work
     assert (data / "f").read_text() == "x"
 
 
+def test_fs09_binaries_dropped_in_tmp_run_only_where_the_profile_allows(root: Caller, workspace: Path) -> None:
+    assert probe(root, workspace, "exec-tmp", profile="test-noexec") == {"copy": "ok", "exec": "EACCES"}
+    assert probe(root, workspace, "exec-tmp") == {"copy": "ok", "exec": "ok"}  # untrusted: installers may run
+
+
 def test_tmp_and_home_are_size_capped_nosuid_nodev_tmpfs(root: Caller, workspace: Path) -> None:
     out = inside(root, workspace, "grep -E ' /(tmp|home/sandbox) ' /proc/self/mountinfo; "
                                    "dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>&1; echo rc=$?")

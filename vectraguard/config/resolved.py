@@ -47,6 +47,7 @@ class ResolvedProfile:
     mounts: tuple[MountEntry, ...]
     tmp_size: int
     home_size: int
+    noexec_tmpfs: bool
     env_allow: tuple[str, ...]
     env_set: Mapping[str, str]
     network_mode: str
@@ -111,6 +112,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         mounts=mounts,
         tmp_size=r.get("filesystem.tmp_size", units.parse_size, 1),
         home_size=r.get("filesystem.home_size", units.parse_size, 1),
+        noexec_tmpfs=r.get("filesystem.noexec_tmpfs", bool, False),
         env_allow=tuple(r.get("env.allow", list, [])),
         env_set=dict(r.get("env.set", dict, {})),
         network_mode=r.get("network.mode", str, "none"),

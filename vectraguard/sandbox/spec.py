@@ -34,6 +34,7 @@ class TmpfsMount:
     # Owned by the sandbox user rather than root. runc gives a tmpfs the mode
     # of the directory it covers, so `mode` alone cannot make $HOME writable.
     user_owned: bool = False
+    noexec: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,8 @@ class ContainerSpec:
         options = [f"size={t.size}", f"mode={t.mode}", "nosuid", "nodev"]
         if t.user_owned:
             options.append("U")
+        if t.noexec:
+            options.append("noexec")
         return {"type": "tmpfs", "source": "tmpfs", "destination": t.target, "options": options}
 
     def _resources(self) -> dict[str, Any]:
