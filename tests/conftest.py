@@ -53,17 +53,26 @@ def _write_profiles(config_home: Path, owner: str | None) -> None:
             shutil.chown(path, owner, owner)
 
 
+def _session_caller(user: str | None) -> Iterator[Caller]:
+    """A caller with its test profiles and test image; checks for leaks at the end."""
+    config_home = _shared_dir(f"vg-config-{user or 'root'}-", user)
+    image_dir = _shared_dir("vg-image-")
+    try:
+        _write_profiles(config_home, user)
+        caller = Caller(user, config_home)
+        build_test_image(caller.podman(), TEST_IMAGE, image_dir)
+        before = set(caller.sandboxes())
+        yield caller
+        leaked = set(caller.sandboxes()) - before
+        assert not leaked, f"sandboxes left behind by the test suite ({user or 'root'}): {leaked}"
+    finally:
+        shutil.rmtree(config_home, ignore_errors=True)
+        shutil.rmtree(image_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def root() -> Iterator[Caller]:
-    config_home = _shared_dir("vg-config-root-")
-    _write_profiles(config_home, None)
-    caller = Caller(None, config_home)
-    build_test_image(caller.podman(), TEST_IMAGE, _shared_dir("vg-image-"))
-    before = set(caller.sandboxes())
-    yield caller
-    leaked = set(caller.sandboxes()) - before
-    assert not leaked, f"sandboxes left behind by the test suite (rootful): {leaked}"
-    shutil.rmtree(config_home, ignore_errors=True)
+    yield from _session_caller(None)
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +81,7 @@ def rootless() -> Iterator[Caller]:
         pwd.getpwnam(ROOTLESS_USER)
     except KeyError:
         pytest.fail(f"the rootless tests need the user {ROOTLESS_USER!r}: run contrib/test.sh, which creates it")
-    config_home = _shared_dir("vg-config-rootless-", ROOTLESS_USER)
-    _write_profiles(config_home, ROOTLESS_USER)
-    caller = Caller(ROOTLESS_USER, config_home)
-    build_test_image(caller.podman(), TEST_IMAGE, _shared_dir("vg-image-"))
-    before = set(caller.sandboxes())
-    yield caller
-    leaked = set(caller.sandboxes()) - before
-    assert not leaked, f"sandboxes left behind by the test suite (rootless): {leaked}"
+    yield from _session_caller(ROOTLESS_USER)
 
 
 @pytest.fixture
