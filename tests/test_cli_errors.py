@@ -76,6 +76,8 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         ([*P, "--env", "1BAD=x", "--", "true"],
          "vectraguard: --env '1BAD': not a valid variable name"),
         ([*P], "vectraguard: no command given; vectraguard run [OPTIONS] -- CMD [ARG...]"),
+        ([*P, "--workdir", "src", "--", "true"],
+         "vectraguard: --workdir 'src': must be an absolute path inside the sandbox"),
         (["run", "--image", "localhost/vectraguard/default:missing", "--", "true"],
          "vectraguard: image localhost/vectraguard/default:missing not found; build it with "
          "`vectraguard image build`"),

@@ -37,4 +37,9 @@ def schema_path(name: str) -> Path:
 
 
 def seccomp_path(name: str) -> Path:
-    return data_root() / "profiles" / "seccomp" / f"{name}.json"
+    path = data_root() / "profiles" / "seccomp" / f"{name}.json"
+    if not path.is_file():
+        # Fail closed: Podman would otherwise be asked for a profile it cannot read.
+        raise ConfigError(f"vectraguard: seccomp profile {name!r} not found at {path}",
+                          hint="reinstall Vectra Guard (see README.md)")
+    return path

@@ -29,6 +29,8 @@ DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 def main(args: argparse.Namespace) -> int:
     if not args.command:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
+    if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
+        raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
     request = RunRequest(
         argv=tuple(args.command),
         profile=args.profile,
