@@ -117,6 +117,8 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
                 sock.close()
             helper.join(timeout=5)
             return dataclasses.replace(result, image_id=helper.image_id)
+        except LibpodError as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the run: {exc.message}") from None
         finally:
             _remove(client, cid)
             if helper.ident is not None:
