@@ -43,8 +43,9 @@ def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--profile", default="default", metavar="NAME",
-                   help="sandbox profile to use (default: %(default)s); see `man vectraguard-profile`")
+    p.add_argument("-p", "--profile", metavar="NAME",
+                   help="sandbox profile to use (default: the project's default_profile, else `default`); "
+                   "see `man vectraguard-profile`")
     p.add_argument("--mount", action="append", default=[], metavar="SRC:DST[:ro|rw]",
                    help="also mount host path SRC at DST (read-only unless :rw); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
@@ -62,8 +63,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", metavar="REF", help="image to use instead of the profile's")
     p.add_argument("--network", choices=("none", "allowlist", "full"),
                    help="network mode (this version supports only `none`)")
+    _add_layer_options(p)
     p.add_argument("command", nargs="*", metavar="CMD",
                    help="the command and its arguments; put them after `--`")
+
+
+def _add_layer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a profile key for this run, e.g. limits.memory=1Gi; KEY+=VALUE appends to a list; "
+                   "repeatable")
+    p.add_argument("--ignore-project", action="store_true",
+                   help="do not use the project's .vectraguard.yaml (trusted or not)")
 
 
 def build_parser() -> argparse.ArgumentParser:

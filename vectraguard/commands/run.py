@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from typing import Any
 
 from vectraguard import diag, errors, paths, resources, units
-from vectraguard.config import profiles
+from vectraguard.config import policy, profiles, project
 from vectraguard.config.layers import Layer, validated_layer
-from vectraguard.config.problems import Origin
+from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
@@ -31,9 +32,10 @@ def main(args: argparse.Namespace) -> int:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
+    sources = profile_sources(args.ignore_project)
     request = RunRequest(
         argv=tuple(args.command),
-        profile=args.profile,
+        profile=args.profile or sources.default_name(),
         cwd=_working_directory(),
         host_env=tuple(os.environ.items()),
         session_id=new_session_id(),
@@ -41,7 +43,10 @@ def main(args: argparse.Namespace) -> int:
         image_override=args.image,
         workdir_override=args.workdir,
     )
-    profile = profiles.resolve(request.profile, [flags_layer(args)])
+    profile = profiles.resolve(request.profile, [flags_layer(args)], sources)
+    system_policy = policy.load()
+    raise_if_any(policy.check_profile(profile, system_policy),
+                 "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     if profile.network_mode != "none":
         raise errors.PolicyError(
             f"vectraguard: network mode {profile.network_mode!r} is not supported by this version "
@@ -49,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
             hint="use `--network none`; egress allowlists come with the network policy feature",
         )
     facts = host_facts.detect()
-    sandbox_mounts = resolve_mounts(profile, request)
+    sandbox_mounts = resolve_mounts(profile, request, system_policy)
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
@@ -68,6 +73,14 @@ def main(args: argparse.Namespace) -> int:
     diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
+
+
+def profile_sources(ignore_project: bool) -> profiles.Sources:
+    """The trusted project file, if there is one and it is not ignored."""
+    if ignore_project:
+        return profiles.Sources()
+    found = project.find(_working_directory())
+    return profiles.Sources(project.load_trusted(found) if found else None)
 
 
 def new_session_id() -> str:
@@ -104,7 +117,41 @@ def flags_layer(args: argparse.Namespace) -> Layer:
     env_set = parse_env_flags(args.env, os.environ)
     if env_set:
         put("env.set", env_set)
-    return validated_layer(COMMAND_LINE, data, "profile")
+    appends = []
+    for item in args.set:
+        key, value, append = parse_set_flag(item)
+        if append:
+            appends.append((key, tuple(value if isinstance(value, list) else [value])))
+        else:
+            put(key, value)
+    layer = validated_layer(COMMAND_LINE, data, "profile")
+    if appends:
+        # What is appended must be valid where it lands: validate it as a list there.
+        check: dict[str, Any] = {}
+        for key, values in appends:
+            node = check
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, []).extend(values)
+        validated_layer(COMMAND_LINE, check, "profile")
+    return Layer(layer.source, layer.data, layer.lines, layer.kind, tuple(appends))
+
+
+def parse_set_flag(text: str) -> tuple[str, Any, bool]:
+    """`key=value` or `key+=value`; the value is JSON when it parses as JSON
+    (numbers, true/false, ["lists"]), else the plain string."""
+    key, sep, raw = text.partition("=")
+    append = key.endswith("+")
+    key = key.removesuffix("+")
+    if not sep or not key or not all(part.replace("_", "a").isalnum() for part in key.split(".")):
+        raise errors.UsageError(f"vectraguard: --set {text!r}: expected KEY=VALUE or KEY+=VALUE, "
+                                "with KEY a dotted profile key such as limits.memory")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value, append
 
 
 def parse_mount_flag(text: str) -> dict[str, str]:
@@ -132,8 +179,9 @@ def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
     return values
 
 
-def resolve_mounts(profile: ResolvedProfile, request: RunRequest) -> tuple[mount_rules.Mount, ...]:
-    denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state())
+def resolve_mounts(profile: ResolvedProfile, request: RunRequest,
+                   system_policy: policy.Policy | None) -> tuple[mount_rules.Mount, ...]:
+    denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state(), policy.denied_paths(system_policy))
     result: list[mount_rules.Mount] = []
     if profile.workspace_mode != "none":
         origin = profile.provenance.get("filesystem.workspace.mode", Origin("<profile>"))
@@ -151,6 +199,10 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest) -> tuple[mount
     for target in targets:
         if targets.count(target) > 1:
             raise errors.PolicyError(f"vectraguard: two mounts have the same target {target}")
+    origins = [profile.provenance.get("filesystem.workspace.mode", Origin("working directory"))] * (
+        profile.workspace_mode != "none") + [entry.origin for entry in profile.mounts]
+    raise_if_any(policy.check_mount_roots(zip((m.source for m in result), origins), system_policy),
+                 "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     return tuple(result)
 
 

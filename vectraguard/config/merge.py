@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vectraguard.config.layers import Layer
+from vectraguard.errors import ConfigError
 from vectraguard.config.problems import Origin
 
 
@@ -41,7 +42,24 @@ def merge(layers: list[Layer]) -> Merged:
     result = Merged()
     for layer in layers:
         _merge_into(result, layer.data, layer, prefix="")
+        for path, values in layer.appends:
+            _append(result, path, values, layer)
     return result
+
+
+def _append(result: Merged, path: str, values: tuple[Any, ...], layer: Layer) -> None:
+    """`--set key+=value`: extend the list the lower layers resolved to."""
+    *parents, leaf = path.split(".")
+    node = result.data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"vectraguard: {layer.source}: --set {path}+=: {part} is not a section")
+    current = node.setdefault(leaf, [])
+    if not isinstance(current, list):
+        raise ConfigError(f"vectraguard: {layer.source}: --set {path}+=: {path} is not a list; use {path}=VALUE")
+    current.extend(copy.deepcopy(list(values)))
+    result.provenance[path] = layer.origin(path)
 
 
 def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str) -> None:
@@ -59,6 +77,10 @@ def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str)
             target[key] = rule(target[key], copy.deepcopy(value))
         else:
             target[key] = copy.deepcopy(value)
+        if path in LIST_RULES and isinstance(value, list):
+            # Entries merged by target keep their own origins.
+            for index, entry in enumerate(value):
+                result.provenance[f"{path}[{entry['target']}]"] = layer.origin(f"{path}.{index}")
 
 
 def _container(root: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from vectraguard.errors import ConfigError
+from vectraguard.errors import ConfigError, VGError
 
 
 @dataclass(frozen=True, order=True)
@@ -30,10 +30,10 @@ class Problem:
         return f"{self.origin}: {where}{self.message}"
 
 
-def raise_if_any(problems: Iterable[Problem], summary: str) -> None:
+def raise_if_any(problems: Iterable[Problem], summary: str, error: type[VGError] = ConfigError) -> None:
     found = sorted(set(problems))
     if found:
-        raise ConfigError(summary, details=[str(p) for p in found])
+        raise error(summary, details=[str(p) for p in found])
 
 
 def dotted(path: Iterable[str | int]) -> str:

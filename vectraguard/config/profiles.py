@@ -11,7 +11,9 @@ the merge or the resolved model.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vectraguard import paths, resources
 from vectraguard.config import merge, resolved
@@ -22,25 +24,58 @@ MAX_EXTENDS_DEPTH = 16
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
-def search_dirs() -> list[Path]:
-    """Where profile files are looked for, lowest precedence first."""
-    return [resources.profiles_dir(), paths.system_dir() / "profiles.d", paths.config_dir() / "profiles.d"]
+@dataclass(frozen=True)
+class Sources:
+    """Where profiles come from for one invocation. The project file, when
+    given, has already passed the trust check (see config/project.py)."""
+
+    project: Layer | None = None
+
+    def directories(self) -> list[tuple[str, Path]]:
+        """(kind, directory) of profile files, lowest precedence first."""
+        return [("shipped", resources.profiles_dir()),
+                ("system", paths.system_dir() / "profiles.d"),
+                ("user", paths.config_dir() / "profiles.d")]
+
+    def project_profiles(self) -> dict[str, Any]:
+        return dict(self.project.data.get("profiles", {})) if self.project else {}
+
+    def default_name(self) -> str:
+        return str(self.project.data.get("default_profile", "default")) if self.project else "default"
 
 
-def available() -> list[str]:
-    return sorted({p.stem for d in search_dirs() for p in d.glob("*.yaml")})
+def available(sources: Sources) -> dict[str, list[str]]:
+    """Every profile name, with the files that define it, lowest first."""
+    found: dict[str, list[str]] = {}
+    for _, directory in sources.directories():
+        for path in sorted(directory.glob("*.yaml")):
+            found.setdefault(path.stem, []).append(str(path))
+    for name in sources.project_profiles():
+        assert sources.project is not None
+        found.setdefault(name, []).append(sources.project.source)
+    return dict(sorted(found.items()))
 
 
-def profile_files(name: str) -> list[Path]:
+def check_name(name: str) -> None:
     if not _NAME.fullmatch(name):
         raise ConfigError(
             f"vectraguard: {name!r} is not a valid profile name",
             hint="profile names are lowercase letters, digits, '.', '_' and '-'",
         )
-    return [path for d in search_dirs() if (path := d / f"{name}.yaml").is_file()]
 
 
-def chain(name: str) -> list[Layer]:
+def layers_of(name: str, sources: Sources) -> list[Layer]:
+    """The layers that define profile NAME itself (not its parents), lowest first."""
+    check_name(name)
+    layers = [load_file(path, "profile", kind) for kind, directory in sources.directories()
+              if (path := directory / f"{name}.yaml").is_file()]
+    if name in sources.project_profiles():
+        assert sources.project is not None
+        layers.append(sources.project.section(f"profiles.{name}", "project"))
+    return layers
+
+
+def chain(name: str, sources: Sources) -> list[Layer]:
     """The layers of a profile and of its ancestors, root first."""
     layers: list[Layer] = []
     seen: list[str] = []
@@ -53,21 +88,20 @@ def chain(name: str) -> list[Layer]:
             )
         if len(seen) >= MAX_EXTENDS_DEPTH:
             raise ConfigError(f"vectraguard: profile {name!r} has more than {MAX_EXTENDS_DEPTH} levels of extends")
-        files = profile_files(current)
-        if not files:
+        own = layers_of(current, sources)
+        if not own:
             child = f" (extended by profile {seen[-1]!r})" if seen else ""
             raise ConfigError(
                 f"vectraguard: unknown profile {current!r}{child}",
-                hint=f"available profiles: {', '.join(available())}",
+                hint=f"available profiles: {', '.join(available(sources))}",
             )
         seen.append(current)
-        own = [load_file(path, "profile") for path in files]
         layers[:0] = own
-        # The highest file that names a parent decides it.
+        # The highest layer that names a parent decides it.
         current = next((layer.data["extends"] for layer in reversed(own) if "extends" in layer.data), None)
     return layers
 
 
-def resolve(name: str, overrides: list[Layer]) -> resolved.ResolvedProfile:
-    merged = merge.merge([*chain(name), *overrides])
+def resolve(name: str, overrides: list[Layer], sources: Sources | None = None) -> resolved.ResolvedProfile:
+    merged = merge.merge([*chain(name, sources or Sources()), *overrides])
     return resolved.build(name, merged)

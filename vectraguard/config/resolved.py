@@ -100,7 +100,8 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         enforcement=r.get("limits.enforcement", str, "strict"),
     )
     mounts = tuple(
-        MountEntry(m["source"], m["target"], m.get("mode", "ro"), r.origin("filesystem.mounts"))
+        MountEntry(m["source"], m["target"], m.get("mode", "ro"),
+                   merged.provenance.get(f"filesystem.mounts[{m['target']}]") or r.origin("filesystem.mounts"))
         for m in r.get("filesystem.mounts", list, list[dict[str, str]]())
     )
     profile = ResolvedProfile(

@@ -14,9 +14,18 @@ from vectraguard import resources
 from vectraguard.config.problems import Origin, Problem, dotted
 
 
+SCHEMAS = ("profile", "project", "policy")
+
+
 @cache
 def schema_bytes(name: str) -> bytes:
     return resources.schema_path(name).read_bytes()
+
+
+@cache
+def fingerprint() -> bytes:
+    """All schemas together: one file's validity can depend on another's ($ref)."""
+    return b"\0".join(schema_bytes(name) for name in SCHEMAS)
 
 
 @cache
@@ -24,10 +33,14 @@ def _validator(name: str) -> Any:
     # jsonschema costs ~90 ms to import; it is only needed when a layer is
     # not already in the validated-layer cache.
     from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
 
+    # The project schema refers to the profile schema by its $id.
+    resources = [Resource.from_contents(json.loads(schema_bytes(other))) for other in SCHEMAS]
+    registry = Registry().with_resources((str(r.id()), r) for r in resources)
     schema = json.loads(schema_bytes(name))
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=registry)
 
 
 def validate(name: str, data: Any, lines: dict[str, int], source: str) -> list[Problem]:

@@ -55,7 +55,7 @@ def gather(stack: ExitStack) -> Context:
 
 def _resolve_profiles(ctx: Context) -> None:
     try:
-        names = profile_files.available()
+        names = list(profile_files.available(profile_files.Sources()))
     except VGError as exc:
         ctx.profile_errors["*"] = exc
         return

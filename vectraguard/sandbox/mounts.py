@@ -74,7 +74,7 @@ class DenyRule:
     subtree: bool  # True: nothing inside it either; False: only it and its ancestors
 
 
-def denied_sources(home: str, extra: tuple[str, ...] = ()) -> tuple[DenyRule, ...]:
+def denied_sources(home: str, extra: tuple[str, ...] = (), policy_denied: tuple[str, ...] = ()) -> tuple[DenyRule, ...]:
     """Paths no mount may expose. A mount of an ancestor exposes them too."""
     rules: list[DenyRule] = []
     if home and home != "/":
@@ -84,6 +84,7 @@ def denied_sources(home: str, extra: tuple[str, ...] = ()) -> tuple[DenyRule, ..
         rules += [DenyRule(os.path.join(home, s), "credentials or container configuration", True) for s in HOME_SECRETS]
     rules += [DenyRule(sock, "a container runtime socket or store", True) for sock in RUNTIME_SOCKETS]
     rules += [DenyRule(path, "Vectra Guard's own state", True) for path in extra]
+    rules += [DenyRule(path, "denied by the system policy", True) for path in policy_denied]
     return tuple(rules)
 
 
