@@ -101,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
 
+    profile = sub.add_parser("profile", help="list, show and validate profiles")
+    profile_sub = profile.add_subparsers(dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    listing = profile_sub.add_parser("list", help="every profile and where it is defined")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("--ignore-project", action="store_true", help="leave out the project's .vectraguard.yaml")
+    show = profile_sub.add_parser("show", help="the resolved profile")
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--explain", action="store_true", help="each value with the file:line that set it")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--ignore-project", action="store_true", help="leave out the project's .vectraguard.yaml")
+    check = profile_sub.add_parser("validate", help="check configuration files (exit 1 if any is invalid)")
+    check.add_argument("files", nargs="*", metavar="FILE",
+                       help="profile, project (.vectraguard.yaml) or policy (policy.yaml) files; default: all known")
+
+    trust = sub.add_parser("trust", help="trust the project file of DIR (default: here); `trust list` lists them")
+    trust.add_argument("dir", nargs="?", metavar="DIR|list", help="a directory in the project, or `list`")
+    trust.add_argument("--json", action="store_true", help="with `list`: machine-readable output")
+    untrust = sub.add_parser("untrust", help="stop trusting the project file of DIR (default: here)")
+    untrust.add_argument("dir", nargs="?", metavar="DIR")
+
     doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -113,6 +133,11 @@ COMMANDS = {
     ("image", "build"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
+    ("profile", "list"): "profile",
+    ("profile", "show"): "profile",
+    ("profile", "validate"): "profile",
+    ("trust", None): "trust",
+    ("untrust", None): "trust",
 }
 
 

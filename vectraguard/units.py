@@ -90,6 +90,13 @@ def parse_count(text: str | int, *, what: str, maximum: int = 1 << 31) -> int:
     return value
 
 
+def format_duration(seconds: float) -> str:
+    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= factor and seconds % factor == 0:
+            return f"{int(seconds // factor)}{unit}"
+    return f"{seconds:g}s"
+
+
 def format_size(value: int) -> str:
     for unit, factor in (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
         if value >= factor and value % factor == 0:

@@ -109,7 +109,9 @@ def _check_limits(profile: ResolvedProfile, policy: Policy) -> list[Problem]:
 
 def _shown(profile: ResolvedProfile, name: str) -> str:
     value = getattr(profile.limits, name)
-    return units.format_size(value) if name == "memory" else f"{value:g}"
+    if name == "memory":
+        return units.format_size(value)
+    return units.format_duration(value) if name == "timeout" else f"{value:g}"
 
 
 def host_matches(entry: str, pattern: str) -> bool:

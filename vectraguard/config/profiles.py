@@ -21,6 +21,7 @@ from vectraguard.config.layers import Layer, load_file
 from vectraguard.errors import ConfigError
 
 MAX_EXTENDS_DEPTH = 16
+IMPLICIT_PARENT = "default"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
@@ -97,8 +98,10 @@ def chain(name: str, sources: Sources) -> list[Layer]:
             )
         seen.append(current)
         layers[:0] = own
-        # The highest layer that names a parent decides it.
-        current = next((layer.data["extends"] for layer in reversed(own) if "extends" in layer.data), None)
+        # The highest layer that names a parent decides it; without one, a
+        # profile builds on `default`, which holds every default value.
+        current = next((layer.data["extends"] for layer in reversed(own) if "extends" in layer.data),
+                       None if current == IMPLICIT_PARENT else IMPLICIT_PARENT)
     return layers
 
 

@@ -58,6 +58,30 @@ class ResolvedProfile:
     provenance: Mapping[str, Origin]
 
 
+def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
+    """The canonical form, in profile-file keys and units, for `profile show`."""
+    limits = profile.limits
+    return {
+        "description": profile.description,
+        "image": profile.image,
+        "filesystem": {
+            "workspace": {"mode": profile.workspace_mode, "target": profile.workspace_target},
+            "mounts": [{"source": m.source, "target": m.target, "mode": m.mode} for m in profile.mounts],
+            "tmp_size": units.format_size(profile.tmp_size),
+            "home_size": units.format_size(profile.home_size),
+            "noexec_tmpfs": profile.noexec_tmpfs,
+        },
+        "env": {"allow": list(profile.env_allow), "set": dict(profile.env_set)},
+        "network": {"mode": profile.network_mode, "allow": list(profile.network_allow)},
+        "limits": {
+            "cpus": limits.cpus, "memory": units.format_size(limits.memory), "pids": limits.pids,
+            "nofile": limits.nofile, "timeout": units.format_duration(limits.timeout),
+            "kill_grace": units.format_duration(limits.kill_grace), "enforcement": limits.enforcement,
+        },
+        "security": {"user": profile.user, "seccomp": profile.seccomp},
+    }
+
+
 class _Reader:
     """Reads typed values out of merged data, collecting located problems."""
 

@@ -47,7 +47,12 @@ def validate(name: str, data: Any, lines: dict[str, int], source: str) -> list[P
     problems = []
     for error in _validator(name).iter_errors(data):
         path = list(error.absolute_path)
-        problems.append(Problem(Origin(source, _line_for(path, lines)), dotted(path), _message(error)))
+        where = path
+        if error.validator == "additionalProperties":
+            # Point at the unknown key itself, not at the section holding it.
+            unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            where = [*path, unknown[0]] if unknown else path
+        problems.append(Problem(Origin(source, _line_for(where, lines)), dotted(path), _message(error)))
     return problems
 
 

@@ -116,7 +116,8 @@ def build_env(profile: ResolvedProfile, request: RunRequest) -> dict[str, str]:
         "LANG": "C.UTF-8",
     }
     for name in profile.env_allow:
-        if name in host_env and name not in PROXY_VARIABLES:
+        # The host's PATH and HOME would point the sandbox at host places.
+        if name in host_env and name not in PROXY_VARIABLES and name not in ("PATH", "HOME"):
             env[name] = host_env[name]
     env.update(profile.env_set)
     return env

@@ -1,0 +1,141 @@
+"""`vectraguard profile list | show NAME [--explain] [--json] | validate [FILE...]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vectraguard import errors, output, paths
+from vectraguard.commands.run import profile_sources
+from vectraguard.config import merge, policy, profiles, project, resolved
+from vectraguard.config.layers import load_file
+from vectraguard.config.problems import Origin
+from vectraguard.config.resolved import ResolvedProfile, as_dict
+
+EXIT_INVALID = 1
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.profile_command == "list":
+        return list_profiles(args)
+    if args.profile_command == "show":
+        return show(args)
+    return validate(args)
+
+
+def list_profiles(args: argparse.Namespace) -> int:
+    sources = profile_sources(args.ignore_project)
+    rows = []
+    for name, files in profiles.available(sources).items():
+        try:
+            description = profiles.resolve(name, [], sources).description
+        except errors.VGError as exc:
+            description = f"(invalid: {exc.message})"
+        rows.append({"name": name, "description": description, "defined in": ", ".join(files)})
+    if args.json:
+        output.print_json(rows)
+    else:
+        output.print_table(rows, ["name", "description", "defined in"])
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    sources = profile_sources(args.ignore_project)
+    profile = profiles.resolve(args.name, [], sources)
+    canonical = as_dict(profile)
+    if args.explain:
+        rows = [{"key": key, "value": _text(value), "set by": str(_origin(profile, key))}
+                for key, value in _leaves(canonical, "")]
+        if args.json:
+            output.print_json(rows)
+        else:
+            output.print_table(rows, ["key", "value", "set by"])
+    elif args.json:
+        output.print_json({"name": profile.name, **canonical})
+    else:
+        for key, value in _leaves(canonical, ""):
+            print(f"{key}: {_text(value)}")
+    return 0
+
+
+def _leaves(node: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
+    out = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "set":
+            out += _leaves(value, f"{path}.")
+        elif key == "set" and isinstance(value, dict):
+            out += [(f"{path}.{name}", item) for name, item in value.items()] or [(path, {})]
+        else:
+            out.append((path, value))
+    return out
+
+
+def _origin(profile: ResolvedProfile, key: str) -> Origin:
+    parts = key.split(".")
+    for end in range(len(parts), 0, -1):
+        origin = profile.provenance.get(".".join(parts[:end]))
+        if origin is not None:
+            return origin
+    return Origin("<built-in>")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value) if value else "[]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_text(v)}" for k, v in value.items()) if value else "{}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def validate(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.files] if args.files else _known_files()
+    failures = 0
+    for path in files:
+        try:
+            _validate_one(path)
+        except errors.VGError as exc:
+            failures += 1
+            for line in exc.lines():
+                print(line, file=sys.stderr)
+            continue
+        print(f"ok  {path}")
+    return EXIT_INVALID if failures else 0
+
+
+def _schema_for(path: Path) -> str:
+    if path.name == project.FILE_NAME:
+        return "project"
+    if path.name == policy.FILE_NAME:
+        return "policy"
+    return "profile"
+
+
+def _validate_one(path: Path) -> None:
+    kind = _schema_for(path)
+    layer = load_file(path, kind, kind="project" if kind == "project" else "user")
+    # Values the schema leaves as text (sizes, durations) are checked by resolving:
+    # the file on top of the profile it extends.
+    if kind == "profile":
+        parent = layer.data.get("extends", profiles.IMPLICIT_PARENT)
+        if path.stem != profiles.IMPLICIT_PARENT or "extends" in layer.data:
+            resolved.build(path.stem, merge.merge([*profiles.chain(parent, profiles.Sources()), layer]))
+    elif kind == "project":
+        sources = profiles.Sources(layer)
+        for name in layer.data.get("profiles", {}):
+            profiles.resolve(name, [], sources)
+
+
+def _known_files() -> list[Path]:
+    found = [Path(f) for files in profiles.available(profiles.Sources()).values() for f in files]
+    system_policy = paths.system_dir() / policy.FILE_NAME
+    if system_policy.exists():
+        found.append(system_policy)
+    here = project.find(str(Path.cwd()))
+    if here is not None:
+        found.append(here.path)
+    return found
