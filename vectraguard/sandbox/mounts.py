@@ -38,11 +38,21 @@ class Mount:
     read_only: bool
 
 
+def _check_characters(path: str, what: str, origin: Origin) -> None:
+    # ':' and ',' separate fields and options in mount syntaxes; refusing them
+    # outright means no path can ever smuggle an option in.
+    bad = sorted({c for c in path if c in ":,\0\n"})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        raise PolicyError(f"vectraguard: {origin}: mount {what} {path!r} contains {shown}")
+    if ".." in path.split("/"):
+        raise PolicyError(f"vectraguard: {origin}: mount {what} {path!r} must not contain '..'")
+
+
 def canonical_target(target: str, origin: Origin) -> str:
-    if "\0" in target or not target.startswith("/"):
+    _check_characters(target, "target", origin)
+    if not target.startswith("/"):
         raise PolicyError(f"vectraguard: {origin}: mount target {target!r} must be an absolute path")
-    if ".." in target.split("/"):
-        raise PolicyError(f"vectraguard: {origin}: mount target {target!r} must not contain '..'")
     normalized = "/" + posixpath.normpath(target).lstrip("/")
     if normalized in FORBIDDEN_TARGETS or any(_within(normalized, k) for k in KERNEL_TREES):
         raise PolicyError(f"vectraguard: {origin}: mount target {normalized} is reserved for the sandbox runtime")
@@ -50,13 +60,12 @@ def canonical_target(target: str, origin: Origin) -> str:
 
 
 def canonical_source(source: str, cwd: str, origin: Origin) -> str:
-    if "\0" in source:
-        raise PolicyError(f"vectraguard: {origin}: mount source contains a NUL byte")
     if source.startswith("~") or "$" in source or "`" in source:
         raise PolicyError(
             f"vectraguard: {origin}: mount source {source!r} would need shell expansion",
             hint="write the absolute path; Vectra Guard never expands ~, $VAR or $(...)",
         )
+    _check_characters(source, "source", origin)
     absolute = source if source.startswith("/") else os.path.join(cwd, source)
     try:
         real = os.path.realpath(absolute, strict=True)
