@@ -30,7 +30,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     ("args", "expected"),
     [
         (["run", "-p", "no-such-profile", "--", "true"],
-         "vectraguard: unknown profile 'no-such-profile'; available profiles: default, test-best-effort, "
+         "vectraguard: unknown profile 'no-such-profile'; available profiles: default, dev, test-best-effort, "
          "test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "

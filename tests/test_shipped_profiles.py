@@ -7,11 +7,12 @@ from inside a real container of that profile (on the test image).
 from __future__ import annotations
 
 import json
+import pwd
 from pathlib import Path
 
 import pytest
 
-from tests.support.vg import TEST_IMAGE, Caller
+from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
 from vectraguard import units
 
 INSIDE = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes "
@@ -20,8 +21,9 @@ INSIDE = ("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory
           "grep -E ' /(tmp|home/sandbox|workspace) ' /proc/self/mountinfo")
 
 
-@pytest.mark.parametrize("name", ["default", "untrusted"])
+@pytest.mark.parametrize("name", ["default", "untrusted", "dev"])
 def test_shipped_profile_is_what_the_container_gets(root: Caller, workspace: Path, name: str) -> None:
+    workspace.chmod(0o777)  # so that `dev`'s read-write workspace can be granted rootful
     promised = json.loads(root.run(["profile", "show", name, "--json"], cwd=workspace).stdout)
     result = root.run(["run", "-p", name, "--image", TEST_IMAGE, "--", "sh", "-c", INSIDE], cwd=workspace)
     assert result.returncode == 0, result.stderr.decode()
@@ -39,3 +41,23 @@ def test_shipped_profile_is_what_the_container_gets(root: Caller, workspace: Pat
     assert f"size={tmp_size}k" in mounts["/tmp"]
     assert f"size={units.parse_size(promised['filesystem']['home_size']) // 1024}k" in mounts["/home/sandbox"]
     assert mounts["/workspace"].split()[5].startswith(promised["filesystem"]["workspace"]["mode"])
+
+
+def test_dev_writes_the_workspace_as_the_rootless_caller(rootless: Caller, rootless_workspace: Path) -> None:
+    result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+                           "--", "sh", "-c", "echo built > out.txt; id -u"], cwd=rootless_workspace)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"1000\n"
+    written = rootless_workspace / "out.txt"
+    assert written.read_text() == "built\n"
+    assert written.stat().st_uid == pwd.getpwnam(ROOTLESS_USER).pw_uid
+
+
+def test_rootful_read_write_workspace_is_refused_before_anything_starts(root: Caller, workspace: Path) -> None:
+    result = root.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--", "touch", "x"], cwd=workspace)
+    assert result.returncode == 125
+    assert result.stderr.decode() == (
+        f"vectraguard: cannot give a rootful sandbox write access to {workspace} (owned by uid 0): each sandbox "
+        "has a user namespace of its own; run vectraguard as a regular user (rootless: the sandbox then writes "
+        "as you), or mount it read-only\n")
+    assert not (workspace / "x").exists()

@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
             hint="use `--network none`; egress allowlists come with the network policy feature",
         )
     facts = host_facts.detect()
-    sandbox_mounts = resolve_mounts(profile, request, system_policy)
+    sandbox_mounts = resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
@@ -179,8 +179,8 @@ def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
     return values
 
 
-def resolve_mounts(profile: ResolvedProfile, request: RunRequest,
-                   system_policy: policy.Policy | None) -> tuple[mount_rules.Mount, ...]:
+def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy: policy.Policy | None, *,
+                   rootless: bool) -> tuple[mount_rules.Mount, ...]:
     denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state(), policy.denied_paths(system_policy))
     result: list[mount_rules.Mount] = []
     if profile.workspace_mode != "none":
@@ -203,7 +203,25 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest,
         profile.workspace_mode != "none") + [entry.origin for entry in profile.mounts]
     raise_if_any(policy.check_mount_roots(zip((m.source for m in result), origins), system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
+    if not rootless:
+        _check_rootful_writable(result)
     return tuple(result)
+
+
+def _check_rootful_writable(sandbox_mounts: list[mount_rules.Mount]) -> None:
+    """Rootful, every sandbox has a user namespace of its own, whose users own
+    nothing on the host: a read-write mount would fail on the first write.
+    Say so before anything starts."""
+    for mount in sandbox_mounts:
+        if mount.read_only:
+            continue
+        info = os.stat(mount.source)
+        if not (info.st_mode & 0o002 and os.path.isdir(mount.source)):
+            raise errors.PolicyError(
+                f"vectraguard: cannot give a rootful sandbox write access to {mount.source} "
+                f"(owned by uid {info.st_uid}): each sandbox has a user namespace of its own",
+                hint="run vectraguard as a regular user (rootless: the sandbox then writes as you), "
+                "or mount it read-only")
 
 
 def _image_hint(ref: str) -> str:

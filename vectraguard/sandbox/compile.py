@@ -84,6 +84,9 @@ def compile_spec(
                           noexec=profile.noexec_tmpfs)),
         user=profile.user,
         private_userns=not host.rootless,
+        # Rootless, a read-write mount is only useful if the sandbox user is
+        # the caller (who owns the files); that is what keep-id maps.
+        keep_id=host.rootless and any(not m.read_only for m in mounts),
         seccomp_profile_path=seccomp_profile_path,
         cpus=cpus,
         memory=memory,

@@ -59,6 +59,7 @@ class ContainerSpec:
     # security
     user: str
     private_userns: bool  # rootful: a user namespace of its own (rootless has one anyway)
+    keep_id: bool  # rootless: the sandbox user is the caller, so it can write the caller's files
     seccomp_profile_path: str
     # resources (None: not enforced on this host, see compile)
     cpus: float | None
@@ -107,7 +108,10 @@ class ContainerSpec:
             "r_limits": [{"type": r.name, "soft": r.soft, "hard": r.hard} for r in self.rlimits],
             "resource_limits": self._resources(),
         }
-        if self.private_userns:
+        if self.keep_id:
+            uid, _, gid = self.user.partition(":")
+            spec["userns"] = {"nsmode": "keep-id", "value": f"uid={uid},gid={gid}"}
+        elif self.private_userns:
             # Both halves are needed over the API: the namespace mode, and the
             # storage id-mapping request that makes Podman pick a free range.
             spec["userns"] = {"nsmode": "auto"}

@@ -1,0 +1,258 @@
+"""The man pages: vectraguard(1) is generated, vectraguard-profile(5) is written by hand.
+
+- man/vectraguard.1 must be what contrib/make-manpage.sh produces from the
+  parser today (only the .TH line, which carries the date, may differ);
+- man/vectraguard-profile.5 must document every key of every schema in
+  schemas/, in the section about that kind of file;
+- both must render with man(1) without a single warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PAGE_1 = REPO / "man" / "vectraguard.1"
+PAGE_5 = REPO / "man" / "vectraguard-profile.5"
+MAKE_MANPAGE = REPO / "contrib" / "make-manpage.sh"
+SCHEMAS = sorted((REPO / "schemas").glob("*.schema.json"))
+
+# Which section of vectraguard-profile(5) documents the keys of which schema.
+SECTION_OF_SCHEMA = {
+    "profile": "PROFILE KEYS",
+    "project": "PROJECT FILE",
+    "policy": "SYSTEM POLICY",
+}
+
+# The arguments contrib/make-manpage.sh gives argparse-manpage (the version is
+# added at run time, as the script does). test_make_manpage_script_is_what_we_run
+# keeps the two in step.
+ARGPARSE_MANPAGE_ARGS = [
+    "--module", "vectraguard.cli", "--function", "build_parser",
+    "--prog", "vectraguard", "--project-name", "Vectra Guard", "--manual-title", "Vectra Guard manual",
+    "--description", "run commands, scripts and AI agents in locked-down Podman sandboxes",
+    "--format", "single-commands-section",
+]
+ARGPARSE_MANPAGE_MAIN = 'import sys; from argparse_manpage.cli import main; sys.argv[0] = "argparse-manpage"; main()'
+# argparse wraps usage lines to the terminal width; the committed page is 80 columns wide.
+MANPAGE_COLUMNS = "80"
+
+
+# --- (a) vectraguard.1 is not stale ------------------------------------------------
+
+
+def _without_th(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith(".TH ")]
+
+
+def test_make_manpage_script_is_what_we_run() -> None:
+    """If contrib/make-manpage.sh changes, this test must change with it."""
+    script = MAKE_MANPAGE.read_text()
+    for arg in [*ARGPARSE_MANPAGE_ARGS, "--version", "--output", "man/vectraguard.1"]:
+        assert arg in script, (
+            f"contrib/make-manpage.sh no longer passes {arg!r} to argparse-manpage: "
+            "update ARGPARSE_MANPAGE_ARGS in tests/test_manpages.py to match it"
+        )
+    assert ARGPARSE_MANPAGE_MAIN.replace('"', '\\"') in script, (
+        "contrib/make-manpage.sh runs argparse-manpage differently: update tests/test_manpages.py to match it"
+    )
+
+
+def test_vectraguard_1_is_not_stale(tmp_path: Path) -> None:
+    if importlib.util.find_spec("argparse_manpage") is None:
+        pytest.skip(f"argparse-manpage is not installed for {sys.executable} (setup.cfg requires it; "
+                    "run the tests with contrib/test.sh, or pip install argparse-manpage)")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": MANPAGE_COLUMNS}
+    version = subprocess.run(
+        [sys.executable, "-c", "import vectraguard; print(vectraguard.__version__)"],
+        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    generated = tmp_path / "vectraguard.1"
+    result = subprocess.run(
+        [sys.executable, "-c", ARGPARSE_MANPAGE_MAIN, *ARGPARSE_MANPAGE_ARGS,
+         "--version", version, "--output", str(generated)],
+        cwd=REPO, env=env, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, f"argparse-manpage failed:\n{result.stdout}{result.stderr}"
+    committed, fresh = _without_th(PAGE_1.read_text()), _without_th(generated.read_text())
+    diff = list(difflib.unified_diff(committed, fresh, "man/vectraguard.1 (committed)",
+                                     "man/vectraguard.1 (from vectraguard/cli.py now)", lineterm=""))
+    assert not diff, (
+        "man/vectraguard.1 is stale: it no longer matches the parser in vectraguard/cli.py. "
+        "Run `contrib/make-manpage.sh` (e.g. `COLUMNS=80 contrib/make-manpage.sh /opt/vectraguard/bin/python`) "
+        "and commit man/vectraguard.1.\n" + "\n".join(diff[:80])
+    )
+
+
+# --- (b) vectraguard-profile.5 documents every schema key -------------------------
+
+
+def schema_keys(node: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dotted path, schema) of every property, recursively; the properties of
+    list items are written `list[].key` (e.g. filesystem.mounts[].source)."""
+    for name, sub in node.get("properties", {}).items():
+        path = f"{prefix}{name}"
+        yield path, sub
+        yield from schema_keys(sub, f"{path}.")
+        items = sub.get("items")
+        if isinstance(items, dict):
+            yield from schema_keys(items, f"{path}[].")
+
+
+_ESCAPES = [
+    (re.compile(r"\\f(\[[^\]]*\]|\(..|.)"), ""),  # font changes: \fB \fI \fR \fP \f(CW \f[B]
+    (re.compile(r"\\\((lq|rq|dq)"), '"'),
+    (re.compile(r"\\\(em"), "--"),
+    (re.compile(r"\\\(bu"), "*"),
+    (re.compile(r"\\\(..|\\\[[^\]]*\]"), ""),  # any other special character
+    (re.compile(r"\\[&c%]"), ""),  # zero-width, continuation, hyphenation marks
+    (re.compile(r"\\-"), "-"),
+    (re.compile(r"\\e"), "\\\\"),
+    (re.compile(r"\\ "), " "),
+]
+_ALTERNATING = {".BR", ".RB", ".BI", ".IB", ".IR", ".RI"}  # arguments join without spaces
+_ARGUMENT = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def unescape(text: str) -> str:
+    for pattern, replacement in _ESCAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def plain_line(line: str) -> str:
+    """One roff source line as the words a reader sees (no macros, escapes or fonts)."""
+    if line.startswith('.\\"'):
+        return ""
+    if not line.startswith("."):
+        return unescape(line)
+    macro, _, rest = line.partition(" ")
+    if macro in (".B", ".I", ".SM"):
+        return unescape(rest.replace('"', ""))
+    if macro in _ALTERNATING:
+        return "".join(unescape(quoted or bare) for quoted, bare in _ARGUMENT.findall(rest))
+    return ""  # layout macros (.TP, .PP, .IP, .nf, .RS ...) carry no text we check
+
+
+def plain(roff: str) -> str:
+    return "\n".join(plain_line(line) for line in roff.splitlines())
+
+
+def sections(roff: str) -> dict[str, list[str]]:
+    """Source lines of each .SH section, by its title."""
+    found: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in roff.splitlines():
+        if line.startswith(".SH "):
+            current = found.setdefault(line[4:].strip().strip('"'), [])
+        else:
+            current.append(line)
+    return found
+
+
+def paragraphs(lines: list[str]) -> dict[str, str]:
+    """The .TP paragraphs of a section: the first word of each tag -> the
+    plain text of its tag and body."""
+    found: dict[str, str] = {}
+    for index, line in enumerate(lines):
+        if line.strip() != ".TP" or index + 1 >= len(lines):
+            continue
+        tag = plain_line(lines[index + 1]).split()
+        if not tag:
+            continue
+        body = []
+        for following in lines[index + 1:]:
+            if following.startswith((".TP", ".SH", ".SS")) and body:
+                break
+            body.append(plain_line(following))
+        found[tag[0]] = " ".join(body)
+    return found
+
+
+def _schema_id(path: Path) -> str:
+    return path.name.removesuffix(".schema.json")
+
+
+@pytest.mark.parametrize("schema_path", SCHEMAS, ids=_schema_id)
+def test_profile_page_documents_every_schema_key(schema_path: Path) -> None:
+    name = _schema_id(schema_path)
+    assert name in SECTION_OF_SCHEMA, (
+        f"schemas/{schema_path.name} is new: give its keys a section in man/vectraguard-profile.5 "
+        "and name that section in SECTION_OF_SCHEMA (tests/test_manpages.py)"
+    )
+    roff = PAGE_5.read_text()
+    keys = list(schema_keys(json.loads(schema_path.read_text())))
+    assert keys, f"no properties found in {schema_path}"
+
+    # Every key name appears in the page's text.
+    text = plain(roff)
+    unnamed = sorted({path.rsplit(".", 1)[-1] for path, _ in keys
+                      if not re.search(rf"(?<![\w-]){re.escape(path.rsplit('.', 1)[-1])}(?![\w-])", text)})
+    assert not unnamed, f"man/vectraguard-profile.5 never mentions these {name} keys: {', '.join(unnamed)}"
+
+    # ... and each has its own paragraph, under its full dotted name, in the
+    # section about its kind of file (a profile's network.allow does not
+    # document the policy's network.allow).
+    section = SECTION_OF_SCHEMA[name]
+    page_sections = sections(roff)
+    assert section in page_sections, f"man/vectraguard-profile.5 has no section {section!r}"
+    documented = paragraphs(page_sections[section])
+    missing = [path for path, _ in keys if path not in documented]
+    assert not missing, (
+        f"man/vectraguard-profile.5, section {section}: no .TP paragraph for these keys of "
+        f"schemas/{schema_path.name}: {', '.join(missing)} (give each its type, default and meaning)"
+    )
+
+    # A key with a fixed set of values names every one of them.
+    for path, sub in keys:
+        choices = sub.get("enum") or (sub.get("items") or {}).get("enum") or []
+        absent = [str(value) for value in choices
+                  if not re.search(rf"(?<![\w-]){re.escape(str(value))}(?![\w-])", documented[path])]
+        assert not absent, (
+            f"man/vectraguard-profile.5, section {section}: the paragraph of {path} does not name "
+            f"the value(s) {', '.join(absent)} that the schema allows"
+        )
+
+
+def test_key_walk_finds_nested_keys() -> None:
+    """The walk above is what makes the check meaningful: it must reach deep keys."""
+    profile = dict(schema_keys(json.loads((REPO / "schemas" / "profile.schema.json").read_text())))
+    policy = dict(schema_keys(json.loads((REPO / "schemas" / "policy.schema.json").read_text())))
+    assert {"limits.memory", "filesystem.workspace.mode", "filesystem.mounts[].source"} <= profile.keys()
+    assert {"network.modes", "limits.max.memory"} <= policy.keys()
+    assert documented_tag(".TP\n\\fBlimits.memory\\fR (size; default \\fB2Gi\\fR)\nMemory cap.") == "limits.memory"
+    assert documented_tag('.TP\n.BR filesystem.tmp_size " (size)"\nSize cap.') == "filesystem.tmp_size"
+
+
+def documented_tag(roff: str) -> str:
+    return next(iter(paragraphs(roff.splitlines())))
+
+
+# --- (c) both pages render without warnings ----------------------------------------
+
+
+@pytest.mark.parametrize("page", [PAGE_1, PAGE_5], ids=lambda p: p.name)
+def test_page_renders_without_warnings(page: Path) -> None:
+    if shutil.which("man") is None:
+        pytest.skip("man(1) is not installed (Debian: apt-get install man-db), so the page cannot be rendered")
+    env = {**os.environ, "MANWIDTH": "80", "MANPAGER": "cat", "PAGER": "cat", "LC_ALL": "C.UTF-8"}
+    result = subprocess.run(["man", "--warnings", "-E", "UTF-8", "-l", str(page)],
+                            env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"man -l {page.name} failed ({result.returncode}):\n{result.stderr}"
+    assert result.stderr == "", f"man -l {page.name} warns:\n{result.stderr}"
+    assert "NAME" in result.stdout and "vectraguard" in result.stdout
+    # A macro that did not expand shows up as a line starting with '.', or as \f in the text.
+    leftovers = [line for line in result.stdout.splitlines() if re.match(r"\.[A-Za-z]{1,2}\b", line)]
+    assert not leftovers and "\\f" not in result.stdout, f"{page.name} renders raw roff: {leftovers[:5]}"
