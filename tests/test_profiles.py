@@ -133,3 +133,40 @@ def test_merge_keeps_the_last_writer() -> None:
     assert merged.data == {"limits": {"cpus": 2, "pids": 5}}
     assert str(merged.provenance["limits.cpus"]) == "b.yaml:7"
     assert str(merged.provenance["limits.pids"]) == "a.yaml"
+
+
+@pytest.mark.parametrize("path", sorted((Path(resources.profiles_dir()) / "fragments").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_fragment_is_valid_and_named_by_intent(path: Path, user_profiles: Path) -> None:
+    assert path.stem.split("-")[0] in ("allow", "deny"), "fragments are named allow-* or deny-*"
+    assert path.read_text().startswith(f"# {path.stem} — ")
+    layer = load_file(path, "profile")
+    assert "extends" not in layer.data and "include" not in layer.data
+    (user_profiles / "uses.yaml").write_text(f"extends: untrusted\ninclude: [{path.stem}]\n")
+    profiles.resolve("uses", [])
+
+
+def test_fragments_merge_after_the_parent_and_before_the_profile(user_profiles: Path) -> None:
+    mine = user_profiles / "mine.yaml"
+    mine.write_text("extends: untrusted\ninclude: [allow-workspace-write, deny-exec-in-tmp]\n"
+                    "filesystem:\n  tmp_size: 1Gi\n")
+    profile = profiles.resolve("mine", [])
+    assert (profile.workspace_mode, profile.noexec_tmpfs, profile.tmp_size) == ("rw", True, 1 << 30)
+    assert profile.provenance["filesystem.workspace.mode"].source.endswith("fragments/allow-workspace-write.yaml")
+    assert str(profile.provenance["filesystem.tmp_size"]) == f"{mine}:4"
+    mine.write_text("extends: untrusted\ninclude: [allow-workspace-write]\nfilesystem:\n  workspace:\n    mode: ro\n")
+    assert profiles.resolve("mine", []).workspace_mode == "ro"  # the profile's own keys win
+
+
+def test_unknown_or_misbehaving_fragments_are_errors(user_profiles: Path, tmp_path: Path) -> None:
+    (user_profiles / "mine.yaml").write_text("include: [nowhere]\n")
+    with pytest.raises(ConfigError) as error:
+        profiles.resolve("mine", [])
+    assert error.value.message == f"vectraguard: unknown fragment 'nowhere' (included by {user_profiles}/mine.yaml)"
+    fragments = tmp_path / "config" / "vectraguard" / "fragments"
+    fragments.mkdir()
+    (fragments / "sneaky.yaml").write_text("extends: default\n")
+    (user_profiles / "mine.yaml").write_text("include: [sneaky]\n")
+    with pytest.raises(ConfigError) as error:
+        profiles.resolve("mine", [])
+    assert error.value.message == f"vectraguard: {fragments}/sneaky.yaml: a fragment may not use extends or include"

@@ -38,6 +38,11 @@ class Sources:
                 ("system", paths.system_dir() / "profiles.d"),
                 ("user", paths.config_dir() / "profiles.d")]
 
+    def fragment_directories(self) -> list[tuple[str, Path]]:
+        return [("shipped", resources.profiles_dir() / "fragments"),
+                ("system", paths.system_dir() / "fragments"),
+                ("user", paths.config_dir() / "fragments")]
+
     def project_profiles(self) -> dict[str, Any]:
         return dict(self.project.data.get("profiles", {})) if self.project else {}
 
@@ -97,11 +102,31 @@ def chain(name: str, sources: Sources) -> list[Layer]:
                 hint=f"available profiles: {', '.join(available(sources))}",
             )
         seen.append(current)
-        layers[:0] = own
+        layers[:0] = [*fragments_of(own, sources), *own]
         # The highest layer that names a parent decides it; without one, a
         # profile builds on `default`, which holds every default value.
         current = next((layer.data["extends"] for layer in reversed(own) if "extends" in layer.data),
                        None if current == IMPLICIT_PARENT else IMPLICIT_PARENT)
+    return layers
+
+
+def fragments_of(own: list[Layer], sources: Sources) -> list[Layer]:
+    """The fragments a profile's layers include, in order, each once."""
+    names: list[str] = []
+    for layer in own:
+        names += [n for n in layer.data.get("include", []) if n not in names]
+    layers = []
+    for name in names:
+        check_name(name)
+        found = [load_file(path, "profile", kind) for kind, directory in sources.fragment_directories()
+                 if (path := directory / f"{name}.yaml").is_file()]
+        if not found:
+            raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {own[-1].source})",
+                              hint=f"fragments live in {', '.join(str(d) for _, d in sources.fragment_directories())}")
+        for layer in found:
+            if "extends" in layer.data or "include" in layer.data:
+                raise ConfigError(f"vectraguard: {layer.source}: a fragment may not use extends or include")
+        layers += found
     return layers
 
 
