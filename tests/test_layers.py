@@ -264,3 +264,16 @@ def test_profile_list_and_show(root: Caller, workspace: Path) -> None:
     assert shown["limits"]["memory"] == "512Mi" and shown["network"]["mode"] == "none"
     missing = root.run(["profile", "show", "nope"], cwd=workspace)
     assert missing.returncode == 125 and missing.stderr.startswith(b"vectraguard: unknown profile 'nope'")
+
+
+def test_the_trust_store_and_config_can_never_be_mounted(root: Caller, workspace: Path, system_dir: Path) -> None:
+    data = Path(tempfile.mkdtemp(prefix="vg-data-"))
+    try:
+        env = {"VECTRAGUARD_DATA_DIR": str(data), "VECTRAGUARD_SYSTEM_DIR": str(system_dir)}
+        for source in (data, root.config_home / "vectraguard", system_dir):
+            result = root.run(["run", "-p", "test-untrusted", "--mount", f"{source}:/x", "--", "true"],
+                              cwd=workspace, extra_env=env)
+            assert result.returncode == 125
+            assert "(Vectra Guard's own state)" in result.stderr.decode(), result.stderr
+    finally:
+        shutil.rmtree(data)
