@@ -159,3 +159,16 @@ def test_manpage_is_generated_from_the_parser() -> None:
         assert option.replace("-", "\\-") in page or option in page, option
     assert subprocess.run(["man", "-l", "-P", "cat", "--warnings=", str(Path(__file__).resolve().parent.parent / "man" / "vectraguard.1")],
                           capture_output=True, check=False).returncode in (0, 16)
+
+
+def test_proxy_variables_are_not_passed_by_name(root: Caller, workspace: Path) -> None:
+    result = root.run([*P, "--env", "HTTPS_PROXY", "--", "env"], cwd=workspace,
+                      extra_env={"HTTPS_PROXY": "http://proxy.invalid:3128"})
+    assert result.returncode == 125
+    assert result.stderr.decode().startswith("vectraguard: --env HTTPS_PROXY: proxy settings are not passed")
+
+
+def test_set_cannot_change_the_profile_chain(root: Caller, workspace: Path) -> None:
+    result = root.run([*P, "--set", 'include=["allow-workspace-write"]', "--", "true"], cwd=workspace)
+    assert result.returncode == 125
+    assert "extends and include belong in profile files" in result.stderr.decode()

@@ -20,7 +20,7 @@ from vectraguard.runtime.attach import usable_stdin, write_to_fds
 from vectraguard.runtime.owner import current_owner
 from vectraguard.runtime.session import run_session
 from vectraguard.sandbox import mounts as mount_rules
-from vectraguard.sandbox.compile import compile_spec
+from vectraguard.sandbox.compile import PROXY_VARIABLES, compile_spec
 from vectraguard.sandbox.request import RunRequest
 
 COMMAND_LINE = "command line"
@@ -120,6 +120,9 @@ def flags_layer(args: argparse.Namespace) -> Layer:
     appends = []
     for item in args.set:
         key, value, append = parse_set_flag(item)
+        if key in ("extends", "include"):
+            raise errors.UsageError(f"vectraguard: --set {key}: choose the profile with -p; "
+                                    "extends and include belong in profile files")
         if append:
             appends.append((key, tuple(value if isinstance(value, list) else [value])))
         else:
@@ -172,6 +175,10 @@ def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
             raise errors.UsageError(f"vectraguard: --env {name!r}: not a valid variable name")
         if sep:
             values[name] = value
+        elif name in PROXY_VARIABLES:
+            # The network policy decides what is reachable, never an inherited proxy.
+            raise errors.UsageError(f"vectraguard: --env {name}: proxy settings are not passed from the host",
+                                    hint=f"give a value explicitly (--env {name}=...) if the sandbox needs one")
         elif name in host_env:
             values[name] = host_env[name]
         else:

@@ -10,6 +10,7 @@ command line, that asked) and the policy rule that forbids it.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,7 @@ def check_profile(profile: ResolvedProfile, policy: Policy | None) -> list[Probl
     member("security.seccomp", profile.seccomp, "security.seccomp", "seccomp profile")
     member("limits.enforcement", profile.limits.enforcement, "security.limits_enforcement", "enforcement mode")
     patterns = policy.get("network.allow")
-    if patterns is not None:
+    if patterns is not None and profile.network_mode != "none":  # with no network the list is inert
         for entry in profile.network_allow:
             if not any(host_matches(entry, pattern) for pattern in patterns):
                 problems.append(_violation(profile, "network.allow", entry, "is outside the allowed destinations",
@@ -127,11 +128,12 @@ def host_matches(entry: str, pattern: str) -> bool:
 
 def mount_roots(policy: Policy | None) -> tuple[str, ...] | None:
     roots = policy.get("filesystem.mount_roots") if policy else None
-    return tuple(roots) if roots is not None else None
+    # Compared with mount sources, which are real paths: resolve these too.
+    return tuple(os.path.realpath(root) for root in roots) if roots is not None else None
 
 
 def denied_paths(policy: Policy | None) -> tuple[str, ...]:
-    return tuple(policy.get("filesystem.denied_paths") or []) if policy else ()
+    return tuple(os.path.realpath(p) for p in policy.get("filesystem.denied_paths") or []) if policy else ()
 
 
 def check_mount_roots(sources: Iterable[tuple[str, Origin]], policy: Policy | None) -> list[Problem]:
