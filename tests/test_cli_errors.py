@@ -172,3 +172,36 @@ def test_set_cannot_change_the_profile_chain(root: Caller, workspace: Path) -> N
     result = root.run([*P, "--set", 'include=["allow-workspace-write"]', "--", "true"], cwd=workspace)
     assert result.returncode == 125
     assert "extends and include belong in profile files" in result.stderr.decode()
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefghi", "bcdefghij"))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (BOMB.encode(), ":1: a: YAML anchors and aliases are not allowed (write the value out)"),
+    (b"extends: untrusted\nimage: !!python/object/apply:os.system [id]\n",
+     ":2: image: tag !!python/object/apply:os.system is not allowed"),
+    (b"extends: untrusted\ndescription: caf\xe9\n", ":2: not valid UTF-8"),
+    (b"extends: untrusted\nlimits:\n" + b"  " * 40 + b"x: 1\n" + b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+     "nested deeper than 32 levels"),
+    (b"# " + b"x" * (1 << 20) + b"\n", "larger than the 1024 KiB limit"),
+    (b"extends: untrusted\nlimits:\n  memory: -5\n  timeout: 99999d\n",
+     ":3: limits.memory: size must be greater than zero, got -5"),
+    (b"extends: untrusted\nfilesystem:\n  mounts:\n    - {source: /srv, target: /x, mode: yes}\n",
+     ":4: filesystem.mounts.0.mode: 'yes' is not one of ro, rw"),
+])
+def test_bad_profile_files_are_refused_located_with_no_run(root: Caller, workspace: Path, content: bytes,
+                                                            expected: str) -> None:
+    path = root.config_home / "vectraguard" / "profiles.d" / "hostile.yaml"
+    path.write_bytes(content)
+    try:
+        before = set(root.sandboxes())
+        result = root.run(["run", "-p", "hostile", "--", "true"], cwd=workspace)
+        assert result.returncode == 125
+        assert set(root.sandboxes()) == before
+        message = result.stderr.decode()
+        assert f"{path}{expected}" in message or expected in message, message
+        assert "Traceback" not in message
+    finally:
+        path.unlink()
