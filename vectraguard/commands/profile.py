@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from vectraguard import errors, output, paths
-from vectraguard.commands.run import profile_sources
 from vectraguard.config import merge, policy, profiles, project, resolved
 from vectraguard.config.layers import load_file
 from vectraguard.config.problems import Origin
@@ -26,7 +26,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def list_profiles(args: argparse.Namespace) -> int:
-    sources = profile_sources(args.ignore_project)
+    sources = _sources(args)
     rows = []
     for name, files in profiles.available(sources).items():
         try:
@@ -42,7 +42,7 @@ def list_profiles(args: argparse.Namespace) -> int:
 
 
 def show(args: argparse.Namespace) -> int:
-    sources = profile_sources(args.ignore_project)
+    sources = _sources(args)
     profile = profiles.resolve(args.name, [], sources)
     canonical = as_dict(profile)
     if args.explain:
@@ -58,6 +58,10 @@ def show(args: argparse.Namespace) -> int:
         for key, value in _leaves(canonical, ""):
             print(f"{key}: {_text(value)}")
     return 0
+
+
+def _sources(args: argparse.Namespace) -> profiles.Sources:
+    return profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
 
 
 def _leaves(node: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from vectraguard import diag, errors, paths, resources, units
-from vectraguard.config import policy, profiles, project
+from vectraguard.config import policy, profiles
 from vectraguard.config.layers import Layer, validated_layer
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
-    sources = profile_sources(args.ignore_project)
+    sources = profiles.Sources.for_directory(_working_directory(), ignore_project=args.ignore_project)
     request = RunRequest(
         argv=tuple(args.command),
         profile=args.profile or sources.default_name(),
@@ -73,14 +73,6 @@ def main(args: argparse.Namespace) -> int:
     diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
-
-
-def profile_sources(ignore_project: bool) -> profiles.Sources:
-    """The trusted project file, if there is one and it is not ignored."""
-    if ignore_project:
-        return profiles.Sources()
-    found = project.find(_working_directory())
-    return profiles.Sources(project.load_trusted(found) if found else None)
 
 
 def new_session_id() -> str:

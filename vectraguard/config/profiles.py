@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import paths, resources
-from vectraguard.config import merge, resolved
+from vectraguard.config import merge, project, resolved
 from vectraguard.config.layers import Layer, load_file
 from vectraguard.errors import ConfigError
 
@@ -31,6 +31,15 @@ class Sources:
     given, has already passed the trust check (see config/project.py)."""
 
     project: Layer | None = None
+
+    @classmethod
+    def for_directory(cls, cwd: str, *, ignore_project: bool) -> Sources:
+        """The sources for a run from `cwd`: with its project file, if there is
+        one, it is trusted, and it is not ignored (an untrusted one refuses)."""
+        if ignore_project:
+            return cls()
+        found = project.find(cwd)
+        return cls(project.load_trusted(found) if found else None)
 
     def directories(self) -> list[tuple[str, Path]]:
         """(kind, directory) of profile files, lowest precedence first."""
