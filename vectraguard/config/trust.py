@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from vectraguard import paths
@@ -57,6 +55,8 @@ def is_trusted(path: Path, content: bytes) -> bool:
 
 
 def trust(path: Path, content: bytes) -> TrustEntry:
+    from datetime import datetime, timezone  # only `vectraguard trust` needs a clock
+
     entries = load()
     entry = TrustEntry(str(path), digest(content), datetime.now(timezone.utc).isoformat(timespec="seconds"))
     entries[str(path)] = entry
@@ -73,6 +73,8 @@ def untrust(path: Path) -> bool:
 
 
 def _save(entries: dict[str, TrustEntry]) -> None:
+    import tempfile  # not on the run path
+
     directory = store_path().parent
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
