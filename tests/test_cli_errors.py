@@ -85,7 +85,8 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "vectraguard: image localhost/elsewhere:1 not found; build or load localhost/elsewhere:1 into Podman "
          "first (no registry is contacted)"),
         (["run", "--bogus", "--", "true"],
-         "vectraguard: unrecognized arguments: --bogus; see `vectraguard --help`"),
+         "vectraguard: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
+         "e.g. vectraguard run -- ls -la; see `vectraguard --help`"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:

@@ -24,7 +24,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a VGError (exit 125, one line), not exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        raise errors.UsageError(f"{self.prog}: {message}", hint=f"see `{self.prog} --help`")
+        hint = f"see `{self.prog} --help`"
+        if message.startswith("unrecognized arguments"):
+            hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+        raise errors.UsageError(f"{self.prog}: {message}", hint=hint)
 
 
 def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
