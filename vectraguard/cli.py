@@ -64,6 +64,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="wall-clock limit, e.g. 30s, 10m, 1h (then TERM, then KILL; exit 124)")
     p.add_argument("--workdir", metavar="PATH", help="working directory inside the sandbox")
     p.add_argument("--image", metavar="REF", help="image to use instead of the profile's")
+    p.add_argument("--agent", metavar="NAME",
+                   help="the AI agent this run is for, recorded in the audit trail (default: $VECTRAGUARD_AGENT)")
     p.add_argument("--network", choices=("none", "allowlist", "full"),
                    help="network mode (this version supports only `none`)")
     _add_layer_options(p)
@@ -124,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     untrust = sub.add_parser("untrust", help="stop trusting the project file of DIR (default: here)")
     untrust.add_argument("dir", nargs="?", metavar="DIR")
 
+    logs = sub.add_parser("logs", help="the audit trail of everything that ran (or was refused)")
+    logs_sub = logs.add_subparsers(dest="logs_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    logs_list = logs_sub.add_parser("list", help="recorded sessions, newest first")
+    logs_list.add_argument("--agent", help="only this agent's sessions")
+    logs_list.add_argument("--profile", help="only sessions of this profile")
+    logs_list.add_argument("--status", help="only sessions with this status (ok, failed, timeout, oom, killed, "
+                           "interrupted, refused, incomplete, started)")
+    logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME (ISO 8601, UTC)")
+    logs_list.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
+    logs_list.add_argument("--json", action="store_true", help="machine-readable output")
+    logs_show = logs_sub.add_parser("show", help="one session whole, output included")
+    logs_show.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    logs_show.add_argument("--json", action="store_true", help="machine-readable output")
+    logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken record")
+
     doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -139,6 +156,9 @@ COMMANDS = {
     ("profile", "list"): "profile",
     ("profile", "show"): "profile",
     ("profile", "validate"): "profile",
+    ("logs", "list"): "logs",
+    ("logs", "show"): "logs",
+    ("logs", "verify"): "logs",
     ("trust", None): "trust",
     ("untrust", None): "trust",
 }

@@ -7,9 +7,13 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from vectraguard import diag, errors, paths, resources, units
+from vectraguard.audit import record
+from vectraguard.audit.capture import OutputCapture
+from vectraguard.audit.run_audit import RunAudit
 from vectraguard.config import policy, profiles
 from vectraguard.config.layers import Layer, validated_layer
 from vectraguard.config.problems import Origin, raise_if_any
@@ -20,26 +24,52 @@ from vectraguard.runtime.attach import usable_stdin, write_to_fds
 from vectraguard.runtime.owner import current_owner
 from vectraguard.runtime.session import run_session
 from vectraguard.sandbox import mounts as mount_rules
-from vectraguard.sandbox.compile import PROXY_VARIABLES, compile_spec
+from vectraguard.sandbox.compile import PROXY_VARIABLES, Compiled, compile_spec
 from vectraguard.sandbox.request import RunRequest
 
 COMMAND_LINE = "command line"
 DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Everything decided before anything runs."""
+
+    profile: ResolvedProfile
+    facts: host_facts.HostFacts
+    mounts: tuple[mount_rules.Mount, ...]
+    image_ref: str
+    compiled: Compiled
+
+
 def main(args: argparse.Namespace) -> int:
     if not args.command:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
+    cwd = _working_directory()
+    session_id, owner = new_session_id(), current_owner()
+    agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
+    audit = RunAudit.open(session_id, agent, list(args.command), cwd, owner)
+    try:
+        prepared = prepare(args, cwd, session_id, owner)
+    except errors.VGError as exc:
+        # Refusals are attempts too: they go on the record.
+        audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()))
+        raise
+    return execute(prepared, audit)
+
+
+def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str) -> Prepared:
+    """Resolve, check and compile: every refusal happens here, before any record says `started`."""
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
-    sources = profiles.Sources.for_directory(_working_directory(), ignore_project=args.ignore_project)
+    sources = profiles.Sources.for_directory(cwd, ignore_project=args.ignore_project)
     request = RunRequest(
         argv=tuple(args.command),
         profile=args.profile or sources.default_name(),
-        cwd=_working_directory(),
+        cwd=cwd,
         host_env=tuple(os.environ.items()),
-        session_id=new_session_id(),
-        owner=current_owner(),
+        session_id=session_id,
+        owner=owner,
         image_override=args.image,
         workdir_override=args.workdir,
     )
@@ -58,19 +88,33 @@ def main(args: argparse.Namespace) -> int:
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
-    for notice in compiled.notices:
+    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled)
+
+
+def execute(prepared: Prepared, audit: RunAudit) -> int:
+    profile, spec = prepared.profile, prepared.compiled.spec
+    for notice in prepared.compiled.notices:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
-    client = service.connect()
+    audit.started(profile, prepared.mounts, sorted(spec.env), prepared.image_ref)
+    capture = OutputCapture()
+    passthrough = write_to_fds({1: 1, 2: 2})
+
+    def sink(stream: int, data: bytes) -> None:
+        passthrough(stream, data)
+        capture.feed(stream, data)
+
     try:
-        result = run_session(
-            client, compiled.spec,
-            timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-            stdin_fd=usable_stdin(0), sink=write_to_fds({1: 1, 2: 2}), cgroup_mode=facts.cgroup_mode,
-        )
-    except errors.ImageNotFound as exc:
-        exc.hint = _image_hint(image_ref)
+        client = service.connect()
+        result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
+                             stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode)
+    except errors.VGError as exc:
+        if isinstance(exc, errors.ImageNotFound):
+            exc.hint = _image_hint(prepared.image_ref)
+        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture)
         raise
-    diag.info(f"session {request.session_id}: profile {profile.name}, image {image_ref} = {result.image_id}")
+    status = record.status_for(result.reason, result.exit_status)
+    audit.finished(status, result.exit_status, result.reason, result.image_id, capture)
+    diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
 

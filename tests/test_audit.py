@@ -1,0 +1,171 @@
+"""The audit trail through the real CLI and real containers (AUD-01, 02, 05, 06; TTY-02)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vg import Caller
+
+P = ["run", "-p", "test-tight"]
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="vg-audit-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sessions(caller: Caller, cwd: Path, env: dict[str, str], *filters: str) -> list[dict[str, Any]]:
+    result = caller.run(["logs", "list", "--json", *filters], cwd=cwd, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def verify(caller: Caller, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    return caller.run(["logs", "verify"], cwd=cwd, extra_env=env)
+
+
+@pytest.mark.parametrize(("args", "status", "exit_status"), [
+    (["--", "true"], "ok", 0),
+    (["--", "sh", "-c", "exit 3"], "failed", 3),
+    (["--", "no-such-command"], "failed", 127),
+    (["--", "sh", "-c", "kill -KILL $$"], "killed", 137),
+    (["--", "vgprobe", "mem-bomb", "512"], "oom", 137),
+    (["--timeout", "1s", "--", "sleep", "30"], "timeout", 124),
+    (["--memory", "12x", "--", "true"], None, 125),  # refused by the parser: not a run attempt yet
+])
+def test_every_outcome_is_recorded(root: Caller, workspace: Path, data_dir: Path, args: list[str],
+                                   status: str | None, exit_status: int) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    result = root.run([*P, "--agent", "tester", *args], cwd=workspace, extra_env=env, timeout=120)
+    assert result.returncode == exit_status
+    if status is None:
+        return
+    [row] = sessions(root, workspace, env)
+    assert (row["status"], row["exit"], row["agent"], row["profile"]) == (status, exit_status, "tester", "test-tight")
+    assert verify(root, workspace, env).returncode == 0
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["run", "-p", "no-such-profile", "--", "true"], "unknown profile 'no-such-profile'"),
+    (["run", "-p", "test-untrusted", "--mount", "/:/host", "--", "true"], "refusing to mount /"),
+    (["run", "-p", "test-untrusted", "--network", "full", "--", "true"], "network mode 'full' is not supported"),
+])
+def test_refusals_are_recorded_with_their_reason(root: Caller, workspace: Path, data_dir: Path, args: list[str],
+                                                 reason: str) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    assert root.run(args, cwd=workspace, extra_env=env).returncode == 125
+    [row] = sessions(root, workspace, env, "--status", "refused")
+    shown = json.loads(root.run(["logs", "show", row["id"], "--json"], cwd=workspace, extra_env=env).stdout)
+    assert reason in shown["events"][0]["reason"]
+
+
+def test_started_is_committed_before_the_sandbox_runs_and_a_killed_run_becomes_incomplete(
+        root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    argv, run_env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 300"]), env)
+    proc = subprocess.Popen(argv, cwd=workspace, env=run_env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    [row] = sessions(root, workspace, env)
+    assert row["status"] == "started"
+    proc.kill()
+    proc.wait()
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
+    statuses = sorted(r["status"] for r in sessions(root, workspace, env))
+    assert statuses == ["incomplete", "ok"]
+    assert verify(root, workspace, env).returncode == 0
+
+
+def test_output_is_kept_raw_and_forgeries_stay_output(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    script = r"printf 'a\033[2J\r\0\377\nvectraguard: exit 0\n'; printf 'e\n' >&2; exit 4"
+    result = root.run([*P, "--", "sh", "-c", script], cwd=workspace, extra_env=env)
+    assert result.returncode == 4
+    expected = b"a\x1b[2J\r\x00\xff\nvectraguard: exit 0\n"
+    assert result.stdout == expected
+    db = sqlite3.connect(data_dir / "audit.db")
+    [(head,)] = db.execute("SELECT head FROM outputs WHERE stream = 'stdout'").fetchall()
+    assert bytes(head) == expected
+    [row] = sessions(root, workspace, env)
+    assert (row["status"], row["exit"]) == ("failed", 4)
+
+
+def test_large_output_is_bounded_and_summarised(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    result = root.run([*P, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo end"], cwd=workspace,
+                      extra_env=env, timeout=120)
+    assert result.returncode == 0 and len(result.stdout) == 3000004
+    [row] = sessions(root, workspace, env)
+    shown = json.loads(root.run(["logs", "show", row["id"], "--json"], cwd=workspace, extra_env=env).stdout)
+    summary = shown["events"][-1]["output"]["stdout"]
+    assert summary["bytes"] == 3000004 and summary["truncated"] is True
+    import hashlib
+    assert summary["sha256"] == hashlib.sha256(result.stdout).hexdigest()
+    assert shown["output"]["stdout"]["tail"].endswith("xxend\n")
+
+
+def _tamper(data_dir: Path, sql: str) -> None:
+    db = sqlite3.connect(data_dir / "audit.db")
+    db.execute(sql)
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(("sql", "expected"), [
+    ("UPDATE events SET body = replace(body, '\"exit_status\":3', '\"exit_status\":0') WHERE seq = 2",
+     "event 2 (finished of session"),
+    ("DELETE FROM events WHERE seq = 3", "expected event 3 here"),
+    ("UPDATE events SET seq = 100 WHERE seq = 1", "expected event 1 here"),
+    ("UPDATE sessions SET status = 'ok', exit_status = 0 WHERE status = 'failed'", "the index was edited"),
+    ("UPDATE outputs SET head = X'00' WHERE stream = 'stdout'", "stored stdout does not match its record"),
+])
+def test_tampering_is_found_and_named(root: Caller, workspace: Path, data_dir: Path, sql: str, expected: str) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    root.run([*P, "--", "sh", "-c", "echo one; exit 3"], cwd=workspace, extra_env=env)
+    root.run([*P, "--", "echo", "two"], cwd=workspace, extra_env=env)
+    assert verify(root, workspace, env).returncode == 0
+    _tamper(data_dir, sql)
+    result = verify(root, workspace, env)
+    assert result.returncode == 1
+    assert expected in result.stderr.decode(), result.stderr
+
+
+def test_a_full_audit_disk_refuses_new_runs(root: Caller, workspace: Path, data_dir: Path) -> None:
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(data_dir)], check=True)
+    try:
+        env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+        assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
+        subprocess.run(["dd", "if=/dev/zero", f"of={data_dir}/filler", "bs=64k"], capture_output=True, check=False)
+        before = set(root.sandboxes())
+        result = root.run([*P, "--", "echo", "must not run"], cwd=workspace, extra_env=env)
+        assert result.returncode == 125
+        assert b"must not run" not in result.stdout
+        assert b"cannot be written" in result.stderr and b"nothing runs unrecorded" in result.stderr
+        assert set(root.sandboxes()) == before
+    finally:
+        subprocess.run(["umount", str(data_dir)], check=False)
+
+
+def test_twenty_concurrent_runs_give_twenty_records_and_one_valid_chain(
+        root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda i: root.run([*P, "--", "sh", "-c", f"exit {i}"], cwd=workspace,
+                                                   extra_env=env, timeout=300), range(20)))
+    assert sorted(r.returncode for r in results) == list(range(20))
+    rows = sessions(root, workspace, env, "--limit", "100")
+    assert len(rows) == 20 and len({r["id"] for r in rows}) == 20
+    assert sorted(r["exit"] for r in rows) == list(range(20))
+    assert verify(root, workspace, env).returncode == 0

@@ -1,0 +1,1 @@
+"""The audit trail: every execution recorded, crash-safe and tamper-evident."""

@@ -1,0 +1,57 @@
+"""Bounded capture of a stream for the audit record: head, tail, size, SHA-256.
+
+Memory stays bounded whatever the command prints (a 1 GB flood, megabyte
+lines without newlines): the head keeps the first HEAD bytes, the tail the
+last TAIL bytes, and the digest covers every byte. Bytes are kept raw —
+escape sequences, NULs and invalid UTF-8 are the evidence, not noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+HEAD_BYTES = 64 * 1024
+TAIL_BYTES = 64 * 1024
+
+
+@dataclass
+class StreamCapture:
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    total: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        self.digest.update(data)
+        room = HEAD_BYTES - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > TAIL_BYTES:
+                del self.tail[: len(self.tail) - TAIL_BYTES]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self.head) + len(self.tail)
+
+    def summary(self) -> dict[str, Any]:
+        return {"bytes": self.total, "sha256": self.digest.hexdigest(), "truncated": self.truncated,
+                "head_sha256": hashlib.sha256(self.head).hexdigest(),
+                "tail_sha256": hashlib.sha256(self.tail).hexdigest()}
+
+
+class OutputCapture:
+    """A sink wrapper: passes output on and captures stdout (1) and stderr (2)."""
+
+    def __init__(self) -> None:
+        self.streams = {1: StreamCapture(), 2: StreamCapture()}
+
+    def feed(self, stream: int, data: bytes) -> None:
+        capture = self.streams.get(stream)
+        if capture is not None:
+            capture.feed(data)

@@ -1,0 +1,71 @@
+"""What an audit record says: the event bodies, built from a run's facts.
+
+Version 1. Environment *values* are never recorded, only variable names;
+argv is recorded as given (secrets belong in --env, not in argv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import socket
+import time
+from typing import Any
+
+from vectraguard.audit.capture import OutputCapture
+from vectraguard.audit.store import SCHEMA_VERSION
+
+STATUSES = ("started", "ok", "failed", "timeout", "oom", "killed", "interrupted", "refused", "incomplete")
+
+
+def now() -> str:
+    """UTC, millisecond precision, sortable as text."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def who() -> tuple[str, str]:
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return user, socket.gethostname()
+
+
+def digest_of(profile_dict: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(profile_dict, sort_keys=True).encode()).hexdigest()
+
+
+def status_for(reason: str, exit_status: int) -> str:
+    if reason in ("timeout", "oom", "interrupted"):
+        return reason
+    if reason == "exited" and exit_status > 128:
+        return "killed"
+    return "ok" if exit_status == 0 else "failed"
+
+
+def started(session: str, *, agent: str | None, profile: str, profile_digest: str, argv: list[str], cwd: str,
+            mounts: list[dict[str, Any]], network: dict[str, Any], env_names: list[str], image: str,
+            owner: str, at: str) -> dict[str, Any]:
+    user, host = who()
+    return {"version": SCHEMA_VERSION, "session": session, "status": "started", "at": at, "agent": agent,
+            "user": user, "host": host, "profile": profile, "profile_digest": profile_digest, "argv": argv,
+            "cwd": cwd, "mounts": mounts, "network": network, "env_names": env_names, "image": image,
+            "owner": owner}
+
+
+def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,
+             at: str, duration_ms: int, capture: OutputCapture | None) -> dict[str, Any]:
+    output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
+    return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
+            "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
+            "duration_ms": duration_ms, "output": output, "approvals": []}
+
+
+def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,
+            at: str) -> dict[str, Any]:
+    user, host = who()
+    return {"version": SCHEMA_VERSION, "session": session, "status": "refused", "at": at, "agent": agent,
+            "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd, "reason": reason}

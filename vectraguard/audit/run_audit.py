@@ -1,0 +1,75 @@
+"""The audit side of one `vectraguard run`: refused, started, finished.
+
+Kept apart from the run command so that the command reads as the pipeline
+of DESIGN §1 and this module alone decides what goes into the record.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vectraguard.audit import record
+from vectraguard.audit.capture import OutputCapture
+from vectraguard.audit.store import AuditStore, open_store
+from vectraguard.config.resolved import ResolvedProfile, as_dict
+from vectraguard.runtime.owner import owner_alive
+from vectraguard.sandbox.mounts import Mount
+
+COMMAND_COLUMN = 200  # characters of the command kept in the listing index
+
+
+@dataclass
+class RunAudit:
+    store: AuditStore
+    session_id: str
+    agent: str | None
+    argv: list[str]
+    cwd: str
+    owner: str
+    started_at: str = ""
+    _started_clock: float = field(default=0.0, repr=False)
+
+    @classmethod
+    def open(cls, session_id: str, agent: str | None, argv: list[str], cwd: str, owner: str) -> RunAudit:
+        """Open the store (fail closed) and close out sessions of dead runs."""
+        store = open_store()
+        store.mark_incomplete(owner_alive, record.now())
+        return cls(store, session_id, agent, argv, cwd, owner)
+
+    def _index(self, status: str, profile: str | None, at: str) -> dict[str, Any]:
+        user, _ = record.who()
+        return {"id": self.session_id, "started_at": at, "agent": self.agent, "user": user, "profile": profile,
+                "command": shlex.join(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
+
+    def refused(self, profile: str | None, reason: str) -> None:
+        at = record.now()
+        body = record.refused(self.session_id, agent=self.agent, profile=profile, argv=self.argv, cwd=self.cwd,
+                              reason=reason, at=at)
+        self.store.append(self.session_id, "refused", body,
+                          {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
+
+    def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env_names: list[str], image: str) -> None:
+        self.started_at, self._started_clock = record.now(), time.monotonic()
+        canonical = as_dict(profile)
+        body = record.started(
+            self.session_id, agent=self.agent, profile=profile.name,
+            profile_digest=record.digest_of({"name": profile.name, **canonical}), argv=self.argv, cwd=self.cwd,
+            mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts],
+            network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at)
+        self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
+
+    def finished(self, status: str, exit_status: int, reason: str, image_id: str,
+                 capture: OutputCapture | None) -> None:
+        at = record.now()
+        duration_ms = int((time.monotonic() - self._started_clock) * 1000)
+        body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
+                               image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
+                               capture=capture)
+        outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
+                    for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
+        self.store.append(self.session_id, "finished", body,
+                          {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms},
+                          outputs)

@@ -1,0 +1,179 @@
+"""The audit store: SQLite in WAL mode, one hash-chained event per write.
+
+Each session is written as events — `started` (committed before the
+container exists), then `finished`; or `refused`; or `incomplete`, added by
+a later run when the process that started a session died. Every event's
+hash covers the previous event's hash, its own sequence number and body, so
+editing, deleting or reordering any event breaks the chain from there on;
+`logs verify` names the first broken link. The `sessions` table is an index
+for fast listing, checked against the events by `verify` too.
+
+Fail closed: if the store cannot be opened or written, nothing runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vectraguard import paths
+from vectraguard.errors import VGError
+
+SCHEMA_VERSION = 1
+GENESIS = "0" * 64
+DB_NAME = "audit.db"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    agent TEXT,
+    user TEXT,
+    profile TEXT,
+    command TEXT,
+    status TEXT NOT NULL,
+    exit_status INTEGER,
+    duration_ms INTEGER,
+    owner TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
+CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent, started_at);
+CREATE INDEX IF NOT EXISTS sessions_profile ON sessions(profile, started_at);
+CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, started_at);
+CREATE TABLE IF NOT EXISTS outputs (
+    session_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    head BLOB NOT NULL,
+    tail BLOB NOT NULL,
+    PRIMARY KEY (session_id, stream)
+);
+"""
+
+
+class AuditUnavailable(VGError):
+    """The audit store cannot be written: nothing may run unrecorded."""
+
+
+def canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev: str, seq: int, session_id: str, kind: str, body: str) -> str:
+    return hashlib.sha256(f"{prev}\n{seq}\n{session_id}\n{kind}\n{body}".encode()).hexdigest()
+
+
+def store_path() -> Path:
+    return paths.data_dir() / DB_NAME
+
+
+@dataclass
+class AuditStore:
+    db: sqlite3.Connection
+    path: Path
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
+               outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
+        """One event, its session index row and output blobs, in one durable transaction."""
+        text = canonical(body)
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+                prev_seq, prev = (row[0], row[1]) if row else (0, GENESIS)
+                seq = prev_seq + 1
+                self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                                (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
+                if kind in ("started", "refused"):
+                    self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
+                                    tuple(index.values()))
+                else:
+                    sets = ", ".join(f"{column} = ?" for column in index)
+                    self.db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*index.values(), session_id))
+                for stream, (head, tail) in (outputs or {}).items():
+                    self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)", (session_id, stream, head, tail))
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+
+    def mark_incomplete(self, alive: Callable[[str], bool], at: str) -> list[str]:
+        """Sessions left `started` by a process that is gone."""
+        try:
+            rows = self.db.execute("SELECT id, owner FROM sessions WHERE status = 'started'").fetchall()
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+        marked = []
+        for session_id, owner in rows:
+            if owner and not alive(owner):
+                body = {"version": SCHEMA_VERSION, "session": session_id, "at": at, "status": "incomplete",
+                        "reason": "Vectra Guard stopped before recording the end (killed, or the host went down)"}
+                self.append(session_id, "incomplete", body, {"status": "incomplete", "ended_at": at})
+                marked.append(session_id)
+        return marked
+
+    # -- reading ---------------------------------------------------------------------------
+    def events(self) -> Iterator[tuple[int, str, str, str, str, str]]:
+        yield from self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events ORDER BY seq")
+
+    def session_events(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self.db.execute("SELECT kind, body FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+        return [(kind, json.loads(body)) for kind, body in rows]
+
+    def outputs(self, session_id: str) -> dict[str, tuple[bytes, bytes]]:
+        rows = self.db.execute("SELECT stream, head, tail FROM outputs WHERE session_id = ?", (session_id,))
+        return {stream: (bytes(head), bytes(tail)) for stream, head, tail in rows}
+
+    def find(self, prefix: str) -> list[str]:
+        rows = self.db.execute("SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
+                               (prefix, prefix + "\U0010ffff"))
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _unavailable(path: Path, exc: BaseException) -> AuditUnavailable:
+    return AuditUnavailable(
+        f"vectraguard: the audit store {path} cannot be written ({exc}); nothing runs unrecorded",
+        hint="free space or fix permissions there, or point VECTRAGUARD_DATA_DIR at a writable directory",
+    )
+
+
+def open_store(path: Path | None = None, *, create: bool = True) -> AuditStore:
+    path = path or store_path()
+    try:
+        if create:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        elif not path.exists():
+            raise AuditUnavailable(f"vectraguard: no audit store at {path} yet (nothing has run)")
+        old_umask = os.umask(0o077)  # the database and its WAL files: 0600
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        finally:
+            os.umask(old_umask)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=30000")
+        if create:
+            db.executescript(DDL)
+        return AuditStore(db, path)
+    except (sqlite3.Error, OSError) as exc:
+        raise _unavailable(path, exc) from None

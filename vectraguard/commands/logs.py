@@ -1,0 +1,96 @@
+"""`vectraguard logs list | show ID | verify`: reading the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from vectraguard import errors, output
+from vectraguard.audit.store import AuditStore, open_store
+from vectraguard.audit.verify import verify
+
+EXIT_BROKEN = 1
+COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "duration"]
+
+
+def main(args: argparse.Namespace) -> int:
+    store = open_store(create=False)
+    try:
+        if args.logs_command == "list":
+            return list_sessions(store, args)
+        if args.logs_command == "show":
+            return show(store, args)
+        return check(store)
+    finally:
+        store.close()
+
+
+def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
+    where, values = [], []
+    for column, value in (("agent", args.agent), ("profile", args.profile), ("status", args.status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            values.append(value)
+    if args.since:
+        where.append("started_at >= ?")
+        values.append(args.since)
+    sql = ("SELECT id, started_at, agent, profile, command, status, exit_status, duration_ms FROM sessions"
+           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY started_at DESC, id DESC LIMIT ?")
+    rows = [dict(zip(COLUMNS, row)) for row in store.db.execute(sql, (*values, args.limit))]
+    if args.json:
+        output.print_json(rows)
+        return 0
+    for row in rows:
+        row["duration"] = "" if row["duration"] is None else f"{row['duration'] / 1000:.1f}s"
+        row["start"] = (row["start"] or "").replace("T", " ")[:19]
+    output.print_table(rows, COLUMNS)
+    return 0
+
+
+def show(store: AuditStore, args: argparse.Namespace) -> int:
+    matches = store.find(args.id)
+    if not matches:
+        raise errors.UsageError(f"vectraguard: no session {args.id!r} in the audit trail")
+    if len(matches) > 1:
+        raise errors.UsageError(f"vectraguard: {args.id!r} matches several sessions; give more of the id")
+    session_id = matches[0]
+    events = store.session_events(session_id)
+    outputs = store.outputs(session_id)
+    if args.json:
+        output.print_json({"id": session_id, "events": [{"kind": k, **body} for k, body in events],
+                           "output": {name: {"head": head.decode("utf-8", "replace"),
+                                             "tail": tail.decode("utf-8", "replace")}
+                                      for name, (head, tail) in outputs.items()}})
+        return 0
+    for kind, body in events:
+        print(f"== {kind}")
+        for key, value in body.items():
+            if key not in ("version", "session", "output"):
+                print(f"  {key}: {_text(value)}")
+        for name, summary in (body.get("output") or {}).items():
+            print(f"  {name}: {summary['bytes']} bytes, sha256 {summary['sha256']}"
+                  + (" (middle not kept)" if summary["truncated"] else ""))
+    for name, (head, tail) in outputs.items():
+        if head or tail:
+            print(f"== {name} (raw bytes as recorded)")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(head + (b"\n[... middle not kept ...]\n" if tail and head else b"") + tail)
+            sys.stdout.buffer.write(b"\n")
+    return 0
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value)) if value and not isinstance(value[0], dict) else str(value)
+    return str(value)
+
+
+def check(store: AuditStore) -> int:
+    verdict = verify(store)
+    if verdict.problems:
+        for problem in verdict.problems:
+            print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
+        return EXIT_BROKEN
+    print(f"ok: {verdict.events} events, chain head {verdict.head}")
+    return 0
