@@ -169,3 +169,22 @@ def test_twenty_concurrent_runs_give_twenty_records_and_one_valid_chain(
     assert len(rows) == 20 and len({r["id"] for r in rows}) == 20
     assert sorted(r["exit"] for r in rows) == list(range(20))
     assert verify(root, workspace, env).returncode == 0
+
+
+def test_sigkill_during_an_output_flood_leaves_an_intact_store(root: Caller, workspace: Path, data_dir: Path) -> None:
+    """AUD-04: the store stays consistent; the session is marked incomplete by the next run."""
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    argv, run_env = root.argv(root.vg([*P, "--timeout", "60s", "--", "sh", "-c", "yes flood"]), env)
+    proc = subprocess.Popen(argv, cwd=workspace, env=run_env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    received = 0
+    while received < 50_000_000:  # well into the flood
+        received += len(proc.stdout.read1(1 << 20))
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
+    assert sorted(r["status"] for r in sessions(root, workspace, env)) == ["incomplete", "ok"]
+    assert verify(root, workspace, env).returncode == 0
+    db = sqlite3.connect(data_dir / "audit.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
