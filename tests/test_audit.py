@@ -188,3 +188,35 @@ def test_sigkill_during_an_output_flood_leaves_an_intact_store(root: Caller, wor
     assert verify(root, workspace, env).returncode == 0
     db = sqlite3.connect(data_dir / "audit.db")
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_export_gives_json_lines_and_the_chain_head(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    root.run([*P, "--", "sh", "-c", "printf 'raw\\377'"], cwd=workspace, extra_env=env)
+    root.run(["run", "-p", "nope", "--", "true"], cwd=workspace, extra_env=env)
+    lines = [json.loads(line) for line in root.run(["logs", "export"], cwd=workspace, extra_env=env).stdout.splitlines()]
+    assert [line.get("kind") for line in lines[:-1]] == ["started", "finished", "refused"]
+    import base64
+    assert base64.b64decode(lines[1]["output"]["stdout"]["head_b64"]) == b"raw\xff"
+    head = verify(root, workspace, env).stdout.decode().split()[-1]
+    assert lines[-1] == {"chain_head": head, "events": 3, "pruned_through": 0}
+    assert lines[2]["prev_hash"] == lines[1]["hash"]
+
+
+def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    for word in ("old-1", "old-2"):
+        root.run([*P, "--", "echo", word], cwd=workspace, extra_env=env)
+    time.sleep(0.01)
+    cut = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1))
+    time.sleep(1.5)
+    root.run([*P, "--", "echo", "new"], cwd=workspace, extra_env=env)
+    result = root.run(["logs", "prune", "--before", cut], cwd=workspace, extra_env=env)
+    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4)")
+    rows = sessions(root, workspace, env)
+    assert [r["command"] for r in rows] == ["echo new"]
+    assert verify(root, workspace, env).returncode == 0
+    root.run([*P, "--", "echo", "after"], cwd=workspace, extra_env=env)
+    assert verify(root, workspace, env).returncode == 0
+    _tamper(data_dir, "UPDATE events SET body = replace(body, 'ok', 'failed') WHERE seq = 6")
+    assert "event 6 (finished of session" in verify(root, workspace, env).stderr.decode()

@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs_show.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
     logs_show.add_argument("--json", action="store_true", help="machine-readable output")
     logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken record")
+    logs_export = logs_sub.add_parser("export", help="every event as JSON Lines, then the chain head (for a SIEM)")
+    logs_export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    logs_prune = logs_sub.add_parser("prune", help="drop sessions started before TIME; the chain stays verifiable")
+    logs_prune.add_argument("--before", required=True, metavar="TIME", help="ISO 8601 UTC, e.g. 2026-01-01")
 
     doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
@@ -159,6 +163,8 @@ COMMANDS = {
     ("logs", "list"): "logs",
     ("logs", "show"): "logs",
     ("logs", "verify"): "logs",
+    ("logs", "export"): "logs",
+    ("logs", "prune"): "logs",
     ("trust", None): "trust",
     ("untrust", None): "trust",
 }

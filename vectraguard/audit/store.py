@@ -55,6 +55,10 @@ CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent, started_at);
 CREATE INDEX IF NOT EXISTS sessions_profile ON sessions(profile, started_at);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, started_at);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outputs (
     session_id TEXT NOT NULL,
     stream TEXT NOT NULL,
@@ -99,7 +103,9 @@ class AuditStore:
                 seq = prev_seq + 1
                 self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
                                 (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
-                if kind in ("started", "refused"):
+                if not index:
+                    pass  # an event about the store itself (pruned)
+                elif kind in ("started", "refused"):
                     self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
                                     tuple(index.values()))
                 else:
@@ -113,6 +119,47 @@ class AuditStore:
                 raise
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
+
+    def pruned_checkpoint(self) -> tuple[int, str]:
+        """(last pruned sequence number, its hash): where verification starts."""
+        rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('pruned_through', 'pruned_head')"))
+        return int(rows.get("pruned_through", 0)), rows.get("pruned_head", GENESIS)
+
+    def prune(self, before: str, at: str) -> tuple[int, int]:
+        """Drop the oldest sessions (started before `before`), keeping the chain
+        verifiable: only a prefix of the events goes, its last hash is kept as
+        a checkpoint, and the prune itself is an event on the chain."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+                keep = self.db.execute(
+                    "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
+                    "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
+                through = (keep - 1) if keep is not None else last
+                checkpoint = self.pruned_checkpoint()[0]
+                if through <= checkpoint:
+                    self.db.execute("ROLLBACK")
+                    return 0, 0
+                head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
+                gone = [r[0] for r in self.db.execute(
+                    "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
+                    "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
+                self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
+                self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
+                self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
+                self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                    [("pruned_through", str(through)), ("pruned_head", head)])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise _unavailable(self.path, exc) from None
+        body = {"version": SCHEMA_VERSION, "kind": "pruned", "before": before, "through_seq": through,
+                "through_hash": head, "sessions": len(gone), "at": at}
+        self.append("-", "pruned", body, {})
+        return through, len(gone)
 
     def mark_incomplete(self, alive: Callable[[str], bool], at: str) -> list[str]:
         """Sessions left `started` by a process that is gone."""

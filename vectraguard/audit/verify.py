@@ -24,7 +24,8 @@ class Verdict:
 
 def verify(store: AuditStore) -> Verdict:
     verdict = Verdict()
-    expected_seq, prev = 1, GENESIS
+    pruned_through, prev = store.pruned_checkpoint()
+    expected_seq = pruned_through + 1
     last: dict[str, tuple[str, dict[str, object]]] = {}
     for seq, session_id, kind, body, prev_hash, stored_hash in store.events():
         where = f"event {seq} ({kind} of session {session_id})"
@@ -39,7 +40,8 @@ def verify(store: AuditStore) -> Verdict:
             return verdict
         verdict.events, verdict.head = seq, stored_hash
         expected_seq, prev = seq + 1, stored_hash
-        last[session_id] = (kind, json.loads(body))
+        if kind != "pruned":
+            last[session_id] = (kind, json.loads(body))
     verdict.problems += _check_index(store, last) + _check_outputs(store, last)
     return verdict
 

@@ -21,6 +21,10 @@ def main(args: argparse.Namespace) -> int:
             return list_sessions(store, args)
         if args.logs_command == "show":
             return show(store, args)
+        if args.logs_command == "export":
+            return export(store, args)
+        if args.logs_command == "prune":
+            return prune(store, args)
         return check(store)
     finally:
         store.close()
@@ -93,4 +97,42 @@ def check(store: AuditStore) -> int:
             print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
         return EXIT_BROKEN
     print(f"ok: {verdict.events} events, chain head {verdict.head}")
+    return 0
+
+
+def export(store: AuditStore, args: argparse.Namespace) -> int:
+    """JSON Lines for a SIEM: every event with its chain links (and, for a
+    finished session, its recorded output, base64), then the chain head."""
+    import base64
+    import json
+
+    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 - closed below
+    try:
+        head, count = "", 0
+        for seq, session_id, kind, body, prev_hash, digest in store.events():
+            line: dict[str, Any] = {"seq": seq, "session": session_id, "kind": kind, "prev_hash": prev_hash,
+                                    "hash": digest, "record": json.loads(body)}
+            if kind == "finished":
+                line["output"] = {name: {"head_b64": base64.b64encode(h).decode(), "tail_b64": base64.b64encode(t).decode()}
+                                  for name, (h, t) in store.outputs(session_id).items()}
+            out.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
+            head, count = digest, count + 1
+        through, _ = store.pruned_checkpoint()
+        out.write(json.dumps({"chain_head": head, "events": count, "pruned_through": through}) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output:
+        print(f"exported {count} events to {args.output}; chain head {head}", file=sys.stderr)
+    return 0
+
+
+def prune(store: AuditStore, args: argparse.Namespace) -> int:
+    from vectraguard.audit.record import now
+
+    through, sessions = store.prune(args.before, now())
+    if not sessions:
+        print("nothing to prune")
+    else:
+        print(f"pruned {sessions} sessions (events up to {through}); the chain stays verifiable from there")
     return 0
