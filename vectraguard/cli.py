@@ -203,12 +203,36 @@ def main(argv: Sequence[str]) -> int:
     except errors.VGError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
+        if not getattr(exc, "recorded", False) and _is_run(argv):
+            _record_refusal(argv, exc)
         return exc.exit_status
     except KeyboardInterrupt:
         print("vectraguard: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
         return _report_bug(exc)
+
+
+def _is_run(argv: Sequence[str]) -> bool:
+    words = [w for w in split_command(argv)[0] if not w.startswith("-")]
+    return words[:1] == ["run"] or words[:2] == ["sandbox", "run"]
+
+
+def _record_refusal(argv: Sequence[str], exc: errors.VGError) -> None:
+    """A run refused while its options were parsed is an attempt too."""
+    import os
+
+    from vectraguard.audit import record
+    from vectraguard.audit.run_audit import RunAudit
+    from vectraguard.runtime.owner import current_owner
+
+    options, command = split_command(argv)
+    agent = options[options.index("--agent") + 1] if "--agent" in options[:-1] else os.environ.get("VECTRAGUARD_AGENT")
+    try:
+        audit = RunAudit.open(record.new_session_id(), agent, list(command or []), os.getcwd(), current_owner())
+        audit.refused(None, " ".join(exc.lines()))
+    except (errors.VGError, OSError) as failure:
+        print(f"vectraguard: warning: this refusal could not be recorded: {failure}", file=sys.stderr)
 
 
 def _print_help_for(parser: argparse.ArgumentParser, name: str | None) -> None:

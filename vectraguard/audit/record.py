@@ -20,6 +20,11 @@ from vectraguard.audit.store import SCHEMA_VERSION
 STATUSES = ("started", "ok", "failed", "timeout", "oom", "killed", "interrupted", "refused", "incomplete")
 
 
+def new_session_id() -> str:
+    """Time-sortable and unique: milliseconds since the epoch, then randomness."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+
+
 def now() -> str:
     """UTC, millisecond precision, sortable as text."""
     t = time.time()

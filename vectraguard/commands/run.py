@@ -54,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()))
+        exc.recorded = True  # type: ignore[attr-defined]
         raise
     return execute(prepared, audit)
 
@@ -120,8 +121,7 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
 
 
 def new_session_id() -> str:
-    """Time-sortable and unique: milliseconds since the epoch, then randomness."""
-    return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+    return record.new_session_id()
 
 
 def _working_directory() -> str:
