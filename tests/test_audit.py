@@ -220,3 +220,57 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     assert verify(root, workspace, env).returncode == 0
     _tamper(data_dir, "UPDATE events SET body = replace(body, 'ok', 'failed') WHERE seq = 6")
     assert "event 6 (finished of session" in verify(root, workspace, env).stderr.decode()
+
+
+def test_an_interrupted_run_is_recorded_as_interrupted(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    argv, run_env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 300"]), env)
+    proc = subprocess.Popen(argv, cwd=workspace, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc.send_signal(2)
+    proc.communicate(timeout=60)
+    [row] = sessions(root, workspace, env)
+    assert (row["status"], row["exit"]) == ("interrupted", 130)
+
+
+def test_a_policy_refusal_is_recorded(root: Caller, workspace: Path, data_dir: Path) -> None:
+    system = Path(tempfile.mkdtemp(prefix="vg-etc-"))
+    try:
+        (system / "policy.yaml").write_text("version: 1\nlimits:\n  max:\n    memory: 16Mi\n")
+        env = {"VECTRAGUARD_DATA_DIR": str(data_dir), "VECTRAGUARD_SYSTEM_DIR": str(system)}
+        assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 125
+        [row] = sessions(root, workspace, env, "--status", "refused")
+        shown = json.loads(root.run(["logs", "show", row["id"], "--json"], cwd=workspace, extra_env=env).stdout)
+        assert "refused by policy rule limits.max.memory" in shown["events"][0]["reason"]
+    finally:
+        shutil.rmtree(system)
+
+
+def test_the_store_is_private(root: Caller, workspace: Path, data_dir: Path) -> None:
+    store_dir = data_dir / "nested"
+    env = {"VECTRAGUARD_DATA_DIR": str(store_dir)}
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
+    assert store_dir.stat().st_mode & 0o777 == 0o700
+    for path in store_dir.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+@pytest.mark.parametrize("damage", ["garbage", "unwritable"])
+def test_a_damaged_or_unwritable_store_refuses_runs(root: Caller, workspace: Path, data_dir: Path,
+                                                    damage: str) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    if damage == "garbage":
+        (data_dir / "audit.db").write_bytes(b"this is not a database" * 100)
+    else:
+        assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
+        subprocess.run(["chattr", "+i", str(data_dir / "audit.db")], check=False)
+        if subprocess.run(["lsattr", str(data_dir / "audit.db")], capture_output=True, text=True).stdout[4] != "i":
+            pytest.skip("this filesystem does not support the immutable attribute")
+    try:
+        result = root.run([*P, "--", "echo", "must not run"], cwd=workspace, extra_env=env)
+        assert result.returncode == 125
+        assert b"must not run" not in result.stdout
+        assert b"nothing runs unrecorded" in result.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(data_dir / "audit.db")], check=False, capture_output=True)

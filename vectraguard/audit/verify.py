@@ -24,6 +24,10 @@ class Verdict:
 
 def verify(store: AuditStore) -> Verdict:
     verdict = Verdict()
+    integrity = store.db.execute("PRAGMA integrity_check").fetchone()[0]
+    if integrity != "ok":
+        verdict.problems.append(f"the database file is damaged: {integrity}")
+        return verdict
     pruned_through, prev = store.pruned_checkpoint()
     expected_seq = pruned_through + 1
     last: dict[str, tuple[str, dict[str, object]]] = {}
