@@ -274,3 +274,17 @@ def test_a_damaged_or_unwritable_store_refuses_runs(root: Caller, workspace: Pat
         assert b"nothing runs unrecorded" in result.stderr
     finally:
         subprocess.run(["chattr", "-i", str(data_dir / "audit.db")], check=False, capture_output=True)
+
+
+def test_secret_values_never_reach_the_record_except_in_output(root: Caller, workspace: Path, data_dir: Path) -> None:
+    """SEC-03: names only for the environment; an allowlisted value in argv is redacted. The command's own
+    output is evidence and is kept as printed (documented in the README)."""
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir), "GITHUB_TOKEN": "ghp_supersecret123"}
+    result = root.run([*P, "--env", "GITHUB_TOKEN", "--", "sh", "-c", "echo token=ghp_supersecret123 >/dev/null"],
+                      cwd=workspace, extra_env=env)
+    assert result.returncode == 0
+    db = sqlite3.connect(data_dir / "audit.db")
+    stored = "".join(body for (body,) in db.execute("SELECT body FROM events"))
+    stored += "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions"))
+    assert "ghp_supersecret123" not in stored
+    assert '"GITHUB_TOKEN"' in stored and "[redacted]" in stored

@@ -25,6 +25,23 @@ def new_session_id() -> str:
     return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
 
 
+REDACTED = "[redacted]"
+# Fixed, non-secret values of every sandbox; too short or too common to redact.
+NOT_SECRET = frozenset({"PATH", "HOME", "TERM", "LANG"})
+MIN_SECRET_LENGTH = 6
+
+
+def redact(argv: list[str], env: dict[str, str]) -> list[str]:
+    secrets = sorted((v for k, v in env.items() if k not in NOT_SECRET and len(v) >= MIN_SECRET_LENGTH),
+                     key=len, reverse=True)
+    redacted = []
+    for arg in argv:
+        for secret in secrets:
+            arg = arg.replace(secret, REDACTED)
+        redacted.append(arg)
+    return redacted
+
+
 def now() -> str:
     """UTC, millisecond precision, sortable as text."""
     t = time.time()

@@ -51,8 +51,13 @@ class RunAudit:
         self.store.append(self.session_id, "refused", body,
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
-    def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env_names: list[str], image: str) -> None:
+    def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env: dict[str, str], image: str) -> None:
+        """`env` is the sandbox's environment: only its names are recorded, and
+        any of its values that appear in argv are redacted there (and in the
+        listing index), so a secret passed both ways is not kept either."""
         self.started_at, self._started_clock = record.now(), time.monotonic()
+        self.argv = record.redact(self.argv, env)
+        env_names = sorted(env)
         canonical = as_dict(profile)
         body = record.started(
             self.session_id, agent=self.agent, profile=profile.name,

@@ -96,7 +96,7 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
-    audit.started(profile, prepared.mounts, sorted(spec.env), prepared.image_ref)
+    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref)
     capture = OutputCapture()
     passthrough = write_to_fds({1: 1, 2: 2})
 
