@@ -204,13 +204,10 @@ def _unavailable(path: Path, exc: BaseException) -> AuditUnavailable:
     )
 
 
-def open_store(path: Path | None = None, *, create: bool = True) -> AuditStore:
+def open_store(path: Path | None = None) -> AuditStore:
     path = path or store_path()
     try:
-        if create:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        elif not path.exists():
-            raise AuditUnavailable(f"vectraguard: no audit store at {path} yet (nothing has run)")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         old_umask = os.umask(0o077)  # the database and its WAL files: 0600
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -219,8 +216,7 @@ def open_store(path: Path | None = None, *, create: bool = True) -> AuditStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=30000")
-        if create:
-            db.executescript(DDL)
+        db.executescript(DDL)
         return AuditStore(db, path)
     except (sqlite3.Error, OSError) as exc:
         raise _unavailable(path, exc) from None

@@ -15,7 +15,7 @@ COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "dura
 
 
 def main(args: argparse.Namespace) -> int:
-    store = open_store(create=False)
+    store = open_store()  # an empty store answers "nothing yet" like a full one
     try:
         if args.logs_command == "list":
             return list_sessions(store, args)
