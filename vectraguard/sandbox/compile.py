@@ -64,7 +64,8 @@ def compile_spec(
                 f"vectraguard: profile {profile.name!r} requires cpu, memory and pids limits, "
                 f"but {host.why_not_enforced}",
                 hint="run as root, use a host with cgroups v2 and delegated controllers, "
-                "or use a profile with `limits.enforcement: best-effort`",
+                "or accept best-effort limits: `limits.enforcement: best-effort` in a profile "
+                "(include: [allow-best-effort-limits]) or --set limits.enforcement=best-effort",
             )
         cpus = memory = pids = None
         notices.append(
