@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,34 +92,42 @@ class AuditStore:
     path: Path
 
     # -- writing ---------------------------------------------------------------------------
-    def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
-               outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
-        """One event, its session index row and output blobs, in one durable transaction."""
-        text = canonical(body)
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One durable write transaction; any SQLite failure refuses (fail closed)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-                prev_seq, prev = (row[0], row[1]) if row else (0, GENESIS)
-                seq = prev_seq + 1
-                self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                                (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
-                if not index:
-                    pass  # an event about the store itself (pruned)
-                elif kind in ("started", "refused"):
-                    self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
-                                    tuple(index.values()))
-                else:
-                    sets = ", ".join(f"{column} = ?" for column in index)
-                    self.db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*index.values(), session_id))
-                for stream, (head, tail) in (outputs or {}).items():
-                    self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)", (session_id, stream, head, tail))
+                yield
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
+
+    def _insert_event(self, session_id: str, kind: str, body: dict[str, Any]) -> None:
+        """Chained to the last event; call inside a transaction, which serialises writers."""
+        text = canonical(body)
+        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev = (row[0], row[1]) if row else self.pruned_checkpoint()
+        seq = prev_seq + 1
+        self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                        (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
+
+    def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
+               outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
+        """One event, its session index row and output blobs, in one durable transaction."""
+        with self._transaction():
+            self._insert_event(session_id, kind, body)
+            if kind in ("started", "refused"):
+                self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
+                                tuple(index.values()))
+            else:
+                sets = ", ".join(f"{column} = ?" for column in index)
+                self.db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*index.values(), session_id))
+            for stream, (head, tail) in (outputs or {}).items():
+                self.db.execute("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)", (session_id, stream, head, tail))
 
     def pruned_checkpoint(self) -> tuple[int, str]:
         """(last pruned sequence number, its hash): where verification starts."""
@@ -129,36 +138,25 @@ class AuditStore:
         """Drop the oldest sessions (started before `before`), keeping the chain
         verifiable: only a prefix of the events goes, its last hash is kept as
         a checkpoint, and the prune itself is an event on the chain."""
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-                keep = self.db.execute(
-                    "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
-                    "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
-                through = (keep - 1) if keep is not None else last
-                checkpoint = self.pruned_checkpoint()[0]
-                if through <= checkpoint:
-                    self.db.execute("ROLLBACK")
-                    return 0, 0
-                head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
-                gone = [r[0] for r in self.db.execute(
-                    "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
-                    "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
-                self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
-                self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
-                self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
-                self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                    [("pruned_through", str(through)), ("pruned_head", head)])
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise _unavailable(self.path, exc) from None
-        body = {"version": SCHEMA_VERSION, "kind": "pruned", "before": before, "through_seq": through,
-                "through_hash": head, "sessions": len(gone), "at": at}
-        self.append("-", "pruned", body, {})
+        with self._transaction():
+            last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            keep = self.db.execute(
+                "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
+                "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
+            through = (keep - 1) if keep is not None else last
+            if through <= self.pruned_checkpoint()[0]:
+                return 0, 0
+            head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
+            gone = [r[0] for r in self.db.execute(
+                "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
+                "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
+            self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
+            self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
+            self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [("pruned_through", str(through)), ("pruned_head", head)])
+            self._insert_event("-", "pruned", {"version": SCHEMA_VERSION, "before": before, "through_seq": through,
+                                               "through_hash": head, "sessions": len(gone), "at": at})
         return through, len(gone)
 
     def mark_incomplete(self, alive: Callable[[str], bool], at: str) -> list[str]:
