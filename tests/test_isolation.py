@@ -7,6 +7,7 @@ rather than looking at the flags that were passed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -316,3 +317,15 @@ def test_rlimits_are_set_within_the_callers_hard_limits(root: Caller, workspace:
     status = probe(root, workspace, "status")
     assert status["rlimits"]["nofile"] == {"soft": 1024, "hard": 1024}
     assert status["rlimits"]["nproc"]["hard"] <= 128
+
+
+def test_iso05_the_runtime_binaries_cannot_be_overwritten(root: Caller, workspace: Path) -> None:
+    """ISO-05 (CVE-2019-5736): /proc/self/exe is not writable; host runtime binaries are unchanged."""
+    binaries = [Path(p) for p in ("/usr/bin/runc", "/usr/bin/conmon", "/usr/bin/tini-static") if Path(p).exists()]
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in binaries}
+    result = root.run(["run", "-p", "test-untrusted", "--", "sh", "-c",
+                       "vgprobe write /proc/self/exe; vgprobe write /run/podman-init; vgprobe write /proc/1/exe"],
+                      cwd=workspace)
+    results = [json.loads(line)["result"] for line in result.stdout.decode().splitlines()]
+    assert all(r != "ok" for r in results), results
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in binaries} == before

@@ -1,0 +1,38 @@
+"""A read-write workspace (the `dev` profile, rootless): what the sandbox can and
+cannot do to the host through it (FS-02, FS-08)."""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+from pathlib import Path
+
+from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
+
+
+def test_fs02_a_symlink_in_the_workspace_resolves_inside_the_sandbox(rootless: Caller,
+                                                                      rootless_workspace: Path) -> None:
+    """FS-02: a link to the caller's dotfile, written through from inside, leaves the host file alone."""
+    home = Path(pwd.getpwnam(ROOTLESS_USER).pw_dir)
+    canary = home / ".vg-canary"
+    canary.write_text("host content\n")
+    shutil.chown(canary, ROOTLESS_USER, ROOTLESS_USER)
+    try:
+        result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+                               "--", "sh", "-c", f"ln -s {canary} link; echo sandbox > link; echo rc=$?"],
+                              cwd=rootless_workspace)
+        assert b"rc=" in result.stdout
+        assert canary.read_text() == "host content\n"
+        assert (rootless_workspace / "link").is_symlink()
+    finally:
+        canary.unlink()
+
+
+def test_fs08_no_hard_links_out_and_no_device_nodes_in_the_workspace(rootless: Caller,
+                                                                      rootless_workspace: Path) -> None:
+    result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+                           "--", "sh", "-c", "ln /etc/passwd hard 2>&1; echo ln=$?; mknod dev c 1 3 2>&1; "
+                           "echo mknod=$?; vgprobe syscalls"], cwd=rootless_workspace)
+    out = result.stdout.decode()
+    assert "ln=1" in out and "mknod=1" in out
+    assert not (rootless_workspace / "hard").exists() and not (rootless_workspace / "dev").exists()
