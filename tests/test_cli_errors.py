@@ -72,7 +72,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "see `vectraguard run --help`"),
         ([*P, "--network", "full", "--", "true"],
          "vectraguard: network mode 'full' is not supported by this version (set by command line); "
-         "use `--network none`; egress allowlists come with the network policy feature"),
+         "use `--network allowlist` with --allow HOST[:PORT], or `--network none`"),
         ([*P, "--env", "1BAD=x", "--", "true"],
          "vectraguard: --env '1BAD': not a valid variable name"),
         ([*P], "vectraguard: no command given; vectraguard run [OPTIONS] -- CMD [ARG...]"),

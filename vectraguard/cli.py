@@ -67,7 +67,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", metavar="NAME",
                    help="the AI agent this run is for, recorded in the audit trail (default: $VECTRAGUARD_AGENT)")
     p.add_argument("--network", choices=("none", "allowlist", "full"),
-                   help="network mode (this version supports only `none`)")
+                   help="network mode: none (default) or allowlist (rootful; through a proxy Vectra Guard plants "
+                   "in the sandbox); full is not supported yet")
+    p.add_argument("--allow", action="append", default=[], metavar="HOST[:PORT]",
+                   help="allow this destination (host, *.domain or CIDR; port default 80 and 443); implies "
+                   "--network allowlist; repeatable")
     _add_layer_options(p)
     p.add_argument("command", nargs="*", metavar="CMD",
                    help="the command and its arguments; put them after `--`")

@@ -40,6 +40,7 @@ class Prepared:
     mounts: tuple[mount_rules.Mount, ...]
     image_ref: str
     compiled: Compiled
+    allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -78,18 +79,29 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str) -> 
     system_policy = policy.load()
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
-    if profile.network_mode != "none":
+    if profile.network_mode == "full":
         raise errors.PolicyError(
-            f"vectraguard: network mode {profile.network_mode!r} is not supported by this version "
+            f"vectraguard: network mode 'full' is not supported by this version "
             f"(set by {profile.provenance.get('network.mode', Origin('?'))})",
-            hint="use `--network none`; egress allowlists come with the network policy feature",
+            hint="use `--network allowlist` with --allow HOST[:PORT], or `--network none`",
         )
+    allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
-    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled)
+    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled, allowlist)
+
+
+def _allowlist(profile: ResolvedProfile) -> Any:
+    from vectraguard.network.allowlist import Allowlist
+
+    try:
+        return Allowlist.parse(profile.network_allow)
+    except ValueError as exc:
+        origin = profile.provenance.get("network.allow", Origin("<profile>"))
+        raise errors.PolicyError(f"vectraguard: {origin}: network.allow: {exc}") from None
 
 
 def execute(prepared: Prepared, audit: RunAudit) -> int:
@@ -104,20 +116,48 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
         passthrough(stream, data)
         capture.feed(stream, data)
 
+    egress = Egress(prepared.allowlist)
     try:
         client = service.connect()
         result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-                             stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode)
+                             stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
+                             before_start=egress.plant if prepared.allowlist is not None else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref)
-        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture)
+        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close())
         raise
     status = record.status_for(result.reason, result.exit_status)
-    audit.finished(status, result.exit_status, result.reason, result.image_id, capture)
+    audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close())
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
+
+
+class Egress:
+    """The allowlist proxy of one session: planted before the command starts,
+    closed when the session ends, whatever way it ends."""
+
+    def __init__(self, allowlist: Any) -> None:
+        self.allowlist = allowlist
+        self.proxy: Any = None
+
+    def plant(self, pid: int) -> None:
+        from vectraguard.network.plant import listen_in
+        from vectraguard.network.proxy import ProxyServer
+        from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
+
+        try:
+            listener = listen_in(pid, PROXY_ADDRESS, PROXY_PORT)
+        except OSError as exc:
+            raise errors.RuntimeUnavailable(
+                f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
+                hint="allowlisted egress needs rootful Podman and a kernel that allows setns") from None
+        self.proxy = ProxyServer(listener, self.allowlist)
+        self.proxy.start()
+
+    def close(self) -> list[dict[str, Any]] | None:
+        return self.proxy.close() if self.proxy is not None else None
 
 
 def new_session_id() -> str:
@@ -150,10 +190,15 @@ def flags_layer(args: argparse.Namespace) -> Layer:
         put("limits.pids", int(args.pids))
     if args.mount:
         put("filesystem.mounts", [parse_mount_flag(m) for m in args.mount])
+    if args.allow and args.network is None:
+        put("network.mode", "allowlist")  # --allow alone means: this, and nothing else
     env_set = parse_env_flags(args.env, os.environ)
     if env_set:
         put("env.set", env_set)
-    appends = []
+    appends: list[tuple[str, tuple[Any, ...]]] = []
+    if args.allow:
+        # --allow adds to the profile's allowlist rather than replacing it.
+        appends.append(("network.allow", tuple(args.allow)))
     for item in args.set:
         key, value, append = parse_set_flag(item)
         if key in ("extends", "include"):

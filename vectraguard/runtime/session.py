@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -98,7 +98,10 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
-                stdin_fd: int | None, sink: OutputSink, cgroup_mode: str) -> RunResult:
+                stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
+                before_start: Callable[[int], None] | None = None) -> RunResult:
+    """`before_start` gets the container's init pid once its namespaces exist
+    and before the command runs (to plant the network listeners)."""
     oom = OomWatch()
     with _signals_deferred() as interrupts:
         cid = _create(client, spec)
@@ -106,7 +109,7 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
         try:
             if interrupts.received is not None:
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-            started = _start(client, cid, oom, cgroup_mode)
+            started = _start(client, cid, oom, cgroup_mode, before_start)
             if isinstance(started, RunResult):
                 return started
             sock, initial = started
@@ -138,9 +141,16 @@ def _create(client: Libpod, spec: ContainerSpec) -> str:
         raise errors.RuntimeUnavailable(f"vectraguard: Podman refused to create the sandbox: {exc.message}") from None
 
 
-def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> tuple[socket.socket, bytes] | RunResult:
+def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
+           before_start: Callable[[int], None] | None) -> tuple[socket.socket, bytes] | RunResult:
     sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
     oom.arm_by_convention(cid, cgroup_mode)
+    if before_start is not None:
+        try:
+            before_start(int(client.inspect(cid)["State"]["Pid"]))
+        except BaseException:
+            sock.close()
+            raise
     try:
         client.start(cid)
     except LibpodError as exc:

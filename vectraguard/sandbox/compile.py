@@ -33,6 +33,10 @@ PROXY_VARIABLES = frozenset(
     name for base in ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
     for name in (base, base.upper())
 )
+# Where the planted egress proxy listens, on the sandbox's own loopback.
+PROXY_ADDRESS, PROXY_PORT = "127.0.0.1", 3128
+PROXY_URL = f"http://{PROXY_ADDRESS}:{PROXY_PORT}"
+
 # Seconds Podman waits beyond our own timeout before it kills a container
 # whose Vectra Guard died without cleaning up.
 BACKSTOP_MARGIN = 30
@@ -55,6 +59,10 @@ def compile_spec(
 ) -> Compiled:
     limits = profile.limits
     notices: list[str] = []
+    if profile.network_mode == "allowlist" and host.rootless:
+        raise LimitNotEnforceable(
+            "vectraguard: network mode allowlist is not available with rootless Podman in this version",
+            hint="run as root for allowlisted egress, or use network mode none")
     cpus: float | None = limits.cpus
     memory: int | None = limits.memory
     pids: int | None = limits.pids
@@ -124,4 +132,10 @@ def build_env(profile: ResolvedProfile, request: RunRequest) -> dict[str, str]:
         if name in host_env and name not in PROXY_VARIABLES and name not in ("PATH", "HOME"):
             env[name] = host_env[name]
     env.update(profile.env_set)
+    if profile.network_mode == "allowlist":
+        # The only way out: the proxy Vectra Guard plants in the sandbox.
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            env[name] = PROXY_URL
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            env.pop(name, None)
     return env

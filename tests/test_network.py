@@ -1,0 +1,157 @@
+"""Allowlisted egress through the planted proxy (NET-01..12), rootful.
+
+Every server here is started by the test on the host's loopback; the
+sandbox itself has no route anywhere (`--network none`), only the proxy
+socket Vectra Guard plants on its loopback.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vg import Caller
+
+P = ["run", "-p", "test-untrusted"]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = f"hello {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.hits.append(self.path)  # type: ignore[attr-defined]
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def web() -> Iterator[tuple[int, list[str]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], server.hits  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+def inside(caller: Caller, cwd: Path, script: str, *options: str) -> str:
+    result = caller.run([*P, *options, "--", "sh", "-c", script], cwd=cwd, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode()
+
+
+def last_network(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
+    rows = json.loads(caller.run(["logs", "list", "--json", "--limit", "1"], cwd=cwd).stdout)
+    shown = json.loads(caller.run(["logs", "show", rows[0]["id"], "--json"], cwd=cwd).stdout)
+    return shown["events"][-1]["network"]  # type: ignore[no-any-return]
+
+
+def test_an_allowed_destination_works_through_the_proxy_and_is_audited(
+        root: Caller, workspace: Path, web: tuple[int, list[str]]) -> None:
+    port, hits = web
+    out = inside(root, workspace, f"wget -q -O - http://127.0.0.1:{port}/allowed", "--allow", f"127.0.0.1/32:{port}")
+    assert out == "hello /allowed\n" and hits == ["/allowed"]
+    [entry] = last_network(root, workspace)
+    assert (entry["decision"], entry["host"], entry["port"], entry["address"]) == ("allowed", "127.0.0.1", port,
+                                                                                   "127.0.0.1")
+    assert entry["bytes_in"] > 0 and entry["bytes_out"] > 0
+
+
+def test_connect_tunnels_to_an_allowed_port_only(root: Caller, workspace: Path, web: tuple[int, list[str]]) -> None:
+    port, hits = web
+    script = (f"printf 'CONNECT 127.0.0.1:{port} HTTP/1.1\\r\\n\\r\\nGET /tunnel HTTP/1.0\\r\\n\\r\\n' "
+              "| nc 127.0.0.1 3128; "
+              "printf 'CONNECT 127.0.0.1:22 HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 3128")
+    out = inside(root, workspace, script, "--allow", f"127.0.0.1/32:{port}")
+    assert "HTTP/1.1 200 Connection established" in out and "hello /tunnel" in out
+    assert "HTTP/1.1 403 Forbidden" in out and "127.0.0.1:22 is not allowed: no network.allow entry matches" in out
+    assert "To allow it: --allow 127.0.0.1:22" in out
+    assert hits == ["/tunnel"]
+
+
+CIDR = "127.0.0.1/32:{port}"
+
+
+@pytest.mark.parametrize(("url", "allow", "why"), [
+    ("http://127.0.0.1:{port2}/", CIDR, "no network.allow entry matches"),           # other port
+    ("http://unlisted.invalid:{port}/", CIDR, "no network.allow entry matches"),     # unlisted name
+    ("http://2130706433:{port}/", CIDR, "no network.allow entry matches"),           # decimal IP literal
+    ("http://[::1]:{port}/", CIDR, "no network.allow entry matches"),                # IPv6 literal
+    # A listed *name* that resolves to loopback (DNS rebinding): refused unless a CIDR names it.
+    ("http://localhost:{port}/", "localhost:{port}", "loopback, private or special address"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "cloud metadata address (always refused)"),
+])
+def test_denied_destinations_get_403_and_no_traffic(root: Caller, workspace: Path, web: tuple[int, list[str]],
+                                                    url: str, allow: str, why: str) -> None:
+    port, hits = web
+    target = url.format(port=port, port2=port + 1)
+    result = root.run([*P, "--allow", allow.format(port=port), "--", "sh", "-c", f"wget -O - {target} 2>&1; echo rc=$?"],
+                      cwd=workspace)
+    out = result.stdout.decode()
+    assert "403 Forbidden" in out and "rc=1" in out, out
+    assert hits == []
+    entries = last_network(root, workspace)
+    assert entries and entries[-1]["decision"] == "denied" and why in entries[-1]["reason"]
+
+
+def test_nothing_bypasses_the_proxy(root: Caller, workspace: Path, web: tuple[int, list[str]]) -> None:
+    """NET-05/08/12: without the proxy variables, straight to the server, DNS, UDP: nothing leaves."""
+    port, hits = web
+    script = (f"unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY; "
+              f"wget -q -T 3 -O - http://127.0.0.1:{port}/direct 2>&1; echo wget=$?; "
+              f"nslookup example.com 2>&1 >/dev/null; echo dns=$?; "
+              f"echo x | nc -u -w 1 127.0.0.1 {port}; ls /sys/class/net; ip route | wc -l")
+    out = inside(root, workspace, script, "--allow", f"127.0.0.1/32:{port}")
+    assert "wget=0" not in out and "dns=0" not in out
+    assert out.splitlines()[-2:] == ["lo", "0"]
+    assert hits == []
+
+
+def test_the_sandbox_cannot_change_its_network(root: Caller, workspace: Path) -> None:
+    """NET-10."""
+    out = inside(root, workspace, "ip route add 10.0.0.0/8 dev lo 2>&1; echo route=$?; "
+                                   "echo 'nameserver 10.0.0.1' > /etc/resolv.conf 2>&1; echo resolv=$?; "
+                                   "ip link set lo down 2>&1; echo link=$?", "--allow", "127.0.0.1/32:9")
+    assert "route=0" not in out and "resolv=0" not in out and "link=0" not in out
+
+
+def test_bad_allowlist_entries_are_refused(root: Caller, workspace: Path) -> None:
+    for entry, message in (("*.com", "is too wide"), ("host:http", "the port must be a number"),
+                           ("a*b.example.com", "is not host[:port]")):
+        result = root.run([*P, "--allow", entry, "--", "true"], cwd=workspace)
+        assert result.returncode == 125
+        assert message in result.stderr.decode()
+
+
+def test_policy_can_forbid_the_allowlist_mode(root: Caller, workspace: Path, tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text("version: 1\nnetwork:\n  modes: [none]\n")
+    tmp_path.chmod(0o755)
+    result = root.run([*P, "--allow", "127.0.0.1/32:80", "--", "true"], cwd=workspace,
+                      extra_env={"VECTRAGUARD_SYSTEM_DIR": str(tmp_path)})
+    assert result.returncode == 125
+    assert "allowlist is not an allowed network mode (none)" in result.stderr.decode()
+
+
+def test_rootless_allowlist_is_refused_clearly(rootless: Caller, rootless_workspace: Path) -> None:
+    result = rootless.run(["run", "-p", "test-best-effort", "--allow", "127.0.0.1/32:80", "--", "true"],
+                          cwd=rootless_workspace)
+    assert result.returncode == 125
+    assert "network mode allowlist is not available with rootless Podman in this version" in result.stderr.decode()
+
+
+def test_the_proxy_listener_lives_only_as_long_as_the_session(root: Caller, workspace: Path) -> None:
+    inside(root, workspace, "true", "--allow", "127.0.0.1/32:9")
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 3128)) != 0  # never on the host's own loopback

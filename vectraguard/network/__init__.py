@@ -1,0 +1,1 @@
+"""Network policy: `none`, or an egress allowlist served from the host."""

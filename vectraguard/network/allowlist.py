@@ -1,0 +1,114 @@
+"""Egress allowlist entries, matching, and vetting of resolved addresses.
+
+Entries: `host`, `host:port`, `*.domain` (true subdomains only, never the
+domain itself), `a.b.c.d/nn[:port]`, `[v6/nn]:port`. Without a port an entry
+means 80 and 443. Names are compared lowercased, without a trailing dot, in
+punycode. A name never matches an IP literal and vice versa; a resolved
+address on loopback, private, link-local or other special ranges is refused
+unless a CIDR entry names it; cloud metadata addresses are always refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+DEFAULT_PORTS = (80, 443)
+METADATA = (ipaddress.ip_network("169.254.169.254/32"), ipaddress.ip_network("fd00:ec2::254/128"),
+            ipaddress.ip_network("100.100.100.200/32"))
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class Entry:
+    text: str
+    host: str | None  # a normalized name, or "*.suffix"
+    network: IPNetwork | None
+    ports: tuple[int, ...]
+
+    def allows_port(self, port: int) -> bool:
+        return port in self.ports
+
+
+def normalize_host(host: str) -> str:
+    host = host.strip().rstrip(".").lower()
+    if not host or len(host) > 253:
+        raise ValueError(f"{host!r} is not a host name")
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"{host!r} is not a valid host name") from None
+
+
+def parse_entry(text: str) -> Entry:
+    spec, port_text = _split_port(text.strip())
+    ports = (int(port_text),) if port_text else DEFAULT_PORTS
+    if any(not 0 < p < 65536 for p in ports):
+        raise ValueError(f"{text!r}: port out of range")
+    try:
+        return Entry(text, None, ipaddress.ip_network(spec, strict=False), ports)
+    except ValueError:
+        pass
+    if spec.startswith("*."):
+        suffix = normalize_host(spec[2:])
+        if "." not in suffix:
+            raise ValueError(f"{text!r} is too wide: a wildcard needs at least two labels after '*.'")
+        return Entry(text, "*." + suffix, None, ports)
+    if "*" in spec or "/" in spec:
+        raise ValueError(f"{text!r} is not host[:port], *.domain[:port] or cidr[:port]")
+    return Entry(text, normalize_host(spec), None, ports)
+
+
+def _split_port(text: str) -> tuple[str, str]:
+    if text.startswith("["):
+        inner, _, rest = text[1:].partition("]")
+        return inner, rest.removeprefix(":")
+    if text.count(":") == 1:
+        spec, port = text.split(":")
+        if not port.isdigit():
+            raise ValueError(f"{text!r}: the port must be a number")
+        return spec, port
+    return text, ""
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    entries: tuple[Entry, ...]
+
+    @classmethod
+    def parse(cls, texts: tuple[str, ...]) -> Allowlist:
+        return cls(tuple(parse_entry(t) for t in texts))
+
+    def match_request(self, host: str, port: int) -> Entry | None:
+        """The entry that lets the sandbox ask for host:port, if any."""
+        literal = _literal(host)
+        if literal is not None:
+            return next((e for e in self.entries if e.network and literal in e.network and e.allows_port(port)), None)
+        try:
+            name = normalize_host(host)
+        except ValueError:
+            return None
+        for entry in self.entries:
+            if entry.host is None or not entry.allows_port(port):
+                continue
+            if entry.host == name or (entry.host.startswith("*.") and name.endswith(entry.host[1:])):
+                return entry
+        return None
+
+    def vet(self, address: IPAddress) -> str | None:
+        """Why a resolved address may not be used, or None if it may."""
+        if any(address in net for net in METADATA):
+            return "a cloud metadata address (always refused)"
+        special = (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
+                   or address.is_reserved or address.is_unspecified)
+        if special and not any(e.network and address in e.network for e in self.entries):
+            return f"{address} is a loopback, private or special address not named by a CIDR entry"
+        return None
+
+
+def _literal(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
