@@ -40,7 +40,7 @@ def compiled_specgen(host: HostFacts, profile_name: str = "untrusted") -> dict[s
     profile = profiles.resolve(profile_name, [])
     result = compile_spec(profile, REQUEST, host, image="sha256:feed", mounts=MOUNTS,
                           seccomp_profile_path="/usr/share/vectraguard/profiles/seccomp/strict.json")
-    return result.spec.to_specgen()
+    return result.spec.to_specgen("/run/vectraguard/sessions/0190000000000abcdef.hosts")
 
 
 def test_untrusted_rootful_matches_the_golden_file() -> None:
@@ -82,7 +82,7 @@ def test_best_effort_drops_cgroup_limits_keeps_rlimits(tmp_path: Path) -> None:
     profile = profiles.resolve("be", [])
     result = compile_spec(profile, REQUEST, ROOTLESS_V1, image="sha256:feed", mounts=MOUNTS,
                           seccomp_profile_path="/s.json")
-    specgen = result.spec.to_specgen()
+    specgen = result.spec.to_specgen("/tmp/x.hosts")
     assert specgen["resource_limits"] == {}
     assert "userns" not in specgen  # rootless Podman has its own user namespace already
     assert {r["type"]: r["hard"] for r in specgen["r_limits"]} == {"nofile": 512, "nproc": 100}

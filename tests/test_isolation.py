@@ -329,3 +329,14 @@ def test_iso05_the_runtime_binaries_cannot_be_overwritten(root: Caller, workspac
     results = [json.loads(line)["result"] for line in result.stdout.decode().splitlines()]
     assert all(r != "ok" for r in results), results
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in binaries} == before
+
+
+def test_net02_no_host_names_leak_into_the_sandbox(root: Caller, workspace: Path) -> None:
+    """The sandbox's /etc/hosts is Vectra Guard's: not the host's, no host.containers.internal."""
+    out = inside(root, workspace, "cat /etc/hosts; ls /etc/resolv.conf 2>&1; true")
+    assert out.splitlines()[:3] == ["127.0.0.1\tlocalhost", "::1\tlocalhost", "127.0.1.1\tsandbox"]
+    assert "host.containers.internal" not in out
+    for line in Path("/etc/hosts").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] not in ("localhost", "sandbox"):
+            assert parts[1] not in out, f"host entry {parts[1]} leaked"

@@ -155,3 +155,46 @@ def test_the_proxy_listener_lives_only_as_long_as_the_session(root: Caller, work
     inside(root, workspace, "true", "--allow", "127.0.0.1/32:9")
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", 3128)) != 0  # never on the host's own loopback
+
+
+UPSTREAM = "vg-upstream.test"
+
+
+@pytest.fixture
+def upstream_name() -> Iterator[str]:
+    """A name the host resolves to its loopback (where the test's server is)."""
+    hosts = Path("/etc/hosts")
+    original = hosts.read_text()
+    hosts.write_text(original + f"\n127.0.0.1 {UPSTREAM}\n")
+    try:
+        yield UPSTREAM
+    finally:
+        hosts.write_text(original)
+
+
+def test_a_transparent_forwarder_serves_clients_that_ignore_proxies(
+        root: Caller, workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
+    port, hits = web
+    script = (f"unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY; grep {upstream_name} /etc/hosts; "
+              f"wget -q -O - http://{upstream_name}:{port}/forwarded; "
+              f"printf 'GET /raw HTTP/1.0\\r\\n\\r\\n' | nc {upstream_name} {port} | tail -1")
+    out = inside(root, workspace, script, "--allow", f"{upstream_name}:{port}", "--allow", f"127.0.0.1/32:{port}")
+    lines = out.splitlines()
+    assert lines[0].split() == ["127.0.0.10", upstream_name]
+    assert lines[1:] == ["hello /forwarded", "hello /raw"]
+    assert hits == ["/forwarded", "/raw"]
+    entries = last_network(root, workspace)
+    assert [(e["via"], e["decision"]) for e in entries] == [("forwarder", "allowed"), ("forwarder", "allowed")]
+
+
+def test_a_denied_forwarded_connection_is_closed_at_once(
+        root: Caller, workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
+    port, hits = web
+    # The name is listed, but it resolves to loopback and no CIDR names that.
+    out = inside(root, workspace, f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {upstream_name} {port}; echo done",
+                 "--allow", f"{upstream_name}:{port}")
+    assert out == "done\n"  # closed at once, nothing came back
+    assert hits == []
+    [entry] = last_network(root, workspace)
+    assert (entry["via"], entry["decision"]) == ("forwarder", "denied")
+    assert "loopback, private or special address" in entry["reason"]

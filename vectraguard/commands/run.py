@@ -140,24 +140,36 @@ class Egress:
 
     def __init__(self, allowlist: Any) -> None:
         self.allowlist = allowlist
-        self.proxy: Any = None
+        self.servers: list[Any] = []
+        self.log: Any = None
 
     def plant(self, pid: int) -> None:
+        from vectraguard.network.allowlist import forwarded_hosts
+        from vectraguard.network.dial import ConnectionLog
+        from vectraguard.network.forward import Forwarder
         from vectraguard.network.plant import listen_in
         from vectraguard.network.proxy import ProxyServer
         from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
 
+        forwards = [(name, address, port) for name, address, ports in forwarded_hosts(self.allowlist.entries)
+                    for port in ports]
         try:
-            listener = listen_in(pid, PROXY_ADDRESS, PROXY_PORT)
+            listeners = listen_in(pid, [(PROXY_ADDRESS, PROXY_PORT), *((a, p) for _, a, p in forwards)])
         except OSError as exc:
             raise errors.RuntimeUnavailable(
                 f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
                 hint="allowlisted egress needs rootful Podman and a kernel that allows setns") from None
-        self.proxy = ProxyServer(listener, self.allowlist)
-        self.proxy.start()
+        self.log = ConnectionLog()
+        self.servers.append(ProxyServer(listeners[0], self.allowlist, self.log))
+        self.servers += [Forwarder(listener, name, port, self.allowlist, self.log)
+                         for listener, (name, _, port) in zip(listeners[1:], forwards)]
+        for server in self.servers:
+            server.start()
 
     def close(self) -> list[dict[str, Any]] | None:
-        return self.proxy.close() if self.proxy is not None else None
+        for server in self.servers:
+            server.close()
+        return self.log.snapshot() if self.log is not None else None
 
 
 def new_session_id() -> str:

@@ -107,6 +107,21 @@ class Allowlist:
         return None
 
 
+FORWARD_BASE = 10  # exact hosts get 127.0.0.10, .11, ... in the sandbox's /etc/hosts
+MAX_FORWARDED = 200
+
+
+def forwarded_hosts(entries: tuple[Entry, ...]) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """(name, sandbox loopback address, ports) for each exact host entry, in order."""
+    ports: dict[str, list[int]] = {}
+    for entry in entries:
+        if entry.host is not None and not entry.host.startswith("*."):
+            ports.setdefault(entry.host, [])
+            ports[entry.host] += [p for p in entry.ports if p not in ports[entry.host]]
+    return tuple((name, f"127.0.0.{FORWARD_BASE + i}", tuple(sorted(ps)))
+                 for i, (name, ps) in enumerate(list(ports.items())[:MAX_FORWARDED]))
+
+
 def _literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))

@@ -29,21 +29,28 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def listen_in(pid: int, address: str, port: int) -> socket.socket:
-    """A listening TCP socket bound to address:port inside the netns of `pid`."""
+def listen_in(pid: int, endpoints: list[tuple[str, int]]) -> list[socket.socket]:
+    """Listening TCP sockets bound to each address:port inside the netns of `pid`."""
     own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    listeners: list[socket.socket] = []
     try:
         _setns(target)
         try:
-            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind((address, port))
-            listener.listen(128)
+            for address, port in endpoints:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                listeners.append(listener)
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind((address, port))
+                listener.listen(128)
+        except OSError:
+            for listener in listeners:
+                listener.close()
+            raise
         finally:
             # Back home before anything else can happen on this thread.
             _setns(own)
     finally:
         os.close(target)
         os.close(own)
-    return listener
+    return listeners

@@ -10,57 +10,37 @@ audit record with the bytes that went each way.
 
 from __future__ import annotations
 
-import ipaddress
-import select
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from vectraguard.network.allowlist import Allowlist
+from vectraguard.network.dial import ConnectionLog, Denied, dial, relay
 
 MAX_HEAD = 64 * 1024
 HEAD_TIMEOUT_S = 30.0
-CONNECT_TIMEOUT_S = 10.0
-
-
-@dataclass
-class ConnectionLog:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            self.entries.append(entry)
-        return entry
-
-
-class Denied(Exception):
-    pass
 
 
 class ProxyServer:
-    def __init__(self, listener: socket.socket, allowlist: Allowlist) -> None:
+    def __init__(self, listener: socket.socket, allowlist: Allowlist, log: ConnectionLog) -> None:
         self.listener = listener
         self.allowlist = allowlist
-        self.log = ConnectionLog()
+        self.log = log
         self._closed = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> None:
         self._closed = True
         try:
             self.listener.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         self.listener.close()
-        with self.log.lock:
-            return list(self.log.entries)
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -93,10 +73,10 @@ class ProxyServer:
                 self._tunnel(client, url.hostname, url.port or 80, request + rest, established=False)
 
     def _tunnel(self, client: socket.socket, host: str, port: int, first: bytes, *, established: bool) -> None:
-        entry: dict[str, Any] = {"at": time.time(), "host": host, "port": port, "address": None,
+        entry: dict[str, Any] = {"at": time.time(), "via": "proxy", "host": host, "port": port, "address": None,
                                  "decision": "denied", "reason": "", "bytes_out": 0, "bytes_in": 0}
         try:
-            upstream, address, rule = self._connect(host, port)
+            upstream, address, rule = dial(self.allowlist, host, port)
         except Denied as exc:
             entry["reason"] = str(exc)
             self.log.add(entry)
@@ -111,35 +91,7 @@ class ProxyServer:
             if first:
                 upstream.sendall(first)
                 entry["bytes_out"] += len(first)
-            _relay(client, upstream, entry)
-
-    def _connect(self, host: str, port: int) -> tuple[socket.socket, str, str]:
-        rule = self.allowlist.match_request(host, port)
-        if rule is None:
-            raise Denied("no network.allow entry matches")
-        try:
-            infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise Denied(f"the name does not resolve ({exc.strerror})") from None
-        reasons = []
-        for family, kind, proto, _, sockaddr in infos:
-            address = ipaddress.ip_address(sockaddr[0])
-            why = self.allowlist.vet(address)
-            if why:
-                reasons.append(why)
-                continue
-            upstream = socket.socket(family, kind, proto)
-            upstream.settimeout(CONNECT_TIMEOUT_S)
-            try:
-                upstream.connect(sockaddr)  # the vetted address itself: no second lookup
-            except OSError as exc:
-                upstream.close()
-                reasons.append(f"{address}: {exc.strerror}")
-                continue
-            upstream.settimeout(None)
-            return upstream, str(address), rule.text
-        raise Denied("; ".join(reasons) or "no usable address")
-
+            relay(client, upstream, entry)
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     data = b""
@@ -178,29 +130,3 @@ def _reply(client: socket.socket, status: int, body: str) -> None:
                        f"Connection: close\r\n\r\n".encode() + data)
     except OSError:
         pass
-
-
-def _relay(client: socket.socket, upstream: socket.socket, entry: dict[str, Any]) -> None:
-    client.settimeout(None)
-    pairs = {client: (upstream, "bytes_out"), upstream: (client, "bytes_in")}
-    open_ends = {client, upstream}
-    while open_ends:
-        readable, _, _ = select.select(list(open_ends), [], [])
-        for source in readable:
-            destination, counter = pairs[source]
-            try:
-                data = source.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                open_ends.discard(source)
-                try:
-                    destination.shutdown(socket.SHUT_WR)
-                except OSError:
-                    open_ends.discard(destination)
-                continue
-            try:
-                destination.sendall(data)
-            except OSError:
-                return
-            entry[counter] += len(data)

@@ -25,7 +25,8 @@ from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
 from vectraguard.runtime.reaper import reap_orphans
-from vectraguard.sandbox.spec import ContainerSpec
+from vectraguard.paths import runtime_dir
+from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FINAL_DRAIN_S = 10.0
@@ -103,8 +104,8 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
     """`before_start` gets the container's init pid once its namespaces exist
     and before the command runs (to plant the network listeners)."""
     oom = OomWatch()
-    with _signals_deferred() as interrupts:
-        cid = _create(client, spec)
+    with _signals_deferred() as interrupts, _hosts_file(spec) as hosts_file:
+        cid = _create(client, spec, hosts_file)
         helper = _Housekeeping(client, cid, oom, cgroup_mode)
         try:
             if interrupts.received is not None:
@@ -129,12 +130,26 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
             oom.close()
 
 
-def _create(client: Libpod, spec: ContainerSpec) -> str:
+@contextmanager
+def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
+    """The sandbox's /etc/hosts, in our private runtime directory, for the session's lifetime."""
+    directory = runtime_dir() / "sessions"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
+    path.write_text(spec.render_hosts())
+    path.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
+    try:
+        yield str(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _create(client: Libpod, spec: ContainerSpec, hosts_file: str) -> str:
     # By name: Podman resolves it to exactly one image, whose ID we learn
     # from the container afterwards. An inspect first would cost a round
     # trip on every run. Podman's create never pulls from a registry.
     try:
-        return client.create(spec.to_specgen())
+        return client.create(spec.to_specgen(hosts_file))
     except LibpodError as exc:
         if "image not known" in exc.message:
             raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found") from None

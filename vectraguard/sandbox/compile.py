@@ -87,6 +87,8 @@ def compile_spec(
         env=build_env(profile, request),
         labels={LABEL_SESSION: request.session_id, LABEL_OWNER: request.owner, LABEL_PROFILE: profile.name},
         hostname="sandbox",
+        hosts=(("127.0.0.1", "localhost"), ("::1", "localhost"), ("127.0.1.1", "sandbox"),
+               *((address, name) for name, address in _forwarded(profile))),
         binds=tuple(BindMount(m.source, m.target, m.read_only) for m in mounts),
         tmpfs=(TmpfsMount("/tmp", profile.tmp_size, noexec=profile.noexec_tmpfs),
                TmpfsMount(SANDBOX_HOME, profile.home_size, mode="0700", user_owned=True,
@@ -110,6 +112,16 @@ def compile_spec(
         init_path=host.init_path,
     )
     return Compiled(spec, tuple(notices))
+
+
+def _forwarded(profile: ResolvedProfile) -> tuple[tuple[str, str], ...]:
+    """Exact allowlisted hosts resolve, inside, to their own forwarder's address."""
+    if profile.network_mode != "allowlist":
+        return ()
+    from vectraguard.network.allowlist import Allowlist, forwarded_hosts
+
+    return tuple((name, address) for name, address, _ in forwarded_hosts(Allowlist.parse(profile.network_allow).entries)
+                 if name != "localhost")  # always the sandbox's own
 
 
 def _rlimit(name: str, wanted: int, hard: int) -> Rlimit:

@@ -53,6 +53,9 @@ class ContainerSpec:
     env: Mapping[str, str]
     labels: Mapping[str, str]
     hostname: str
+    # The sandbox's whole /etc/hosts, (address, name) per line. Podman would
+    # otherwise copy the host's own /etc/hosts in (and add the host gateway).
+    hosts: tuple[tuple[str, str], ...]
     # storage
     binds: tuple[BindMount, ...]
     tmpfs: tuple[TmpfsMount, ...]
@@ -71,7 +74,11 @@ class ContainerSpec:
     oci_runtime: str | None
     init_path: str | None
 
-    def to_specgen(self) -> dict[str, Any]:
+    def render_hosts(self) -> str:
+        return "".join(f"{address}\t{name}\n" for address, name in self.hosts)
+
+    def to_specgen(self, hosts_file: str) -> dict[str, Any]:
+        """`hosts_file`: where the runtime wrote render_hosts(), to be mounted at /etc/hosts."""
         spec: dict[str, Any] = {
             "image": self.image,
             "command": list(self.command),
@@ -82,6 +89,7 @@ class ContainerSpec:
             "httpproxy": False,
             "labels": dict(self.labels),
             "hostname": self.hostname,
+            "use_image_hosts": True,  # Podman writes no /etc/hosts: ours is mounted instead
             "stdin": True,
             "terminal": False,
             "init": True,
@@ -91,7 +99,8 @@ class ContainerSpec:
             # storage
             "read_only_filesystem": True,
             "read_write_tmpfs": False,
-            "mounts": [self._bind(b) for b in self.binds] + [self._tmpfs(t) for t in self.tmpfs],
+            "mounts": [self._bind(b) for b in (*self.binds, BindMount(hosts_file, "/etc/hosts", True))]
+            + [self._tmpfs(t) for t in self.tmpfs],
             # security
             "user": self.user,
             "cap_drop": ["ALL"],
@@ -102,7 +111,6 @@ class ContainerSpec:
             "netns": {"nsmode": "none"},
             # Podman shares the host's cgroup namespace on cgroups v1 unless asked.
             "cgroupns": {"nsmode": "private"},
-            "use_image_hosts": False,
             "use_image_resolve_conf": False,
             # resources
             "r_limits": [{"type": r.name, "soft": r.soft, "hard": r.hard} for r in self.rlimits],
