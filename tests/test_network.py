@@ -144,11 +144,20 @@ def test_policy_can_forbid_the_allowlist_mode(root: Caller, workspace: Path, tmp
     assert "allowlist is not an allowed network mode (none)" in result.stderr.decode()
 
 
-def test_rootless_allowlist_is_refused_clearly(rootless: Caller, rootless_workspace: Path) -> None:
-    result = rootless.run(["run", "-p", "test-best-effort", "--allow", "127.0.0.1/32:80", "--", "true"],
-                          cwd=rootless_workspace)
-    assert result.returncode == 125
-    assert "network mode allowlist is not available with rootless Podman in this version" in result.stderr.decode()
+def test_rootless_allowlist_works_through_a_podman_unshare_helper(
+        rootless: Caller, rootless_workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
+    port, hits = web
+    script = (f"wget -q -O - http://127.0.0.1:{port}/via-proxy; echo rc=$?; "
+              f"wget -q -O - http://127.0.0.1:{port + 1}/ 2>&1; echo rc=$?; "
+              f"unset http_proxy HTTP_PROXY; wget -q -O - http://{upstream_name}:{port}/via-forwarder")
+    result = rootless.run(["run", "-p", "test-best-effort", "--allow", f"127.0.0.1/32:{port}",
+                           "--allow", f"{upstream_name}:{port}", "--", "sh", "-c", script], cwd=rootless_workspace)
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    assert out.splitlines()[:2] == ["hello /via-proxy", "rc=0"]
+    assert "403 Forbidden" in out and "rc=1" in out
+    assert out.splitlines()[-1] == "hello /via-forwarder"
+    assert hits == ["/via-proxy", "/via-forwarder"]
 
 
 def test_the_proxy_listener_lives_only_as_long_as_the_session(root: Caller, workspace: Path) -> None:

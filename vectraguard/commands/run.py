@@ -116,7 +116,7 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
         passthrough(stream, data)
         capture.feed(stream, data)
 
-    egress = Egress(prepared.allowlist)
+    egress = Egress(prepared.allowlist, prepared.facts.rootless)
     try:
         client = service.connect()
         result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
@@ -138,8 +138,9 @@ class Egress:
     """The allowlist proxy of one session: planted before the command starts,
     closed when the session ends, whatever way it ends."""
 
-    def __init__(self, allowlist: Any) -> None:
+    def __init__(self, allowlist: Any, rootless: bool) -> None:
         self.allowlist = allowlist
+        self.rootless = rootless
         self.servers: list[Any] = []
         self.log: Any = None
 
@@ -147,18 +148,19 @@ class Egress:
         from vectraguard.network.allowlist import forwarded_hosts
         from vectraguard.network.dial import ConnectionLog
         from vectraguard.network.forward import Forwarder
-        from vectraguard.network.plant import listen_in
+        from vectraguard.network.plant import listen_in, listen_in_rootless
         from vectraguard.network.proxy import ProxyServer
         from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
 
         forwards = [(name, address, port) for name, address, ports in forwarded_hosts(self.allowlist.entries)
                     for port in ports]
         try:
-            listeners = listen_in(pid, [(PROXY_ADDRESS, PROXY_PORT), *((a, p) for _, a, p in forwards)])
+            plant = listen_in_rootless if self.rootless else listen_in
+            listeners = plant(pid, [(PROXY_ADDRESS, PROXY_PORT), *((a, p) for _, a, p in forwards)])
         except OSError as exc:
             raise errors.RuntimeUnavailable(
                 f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
-                hint="allowlisted egress needs rootful Podman and a kernel that allows setns") from None
+                hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
         self.log = ConnectionLog()
         self.servers.append(ProxyServer(listeners[0], self.allowlist, self.log))
         self.servers += [Forwarder(listener, name, port, self.allowlist, self.log)

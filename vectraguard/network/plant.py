@@ -8,16 +8,20 @@ loopback, and return; connections the sandbox makes to it arrive in our
 process, in the host's namespace, where policy decides.
 
 setns(2) changes the namespace of the calling thread only, and Python has
-no os.setns before 3.12, hence ctypes. Rootful only for now: a rootless
-sandbox's namespace belongs to the user's user namespace and needs a helper
-under `podman unshare` (see DESIGN §5).
+no os.setns before 3.12, hence ctypes. Rootless, the sandbox's namespace
+belongs to the user's rootless user namespace: a helper started under
+`podman unshare` binds there and hands the sockets back (plant_helper.py).
 """
 
 from __future__ import annotations
 
+import array
 import ctypes
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 
 CLONE_NEWNET = 0x40000000
 
@@ -29,8 +33,12 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
-def listen_in(pid: int, endpoints: list[tuple[str, int]]) -> list[socket.socket]:
-    """Listening TCP sockets bound to each address:port inside the netns of `pid`."""
+def listen_in(pid: int, endpoints: list[tuple[str, int]], *, return_home: bool = True) -> list[socket.socket]:
+    """Listening TCP sockets bound to each address:port inside the netns of `pid`.
+
+    `return_home=False` is for the throwaway rootless helper: under `podman
+    unshare` it may enter the sandbox's namespace but not go back to the
+    host's, which belongs to the initial user namespace."""
     own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     listeners: list[socket.socket] = []
@@ -49,8 +57,41 @@ def listen_in(pid: int, endpoints: list[tuple[str, int]]) -> list[socket.socket]
             raise
         finally:
             # Back home before anything else can happen on this thread.
-            _setns(own)
+            if return_home:
+                _setns(own)
     finally:
         os.close(target)
         os.close(own)
     return listeners
+
+
+def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socket.socket]:
+    """The same, through `podman unshare` and SCM_RIGHTS, for a rootless sandbox."""
+    with tempfile.TemporaryDirectory(prefix="vg-plant-") as directory:
+        path = os.path.join(directory, "channel")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+            server.bind(path)
+            server.listen(1)
+            server.settimeout(30)
+            helper = subprocess.Popen(
+                ["podman", "unshare", sys.executable, "-m", "vectraguard.network.plant_helper", str(pid), path,
+                 *(f"{address}:{port}" for address, port in endpoints)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                conn, _ = server.accept()
+            except socket.timeout:
+                helper.kill()
+                raise OSError(0, "the podman unshare helper did not answer") from None
+            with conn:
+                fds = array.array("i")
+                message, ancillary, _, _ = conn.recvmsg(256, socket.CMSG_SPACE(len(endpoints) * fds.itemsize))
+                for level, kind, data in ancillary:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+            _, stderr = helper.communicate(timeout=30)
+    if not message.startswith(b"ok") or len(fds) != len(endpoints):
+        for fd in fds:
+            os.close(fd)
+        detail = message.decode(errors="replace") or stderr.decode(errors="replace").strip()
+        raise OSError(0, f"the podman unshare helper failed: {detail}")
+    return [socket.socket(fileno=fd) for fd in fds]

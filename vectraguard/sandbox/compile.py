@@ -59,10 +59,6 @@ def compile_spec(
 ) -> Compiled:
     limits = profile.limits
     notices: list[str] = []
-    if profile.network_mode == "allowlist" and host.rootless:
-        raise LimitNotEnforceable(
-            "vectraguard: network mode allowlist is not available with rootless Podman in this version",
-            hint="run as root for allowlisted egress, or use network mode none")
     cpus: float | None = limits.cpus
     memory: int | None = limits.memory
     pids: int | None = limits.pids
