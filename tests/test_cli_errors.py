@@ -71,8 +71,8 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "vectraguard run: argument --cpus: 'lots' is not a number of CPUs (expected e.g. 1 or 0.5); "
          "see `vectraguard run --help`"),
         ([*P, "--network", "full", "--", "true"],
-         "vectraguard: network mode 'full' is not supported by this version (set by command line); "
-         "use `--network allowlist` with --allow HOST[:PORT], or `--network none`"),
+         "vectraguard: the full network for `true` (set by command line) needs approval, and there is no "
+         "terminal to ask on; run it from a terminal to be asked, or pass --yes"),
         ([*P, "--env", "1BAD=x", "--", "true"],
          "vectraguard: --env '1BAD': not a valid variable name"),
         ([*P], "vectraguard: no command given; vectraguard run [OPTIONS] -- CMD [ARG...]"),

@@ -89,6 +89,9 @@ CIDR = "127.0.0.1/32:{port}"
     ("http://unlisted.invalid:{port}/", CIDR, "no network.allow entry matches"),     # unlisted name
     ("http://2130706433:{port}/", CIDR, "no network.allow entry matches"),           # decimal IP literal
     ("http://[::1]:{port}/", CIDR, "no network.allow entry matches"),                # IPv6 literal
+    ("http://pypi.org.evil.invalid/", "pypi.org", "no network.allow entry matches"),  # lookalike domains
+    ("http://evilpypi.org/", "pypi.org", "no network.allow entry matches"),
+    ("http://pypi.org.:8080/", "pypi.org", "no network.allow entry matches"),        # listed host, other port
     # A listed *name* that resolves to loopback (DNS rebinding): refused unless a CIDR names it.
     ("http://localhost:{port}/", "localhost:{port}", "loopback, private or special address"),
     ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "cloud metadata address (always refused)"),
@@ -236,3 +239,22 @@ def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path) ->
     finally:
         dns.close()
         v6.close()
+
+
+def test_full_network_needs_approval_and_no_terminal_means_no(root: Caller, workspace: Path) -> None:
+    # root.run starts vectraguard without a controlling terminal (no /dev/tty).
+    result = root.run([*P, "--network", "full", "--", "true"], cwd=workspace)
+    assert result.returncode == 125
+    assert result.stderr.decode().startswith(
+        "vectraguard: the full network for `true` (set by command line) needs approval, and there is no "
+        "terminal to ask on; run it from a terminal to be asked, or pass --yes")
+
+
+def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(root: Caller, workspace: Path) -> None:
+    result = root.run([*P, "--network", "full", "--yes", "--", "ls", "/sys/class/net"], cwd=workspace)
+    assert result.returncode == 0, result.stderr.decode()
+    assert set(result.stdout.decode().split()) - {"lo"}  # a real interface besides loopback
+    rows = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace).stdout)
+    shown = json.loads(root.run(["logs", "show", rows[0]["id"], "--json"], cwd=workspace).stdout)
+    [approved] = shown["events"][-1]["approvals"]
+    assert (approved["decision"], approved["by"]) == ("approved", "--yes")

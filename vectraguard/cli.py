@@ -67,8 +67,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", metavar="NAME",
                    help="the AI agent this run is for, recorded in the audit trail (default: $VECTRAGUARD_AGENT)")
     p.add_argument("--network", choices=("none", "allowlist", "full"),
-                   help="network mode: none (default) or allowlist (through a proxy Vectra Guard plants in the "
-                   "sandbox); full is not supported yet")
+                   help="network mode: none (default), allowlist (through a proxy Vectra Guard plants in the "
+                   "sandbox) or full (Podman's ordinary network; asks for approval)")
+    p.add_argument("--yes", action="store_true",
+                   help="approve what would otherwise be asked on the terminal (e.g. the full network)")
     p.add_argument("--allow", action="append", default=[], metavar="HOST[:PORT]",
                    help="allow this destination (host, *.domain or CIDR; port default 80 and 443); implies "
                    "--network allowlist; repeatable")

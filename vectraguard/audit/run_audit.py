@@ -67,12 +67,13 @@ class RunAudit:
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
-                 capture: OutputCapture | None, network: list[dict[str, Any]] | None = None) -> None:
+                 capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
+                 approvals: tuple[dict[str, str], ...] = ()) -> None:
         at = record.now()
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
-                               capture=capture, network=network)
+                               capture=capture, network=network, approvals=list(approvals))
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
         self.store.append(self.session_id, "finished", body,

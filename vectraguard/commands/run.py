@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from vectraguard import diag, errors, paths, resources, units
+from vectraguard import approval, diag, errors, paths, resources, units
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
@@ -41,6 +42,7 @@ class Prepared:
     image_ref: str
     compiled: Compiled
     allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
+    approvals: tuple[dict[str, str], ...]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -79,19 +81,18 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str) -> 
     system_policy = policy.load()
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
+    approvals: tuple[dict[str, str], ...] = ()
     if profile.network_mode == "full":
-        raise errors.PolicyError(
-            f"vectraguard: network mode 'full' is not supported by this version "
-            f"(set by {profile.provenance.get('network.mode', Origin('?'))})",
-            hint="use `--network allowlist` with --allow HOST[:PORT], or `--network none`",
-        )
+        origin = profile.provenance.get("network.mode", Origin("?"))
+        approvals = (approval.require(f"the full network for `{shlex.join(args.command)[:120]}` (set by {origin})",
+                                      yes=args.yes, at=record.now()),)
     allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
-    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled, allowlist)
+    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled, allowlist, approvals)
 
 
 def _allowlist(profile: ResolvedProfile) -> Any:
@@ -125,10 +126,12 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref)
-        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close())
+        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
+                       prepared.approvals)
         raise
     status = record.status_for(result.reason, result.exit_status)
-    audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close())
+    audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close(),
+                   prepared.approvals)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status

@@ -56,6 +56,7 @@ class ContainerSpec:
     # The sandbox's whole /etc/hosts, (address, name) per line. Podman would
     # otherwise copy the host's own /etc/hosts in (and add the host gateway).
     hosts: tuple[tuple[str, str], ...]
+    network: str  # Podman's network mode: "none", or for the full network "bridge" / "slirp4netns"
     # storage
     binds: tuple[BindMount, ...]
     tmpfs: tuple[TmpfsMount, ...]
@@ -108,7 +109,7 @@ class ContainerSpec:
             "seccomp_profile_path": self.seccomp_profile_path,
             "privileged": False,
             # network
-            "netns": {"nsmode": "none"},
+            "netns": {"nsmode": self.network},
             # Podman shares the host's cgroup namespace on cgroups v1 unless asked.
             "cgroupns": {"nsmode": "private"},
             "use_image_resolve_conf": False,
