@@ -258,3 +258,18 @@ def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(ro
     shown = json.loads(root.run(["logs", "show", rows[0]["id"], "--json"], cwd=workspace).stdout)
     [approved] = shown["events"][-1]["approvals"]
     assert (approved["decision"], approved["by"]) == ("approved", "--yes")
+
+
+def test_a_listed_name_rebinding_to_a_private_address_is_refused(root: Caller, workspace: Path) -> None:
+    """NET-07: refused before any connection is attempted (so nothing is sent to that address)."""
+    hosts = Path("/etc/hosts")
+    original = hosts.read_text()
+    hosts.write_text(original + "\n10.255.255.1 vg-private.test\n")
+    try:
+        out = inside(root, workspace, "wget -O - http://vg-private.test/ 2>&1; echo rc=$?", "--allow", "vg-private.test")
+    finally:
+        hosts.write_text(original)
+    assert "403 Forbidden" in out and "rc=1" in out
+    [entry] = last_network(root, workspace)
+    assert entry["decision"] == "denied" and entry["address"] is None
+    assert "10.255.255.1 is a loopback, private or special address" in entry["reason"]
