@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="sandbox commands (sandbox run is the same as run)")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
     _add_run_options(sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG))
+    _add_run_options(sandbox_sub.add_parser(
+        "shell", help="an interactive shell in a fresh sandbox, recorded: shell [OPTIONS] [-- SHELL ARGS]",
+        description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
+        "pseudo-terminal; the session is recorded (output only) for `vectraguard logs replay`.", epilog=EPILOG))
 
     image = sub.add_parser("image", help="build and list sandbox images")
     image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -150,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs_export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     logs_prune = logs_sub.add_parser("prune", help="drop sessions started before TIME; the chain stays verifiable")
     logs_prune.add_argument("--before", required=True, metavar="TIME", help="ISO 8601 UTC, e.g. 2026-01-01")
+    logs_replay = logs_sub.add_parser("replay", help="play a recorded shell or agent session in the terminal")
+    logs_replay.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
+    logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
 
     doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
@@ -160,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     ("run", None): "run",
     ("sandbox", "run"): "run",
+    ("sandbox", "shell"): "shell",
     ("image", "build"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
@@ -171,6 +180,7 @@ COMMANDS = {
     ("logs", "verify"): "logs",
     ("logs", "export"): "logs",
     ("logs", "prune"): "logs",
+    ("logs", "replay"): "logs",
     ("trust", None): "trust",
     ("untrust", None): "trust",
 }
@@ -215,6 +225,12 @@ def main(argv: Sequence[str]) -> int:
     except KeyboardInterrupt:
         print("vectraguard: interrupted", file=sys.stderr)
         return errors.EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
         return _report_bug(exc)
 

@@ -81,11 +81,12 @@ def started(session: str, *, agent: str | None, profile: str, profile_digest: st
 def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,
              at: str, duration_ms: int, capture: OutputCapture | None,
              network: list[dict[str, Any]] | None = None,
-             approvals: list[dict[str, str]] | None = None) -> dict[str, Any]:
+             approvals: list[dict[str, str]] | None = None,
+             recording: dict[str, Any] | None = None) -> dict[str, Any]:
     output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
     return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
             "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
-            "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or []}
+            "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording}
 
 
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,

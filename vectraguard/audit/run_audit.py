@@ -68,12 +68,12 @@ class RunAudit:
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
-                 approvals: tuple[dict[str, str], ...] = ()) -> None:
+                 approvals: tuple[dict[str, str], ...] = (), recording: dict[str, Any] | None = None) -> None:
         at = record.now()
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
-                               capture=capture, network=network, approvals=list(approvals))
+                               capture=capture, network=network, approvals=list(approvals), recording=recording)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
         self.store.append(self.session_id, "finished", body,

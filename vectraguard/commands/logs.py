@@ -25,6 +25,8 @@ def main(args: argparse.Namespace) -> int:
             return export(store, args)
         if args.logs_command == "prune":
             return prune(store, args)
+        if args.logs_command == "replay":
+            return replay(store, args)
         return check(store)
     finally:
         store.close()
@@ -135,4 +137,29 @@ def prune(store: AuditStore, args: argparse.Namespace) -> int:
         print("nothing to prune")
     else:
         print(f"pruned {sessions} sessions (events up to {through}); the chain stays verifiable from there")
+    return 0
+
+
+def replay(store: AuditStore, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vectraguard.audit.recording import replay as play
+
+    matches = store.find(args.id)
+    if len(matches) != 1:
+        raise errors.UsageError(f"vectraguard: {args.id!r} matches {len(matches)} sessions; give a unique id prefix")
+    finished = [body for kind, body in store.session_events(matches[0]) if kind == "finished"]
+    recording = finished[0].get("recording") if finished else None
+    if not recording:
+        raise errors.UsageError(f"vectraguard: session {matches[0]} has no recording (only shells and agent "
+                                "sessions are recorded)")
+    path = Path(recording["path"])
+    if not path.exists():
+        raise errors.ConfigError(f"vectraguard: the recording {path} is gone")
+
+    def write(data: bytes) -> None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+
+    play(path, write, speed=args.speed, idle_limit=args.idle_limit)
     return 0

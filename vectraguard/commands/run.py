@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,21 +50,33 @@ class Prepared:
 def main(args: argparse.Namespace) -> int:
     if not args.command:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
+    return launch(args, interactive=False)
+
+
+def launch(args: argparse.Namespace, *, interactive: bool) -> int:
+    """Record, prepare and run one sandbox session; interactive sessions get the
+    terminal (a pseudo-terminal inside) and are recorded as asciicast."""
     cwd = _working_directory()
     session_id, owner = new_session_id(), current_owner()
     agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
     audit = RunAudit.open(session_id, agent, list(args.command), cwd, owner)
     try:
-        prepared = prepare(args, cwd, session_id, owner)
+        prepared = prepare(args, cwd, session_id, owner, terminal=interactive)
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()))
         exc.recorded = True  # type: ignore[attr-defined]
         raise
-    return execute(prepared, audit)
+    recording = None
+    if interactive:
+        from vectraguard.audit.recording import AsciicastWriter
+
+        columns, rows = os.get_terminal_size(0)
+        recording = AsciicastWriter(session_id, columns, rows, shlex.join(args.command))
+    return execute(prepared, audit, recording)
 
 
-def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str) -> Prepared:
+def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, *, terminal: bool = False) -> Prepared:
     """Resolve, check and compile: every refusal happens here, before any record says `started`."""
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
@@ -76,6 +90,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str) -> 
         owner=owner,
         image_override=args.image,
         workdir_override=args.workdir,
+        terminal=terminal,
     )
     profile = profiles.resolve(request.profile, [flags_layer(args)], sources)
     system_policy = policy.load()
@@ -105,7 +120,9 @@ def _allowlist(profile: ResolvedProfile) -> Any:
         raise errors.PolicyError(f"vectraguard: {origin}: network.allow: {exc}") from None
 
 
-def execute(prepared: Prepared, audit: RunAudit) -> int:
+def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
+    """Run the prepared sandbox; with a `recording` (an AsciicastWriter) it is
+    an interactive session on this terminal (stdin is the terminal)."""
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
@@ -116,25 +133,47 @@ def execute(prepared: Prepared, audit: RunAudit) -> int:
     def sink(stream: int, data: bytes) -> None:
         passthrough(stream, data)
         capture.feed(stream, data)
+        if recording is not None:
+            recording.feed(stream, data)
 
     egress = Egress(prepared.allowlist, prepared.facts.rootless)
     try:
         client = service.connect()
-        result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-                             stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
-                             before_start=egress.plant if prepared.allowlist is not None else None)
+        with _raw_terminal(0 if spec.terminal else None):
+            result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
+                                 stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
+                                 before_start=egress.plant if prepared.allowlist is not None else None,
+                                 tty_fd=0 if spec.terminal else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref)
         audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
-                       prepared.approvals)
+                       prepared.approvals, recording.close() if recording is not None else None)
         raise
     status = record.status_for(result.reason, result.exit_status)
     audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close(),
-                   prepared.approvals)
+                   prepared.approvals, recording.close() if recording is not None else None)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status
+
+
+@contextlib.contextmanager
+def _raw_terminal(fd: int | None) -> Iterator[None]:
+    """Keystrokes (Ctrl-C included) go to the sandboxed program, not to us;
+    the terminal's settings come back whatever happens."""
+    if fd is None:
+        yield
+        return
+    import termios
+    import tty
+
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 class Egress:

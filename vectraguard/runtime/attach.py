@@ -49,7 +49,9 @@ def write_to_fds(fds: dict[int, int]) -> OutputSink:
 
 class StreamPump:
     def __init__(self, sock: socket.socket, initial: bytes, stdin_fd: int | None,
-                 sink: OutputSink, wake_fd: int) -> None:
+                 sink: OutputSink, wake_fd: int, raw: bool = False) -> None:
+        # raw: a terminal session's stream is the pty's bytes, not frames.
+        self.raw = raw
         self.sock = sock
         self.buffer = bytearray(initial)
         self.stdin_fd = stdin_fd
@@ -95,6 +97,11 @@ class StreamPump:
         self._demux()
 
     def _demux(self) -> None:
+        if self.raw:
+            if self.buffer:
+                self.sink(1, bytes(self.buffer))
+                self.buffer.clear()
+            return
         start = 0
         while len(self.buffer) - start >= HEADER:
             stream = self.buffer[start]

@@ -61,6 +61,9 @@ class Libpod:
         result = self.json("POST", f"/containers/{cid}/wait", params={"interval": "10ms"}, timeout=timeout)
         return int(result)
 
+    def resize(self, cid: str, height: int, width: int) -> None:
+        self.json("POST", f"/containers/{cid}/resize", params={"h": str(height), "w": str(width)})
+
     def inspect(self, cid: str) -> dict[str, Any]:
         return self.json("GET", f"/containers/{cid}/json")  # type: ignore[no-any-return]
 

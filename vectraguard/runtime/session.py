@@ -67,14 +67,17 @@ class _Housekeeping(threading.Thread):
 
 
 class _Interrupts:
-    """Signal flag + self-pipe so the select loop wakes at once."""
+    """Signal flags + self-pipe so the select loop wakes at once."""
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.resized = False
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def handler(self, signum: int, _frame: FrameType | None) -> None:
-        if self.received is None:
+        if signum == signal.SIGWINCH:
+            self.resized = True
+        elif self.received is None:
             self.received = signum
         try:
             os.write(self.write_fd, b"\0")
@@ -89,7 +92,7 @@ class _Interrupts:
 @contextmanager
 def _signals_deferred() -> Iterator[_Interrupts]:
     interrupts = _Interrupts()
-    previous = {sig: signal.signal(sig, interrupts.handler) for sig in HANDLED_SIGNALS}
+    previous = {sig: signal.signal(sig, interrupts.handler) for sig in (*HANDLED_SIGNALS, signal.SIGWINCH)}
     try:
         yield interrupts
     finally:
@@ -100,7 +103,7 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
-                before_start: Callable[[int], None] | None = None) -> RunResult:
+                before_start: Callable[[int], None] | None = None, tty_fd: int | None = None) -> RunResult:
     """`before_start` gets the container's init pid once its namespaces exist
     and before the command runs (to plant the network listeners)."""
     oom = OomWatch()
@@ -116,7 +119,8 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
             sock, initial = started
             helper.start()
             try:
-                result = _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom)
+                result = _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom,
+                                    tty_fd)
             finally:
                 sock.close()
             helper.join(timeout=5)
@@ -181,10 +185,19 @@ def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
 
 def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, stdin_fd: int | None,
                sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float,
-               oom: OomWatch) -> RunResult:
-    pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd)
-    stop_requested = lambda: interrupts.received is not None  # noqa: E731
-    outcome = pump.run(time.monotonic() + timeout, stop_requested)
+               oom: OomWatch, tty_fd: int | None) -> RunResult:
+    pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd, raw=tty_fd is not None)
+    deadline = time.monotonic() + timeout
+    if tty_fd is not None:
+        _resize(client, cid, tty_fd)
+    while True:
+        outcome = pump.run(deadline, lambda: interrupts.received is not None or interrupts.resized)
+        if outcome == "stop" and interrupts.received is None:
+            interrupts.resized = False  # the window changed: follow it, keep going
+            if tty_fd is not None:
+                _resize(client, cid, tty_fd)
+            continue
+        break
     if outcome != "eof":
         _stop(client, cid, pump, kill_grace)
     # Read now: Podman's cleanup deletes the cgroup shortly after the exit.
@@ -199,6 +212,14 @@ def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, st
         return RunResult(status, "oom", cid, signal.SIGKILL)
     signum = status - errors.EXIT_SIGNAL_BASE if status > errors.EXIT_SIGNAL_BASE else None
     return RunResult(status, "exited", cid, signum)
+
+
+def _resize(client: Libpod, cid: str, tty_fd: int) -> None:
+    try:
+        rows, columns = os.get_terminal_size(tty_fd)[::-1]
+        client.resize(cid, rows, columns)
+    except (OSError, LibpodError):
+        pass  # a window that cannot be measured or a container already gone
 
 
 def _stop(client: Libpod, cid: str, pump: StreamPump, kill_grace: float) -> None:

@@ -84,6 +84,7 @@ def compile_spec(
         labels={LABEL_SESSION: request.session_id, LABEL_OWNER: request.owner, LABEL_PROFILE: profile.name},
         hostname="sandbox",
         network=_podman_network(profile.network_mode, host),
+        terminal=request.terminal,
         hosts=(("127.0.0.1", "localhost"), ("::1", "localhost"), ("127.0.1.1", "sandbox"),
                *((address, name) for name, address in _forwarded(profile))),
         binds=tuple(BindMount(m.source, m.target, m.read_only) for m in mounts),

@@ -15,3 +15,4 @@ class RunRequest:
     owner: str  # "<pid>:<process start time>" of this vectraguard, for the reaper
     image_override: str | None = None
     workdir_override: str | None = None
+    terminal: bool = False

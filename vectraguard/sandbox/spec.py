@@ -56,6 +56,7 @@ class ContainerSpec:
     # The sandbox's whole /etc/hosts, (address, name) per line. Podman would
     # otherwise copy the host's own /etc/hosts in (and add the host gateway).
     hosts: tuple[tuple[str, str], ...]
+    terminal: bool  # a pseudo-terminal (interactive shells); else separate stdout/stderr pipes
     network: str  # Podman's network mode: "none", or for the full network "bridge" / "slirp4netns"
     # storage
     binds: tuple[BindMount, ...]
@@ -92,7 +93,7 @@ class ContainerSpec:
             "hostname": self.hostname,
             "use_image_hosts": True,  # Podman writes no /etc/hosts: ours is mounted instead
             "stdin": True,
-            "terminal": False,
+            "terminal": self.terminal,
             "init": True,
             "remove": False,
             "timeout": self.backstop_timeout,

@@ -1,0 +1,78 @@
+"""Session recordings as asciicast v2 files (what asciinema plays).
+
+Output only, with timing; keystrokes are not recorded (they carry
+passwords and tokens). The recording is size-capped: past the cap, output
+is no longer written and the file says so in a final marker event. Bytes
+are decoded incrementally as UTF-8 (asciicast events are strings), so a
+character split across two reads is not mangled.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vectraguard import paths
+
+CAP_BYTES = 50 * 1024 * 1024
+
+
+def recordings_dir() -> Path:
+    return paths.data_dir() / "recordings"
+
+
+class AsciicastWriter:
+    def __init__(self, session_id: str, width: int, height: int, command: str) -> None:
+        directory = recordings_dir()
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = directory / f"{session_id}.cast"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.file = os.fdopen(fd, "w", encoding="utf-8")
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.start = time.monotonic()
+        self.written = 0
+        self.capped = False
+        header = {"version": 2, "width": width, "height": height, "timestamp": int(time.time()),
+                  "title": command, "env": {"TERM": os.environ.get("TERM", "xterm")}}
+        self.file.write(json.dumps(header) + "\n")
+
+    def feed(self, stream: int, data: bytes) -> None:
+        if self.capped:
+            return
+        text = self.decoder.decode(data)
+        if not text:
+            return
+        if self.written + len(data) > CAP_BYTES:
+            self.capped = True
+            text = "\r\n[vectraguard: recording stopped at its size cap]\r\n"
+        self.written += len(data)
+        self.file.write(json.dumps([round(time.monotonic() - self.start, 6), "o", text]) + "\n")
+
+    def close(self) -> dict[str, Any]:
+        self.file.close()
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        return {"path": str(self.path), "format": "asciicast-v2", "output_bytes": self.written,
+                "capped": self.capped, "sha256": digest}
+
+
+def replay(path: Path, write: Any, *, speed: float, idle_limit: float | None) -> None:
+    """Play a recording to `write` (a bytes writer), honouring its timing."""
+    with path.open(encoding="utf-8") as handle:
+        json.loads(handle.readline())  # the header
+        previous = 0.0
+        for line in handle:
+            at, kind, text = json.loads(line)
+            if kind != "o":
+                continue
+            pause = max(0.0, at - previous)
+            if idle_limit is not None:
+                pause = min(pause, idle_limit)
+            if pause and speed > 0:
+                time.sleep(pause / speed)
+            previous = at
+            write(text.encode("utf-8"))
