@@ -330,12 +330,12 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
     if profile.workspace_mode != "none":
         origin = profile.provenance.get("filesystem.workspace.mode", Origin("<profile>"))
         try:
-            result.append(mount_rules.make_mount(request.cwd, profile.workspace_target, profile.workspace_mode,
-                                                 cwd=request.cwd, origin=Origin("working directory"),
-                                                 denied=denied))
+            workspace = mount_rules.make_mount(request.cwd, profile.workspace_target, profile.workspace_mode,
+                                               cwd=request.cwd, origin=Origin("working directory"), denied=denied)
         except errors.PolicyError as exc:
             exc.hint = f"cd into a project directory, or run with --workspace none (workspace set by {origin})"
             raise
+        result.append(workspace)
     for entry in profile.mounts:
         result.append(mount_rules.make_mount(entry.source, entry.target, entry.mode,
                                              cwd=request.cwd, origin=entry.origin, denied=denied))
@@ -349,6 +349,8 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     if not rootless:
         _check_rootful_writable(result)
+    if profile.workspace_mode == "rw":
+        result += mount_rules.protected_mounts(result[0])
     return tuple(result)
 
 

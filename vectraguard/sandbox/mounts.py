@@ -76,6 +76,25 @@ def canonical_source(source: str, cwd: str, origin: Origin) -> str:
     return real
 
 
+# In a read-write workspace these stay read-only: they make a program run on
+# the host later (git hooks, git's config with its core.hooksPath/aliases,
+# direnv, editor tasks) — the classic way out of a sandboxed checkout.
+PROTECTED_IN_WORKSPACE = (".git/hooks", ".git/config", ".envrc", ".vscode/tasks.json", ".idea/workspace.xml")
+
+
+def protected_mounts(workspace: Mount) -> tuple[Mount, ...]:
+    """Read-only mounts over the sensitive paths that exist in a rw workspace."""
+    if workspace.read_only:
+        return ()
+    found = []
+    for relative in PROTECTED_IN_WORKSPACE:
+        path = os.path.join(workspace.source, relative)
+        # Only real files and directories of the workspace itself (no symlink games).
+        if os.path.lexists(path) and not os.path.islink(path):
+            found.append(Mount(path, posixpath.join(workspace.target, relative), True))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class DenyRule:
     path: str
