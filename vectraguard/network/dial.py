@@ -39,6 +39,36 @@ class ConnectionLog:
             return [dict(e) for e in self.entries]
 
 
+class PlantedServer:
+    """Accepts on a listener planted in a sandbox; one thread per connection.
+    Subclasses say what serving a connection means."""
+
+    def __init__(self, listener: socket.socket, allowlist: Allowlist, log: ConnectionLog) -> None:
+        self.listener, self.allowlist, self.log = listener, allowlist, log
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+
+    def _accept_loop(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed: the session is over
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        raise NotImplementedError
+
+
 def dial(allowlist: Allowlist, host: str, port: int) -> tuple[socket.socket, str, str]:
     """(connected socket, the address used, the rule that allowed it); or Denied."""
     rule = allowlist.match_request(host, port)

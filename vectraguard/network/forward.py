@@ -10,37 +10,18 @@ the same checks as the proxy (dial.py). A denied connection is closed at once.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any
 
 from vectraguard.network.allowlist import Allowlist
-from vectraguard.network.dial import ConnectionLog, Denied, dial, relay
+from vectraguard.network.dial import ConnectionLog, Denied, PlantedServer, dial, relay
 
 
-class Forwarder:
+class Forwarder(PlantedServer):
     def __init__(self, listener: socket.socket, host: str, port: int, allowlist: Allowlist,
                  log: ConnectionLog) -> None:
-        self.listener, self.host, self.port, self.allowlist, self.log = listener, host, port, allowlist, log
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-
-    def _accept_loop(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+        super().__init__(listener, allowlist, log)
+        self.host, self.port = host, port
 
     def _serve(self, client: socket.socket) -> None:
         entry: dict[str, Any] = {"at": time.time(), "via": "forwarder", "host": self.host, "port": self.port,

@@ -11,45 +11,17 @@ audit record with the bytes that went each way.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from vectraguard.network.allowlist import Allowlist
-from vectraguard.network.dial import ConnectionLog, Denied, dial, relay
+from vectraguard.network.dial import Denied, PlantedServer, dial, relay
 
 MAX_HEAD = 64 * 1024
 HEAD_TIMEOUT_S = 30.0
 
 
-class ProxyServer:
-    def __init__(self, listener: socket.socket, allowlist: Allowlist, log: ConnectionLog) -> None:
-        self.listener = listener
-        self.allowlist = allowlist
-        self.log = log
-        self._closed = False
-        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._closed = True
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.listener.close()
-
-    def _accept_loop(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
+class ProxyServer(PlantedServer):
     def _serve(self, client: socket.socket) -> None:
         with client:
             client.settimeout(HEAD_TIMEOUT_S)
