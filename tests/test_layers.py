@@ -4,7 +4,6 @@ project trust, the system policy's ceilings — and what reaches the container."
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator

@@ -1,0 +1,116 @@
+"""The command line as the highest configuration layer.
+
+Per-run flags (`--memory`, `--mount`, `--env`, `--allow`, `--set KEY=VALUE`,
+...) are written into a profile-shaped layer and validated by the same
+schema as a file, so a flag and a file line mean the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from vectraguard import errors
+from vectraguard.config.layers import Layer, validated_layer
+from vectraguard.sandbox.compile import PROXY_VARIABLES
+
+COMMAND_LINE = "command line"
+
+
+def flags_layer(args: argparse.Namespace) -> Layer:
+    """Per-run flags become the last, highest layer, validated like a file."""
+    data: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        node = data
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+
+    for flag, path in (("cpus", "limits.cpus"), ("memory", "limits.memory"), ("timeout", "limits.timeout"),
+                       ("network", "network.mode"), ("workspace", "filesystem.workspace.mode")):
+        if getattr(args, flag) is not None:
+            put(path, getattr(args, flag))
+    if args.pids is not None:
+        put("limits.pids", int(args.pids))
+    if args.mount:
+        put("filesystem.mounts", [parse_mount_flag(m) for m in args.mount])
+    if args.allow and args.network is None:
+        put("network.mode", "allowlist")  # --allow alone means: this, and nothing else
+    env_set = parse_env_flags(args.env, os.environ)
+    if env_set:
+        put("env.set", env_set)
+    appends: list[tuple[str, tuple[Any, ...]]] = []
+    if args.allow:
+        # --allow adds to the profile's allowlist rather than replacing it.
+        appends.append(("network.allow", tuple(args.allow)))
+    for item in args.set:
+        key, value, append = parse_set_flag(item)
+        if key in ("extends", "include"):
+            raise errors.UsageError(f"vectraguard: --set {key}: choose the profile with -p; "
+                                    "extends and include belong in profile files")
+        if append:
+            appends.append((key, tuple(value if isinstance(value, list) else [value])))
+        else:
+            put(key, value)
+    layer = validated_layer(COMMAND_LINE, data, "profile")
+    if appends:
+        # What is appended must be valid where it lands: validate it as a list there.
+        check: dict[str, Any] = {}
+        for key, values in appends:
+            node = check
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node.setdefault(leaf, []).extend(values)
+        validated_layer(COMMAND_LINE, check, "profile")
+    return Layer(layer.source, layer.data, layer.lines, layer.kind, tuple(appends))
+
+
+def parse_set_flag(text: str) -> tuple[str, Any, bool]:
+    """`key=value` or `key+=value`; the value is JSON when it parses as JSON
+    (numbers, true/false, ["lists"]), else the plain string."""
+    key, sep, raw = text.partition("=")
+    append = key.endswith("+")
+    key = key.removesuffix("+")
+    if not sep or not key or not all(part.replace("_", "a").isalnum() for part in key.split(".")):
+        raise errors.UsageError(f"vectraguard: --set {text!r}: expected KEY=VALUE or KEY+=VALUE, "
+                                "with KEY a dotted profile key such as limits.memory")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value, append
+
+
+def parse_mount_flag(text: str) -> dict[str, str]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise errors.UsageError(
+            f"vectraguard: --mount {text!r}: expected SRC:DST, SRC:DST:ro or SRC:DST:rw",
+            hint="paths may not contain ':'",
+        )
+    return {"source": parts[0], "target": parts[1], "mode": parts[2] if len(parts) == 3 else "ro"}
+
+
+def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        if not name.replace("_", "a").isalnum() or name[0].isdigit():
+            raise errors.UsageError(f"vectraguard: --env {name!r}: not a valid variable name")
+        if sep:
+            values[name] = value
+        elif name in PROXY_VARIABLES:
+            # The network policy decides what is reachable, never an inherited proxy.
+            raise errors.UsageError(f"vectraguard: --env {name}: proxy settings are not passed from the host",
+                                    hint=f"give a value explicitly (--env {name}=...) if the sandbox needs one")
+        elif name in host_env:
+            values[name] = host_env[name]
+        else:
+            print(f"vectraguard: warning: --env {name}: not set here, not passed", file=sys.stderr)
+    return values
