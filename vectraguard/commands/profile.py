@@ -121,7 +121,7 @@ def _schema_for(path: Path) -> str:
 
 def _validate_one(path: Path) -> None:
     kind = _schema_for(path)
-    layer = load_file(path, kind, kind="project" if kind == "project" else "user")
+    layer = load_file(path, kind)
     # Values the schema leaves as text (sizes, durations) are checked by resolving:
     # the file on top of the profile it extends.
     if kind == "profile":

@@ -33,7 +33,7 @@ def trust_project(args: argparse.Namespace) -> int:
     found = _find(args.dir)
     raw = project.read_checked(found)
     # Only a valid file can be trusted; its profiles must resolve, too.
-    layer = load_bytes(raw, found.path, "project", kind="project")
+    layer = load_bytes(raw, found.path, "project")
     sources = profiles.Sources(layer)
     names = list(layer.data.get("profiles", {}))
     for name in names:

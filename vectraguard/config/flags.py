@@ -68,7 +68,7 @@ def flags_layer(args: argparse.Namespace) -> Layer:
                 node = node.setdefault(part, {})
             node.setdefault(leaf, []).extend(values)
         validated_layer(COMMAND_LINE, check, "profile")
-    return Layer(layer.source, layer.data, layer.lines, layer.kind, tuple(appends))
+    return Layer(layer.source, layer.data, layer.lines, tuple(appends))
 
 
 def parse_set_flag(text: str) -> tuple[str, Any, bool]:

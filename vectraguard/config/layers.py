@@ -11,45 +11,40 @@ from vectraguard.config import cache, schema, yamlio
 from vectraguard.config.problems import Origin, Problem, raise_if_any
 
 
-# Where a layer comes from, lowest precedence first (DESIGN §2).
-KINDS = ("shipped", "system", "user", "project", "command line")
-
-
 @dataclass(frozen=True)
 class Layer:
     source: str  # a file path, or "command line"
     data: dict[str, Any]
     lines: dict[str, int]
-    kind: str = "shipped"
     appends: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # `--set key+=value`: (path, values)
 
     def origin(self, key_path: str) -> Origin:
         return Origin(self.source, self.lines.get(key_path, 0))
 
-    def section(self, prefix: str, kind: str) -> Layer:
+    def section(self, prefix: str) -> Layer:
         """The sub-document at `prefix` (e.g. a project file's profiles.NAME) as a layer."""
         node: Any = self.data
         for part in prefix.split("."):
             node = node[part]
         cut = len(prefix) + 1
         lines = {key[cut:]: line for key, line in self.lines.items() if key.startswith(prefix + ".")}
-        return Layer(self.source, node, lines, kind)
+        return Layer(self.source, node, lines)
 
 
-def load_file(path: Path, schema_name: str, kind: str = "shipped") -> Layer:
+def load_file(path: Path, schema_name: str) -> Layer:
     """Read, parse and validate one file; raise ConfigError with every problem."""
     raw, problems = yamlio.read_config_bytes(path)
     raise_if_any(problems, f"vectraguard: cannot use {path}")
     assert raw is not None
-    return load_bytes(raw, path, schema_name, kind)
+    return load_bytes(raw, path, schema_name)
 
 
-def load_bytes(raw: bytes, path: Path, schema_name: str, kind: str = "shipped") -> Layer:
+def load_bytes(raw: bytes, path: Path, schema_name: str) -> Layer:
     """Parse and validate content already read (and, for a project file, checked)."""
     key = cache.cache_key(schema_name.encode() + schema.fingerprint(), raw)
     hit = cache.lookup(key)
     if hit is not None:
-        return Layer(str(path), hit[0], hit[1], kind)
+        return Layer(str(path), hit[0], hit[1])
     text, problems = yamlio.decode_config(raw, str(path))
     raise_if_any(problems, f"vectraguard: {path} is not a valid configuration file")
     assert text is not None
@@ -61,18 +56,17 @@ def load_bytes(raw: bytes, path: Path, schema_name: str, kind: str = "shipped") 
         problems = schema.validate(schema_name, loaded.data, loaded.lines, str(path))
     raise_if_any(problems, f"vectraguard: {path} is not a valid configuration file")
     cache.store(key, loaded.data, loaded.lines)
-    return Layer(str(path), loaded.data, loaded.lines, kind)
+    return Layer(str(path), loaded.data, loaded.lines)
 
 
-def validated_layer(source: str, data: dict[str, Any], schema_name: str, *, kind: str = "command line",
-                    lines: dict[str, int] | None = None) -> Layer:
+def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Layer:
     """A layer built in code (command-line flags) goes through the same schema,
     and the same cache, keyed by its canonical JSON."""
     if not data:
-        return Layer(source, data, lines or {}, kind)
+        return Layer(source, data, {})
     key = cache.cache_key(schema_name.encode() + schema.fingerprint(), json.dumps(data, sort_keys=True).encode())
     if cache.lookup(key) is None:
         problems = schema.validate(schema_name, data, {}, source)
         raise_if_any(problems, "vectraguard: invalid command-line options")
         cache.store(key, data, {})
-    return Layer(source, data, lines or {}, kind)
+    return Layer(source, data, {})

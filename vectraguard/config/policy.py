@@ -43,7 +43,7 @@ def load() -> Policy | None:
     path = paths.system_dir() / FILE_NAME
     if not path.exists():
         return None
-    return Policy(load_file(path, "policy", kind="system"))
+    return Policy(load_file(path, "policy"))
 
 
 def _violation(profile: ResolvedProfile, key: str, value: Any, message: str, rule: str) -> Problem:

@@ -41,16 +41,13 @@ class Sources:
         found = project.find(cwd)
         return cls(project.load_trusted(found) if found else None)
 
-    def directories(self) -> list[tuple[str, Path]]:
-        """(kind, directory) of profile files, lowest precedence first."""
-        return [("shipped", resources.profiles_dir()),
-                ("system", paths.system_dir() / "profiles.d"),
-                ("user", paths.config_dir() / "profiles.d")]
+    def directories(self) -> list[Path]:
+        """Directories of profile files: shipped, system, user — lowest precedence first."""
+        return [resources.profiles_dir(), paths.system_dir() / "profiles.d", paths.config_dir() / "profiles.d"]
 
-    def fragment_directories(self) -> list[tuple[str, Path]]:
-        return [("shipped", resources.profiles_dir() / "fragments"),
-                ("system", paths.system_dir() / "fragments"),
-                ("user", paths.config_dir() / "fragments")]
+    def fragment_directories(self) -> list[Path]:
+        return [resources.profiles_dir() / "fragments", paths.system_dir() / "fragments",
+                paths.config_dir() / "fragments"]
 
     def project_profiles(self) -> dict[str, Any]:
         return dict(self.project.data.get("profiles", {})) if self.project else {}
@@ -62,7 +59,7 @@ class Sources:
 def available(sources: Sources) -> dict[str, list[str]]:
     """Every profile name, with the files that define it, lowest first."""
     found: dict[str, list[str]] = {}
-    for _, directory in sources.directories():
+    for directory in sources.directories():
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.stem, []).append(str(path))
     for name in sources.project_profiles():
@@ -82,11 +79,11 @@ def check_name(name: str) -> None:
 def layers_of(name: str, sources: Sources) -> list[Layer]:
     """The layers that define profile NAME itself (not its parents), lowest first."""
     check_name(name)
-    layers = [load_file(path, "profile", kind) for kind, directory in sources.directories()
+    layers = [load_file(path, "profile") for directory in sources.directories()
               if (path := directory / f"{name}.yaml").is_file()]
     if name in sources.project_profiles():
         assert sources.project is not None
-        layers.append(sources.project.section(f"profiles.{name}", "project"))
+        layers.append(sources.project.section(f"profiles.{name}"))
     return layers
 
 
@@ -127,11 +124,11 @@ def fragments_of(own: list[Layer], sources: Sources) -> list[Layer]:
     layers = []
     for name in names:
         check_name(name)
-        found = [load_file(path, "profile", kind) for kind, directory in sources.fragment_directories()
+        found = [load_file(path, "profile") for directory in sources.fragment_directories()
                  if (path := directory / f"{name}.yaml").is_file()]
         if not found:
             raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {own[-1].source})",
-                              hint=f"fragments live in {', '.join(str(d) for _, d in sources.fragment_directories())}")
+                              hint=f"fragments live in {', '.join(map(str, sources.fragment_directories()))}")
         for layer in found:
             if "extends" in layer.data or "include" in layer.data:
                 raise ConfigError(f"vectraguard: {layer.source}: a fragment may not use extends or include")

@@ -89,4 +89,4 @@ def load_trusted(project: ProjectFile) -> Layer:
         )
     # The very bytes whose digest was checked: a file changed in between
     # cannot slip through.
-    return load_bytes(raw, project.path, "project", kind="project")
+    return load_bytes(raw, project.path, "project")

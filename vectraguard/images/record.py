@@ -12,7 +12,6 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from vectraguard import paths
 
@@ -45,14 +44,6 @@ def write_record(name: str, record: BuildRecord) -> Path:
         os.unlink(temporary)
         raise
     return path
-
-
-def read_record(name: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(record_path(name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _private_dirs(directory: Path) -> None:
