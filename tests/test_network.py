@@ -7,9 +7,12 @@ socket Vectra Guard plants on its loopback.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import signal
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,25 +166,45 @@ def test_rootless_allowlist_works_through_a_podman_unshare_helper(
     assert hits == ["/via-proxy", "/via-forwarder"]
 
 
-def test_the_proxy_listener_lives_only_as_long_as_the_session(root: Caller, workspace: Path) -> None:
-    inside(root, workspace, "true", "--allow", "127.0.0.1/32:9")
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", 3128)) != 0  # never on the host's own loopback
+def test_the_proxy_listens_only_inside_the_sandbox_and_only_while_it_runs(root: Caller, workspace: Path) -> None:
+    """The planted listener is in the sandbox's namespace, not the host's; it goes with the session."""
+    argv, env = root.argv(root.vg([*P, "--allow", "127.0.0.1/32:9", "--", "sh", "-c",
+                                   "printf 'BAD\\r\\n\\r\\n' | nc -w 5 127.0.0.1 3128 | grep -q '400 Bad Request' "
+                                   "&& echo proxy-inside; echo ready; sleep 300"]))
+    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == b"proxy-inside\n"
+        assert proc.stdout.readline() == b"ready\n"
+        with socket.socket() as probe:  # while the session runs, the host's own loopback has nothing there
+            assert probe.connect_ex(("127.0.0.1", 3128)) != 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 143
 
 
 UPSTREAM = "vg-upstream.test"
 
 
+@contextlib.contextmanager
+def host_entry(name: str, address: str) -> Iterator[str]:
+    """`name` resolves to `address` on the host for a while (the proxy resolves on the host)."""
+    hosts = Path("/etc/hosts")
+    original = hosts.read_text()
+    hosts.write_text(original + f"\n{address} {name}\n")
+    try:
+        yield name
+    finally:
+        hosts.write_text(original)
+
+
 @pytest.fixture
 def upstream_name() -> Iterator[str]:
     """A name the host resolves to its loopback (where the test's server is)."""
-    hosts = Path("/etc/hosts")
-    original = hosts.read_text()
-    hosts.write_text(original + f"\n127.0.0.1 {UPSTREAM}\n")
-    try:
-        yield UPSTREAM
-    finally:
-        hosts.write_text(original)
+    with host_entry(UPSTREAM, "127.0.0.1") as name:
+        yield name
 
 
 def test_a_transparent_forwarder_serves_clients_that_ignore_proxies(
@@ -262,13 +285,8 @@ def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(ro
 
 def test_a_listed_name_rebinding_to_a_private_address_is_refused(root: Caller, workspace: Path) -> None:
     """NET-07: refused before any connection is attempted (so nothing is sent to that address)."""
-    hosts = Path("/etc/hosts")
-    original = hosts.read_text()
-    hosts.write_text(original + "\n10.255.255.1 vg-private.test\n")
-    try:
+    with host_entry("vg-private.test", "10.255.255.1"):
         out = inside(root, workspace, "wget -O - http://vg-private.test/ 2>&1; echo rc=$?", "--allow", "vg-private.test")
-    finally:
-        hosts.write_text(original)
     assert "403 Forbidden" in out and "rc=1" in out
     [entry] = last_network(root, workspace)
     assert entry["decision"] == "denied" and entry["address"] is None

@@ -65,6 +65,7 @@ class ProxyServer(PlantedServer):
                 entry["bytes_out"] += len(first)
             relay(client, upstream, entry)
 
+
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
