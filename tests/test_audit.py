@@ -179,10 +179,14 @@ def test_sigkill_during_an_output_flood_leaves_an_intact_store(root: Caller, wor
     assert proc.stdout is not None
     received = 0
     while received < 50_000_000:  # well into the flood
-        received += len(proc.stdout.read1(1 << 20))
+        chunk = proc.stdout.read1(1 << 20)
+        if not chunk:
+            break
+        received += len(chunk)
     proc.kill()
     proc.wait()
     proc.stdout.close()
+    assert received >= 50_000_000, f"the run ended after {received} bytes, exit {proc.returncode}"
     assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0
     assert sorted(r["status"] for r in sessions(root, workspace, env)) == ["incomplete", "ok"]
     assert verify(root, workspace, env).returncode == 0

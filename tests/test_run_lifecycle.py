@@ -142,3 +142,39 @@ def test_containers_are_removed_after_normal_runs(root: Caller, workspace: Path)
         root.run([*P, "--", *command], cwd=workspace)
     assert set(root.sandboxes()) == before
     assert os.path.isdir(workspace)
+
+
+def _private_services(socket: str) -> list[int]:
+    """PIDs of `podman system service` processes serving `socket`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"service" in argv and f"unix://{socket}".encode() in argv:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_runs_outlive_the_directory_that_started_the_podman_service(root: Caller, workspace: Path,
+                                                                     tmp_path: Path) -> None:
+    """The private service outlives the run that started it; its directory may not."""
+    socket = "/run/vectraguard/podman.sock"
+    if os.path.exists("/run/podman/podman.sock"):
+        pytest.skip("the system's Podman service answers root's runs; no private service to test")
+    for pid in _private_services(socket):  # so that the next run starts a new one, from `gone`
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while _private_services(socket) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    assert root.run([*P, "--", "true"], cwd=gone).returncode == 0
+    gone.rmdir()
+    result = root.run([*P, "--", "sh", "-c", "exit 3"], cwd=workspace)
+    assert result.returncode == 3, result.stderr
+    [pid] = _private_services(socket)
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"

@@ -80,6 +80,11 @@ def _start_private_service() -> Libpod:
                 ["podman", "system", "service", f"--time={IDLE_TIMEOUT_S}", f"unix://{sock}"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                 start_new_session=True, close_fds=True,
+                # The service outlives this run, and so do the conmon processes
+                # it starts for later runs: they must not sit in the caller's
+                # directory, which may be deleted ("Failed to get working
+                # directory", and every later run fails until the service idles out).
+                cwd="/",
             )
         except FileNotFoundError:
             raise RuntimeUnavailable(
