@@ -87,3 +87,21 @@ def test_best_effort_drops_cgroup_limits_keeps_rlimits(tmp_path: Path) -> None:
     assert "userns" not in specgen  # rootless Podman has its own user namespace already
     assert {r["type"]: r["hard"] for r in specgen["r_limits"]} == {"nofile": 512, "nproc": 100}
     assert result.notices and result.notices[0].startswith("limits are best-effort")
+
+
+def test_an_agent_gets_its_repository_and_a_home_volume() -> None:
+    """Started in a subdirectory of a repository: the repository is the workspace,
+    the command starts in the subdirectory's place, $HOME is the agent's volume."""
+    import dataclasses
+
+    request = dataclasses.replace(REQUEST, cwd="/home/alice/app/src/lib", workspace="/home/alice/app",
+                                  home_volume="vectraguard-agent-claude-code")
+    profile = profiles.resolve("claude-code", [])
+    specgen = compile_spec(profile, request, ROOTFUL, image="sha256:feed", mounts=MOUNTS,
+                           seccomp_profile_path="/s.json").spec.to_specgen("/tmp/x.hosts")
+    assert specgen["work_dir"] == "/workspace/src/lib"
+    assert specgen["volumes"] == [{"Name": "vectraguard-agent-claude-code", "Dest": "/home/sandbox",
+                                   "Options": ["rw", "nosuid", "nodev", "U"]}]
+    assert [m["destination"] for m in specgen["mounts"] if m["type"] == "tmpfs"] == ["/tmp"]
+    assert specgen["env"]["HTTPS_PROXY"] == "http://127.0.0.1:3128"
+    assert "ANTHROPIC_API_KEY" not in specgen["env"]  # allowed, but not set in this caller's environment

@@ -31,7 +31,12 @@ def test_every_shipped_profile_is_valid_and_resolves(path: Path, user_profiles: 
     assert text.startswith(f"# {path.stem} — "), "each shipped profile starts with a header saying what it is for"
     load_file(path, "profile")
     profile = profiles.resolve(path.stem, [])
-    assert profile.network_mode == "none"
+    if profile.agent is None:
+        assert profile.network_mode == "none"
+    else:  # an agent reaches its provider's API over HTTPS, nothing else
+        assert profile.network_mode in ("none", "allowlist")
+        assert all(entry.endswith(":443") and "*" not in entry for entry in profile.network_allow)
+        assert profile.workspace_mode == "rw" and profile.agent.home == "volume"
     assert profile.user != "0:0"
     assert profile.limits.enforcement == "strict"
 

@@ -45,10 +45,11 @@ def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
     return check
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--profile", metavar="NAME",
-                   help="sandbox profile to use (default: the project's default_profile, else `default`); "
-                   "see `man vectraguard-profile`")
+def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True) -> None:
+    if profile:  # an agent's definition is its profile
+        p.add_argument("-p", "--profile", metavar="NAME",
+                       help="sandbox profile to use (default: the project's default_profile, else `default`); "
+                       "see `man vectraguard-profile`")
     p.add_argument("--mount", action="append", default=[], metavar="SRC:DST[:ro|rw]",
                    help="also mount host path SRC at DST (read-only unless :rw); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
@@ -107,11 +108,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
         "pseudo-terminal; the session is recorded (output only) for `vectraguard logs replay`.", epilog=EPILOG))
 
+    agent = sub.add_parser("agent", help="AI agent sessions in a sandbox: agent start NAME | agent list")
+    agent_sub = agent.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    agent_start = agent_sub.add_parser(
+        "start", help="start agent NAME in a sandbox: agent start NAME [OPTIONS] [-- AGENT ARGS]",
+        description="Start the AI agent NAME (see `vectraguard agent list`) in a fresh sandbox: the repository "
+        "you are in, read-write (its .git/hooks and .git/config read-only); a home volume of the agent's own "
+        "that persists between sessions; only the environment variables and network destinations its "
+        "definition allows. Arguments after -- go to the agent. The session is recorded under the agent's name.",
+        epilog=EPILOG)
+    agent_start.add_argument("name", metavar="NAME", help="the agent (a profile with an `agent` section)")
+    _add_run_options(agent_start, profile=False)
+    agent_list = agent_sub.add_parser("list", help="the agents that can be started, and where they are defined")
+    agent_list.add_argument("--json", action="store_true", help="machine-readable output")
+    agent_list.add_argument("--ignore-project", action="store_true",
+                            help="do not use the project's .vectraguard.yaml (trusted or not)")
+
     image = sub.add_parser("image", help="build and list sandbox images")
     image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    build = image_sub.add_parser("build", help="build the default image from Debian packages (no registry needed)")
+    build = image_sub.add_parser("build", help="build the default image, or an agent's, from Debian packages "
+                                 "(no registry needed)")
+    build.add_argument("--agent", metavar="NAME",
+                       help="build the image agent NAME's definition names, with its recipe (npm or PyPI "
+                       "packages are fetched from their registries)")
     build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
-    build.add_argument("--suite", default="bookworm", help="Debian suite (default: %(default)s)")
+    build.add_argument("--suite", help="Debian suite (default: bookworm; for --agent, the image's tag)")
+    build.add_argument("--ignore-project", action="store_true",
+                       help="do not use the project's .vectraguard.yaml to find the agent")
     build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
@@ -169,6 +192,8 @@ COMMANDS = {
     ("run", None): "run",
     ("sandbox", "run"): "run",
     ("sandbox", "shell"): "shell",
+    ("agent", "start"): "agent",
+    ("agent", "list"): "agent",
     ("image", "build"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
@@ -237,7 +262,7 @@ def main(argv: Sequence[str]) -> int:
 
 def _is_run(argv: Sequence[str]) -> bool:
     words = [w for w in split_command(argv)[0] if not w.startswith("-")]
-    return words[:1] == ["run"] or words[:2] == ["sandbox", "run"]
+    return words[:1] == ["run"] or words[:2] in (["sandbox", "run"], ["sandbox", "shell"], ["agent", "start"])
 
 
 def _record_refusal(argv: Sequence[str], exc: errors.VGError) -> None:
@@ -250,6 +275,10 @@ def _record_refusal(argv: Sequence[str], exc: errors.VGError) -> None:
 
     options, command = split_command(argv)
     agent = options[options.index("--agent") + 1] if "--agent" in options[:-1] else os.environ.get("VECTRAGUARD_AGENT")
+    words = [w for w in options if not w.startswith("-")]
+    after_start = options[options.index("start") + 1:] if words[:2] == ["agent", "start"] else []
+    if after_start and not after_start[0].startswith("-"):
+        agent = after_start[0]  # agent start NAME ...
     try:
         audit = RunAudit.open(record.new_session_id(), agent, list(command or []), os.getcwd(), current_owner())
         audit.refused(None, " ".join(exc.lines()))

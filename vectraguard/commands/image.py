@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from vectraguard import output
-from vectraguard.images import build, catalog
+from vectraguard import errors, output
+from vectraguard.config import profiles
+from vectraguard.images import build, catalog, recipe
 
 
 def main(args: argparse.Namespace) -> int:
@@ -20,11 +22,25 @@ def build_command(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"vectraguard: {text}", file=sys.stderr, flush=True)
 
-    result = build.build_default(args.suite, args.mirror, rebuild=args.rebuild, report=report,
-                                 echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2)
+    plan = _agent_plan(args) if args.agent else recipe.default_plan(args.suite or recipe.DEFAULT_SUITE)
+    result = build.build_image(plan, args.mirror, rebuild=args.rebuild, report=report,
+                               echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2)
     # The one result, on stdout, for scripts: id=$(vectraguard -q image build)
     print(result.id)
     return 0
+
+
+def _agent_plan(args: argparse.Namespace) -> recipe.ImagePlan:
+    """The image agent NAME's definition asks for; its suite is the image tag
+    unless --suite says otherwise."""
+    sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
+    profile = profiles.resolve(args.agent, [], sources)
+    if profile.agent is None:
+        raise errors.UsageError(f"vectraguard: profile {args.agent!r} is not an agent definition",
+                                hint="`vectraguard agent list` lists the agents")
+    tag = profile.image.rpartition(":")[2] if ":" in profile.image.rpartition("/")[2] else recipe.DEFAULT_SUITE
+    r = profile.agent.recipe
+    return recipe.agent_plan(args.agent, profile.image, args.suite or tag, r.debian, r.npm, r.pip)
 
 
 def list_command(args: argparse.Namespace) -> int:

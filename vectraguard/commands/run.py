@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shlex
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from vectraguard import approval, diag, errors, resources, units
@@ -33,11 +35,28 @@ DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 
 
 @dataclass(frozen=True)
+class Session:
+    """What kind of session `launch` runs."""
+
+    terminal: bool = False  # the caller's terminal, a pseudo-terminal inside
+    recorded: bool = False  # an asciicast of the output, linked from the audit record
+    # An agent definition: the command is the profile's agent.command plus
+    # the arguments; the workspace is the repository; $HOME persists.
+    agent: bool = False
+
+
+ONE_OFF = Session()
+SHELL = Session(terminal=True, recorded=True)
+AGENT_VOLUME_PREFIX = "vectraguard-agent-"
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Everything decided before anything runs."""
 
     profile: ResolvedProfile
     facts: host_facts.HostFacts
+    argv: tuple[str, ...]
     mounts: tuple[mount_rules.Mount, ...]
     image_ref: str
     compiled: Compiled
@@ -48,33 +67,33 @@ class Prepared:
 def main(args: argparse.Namespace) -> int:
     if not args.command:
         raise errors.UsageError("vectraguard: no command given", hint="vectraguard run [OPTIONS] -- CMD [ARG...]")
-    return launch(args, interactive=False)
+    return launch(args, ONE_OFF)
 
 
-def launch(args: argparse.Namespace, *, interactive: bool) -> int:
-    """Record, prepare and run one sandbox session; interactive sessions get the
-    terminal (a pseudo-terminal inside) and are recorded as asciicast."""
+def launch(args: argparse.Namespace, session: Session) -> int:
+    """Record, prepare and run one sandbox session."""
     cwd = _working_directory()
     session_id, owner = new_session_id(), current_owner()
     agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
     audit = RunAudit.open(session_id, agent, list(args.command), cwd, owner)
     try:
-        prepared = prepare(args, cwd, session_id, owner, terminal=interactive)
+        prepared = prepare(args, cwd, session_id, owner, session)
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()))
         exc.recorded = True  # type: ignore[attr-defined]
         raise
+    audit.argv = list(prepared.argv)
     recording = None
-    if interactive:
+    if session.recorded:
         from vectraguard.audit.recording import AsciicastWriter
 
-        columns, rows = os.get_terminal_size(0)
-        recording = AsciicastWriter(session_id, columns, rows, shlex.join(args.command))
+        columns, rows = os.get_terminal_size(0) if session.terminal else (80, 24)
+        recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv))
     return execute(prepared, audit, recording)
 
 
-def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, *, terminal: bool = False) -> Prepared:
+def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, session: Session = ONE_OFF) -> Prepared:
     """Resolve, check and compile: every refusal happens here, before any record says `started`."""
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard: --workdir {args.workdir!r}: must be an absolute path inside the sandbox")
@@ -88,16 +107,18 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, *, 
         owner=owner,
         image_override=args.image,
         workdir_override=args.workdir,
-        terminal=terminal,
+        terminal=session.terminal,
     )
     profile = profiles.resolve(request.profile, [flags.flags_layer(args)], sources)
+    if session.agent:
+        request = _agent_request(request, profile)
     system_policy = policy.load()
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     approvals: tuple[dict[str, str], ...] = ()
     if profile.network_mode == "full":
         origin = profile.provenance.get("network.mode", Origin("?"))
-        approvals = (approval.require(f"the full network for `{shlex.join(args.command)[:120]}` (set by {origin})",
+        approvals = (approval.require(f"the full network for `{shlex.join(request.argv)[:120]}` (set by {origin})",
                                       yes=args.yes, at=record.now()),)
     allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
@@ -105,7 +126,23 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, *, 
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
-    return Prepared(profile, facts, sandbox_mounts, image_ref, compiled, allowlist, approvals)
+    return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals)
+
+
+def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
+    if profile.agent is None:
+        raise errors.ConfigError(f"vectraguard: profile {profile.name!r} is not an agent definition (it has no "
+                                 "`agent` section)", hint="`vectraguard agent list` lists the agents")
+    argv = (*profile.agent.command, *request.argv)
+    if not argv:
+        raise errors.UsageError(f"vectraguard: agent {profile.name!r} names no command: give it after --",
+                                hint=f"vectraguard agent start {profile.name} -- PROGRAM [ARG...]")
+    from vectraguard.config.project import repository_root
+
+    repository = repository_root(Path(request.cwd))
+    return dataclasses.replace(
+        request, argv=argv, workspace=str(repository) if repository else None,
+        home_volume=AGENT_VOLUME_PREFIX + profile.name if profile.agent.home == "volume" else None)
 
 
 def _allowlist(profile: ResolvedProfile) -> Any:
@@ -171,7 +208,8 @@ def _raw_terminal(fd: int | None) -> Iterator[None]:
         tty.setraw(fd)
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        with contextlib.suppress(termios.error):  # hung up: no terminal left to restore
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def new_session_id() -> str:

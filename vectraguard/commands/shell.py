@@ -18,4 +18,4 @@ def main(args: argparse.Namespace) -> int:
                                 hint="for a command without a terminal, use `vectraguard run -- CMD`")
     if not args.command:
         args.command = DEFAULT_SHELL
-    return run.launch(args, interactive=True)
+    return run.launch(args, run.SHELL)

@@ -34,7 +34,7 @@ def find(cwd: str) -> ProjectFile | None:
     while True:
         candidate = here / FILE_NAME
         if os.path.lexists(candidate):
-            return ProjectFile(candidate, _repository_root(here) or here)
+            return ProjectFile(candidate, repository_root(here) or here)
         if (here / ".git").exists() or here.parent == here:
             return None
         try:
@@ -45,7 +45,8 @@ def find(cwd: str) -> ProjectFile | None:
         here = here.parent
 
 
-def _repository_root(start: Path) -> Path | None:
+def repository_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` with a `.git`."""
     for directory in (start, *start.parents):
         if (directory / ".git").exists():
             return directory

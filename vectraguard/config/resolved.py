@@ -38,6 +38,24 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Recipe:
+    """What `image build --agent` adds to the default image's packages."""
+
+    debian: tuple[str, ...]
+    npm: tuple[str, ...]
+    pip: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Agent:
+    """The `agent` section: present only in agent definitions."""
+
+    command: tuple[str, ...]
+    home: str  # "volume" | "tmpfs"
+    recipe: Recipe
+
+
+@dataclass(frozen=True)
 class ResolvedProfile:
     name: str
     description: str
@@ -56,6 +74,7 @@ class ResolvedProfile:
     user: str
     seccomp: str
     provenance: Mapping[str, Origin]
+    agent: Agent | None = None
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -79,7 +98,14 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "kill_grace": units.format_duration(limits.kill_grace), "enforcement": limits.enforcement,
         },
         "security": {"user": profile.user, "seccomp": profile.seccomp},
+        **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
     }
+
+
+def _agent_dict(agent: Agent) -> dict[str, Any]:
+    recipe = agent.recipe
+    return {"command": list(agent.command), "home": agent.home,
+            "recipe": {"debian": list(recipe.debian), "npm": list(recipe.npm), "pip": list(recipe.pip)}}
 
 
 class _Reader:
@@ -110,6 +136,14 @@ class _Reader:
         except ValueError as exc:
             self.problems.append(Problem(self.origin(path), path, str(exc)))
             return fallback
+
+
+def _agent(section: dict[str, Any]) -> Agent:
+    # Optional keys with their defaults here: `agent` is absent from the
+    # default profile, which holds every other default (the schema checked types).
+    recipe = section.get("recipe", {})
+    return Agent(command=tuple(section.get("command", ())), home=section.get("home", "volume"),
+                 recipe=Recipe(*(tuple(recipe.get(kind, ())) for kind in ("debian", "npm", "pip"))))
 
 
 def build(name: str, merged: Merged) -> ResolvedProfile:
@@ -146,6 +180,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         user=r.get("security.user", str, "1000:1000"),
         seccomp=r.get("security.seccomp", str, "strict"),
         provenance=dict(merged.provenance),
+        agent=_agent(merged.data["agent"]) if "agent" in merged.data else None,
     )
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile

@@ -1,4 +1,4 @@
-"""`vectraguard image build`: the default image from Debian packages, no registry.
+"""`vectraguard image build`: an image from Debian packages (the default one, or an agent's), no registry.
 
 Sequence: look the image up (skip unless --rebuild), mmdebstrap a rootfs
 tar into a private temporary directory, stream it into Podman with the
@@ -34,11 +34,10 @@ class BuildResult:
     skipped: bool
 
 
-def build_default(suite: str, mirror: str | None, *, rebuild: bool, report: Report,
-                  echo: bool = False, verbose: bool = False) -> BuildResult:
-    suite = recipe.checked_suite(suite)
+def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, report: Report,
+                echo: bool = False, verbose: bool = False) -> BuildResult:
     mirror = recipe.checked_mirror(mirror)
-    ref = recipe.image_ref(suite)
+    ref = plan.ref
     with open_client(timeout=IMPORT_TIMEOUT_S) as client:
         previous = importer.existing_id(client, ref)
         if previous and not rebuild:
@@ -46,27 +45,28 @@ def build_default(suite: str, mirror: str | None, *, rebuild: bool, report: Repo
             return BuildResult(ref, previous, skipped=True)
         rootfs.require_mmdebstrap()
         started = time.monotonic()
-        image_id = _build_and_import(client, suite, mirror, ref, report=report, echo=echo, verbose=verbose)
+        image_id = _build_and_import(client, plan, mirror, report=report, echo=echo, verbose=verbose)
         if previous and previous != image_id and importer.remove_if_unused(client, previous):
             report(f"removed the image it replaces ({previous})")
-    record.write_record(recipe.NAME, record.BuildRecord(
+    record.write_record(plan.kind, record.BuildRecord(
         ref=ref, id=image_id, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        suite=suite, mirror=mirror, packages=list(recipe.PACKAGES),
+        suite=plan.suite, mirror=mirror, packages=list(plan.packages),
     ))
     report(f"done: {ref} {image_id} ({_since(started)} in all)")
     return BuildResult(ref, image_id, skipped=False)
 
 
-def _build_and_import(client: PodmanClient, suite: str, mirror: str | None, ref: str, *,
+def _build_and_import(client: PodmanClient, plan: recipe.ImagePlan, mirror: str | None, *,
                       report: Report, echo: bool, verbose: bool) -> str:
     with _termination_interrupts(), scratch.build_dirs(rootless=rootfs.needs_unshare()) as dirs:
         phase = time.monotonic()
-        report(f"building rootfs of Debian {suite} with mmdebstrap (about a minute)…")
-        rootfs.build_rootfs(suite, mirror, dirs.tarball, tmpdir=dirs.mmdebstrap_tmp, echo=echo, verbose=verbose)
+        extra = " and the agent's packages (several minutes)" if plan.kind != recipe.NAME else " (about a minute)"
+        report(f"building rootfs of Debian {plan.suite} with mmdebstrap{extra}…")
+        rootfs.build_rootfs(plan, mirror, dirs.tarball, tmpdir=dirs.mmdebstrap_tmp, echo=echo, verbose=verbose)
         report(f"rootfs built in {_since(phase)} ({dirs.tarball.stat().st_size / (1 << 20):.0f} MiB)")
         phase = time.monotonic()
         report("importing into Podman…")
-        image_id = importer.import_rootfs(client, dirs.tarball, ref, recipe.image_changes(suite))
+        image_id = importer.import_rootfs(client, dirs.tarball, plan.ref, recipe.image_changes(plan))
         report(f"imported in {_since(phase)}")
     return image_id
 

@@ -8,6 +8,8 @@ allowlists hosts; they are here so that such a profile needs no other image.
 from __future__ import annotations
 
 import re
+import shlex
+from dataclasses import dataclass
 
 from vectraguard.errors import UsageError
 
@@ -15,6 +17,7 @@ LABEL = "io.vectraguard.image"  # every image Vectra Guard builds carries it
 LABEL_SUITE = "io.vectraguard.suite"
 NAME = "default"
 REPOSITORY = "localhost/vectraguard/default"
+AGENT_REPOSITORY_PREFIX = "localhost/vectraguard/agent-"
 DEFAULT_SUITE = "bookworm"
 
 SANDBOX_USER = "sandbox"
@@ -40,15 +43,73 @@ DPKG_OPTIONS: tuple[str, ...] = (
 )
 APT_OPTIONS: tuple[str, ...] = ('Acquire::Languages "none"',)
 
-# Run by mmdebstrap inside the finished rootfs ("$1"), before its cleanup.
-# mmdebstrap copies the host's resolv.conf and hostname in for apt; they
-# must not travel into the image (Podman provides its own at run time).
-CUSTOMIZE_HOOKS: tuple[str, ...] = (
+# Run by mmdebstrap with the finished rootfs at "$1". Setup first, then what
+# a plan installs (agents' npm and pip packages), then the cleanup.
+SETUP_HOOKS: tuple[str, ...] = (
     f'chroot "$1" useradd --uid {SANDBOX_UID} --user-group --create-home '
     f'--home-dir {SANDBOX_HOME} --shell /bin/bash {SANDBOX_USER}',
     f'install -d -o {SANDBOX_UID} -g {SANDBOX_UID} -m 0755 "$1{WORKSPACE}"',
+)
+# mmdebstrap copies the host's resolv.conf and hostname in for apt; they
+# must not travel into the image (Podman provides its own at run time).
+CLEANUP_HOOKS: tuple[str, ...] = (
     ': > "$1/etc/resolv.conf"; echo sandbox > "$1/etc/hostname"',
 )
+
+# npm and pip inside the chroot verify TLS against the host's CA bundle,
+# which knows any CA the host's network needs (a TLS-inspecting proxy);
+# the copy is removed before the image is made.
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+BUILD_CA = "/tmp/vectraguard-build-ca.crt"
+AGENT_VENV = "/opt/agent"
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """One image `image build` can make: what goes in, and where it is tagged."""
+
+    kind: str  # the io.vectraguard.image label, and the build record's name
+    ref: str
+    suite: str
+    packages: tuple[str, ...]
+    hooks: tuple[str, ...]  # mmdebstrap customize hooks, in order
+
+
+def default_plan(suite: str) -> ImagePlan:
+    suite = checked_suite(suite)
+    return ImagePlan(NAME, image_ref(suite), suite, PACKAGES, SETUP_HOOKS + CLEANUP_HOOKS)
+
+
+def agent_plan(agent_name: str, ref: str, suite: str, debian: tuple[str, ...], npm: tuple[str, ...],
+               pip: tuple[str, ...]) -> ImagePlan:
+    """The default image plus an agent's packages, tagged as its profile's `image`.
+    Package names were checked against the profile schema; they are quoted anyway."""
+    suite = checked_suite(suite)
+    if not ref.startswith(f"{AGENT_REPOSITORY_PREFIX}"):
+        raise UsageError(f"vectraguard: agent {agent_name!r} uses image {ref}, which Vectra Guard does not build",
+                         hint=f"only images named {AGENT_REPOSITORY_PREFIX}NAME:SUITE are built; "
+                         "set the profile's `image` to one, or load the image into Podman yourself")
+    hooks: list[str] = []
+    if npm or pip:
+        hooks.append(f'if [ -r {HOST_CA_BUNDLE} ]; then cp {HOST_CA_BUNDLE} "$1{BUILD_CA}"; '
+                     f'else cp "$1{HOST_CA_BUNDLE}" "$1{BUILD_CA}"; fi')
+    if npm:
+        hooks.append(f'chroot "$1" env HOME=/root NODE_EXTRA_CA_CERTS={BUILD_CA} npm install --global --no-fund '
+                     f'--no-audit --no-update-notifier {" ".join(map(shlex.quote, npm))}')
+        hooks.append('rm -rf "$1/root/.npm"')
+    if pip:
+        hooks.append(f'chroot "$1" python3 -m venv {AGENT_VENV}')
+        hooks.append(f'chroot "$1" env HOME=/root PIP_CERT={BUILD_CA} {AGENT_VENV}/bin/pip install --no-cache-dir '
+                     f'--disable-pip-version-check {" ".join(map(shlex.quote, pip))}')
+        # The packages' programs on the sandbox's PATH; the venv's own tools stay out.
+        hooks.append(f'for f in "$1"{AGENT_VENV}/bin/*; do n=${{f##*/}}; case "$n" in '
+                     f'python*|pip*|activate*|Activate*|deactivate) ;; '
+                     f'*) ln -sf "{AGENT_VENV}/bin/$n" "$1/usr/local/bin/$n" ;; esac; done')
+    if npm or pip:
+        hooks.append(f'rm -f "$1{BUILD_CA}"')
+    packages = PACKAGES + tuple(p for p in debian if p not in PACKAGES)
+    return ImagePlan(f"agent-{agent_name}", ref, suite, packages, SETUP_HOOKS + tuple(hooks) + CLEANUP_HOOKS)
+
 
 _SUITE = re.compile(r"[a-z][a-z0-9.-]{0,31}")
 _MIRROR = re.compile(r"(https?|file)://[^\s,'\"]+")
@@ -58,7 +119,7 @@ def image_ref(suite: str) -> str:
     return f"{REPOSITORY}:{suite}"
 
 
-def image_changes(suite: str) -> list[str]:
+def image_changes(plan: ImagePlan) -> list[str]:
     """Dockerfile-style instructions applied on import (`podman import --change`)."""
     return [
         'CMD ["/bin/bash"]',
@@ -66,8 +127,8 @@ def image_changes(suite: str) -> list[str]:
         f"WORKDIR {WORKSPACE}",
         f"ENV PATH={PATH}",
         "ENV LANG=C.UTF-8",
-        f"LABEL {LABEL}={NAME}",
-        f"LABEL {LABEL_SUITE}={suite}",
+        f"LABEL {LABEL}={plan.kind}",
+        f"LABEL {LABEL_SUITE}={plan.suite}",
     ]
 
 

@@ -43,17 +43,18 @@ class MmdebstrapRun:
     tail: tuple[str, ...]  # the last lines it printed, for the error report
 
 
-def mmdebstrap_argv(suite: str, mirror: str | None, target: Path, *, rootless: bool, verbose: bool) -> list[str]:
+def mmdebstrap_argv(plan: recipe.ImagePlan, mirror: str | None, target: Path, *, rootless: bool,
+                    verbose: bool) -> list[str]:
     argv = [
         "mmdebstrap", "--variant=minbase", f"--mode={'unshare' if rootless else 'root'}", "--format=tar",
-        f"--include={','.join(recipe.PACKAGES)}",
+        f"--include={','.join(plan.packages)}",
         *(f"--dpkgopt={option}" for option in recipe.DPKG_OPTIONS),
         *(f"--aptopt={option}" for option in recipe.APT_OPTIONS),
-        *(f"--customize-hook={hook}" for hook in recipe.CUSTOMIZE_HOOKS),
+        *(f"--customize-hook={hook}" for hook in plan.hooks),
     ]
     if verbose:
         argv.append("--verbose")
-    argv += [suite, str(target)]
+    argv += [plan.suite, str(target)]
     if mirror:
         argv.append(mirror)
     return argv
@@ -70,11 +71,13 @@ def needs_unshare() -> bool:
     return os.geteuid() != 0
 
 
-def build_rootfs(suite: str, mirror: str | None, target: Path, *, tmpdir: Path, echo: bool, verbose: bool) -> None:
-    """Write the rootfs of `suite` to `target` (a tar) or raise a one-line error."""
+def build_rootfs(plan: recipe.ImagePlan, mirror: str | None, target: Path, *, tmpdir: Path, echo: bool,
+                 verbose: bool) -> None:
+    """Write the plan's rootfs to `target` (a tar) or raise a one-line error."""
     require_mmdebstrap()
     rootless = needs_unshare()
-    argv = mmdebstrap_argv(suite, mirror, target, rootless=rootless, verbose=verbose)
+    suite = plan.suite
+    argv = mmdebstrap_argv(plan, mirror, target, rootless=rootless, verbose=verbose)
     run = run_mmdebstrap(argv, env={**os.environ, "TMPDIR": str(tmpdir)}, echo=echo)
     if run.timed_out:
         raise RuntimeUnavailable(f"vectraguard: mmdebstrap did not finish within {TIMEOUT_S // 60} minutes",

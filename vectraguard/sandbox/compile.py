@@ -8,6 +8,7 @@ the same spec (golden-file tests rely on it).
 from __future__ import annotations
 
 import math
+import posixpath
 from dataclasses import dataclass
 
 from vectraguard.config.resolved import ResolvedProfile
@@ -23,6 +24,7 @@ from vectraguard.sandbox.spec import (
     ContainerSpec,
     Rlimit,
     TmpfsMount,
+    VolumeMount,
 )
 
 SANDBOX_HOME = "/home/sandbox"
@@ -79,7 +81,7 @@ def compile_spec(
     spec = ContainerSpec(
         image=image,
         command=request.argv,
-        workdir=request.workdir_override or (profile.workspace_target if profile.workspace_mode != "none" else SANDBOX_HOME),
+        workdir=request.workdir_override or _workdir(profile, request),
         env=build_env(profile, request),
         labels={LABEL_SESSION: request.session_id, LABEL_OWNER: request.owner, LABEL_PROFILE: profile.name},
         hostname="sandbox",
@@ -89,8 +91,11 @@ def compile_spec(
                *((address, name) for name, address in _forwarded(profile))),
         binds=tuple(BindMount(m.source, m.target, m.read_only) for m in mounts),
         tmpfs=(TmpfsMount("/tmp", profile.tmp_size, noexec=profile.noexec_tmpfs),
-               TmpfsMount(SANDBOX_HOME, profile.home_size, mode="0700", user_owned=True,
-                          noexec=profile.noexec_tmpfs)),
+               *(() if request.home_volume else (
+                   TmpfsMount(SANDBOX_HOME, profile.home_size, mode="0700", user_owned=True,
+                              noexec=profile.noexec_tmpfs),))),
+        volumes=(VolumeMount(request.home_volume, SANDBOX_HOME, noexec=profile.noexec_tmpfs),)
+        if request.home_volume else (),
         user=profile.user,
         private_userns=not host.rootless,
         # Rootless, a read-write mount is only useful if the sandbox user is
@@ -110,6 +115,17 @@ def compile_spec(
         init_path=host.init_path,
     )
     return Compiled(spec, tuple(notices))
+
+
+def _workdir(profile: ResolvedProfile, request: RunRequest) -> str:
+    """The workspace target, or cwd's place in it when the workspace is a
+    directory above cwd (an agent started in a repository's subdirectory)."""
+    if profile.workspace_mode == "none":
+        return SANDBOX_HOME
+    relative = posixpath.relpath(request.cwd, request.workspace_source)
+    if relative == "." or relative.startswith(".."):
+        return profile.workspace_target
+    return posixpath.join(profile.workspace_target, relative)
 
 
 def _podman_network(mode: str, host: HostFacts) -> str:

@@ -21,8 +21,9 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
     if profile.workspace_mode != "none":
         origin = profile.provenance.get("filesystem.workspace.mode", Origin("<profile>"))
         try:
-            workspace = mount_rules.make_mount(request.cwd, profile.workspace_target, profile.workspace_mode,
-                                               cwd=request.cwd, origin=Origin("working directory"), denied=denied)
+            workspace = mount_rules.make_mount(request.workspace_source, profile.workspace_target,
+                                               profile.workspace_mode, cwd=request.cwd,
+                                               origin=Origin("working directory"), denied=denied)
         except errors.PolicyError as exc:
             exc.hint = f"cd into a project directory, or run with --workspace none (workspace set by {origin})"
             raise

@@ -16,3 +16,13 @@ class RunRequest:
     image_override: str | None = None
     workdir_override: str | None = None
     terminal: bool = False
+    # The host directory mounted as the workspace (None: cwd). Agents get the
+    # whole repository they were started in, and start in cwd's place inside it.
+    workspace: str | None = None
+    # A named volume to serve as $HOME instead of a fresh tmpfs (agents'
+    # persistent homes).
+    home_volume: str | None = None
+
+    @property
+    def workspace_source(self) -> str:
+        return self.workspace or self.cwd

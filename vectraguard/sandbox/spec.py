@@ -38,6 +38,15 @@ class TmpfsMount:
 
 
 @dataclass(frozen=True)
+class VolumeMount:
+    """A named Podman volume (created on first use, kept between sandboxes)."""
+
+    name: str
+    target: str
+    noexec: bool = False
+
+
+@dataclass(frozen=True)
 class Rlimit:
     name: str  # "nofile", "nproc", ...
     soft: int
@@ -61,6 +70,7 @@ class ContainerSpec:
     # storage
     binds: tuple[BindMount, ...]
     tmpfs: tuple[TmpfsMount, ...]
+    volumes: tuple[VolumeMount, ...]
     # security
     user: str
     private_userns: bool  # rootful: a user namespace of its own (rootless has one anyway)
@@ -118,6 +128,8 @@ class ContainerSpec:
             "r_limits": [{"type": r.name, "soft": r.soft, "hard": r.hard} for r in self.rlimits],
             "resource_limits": self._resources(),
         }
+        if self.volumes:
+            spec["volumes"] = [self._volume(v) for v in self.volumes]
         if self.keep_id:
             uid, _, gid = self.user.partition(":")
             spec["userns"] = {"nsmode": "keep-id", "value": f"uid={uid},gid={gid}"}
@@ -145,6 +157,16 @@ class ContainerSpec:
         if t.noexec:
             options.append("noexec")
         return {"type": "tmpfs", "source": "tmpfs", "destination": t.target, "options": options}
+
+    @staticmethod
+    def _volume(v: VolumeMount) -> dict[str, Any]:
+        # "U": Podman chowns the volume to the sandbox user at every start.
+        # Rootful, each sandbox gets a fresh id range (userns=auto), so files
+        # the last session wrote belong to ids this one does not have.
+        options = ["rw", "nosuid", "nodev", "U"]
+        if v.noexec:
+            options.append("noexec")
+        return {"Name": v.name, "Dest": v.target, "Options": options}
 
     def _resources(self) -> dict[str, Any]:
         limits: dict[str, Any] = {}
