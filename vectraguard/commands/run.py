@@ -181,7 +181,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                                  tty_fd=0 if spec.terminal else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
-            exc.hint = _image_hint(prepared.image_ref)
+            exc.hint = _image_hint(prepared.image_ref, profile)
         audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
                        prepared.approvals, recording.close() if recording is not None else None)
         raise
@@ -223,7 +223,9 @@ def _working_directory() -> str:
         raise errors.UsageError(f"vectraguard: the current directory is not accessible: {exc.strerror}") from None
 
 
-def _image_hint(ref: str) -> str:
+def _image_hint(ref: str, profile: ResolvedProfile) -> str:
+    if profile.agent is not None and ref == profile.image and ref.startswith(DEFAULT_IMAGE_PREFIX + "agent-"):
+        return f"build it with `vectraguard image build --agent {profile.name}`"
     if ref.startswith(DEFAULT_IMAGE_PREFIX):
         return "build it with `vectraguard image build`"
     return f"build or load {ref} into Podman first (no registry is contacted)"
