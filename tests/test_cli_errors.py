@@ -30,8 +30,8 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     ("args", "expected"),
     [
         (["run", "-p", "no-such-profile", "--", "true"],
-         "vectraguard: unknown profile 'no-such-profile'; available profiles: default, dev, test-best-effort, "
-         "test-noexec, test-tight, test-untrusted, untrusted"),
+         "vectraguard: unknown profile 'no-such-profile'; available profiles: aider, claude-code, codex, default, "
+         "dev, generic, test-best-effort, test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
          "digits, '.', '_' and '-'"),

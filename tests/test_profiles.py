@@ -143,7 +143,9 @@ def test_merge_keeps_the_last_writer() -> None:
 @pytest.mark.parametrize("path", sorted((Path(resources.profiles_dir()) / "fragments").glob("*.yaml")),
                          ids=lambda p: p.stem)
 def test_every_shipped_fragment_is_valid_and_named_by_intent(path: Path, user_profiles: Path) -> None:
-    assert path.stem.split("-")[0] in ("allow", "deny"), "fragments are named allow-* or deny-*"
+    # Switches are named by intent; the one data fragment (the risk rules) by what it holds.
+    assert path.stem.split("-")[0] in ("allow", "deny") or path.stem == "risk-rules", \
+        "fragments are named allow-* or deny-*"
     assert path.read_text().startswith(f"# {path.stem} — ")
     layer = load_file(path, "profile")
     assert "extends" not in layer.data and "include" not in layer.data

@@ -7,7 +7,6 @@ rule for that path. Every key keeps the Origin of the layer that set it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,20 +21,19 @@ class Merged:
     provenance: dict[str, Origin] = field(default_factory=dict)
 
 
-ListRule = Callable[[list[Any], list[Any]], list[Any]]
-
-
-def _by_target(old: list[Any], new: list[Any]) -> list[Any]:
-    """Mounts: a later layer replaces the entry with the same target, keeps the rest."""
-    merged = {entry["target"]: entry for entry in old}
-    merged.update({entry["target"]: entry for entry in new})
-    return list(merged.values())
-
-
-# Paths not listed here: maps deep-merge, everything else replaces.
-LIST_RULES: dict[str, ListRule] = {
-    "filesystem.mounts": _by_target,
+# Lists not named here replace. These merge entry by entry, on a key: a later
+# layer replaces the entry with the same key and keeps the rest, so a user
+# can change one mount, or one risk rule, without restating the others.
+LIST_KEYS: dict[str, str] = {
+    "filesystem.mounts": "target",
+    "risk.rules": "id",
 }
+
+
+def _by_key(old: list[Any], new: list[Any], key: str) -> list[Any]:
+    merged = {entry[key]: entry for entry in old}
+    merged.update({entry[key]: entry for entry in new})
+    return list(merged.values())
 
 
 def merge(layers: list[Layer]) -> Merged:
@@ -72,15 +70,15 @@ def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str)
                 target[key] = {}
             _merge_into(result, value, layer, prefix=f"{path}.")
             continue
-        rule = LIST_RULES.get(path)
-        if rule is not None and isinstance(target.get(key), list):
-            target[key] = rule(target[key], copy.deepcopy(value))
+        entry_key = LIST_KEYS.get(path)
+        if entry_key is not None and isinstance(target.get(key), list):
+            target[key] = _by_key(target[key], copy.deepcopy(value), entry_key)
         else:
             target[key] = copy.deepcopy(value)
-        if path in LIST_RULES and isinstance(value, list):
-            # Entries merged by target keep their own origins.
+        if entry_key is not None and isinstance(value, list):
+            # Entries merged by key keep their own origins.
             for index, entry in enumerate(value):
-                result.provenance[f"{path}[{entry['target']}]"] = layer.origin(f"{path}.{index}")
+                result.provenance[f"{path}[{entry[entry_key]}]"] = layer.origin(f"{path}.{index}")
 
 
 def _container(root: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -75,6 +75,7 @@ class ResolvedProfile:
     seccomp: str
     provenance: Mapping[str, Origin]
     agent: Agent | None = None
+    risk: Mapping[str, Any] | None = None  # the `risk` section as data: see vectraguard/risk/
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -99,6 +100,7 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
         },
         "security": {"user": profile.user, "seccomp": profile.seccomp},
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
+        **({"risk": dict(profile.risk)} if profile.risk else {}),
     }
 
 
@@ -181,6 +183,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         seccomp=r.get("security.seccomp", str, "strict"),
         provenance=dict(merged.provenance),
         agent=_agent(merged.data["agent"]) if "agent" in merged.data else None,
+        risk=merged.data.get("risk"),
     )
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile

@@ -29,7 +29,8 @@ def cgroups(ctx: Context) -> Finding:
 
 
 def profiles(ctx: Context) -> Finding:
-    for name, exc in ctx.profile_errors.items():
+    # A broken `default` breaks every profile built on it: name it, not the first dependant.
+    for name, exc in sorted(ctx.profile_errors.items(), key=lambda item: item[0] != DEFAULT_PROFILE):
         # The first located detail (file:line key: problem) says more than the summary line.
         detail = exc.details[0].strip() if exc.details else _strip(exc.message)
         return fail("profiles", f"profile {name}: {detail}", exc.hint or "fix or remove the file named here")

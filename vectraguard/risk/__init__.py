@@ -1,0 +1,1 @@
+"""Judging commands before they run: the shell reader, the rules, the classifier."""

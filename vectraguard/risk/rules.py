@@ -1,0 +1,155 @@
+"""Risk rules: data from the profile's `risk` section, compiled for matching.
+
+A rule names the commands it is about and conditions on them; every
+condition given must hold, and within one condition any listed item may
+match. The rules themselves ship as data (profiles/fragments/risk-rules.yaml)
+and are merged by `id` across the layers like any profile key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CLASSES = ("destructive", "network", "privilege", "exfiltration")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command as the judge sees it, after quotes, variables and wrappers."""
+
+    name: str  # basename of argv[0]
+    args: tuple[str, ...]
+    sources: tuple[tuple[str, str], ...] = ()  # (name, joined args) of what feeds its input
+    code: str = ""  # inline program text for interpreters (python -c, perl -e, awk ...)
+    redirects: tuple[str, ...] = ()  # files its output is redirected into
+
+    def flags(self) -> tuple[set[str], set[str]]:
+        """(short flag letters, long flag names), up to `--`."""
+        short: set[str] = set()
+        long: set[str] = set()
+        for arg in self.args:
+            if arg == "--":
+                break
+            if arg.startswith("--"):
+                long.add(arg[2:].split("=", 1)[0])
+            elif arg.startswith("-") and len(arg) > 1:
+                short.update(arg[1:])
+                long.add(arg[1:])  # single-dash long options (find -delete, -exec)
+        return short, long
+
+    def operands(self) -> list[str]:
+        result, after_dashes = [], False
+        for arg in self.args:
+            if after_dashes or not arg.startswith("-") or arg == "-":
+                result.append(arg)
+            elif arg == "--":
+                after_dashes = True
+        return result
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    cls: str
+    reason: str
+    commands: tuple[str, ...]  # globs on the command name
+    flags: tuple[str, ...] = ()
+    subcommands: tuple[str, ...] = ()
+    operands: tuple[re.Pattern[str], ...] = ()
+    args: tuple[re.Pattern[str], ...] = ()
+    unless_args: tuple[re.Pattern[str], ...] = ()
+    stdin_from: tuple[str, ...] = ()
+    stdin_args: tuple[re.Pattern[str], ...] = ()
+    code: tuple[re.Pattern[str], ...] = ()
+    redirect_to: tuple[re.Pattern[str], ...] = ()
+    line: tuple[re.Pattern[str], ...] = ()  # on a whole command line instead of one command
+
+    def matches_line(self, text: str) -> bool:
+        return bool(self.line) and _any(self.line, [text])
+
+    def matches(self, command: Command) -> bool:
+        if self.line:
+            return False
+        if not any(fnmatch.fnmatchcase(command.name, glob) for glob in self.commands):
+            return False
+        if self.flags:
+            short, long = command.flags()
+            if not any((len(f) == 1 and f in short) or (len(f) > 1 and f in long) for f in self.flags):
+                return False
+        operands = command.operands()
+        if self.subcommands and not any(op in self.subcommands for op in operands[:3]):
+            return False
+        if self.operands and not _any(self.operands, operands):
+            return False
+        if self.args and not _any(self.args, command.args):
+            return False
+        if self.unless_args and _any(self.unless_args, command.args):
+            return False
+        if self.stdin_from and not any(fnmatch.fnmatchcase(name, glob) for name, _ in command.sources
+                                       for glob in self.stdin_from):
+            return False
+        if self.stdin_args and not _any(self.stdin_args, [text for _, text in command.sources]):
+            return False
+        if self.code and not _any(self.code, [command.code]):
+            return False
+        return not (self.redirect_to and not _any(self.redirect_to, command.redirects))
+
+
+def _any(patterns: Iterable[re.Pattern[str]], texts: Iterable[str]) -> bool:
+    texts = list(texts)
+    return any(p.search(t) for p in patterns for t in texts)
+
+
+class RuleError(ValueError):
+    """A rule that cannot be used; the message names the rule and the key."""
+
+
+def compile_rules(rules: Iterable[Mapping[str, Any]], patterns: Mapping[str, list[str]]) -> tuple[Rule, ...]:
+    """Rules from profile data. `operands`, `args` and friends take regexes, or
+    the name of a list in `patterns` (shared sets such as sensitive paths)."""
+    return tuple(_compile(rule, patterns) for rule in rules)
+
+
+def _compile(rule: Mapping[str, Any], patterns: Mapping[str, list[str]]) -> Rule:
+    rule_id = str(rule["id"])
+
+    def regexes(key: str) -> tuple[re.Pattern[str], ...]:
+        value = rule.get(key, [])
+        items = [value] if isinstance(value, str) else list(value)
+        expanded: list[str] = []
+        for item in items:
+            if item.startswith("@"):  # a named pattern set
+                if item[1:] not in patterns:
+                    raise RuleError(f"rule {rule_id!r}: {key}: no pattern set {item[1:]!r} in risk.patterns")
+                expanded += patterns[item[1:]]
+            else:
+                expanded.append(item)
+        try:
+            return tuple(re.compile(text) for text in expanded)
+        except re.error as exc:
+            raise RuleError(f"rule {rule_id!r}: {key}: bad regular expression: {exc}") from None
+
+    def names(key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = rule.get(key, default)
+        items = [value] if isinstance(value, str) else list(value)
+        expanded: list[str] = []
+        for item in items:
+            if item.startswith("@") and len(item) > 1:
+                if item[1:] not in patterns:
+                    raise RuleError(f"rule {rule_id!r}: {key}: no pattern set {item[1:]!r} in risk.patterns")
+                expanded += patterns[item[1:]]
+            else:
+                expanded.append(item)
+        return tuple(expanded)
+
+    return Rule(
+        id=rule_id, cls=str(rule["class"]), reason=str(rule["reason"]),
+        commands=names("commands", ("*",)), flags=tuple(rule.get("flags", ())), line=regexes("line"),
+        subcommands=tuple(rule.get("subcommands", ())), operands=regexes("operands"), args=regexes("args"),
+        unless_args=regexes("unless_args"), stdin_from=names("stdin_from"),
+        stdin_args=regexes("stdin_args"), code=regexes("code"), redirect_to=regexes("redirect_to"),
+    )
