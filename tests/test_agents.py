@@ -11,21 +11,19 @@ server the test starts on loopback, a read-write repository with read-only
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
+from tests.support.web import serve
 from vectraguard.config import profiles
 from vectraguard.images import recipe
 
@@ -49,36 +47,10 @@ echo "$1" >> ~/state && echo home_write=ok
 """
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = f"hello {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.server.hits.append(self.path)  # type: ignore[attr-defined]
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def _server() -> Iterator[tuple[int, list[str]]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hits = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], server.hits  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def servers() -> Iterator[tuple[tuple[int, list[str]], tuple[int, list[str]]]]:
     """Two loopback web servers: the agent's allowlisted 'provider API', and one it may not reach."""
-    with _server() as allowed, _server() as other:
+    with serve() as allowed, serve() as other:
         yield allowed, other
 
 

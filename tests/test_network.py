@@ -8,12 +8,10 @@ socket Vectra Guard plants on its loopback.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import signal
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,32 +19,15 @@ from typing import Any
 import pytest
 
 from tests.support.vg import Caller
+from tests.support.web import serve
 
 P = ["run", "-p", "test-untrusted"]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = f"hello {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.server.hits.append(self.path)  # type: ignore[attr-defined]
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def web() -> Iterator[tuple[int, list[str]]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hits = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], server.hits  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
+    with serve() as server:
+        yield server
 
 
 def inside(caller: Caller, cwd: Path, script: str, *options: str) -> str:
