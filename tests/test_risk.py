@@ -82,3 +82,15 @@ def test_a_user_layer_replaces_one_rule_by_id_and_keeps_the_rest(tmp_path: Path)
     assert classify("sudo apt install jq", rules) == []
     assert {f.rule for f in classify("sudo rm -rf /", rules)} == {"sudo", "rm-recursive"}
     assert {f.cls for f in classify("kubectl apply -f x.yaml", rules)} == {"destructive"}
+
+
+def test_a_broken_rule_is_refused_with_its_file_and_rule(tmp_path: Path) -> None:
+    from vectraguard.errors import ConfigError
+
+    directory = tmp_path / "config" / "vectraguard" / "profiles.d"
+    directory.mkdir(parents=True)
+    (directory / "bad.yaml").write_text("risk:\n  rules:\n    - id: oops\n      class: network\n"
+                                        "      reason: r\n      args: ['(unclosed']\n")
+    with pytest.raises(ConfigError) as error:
+        rules_of(profiles.resolve("bad", []))
+    assert "bad.yaml" in error.value.message and "rule 'oops': args: bad regular expression" in error.value.message

@@ -224,7 +224,9 @@ def _working_directory() -> str:
 
 
 def _image_hint(ref: str, profile: ResolvedProfile) -> str:
-    if profile.agent is not None and ref == profile.image and ref.startswith(DEFAULT_IMAGE_PREFIX + "agent-"):
+    from vectraguard.images.recipe import AGENT_REPOSITORY_PREFIX  # only on this error path
+
+    if profile.agent is not None and ref == profile.image and ref.startswith(AGENT_REPOSITORY_PREFIX):
         return f"build it with `vectraguard image build --agent {profile.name}`"
     if ref.startswith(DEFAULT_IMAGE_PREFIX):
         return "build it with `vectraguard image build`"

@@ -331,8 +331,7 @@ class _Judge:
             return
         path = names[0]
         fetcher = self.downloaded.get(posixpath.normpath(path))
-        if fetcher is not None:  # fetched earlier on this line, now run: code from the network
-            self.match(Command(posixpath.basename(path), (), ((fetcher, path),)), [path])
+        if fetcher is not None:  # fetched earlier on this line, now run: as if piped into a shell
             self.match(Command("sh", (path,), ((fetcher, path),)), ["sh", path])
         text = self.files.get(posixpath.normpath(path))
         if text is None and self.cwd is not None and "$" not in path:

@@ -117,27 +117,11 @@ def compile_rules(rules: Iterable[Mapping[str, Any]], patterns: Mapping[str, lis
 def _compile(rule: Mapping[str, Any], patterns: Mapping[str, list[str]]) -> Rule:
     rule_id = str(rule["id"])
 
-    def regexes(key: str) -> tuple[re.Pattern[str], ...]:
-        value = rule.get(key, [])
-        items = [value] if isinstance(value, str) else list(value)
-        expanded: list[str] = []
-        for item in items:
-            if item.startswith("@"):  # a named pattern set
-                if item[1:] not in patterns:
-                    raise RuleError(f"rule {rule_id!r}: {key}: no pattern set {item[1:]!r} in risk.patterns")
-                expanded += patterns[item[1:]]
-            else:
-                expanded.append(item)
-        try:
-            return tuple(re.compile(text) for text in expanded)
-        except re.error as exc:
-            raise RuleError(f"rule {rule_id!r}: {key}: bad regular expression: {exc}") from None
-
     def names(key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """The key's items, with each @NAME replaced by the list risk.patterns.NAME."""
         value = rule.get(key, default)
-        items = [value] if isinstance(value, str) else list(value)
         expanded: list[str] = []
-        for item in items:
+        for item in [value] if isinstance(value, str) else list(value):
             if item.startswith("@") and len(item) > 1:
                 if item[1:] not in patterns:
                     raise RuleError(f"rule {rule_id!r}: {key}: no pattern set {item[1:]!r} in risk.patterns")
@@ -145,6 +129,12 @@ def _compile(rule: Mapping[str, Any], patterns: Mapping[str, list[str]]) -> Rule
             else:
                 expanded.append(item)
         return tuple(expanded)
+
+    def regexes(key: str) -> tuple[re.Pattern[str], ...]:
+        try:
+            return tuple(re.compile(text) for text in names(key))
+        except re.error as exc:
+            raise RuleError(f"rule {rule_id!r}: {key}: bad regular expression: {exc}") from None
 
     return Rule(
         id=rule_id, cls=str(rule["class"]), reason=str(rule["reason"]),

@@ -165,7 +165,7 @@ class _Parser:
         started = False
         while self.pos < len(self.text):
             c = self.text[self.pos]
-            if c in " \t\r\n;&|()<>" and not (c in "<>" and self._peek(2) in ("<(", ">(") and not started):
+            if c in " \t\r\n;&|()<>":  # (process substitutions were taken by the caller)
                 break
             started = True
             if c == "\\":
@@ -292,8 +292,7 @@ class _Parser:
                 self.pos += 1
             return Redirect(op, Word([Part("text", "&fd")]))
         self._skip_blanks()
-        if op == "<<":  # here-document: its body is not on this line in our use; take the delimiter
-            return Redirect(op, self._word())
+        # For a here-document (<<) this is the delimiter: its body is not judged.
         return Redirect(op, self._word())
 
 
