@@ -10,15 +10,13 @@ sandbox can ever mount.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vectraguard import paths
-from vectraguard.errors import ConfigError
+from vectraguard import paths, state_file
 
 STORE_NAME = "trust.json"
+WHAT = "trust store"
 
 
 @dataclass(frozen=True)
@@ -37,15 +35,8 @@ def store_path() -> Path:
 
 
 def load() -> dict[str, TrustEntry]:
-    path = store_path()
-    try:
-        raw = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        # Fail closed: an unreadable store trusts nothing, and says so.
-        raise ConfigError(f"vectraguard: the trust store {path} is unreadable ({exc})",
-                          hint=f"inspect or remove it, then trust your projects again") from None
+    # Fail closed: an unreadable store trusts nothing, and says so.
+    raw = state_file.read(store_path(), WHAT, "inspect or remove it, then trust your projects again") or {}
     return {key: TrustEntry(key, value["sha256"], value.get("trusted_at", "")) for key, value in raw.items()}
 
 
@@ -57,35 +48,23 @@ def is_trusted(path: Path, content: bytes) -> bool:
 def trust(path: Path, content: bytes) -> TrustEntry:
     from datetime import datetime, timezone  # only `vectraguard trust` needs a clock
 
-    entries = load()
     entry = TrustEntry(str(path), digest(content), datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    entries[str(path)] = entry
-    _save(entries)
+    with state_file.locked(store_path(), WHAT):
+        entries = load()
+        entries[str(path)] = entry
+        _save(entries)
     return entry
 
 
 def untrust(path: Path) -> bool:
-    entries = load()
-    found = entries.pop(str(path), None) is not None
-    if found:
-        _save(entries)
+    with state_file.locked(store_path(), WHAT):
+        entries = load()
+        found = entries.pop(str(path), None) is not None
+        if found:
+            _save(entries)
     return found
 
 
 def _save(entries: dict[str, TrustEntry]) -> None:
-    import tempfile  # not on the run path
-
-    directory = store_path().parent
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
     payload = {e.path: {"sha256": e.sha256, "trusted_at": e.trusted_at} for e in sorted(entries.values(), key=lambda e: e.path)}
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".trust-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, store_path())
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"vectraguard: cannot write the trust store {store_path()}: {exc.strerror}") from None
+    state_file.write(store_path(), payload, WHAT)
