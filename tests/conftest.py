@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,20 +18,27 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.terminal import Terminal
 from tests.support.testimage import build_test_image
 from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
 
+# The network tests widen the allowlist from the command line on purpose
+# (--allow): they test the egress path. Asking about that is tested in
+# test_approvals, with profiles that keep the shipped decisions.
+WIDEN = "risk:\n  decisions:\n    network-widened: allow\n"
 TEST_PROFILES = {
     # The shipped `untrusted` profile, on the test image.
-    "test-untrusted": f"extends: untrusted\nimage: {TEST_IMAGE}\n",
-    # ... and with short limits, so the limit tests end quickly.
+    "test-untrusted": f"extends: untrusted\nimage: {TEST_IMAGE}\n{WIDEN}",
+    # The shipped `default` profile (its risk decisions untouched), on the test image.
+    "test-default": f"extends: default\nimage: {TEST_IMAGE}\n",
+    # `untrusted` with short limits, so the limit tests end quickly.
     "test-tight": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
                    "limits:\n  memory: 64Mi\n  pids: 64\n  timeout: 5s\n  kill_grace: 2s\n"),
     # Nothing written to /tmp or $HOME may be executed.
     "test-noexec": f"extends: untrusted\nimage: {TEST_IMAGE}\nfilesystem:\n  noexec_tmpfs: true\n",
     # Opts into best-effort limits (needed for rootless on cgroups v1/hybrid).
     "test-best-effort": (f"extends: untrusted\nimage: {TEST_IMAGE}\n"
-                         "limits:\n  pids: 64\n  timeout: 20s\n  kill_grace: 2s\n  enforcement: best-effort\n"),
+                         "limits:\n  pids: 64\n  timeout: 20s\n  kill_grace: 2s\n  enforcement: best-effort\n" + WIDEN),
 }
 
 
@@ -111,3 +119,15 @@ def podman_available() -> bool:
 def pytest_report_header() -> list[str]:
     return [f"podman: {'found' if podman_available() else 'NOT FOUND'}; rootless user {ROOTLESS_USER}; "
             f"uid {os.geteuid()}"]
+
+
+@pytest.fixture
+def hang_up_leftovers() -> Iterator[None]:
+    """A failed test must not leave its shell (and sandbox) running."""
+    yield
+    for term in list(Terminal.live):
+        try:
+            os.kill(term.pid, signal.SIGHUP)
+            term.wait()
+        except (OSError, AssertionError):
+            pass

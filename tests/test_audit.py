@@ -61,7 +61,7 @@ def test_every_outcome_is_recorded(root: Caller, workspace: Path, data_dir: Path
 @pytest.mark.parametrize(("args", "reason"), [
     (["run", "-p", "no-such-profile", "--", "true"], "unknown profile 'no-such-profile'"),
     (["run", "-p", "test-untrusted", "--mount", "/:/host", "--", "true"], "refusing to mount /"),
-    (["run", "-p", "test-untrusted", "--network", "full", "--", "true"], "needs approval, and there is no terminal"),
+    (["run", "-p", "test-untrusted", "--network", "full", "--", "true"], "refused: profile test-untrusted denies `true`"),
 ])
 def test_refusals_are_recorded_with_their_reason(root: Caller, workspace: Path, data_dir: Path, args: list[str],
                                                  reason: str) -> None:

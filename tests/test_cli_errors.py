@@ -31,7 +31,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     [
         (["run", "-p", "no-such-profile", "--", "true"],
          "vectraguard: unknown profile 'no-such-profile'; available profiles: aider, claude-code, codex, default, "
-         "dev, generic, test-best-effort, test-noexec, test-tight, test-untrusted, untrusted"),
+         "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
          "digits, '.', '_' and '-'"),
@@ -70,9 +70,6 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         ([*P, "--cpus", "lots", "--", "true"],
          "vectraguard run: argument --cpus: 'lots' is not a number of CPUs (expected e.g. 1 or 0.5); "
          "see `vectraguard run --help`"),
-        ([*P, "--network", "full", "--", "true"],
-         "vectraguard: the full network for `true` (set by command line) needs approval, and there is no "
-         "terminal to ask on; run it from a terminal to be asked, or pass --yes"),
         ([*P, "--env", "1BAD=x", "--", "true"],
          "vectraguard: --env '1BAD': not a valid variable name"),
         ([*P], "vectraguard: no command given; vectraguard run [OPTIONS] -- CMD [ARG...]"),

@@ -8,7 +8,6 @@ socket Vectra Guard plants on its loopback.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import socket
 import subprocess
@@ -37,9 +36,7 @@ def inside(caller: Caller, cwd: Path, script: str, *options: str) -> str:
 
 
 def last_network(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
-    rows = json.loads(caller.run(["logs", "list", "--json", "--limit", "1"], cwd=cwd).stdout)
-    shown = json.loads(caller.run(["logs", "show", rows[0]["id"], "--json"], cwd=cwd).stdout)
-    return shown["events"][-1]["network"]  # type: ignore[no-any-return]
+    return caller.last_session(cwd)["events"][-1]["network"]  # type: ignore[no-any-return]
 
 
 def test_an_allowed_destination_works_through_the_proxy_and_is_audited(
@@ -110,7 +107,8 @@ def test_the_sandbox_cannot_change_its_network(root: Caller, workspace: Path) ->
     """NET-10."""
     out = inside(root, workspace, "ip route add 10.0.0.0/8 dev lo 2>&1; echo route=$?; "
                                    "echo 'nameserver 10.0.0.1' > /etc/resolv.conf 2>&1; echo resolv=$?; "
-                                   "ip link set lo down 2>&1; echo link=$?", "--allow", "127.0.0.1/32:9")
+                                   "ip link set lo down 2>&1; echo link=$?", "--allow", "127.0.0.1/32:9",
+                 "--yes")  # writing /etc is asked about first: approved, to see it fail inside
     assert "route=0" not in out and "resolv=0" not in out and "link=0" not in out
 
 
@@ -247,21 +245,21 @@ def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path) ->
 
 def test_full_network_needs_approval_and_no_terminal_means_no(root: Caller, workspace: Path) -> None:
     # root.run starts vectraguard without a controlling terminal (no /dev/tty).
-    result = root.run([*P, "--network", "full", "--", "true"], cwd=workspace)
+    result = root.run(["run", "-p", "test-default", "--network", "full", "--", "true"], cwd=workspace)
     assert result.returncode == 125
     assert result.stderr.decode().startswith(
-        "vectraguard: the full network for `true` (set by command line) needs approval, and there is no "
-        "terminal to ask on; run it from a terminal to be asked, or pass --yes")
+        "vectraguard: `true` needs approval, and there is no terminal to ask on; run it from a terminal to be "
+        "asked, or pass --yes\n  network (network-full): network.mode: full (set by command line)")
 
 
 def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(root: Caller, workspace: Path) -> None:
-    result = root.run([*P, "--network", "full", "--yes", "--", "ls", "/sys/class/net"], cwd=workspace)
+    result = root.run(["run", "-p", "test-default", "--network", "full", "--yes", "--", "ls", "/sys/class/net"],
+                      cwd=workspace)
     assert result.returncode == 0, result.stderr.decode()
     assert set(result.stdout.decode().split()) - {"lo"}  # a real interface besides loopback
-    rows = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace).stdout)
-    shown = json.loads(root.run(["logs", "show", rows[0]["id"], "--json"], cwd=workspace).stdout)
-    [approved] = shown["events"][-1]["approvals"]
+    [approved] = root.last_session(workspace)["events"][-1]["approvals"]
     assert (approved["decision"], approved["by"]) == ("approved", "--yes")
+    assert [f["rule"] for f in approved["findings"]] == ["network-full"]
 
 
 def test_a_listed_name_rebinding_to_a_private_address_is_refused(root: Caller, workspace: Path) -> None:

@@ -22,7 +22,7 @@ P = ["run", "-p", "test-untrusted"]
         (["sh", "-c", "exit 3"], 3),
         (["sh", "-c", "exit 255"], 255),
         (["no-such-command"], 127),
-        (["/etc/passwd"], 126),  # exists, not executable
+        (["/etc/hosts"], 126),  # exists, not executable
         (["sh", "-c", "kill -TERM $$"], 143),
         (["sh", "-c", "kill -KILL $$"], 137),
     ],

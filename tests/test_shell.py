@@ -2,91 +2,30 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import select
 import signal
-import struct
-import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.terminal import Terminal
 from tests.support.vg import Caller
 
 PROMPT = b"$ "
 
 
-class Terminal:
-    """`vectraguard sandbox shell` on the slave side of a pty we hold the master of."""
-
-    live: set[Terminal] = set()
-
-    def __init__(self, caller: Caller, cwd: Path, *extra: str) -> None:
-        argv, env = caller.argv(caller.vg(["sandbox", "shell", "-p", "test-untrusted", *extra]))
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: becomes vectraguard, with the pty as its terminal
-            os.chdir(cwd)
-            os.execvpe(argv[0], argv, env)
-        self.resize(24, 80)
-        self.seen = b""
-        Terminal.live.add(self)
-
-    def resize(self, rows: int, columns: int) -> None:
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def expect(self, pattern: bytes, timeout: float = 30) -> bytes:
-        deadline = time.monotonic() + timeout
-        while pattern not in self.seen:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"never saw {pattern!r}; saw {self.seen[-500:]!r}"
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                try:
-                    self.seen += os.read(self.fd, 65536)
-                except OSError:
-                    break
-        before, _, self.seen = self.seen.partition(pattern)
-        return before
-
-    def wait(self, timeout: float = 60) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.read(self.fd, 65536)  # keep draining so the child never blocks on output
-            except OSError:
-                pass
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done:
-                os.close(self.fd)
-                Terminal.live.discard(self)
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.05)
-        raise AssertionError("vectraguard sandbox shell did not end")
+pytestmark = pytest.mark.usefixtures("hang_up_leftovers")  # a failed test leaves no shell running
 
 
-@pytest.fixture(autouse=True)
-def _hang_up_leftovers() -> Iterator[None]:
-    """A failed test must not leave its shell (and sandbox) running."""
-    yield
-    for term in list(Terminal.live):
-        try:
-            os.kill(term.pid, signal.SIGHUP)
-            term.wait()
-        except (OSError, AssertionError):
-            pass
+def shell(caller: Caller, cwd: Path, *extra: str) -> Terminal:
+    return Terminal(caller, cwd, ["sandbox", "shell", "-p", "test-untrusted", *extra])
 
 
 def test_an_interactive_session_prompt_resize_ctrl_c_and_exit_status(root: Caller, workspace: Path) -> None:
     before = set(root.sandboxes())
-    term = Terminal(root, workspace)
+    term = shell(root, workspace)
     term.expect(PROMPT)
     term.send(b"echo hello-$((40+2))\r")
     term.expect(b"hello-42")
@@ -111,7 +50,7 @@ def test_an_interactive_session_prompt_resize_ctrl_c_and_exit_status(root: Calle
 
 def test_hang_up_ends_the_session_and_removes_the_sandbox(root: Caller, workspace: Path) -> None:
     before = set(root.sandboxes())
-    term = Terminal(root, workspace)
+    term = shell(root, workspace)
     term.expect(PROMPT)
     os.kill(term.pid, signal.SIGHUP)  # what closing the terminal window sends
     assert term.wait() == 129
@@ -119,7 +58,7 @@ def test_hang_up_ends_the_session_and_removes_the_sandbox(root: Caller, workspac
 
 
 def test_tiocsti_cannot_reach_the_outer_terminal(root: Caller, workspace: Path) -> None:
-    term = Terminal(root, workspace)
+    term = shell(root, workspace)
     term.expect(PROMPT)
     # vgprobe tries TIOCSTI (also with high bits set) and TIOCLINUX on a terminal.
     term.send(b"vgprobe syscalls | tr ',' '\\n' | grep -E 'tiocsti|tioclinux'; echo END-$((1+1))\r")
@@ -140,14 +79,13 @@ def test_without_a_terminal_it_says_so(root: Caller, workspace: Path) -> None:
 
 
 def test_the_session_is_recorded_as_asciicast_and_replays(root: Caller, workspace: Path) -> None:
-    term = Terminal(root, workspace)
+    term = shell(root, workspace)
     term.expect(PROMPT)
     term.send(b"echo recorded-$((6*7))\r")
     term.expect(b"recorded-42")
     term.send(b"exit\r")
     assert term.wait() == 0
-    rows = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace).stdout)
-    shown = json.loads(root.run(["logs", "show", rows[0]["id"], "--json"], cwd=workspace).stdout)
+    shown = root.last_session(workspace)
     recording = shown["events"][-1]["recording"]
     lines = Path(recording["path"]).read_text().splitlines()
     header = json.loads(lines[0])
@@ -157,5 +95,5 @@ def test_the_session_is_recorded_as_asciicast_and_replays(root: Caller, workspac
     assert [t for t, _, _ in events] == sorted(t for t, _, _ in events)
     assert "recorded-42" in "".join(text for _, _, text in events)
     assert Path(recording["path"]).stat().st_mode & 0o777 == 0o600
-    replay = root.run(["logs", "replay", rows[0]["id"], "--speed", "1000"], cwd=workspace)
+    replay = root.run(["logs", "replay", shown["id"], "--speed", "1000"], cwd=workspace)
     assert replay.returncode == 0 and b"recorded-42" in replay.stdout

@@ -45,7 +45,7 @@ def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
     return check
 
 
-def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True) -> None:
+def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: bool = True) -> None:
     if profile:  # an agent's definition is its profile
         p.add_argument("-p", "--profile", metavar="NAME",
                        help="sandbox profile to use (default: the project's default_profile, else `default`); "
@@ -70,8 +70,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True) -> Non
     p.add_argument("--network", choices=("none", "allowlist", "full"),
                    help="network mode: none (default), allowlist (through a proxy Vectra Guard plants in the "
                    "sandbox) or full (Podman's ordinary network; asks for approval)")
-    p.add_argument("--yes", action="store_true",
-                   help="approve what would otherwise be asked on the terminal (e.g. the full network)")
+    if yes:
+        p.add_argument("--yes", action="store_true",
+                       help="approve a run that needs approval (risky findings, the full network) instead of "
+                       "asking on the terminal, unless the system policy forbids it; recorded as approved by --yes")
     p.add_argument("--allow", action="append", default=[], metavar="HOST[:PORT]",
                    help="allow this destination (host, *.domain or CIDR; port default 80 and 443); implies "
                    "--network allowlist; repeatable")
@@ -182,6 +184,26 @@ def build_parser() -> argparse.ArgumentParser:
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
     logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
 
+    check = sub.add_parser(
+        "check", help="the decision a run of CMD would get (allow, ask, deny), without running it: "
+        "check [--json] [OPTIONS] -- CMD",
+        description="Judge CMD as `vectraguard run` would, with the same profile and options, and print the "
+        "decision and its findings; nothing is run, asked or recorded. One argument containing a space is a "
+        "command line (as agents' hooks pass it). For agents' pre-execution hooks: see contrib/agent-hooks/.",
+        epilog="Exit status: 0 allow (or approved earlier with `remember`), 1 ask, 2 deny, 125 the decision "
+        "cannot be made (e.g. invalid configuration).")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_run_options(check, yes=False)
+
+    approvals = sub.add_parser("approvals", help="remembered approvals: approvals list | approvals revoke ID...")
+    approvals_sub = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    approvals_list = approvals_sub.add_parser("list", help="remembered approvals that have not expired")
+    approvals_list.add_argument("--all", action="store_true", help="expired ones too")
+    approvals_list.add_argument("--json", action="store_true", help="machine-readable output")
+    approvals_revoke = approvals_sub.add_parser("revoke", help="forget remembered approvals: revoke ID... | --all")
+    approvals_revoke.add_argument("ids", nargs="*", metavar="ID", help="approval ids (unique prefixes accepted)")
+    approvals_revoke.add_argument("--all", action="store_true", help="every remembered approval")
+
     doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -206,6 +228,9 @@ COMMANDS = {
     ("logs", "export"): "logs",
     ("logs", "prune"): "logs",
     ("logs", "replay"): "logs",
+    ("check", None): "check",
+    ("approvals", "list"): "approvals",
+    ("approvals", "revoke"): "approvals",
     ("trust", None): "trust",
     ("untrust", None): "trust",
 }

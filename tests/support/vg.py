@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOTLESS_USER = "vgtest"
 TEST_IMAGE = "localhost/vectraguard-test:latest"
@@ -43,9 +45,18 @@ class Caller:
 
     def run(self, args: Sequence[str], *, cwd: Path, input: bytes = b"", timeout: float = 120,
             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Without a controlling terminal (a session of its own), whether or not
+        the tests run from one: nothing can be asked, as in CI."""
         argv, env = self.argv(self.vg(args), extra_env)
         return subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, start_new_session=True)
+
+    def last_session(self, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+        """`logs show --json` of the newest session."""
+        listed = self.run(["logs", "list", "--json", "--limit", "1"], cwd=cwd, extra_env=extra_env)
+        rows = json.loads(listed.stdout)
+        shown = self.run(["logs", "show", rows[0]["id"], "--json"], cwd=cwd, extra_env=extra_env)
+        return json.loads(shown.stdout)  # type: ignore[no-any-return]
 
     def popen(self, args: Sequence[str], *, cwd: Path) -> subprocess.Popen[bytes]:
         argv, env = self.argv(self.vg(args))

@@ -1,39 +1,54 @@
-"""Asking a human before something risky runs.
+"""Asking a human, on the controlling terminal.
 
-The question goes to the controlling terminal (/dev/tty) — never to the
-sandbox's stdin, which may be a script or a pipe the command controls. With
-no terminal, the answer is no unless the caller passed --yes. Either way the
-decision is returned for the audit record. (Command risk classification
-and remembered approvals build on this.)
+The question goes to /dev/tty — never to the sandbox's stdin, which may be
+a script or a pipe the command itself controls. Whatever the command, its
+arguments or file names contain is shown with control characters escaped,
+so a command cannot paint its own prompt (or hide part of itself) with
+terminal escape sequences.
 """
 
 from __future__ import annotations
 
 import os
+from enum import Enum
 
-from vectraguard.errors import PolicyError
+
+class Answer(Enum):
+    ONCE = "yes"
+    NO = "no"
+    REMEMBER = "remember"
 
 
-def _ask(question: str) -> bool | None:
-    """True/False from the terminal; None when there is no terminal to ask."""
+def printable(text: str) -> str:
+    """Control characters (escape sequences, carriage returns ...) made visible."""
+    out = []
+    for char in text:
+        if char.isprintable() or char == " ":
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
+def ask(screen: str, remember_for: str | None) -> Answer | None:
+    """The person's answer; None when there is no terminal to ask on.
+
+    `screen` is shown first; `remember_for` (e.g. "24h") offers the
+    remember answer, None leaves it out. Anything but a yes is a no."""
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
+    choices = "[y]es once, [N]o" + (f", [r]emember for {remember_for}" if remember_for else "")
     with open(fd, "r+b", buffering=0) as tty:
-        tty.write(f"vectraguard: {question} [y/N] ".encode())
-        answer = tty.readline().decode(errors="replace").strip().lower()
-    return answer in ("y", "yes")
-
-
-def require(what: str, *, yes: bool, at: str) -> dict[str, str]:
-    """Approval for `what`, or PolicyError (exit 125). Returns the audit entry."""
-    if yes:
-        return {"what": what, "decision": "approved", "by": "--yes", "at": at}
-    answer = _ask(f"{what}. Allow?")
-    if answer is None:
-        raise PolicyError(f"vectraguard: {what} needs approval, and there is no terminal to ask on",
-                          hint="run it from a terminal to be asked, or pass --yes")
-    if not answer:
-        raise PolicyError(f"vectraguard: {what}: not approved")
-    return {"what": what, "decision": "approved", "by": "terminal", "at": at}
+        tty.write(f"{screen}\nvectraguard: allow this run? {choices}: ".encode())
+        try:
+            reply = tty.readline().decode(errors="replace").strip().lower()
+        except KeyboardInterrupt:
+            tty.write(b"\n")
+            return Answer.NO
+    if reply in ("y", "yes"):
+        return Answer.ONCE
+    if remember_for and reply in ("r", "remember"):
+        return Answer.REMEMBER
+    return Answer.NO

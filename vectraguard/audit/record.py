@@ -6,8 +6,6 @@ argv is recorded as given (secrets belong in --env, not in argv).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pwd
 import socket
@@ -56,10 +54,6 @@ def who() -> tuple[str, str]:
     return user, socket.gethostname()
 
 
-def digest_of(profile_dict: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(profile_dict, sort_keys=True).encode()).hexdigest()
-
-
 def status_for(reason: str, exit_status: int) -> str:
     if reason in ("timeout", "oom", "interrupted"):
         return reason
@@ -70,18 +64,18 @@ def status_for(reason: str, exit_status: int) -> str:
 
 def started(session: str, *, agent: str | None, profile: str, profile_digest: str, argv: list[str], cwd: str,
             mounts: list[dict[str, Any]], network: dict[str, Any], env_names: list[str], image: str,
-            owner: str, at: str) -> dict[str, Any]:
+            owner: str, at: str, approvals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     user, host = who()
     return {"version": SCHEMA_VERSION, "session": session, "status": "started", "at": at, "agent": agent,
             "user": user, "host": host, "profile": profile, "profile_digest": profile_digest, "argv": argv,
             "cwd": cwd, "mounts": mounts, "network": network, "env_names": env_names, "image": image,
-            "owner": owner}
+            "owner": owner, "approvals": approvals or []}
 
 
 def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,
              at: str, duration_ms: int, capture: OutputCapture | None,
              network: list[dict[str, Any]] | None = None,
-             approvals: list[dict[str, str]] | None = None,
+             approvals: list[dict[str, Any]] | None = None,
              recording: dict[str, Any] | None = None) -> dict[str, Any]:
     output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
     return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
@@ -90,7 +84,8 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
 
 
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,
-            at: str) -> dict[str, Any]:
+            at: str, approvals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     user, host = who()
     return {"version": SCHEMA_VERSION, "session": session, "status": "refused", "at": at, "agent": agent,
-            "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd, "reason": reason}
+            "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd, "reason": reason,
+            "approvals": approvals or []}

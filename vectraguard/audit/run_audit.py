@@ -14,7 +14,7 @@ from typing import Any
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.store import AuditStore, open_store
-from vectraguard.config.resolved import ResolvedProfile, as_dict
+from vectraguard.config.resolved import ResolvedProfile, as_dict, digest
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.sandbox.mounts import Mount
 
@@ -31,6 +31,7 @@ class RunAudit:
     owner: str
     started_at: str = ""
     _started_clock: float = field(default=0.0, repr=False)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def open(cls, session_id: str, agent: str | None, argv: list[str], cwd: str, owner: str) -> RunAudit:
@@ -44,36 +45,43 @@ class RunAudit:
         return {"id": self.session_id, "started_at": at, "agent": self.agent, "user": user, "profile": profile,
                 "command": shlex.join(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
 
-    def refused(self, profile: str | None, reason: str) -> None:
+    def refused(self, profile: str | None, reason: str, approvals: tuple[dict[str, Any], ...] = ()) -> None:
         at = record.now()
         body = record.refused(self.session_id, agent=self.agent, profile=profile, argv=self.argv, cwd=self.cwd,
-                              reason=reason, at=at)
+                              reason=reason, at=at, approvals=list(approvals))
         self.store.append(self.session_id, "refused", body,
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
-    def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env: dict[str, str], image: str) -> None:
+    def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env: dict[str, str], image: str,
+                approvals: tuple[dict[str, Any], ...] = ()) -> None:
         """`env` is the sandbox's environment: only its names are recorded, and
         any of its values that appear in argv are redacted there (and in the
-        listing index), so a secret passed both ways is not kept either."""
+        listing index, and in what the risk findings quote), so a secret
+        passed both ways is not kept either. The approval decisions are in
+        this record, committed before the sandbox exists, and again in
+        `finished`."""
         self.started_at, self._started_clock = record.now(), time.monotonic()
         self.argv = record.redact(self.argv, env)
+        self.approvals = [{**entry, "findings": [{**f, "matched": record.redact([f["matched"]], env)[0]}
+                                                 for f in entry.get("findings", [])]} for entry in approvals]
         env_names = sorted(env)
         canonical = as_dict(profile)
         body = record.started(
             self.session_id, agent=self.agent, profile=profile.name,
-            profile_digest=record.digest_of({"name": profile.name, **canonical}), argv=self.argv, cwd=self.cwd,
+            profile_digest=digest(profile), argv=self.argv, cwd=self.cwd,
             mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts],
-            network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at)
+            network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
+            approvals=self.approvals)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
-                 approvals: tuple[dict[str, str], ...] = (), recording: dict[str, Any] | None = None) -> None:
+                 recording: dict[str, Any] | None = None) -> None:
         at = record.now()
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
-                               capture=capture, network=network, approvals=list(approvals), recording=recording)
+                               capture=capture, network=network, approvals=self.approvals, recording=recording)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
         self.store.append(self.session_id, "finished", body,

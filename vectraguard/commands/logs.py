@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from vectraguard import errors, output
+from vectraguard.approvals.prompt import printable
 from vectraguard.audit.store import AuditStore, open_store
 from vectraguard.audit.verify import verify
 
@@ -72,7 +73,9 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
     for kind, body in events:
         print(f"== {kind}")
         for key, value in body.items():
-            if key not in ("version", "session", "output"):
+            if key == "approvals" and value:
+                _print_approvals(value)
+            elif key not in ("version", "session", "output"):
                 print(f"  {key}: {_text(value)}")
         for name, summary in (body.get("output") or {}).items():
             print(f"  {name}: {summary['bytes']} bytes, sha256 {summary['sha256']}"
@@ -84,6 +87,16 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(head + (b"\n[... middle not kept ...]\n" if tail and head else b"") + tail)
             sys.stdout.buffer.write(b"\n")
     return 0
+
+
+def _print_approvals(entries: list[dict[str, Any]]) -> None:
+    """Who decided what, when, about which findings."""
+    print("  approvals:")
+    for entry in entries:
+        print(f"    {entry.get('decision')} by {entry.get('by')} (user {entry.get('user')}, {entry.get('at')})")
+        for finding in entry.get("findings", []):
+            print(f"      {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
+                  f"{finding['decision']} by {finding['by']}")
 
 
 def _text(value: Any) -> str:

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vectraguard import approval, diag, errors, resources, units
+from vectraguard import diag, errors, resources, units
+from vectraguard.approvals import gate
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
 from vectraguard.config import flags, policy, profiles
 from vectraguard.config.problems import Origin, raise_if_any
-from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.config.resolved import ResolvedProfile, digest
 from vectraguard.network.egress import Egress
+from vectraguard.risk.assess import assess
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
 from vectraguard.runtime.attach import usable_stdin, write_to_fds
@@ -61,7 +63,7 @@ class Prepared:
     image_ref: str
     compiled: Compiled
     allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
-    approvals: tuple[dict[str, str], ...]
+    approvals: tuple[dict[str, Any], ...]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -80,7 +82,8 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         prepared = prepare(args, cwd, session_id, owner, session)
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
-        audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()))
+        audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()),
+                      getattr(exc, "approvals", ()))
         exc.recorded = True  # type: ignore[attr-defined]
         raise
     audit.argv = list(prepared.argv)
@@ -115,18 +118,25 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     system_policy = policy.load()
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
-    approvals: tuple[dict[str, str], ...] = ()
-    if profile.network_mode == "full":
-        origin = profile.provenance.get("network.mode", Origin("?"))
-        approvals = (approval.require(f"the full network for `{shlex.join(request.argv)[:120]}` (set by {origin})",
-                                      yes=args.yes, at=record.now()),)
     allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
+    # Last, once everything else is known and valid: a person is asked only about a run that can start.
+    decision = assess(request.argv, cwd, profile, args, sources, system_policy)
+    gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
+                        tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only),
+                        _network_summary(profile))
+    approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals)
+
+
+def _network_summary(profile: ResolvedProfile) -> str:
+    if profile.network_mode == "allowlist":
+        return "allowlist: " + (", ".join(profile.network_allow) or "(empty)")
+    return {"none": "none", "full": "full (any destination)"}.get(profile.network_mode, profile.network_mode)
 
 
 def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
@@ -161,7 +171,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
-    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref)
+    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
     capture = OutputCapture()
     passthrough = write_to_fds({1: 1, 2: 2})
 
@@ -183,11 +193,11 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
         audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
-                       prepared.approvals, recording.close() if recording is not None else None)
+                       recording.close() if recording is not None else None)
         raise
     status = record.status_for(result.reason, result.exit_status)
     audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close(),
-                   prepared.approvals, recording.close() if recording is not None else None)
+                   recording.close() if recording is not None else None)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     return result.exit_status

@@ -104,6 +104,16 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
     }
 
 
+def digest(profile: ResolvedProfile) -> str:
+    """The resolved profile's identity: the audit record carries it, and a
+    remembered approval is bound to it."""
+    import hashlib
+    import json
+
+    canonical = {"name": profile.name, **as_dict(profile)}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
 def _agent_dict(agent: Agent) -> dict[str, Any]:
     recipe = agent.recipe
     return {"command": list(agent.command), "home": agent.home,
@@ -185,5 +195,29 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         agent=_agent(merged.data["agent"]) if "agent" in merged.data else None,
         risk=merged.data.get("risk"),
     )
+    r.problems += _risk_problems(r, merged.data.get("risk") or {})
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile
+
+
+def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
+    """What the schema cannot see: a duration that does not parse, a decision
+    for a rule that does not exist (a typo there would silently decide nothing)."""
+    from vectraguard.risk.rules import CLASSES, NETWORK_FULL, NETWORK_WIDENED
+
+    problems = []
+    remember_for = risk.get("remember_for")
+    if remember_for is True:
+        problems.append(Problem(r.origin("risk.remember_for"), "risk.remember_for", "use a duration (e.g. 24h) or false"))
+    elif remember_for not in (None, False):
+        try:
+            units.parse_duration(remember_for)
+        except ValueError as exc:
+            problems.append(Problem(r.origin("risk.remember_for"), "risk.remember_for", str(exc)))
+    known = {*CLASSES, NETWORK_FULL, NETWORK_WIDENED, *(rule.get("id") for rule in risk.get("rules", []))}
+    for key in risk.get("decisions") or {}:
+        if key not in known:
+            path = f"risk.decisions.{key}"
+            problems.append(Problem(r.origin(path), path, "no class or rule has this name "
+                                    f"(classes: {', '.join(CLASSES)}; rules: risk.rules ids)"))
+    return problems

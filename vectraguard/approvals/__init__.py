@@ -1,0 +1,1 @@
+"""Human approval of risky runs: the question, remembered answers, the gate."""

@@ -1,0 +1,117 @@
+"""The gate before a run: a Decision becomes a go (with audit entries) or a refusal.
+
+`allow` goes ahead. `deny` is refused, naming the setting that denied.
+`ask` goes ahead when, in this order: a remembered approval matches
+exactly; `--yes` was given (unless the policy forbids it); the person at the
+terminal says yes; there is no terminal and the policy approves unattended
+runs. Otherwise it is refused. Every outcome is an audit entry: what was
+decided, by whom (the setting, the flag, the person, the remembered
+approval) and when. A refusal carries its entries on the exception, so the
+refused record has them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vectraguard import units
+from vectraguard.approvals import prompt, store
+from vectraguard.audit import record
+from vectraguard.config.policy import Policy
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.errors import PolicyError
+from vectraguard.risk.decide import Decision
+
+DEFAULT_REMEMBER_FOR = "24h"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the person is asked about."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    profile: ResolvedProfile
+    digest: str  # of the resolved profile, as the audit record has it
+    writable: tuple[str, ...]  # "host path -> sandbox path" of each read-write mount
+    network: str
+
+    def command(self) -> str:
+        import shlex
+
+        return prompt.printable(shlex.join(self.argv))
+
+
+def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) -> tuple[dict[str, Any], ...]:
+    """The audit entries of a run that may go ahead, or PolicyError."""
+    if not decision.judged:
+        return ()
+    user, _ = record.who()
+
+    def entry(outcome: str, by: str, **extra: Any) -> dict[str, Any]:
+        return {"decision": outcome, "by": by, "user": user, "at": record.now(), "verdict": decision.verdict,
+                "findings": [j.as_dict() for j in decision.judged], **extra}
+
+    details = [f"{j.finding.cls} ({j.finding.rule}): {prompt.printable(j.finding.matched)[:200]} — "
+               f"{j.finding.reason}; {j.verdict} by {j.by}" for j in decision.judged]
+    if decision.verdict == "allow":
+        return (entry("allowed", "risk.decisions"),)
+    if decision.verdict == "deny":
+        raise _refusal(f"vectraguard: refused: profile {run.profile.name} denies `{run.command()[:200]}`",
+                       details, "choose a profile whose risk.decisions allow it, or change risk.decisions "
+                       "(man vectraguard-profile, APPROVALS)", entry("denied", "risk.decisions"))
+    remembered = store.find(run.argv, run.cwd, run.digest)
+    if remembered is not None:
+        return (entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
+                      approved_by=remembered.user, approved_at=remembered.created_at),)
+    if yes:
+        if _policy(policy, "approvals.allow_yes", True):
+            return (entry("approved", "--yes"),)
+        details.append(f"--yes is not accepted: {policy.rule('approvals.allow_yes') if policy else ''}")
+    remember_for = _remember_for(run.profile, policy)
+    answer = prompt.ask(_screen(run, details), units.format_duration(remember_for) if remember_for else None)
+    if answer is None:
+        if _policy(policy, "approvals.without_terminal", "refuse") == "approve":
+            assert policy is not None
+            return (entry("approved", policy.rule("approvals.without_terminal")),)
+        raise _refusal(f"vectraguard: `{run.command()[:200]}` needs approval, and there is no terminal to ask on",
+                       details, "run it from a terminal to be asked, or pass --yes", entry("refused", "no terminal"))
+    if answer is prompt.Answer.NO:
+        raise _refusal(f"vectraguard: `{run.command()[:200]}`: not approved", [], "", entry("declined", "terminal"))
+    if answer is prompt.Answer.REMEMBER and remember_for:
+        kept = store.remember(run.argv, run.cwd, run.profile.name, run.digest,
+                              tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)
+        return (entry("approved", "terminal", remembered=kept.id),)
+    return (entry("approved", "terminal"),)
+
+
+def _policy(policy: Policy | None, path: str, default: Any) -> Any:
+    value = policy.get(path) if policy is not None else None
+    return default if value is None else value
+
+
+def _remember_for(profile: ResolvedProfile, policy: Policy | None) -> float | None:
+    """How long a remembered approval lasts; None when remembering is off."""
+    if not _policy(policy, "approvals.remember", True):
+        return None
+    text = (profile.risk or {}).get("remember_for", DEFAULT_REMEMBER_FOR)
+    return None if text is False else units.parse_duration(text)
+
+
+def _screen(run: Run, details: list[str]) -> str:
+    lines = ["", "vectraguard: this run needs your approval",
+             f"  command:   {run.command()}",
+             f"  directory: {prompt.printable(run.cwd)}",
+             f"  profile:   {run.profile.name} (digest {run.digest[:12]})",
+             f"  writable:  {', '.join(prompt.printable(w) for w in run.writable) or 'nothing'}",
+             f"  network:   {run.network}",
+             "  findings:"]
+    lines += [f"    - {d}" for d in details]
+    return "\n".join(lines)
+
+
+def _refusal(message: str, details: list[str], hint: str, audit_entry: dict[str, Any]) -> PolicyError:
+    error = PolicyError(message, details=details, hint=hint)
+    error.approvals = (audit_entry,)  # type: ignore[attr-defined]
+    return error

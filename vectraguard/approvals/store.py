@@ -1,0 +1,99 @@
+"""Remembered approvals: "yes to exactly this, here, under exactly this profile, for a while".
+
+An entry is bound to the exact argv, the working directory and the digest
+of the resolved profile (any change to the profile, its rules or the flags
+that shaped it makes a new digest), and it expires. `vectraguard approvals
+list|revoke` show and remove them. The file sits in Vectra Guard's data
+directory (0700/0600), which no sandbox can mount, so nothing inside a
+sandbox can approve itself.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vectraguard import paths, state_file
+from vectraguard.errors import UsageError
+
+STORE_NAME = "approvals.json"
+WHAT = "approvals store"
+HINT = "inspect or remove it (every remembered approval is then forgotten)"
+
+
+@dataclass(frozen=True)
+class Remembered:
+    id: str
+    argv: tuple[str, ...]
+    cwd: str
+    profile: str
+    profile_digest: str
+    rules: tuple[str, ...]  # the findings approved, for the listing
+    user: str
+    created_at: str  # ISO 8601 UTC
+    expires_at: float  # seconds since the epoch
+
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+    def matches(self, argv: tuple[str, ...], cwd: str, digest: str) -> bool:
+        return self.argv == argv and self.cwd == cwd and self.profile_digest == digest
+
+
+def store_path() -> Path:
+    return paths.data_dir() / STORE_NAME
+
+
+def load() -> list[Remembered]:
+    raw = state_file.read(store_path(), WHAT, HINT) or []
+    try:
+        return [Remembered(**{**item, "argv": tuple(item["argv"]), "rules": tuple(item["rules"])}) for item in raw]
+    except (TypeError, KeyError) as exc:
+        from vectraguard.errors import ConfigError
+
+        raise ConfigError(f"vectraguard: the {WHAT} {store_path()} is unreadable ({exc})", hint=HINT) from None
+
+
+def find(argv: tuple[str, ...], cwd: str, digest: str, now: float | None = None) -> Remembered | None:
+    moment = time.time() if now is None else now
+    for entry in load():
+        if entry.matches(argv, cwd, digest) and not entry.expired(moment):
+            return entry
+    return None
+
+
+def remember(argv: tuple[str, ...], cwd: str, profile: str, digest: str, rules: tuple[str, ...], user: str,
+             created_at: str, seconds: float) -> Remembered:
+    entry = Remembered(secrets.token_hex(6), argv, cwd, profile, digest, rules, user, created_at,
+                       time.time() + seconds)
+    with state_file.locked(store_path(), WHAT):
+        now = time.time()
+        kept = [e for e in load() if not e.expired(now) and not e.matches(argv, cwd, digest)]
+        _save([*kept, entry])
+    return entry
+
+
+def revoke(prefixes: list[str], everything: bool = False) -> list[Remembered]:
+    """Remove the entries with these ids (unique prefixes accepted), or all of them."""
+    with state_file.locked(store_path(), WHAT):
+        entries = load()
+        if everything:
+            chosen = entries
+        else:
+            chosen = []
+            for prefix in prefixes:
+                hits = [e for e in entries if e.id.startswith(prefix)]
+                if len(hits) != 1:
+                    problem = "matches no approval" if not hits else "matches more than one approval"
+                    raise UsageError(f"vectraguard: approval id {prefix!r} {problem}",
+                                     hint="`vectraguard approvals list` shows the ids")
+                chosen.append(hits[0])
+        if chosen:
+            _save([e for e in entries if e not in chosen])
+    return chosen
+
+
+def _save(entries: list[Remembered]) -> None:
+    state_file.write(store_path(), [asdict(e) for e in entries], WHAT)

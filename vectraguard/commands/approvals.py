@@ -1,0 +1,56 @@
+"""`vectraguard approvals list|revoke`: the remembered approvals."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from datetime import UTC, datetime
+
+from vectraguard import errors, output
+from vectraguard.approvals import store
+from vectraguard.approvals.prompt import printable
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.approvals_command == "list":
+        return _list(args)
+    return _revoke(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    now = time.time()
+    entries = [e for e in store.load() if args.all or not e.expired(now)]
+    if args.json:
+        output.print_json([{**_row(e), "argv": list(e.argv), "expired": e.expired(now)} for e in entries])
+        return 0
+    if not entries:
+        print("no remembered approvals")
+        return 0
+    rows = [{"id": e.id, "expires": _expires(e.expires_at) + (" (expired)" if e.expired(now) else ""),
+             "profile": e.profile, "directory": printable(e.cwd), "command": printable(shlex.join(e.argv))[:80],
+             "rules": ", ".join(e.rules)} for e in entries]
+    output.print_table(rows, ["id", "expires", "profile", "directory", "command", "rules"])
+    return 0
+
+
+def _row(entry: store.Remembered) -> dict[str, object]:
+    return {"id": entry.id, "command": shlex.join(entry.argv), "cwd": entry.cwd, "profile": entry.profile,
+            "profile_digest": entry.profile_digest, "rules": list(entry.rules), "user": entry.user,
+            "created_at": entry.created_at, "expires_at": _expires(entry.expires_at)}
+
+
+def _expires(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all:
+        raise errors.UsageError("vectraguard approvals revoke: give approval ids, or --all",
+                                hint="`vectraguard approvals list` shows the ids")
+    gone = store.revoke(args.ids, everything=args.all)
+    for entry in gone:
+        print(f"revoked {entry.id}: {printable(shlex.join(entry.argv))} in {printable(entry.cwd)}")
+    if not gone:
+        print("no remembered approvals")
+    return 0

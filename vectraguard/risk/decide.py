@@ -1,0 +1,94 @@
+"""What to do about a command's findings: allow, ask or deny.
+
+A profile's `risk.decisions` maps classes and rule ids to a verdict; a rule
+id is more specific than its class and wins. A class the profile says
+nothing about is asked about (fail closed, but not shut). The system
+policy's `risk.decisions` is a floor: it can make a verdict stricter, never
+looser, whatever the layers say. The whole command gets the strictest
+verdict of its findings.
+
+Besides the command, the run itself can be risky: the full network, or
+destinations the command line adds to the profile's allowlist. Those are
+findings of class `network` too (rules `network-full`, `network-widened`),
+decided by the same table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vectraguard.config.problems import Origin
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.risk.classify import Finding
+from vectraguard.risk.rules import NETWORK_FULL, NETWORK_WIDENED
+
+VERDICTS = ("allow", "ask", "deny")  # weakest first
+DEFAULT_VERDICT = "ask"
+
+
+@dataclass(frozen=True)
+class Judged:
+    finding: Finding
+    verdict: str
+    by: str  # the setting that chose the verdict, with its origin
+
+    def as_dict(self) -> dict[str, str]:
+        return {**self.finding.as_dict(), "decision": self.verdict, "by": self.by}
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str  # allow, ask or deny
+    judged: tuple[Judged, ...]
+
+    def summary(self) -> str:
+        """One line: which findings, for the audit reason and `check`."""
+        if not self.judged:
+            return "no risk found"
+        return "; ".join(f"{j.finding.cls} ({j.finding.rule}: {j.finding.matched}) -> {j.verdict}" for j in self.judged)
+
+
+def stricter(a: str, b: str) -> str:
+    return a if VERDICTS.index(a) >= VERDICTS.index(b) else b
+
+
+def decide(findings: list[Finding], profile: ResolvedProfile, floor: Mapping[str, Any] | None = None,
+           floor_rule: Callable[[str], str] = str) -> Decision:
+    """The verdict for these findings under the profile's decisions and the policy's floor."""
+    own: Mapping[str, Any] = (profile.risk or {}).get("decisions") or {}
+    judged = []
+    for finding in findings:
+        verdict, by = DEFAULT_VERDICT, f"the default for a class with no decision ({DEFAULT_VERDICT})"
+        for key in (finding.cls, finding.rule):  # the rule id, more specific, last
+            if key in own:
+                origin = profile.provenance.get(f"risk.decisions.{key}", Origin("<profile>"))
+                verdict, by = str(own[key]), f"risk.decisions.{key} ({origin})"
+        for key in (finding.cls, finding.rule):
+            minimum = (floor or {}).get(key)
+            if minimum is not None and stricter(str(minimum), verdict) != verdict:
+                verdict, by = str(minimum), floor_rule(f"risk.decisions.{key}")
+        judged.append(Judged(finding, verdict, by))
+    overall = "allow"
+    for item in judged:
+        overall = stricter(item.verdict, overall)
+    return Decision(overall, tuple(judged))
+
+
+def network_findings(profile: ResolvedProfile, base: ResolvedProfile | None) -> list[Finding]:
+    """The run's own network risk. `base` is the profile as its files define it
+    (without this command line), when the command line touched the network."""
+    origin = profile.provenance.get("network.mode", Origin("<profile>"))
+    if profile.network_mode == "full":
+        return [Finding(NETWORK_FULL, "network", f"network.mode: full (set by {origin})",
+                        "the sandbox gets an ordinary network: any destination, any protocol")]
+    if base is None or profile.network_mode != "allowlist":
+        return []
+    # Switching on the profile's own allowlist (`dev` keeps it off by default) is not widening it.
+    before = set(base.network_allow)
+    added = [entry for entry in profile.network_allow if entry not in before]
+    if not added:
+        return []
+    return [Finding(NETWORK_WIDENED, "network", "allow " + ", ".join(added),
+                    f"the command line reaches beyond profile {profile.name}'s own allowlist")]
