@@ -103,7 +103,8 @@ def test_codex_hook(env: dict[str, str], tmp_path: Path) -> None:
     asked = hook("codex", codex_event("git push --force origin main", tmp_path), env, tmp_path)
     assert asked.returncode == 2  # Codex blocks the call and shows stderr to its model
     assert "destructive: force push" in asked.stderr
-    assert "run it with `vectraguard run -- sh -c 'git push --force origin main'`" in asked.stderr
+    assert f"approve it, in {tmp_path}, with `vectraguard approvals grant -- 'git push --force origin main'`" \
+        in asked.stderr
     argv_form = hook("codex", codex_event(["bash", "-lc", "rm -rf ~"], tmp_path), env, tmp_path)
     assert argv_form.returncode == 2 and "rm-recursive" in argv_form.stderr
     garbage = hook("codex", "[]", env, tmp_path)
@@ -123,7 +124,7 @@ def test_generic_shell_wrapper(env: dict[str, str], tmp_path: Path) -> None:
     refused = sh("-c", "rm -rf ~")
     assert refused.returncode == 126
     assert refused.stderr.startswith("vectraguard-sh: not run: it needs approval\nask: rm -rf ~")
-    assert "vectraguard run -- sh -c 'rm -rf ~'" in refused.stderr
+    assert "to approve it: vectraguard approvals grant -- 'rm -rf ~'" in refused.stderr
     assert victim.exists()
     interactive = sh()
     assert interactive.returncode == 126 and "only `vectraguard-sh -c COMMAND" in interactive.stderr

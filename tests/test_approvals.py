@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("hang_up_leftovers")
 P = ["run", "-p", "test-default"]
 # Recursive delete of a home directory: rule rm-recursive, class destructive (ask in `default`).
 RISKY = ["sh", "-c", "rm -rf ~/cache; echo ran-$((40+2))"]
-QUESTION = b"allow this run?"
+QUESTION = b"? ["  # the end of the question, whichever it is
 
 
 @pytest.fixture
@@ -326,3 +326,27 @@ def test_check_with_bad_configuration_is_one_located_error(root: Caller, workspa
     err = result.stderr.decode()
     assert f"{bad}:4: risk.decisions.rm-recursiv: no class or rule has this name" in err
     assert "Traceback" not in err
+
+
+# -- approving ahead of time ---------------------------------------------------------------------
+
+
+def test_grant_asks_now_and_the_command_passes_later(root: Caller, workspace: Path, env: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    """For agents' hooks: the person approves a line once; check, the hooks and run then let it pass."""
+    line = "rm -rf ~/cache; echo ran-$((40+2))"
+    shown, status = answer_on_terminal(root, workspace, env, ["approvals", "grant", "-p", "test-default", "--", line],
+                                       b"y", tmp_path)
+    assert status == 0, shown
+    assert b"approve this command, and remember it for 1d? [y]es, [N]o" in shown
+    assert b"approved " in shown
+    check = root.run(["check", "--json", "-p", "test-default", "--", line], cwd=workspace, extra_env=env)
+    assert check.returncode == 0, check.stdout
+    ran = root.run([*P, "--", "sh", "-c", line], cwd=workspace, extra_env=env)  # no terminal: remembered
+    assert ran.returncode == 0 and ran.stdout == b"ran-42\n", ran.stderr.decode()
+    # Without a terminal nobody can grant anything; --yes is not an option of grant.
+    nobody = root.run(["approvals", "grant", "-p", "test-default", "--", "rm -rf ~/other"], cwd=workspace,
+                      extra_env=env)
+    assert nobody.returncode == 125 and b"there is no terminal to ask on" in nobody.stderr
+    with_yes = root.run(["approvals", "grant", "--yes", "--", "rm -rf ~/other"], cwd=workspace, extra_env=env)
+    assert with_yes.returncode == 125 and b"unrecognized arguments: --yes" in with_yes.stderr

@@ -195,11 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="machine-readable output")
     _add_run_options(check, yes=False)
 
-    approvals = sub.add_parser("approvals", help="remembered approvals: approvals list | approvals revoke ID...")
+    approvals = sub.add_parser("approvals", help="remembered approvals: approvals list | grant -- CMD | revoke ID...")
     approvals_sub = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND", parser_class=_Parser)
     approvals_list = approvals_sub.add_parser("list", help="remembered approvals that have not expired")
     approvals_list.add_argument("--all", action="store_true", help="expired ones too")
     approvals_list.add_argument("--json", action="store_true", help="machine-readable output")
+    approvals_grant = approvals_sub.add_parser(
+        "grant", help="approve CMD ahead of time, on the terminal: grant [OPTIONS] -- CMD",
+        description="Judge CMD as `vectraguard check` does and, if it needs approval, ask you on the terminal "
+        "and remember the yes (for exactly that command, this directory and the resolved profile, for "
+        "risk.remember_for): the next `vectraguard run -- sh -c 'CMD'`, `check` or agent hook call for it is "
+        "then approved. A single argument is a command line.", epilog=EPILOG)
+    _add_run_options(approvals_grant, yes=False)
     approvals_revoke = approvals_sub.add_parser("revoke", help="forget remembered approvals: revoke ID... | --all")
     approvals_revoke.add_argument("ids", nargs="*", metavar="ID", help="approval ids (unique prefixes accepted)")
     approvals_revoke.add_argument("--all", action="store_true", help="every remembered approval")
@@ -230,6 +237,7 @@ COMMANDS = {
     ("logs", "replay"): "logs",
     ("check", None): "check",
     ("approvals", "list"): "approvals",
+    ("approvals", "grant"): "approvals",
     ("approvals", "revoke"): "approvals",
     ("trust", None): "trust",
     ("untrust", None): "trust",

@@ -8,6 +8,9 @@ runs. Otherwise it is refused. Every outcome is an audit entry: what was
 decided, by whom (the setting, the flag, the person, the remembered
 approval) and when. A refusal carries its entries on the exception, so the
 refused record has them too.
+
+`grant` is the same question asked ahead of time (`approvals grant`), for
+a command that an agent's hook will meet: only a remembered yes counts.
 """
 
 from __future__ import annotations
@@ -53,14 +56,11 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
         return {"decision": outcome, "by": by, "user": user, "at": record.now(), "verdict": decision.verdict,
                 "findings": [j.as_dict() for j in decision.judged], **extra}
 
-    details = [f"{j.finding.cls} ({j.finding.rule}): {prompt.printable(j.finding.matched)[:200]} — "
-               f"{j.finding.reason}; {j.verdict} by {j.by}" for j in decision.judged]
+    details = _details(decision)
     if decision.verdict == "allow":
         return (entry("allowed", "risk.decisions"),)
     if decision.verdict == "deny":
-        raise _refusal(f"vectraguard: refused: profile {run.profile.name} denies `{run.command()[:200]}`",
-                       details, "choose a profile whose risk.decisions allow it, or change risk.decisions "
-                       "(man vectraguard-profile, APPROVALS)", entry("denied", "risk.decisions"))
+        raise _denial(run, details, entry("denied", "risk.decisions"))
     remembered = store.find(run.argv, run.cwd, run.digest)
     if remembered is not None:
         return (entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
@@ -84,6 +84,48 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
                               tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)
         return (entry("approved", "terminal", remembered=kept.id),)
     return (entry("approved", "terminal"),)
+
+
+def grant(decision: Decision, run: Run, *, policy: Policy | None) -> store.Remembered | None:
+    """`approvals grant`: ask now, on the terminal, and remember the yes for
+    when the command comes (through `run`, `check` or an agent's hook).
+    None when the command needs no approval."""
+    details = _details(decision)
+    if decision.verdict == "allow":
+        return None
+    if decision.verdict == "deny":
+        raise _denial(run, details, {})
+    remember_for = _remember_for(run.profile, policy)
+    if remember_for is None:
+        raise PolicyError("vectraguard: approvals cannot be remembered here",
+                          hint="the system policy (approvals.remember) or the profile (risk.remember_for: false) "
+                          "switches remembering off")
+    answer = prompt.ask(_screen(run, details), units.format_duration(remember_for), once=False)
+    if answer is None:
+        raise PolicyError("vectraguard: approvals grant asks a person, and there is no terminal to ask on",
+                          hint="run it from a terminal (--yes does not apply: the point is that a person says yes)")
+    if answer is not prompt.Answer.REMEMBER:
+        raise PolicyError(f"vectraguard: `{run.command()[:200]}`: not approved")
+    user, _ = record.who()
+    return store.remember(run.argv, run.cwd, run.profile.name, run.digest,
+                          tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)
+
+
+def network_summary(profile: ResolvedProfile) -> str:
+    if profile.network_mode == "allowlist":
+        return "allowlist: " + (", ".join(profile.network_allow) or "(empty)")
+    return {"none": "none", "full": "full (any destination)"}.get(profile.network_mode, profile.network_mode)
+
+
+def _details(decision: Decision) -> list[str]:
+    return [f"{j.finding.cls} ({j.finding.rule}): {prompt.printable(j.finding.matched)[:200]} — "
+            f"{j.finding.reason}; {j.verdict} by {j.by}" for j in decision.judged]
+
+
+def _denial(run: Run, details: list[str], audit_entry: dict[str, Any]) -> PolicyError:
+    return _refusal(f"vectraguard: refused: profile {run.profile.name} denies `{run.command()[:200]}`", details,
+                    "choose a profile whose risk.decisions allow it, or change risk.decisions "
+                    "(man vectraguard-profile, APPROVALS)", audit_entry)
 
 
 def _policy(policy: Policy | None, path: str, default: Any) -> Any:
@@ -113,5 +155,5 @@ def _screen(run: Run, details: list[str]) -> str:
 
 def _refusal(message: str, details: list[str], hint: str, audit_entry: dict[str, Any]) -> PolicyError:
     error = PolicyError(message, details=details, hint=hint)
-    error.approvals = (audit_entry,)  # type: ignore[attr-defined]
+    error.approvals = (audit_entry,) if audit_entry else ()  # type: ignore[attr-defined]
     return error

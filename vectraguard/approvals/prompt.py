@@ -30,25 +30,29 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
-def ask(screen: str, remember_for: str | None) -> Answer | None:
+def ask(screen: str, remember_for: str | None, *, once: bool = True) -> Answer | None:
     """The person's answer; None when there is no terminal to ask on.
 
     `screen` is shown first; `remember_for` (e.g. "24h") offers the
-    remember answer, None leaves it out. Anything but a yes is a no."""
+    remember answer, None leaves it out; without `once` (approving ahead of
+    time) every yes is remembered. Anything but a yes is a no."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
-    choices = "[y]es once, [N]o" + (f", [r]emember for {remember_for}" if remember_for else "")
+    if once:
+        question = "allow this run? [y]es once, [N]o" + (f", [r]emember for {remember_for}" if remember_for else "")
+    else:
+        question = f"approve this command, and remember it for {remember_for}? [y]es, [N]o"
     with open(fd, "r+b", buffering=0) as tty:
-        tty.write(f"{screen}\nvectraguard: allow this run? {choices}: ".encode())
+        tty.write(f"{screen}\nvectraguard: {question}: ".encode())
         try:
             reply = tty.readline().decode(errors="replace").strip().lower()
         except KeyboardInterrupt:
             tty.write(b"\n")
             return Answer.NO
     if reply in ("y", "yes"):
-        return Answer.ONCE
+        return Answer.ONCE if once else Answer.REMEMBER
     if remember_for and reply in ("r", "remember"):
         return Answer.REMEMBER
     return Answer.NO

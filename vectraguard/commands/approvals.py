@@ -1,4 +1,4 @@
-"""`vectraguard approvals list|revoke`: the remembered approvals."""
+"""`vectraguard approvals list|grant|revoke`: the remembered approvals."""
 
 from __future__ import annotations
 
@@ -15,7 +15,30 @@ from vectraguard.approvals.prompt import printable
 def main(args: argparse.Namespace) -> int:
     if args.approvals_command == "list":
         return _list(args)
+    if args.approvals_command == "grant":
+        return _grant(args)
     return _revoke(args)
+
+
+def _grant(args: argparse.Namespace) -> int:
+    from vectraguard.approvals import gate
+    from vectraguard.risk.judged import judge
+
+    judged = judge(args)
+    argv = judged.argvs()[0]
+    run = gate.Run(argv, judged.cwd, judged.profile, judged.digest, judged.writable(),
+                   gate.network_summary(judged.profile))
+    existing = judged.remembered() if judged.decision.verdict == "ask" else None
+    if existing is not None:
+        print(f"already approved: remembered approval {existing.id}, until {_expires(existing.expires_at)}")
+        return 0
+    kept = gate.grant(judged.decision, run, policy=judged.policy)
+    if kept is None:
+        print(f"nothing to approve: profile {judged.profile.name} allows `{printable(judged.text())}`")
+        return 0
+    print(f"approved {kept.id}: `{printable(shlex.join(kept.argv))}` in {printable(kept.cwd)}, profile "
+          f"{kept.profile}, until {_expires(kept.expires_at)}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:

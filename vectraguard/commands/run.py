@@ -128,15 +128,9 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
     gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
                         tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only),
-                        _network_summary(profile))
+                        gate.network_summary(profile))
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals)
-
-
-def _network_summary(profile: ResolvedProfile) -> str:
-    if profile.network_mode == "allowlist":
-        return "allowlist: " + (", ".join(profile.network_allow) or "(empty)")
-    return {"none": "none", "full": "full (any destination)"}.get(profile.network_mode, profile.network_mode)
 
 
 def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
