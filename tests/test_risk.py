@@ -54,6 +54,31 @@ def test_obfuscations_are_seen_through(command: str, rule: str) -> None:
     assert finding.reason and finding.matched
 
 
+@pytest.mark.parametrize("command", [
+    "if true; then rm -rf ~; fi",
+    "until false; do rm -rf /home; done",
+    "for d in /; do rm -rf $d; done",
+    "for d in build /; do rm -rf $d; done",  # several values: the loop variable is unknown
+    "while read f; do rm -rf \"$f\"; done < list",
+    "case $1 in a|b) rm -rf ~;; esac",
+    "{ rm -rf ~; }",
+    "! rm -rf /",
+    "f(){ rm -rf ~; }; f",
+    "function g { rm -rf / ; }",
+    "run() { \"$@\"; }; run rm -rf /",  # a function that runs its arguments
+    "x=$(echo cm0gLXJmIH4= | base64 -d); eval \"$x\"",  # an assignment's value is one word
+])
+def test_commands_inside_compound_syntax_are_judged(command: str) -> None:
+    assert "rm-recursive" in {f.rule for f in classify(command, shipped_rules())}, command
+
+
+def test_compound_syntax_around_harmless_commands_stays_quiet() -> None:
+    rules = shipped_rules()
+    for command in ("if [ -d build ]; then rm -rf build; fi", "for f in *.o; do rm -f $f; done",
+                    "log() { echo \"$@\"; }; log building", "case $x in clean) make clean;; esac"):
+        assert classify(command, rules) == [], command
+
+
 def test_a_script_file_passed_to_a_shell_is_read(tmp_path: Path) -> None:
     (tmp_path / "install.sh").write_text("#!/bin/sh\necho installing\nrm -rf \"$HOME\"\n")
     assert {f.rule for f in classify(["sh", "install.sh"], shipped_rules(), cwd=str(tmp_path))} == {"rm-recursive"}

@@ -99,6 +99,7 @@ class _Judge:
         self.positional: list[str] = []  # `set -- ...`, for "$@"
         self.files: dict[str, str] = {}  # scripts written earlier on this line
         self.downloaded: dict[str, str] = {}  # files fetched earlier on this line -> the fetcher
+        self.functions: set[str] = set()  # defined earlier on this line: may run their arguments ("$@")
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
 
@@ -140,7 +141,13 @@ class _Judge:
                 stdin = " ".join(self.expand(redirect.target, depth)[0]) + "\n"
             elif redirect.op == "<" and redirect.target is not None:  # input from a file: as if cat'ed in
                 extra_sources.append(("cat", " ".join(self.expand(redirect.target, depth)[0])))
-        argv, substituted = self.words(simple.words, depth)
+        words, defined = _without_keywords(simple.words)
+        if defined:
+            self.functions.add(defined)
+        if words and words[0].literal() in ("for", "select"):
+            self.loop(words, depth)
+            return (), None
+        argv, substituted = self.words(words, depth)
         while argv and _assignment(argv[0]):
             name, _, value = argv.pop(0).partition("=")
             self.vars[name] = value
@@ -150,6 +157,9 @@ class _Judge:
             return (), None
         if argv[0] == "set" and "--" in argv:
             self.positional = argv[argv.index("--") + 1:]
+        if argv[0] == "read":  # its variables now hold input: unknown
+            for name in argv[1:]:
+                self.vars.pop(name, None)
         all_sources = (*sources, *extra_sources, *substituted)
         output = self.command(argv, depth, all_sources, stdin, tuple(redirects))
         if output is not None and redirects:
@@ -158,13 +168,30 @@ class _Judge:
         name = posixpath.basename(argv[0])
         return ((name, " ".join(argv[1:])),), output
 
+    def loop(self, words: list[shellwords.Word], depth: int) -> None:
+        """`for NAME in WORDS`: the body comes next on the line, and sees NAME
+        as one of WORDS — known when there is one, otherwise unknown (judged as
+        a path known only at run time)."""
+        name = words[1].literal() if len(words) > 1 else None
+        items, _ = self.words(words[3:], depth) if len(words) > 2 and words[2].literal() == "in" else ([], [])
+        if name:
+            self.vars.pop(name, None)
+            if len(items) == 1:
+                self.vars[name] = items[0]
+
     def words(self, words: list[shellwords.Word], depth: int) -> tuple[list[str], list[tuple[str, str]]]:
         argv: list[str] = []
         substituted: list[tuple[str, str]] = []
+        assigning = True  # leading NAME=VALUE words: their value is one word, never split
         for word in words:
             values, subs = self.expand(word, depth)
             literal = word.literal()
-            if literal is not None and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", literal):
+            first = word.parts[0] if word.parts else None
+            assigning &= first is not None and first.kind == "text" and not first.quoted and \
+                re.match(r"[A-Za-z_][A-Za-z0-9_]*=", first.value) is not None
+            if assigning:
+                values = [" ".join(values)]
+            elif literal is not None and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", literal):
                 values = literal[1:-1].split(",")  # brace expansion: {rm,-rf,~}
             argv += values
             substituted += subs
@@ -232,6 +259,9 @@ class _Judge:
             return None
         if name in ("eval",):
             self.line(" ".join(argv[1:]), depth + 1)
+            return None
+        if argv[0] in self.functions and len(argv) > 1:  # `run() { "$@"; }; run rm -rf /`
+            self.command(argv[1:], depth + 1, sources, stdin, redirects)
             return None
         if name in (".", "source"):
             self.script_file(argv[1:2], depth)
@@ -353,6 +383,31 @@ class _Judge:
             if known is None:
                 return None
         return known
+
+
+# Words that open or close a compound command: what follows them on the
+# same simple command is a command in its own right (`then rm -rf ~`).
+KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}", "esac",
+                      "in"})
+
+
+def _without_keywords(words: list[shellwords.Word]) -> tuple[list[shellwords.Word], str | None]:
+    """The command inside compound syntax: `if`/`then`/`do`/`{` ... dropped, and a
+    function definition's header (`f() {`, `function f {`; the reader drops the
+    parentheses), so its body is judged where it is defined. Also returns the
+    name of a function defined here."""
+    words, defined = list(words), None
+    while words:
+        first = words[0].literal()
+        if first in KEYWORDS:
+            words.pop(0)
+        elif first == "function" and len(words) > 1:
+            defined, words = words[1].literal(), words[2:]
+        elif len(words) > 1 and words[1].literal() == "{" and re.fullmatch(r"[\w.:-]+", first or ""):
+            defined, words = first, words[2:]
+        else:
+            break
+    return words, defined
 
 
 def _assignment(word: str) -> bool:

@@ -261,8 +261,10 @@ class _Parser:
                 self.pos += 1
                 command.subshell = self._balanced(open_, close)
                 continue
-            if self._peek() == ")":  # stray: ignore
+            if self._peek() == ")":
                 self.pos += 1
+                if self.text[self.pos - 2:self.pos] != "()":  # `NAME()` keeps NAME: a function header
+                    command.words.clear()  # `PATTERN)` of a case branch: the command starts after it
                 continue
             redirect = self._redirect()
             if redirect is not None:
