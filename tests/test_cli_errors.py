@@ -32,6 +32,17 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         (["run", "-p", "no-such-profile", "--", "true"],
          "vectraguard: unknown profile 'no-such-profile'; available profiles: aider, claude-code, codex, default, "
          "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
+        (["check", "--"],
+         "vectraguard check: no command given; vectraguard check [OPTIONS] -- CMD [ARG...]   or   "
+         "vectraguard check [OPTIONS] -- 'CMD LINE'"),
+        (["approvals", "grant", "--", " "],
+         "vectraguard approvals grant: no command given; vectraguard approvals grant [OPTIONS] -- CMD [ARG...]   "
+         "or   vectraguard approvals grant [OPTIONS] -- 'CMD LINE'"),
+        (["approvals", "revoke"],
+         "vectraguard approvals revoke: give approval ids, or --all; `vectraguard approvals list` shows the ids"),
+        (["check", "-p", "nope", "--", "true"],
+         "vectraguard: unknown profile 'nope'; available profiles: aider, claude-code, codex, default, "
+         "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
          "digits, '.', '_' and '-'"),

@@ -24,7 +24,7 @@ def _grant(args: argparse.Namespace) -> int:
     from vectraguard.approvals import gate
     from vectraguard.risk.judged import judge
 
-    judged = judge(args)
+    judged = judge(args, "approvals grant")
     argv = judged.argvs()[0]
     run = gate.Run(argv, judged.cwd, judged.profile, judged.digest, judged.writable(),
                    gate.network_summary(judged.profile))

@@ -24,7 +24,7 @@ EXIT_FOR = {"allow": 0, "ask": 1, "deny": 2}
 
 
 def main(args: argparse.Namespace) -> int:
-    judged = judge(args)
+    judged = judge(args, "check")
     decision = judged.decision
     remembered = judged.remembered() if decision.verdict == "ask" else None
     verdict = "allow" if remembered is not None else decision.verdict

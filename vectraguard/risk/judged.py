@@ -60,12 +60,13 @@ class Judged:
         return workspace + tuple(f"{m.source} -> {m.target}" for m in self.profile.mounts if m.mode == "rw")
 
 
-def judge(args: argparse.Namespace) -> Judged:
-    """Resolve the profile with the run options in `args` and judge `args.command`."""
+def judge(args: argparse.Namespace, verb: str) -> Judged:
+    """Resolve the profile with the run options in `args` and judge `args.command`
+    (`verb`, e.g. "check", names the command in messages)."""
     if not args.command or not any(word.strip() for word in args.command):
-        raise errors.UsageError(f"vectraguard {args.command_name}: no command given",
-                                hint=f"vectraguard {args.command_name} [OPTIONS] -- CMD [ARG...]   or   "
-                                f"vectraguard {args.command_name} [OPTIONS] -- 'CMD LINE'")
+        raise errors.UsageError(f"vectraguard {verb}: no command given",
+                                hint=f"vectraguard {verb} [OPTIONS] -- CMD [ARG...]   or   "
+                                f"vectraguard {verb} [OPTIONS] -- 'CMD LINE'")
     cwd = os.path.realpath(os.getcwd())
     command: tuple[str, ...] | str = args.command[0] if len(args.command) == 1 else tuple(args.command)
     sources = profiles.Sources.for_directory(cwd, ignore_project=args.ignore_project)
