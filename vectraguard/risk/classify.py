@@ -62,15 +62,19 @@ WRAPPERS: dict[str, frozenset[str]] = {
 }
 # What a statically known text can be piped through and stay known.
 DECODERS = frozenset({"base64", "xxd", "rev", "cat", "tr", "openssl"})
-_CODE_SHELL_STRINGS = re.compile(
+# Patterns for inline programs, as text: compiled on first use (most runs have no
+# inline program, and compiling them costs more than judging a plain command).
+_CODE_SHELL_STRINGS = (
     r"""(?:system|popen|exec[lv]?p?e?|spawn|spawnSync|execSync|check_output|check_call|call|run|Popen|getoutput|"""
     r"""getstatusoutput|`)\s*\(?\s*(?:\[\s*)?(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)""")
-_CODE_LISTS = re.compile(r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync)\s*\(\s*\[([^\]]*)\]""")
-_BACKTICKS = re.compile(r"`([^`]+)`")
+_CODE_LISTS = (r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync)\s*\(\s*\[([^\]]*)\]""")
+_BACKTICKS = r"`([^`]+)`"
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One risk found in a command: the rule, its class, what matched and why."""
+
     rule: str
     cls: str
     matched: str  # the command (as the judge saw it) that matched
@@ -330,13 +334,13 @@ class _Judge:
     def code(self, name: str, argv: list[str], code: str, depth: int, sources: tuple[tuple[str, str], ...]) -> None:
         """An inline program: matched by `code` rules, and the shell strings it runs judged as lines."""
         self.match(Command(name, tuple(argv[1:]), sources, code=code), argv)
-        for found in _CODE_SHELL_STRINGS.finditer(code):
+        for found in re.finditer(_CODE_SHELL_STRINGS, code):
             self.line(_unescape(found.group("s")), depth + 1)
-        for found in _CODE_LISTS.finditer(code):
+        for found in re.finditer(_CODE_LISTS, code):
             items = re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(1))
             if items:
                 self.line(shlex.join(items), depth + 1)
-        for found in _BACKTICKS.finditer(code):
+        for found in re.finditer(_BACKTICKS, code):
             self.line(found.group(1), depth + 1)
 
     def find(self, argv: list[str], depth: int, sources: tuple[tuple[str, str], ...]) -> None:

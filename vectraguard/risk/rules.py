@@ -55,30 +55,65 @@ class Command:
         return result
 
 
+class Regexes:
+    """A condition's regular expressions, compiled when first needed: a run
+    reaches only the rules whose commands it has, and compiling all of them
+    costs more than judging. `compile_all` checks every one (see shipped.py)."""
+
+    __slots__ = ("_compiled", "key", "rule_id", "texts")
+
+    def __init__(self, texts: tuple[str, ...], rule_id: str, key: str) -> None:
+        self.texts, self.rule_id, self.key = texts, rule_id, key
+        self._compiled: tuple[re.Pattern[str], ...] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.texts)
+
+    def compile_all(self) -> tuple[re.Pattern[str], ...]:
+        if self._compiled is None:
+            try:
+                self._compiled = tuple(re.compile(text) for text in self.texts)
+            except re.error as exc:
+                raise RuleError(f"rule {self.rule_id!r}: {self.key}: bad regular expression: {exc}") from None
+        return self._compiled
+
+    def search_any(self, texts: Iterable[str]) -> bool:
+        texts = list(texts)
+        return any(pattern.search(text) for pattern in self.compile_all() for text in texts)
+
+
+_NONE = Regexes((), "", "")
+
+
 @dataclass(frozen=True)
 class Rule:
+    """One compiled rule: every condition given must hold."""
+
     id: str
     cls: str
     reason: str
     commands: tuple[str, ...]  # globs on the command name
     flags: tuple[str, ...] = ()
     subcommands: tuple[str, ...] = ()
-    operands: tuple[re.Pattern[str], ...] = ()
-    args: tuple[re.Pattern[str], ...] = ()
-    unless_args: tuple[re.Pattern[str], ...] = ()
+    operands: Regexes = _NONE
+    args: Regexes = _NONE
+    unless_args: Regexes = _NONE
     stdin_from: tuple[str, ...] = ()
-    stdin_args: tuple[re.Pattern[str], ...] = ()
-    code: tuple[re.Pattern[str], ...] = ()
-    redirect_to: tuple[re.Pattern[str], ...] = ()
-    line: tuple[re.Pattern[str], ...] = ()  # on a whole command line instead of one command
+    stdin_args: Regexes = _NONE
+    code: Regexes = _NONE
+    redirect_to: Regexes = _NONE
+    line: Regexes = _NONE  # on a whole command line instead of one command
+
+    def regexes(self) -> tuple[Regexes, ...]:
+        return (self.operands, self.args, self.unless_args, self.stdin_args, self.code, self.redirect_to, self.line)
 
     def matches_line(self, text: str) -> bool:
-        return bool(self.line) and _any(self.line, [text])
+        return bool(self.line) and self.line.search_any([text])
 
     def matches(self, command: Command) -> bool:
         if self.line:
             return False
-        if not any(fnmatch.fnmatchcase(command.name, glob) for glob in self.commands):
+        if not _name_matches(command.name, self.commands):
             return False
         if self.flags:
             short, long = command.flags()
@@ -87,25 +122,25 @@ class Rule:
         operands = command.operands()
         if self.subcommands and not any(op in self.subcommands for op in operands[:3]):
             return False
-        if self.operands and not _any(self.operands, operands):
+        if self.operands and not self.operands.search_any(operands):
             return False
-        if self.args and not _any(self.args, command.args):
+        if self.args and not self.args.search_any(command.args):
             return False
-        if self.unless_args and _any(self.unless_args, command.args):
+        if self.unless_args and self.unless_args.search_any(command.args):
             return False
-        if self.stdin_from and not any(fnmatch.fnmatchcase(name, glob) for name, _ in command.sources
-                                       for glob in self.stdin_from):
+        if self.stdin_from and not any(_name_matches(name, self.stdin_from) for name, _ in command.sources):
             return False
-        if self.stdin_args and not _any(self.stdin_args, [text for _, text in command.sources]):
+        if self.stdin_args and not self.stdin_args.search_any(text for _, text in command.sources):
             return False
-        if self.code and not _any(self.code, [command.code]):
+        if self.code and not self.code.search_any([command.code]):
             return False
-        return not (self.redirect_to and not _any(self.redirect_to, command.redirects))
+        return not (self.redirect_to and not self.redirect_to.search_any(command.redirects))
 
 
-def _any(patterns: Iterable[re.Pattern[str]], texts: Iterable[str]) -> bool:
-    texts = list(texts)
-    return any(p.search(t) for p in patterns for t in texts)
+def _name_matches(name: str, globs: tuple[str, ...]) -> bool:
+    # Most entries are plain names: compare them as such, and leave fnmatch
+    # (which compiles a regex per glob) to the real globs such as mkfs.*.
+    return name in globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs if any(c in glob for c in "*?["))
 
 
 class RuleError(ValueError):
@@ -134,11 +169,8 @@ def _compile(rule: Mapping[str, Any], patterns: Mapping[str, list[str]]) -> Rule
                 expanded.append(item)
         return tuple(expanded)
 
-    def regexes(key: str) -> tuple[re.Pattern[str], ...]:
-        try:
-            return tuple(re.compile(text) for text in names(key))
-        except re.error as exc:
-            raise RuleError(f"rule {rule_id!r}: {key}: bad regular expression: {exc}") from None
+    def regexes(key: str) -> Regexes:
+        return Regexes(names(key), rule_id, key)
 
     return Rule(
         id=rule_id, cls=str(rule["class"]), reason=str(rule["reason"]),

@@ -1,22 +1,42 @@
-"""The rules a profile carries, compiled (`risk.patterns` and `risk.rules`)."""
+"""The rules a profile carries, compiled (`risk.patterns` and `risk.rules`).
+
+Every regular expression of a rule set is checked once — a broken rule is a
+configuration error before anything runs — and the check is remembered in
+the validation cache (config/cache.py, keyed by a digest of the rule set), so
+later runs compile only the expressions they reach.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from vectraguard.config import profiles
+from vectraguard.config import cache, profiles
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import ConfigError
 from vectraguard.risk.rules import Rule, RuleError, compile_rules
+
+_CHECKED = b"risk rules: every regular expression compiles"
 
 
 def rules_of(profile: ResolvedProfile) -> tuple[Rule, ...]:
     risk: dict[str, Any] = dict(profile.risk or {})
     try:
-        return compile_rules(risk.get("rules", []), risk.get("patterns", {}))
+        rules = compile_rules(risk.get("rules", []), risk.get("patterns", {}))
+        key = cache.cache_key(_CHECKED, json.dumps([risk.get("rules"), risk.get("patterns")], sort_keys=True).encode())
+        if cache.lookup(key) is None:
+            for rule in rules:
+                for regexes in rule.regexes():
+                    regexes.compile_all()
+            cache.store(key, True, {})
     except RuleError as exc:
-        origin = profile.provenance.get("risk.rules", "<profile>")
-        raise ConfigError(f"vectraguard: {origin}: risk.rules: {exc}") from None
+        raise broken(profile, exc) from None
+    return rules
+
+
+def broken(profile: ResolvedProfile, exc: RuleError) -> ConfigError:
+    origin = profile.provenance.get("risk.rules", "<profile>")
+    return ConfigError(f"vectraguard: {origin}: risk.rules: {exc}")
 
 
 def shipped_rules() -> tuple[Rule, ...]:
