@@ -9,10 +9,12 @@ path of `vectraguard run` free of what other commands need.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from vectraguard import __version__, errors, units
 
@@ -20,8 +22,29 @@ EPILOG = "Profiles: man vectraguard-profile. Exit status: the command's own; 124
          "125 Vectra Guard refused or failed; 126 cannot execute; 127 not found; 128+N killed by signal N."
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, measuring the terminal as shutil.get_terminal_size
+    does but without importing shutil (and bz2, lzma ...): argparse builds a
+    formatter for every argument it adds, so every run would pay for it."""
+
+    def __init__(self, prog: str) -> None:
+        columns = 0
+        with contextlib.suppress(KeyError, ValueError):
+            columns = int(os.environ["COLUMNS"])
+        if columns <= 0:
+            try:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 0
+            except (AttributeError, ValueError, OSError):
+                columns = 0
+        super().__init__(prog, width=(columns or 80) - 2)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a VGError (exit 125, one line), not exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         hint = f"see `{self.prog} --help`"
@@ -90,19 +113,27 @@ def _add_layer_options(p: argparse.ArgumentParser) -> None:
                    help="do not use the project's .vectraguard.yaml (trusted or not)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or, with `only`, the parser of that one command:
+    `vectraguard run` need not build the others (~5 ms of a run's start)."""
     parser = _Parser(prog="vectraguard", description="Run commands, scripts and AI agents in "
                      "throw-away, locked-down Podman sandboxes.", epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"vectraguard {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (-vv: debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     sub = parser.add_subparsers(dest="command_name", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text, fill in _COMMAND_PARSERS:
+        if only is None or only == name:
+            fill(sub.add_parser(name, help=help_text))
+    return parser
 
-    run = sub.add_parser("run", help="run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]",
-                         description="Run CMD in a fresh sandbox and remove it afterwards.", epilog=EPILOG)
+
+def _fill_run(run: argparse.ArgumentParser) -> None:
+    run.description, run.epilog = "Run CMD in a fresh sandbox and remove it afterwards.", EPILOG
     _add_run_options(run)
 
-    sandbox = sub.add_parser("sandbox", help="sandbox commands (sandbox run is the same as run)")
+
+def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
     _add_run_options(sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG))
     _add_run_options(sandbox_sub.add_parser(
@@ -110,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
         "pseudo-terminal; the session is recorded (output only) for `vectraguard logs replay`.", epilog=EPILOG))
 
-    agent = sub.add_parser("agent", help="AI agent sessions in a sandbox: agent start NAME | agent list")
+
+def _fill_agent(agent: argparse.ArgumentParser) -> None:
     agent_sub = agent.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", parser_class=_Parser)
     agent_start = agent_sub.add_parser(
         "start", help="start agent NAME in a sandbox: agent start NAME [OPTIONS] [-- AGENT ARGS]",
@@ -126,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent_list.add_argument("--ignore-project", action="store_true",
                             help="do not use the project's .vectraguard.yaml (trusted or not)")
 
-    image = sub.add_parser("image", help="build and list sandbox images")
+
+def _fill_image(image: argparse.ArgumentParser) -> None:
     image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser)
     build = image_sub.add_parser("build", help="build the default image, or an agent's, from Debian packages "
                                  "(no registry needed)")
@@ -141,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
 
-    profile = sub.add_parser("profile", help="list, show and validate profiles")
+
+def _fill_profile(profile: argparse.ArgumentParser) -> None:
     profile_sub = profile.add_subparsers(dest="profile_command", metavar="SUBCOMMAND", parser_class=_Parser)
     listing = profile_sub.add_parser("list", help="every profile and where it is defined")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -151,17 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--explain", action="store_true", help="each value with the file:line that set it")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--ignore-project", action="store_true", help="leave out the project's .vectraguard.yaml")
-    check = profile_sub.add_parser("validate", help="check configuration files (exit 1 if any is invalid)")
-    check.add_argument("files", nargs="*", metavar="FILE",
-                       help="profile, project (.vectraguard.yaml) or policy (policy.yaml) files; default: all known")
+    validate = profile_sub.add_parser("validate", help="check configuration files (exit 1 if any is invalid)")
+    validate.add_argument("files", nargs="*", metavar="FILE",
+                          help="profile, project (.vectraguard.yaml) or policy (policy.yaml) files; default: all known")
 
-    trust = sub.add_parser("trust", help="trust the project file of DIR (default: here); `trust list` lists them")
+
+def _fill_trust(trust: argparse.ArgumentParser) -> None:
     trust.add_argument("dir", nargs="?", metavar="DIR|list", help="a directory in the project, or `list`")
     trust.add_argument("--json", action="store_true", help="with `list`: machine-readable output")
-    untrust = sub.add_parser("untrust", help="stop trusting the project file of DIR (default: here)")
+
+
+def _fill_untrust(untrust: argparse.ArgumentParser) -> None:
     untrust.add_argument("dir", nargs="?", metavar="DIR")
 
-    logs = sub.add_parser("logs", help="the audit trail of everything that ran (or was refused)")
+
+def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_sub = logs.add_subparsers(dest="logs_command", metavar="SUBCOMMAND", parser_class=_Parser)
     logs_list = logs_sub.add_parser("list", help="recorded sessions, newest first")
     logs_list.add_argument("--agent", help="only this agent's sessions")
@@ -184,18 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
     logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
 
-    check = sub.add_parser(
-        "check", help="the decision a run of CMD would get (allow, ask, deny), without running it: "
-        "check [--json] [OPTIONS] -- CMD",
-        description="Judge CMD as `vectraguard run` would, with the same profile and options, and print the "
-        "decision and its findings; nothing is run, asked or recorded. One argument containing a space is a "
-        "command line (as agents' hooks pass it). For agents' pre-execution hooks: see contrib/agent-hooks/.",
-        epilog="Exit status: 0 allow (or approved earlier with `remember`), 1 ask, 2 deny, 125 the decision "
-        "cannot be made (e.g. invalid configuration).")
+
+def _fill_check(check: argparse.ArgumentParser) -> None:
+    check.description = (
+        "Judge CMD as `vectraguard run` would, with the same profile and options, and print the decision and "
+        "its findings; nothing is run, asked or recorded. A single argument is a command line (as agents' "
+        "hooks pass it). For agents' pre-execution hooks: see contrib/agent-hooks/.")
+    check.epilog = ("Exit status: 0 allow (or approved earlier with `remember` or `approvals grant`), 1 ask, "
+                    "2 deny, 125 the decision cannot be made (e.g. invalid configuration).")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     _add_run_options(check, yes=False)
 
-    approvals = sub.add_parser("approvals", help="remembered approvals: approvals list | grant -- CMD | revoke ID...")
+
+def _fill_approvals(approvals: argparse.ArgumentParser) -> None:
     approvals_sub = approvals.add_subparsers(dest="approvals_command", metavar="SUBCOMMAND", parser_class=_Parser)
     approvals_list = approvals_sub.add_parser("list", help="remembered approvals that have not expired")
     approvals_list.add_argument("--all", action="store_true", help="expired ones too")
@@ -211,9 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
     approvals_revoke.add_argument("ids", nargs="*", metavar="ID", help="approval ids (unique prefixes accepted)")
     approvals_revoke.add_argument("--all", action="store_true", help="every remembered approval")
 
-    doctor = sub.add_parser("doctor", help="check what this host can do and what is missing")
+
+def _fill_doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
-    return parser
+
+
+# The top-level commands, in --help order: name, one line, what fills its parser.
+_COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
+    ("sandbox", "sandbox commands (sandbox run is the same as run)", _fill_sandbox),
+    ("agent", "AI agent sessions in a sandbox: agent start NAME | agent list", _fill_agent),
+    ("image", "build and list sandbox images", _fill_image),
+    ("profile", "list, show and validate profiles", _fill_profile),
+    ("trust", "trust the project file of DIR (default: here); `trust list` lists them", _fill_trust),
+    ("untrust", "stop trusting the project file of DIR (default: here)", _fill_untrust),
+    ("logs", "the audit trail of everything that ran (or was refused)", _fill_logs),
+    ("check", "the decision a run of CMD would get (allow, ask, deny), without running it: "
+     "check [--json] [OPTIONS] -- CMD", _fill_check),
+    ("approvals", "remembered approvals: approvals list | grant -- CMD | revoke ID...", _fill_approvals),
+    ("doctor", "check what this host can do and what is missing", _fill_doctor),
+)
 
 
 # (command, subcommand) -> module in vectraguard.commands providing `main(args)`.
@@ -258,7 +314,7 @@ def main(argv: Sequence[str]) -> int:
 
     try:
         options, command = split_command(argv)
-        parser = build_parser()
+        parser = build_parser(only=_command_word(options))
         args = parser.parse_args(options)
         diag.configure(-1 if args.quiet else args.verbose)
         sub = getattr(args, f"{args.command_name}_command", None) if args.command_name else None
@@ -291,6 +347,17 @@ def main(argv: Sequence[str]) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
         return _report_bug(exc)
+
+
+def _command_word(options: Sequence[str]) -> str | None:
+    """The command named, if it is one and no global option (they take no
+    values) asks for help or the version; else None: the whole parser."""
+    for word in options:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word if word in {name for name, _, _ in _COMMAND_PARSERS} else None
+    return None
 
 
 def _is_run(argv: Sequence[str]) -> bool:
