@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,8 @@ def locked(path: Path, what: str) -> Iterator[None]:
 
 def write(path: Path, payload: Any, what: str) -> None:
     """Replace the file with `payload` (call inside `locked`)."""
+    import tempfile  # only writers need it
+
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-")
     except OSError as exc:

@@ -16,15 +16,18 @@ a command that an agent's hook will meet: only a remembered yes counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vectraguard import units
-from vectraguard.approvals import prompt, store
+from vectraguard.approvals import prompt
 from vectraguard.audit import record
 from vectraguard.config.policy import Policy
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import PolicyError
 from vectraguard.risk.decide import Decision
+
+if TYPE_CHECKING:
+    from vectraguard.approvals.store import Remembered
 
 DEFAULT_REMEMBER_FOR = "24h"
 
@@ -61,6 +64,8 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
         return (entry("allowed", "risk.decisions"),)
     if decision.verdict == "deny":
         raise _denial(run, details, entry("denied", "risk.decisions"))
+    from vectraguard.approvals import store  # only a run with findings needs the store
+
     remembered = store.find(run.argv, run.cwd, run.digest)
     if remembered is not None:
         return (entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
@@ -86,7 +91,7 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
     return (entry("approved", "terminal"),)
 
 
-def grant(decision: Decision, run: Run, *, policy: Policy | None) -> store.Remembered | None:
+def grant(decision: Decision, run: Run, *, policy: Policy | None) -> Remembered | None:
     """`approvals grant`: ask now, on the terminal, and remember the yes for
     when the command comes (through `run`, `check` or an agent's hook).
     None when the command needs no approval."""
@@ -106,6 +111,8 @@ def grant(decision: Decision, run: Run, *, policy: Policy | None) -> store.Remem
                           hint="run it from a terminal (--yes does not apply: the point is that a person says yes)")
     if answer is not prompt.Answer.REMEMBER:
         raise PolicyError(f"vectraguard: `{run.command()[:200]}`: not approved")
+    from vectraguard.approvals import store
+
     user, _ = record.who()
     return store.remember(run.argv, run.cwd, run.profile.name, run.digest,
                           tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)

@@ -10,7 +10,7 @@ sandbox can approve itself.
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +25,8 @@ HINT = "inspect or remove it (every remembered approval is then forgotten)"
 
 @dataclass(frozen=True)
 class Remembered:
+    """One remembered approval: what it is bound to, who gave it, until when."""
+
     id: str
     argv: tuple[str, ...]
     cwd: str
@@ -66,7 +68,7 @@ def find(argv: tuple[str, ...], cwd: str, digest: str, now: float | None = None)
 
 def remember(argv: tuple[str, ...], cwd: str, profile: str, digest: str, rules: tuple[str, ...], user: str,
              created_at: str, seconds: float) -> Remembered:
-    entry = Remembered(secrets.token_hex(6), argv, cwd, profile, digest, rules, user, created_at,
+    entry = Remembered(os.urandom(6).hex(), argv, cwd, profile, digest, rules, user, created_at,
                        time.time() + seconds)
     with state_file.locked(store_path(), WHAT):
         now = time.time()

@@ -18,6 +18,8 @@ TAIL_BYTES = 64 * 1024
 
 @dataclass
 class StreamCapture:
+    """One output stream's capture: bounded head and tail, the byte count, the digest."""
+
     head: bytearray = field(default_factory=bytearray)
     tail: bytearray = field(default_factory=bytearray)
     total: int = 0

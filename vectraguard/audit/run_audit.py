@@ -23,6 +23,8 @@ COMMAND_COLUMN = 200  # characters of the command kept in the listing index
 
 @dataclass
 class RunAudit:
+    """The audit record of one run, written as it happens."""
+
     store: AuditStore
     session_id: str
     agent: str | None

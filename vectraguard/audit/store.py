@@ -88,6 +88,8 @@ def store_path() -> Path:
 
 @dataclass
 class AuditStore:
+    """The audit database: hash-chained events and the session index."""
+
     db: sqlite3.Connection
     path: Path
 

@@ -13,6 +13,8 @@ from vectraguard.config.problems import Origin, Problem, raise_if_any
 
 @dataclass(frozen=True)
 class Layer:
+    """One configuration source (a file, or the command line) as validated data with line numbers."""
+
     source: str  # a file path, or "command line"
     data: dict[str, Any]
     lines: dict[str, int]

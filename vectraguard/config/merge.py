@@ -17,6 +17,8 @@ from vectraguard.config.problems import Origin
 
 @dataclass
 class Merged:
+    """Layers merged: the data, and for each key the layer and line that set it."""
+
     data: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Origin] = field(default_factory=dict)
 

@@ -25,6 +25,8 @@ FILE_NAME = "policy.yaml"
 
 @dataclass(frozen=True)
 class Policy:
+    """The system policy file, validated."""
+
     layer: Layer
 
     def get(self, path: str) -> Any:

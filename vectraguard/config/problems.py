@@ -21,6 +21,8 @@ class Origin:
 
 @dataclass(frozen=True, order=True)
 class Problem:
+    """One thing wrong with the configuration, with where it was set."""
+
     origin: Origin
     key_path: str
     message: str

@@ -24,6 +24,8 @@ FILE_NAME = ".vectraguard.yaml"
 
 @dataclass(frozen=True)
 class ProjectFile:
+    """A project file found for a working directory."""
+
     path: Path  # as found (absolute, not resolved)
     root: Path  # the directory searched up to (repository root or boundary)
 

@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class MountEntry:
+    """A mount as a profile asks for it (before the mount rules check it)."""
+
     source: str
     target: str
     mode: str  # "ro" | "rw"
@@ -28,6 +30,8 @@ class MountEntry:
 
 @dataclass(frozen=True)
 class Limits:
+    """Resource limits, in base units (CPUs, bytes, counts, seconds)."""
+
     cpus: float
     memory: int  # bytes; also the memory+swap cap
     pids: int
@@ -57,6 +61,8 @@ class Agent:
 
 @dataclass(frozen=True)
 class ResolvedProfile:
+    """A profile with every layer applied, typed, with the provenance of each key."""
+
     name: str
     description: str
     image: str

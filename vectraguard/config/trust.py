@@ -21,6 +21,8 @@ WHAT = "trust store"
 
 @dataclass(frozen=True)
 class TrustEntry:
+    """A trusted project file: its path, the digest trusted, and when."""
+
     path: str
     sha256: str
     trusted_at: str

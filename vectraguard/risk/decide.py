@@ -30,6 +30,8 @@ DEFAULT_VERDICT = "ask"
 
 @dataclass(frozen=True)
 class Judged:
+    """A finding with its verdict and the setting that chose it."""
+
     finding: Finding
     verdict: str
     by: str  # the setting that chose the verdict, with its origin
@@ -40,6 +42,8 @@ class Judged:
 
 @dataclass(frozen=True)
 class Decision:
+    """The verdict for a whole run, and each finding's."""
+
     verdict: str  # allow, ask or deny
     judged: tuple[Judged, ...]
 

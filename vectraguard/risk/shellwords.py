@@ -28,6 +28,8 @@ class Part:
 
 @dataclass
 class Word:
+    """One shell word: its literal, quoted and expanded parts."""
+
     parts: list[Part] = field(default_factory=list)
 
     def literal(self) -> str | None:
@@ -39,6 +41,8 @@ class Word:
 
 @dataclass
 class Redirect:
+    """One redirection of a simple command."""
+
     op: str  # ">", ">>", "<", "<(", ">(" ...
     target: Word | None  # None for process substitutions (see `inner`)
     inner: str = ""  # a process substitution's command line
@@ -55,6 +59,8 @@ class Simple:
 
 @dataclass
 class Pipeline:
+    """Simple commands joined by pipes."""
+
     commands: list[Simple] = field(default_factory=list)
 
 

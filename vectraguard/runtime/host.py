@@ -16,6 +16,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 @dataclass(frozen=True)
 class HostFacts:
+    """What this host and caller can do, as the compiler needs to know it."""
+
     rootless: bool
     uid: int
     cgroup_mode: str  # "v2" | "hybrid" | "v1"

@@ -35,6 +35,8 @@ WAIT_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class RunResult:
+    """How a sandboxed run ended."""
+
     exit_status: int
     reason: str  # "exited" | "timeout" | "oom" | "interrupted" | "not-found" | "cannot-execute"
     container_id: str

@@ -46,6 +46,8 @@ BACKSTOP_MARGIN = 30
 
 @dataclass(frozen=True)
 class Compiled:
+    """The container spec, and what the user must be told about it."""
+
     spec: ContainerSpec
     notices: tuple[str, ...]  # what the user must be told (best-effort limits)
 

@@ -33,6 +33,8 @@ RUNTIME_SOCKETS = ("/run/podman", "/var/run/podman", "/run/docker.sock", "/var/r
 
 @dataclass(frozen=True)
 class Mount:
+    """A checked bind mount: a real host path at a normalized sandbox path."""
+
     source: str  # real path on the host
     target: str  # normalized absolute path in the sandbox
     read_only: bool
@@ -97,6 +99,8 @@ def protected_mounts(workspace: Mount) -> tuple[Mount, ...]:
 
 @dataclass(frozen=True)
 class DenyRule:
+    """A host path no mount may expose."""
+
     path: str
     reason: str
     subtree: bool  # True: nothing inside it either; False: only it and its ancestors

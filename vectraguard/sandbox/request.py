@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RunRequest:
+    """What the caller asked for: the command, the profile, where, and per-run overrides."""
+
     argv: tuple[str, ...]
     profile: str
     cwd: str  # the caller's working directory, already made absolute

@@ -21,6 +21,8 @@ USERNS_SIZE = 65536
 
 @dataclass(frozen=True)
 class BindMount:
+    """A bind mount in the container spec."""
+
     source: str
     target: str
     read_only: bool
@@ -28,6 +30,8 @@ class BindMount:
 
 @dataclass(frozen=True)
 class TmpfsMount:
+    """A size-capped tmpfs in the container spec."""
+
     target: str
     size: int
     mode: str = "1777"
@@ -48,6 +52,8 @@ class VolumeMount:
 
 @dataclass(frozen=True)
 class Rlimit:
+    """A resource limit of the sandbox's processes."""
+
     name: str  # "nofile", "nproc", ...
     soft: int
     hard: int
@@ -55,6 +61,8 @@ class Rlimit:
 
 @dataclass(frozen=True)
 class ContainerSpec:
+    """Everything Podman is told about one sandbox; to_specgen() writes it in libpod's terms."""
+
     # basic
     image: str
     command: tuple[str, ...]
