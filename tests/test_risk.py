@@ -119,3 +119,27 @@ def test_a_broken_rule_is_refused_with_its_file_and_rule(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as error:
         rules_of(profiles.resolve("bad", []))
     assert "bad.yaml" in error.value.message and "rule 'oops': args: bad regular expression" in error.value.message
+
+
+def test_a_rule_set_is_checked_once_and_a_late_failure_is_still_a_located_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check of every expression is remembered per rule-set digest; should
+    the cache be wrong, the expression that fails when a command reaches it is
+    reported as configuration, not as a crash."""
+    import argparse
+
+    from vectraguard.config import cache
+    from vectraguard.errors import ConfigError
+    from vectraguard.risk.assess import assess
+
+    directory = tmp_path / "config" / "vectraguard" / "profiles.d"
+    directory.mkdir(parents=True)
+    (directory / "bad.yaml").write_text("risk:\n  rules:\n    - id: oops\n      class: network\n"
+                                        "      reason: r\n      commands: [ls]\n      args: ['(unclosed']\n")
+    profile = profiles.resolve("bad", [])
+    monkeypatch.setattr(cache, "lookup", lambda key: (True, {}))  # a cache that wrongly says "checked"
+    assert rules_of(profile)  # not compiled yet: nothing reached it
+    with pytest.raises(ConfigError) as error:
+        assess(("ls", "-la"), str(tmp_path), profile, argparse.Namespace(allow=[], network=None, set=[]),
+               profiles.Sources(), None)
+    assert "bad.yaml" in error.value.message and "rule 'oops': args: bad regular expression" in error.value.message
