@@ -296,10 +296,13 @@ class _Judge:
 
     def match(self, command: Command, argv: list[str]) -> None:
         shown = shlex.join(argv)[:200]
+        # A rule about what feeds the command shows the feeder too (`curl … | sh`, not just `sh`).
+        fed = " | ".join(f"{name} {args}".strip() for name, args in command.sources)[:200]
         for rule in self.rules:
             if (rule.id, shown) not in self._seen and rule.matches(command):
                 self._seen.add((rule.id, shown))
-                self.findings.append(Finding(rule.id, rule.cls, shown, rule.reason))
+                matched = f"{fed} | {shown}" if fed and (rule.stdin_from or rule.stdin_args) else shown
+                self.findings.append(Finding(rule.id, rule.cls, matched, rule.reason))
 
     def shell(self, argv: list[str], depth: int, stdin: str | None) -> None:
         args = argv[1:]
