@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vectraguard.risk.classify import classify  # noqa: E402
-from vectraguard.risk.shipped import shipped_rules  # noqa: E402
+from vectraguard.risk.ruleset import shipped_rules  # noqa: E402
 
 
 def main() -> int:

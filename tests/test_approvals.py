@@ -350,3 +350,28 @@ def test_grant_asks_now_and_the_command_passes_later(root: Caller, workspace: Pa
     assert nobody.returncode == 125 and b"there is no terminal to ask on" in nobody.stderr
     with_yes = root.run(["approvals", "grant", "--yes", "--", "rm -rf ~/other"], cwd=workspace, extra_env=env)
     assert with_yes.returncode == 125 and b"unrecognized arguments: --yes" in with_yes.stderr
+
+
+def test_the_policys_own_rules_hold_whatever_the_layers_do(root: Caller, workspace: Path, env: dict[str, str],
+                                                          tmp_path: Path) -> None:
+    """A user layer that neuters the shipped rule and allows the class does not get past a policy rule."""
+    (tmp_path / "config" / "vectraguard" / "profiles.d").mkdir(parents=True)
+    (tmp_path / "config" / "vectraguard" / "profiles.d" / "lax.yaml").write_text(
+        "extends: default\nrisk:\n  rules:\n    - id: rm-recursive\n      class: destructive\n"
+        "      reason: switched off\n      commands: [no-such-command]\n  decisions:\n    destructive: allow\n")
+    with_config = {**env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    lax = root.run(["check", "-p", "lax", "--", "rm -rf ~"], cwd=workspace, extra_env=with_config)
+    assert lax.returncode == 0  # the layers alone can do this
+    policy(env, "risk:\n  patterns:\n    homes: ['^~', '^/home']\n  rules:\n    - id: no-home-wipe\n"
+                "      class: destructive\n      reason: deletes a home (site rule)\n      commands: [rm]\n"
+                "      operands: ['@homes']\n  decisions:\n    no-home-wipe: deny\n")
+    held = root.run(["check", "--json", "-p", "lax", "--", "rm -rf ~"], cwd=workspace, extra_env=with_config)
+    assert held.returncode == 2
+    [finding] = json.loads(held.stdout)["findings"]
+    assert (finding["rule"], finding["decision"]) == ("no-home-wipe", "deny")
+    assert finding["by"].startswith("policy rule risk.decisions.no-home-wipe (")
+    policy(env, "risk:\n  rules:\n    - id: bad\n      class: network\n      reason: r\n      args: ['(x']\n")
+    broken = root.run(["check", "--", "ls"], cwd=workspace, extra_env=env)
+    assert broken.returncode == 125
+    assert broken.stderr.decode().startswith(f"vectraguard: {env['VECTRAGUARD_SYSTEM_DIR']}/policy.yaml:3: "
+                                             "risk.rules: rule 'bad': args: bad regular expression")

@@ -9,7 +9,7 @@ import pytest
 
 from vectraguard.config import profiles
 from vectraguard.risk.classify import classify
-from vectraguard.risk.shipped import rules_of, shipped_rules
+from vectraguard.risk.ruleset import rules_of, shipped_rules
 
 CORPUS = Path(__file__).parent / "data" / "command-corpus.jsonl"
 

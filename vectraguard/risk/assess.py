@@ -13,13 +13,14 @@ from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.risk.classify import classify
 from vectraguard.risk.decide import Decision, decide, network_findings
 from vectraguard.risk.rules import RuleError
-from vectraguard.risk.shipped import broken, rules_of
+from vectraguard.risk.ruleset import broken, rules_of
 
 
 def assess(argv: tuple[str, ...] | str, cwd: str, profile: ResolvedProfile, args: argparse.Namespace,
            sources: profiles.Sources, system_policy: policy.Policy | None) -> Decision:
+    rules = rules_of(profile, system_policy)
     try:
-        findings = classify(argv if isinstance(argv, str) else list(argv), rules_of(profile), cwd)
+        findings = classify(argv if isinstance(argv, str) else list(argv), rules, cwd)
     except RuleError as exc:  # an expression compiled late (the check was cached) and failed after all
         raise broken(profile, exc) from None
     findings += network_findings(profile, _without_flags(profile, args, sources))

@@ -58,7 +58,7 @@ class Command:
 class Regexes:
     """A condition's regular expressions, compiled when first needed: a run
     reaches only the rules whose commands it has, and compiling all of them
-    costs more than judging. `compile_all` checks every one (see shipped.py)."""
+    costs more than judging. `compile_all` checks every one (see ruleset.py)."""
 
     __slots__ = ("_compiled", "key", "rule_id", "texts")
 
