@@ -292,3 +292,21 @@ def test_secret_values_never_reach_the_record_except_in_output(root: Caller, wor
     stored += "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions"))
     assert "ghp_supersecret123" not in stored
     assert '"GITHUB_TOKEN"' in stored and "[redacted]" in stored
+
+
+def test_a_refused_run_keeps_no_secret_either(root: Caller, workspace: Path, data_dir: Path) -> None:
+    """Refused by the risk gate (the reason and the finding quote the command) and refused while the
+    options were parsed: the values --env gives are redacted there too."""
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir), "GITHUB_TOKEN": "ghp_supersecret123"}
+    gated = root.run([*P, "--env", "GITHUB_TOKEN", "--env", "API_KEY=sk-other-secret-456", "--", "sh", "-c",
+                      "rm -rf ~/ghp_supersecret123 ~/sk-other-secret-456"], cwd=workspace, extra_env=env)
+    assert gated.returncode == 125 and b"needs approval" in gated.stderr
+    parsed = root.run([*P, "--env=API_KEY=sk-other-secret-456", "--cpus", "lots", "--", "echo", "sk-other-secret-456"],
+                      cwd=workspace, extra_env=env)
+    assert parsed.returncode == 125
+    db = sqlite3.connect(data_dir / "audit.db")
+    stored = "".join(body for (body,) in db.execute("SELECT body FROM events"))
+    stored += "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions"))
+    assert stored.count('"status":"refused"') == 2, stored
+    assert "ghp_supersecret123" not in stored and "sk-other-secret-456" not in stored
+    assert "rm -rf '~/[redacted]' '~/[redacted]'" in stored

@@ -1,7 +1,8 @@
 """What an audit record says: the event bodies, built from a run's facts.
 
 Version 1. Environment *values* are never recorded, only variable names;
-argv is recorded as given (secrets belong in --env, not in argv).
+argv is recorded as given, except that a value of the sandbox's environment
+appearing in it is redacted (secrets belong in --env, not in argv).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import pwd
 import socket
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vectraguard.audit.capture import OutputCapture
@@ -38,6 +40,20 @@ def redact(argv: list[str], env: dict[str, str]) -> list[str]:
             arg = arg.replace(secret, REDACTED)
         redacted.append(arg)
     return redacted
+
+
+def env_of_flags(flags: Sequence[str], host_env: Mapping[str, str]) -> dict[str, str]:
+    """What `--env NAME=VALUE` / `--env NAME` would put in the sandbox: the
+    values a refused run's record must not keep either (it never reached
+    the point where the sandbox's whole environment is known)."""
+    values = {}
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        if sep:
+            values[name] = value
+        elif name in host_env:
+            values[name] = host_env[name]
+    return values
 
 
 def now() -> str:

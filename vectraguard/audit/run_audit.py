@@ -47,10 +47,15 @@ class RunAudit:
         return {"id": self.session_id, "started_at": at, "agent": self.agent, "user": user, "profile": profile,
                 "command": shlex.join(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
 
-    def refused(self, profile: str | None, reason: str, approvals: tuple[dict[str, Any], ...] = ()) -> None:
+    def refused(self, profile: str | None, reason: str, approvals: tuple[dict[str, Any], ...] = (),
+                env: dict[str, str] | None = None) -> None:
+        """`env`: what the run's flags would have put in the sandbox's environment;
+        its values are redacted from argv, the reason and the findings."""
         at = record.now()
+        self.argv = record.redact(self.argv, env or {})
+        [reason] = record.redact([reason], env or {})
         body = record.refused(self.session_id, agent=self.agent, profile=profile, argv=self.argv, cwd=self.cwd,
-                              reason=reason, at=at, approvals=list(approvals))
+                              reason=reason, at=at, approvals=self._redacted(approvals, env or {}))
         self.store.append(self.session_id, "refused", body,
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
@@ -64,8 +69,7 @@ class RunAudit:
         `finished`."""
         self.started_at, self._started_clock = record.now(), time.monotonic()
         self.argv = record.redact(self.argv, env)
-        self.approvals = [{**entry, "findings": [{**f, "matched": record.redact([f["matched"]], env)[0]}
-                                                 for f in entry.get("findings", [])]} for entry in approvals]
+        self.approvals = self._redacted(approvals, env)
         env_names = sorted(env)
         canonical = as_dict(profile)
         body = record.started(
@@ -75,6 +79,11 @@ class RunAudit:
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
             approvals=self.approvals)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
+
+    @staticmethod
+    def _redacted(approvals: tuple[dict[str, Any], ...], env: dict[str, str]) -> list[dict[str, Any]]:
+        return [{**entry, "findings": [{**f, "matched": record.redact([f["matched"]], env)[0]}
+                                       for f in entry.get("findings", [])]} for entry in approvals]
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
