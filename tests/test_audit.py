@@ -215,10 +215,16 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     cut = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1))
     time.sleep(1.5)
     root.run([*P, "--", "echo", "new"], cwd=workspace, extra_env=env)
+    # Recordings (shells and agents have them) go with their sessions; the new one's stays.
+    recordings = data_dir / "recordings"
+    recordings.mkdir()
+    for row in sessions(root, workspace, env):
+        (recordings / f"{row['id']}.cast").write_text("{}\n")
     result = root.run(["logs", "prune", "--before", cut], cwd=workspace, extra_env=env)
-    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4)")
+    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4) and 2 recordings")
     rows = sessions(root, workspace, env)
     assert [r["command"] for r in rows] == ["echo new"]
+    assert [p.name for p in recordings.iterdir()] == [f"{rows[0]['id']}.cast"]
     assert verify(root, workspace, env).returncode == 0
     root.run([*P, "--", "echo", "after"], cwd=workspace, extra_env=env)
     assert verify(root, workspace, env).returncode == 0

@@ -136,10 +136,11 @@ class AuditStore:
         rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('pruned_through', 'pruned_head')"))
         return int(rows.get("pruned_through", 0)), rows.get("pruned_head", GENESIS)
 
-    def prune(self, before: str, at: str) -> tuple[int, int]:
+    def prune(self, before: str, at: str) -> tuple[int, list[str]]:
         """Drop the oldest sessions (started before `before`), keeping the chain
         verifiable: only a prefix of the events goes, its last hash is kept as
-        a checkpoint, and the prune itself is an event on the chain."""
+        a checkpoint, and the prune itself is an event on the chain. Returns
+        the last sequence number dropped and the sessions that went."""
         with self._transaction():
             last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
             keep = self.db.execute(
@@ -147,7 +148,7 @@ class AuditStore:
                 "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
             through = (keep - 1) if keep is not None else last
             if through <= self.pruned_checkpoint()[0]:
-                return 0, 0
+                return 0, []
             head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
             gone = [r[0] for r in self.db.execute(
                 "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
@@ -159,7 +160,7 @@ class AuditStore:
                                 [("pruned_through", str(through)), ("pruned_head", head)])
             self._insert_event("-", "pruned", {"version": SCHEMA_VERSION, "before": before, "through_seq": through,
                                                "through_hash": head, "sessions": len(gone), "at": at})
-        return through, len(gone)
+        return through, gone
 
     def mark_incomplete(self, alive: Callable[[str], bool], at: str) -> list[str]:
         """Sessions left `started` by a process that is gone."""

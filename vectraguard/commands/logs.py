@@ -144,12 +144,21 @@ def export(store: AuditStore, args: argparse.Namespace) -> int:
 
 def prune(store: AuditStore, args: argparse.Namespace) -> int:
     from vectraguard.audit.record import now
+    from vectraguard.audit.recording import recordings_dir
 
-    through, sessions = store.prune(args.before, now())
-    if not sessions:
+    through, gone = store.prune(args.before, now())
+    if not gone:
         print("nothing to prune")
-    else:
-        print(f"pruned {sessions} sessions (events up to {through}); the chain stays verifiable from there")
+        return 0
+    # Their recordings go too: what was retained no longer (terminal output can hold secrets).
+    removed = 0
+    for session_id in gone:
+        recording = recordings_dir() / f"{session_id}.cast"
+        if recording.exists():
+            recording.unlink()
+            removed += 1
+    print(f"pruned {len(gone)} sessions (events up to {through}) and {removed} recordings; "
+          "the chain stays verifiable from there")
     return 0
 
 
