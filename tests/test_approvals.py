@@ -375,3 +375,16 @@ def test_the_policys_own_rules_hold_whatever_the_layers_do(root: Caller, workspa
     assert broken.returncode == 125
     assert broken.stderr.decode().startswith(f"vectraguard: {env['VECTRAGUARD_SYSTEM_DIR']}/policy.yaml:3: "
                                              "risk.rules: rule 'bad': args: bad regular expression")
+
+
+def test_an_unreadable_approvals_store_fails_closed(root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    data = Path(env["VECTRAGUARD_DATA_DIR"])
+    data.mkdir(mode=0o700)
+    (data / "approvals.json").write_text("{not json")
+    risky = root.run([*P, "--yes", "--", *RISKY], cwd=workspace, extra_env=env)
+    assert risky.returncode == 125
+    assert risky.stderr.decode().startswith(f"vectraguard: the approvals store {data}/approvals.json is unreadable")
+    assert b"Traceback" not in risky.stderr and b"ran-42" not in risky.stdout
+    # A run that needs no approval does not depend on it.
+    benign = root.run([*P, "--", "echo", "fine"], cwd=workspace, extra_env=env)
+    assert (benign.returncode, benign.stdout) == (0, b"fine\n")
