@@ -286,6 +286,13 @@ def test_a_damaged_or_unwritable_store_refuses_runs(root: Caller, workspace: Pat
         subprocess.run(["chattr", "-i", str(data_dir / "audit.db")], check=False, capture_output=True)
 
 
+def _stored_text(data_dir: Path) -> str:
+    """Every event body and listed command in the store, as one text to search."""
+    db = sqlite3.connect(data_dir / "audit.db")
+    return ("".join(body for (body,) in db.execute("SELECT body FROM events"))
+            + "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions")))
+
+
 def test_secret_values_never_reach_the_record_except_in_output(root: Caller, workspace: Path, data_dir: Path) -> None:
     """SEC-03: names only for the environment; an allowlisted value in argv is redacted. The command's own
     output is evidence and is kept as printed (documented in the README)."""
@@ -293,9 +300,7 @@ def test_secret_values_never_reach_the_record_except_in_output(root: Caller, wor
     result = root.run([*P, "--env", "GITHUB_TOKEN", "--", "sh", "-c", "echo token=ghp_supersecret123 >/dev/null"],
                       cwd=workspace, extra_env=env)
     assert result.returncode == 0
-    db = sqlite3.connect(data_dir / "audit.db")
-    stored = "".join(body for (body,) in db.execute("SELECT body FROM events"))
-    stored += "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions"))
+    stored = _stored_text(data_dir)
     assert "ghp_supersecret123" not in stored
     assert '"GITHUB_TOKEN"' in stored and "[redacted]" in stored
 
@@ -310,9 +315,7 @@ def test_a_refused_run_keeps_no_secret_either(root: Caller, workspace: Path, dat
     parsed = root.run([*P, "--env=API_KEY=sk-other-secret-456", "--cpus", "lots", "--", "echo", "sk-other-secret-456"],
                       cwd=workspace, extra_env=env)
     assert parsed.returncode == 125
-    db = sqlite3.connect(data_dir / "audit.db")
-    stored = "".join(body for (body,) in db.execute("SELECT body FROM events"))
-    stored += "".join(cmd for (cmd,) in db.execute("SELECT command FROM sessions"))
+    stored = _stored_text(data_dir)
     assert stored.count('"status":"refused"') == 2, stored
     assert "ghp_supersecret123" not in stored and "sk-other-secret-456" not in stored
     assert "rm -rf '~/[redacted]' '~/[redacted]'" in stored

@@ -265,8 +265,8 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("trust", "trust the project file of DIR (default: here); `trust list` lists them", _fill_trust),
     ("untrust", "stop trusting the project file of DIR (default: here)", _fill_untrust),
     ("logs", "the audit trail of everything that ran (or was refused)", _fill_logs),
-    ("check", "the decision a run of CMD would get (allow, ask, deny), without running it: "
-     "check [--json] [OPTIONS] -- CMD", _fill_check),
+    ("check", ("the decision a run of CMD would get (allow, ask, deny), without running it: "
+               "check [--json] [OPTIONS] -- CMD"), _fill_check),
     ("approvals", "remembered approvals: approvals list | grant -- CMD | revoke ID...", _fill_approvals),
     ("doctor", "check what this host can do and what is missing", _fill_doctor),
 )
