@@ -102,6 +102,21 @@ def test_output_is_kept_raw_and_forgeries_stay_output(root: Caller, workspace: P
     assert (row["status"], row["exit"]) == ("failed", 4)
 
 
+def test_the_listing_cannot_drive_the_terminal(root: Caller, workspace: Path, data_dir: Path) -> None:
+    """A command line with escape sequences is kept as given, but `logs list` and `logs show` print it
+    with its control characters made visible (the recorded *output* is shown raw, as evidence)."""
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    sneaky = "true # \x1b]0;owned\x07\x1b[2J"
+    assert root.run([*P, "--", "sh", "-c", sneaky], cwd=workspace, extra_env=env).returncode == 0
+    [row] = sessions(root, workspace, env)
+    assert sneaky in row["command"]  # --json keeps it exact
+    listed = root.run(["logs", "list"], cwd=workspace, extra_env=env).stdout
+    shown = root.run(["logs", "show", row["id"]], cwd=workspace, extra_env=env).stdout
+    for text in (listed, shown):
+        assert b"\x1b" not in text and b"\x07" not in text
+        assert b"\\x1b]0;owned\\x07\\x1b[2J" in text
+
+
 def test_large_output_is_bounded_and_summarised(root: Caller, workspace: Path, data_dir: Path) -> None:
     env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
     result = root.run([*P, "--", "sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' x; echo end"], cwd=workspace,

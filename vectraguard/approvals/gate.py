@@ -24,6 +24,7 @@ from vectraguard.audit import record
 from vectraguard.config.policy import Policy
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import PolicyError
+from vectraguard.output import printable
 from vectraguard.risk.decide import Decision
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class Run:
     def command(self) -> str:
         import shlex
 
-        return prompt.printable(shlex.join(self.argv))
+        return printable(shlex.join(self.argv))
 
 
 def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) -> tuple[dict[str, Any], ...]:
@@ -125,7 +126,7 @@ def network_summary(profile: ResolvedProfile) -> str:
 
 
 def _details(decision: Decision) -> list[str]:
-    return [f"{j.finding.cls} ({j.finding.rule}): {prompt.printable(j.finding.matched)[:200]} — "
+    return [f"{j.finding.cls} ({j.finding.rule}): {printable(j.finding.matched)[:200]} — "
             f"{j.finding.reason}; {j.verdict} by {j.by}" for j in decision.judged]
 
 
@@ -151,9 +152,9 @@ def _remember_for(profile: ResolvedProfile, policy: Policy | None) -> float | No
 def _screen(run: Run, details: list[str]) -> str:
     lines = ["", "vectraguard: this run needs your approval",
              f"  command:   {run.command()}",
-             f"  directory: {prompt.printable(run.cwd)}",
+             f"  directory: {printable(run.cwd)}",
              f"  profile:   {run.profile.name} (digest {run.digest[:12]})",
-             f"  writable:  {', '.join(prompt.printable(w) for w in run.writable) or 'nothing'}",
+             f"  writable:  {', '.join(printable(w) for w in run.writable) or 'nothing'}",
              f"  network:   {run.network}",
              "  findings:"]
     lines += [f"    - {d}" for d in details]

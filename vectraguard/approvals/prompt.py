@@ -1,10 +1,9 @@
 """Asking a human, on the controlling terminal.
 
 The question goes to /dev/tty — never to the sandbox's stdin, which may be
-a script or a pipe the command itself controls. Whatever the command, its
-arguments or file names contain is shown with control characters escaped,
-so a command cannot paint its own prompt (or hide part of itself) with
-terminal escape sequences.
+a script or a pipe the command itself controls. The caller escapes what the
+command contains (output.printable), so a command cannot paint its own
+prompt (or hide part of itself) with terminal escape sequences.
 """
 
 from __future__ import annotations
@@ -17,17 +16,6 @@ class Answer(Enum):
     ONCE = "yes"
     NO = "no"
     REMEMBER = "remember"
-
-
-def printable(text: str) -> str:
-    """Control characters (escape sequences, carriage returns ...) made visible."""
-    out = []
-    for char in text:
-        if char.isprintable() or char == " ":
-            out.append(char)
-        else:
-            out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-    return "".join(out)
 
 
 def ask(screen: str, remember_for: str | None, *, once: bool = True) -> Answer | None:

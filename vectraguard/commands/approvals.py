@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from vectraguard import errors, output
 from vectraguard.approvals import store
-from vectraguard.approvals.prompt import printable
+from vectraguard.output import printable
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,7 +51,7 @@ def _list(args: argparse.Namespace) -> int:
         print("no remembered approvals")
         return 0
     rows = [{"id": e.id, "expires": _expires(e.expires_at) + (" (expired)" if e.expired(now) else ""),
-             "profile": e.profile, "directory": printable(e.cwd), "command": printable(shlex.join(e.argv))[:80],
+             "profile": e.profile, "directory": e.cwd, "command": shlex.join(e.argv)[:80],
              "rules": ", ".join(e.rules)} for e in entries]
     output.print_table(rows, ["id", "expires", "profile", "directory", "command", "rules"])
     return 0

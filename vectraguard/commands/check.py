@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from vectraguard import output
-from vectraguard.approvals.prompt import printable
+from vectraguard.output import printable
 from vectraguard.risk.judged import judge
 
 EXIT_FOR = {"allow": 0, "ask": 1, "deny": 2}

@@ -7,9 +7,9 @@ import sys
 from typing import Any
 
 from vectraguard import errors, output
-from vectraguard.approvals.prompt import printable
 from vectraguard.audit.store import AuditStore, open_store
 from vectraguard.audit.verify import verify
+from vectraguard.output import printable
 
 EXIT_BROKEN = 1
 COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "duration"]
@@ -76,7 +76,7 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
             if key == "approvals" and value:
                 _print_approvals(value)
             elif key not in ("version", "session", "output"):
-                print(f"  {key}: {_text(value)}")
+                print(f"  {key}: {printable(_text(value))}")
         for name, summary in (body.get("output") or {}).items():
             print(f"  {name}: {summary['bytes']} bytes, sha256 {summary['sha256']}"
                   + (" (middle not kept)" if summary["truncated"] else ""))
