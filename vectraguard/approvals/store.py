@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vectraguard import paths, state_file
-from vectraguard.errors import UsageError
+from vectraguard.errors import ConfigError, UsageError
 
 STORE_NAME = "approvals.json"
 WHAT = "approvals store"
@@ -53,8 +53,6 @@ def load() -> list[Remembered]:
     try:
         return [Remembered(**{**item, "argv": tuple(item["argv"]), "rules": tuple(item["rules"])}) for item in raw]
     except (TypeError, KeyError) as exc:
-        from vectraguard.errors import ConfigError
-
         raise ConfigError(f"vectraguard: the {WHAT} {store_path()} is unreadable ({exc})", hint=HINT) from None
 
 
