@@ -77,8 +77,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
                    help="also mount host path SRC at DST (read-only unless :rw); repeatable")
     p.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                    help="set NAME inside the sandbox, to VALUE or to its value here; repeatable")
-    p.add_argument("--workspace", choices=("ro", "rw", "none"),
-                   help="how the current directory is mounted (default: from the profile)")
+    p.add_argument("--workspace", choices=("ro", "overlay", "rw", "none"),
+                   help="how the current directory is mounted: ro, overlay (writes kept in a layer for review: "
+                   "vectraguard changes|diff|apply|discard), rw (writes reach the real files) or none "
+                   "(default: from the profile)")
     p.add_argument("--cpus", type=_checked(units.parse_cpus, "cpus"), metavar="N", help="CPU limit, e.g. 1 or 0.5")
     p.add_argument("--memory", type=_checked(units.parse_size, "size"), metavar="SIZE",
                    help="memory limit including swap, e.g. 512Mi or 2G")

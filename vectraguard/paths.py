@@ -43,6 +43,22 @@ def runtime_dir() -> Path:
     return Path(f"/tmp/vectraguard-{os.geteuid()}")
 
 
+def ensure_private_dir(path: Path) -> None:
+    """Create `path` (0700) if needed and check that it is a directory of ours
+    that no one else can write: a planted one (e.g. under /tmp) is refused."""
+    import stat
+
+    from vectraguard.errors import RuntimeUnavailable
+
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise RuntimeUnavailable(
+            f"vectraguard: {path} is not a private directory owned by you",
+            hint=f"remove it (it may have been planted by another user): rm -rf {path}",
+        )
+
+
 def own_state() -> tuple[str, ...]:
     """Every directory of Vectra Guard's own, for the mount deny rules."""
     dirs = (config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir())

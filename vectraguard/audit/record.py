@@ -92,11 +92,13 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
              at: str, duration_ms: int, capture: OutputCapture | None,
              network: list[dict[str, Any]] | None = None,
              approvals: list[dict[str, Any]] | None = None,
-             recording: dict[str, Any] | None = None) -> dict[str, Any]:
+             recording: dict[str, Any] | None = None,
+             workspace: dict[str, Any] | None = None) -> dict[str, Any]:
     output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
     return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
             "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
-            "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording}
+            "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording,
+            **({"workspace": workspace} if workspace is not None else {})}
 
 
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,

@@ -75,7 +75,8 @@ class RunAudit:
         body = record.started(
             self.session_id, agent=self.agent, profile=profile.name,
             profile_digest=digest(profile), argv=self.argv, cwd=self.cwd,
-            mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only} for m in mounts],
+            mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only, **({"overlay": True} if m.overlay else {})}
+                    for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
             approvals=self.approvals)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
@@ -87,12 +88,13 @@ class RunAudit:
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
-                 recording: dict[str, Any] | None = None) -> None:
+                 recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None) -> None:
         at = record.now()
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
-                               capture=capture, network=network, approvals=self.approvals, recording=recording)
+                               capture=capture, network=network, approvals=self.approvals, recording=recording,
+                               workspace=workspace)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
         self.store.append(self.session_id, "finished", body,

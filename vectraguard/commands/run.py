@@ -64,6 +64,7 @@ class Prepared:
     compiled: Compiled
     allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
     approvals: tuple[dict[str, Any], ...]
+    workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -122,15 +123,23 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
+    workspace = None
+    if profile.workspace_mode in ("overlay", "rw"):
+        from vectraguard.workspace import modes
+
+        workspace = modes.for_run(profile.workspace_mode, session_id, sandbox_mounts[0].source, profile,
+                                  facts.rootless)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
-                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)))
+                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)),
+                            overlay_source=workspace.source if profile.workspace_mode == "overlay" else "")
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
     gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
-                        tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only),
+                        tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay),
                         gate.network_summary(profile))
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
-    return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals)
+    return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals,
+                    workspace)
 
 
 def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
@@ -176,25 +185,44 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
             recording.feed(stream, data)
 
     egress = Egress(prepared.allowlist, prepared.facts.rootless)
+    workspace = prepared.workspace
     try:
+        if workspace is not None:
+            workspace.open()
         client = service.connect()
         with _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
                                  stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
                                  before_start=egress.plant if prepared.allowlist is not None else None,
-                                 tty_fd=0 if spec.terminal else None)
+                                 tty_fd=0 if spec.terminal else None,
+                                 after_create=workspace.mount if workspace is not None else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
         audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
-                       recording.close() if recording is not None else None)
+                       recording.close() if recording is not None else None, _close_workspace(workspace))
         raise
     status = record.status_for(result.reason, result.exit_status)
+    workspace_record = _close_workspace(workspace)
     audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close(),
-                   recording.close() if recording is not None else None)
+                   recording.close() if recording is not None else None, workspace_record)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
+    for line in workspace.report() if workspace is not None else ():
+        print(f"vectraguard: {line}", file=sys.stderr)
     return result.exit_status
+
+
+def _close_workspace(workspace: Any) -> dict[str, Any] | None:
+    """The workspace's audit entry; a failure to read the layer is said, and
+    recorded, but does not hide the run's own outcome."""
+    if workspace is None:
+        return None
+    try:
+        return workspace.close()  # type: ignore[no-any-return]
+    except errors.VGError as exc:
+        print(" ".join(exc.lines()), file=sys.stderr)
+        return {"error": " ".join(exc.lines())}
 
 
 @contextlib.contextmanager

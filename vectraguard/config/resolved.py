@@ -39,6 +39,7 @@ class Limits:
     timeout: float  # seconds
     kill_grace: float  # seconds
     enforcement: str  # "strict" | "best-effort"
+    workspace_writes: int = 2 << 30  # bytes an overlay workspace's layer may hold
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ResolvedProfile:
     name: str
     description: str
     image: str
-    workspace_mode: str  # "ro" | "rw" | "none"
+    workspace_mode: str  # "ro" | "rw" | "overlay" | "none"
     workspace_target: str
     mounts: tuple[MountEntry, ...]
     tmp_size: int
@@ -82,6 +83,8 @@ class ResolvedProfile:
     provenance: Mapping[str, Origin]
     agent: Agent | None = None
     risk: Mapping[str, Any] | None = None  # the `risk` section as data: see vectraguard/risk/
+    protected: tuple[str, ...] = ()  # filesystem.protected patterns (vectraguard/workspace/protected.py)
+    git_writable: bool = False  # filesystem.git: writable (rw mode only)
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -96,6 +99,8 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "tmp_size": units.format_size(profile.tmp_size),
             "home_size": units.format_size(profile.home_size),
             "noexec_tmpfs": profile.noexec_tmpfs,
+            "protected": list(profile.protected),
+            "git": "writable" if profile.git_writable else "read-only",
         },
         "env": {"allow": list(profile.env_allow), "set": dict(profile.env_set)},
         "network": {"mode": profile.network_mode, "allow": list(profile.network_allow)},
@@ -103,6 +108,7 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "cpus": limits.cpus, "memory": units.format_size(limits.memory), "pids": limits.pids,
             "nofile": limits.nofile, "timeout": units.format_duration(limits.timeout),
             "kill_grace": units.format_duration(limits.kill_grace), "enforcement": limits.enforcement,
+            "workspace_writes": units.format_size(limits.workspace_writes),
         },
         "security": {"user": profile.user, "seccomp": profile.seccomp},
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
@@ -174,6 +180,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         timeout=r.get("limits.timeout", units.parse_duration, 1.0),
         kill_grace=r.get("limits.kill_grace", units.parse_duration, 1.0),
         enforcement=r.get("limits.enforcement", str, "strict"),
+        workspace_writes=r.get("limits.workspace_writes", _workspace_writes, 2 << 30),
     )
     mounts = tuple(
         MountEntry(m["source"], m["target"], m.get("mode", "ro"),
@@ -200,10 +207,19 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         provenance=dict(merged.provenance),
         agent=_agent(merged.data["agent"]) if "agent" in merged.data else None,
         risk=merged.data.get("risk"),
+        protected=tuple(r.get("filesystem.protected", list, [])),
+        git_writable=r.get("filesystem.git", str, "read-only") == "writable",
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile
+
+
+def _workspace_writes(value: Any) -> int:
+    size = units.parse_size(value)
+    if size < (1 << 20):
+        raise ValueError("must be at least 1Mi (the layer holds the overlay's own bookkeeping too)")
+    return size
 
 
 def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:

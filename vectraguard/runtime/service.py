@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 import time
 from pathlib import Path
 
 from vectraguard.errors import RuntimeUnavailable
-from vectraguard.paths import runtime_dir
+from vectraguard.paths import ensure_private_dir, runtime_dir
 from vectraguard.runtime.libpod import Libpod
 
 IDLE_TIMEOUT_S = 600
@@ -49,21 +48,11 @@ def connect() -> Libpod:
     return _start_private_service()
 
 
-def _ensure_private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = path.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        raise RuntimeUnavailable(
-            f"vectraguard: {path} is not a private directory owned by you",
-            hint=f"remove it (it may have been planted by another user): rm -rf {path}",
-        )
-
-
 def _start_private_service() -> Libpod:
     import subprocess  # only needed on the first run after the service idled out
 
     directory = runtime_dir()
-    _ensure_private_dir(directory)
+    ensure_private_dir(directory)
     sock = directory / "podman.sock"
     client = Libpod(str(sock))
     # Two runs starting at once must not start two services on one socket.

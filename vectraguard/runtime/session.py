@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 from vectraguard import errors
 from vectraguard.runtime.attach import OutputSink, StreamPump
@@ -105,14 +106,20 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
-                before_start: Callable[[int], None] | None = None, tty_fd: int | None = None) -> RunResult:
-    """`before_start` gets the container's init pid once its namespaces exist
-    and before the command runs (to plant the network listeners)."""
+                before_start: Callable[[int], None] | None = None, tty_fd: int | None = None,
+                after_create: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+    """`after_create` gets the container's inspect document once it exists and
+    before it is initialised (its user-id mapping is known; its mounts are
+    not made yet: the overlay workspace is mounted then). `before_start` gets
+    the container's init pid once its namespaces exist and before the
+    command runs (to plant the network listeners)."""
     oom = OomWatch()
     with _signals_deferred() as interrupts, _hosts_file(spec) as hosts_file:
         cid = _create(client, spec, hosts_file)
         helper = _Housekeeping(client, cid, oom, cgroup_mode)
         try:
+            if after_create is not None:
+                after_create(client.inspect(cid))
             if interrupts.received is not None:
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
             started = _start(client, cid, oom, cgroup_mode, before_start)

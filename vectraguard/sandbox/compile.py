@@ -60,7 +60,11 @@ def compile_spec(
     image: str,
     mounts: tuple[Mount, ...],
     seccomp_profile_path: str,
+    overlay_source: str = "",
 ) -> Compiled:
+    """`overlay_source`: where the overlay workspace will be mounted on the
+    host (vectraguard/workspace/), bound in place of an `overlay` mount's
+    read-only lower directory."""
     limits = profile.limits
     notices: list[str] = []
     cpus: float | None = limits.cpus
@@ -91,7 +95,7 @@ def compile_spec(
         terminal=request.terminal,
         hosts=(("127.0.0.1", "localhost"), ("::1", "localhost"), ("127.0.1.1", "sandbox"),
                *((address, name) for name, address in _forwarded(profile))),
-        binds=tuple(BindMount(m.source, m.target, m.read_only) for m in mounts),
+        binds=tuple(BindMount(overlay_source if m.overlay else m.source, m.target, m.read_only) for m in mounts),
         tmpfs=(TmpfsMount("/tmp", profile.tmp_size, noexec=profile.noexec_tmpfs),
                *(() if request.home_volume else (
                    TmpfsMount(SANDBOX_HOME, profile.home_size, mode="0700", user_owned=True,

@@ -42,7 +42,7 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
     if not rootless:
         _check_rootful_writable(result)
     if profile.workspace_mode == "rw":
-        result += mount_rules.protected_mounts(result[0])
+        result += mount_rules.protected_mounts(result[0], git_writable=profile.git_writable)
     return tuple(result)
 
 
@@ -51,7 +51,7 @@ def _check_rootful_writable(sandbox_mounts: list[mount_rules.Mount]) -> None:
     nothing on the host: a read-write mount would fail on the first write.
     Say so before anything starts."""
     for mount in sandbox_mounts:
-        if mount.read_only:
+        if mount.read_only or mount.overlay:  # an overlay's writes go to a layer Vectra Guard makes writable
             continue
         info = os.stat(mount.source)
         if not (info.st_mode & 0o002 and os.path.isdir(mount.source)):

@@ -38,6 +38,9 @@ class Mount:
     source: str  # real path on the host
     target: str  # normalized absolute path in the sandbox
     read_only: bool
+    # The source is the read-only lower layer of an overlay: the sandbox
+    # writes into a layer of its own (vectraguard/workspace/), never here.
+    overlay: bool = False
 
 
 def _check_characters(path: str, what: str, origin: Origin) -> None:
@@ -80,16 +83,22 @@ def canonical_source(source: str, cwd: str, origin: Origin) -> str:
 
 # In a read-write workspace these stay read-only: they make a program run on
 # the host later (git hooks, git's config with its core.hooksPath/aliases,
-# direnv, editor tasks) — the classic way out of a sandboxed checkout.
+# direnv, editor tasks) — the classic way out of a sandboxed checkout. They
+# cannot cover what does not exist yet, nor a renamed parent: `overlay` mode
+# is the answer to that class; `rw` keeps what a bind can.
 PROTECTED_IN_WORKSPACE = (".git/hooks", ".git/config", ".envrc", ".vscode/tasks.json", ".idea/workspace.xml")
 
 
-def protected_mounts(workspace: Mount) -> tuple[Mount, ...]:
-    """Read-only mounts over the sensitive paths that exist in a rw workspace."""
-    if workspace.read_only:
+def protected_mounts(workspace: Mount, *, git_writable: bool) -> tuple[Mount, ...]:
+    """Read-only mounts over the sensitive paths that exist in a rw workspace;
+    the whole `.git` (directory or `gitdir:` file) unless `git_writable` — a
+    mount point cannot be renamed away, replaced or written."""
+    if workspace.read_only or workspace.overlay:
         return ()
     found = []
-    for relative in PROTECTED_IN_WORKSPACE:
+    relatives = PROTECTED_IN_WORKSPACE if git_writable else (
+        ".git", *(r for r in PROTECTED_IN_WORKSPACE if not r.startswith(".git/")))
+    for relative in relatives:
         path = os.path.join(workspace.source, relative)
         # Only real files and directories of the workspace itself (no symlink games).
         if os.path.lexists(path) and not os.path.islink(path):
@@ -139,7 +148,7 @@ def make_mount(source: str, target: str, mode: str, *, cwd: str, origin: Origin,
                denied: tuple[DenyRule, ...]) -> Mount:
     real = canonical_source(source, cwd, origin)
     check_source_allowed(real, denied, origin)
-    return Mount(real, canonical_target(target, origin), mode != "rw")
+    return Mount(real, canonical_target(target, origin), mode not in ("rw", "overlay"), overlay=mode == "overlay")
 
 
 def real_home() -> str:

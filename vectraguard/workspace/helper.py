@@ -1,0 +1,60 @@
+"""Run under `podman unshare` (rootless): mount, read and take down a
+session's overlay inside the rootless user's mount namespace, where
+Podman creates its containers (the host's namespace never sees these
+mounts). One JSON object on stdout answers; errors go to stderr, exit 1.
+
+    python -m vectraguard.workspace.helper mount BASE WORKSPACE CAP
+    python -m vectraguard.workspace.helper finish BASE WORKSPACE LAYER_DIR
+    python -m vectraguard.workspace.helper unmount BASE
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from vectraguard.workspace import baseline, harvest, layer
+
+
+def finish(points: layer.Mountpoints, workspace: str, layer_dir: str, *, rootless: bool) -> dict[str, object]:
+    """Harvest the upper directory into the layer directory, measure, unmount."""
+    try:
+        used, cap_hit = layer.usage(points)
+        base = baseline.load(Path(layer_dir) / "baseline.json.gz")
+        changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base,
+                                  layer.xattr_prefix(rootless))
+    finally:
+        layer.unmount(points)
+    return {"used": used, "cap_hit": cap_hit, "changes": len(changes)}
+
+
+def main(argv: list[str]) -> int:
+    try:
+        command, base, *rest = argv
+        points = layer.Mountpoints(base)
+        if command == "mount":
+            workspace, cap = rest
+            try:
+                layer.mount(points, workspace, int(cap), rootless=True, shift=None)
+            except BaseException:
+                layer.unmount(points)
+                raise
+            answer: dict[str, object] = {"ok": True}
+        elif command == "finish":
+            workspace, layer_dir = rest
+            answer = finish(points, workspace, layer_dir, rootless=True)
+        elif command == "unmount":
+            layer.unmount(points)
+            answer = {"ok": True}
+        else:
+            raise ValueError(f"unknown command {command!r}")
+    except (OSError, ValueError) as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,134 @@
+"""What a run does about its workspace beyond mounting it: the small
+interface `commands/run.py` drives for the `overlay` and `rw` modes.
+
+    open()                before the container exists
+    mount(inspect)        after create, before the container is initialised
+    close() -> dict       after the container is removed, on every path:
+                          what goes into the audit record's `workspace`
+    report() -> [str]     lines for the user (stderr) once the run ended
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from vectraguard import errors
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.output import printable
+
+
+class WorkspaceMode(Protocol):
+    """A workspace mode's part in one run."""
+
+    def open(self) -> None: ...
+
+    def mount(self, inspect: dict[str, Any]) -> None: ...
+
+    def close(self) -> dict[str, Any]: ...
+
+    def report(self) -> list[str]: ...
+
+
+class Overlay:
+    """`overlay`: writes land in a layer kept for review (session.py)."""
+
+    def __init__(self, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool) -> None:
+        from vectraguard.workspace.session import OverlaySession
+
+        self.session = OverlaySession(session_id, workspace, profile.limits.workspace_writes, profile.protected,
+                                      rootless=rootless, sandbox_user=profile.user)
+        self.outcome: Any = None
+
+    @property
+    def source(self) -> str:
+        return self.session.merged
+
+    def open(self) -> None:
+        self.session.open()
+
+    def mount(self, inspect: dict[str, Any]) -> None:
+        self.session.mount(inspect)
+
+    def close(self) -> dict[str, Any]:
+        self.outcome = self.session.close()
+        return self.outcome.audit() if self.outcome else {"mode": "overlay", "changes": 0}
+
+    def report(self) -> list[str]:
+        from vectraguard import units
+
+        outcome = self.outcome
+        if outcome is None:
+            return []
+        lines = []
+        if outcome.cap_hit:
+            lines.append(f"workspace writes reached the limit ({units.format_size(outcome.cap)}, "
+                         "limits.workspace_writes): later writes failed with ENOSPC; what was written is kept")
+        if outcome.changes == 0:
+            return lines + ["the sandbox changed nothing in the workspace"]
+        short = outcome.session_id[:12]
+        return lines + [
+            f"{outcome.changes} path(s) changed in the workspace ({outcome.protected} protected), kept for review "
+            f"in session {short}:",
+            f"  vectraguard changes {short}    vectraguard diff {short}",
+            f"  vectraguard apply {short}      vectraguard discard {short}",
+        ]
+
+
+class ReadWrite:
+    """`rw`: the sandbox writes the real tree; protected paths it created,
+    changed or deleted are listed afterwards (a bind cannot guard what does
+    not exist yet)."""
+
+    def __init__(self, workspace: str, profile: ResolvedProfile) -> None:
+        self.workspace, self.protected = Path(workspace), profile.protected
+        self.before: dict[str, Any] = {}
+        self.touched: list[str] = []
+        self.hooks_path = ""
+
+    def open(self) -> None:
+        from vectraguard.workspace import baseline
+        from vectraguard.workspace.gitconfig import hooks_path
+
+        self.hooks_path = hooks_path(self.workspace)
+        self.before = baseline.record(self.workspace)
+
+    def mount(self, inspect: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> dict[str, Any]:
+        from vectraguard.workspace import baseline
+        from vectraguard.workspace.protected import why_protected
+
+        try:
+            after = baseline.record(self.workspace)
+        except OSError:
+            after = {}
+        changed = {p for p in set(self.before) | set(after) if p and self.before.get(p) != after.get(p)}
+        self.touched = sorted(p for p in changed if why_protected(p, self.protected, self.hooks_path))
+        return {"mode": "rw", "protected_changed": self.touched}
+
+    def report(self) -> list[str]:
+        if not self.touched:
+            return []
+        shown = ", ".join(printable(p) for p in self.touched[:20])
+        more = f" and {len(self.touched) - 20} more" if len(self.touched) > 20 else ""
+        return [f"warning: the sandbox created, changed or deleted protected paths in the workspace (rw mode): "
+                f"{shown}{more} — review them before git, direnv or your editor runs them"]
+
+
+def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool) -> Any:
+    """The mode's part, or None for `ro` and `none`. Refuses (before anything
+    starts) an overlay this host cannot provide."""
+    if mode == "overlay":
+        from vectraguard.workspace.layer import missing_support
+
+        missing = missing_support(rootless)
+        if missing:
+            raise errors.RuntimeUnavailable(f"vectraguard: this host cannot provide an overlay workspace: {missing}",
+                                            hint="use --workspace ro, or --workspace rw if you accept that the "
+                                            "sandbox changes the real files")
+        return Overlay(session_id, workspace, profile, rootless)
+    if mode == "rw":
+        return ReadWrite(workspace, profile)
+    return None

@@ -1,0 +1,155 @@
+"""One overlay session's workspace, from before the sandbox exists to the
+change set kept for review.
+
+    open()      before the container is created: the layer record, the
+                baseline of the real tree, the empty mount points
+    mount(...)  after create, before the container is initialised (its
+                user-id mapping is known then; rootful needs it)
+    close()     after the container is removed, on every path: harvest the
+                upper directory into the change set, take the mounts down
+
+Rootful, the mounts are made here; rootless, through `podman unshare`
+(helper.py). This module is the small interface `commands/run.py` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vectraguard import errors, paths
+from vectraguard.audit import record as audit_record
+from vectraguard.workspace import baseline, layer, store
+from vectraguard.workspace.gitconfig import hooks_path
+
+HELPER_TIMEOUT_S = 600  # harvesting a full 2 GiB layer hashes and copies it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the session left for review."""
+
+    session_id: str
+    changes: int
+    protected: int
+    used: int  # bytes
+    cap: int  # bytes
+    cap_hit: bool
+
+    def audit(self) -> dict[str, Any]:
+        return {"mode": "overlay", "layer": self.session_id if self.changes else None, "changes": self.changes,
+                "protected": self.protected, "used": self.used, "cap": self.cap, "cap_hit": self.cap_hit}
+
+
+class OverlaySession:
+    """The overlay workspace of one run."""
+
+    def __init__(self, session_id: str, workspace: str, cap: int, protected: tuple[str, ...], *,
+                 rootless: bool, sandbox_user: str) -> None:
+        self.session_id, self.workspace, self.cap, self.protected = session_id, workspace, cap, protected
+        self.rootless, self.sandbox_user = rootless, sandbox_user
+        self.points = layer.Mountpoints(str(paths.runtime_dir() / "workspaces" / session_id))
+        self.layer: store.Layer | None = None
+        self.mounted = False
+
+    @property
+    def merged(self) -> str:
+        """What the sandbox's workspace bind mount shows (the compiled spec's source)."""
+        return self.points.merged
+
+    def open(self) -> None:
+        record = store.LayerRecord(self.session_id, self.workspace, audit_record.now(), store.RUNNING,
+                                   self.protected, hooks_path(Path(self.workspace)), self.cap)
+        try:
+            self.layer = store.create(record)
+            baseline.save(self.layer.baseline_path, baseline.record(Path(self.workspace)))
+            layer.prepare(self.points)
+        except OSError as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: cannot prepare the overlay workspace: {exc}") from None
+
+    def mount(self, inspect: dict[str, Any]) -> None:
+        """After `podman create`: `inspect` is the container's inspect document."""
+        try:
+            if self.rootless:
+                self._helper("mount", self.workspace, str(self.cap))
+            else:
+                try:
+                    layer.mount(self.points, self.workspace, self.cap, rootless=False, shift=self._shift(inspect))
+                except BaseException:
+                    layer.unmount(self.points)
+                    raise
+        except OSError as exc:
+            raise errors.RuntimeUnavailable(
+                f"vectraguard: cannot mount the overlay workspace: {exc.strerror or exc}",
+                hint="`vectraguard doctor` says what this host supports; --workspace ro or rw run without it") from None
+        self.mounted = True
+
+    def close(self) -> Outcome | None:
+        """Harvest and unmount; None when the session changed nothing (its layer is dropped)."""
+        assert self.layer is not None
+        if not self.mounted:
+            self._unmount_quietly()
+            shutil.rmtree(self.layer.path, ignore_errors=True)
+            return None
+        try:
+            if self.rootless:
+                answer = self._helper("finish", self.workspace, str(self.layer.path))
+            else:
+                from vectraguard.workspace.helper import finish
+
+                answer = finish(self.points, self.workspace, str(self.layer.path), rootless=False)
+        except OSError as exc:
+            self.layer.update(state=store.PENDING)
+            raise errors.RuntimeUnavailable(f"vectraguard: the sandbox's workspace changes could not be read: "
+                                            f"{exc.strerror or exc}; they stay in {self.points.layer} until "
+                                            "the next reboot") from None
+        used, cap_hit, count = int(answer["used"]), bool(answer["cap_hit"]), int(answer["changes"])
+        if count == 0:
+            shutil.rmtree(self.layer.path, ignore_errors=True)
+            return Outcome(self.session_id, 0, 0, used, self.cap, cap_hit)
+        record = self.layer.update(state=store.PENDING, used=used, cap_hit=cap_hit)
+        from vectraguard.workspace.protected import why_protected
+
+        protected = sum(1 for c in self.layer.changes() if why_protected(c.path, record.protected, record.hooks_path))
+        return Outcome(self.session_id, count, protected, used, self.cap, cap_hit)
+
+    def _shift(self, inspect: dict[str, Any]) -> layer.IdShift:
+        owner = os.stat(self.workspace)
+        uid, _, gid = self.sandbox_user.partition(":")
+        mappings = inspect.get("HostConfig", {}).get("IDMappings") or {}
+        return layer.IdShift(owner.st_uid, owner.st_gid, _host_id(mappings.get("UidMap"), int(uid)),
+                             _host_id(mappings.get("GidMap"), int(gid or uid)))
+
+    def _helper(self, command: str, *args: str) -> dict[str, Any]:
+        done = subprocess.run(["podman", "unshare", sys.executable, "-m", "vectraguard.workspace.helper", command,
+                               self.points.base, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=HELPER_TIMEOUT_S, check=False, cwd="/")
+        if done.returncode != 0:
+            reason = done.stderr.decode(errors="replace").strip().splitlines()
+            raise OSError(0, reason[-1] if reason else f"podman unshare failed ({done.returncode})")
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    def _unmount_quietly(self) -> None:
+        try:
+            if self.rootless:
+                self._helper("unmount")
+            else:
+                layer.unmount(self.points)
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
+def _host_id(mapping: list[str] | None, inside: int) -> int:
+    """The host id of `inside` under Podman's "CONTAINER:HOST:SIZE" map; the
+    sandbox must have one (an unmapped user could not write anything)."""
+    for entry in mapping or ():
+        container, host, size = (int(n) for n in entry.split(":"))
+        if container <= inside < container + size:
+            return host + inside - container
+    raise OSError(0, f"the sandbox's user namespace does not map id {inside}")
