@@ -131,3 +131,13 @@ def hang_up_leftovers() -> Iterator[None]:
             term.wait()
         except (OSError, AssertionError):
             pass
+
+
+@pytest.fixture(scope="session")
+def default_image(root: Caller) -> str:
+    """The default image (Debian, with git and python3), built if this machine has none; its ID."""
+    work = Path(tempfile.mkdtemp(prefix="vg-default-image-"))
+    result = root.run(["image", "build"], cwd=work, timeout=1200, extra_env={"VECTRAGUARD_DATA_DIR": str(work)})
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    shutil.rmtree(work)
+    return result.stdout.decode().strip()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,6 @@ REF = "localhost/vectraguard/default:bookworm"
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
 ALWAYS = ["podman", "mode", "podman service", "cgroups", "profiles", "rlimits", "cpu/memory/pids limits",
           "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
-
-
-@pytest.fixture(scope="module")
-def default_image(root: Caller) -> str:
-    """The default image must exist for doctor to pass; build it if this machine has none."""
-    work = Path(tempfile.mkdtemp(prefix="vg-doctor-"))
-    result = root.run(["image", "build"], cwd=work, timeout=1200, extra_env={"VECTRAGUARD_DATA_DIR": str(work)})
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    shutil.rmtree(work)
-    return result.stdout.decode().strip()
 
 
 def doctor_json(caller: Caller, cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

@@ -40,11 +40,25 @@ def test_shipped_profile_is_what_the_container_gets(root: Caller, workspace: Pat
     tmp_size = units.parse_size(promised["filesystem"]["tmp_size"]) // 1024
     assert f"size={tmp_size}k" in mounts["/tmp"]
     assert f"size={units.parse_size(promised['filesystem']['home_size']) // 1024}k" in mounts["/home/sandbox"]
-    assert mounts["/workspace"].split()[5].startswith(promised["filesystem"]["workspace"]["mode"])
+    workspace_mount, mode = mounts["/workspace"].split(), promised["filesystem"]["workspace"]["mode"]
+    if mode == "overlay":  # writable inside, through an overlay whose lower layer is the real directory
+        assert workspace_mount[5].startswith("rw") and workspace_mount[workspace_mount.index("-") + 1] == "overlay"
+    else:
+        assert workspace_mount[5].startswith(mode)
 
 
-def test_dev_writes_the_workspace_as_the_rootless_caller(rootless: Caller, rootless_workspace: Path) -> None:
+def test_dev_keeps_its_writes_for_review(rootless: Caller, rootless_workspace: Path) -> None:
     result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+                           "--", "sh", "-c", "echo built > out.txt; cat out.txt"], cwd=rootless_workspace)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"built\n"
+    assert not (rootless_workspace / "out.txt").exists()
+    assert "1 path(s) changed in the workspace (0 protected), kept for review" in result.stderr.decode()
+
+
+def test_dev_rw_writes_the_workspace_as_the_rootless_caller(rootless: Caller, rootless_workspace: Path) -> None:
+    result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE,
+                           "--set", "limits.enforcement=best-effort",
                            "--", "sh", "-c", "echo built > out.txt; id -u"], cwd=rootless_workspace)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b"1000\n"
@@ -54,7 +68,8 @@ def test_dev_writes_the_workspace_as_the_rootless_caller(rootless: Caller, rootl
 
 
 def test_rootful_read_write_workspace_is_refused_before_anything_starts(root: Caller, workspace: Path) -> None:
-    result = root.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--", "touch", "x"], cwd=workspace)
+    result = root.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--", "touch", "x"],
+                      cwd=workspace)
     assert result.returncode == 125
     assert result.stderr.decode() == (
         f"vectraguard: cannot give a rootful sandbox write access to {workspace} (owned by uid 0): each sandbox "

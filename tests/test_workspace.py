@@ -18,7 +18,7 @@ def test_fs02_a_symlink_in_the_workspace_resolves_inside_the_sandbox(rootless: C
     canary.write_text("host content\n")
     shutil.chown(canary, ROOTLESS_USER, ROOTLESS_USER)
     try:
-        result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+        result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
                                "--", "sh", "-c", f"ln -s {canary} link; echo sandbox > link; echo rc=$?"],
                               cwd=rootless_workspace)
         assert b"rc=" in result.stdout
@@ -30,7 +30,7 @@ def test_fs02_a_symlink_in_the_workspace_resolves_inside_the_sandbox(rootless: C
 
 def test_fs08_no_hard_links_out_and_no_device_nodes_in_the_workspace(rootless: Caller,
                                                                       rootless_workspace: Path) -> None:
-    result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+    result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
                            "--", "sh", "-c", "ln /etc/passwd hard 2>&1; echo ln=$?; mknod dev c 1 3 2>&1; "
                            "echo mknod=$?; vgprobe syscalls"], cwd=rootless_workspace)
     out = result.stdout.decode()
@@ -51,7 +51,7 @@ def test_fs07_git_hooks_config_and_envrc_stay_read_only(rootless: Caller, rootle
     script = ("for f in .git/hooks/pre-commit .git/config .envrc .vscode/tasks.json; do "
               "echo evil >> $f 2>/dev/null && echo \"$f=written\" || echo \"$f=refused\"; done; "
               "echo fine > src.txt && echo src=written")
-    result = rootless.run(["run", "-p", "dev", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
+    result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
                            "--", "sh", "-c", script], cwd=rootless_workspace)
     assert result.stdout.decode().split() == [".git/hooks/pre-commit=refused", ".git/config=refused",
                                               ".envrc=refused", ".vscode/tasks.json=refused", "src=written"]

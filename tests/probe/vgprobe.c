@@ -52,6 +52,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -1045,12 +1046,27 @@ static int cmd_exec_tmp(void)
     return 0;
 }
 
+/* ------------------------------------------------------------------ setxattr */
+
+/* Set an extended attribute (the overlay workspace tests forge overlayfs's
+ * own attributes from inside); prints "setxattr=ok" or the errno's name. */
+static int cmd_setxattr(const char *path, const char *name, const char *value)
+{
+    if (setxattr(path, name, value, strlen(value), 0) == 0) {
+        puts("setxattr=ok");
+        return 0;
+    }
+    printf("setxattr=%s\n", strerror(errno));
+    return 1;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int usage(void)
 {
     fputs("usage: vgprobe syscalls | allowed | status | fork-bomb SECONDS [MAX] | zombies N |\n"
-          "               count-zombies | mem-bomb MIB | write PATH | exec-tmp\n",
+          "               count-zombies | mem-bomb MIB | write PATH | exec-tmp |\n"
+          "               setxattr PATH NAME VALUE\n",
           stderr);
     return 2;
 }
@@ -1079,6 +1095,8 @@ int main(int argc, char **argv)
         return cmd_write(argv[2]);
     if (strcmp(cmd, "exec-tmp") == 0 && argc == 2)
         return cmd_exec_tmp();
+    if (strcmp(cmd, "setxattr") == 0 && argc == 5)
+        return cmd_setxattr(argv[2], argv[3], argv[4]);
     if (strcmp(cmd, "true") == 0) /* the program `allowed` posix_spawns */
         return 0;
     return usage();

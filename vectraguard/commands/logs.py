@@ -157,8 +157,12 @@ def prune(store: AuditStore, args: argparse.Namespace) -> int:
         if recording.exists():
             recording.unlink()
             removed += 1
-    print(f"pruned {len(gone)} sessions (events up to {through}) and {removed} recordings; "
-          "the chain stays verifiable from there")
+    # And their workspace layers, applied or not: the review window closes with the record.
+    from vectraguard.workspace.store import remove as remove_layers
+
+    layers = remove_layers(gone)
+    print(f"pruned {len(gone)} sessions (events up to {through}), {removed} recordings and {layers} workspace "
+          "layers; the chain stays verifiable from there")
     return 0
 
 

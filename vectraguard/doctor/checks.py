@@ -21,6 +21,7 @@ def run_all() -> list[Finding]:
             host_checks.profiles(ctx),
             host_checks.rlimits(ctx),
             host_checks.resource_limits(ctx),
+            host_checks.overlay_workspace(ctx),
             host_checks.init(ctx),
             host_checks.subordinate_ids(ctx),
             host_checks.net_tun(ctx),

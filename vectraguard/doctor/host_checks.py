@@ -137,3 +137,17 @@ def _user_name(uid: int) -> str:
 
 def _strip(message: str) -> str:
     return message.removeprefix("vectraguard: ")
+
+
+def overlay_workspace(ctx: Context) -> Finding:
+    """What `filesystem.workspace.mode: overlay` needs (workspace/layer.py)."""
+    from vectraguard.workspace.layer import missing_support
+
+    missing = missing_support(ctx.facts.rootless)
+    users = sorted(name for name, p in ctx.profiles.items() if p.workspace_mode == "overlay")
+    if missing:
+        return warn("overlay workspace", f"unavailable: {missing}; profiles that use it are refused: "
+                    f"{', '.join(users) or 'none'}", "use a newer kernel, or --workspace ro|rw")
+    how = "kernel overlayfs in the rootless user namespace" if ctx.facts.rootless else \
+        "kernel overlayfs over an id-mapped bind of the workspace"
+    return ok("overlay workspace", f"{how}; layers capped by limits.workspace_writes (tmpfs)")
