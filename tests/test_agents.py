@@ -4,7 +4,8 @@ the agents' image recipes, and (opt-in) a real agent image.
 The fake agent is a shell script in an agent definition on the test image: it
 prints what it can see and do from inside its sandbox, and the tests check
 that against the definition (environment allowlist, egress allowlist to a
-server the test starts on loopback, a read-write repository with read-only
+server the test starts on loopback, a repository writable through an overlay
+whose changes reach the host only through `apply`, which holds back planted
 .git/hooks and .git/config, a home that persists between sessions).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -124,9 +126,16 @@ def test_a_fake_agent_sees_only_what_its_definition_grants_and_keeps_its_home(
         assert (seen["allowed"], seen["other"]) == ("reached", "blocked")
         assert allowed_hits == ["/allowed"] and other_hits == []
         assert seen["workspace"] == "written"
+        # The agent's writes (planted hooks and config included) are in its layer, not in the repository...
+        assert (seen[".git/hooks/pre-commit"], seen[".git/config"]) == ("written", "written")
+        assert not (repo / "agent-output.txt").exists()
+        layer = re.search(r"kept for review in session ([0-9a-f]+):", first.stderr.decode())
+        assert layer, first.stderr.decode()
+        # ...until the user applies them: the ordinary file arrives as theirs, the protected ones are held back.
+        applied = rootless.run(["apply", layer.group(1)], cwd=repo, extra_env=env)
+        assert applied.returncode == 0, applied.stderr.decode()
         assert (repo / "agent-output.txt").read_text() == "written by session-one\n"
         assert (repo / "agent-output.txt").stat().st_uid == (repo / "README").stat().st_uid  # the user's own
-        assert (seen[".git/hooks/pre-commit"], seen[".git/config"]) == ("refused", "refused")
         assert not (repo / ".git" / "hooks" / "pre-commit").exists()
         assert (repo / ".git" / "config").read_text() == "[core]\n\tbare = false\n"
         assert (seen["home_before"], seen["home_write"]) == ("empty", "ok")
