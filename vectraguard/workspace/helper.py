@@ -18,14 +18,13 @@ from vectraguard.workspace import baseline, harvest, layer
 
 
 def finish(points: layer.Mountpoints, workspace: str, layer_dir: str, *, rootless: bool) -> dict[str, object]:
-    """Harvest the upper directory into the layer directory, measure, unmount."""
-    try:
-        used, cap_hit = layer.usage(points)
-        base = baseline.load(Path(layer_dir) / "baseline.json.gz")
-        changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base,
-                                  layer.xattr_prefix(rootless))
-    finally:
-        layer.unmount(points)
+    """Harvest the upper directory into the layer directory, measure, unmount.
+    If the harvest fails the mounts stay, so the sandbox's work is not lost
+    (OSError/ValueError propagate)."""
+    used, cap_hit = layer.usage(points)
+    base = baseline.load(Path(layer_dir) / "baseline.json.gz")
+    changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base, layer.xattr_prefix(rootless))
+    layer.unmount(points)
     return {"used": used, "cap_hit": cap_hit, "changes": len(changes)}
 
 

@@ -92,11 +92,13 @@ class OverlaySession:
 
     def close(self) -> Outcome | None:
         """Harvest and unmount; None when the session changed nothing (its layer is dropped)."""
-        assert self.layer is not None
-        if not self.mounted:
-            self._unmount_quietly()
-            shutil.rmtree(self.layer.path, ignore_errors=True)
+        if not self.mounted:  # the run ended before the sandbox could write anything (a failed
+            # mount takes down what it made): only empty mount points remain
+            shutil.rmtree(self.points.base, ignore_errors=True)
+            if self.layer is not None:
+                shutil.rmtree(self.layer.path, ignore_errors=True)
             return None
+        assert self.layer is not None
         try:
             if self.rootless:
                 answer = self._helper("finish", self.workspace, str(self.layer.path))
@@ -104,11 +106,11 @@ class OverlaySession:
                 from vectraguard.workspace.helper import finish
 
                 answer = finish(self.points, self.workspace, str(self.layer.path), rootless=False)
-        except OSError as exc:
-            self.layer.update(state=store.PENDING)
+        except (OSError, ValueError) as exc:
+            where = self.points.upper if not self.rootless else f"{self.points.upper} (inside `podman unshare`)"
             raise errors.RuntimeUnavailable(f"vectraguard: the sandbox's workspace changes could not be read: "
-                                            f"{exc.strerror or exc}; they stay in {self.points.layer} until "
-                                            "the next reboot") from None
+                                            f"{getattr(exc, 'strerror', None) or exc}; they stay mounted at "
+                                            f"{where} until the next reboot") from None
         used, cap_hit, count = int(answer["used"]), bool(answer["cap_hit"]), int(answer["changes"])
         if count == 0:
             shutil.rmtree(self.layer.path, ignore_errors=True)
@@ -134,15 +136,6 @@ class OverlaySession:
             reason = done.stderr.decode(errors="replace").strip().splitlines()
             raise OSError(0, reason[-1] if reason else f"podman unshare failed ({done.returncode})")
         return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-    def _unmount_quietly(self) -> None:
-        try:
-            if self.rootless:
-                self._helper("unmount")
-            else:
-                layer.unmount(self.points)
-        except (OSError, subprocess.SubprocessError):
-            pass
 
 
 def _host_id(mapping: list[str] | None, inside: int) -> int:
