@@ -28,6 +28,9 @@ from vectraguard.errors import VGError
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
+# The events that set a session's status (and its index row); others, such as
+# workspace-applied and workspace-discarded, only add to its record.
+STATUS_KINDS = ("started", "finished", "refused", "incomplete")
 DB_NAME = "audit.db"
 
 DDL = """
@@ -125,7 +128,7 @@ class AuditStore:
             if kind in ("started", "refused"):
                 self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
                                 tuple(index.values()))
-            else:
+            elif index:  # events about a session after it ended (its workspace applied) leave the index alone
                 sets = ", ".join(f"{column} = ?" for column in index)
                 self.db.execute(f"UPDATE sessions SET {sets} WHERE id = ?", (*index.values(), session_id))
             for stream, (head, tail) in (outputs or {}).items():

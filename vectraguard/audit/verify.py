@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from vectraguard.audit.store import GENESIS, AuditStore, chain_hash
+from vectraguard.audit.store import GENESIS, STATUS_KINDS, AuditStore, chain_hash
 
 
 @dataclass
@@ -31,6 +31,7 @@ def verify(store: AuditStore) -> Verdict:
     pruned_through, prev = store.pruned_checkpoint()
     expected_seq = pruned_through + 1
     last: dict[str, tuple[str, dict[str, object]]] = {}
+    noted: set[str] = set()  # sessions with events that carry no status (their status events may be pruned)
     for seq, session_id, kind, body, prev_hash, stored_hash in store.events():
         where = f"event {seq} ({kind} of session {session_id})"
         if seq != expected_seq:
@@ -44,13 +45,16 @@ def verify(store: AuditStore) -> Verdict:
             return verdict
         verdict.events, verdict.head = seq, stored_hash
         expected_seq, prev = seq + 1, stored_hash
-        if kind != "pruned":
+        if kind in STATUS_KINDS:
             last[session_id] = (kind, json.loads(body))
-    verdict.problems += _check_index(store, last) + _check_outputs(store, last)
+        elif kind != "pruned":
+            noted.add(session_id)
+    verdict.problems += _check_index(store, last, noted) + _check_outputs(store, last)
     return verdict
 
 
-def _check_index(store: AuditStore, last: dict[str, tuple[str, dict[str, object]]]) -> list[str]:
+def _check_index(store: AuditStore, last: dict[str, tuple[str, dict[str, object]]],
+                 noted: set[str]) -> list[str]:
     problems = []
     rows = {row[0]: row for row in store.db.execute("SELECT id, status, exit_status FROM sessions")}
     for session_id, (_, body) in last.items():
@@ -60,7 +64,7 @@ def _check_index(store: AuditStore, last: dict[str, tuple[str, dict[str, object]
         elif row[1] != body.get("status") or (body.get("exit_status") is not None and row[2] != body["exit_status"]):
             problems.append(f"session {session_id}: the index says {row[1]}/{row[2]}, the events say "
                             f"{body.get('status')}/{body.get('exit_status')} — the index was edited")
-    problems += [f"session {extra}: in the index but has no events" for extra in rows]
+    problems += [f"session {extra}: in the index but has no events" for extra in rows if extra not in noted]
     return problems
 
 
