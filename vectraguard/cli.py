@@ -257,6 +257,47 @@ def _fill_doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+# Reviewing an overlay session's workspace changes (vectraguard/workspace/).
+PATHS_HELP = "paths relative to the workspace root, as `changes` lists them (a directory: everything beneath it)"
+
+
+def _fill_changes(changes: argparse.ArgumentParser) -> None:
+    changes.description = ("What an overlay session changed in the workspace, kept for review: each path added, "
+                           "modified, deleted or type-changed, its size, and whether it is protected (held back "
+                           "by apply unless named). Default: the newest session of the current directory.")
+    changes.add_argument("id", nargs="?", metavar="ID", help="a session id or a unique prefix of one")
+    changes.add_argument("--all", action="store_true", help="every layer kept, with its state")
+    changes.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fill_diff(diff: argparse.ArgumentParser) -> None:
+    diff.description = ("Unified diffs between the workspace's files now and the session's (binary files: "
+                        "sizes and SHA-256; control characters escaped), through $PAGER on a terminal.")
+    diff.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    diff.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
+
+
+def _fill_apply(apply: argparse.ArgumentParser) -> None:
+    apply.description = (
+        "Bring the session's changes (or those at and beneath PATHs) into the real workspace. Never follows a "
+        "symlink in the workspace, never creates special files or links that lead out of it, drops setuid and "
+        "setgid bits, writes each file atomically. Every conflict with a change made in the workspace since the "
+        "session started is listed first and stops the apply (--force overwrites). Protected paths are held "
+        "back unless named as PATH with --include-protected; their diff is shown before they are applied.")
+    apply.epilog = "Exit status: 0 applied, 1 stopped by conflicts or unreachable paths, 125 bad input."
+    apply.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    apply.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
+    apply.add_argument("--include-protected", action="store_true",
+                       help="also apply the protected paths named as PATH (after showing their diff)")
+    apply.add_argument("--force", action="store_true",
+                       help="overwrite changes made in the workspace since the session started")
+    apply.add_argument("--dry-run", action="store_true", help="show what would be applied; write nothing")
+
+
+def _fill_discard(discard: argparse.ArgumentParser) -> None:
+    discard.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+
+
 # The top-level commands, in --help order: name, one line, what fills its parser.
 _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
@@ -271,6 +312,12 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
                "check [--json] [OPTIONS] -- CMD"), _fill_check),
     ("approvals", "remembered approvals: approvals list | grant -- CMD | revoke ID...", _fill_approvals),
     ("doctor", "check what this host can do and what is missing", _fill_doctor),
+    ("changes", "what an overlay session changed in the workspace: changes [ID] [--all] [--json]",
+     _fill_changes),
+    ("diff", "the session's changes as unified diffs: diff ID [PATH...]", _fill_diff),
+    ("apply", "bring a session's changes into the workspace: apply ID [PATH...] [--include-protected]",
+     _fill_apply),
+    ("discard", "drop a session's changes without applying them: discard ID", _fill_discard),
 )
 
 
@@ -284,6 +331,10 @@ COMMANDS = {
     ("image", "build"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
+    ("changes", None): "changes",
+    ("diff", None): "changes",
+    ("apply", None): "apply",
+    ("discard", None): "apply",
     ("profile", "list"): "profile",
     ("profile", "show"): "profile",
     ("profile", "validate"): "profile",
