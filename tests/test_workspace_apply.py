@@ -437,6 +437,24 @@ def test_selection_by_path(ws: Path) -> None:
     assert layer.record().state == store.APPLIED
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+def test_another_filesystem_mounted_in_the_workspace_is_never_entered(ws: Path) -> None:
+    (ws / "m").mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "vg-test", str(ws / "m")], check=False,
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (ws / "m" / "precious").write_text("keep\n")
+        layer = Session(ws).delete("m").file("m/x", b"x\n").done()  # as a sandbox that saw an empty m would
+        plan = apply.plan(layer)
+        assert [(p.path, p.reason) for p in plan.blocked] == [
+            ("m", "m is where another filesystem is mounted in the workspace (never entered): nothing is removed "
+                  "through it")]
+        assert (ws / "m" / "precious").read_text() == "keep\n"
+    finally:
+        subprocess.run(["umount", str(ws / "m")], check=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root hands files to the workspace's owner")
 def test_as_root_created_files_belong_to_the_workspace_owner(ws: Path) -> None:
     os.chown(ws, 4321, 4321)
@@ -557,6 +575,10 @@ def test_a_session_with_no_change_set_and_an_applied_or_discarded_one(ws: Path, 
 
 def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, tmp_path: Path) -> None:
     sid = pending.session_id
+    audit = open_store(tmp_path / "data" / "audit.db")  # the run's own record, as `run` leaves it
+    audit.append(sid, "started", {"session": sid, "status": "started"},
+                 {"id": sid, "started_at": "2026-01-01T00:00:00.000Z", "status": "started"})
+    audit.close()
     listed = vg(["changes"], ws / "src", tmp_path)  # the newest layer of this directory
     assert listed.returncode == 0, listed.stderr
     assert "\x1b" not in listed.stdout and "esc\\x1b[2J.txt" in listed.stdout
@@ -593,8 +615,9 @@ def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, t
     audit = open_store(tmp_path / "data" / "audit.db")
     try:
         events = [(kind, body) for kind, body in audit.session_events(sid)]
-        assert [kind for kind, _ in events] == ["workspace-applied", "workspace-applied", "workspace-discarded"]
-        first = events[0][1]
+        assert [kind for kind, _ in events] == ["started", "workspace-applied", "workspace-applied",
+                                                "workspace-discarded"]
+        first = events[1][1]
         assert first["forced"] is True and first["overridden"] == ["src/main.py"]
         assert {p["path"]: p["sha256"] for p in first["paths"]}["src/main.py"] == hashlib.sha256(
             b"print('changed')\n").hexdigest()
@@ -602,3 +625,5 @@ def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, t
     finally:
         audit.close()
     assert vg(["logs", "verify"], tmp_path, tmp_path).returncode == 0
+    shown = vg(["logs", "show", sid], tmp_path, tmp_path).stdout
+    assert "== workspace-applied" in shown and "== workspace-discarded" in shown and "\x1b" not in shown

@@ -30,13 +30,13 @@ first and records the audit event.
 from __future__ import annotations
 
 import bisect
+import errno
 import fcntl
 import hashlib
 import os
 import posixpath
 import re
 import secrets
-import shutil
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -304,7 +304,7 @@ class _Planner:
         held = self._protected_inside(change)
         if held:
             return self._hold(change, held)
-        if not self._ancestors_ready(change):
+        if not self._ancestors_ready(change) or not self._removable(change):
             return None
         self.outcome[path] = "apply"
         self.plan.steps.append(change)
@@ -382,6 +382,22 @@ class _Planner:
             self.plan.protected.append(HeldBack(change, f"protected ({pattern})"))
         self._check_conflicts(change)
         return None
+
+    def _removable(self, change: Change) -> bool:
+        """A directory this apply removes, and every directory beneath it, must be a plain
+        directory of the workspace's filesystem (not a mount point, not a link now)."""
+        if self._host_kind(change.path) != DIRECTORY or change.after == DIRECTORY:
+            return True
+        below = (p for p in self._base_below(change.path) if self.base[p].kind == DIRECTORY)
+        for directory in (change.path, *below):
+            try:
+                self.tree.directory(directory)
+            except beneath.Unreachable as exc:
+                self.outcome[change.path] = "refused"
+                self.plan.blocked.append(Problem(change.path, f"{exc.path} {exc.reason}: nothing is removed "
+                                                              "through it"))
+                return False
+        return True
 
     def _creates_directory(self, change: Change) -> bool:
         return change.after == DIRECTORY and self._host_kind(change.path) != DIRECTORY
@@ -551,10 +567,10 @@ class _Writer:
         info = self._lstat(path)
         if info is None:
             return
+        self.tree.forget(path)
         fd, name = self._parent(path)
         if stat.S_ISDIR(info.st_mode):
-            self.tree.forget(path)
-            shutil.rmtree(name, dir_fd=fd)  # fd-based: never follows a link inside
+            _remove_tree(fd, name, self.tree.device)
         else:
             os.unlink(name, dir_fd=fd)
 
@@ -567,8 +583,9 @@ class _Writer:
             self._file(change)
 
     def _directory(self, change: Change) -> None:
-        fd, name = self._parent(change.path)
-        if self._lstat(change.path) is None:
+        exists = self._lstat(change.path) is not None
+        fd, name = self._parent(change.path)  # last: a Tree fd is valid until the next Tree call
+        if not exists:
             os.mkdir(name, 0o700, dir_fd=fd)  # opened up by the final chmod, after its contents
             if self.owner:
                 os.chown(name, *self.owner, dir_fd=fd, follow_symlinks=False)
@@ -644,6 +661,25 @@ class _Writer:
                 pass
             finally:
                 os.close(readable)
+
+
+def _remove_tree(parent_fd: int, name: str, device: int) -> None:
+    """rm -r of directory `name`, through fds: never following a link, never entering
+    another filesystem mounted beneath it (what the sandbox never saw is not removed)."""
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    try:
+        if os.fstat(fd).st_dev != device:
+            raise OSError(errno.EXDEV, f"{name} is where another filesystem is mounted; not removed")
+        with os.scandir(fd) as listing:
+            entries = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing]
+        for entry_name, is_directory in entries:
+            if is_directory:
+                _remove_tree(fd, entry_name, device)
+            else:
+                os.unlink(entry_name, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
 
 
 def _temporary_name() -> str:

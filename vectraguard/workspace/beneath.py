@@ -15,9 +15,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections import OrderedDict
 from types import TracebackType
 
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+MAX_OPEN = 64  # directory fds kept at once
 
 
 class Unreachable(Exception):
@@ -30,14 +32,22 @@ class Unreachable(Exception):
 
 
 class Tree:
-    """The workspace root and the directories opened beneath it so far."""
+    """The workspace root and the directories opened beneath it lately.
+
+    An fd handed out is valid until the next call on the Tree: the cache
+    is bounded (a change set can hold more directories than a process may
+    keep open), and a miss may close the least recently used entry.
+    """
 
     def __init__(self, root: str) -> None:
         try:
             self.root_fd = os.open(root, DIR_FLAGS)
         except OSError as exc:
             raise Unreachable(root, _describe(exc)) from None
-        self._dirs: dict[str, int] = {"": self.root_fd}
+        # Another filesystem mounted beneath the root is not part of the tree the
+        # sandbox saw (the baseline does not enter it either): never entered.
+        self.device = os.fstat(self.root_fd).st_dev
+        self._dirs: OrderedDict[str, int] = OrderedDict({"": self.root_fd})
 
     def __enter__(self) -> Tree:
         return self
@@ -55,6 +65,7 @@ class Tree:
         """An O_PATH fd of directory `path` ('' is the root); None if a
         component is missing; Unreachable if one is a link or not a directory."""
         if path in self._dirs:
+            self._dirs.move_to_end(path)
             return self._dirs[path]
         parent, _, name = path.rpartition("/")
         parent_fd = self.directory(parent)
@@ -66,7 +77,13 @@ class Tree:
             return None
         except OSError as exc:
             raise Unreachable(path, self._why(parent_fd, name, exc)) from None
+        if os.fstat(fd).st_dev != self.device:
+            os.close(fd)
+            raise Unreachable(path, "is where another filesystem is mounted in the workspace (never entered)")
         self._dirs[path] = fd
+        if len(self._dirs) > MAX_OPEN:
+            oldest = next(p for p in self._dirs if p)  # the root stays
+            os.close(self._dirs.pop(oldest))
         return fd
 
     def parent(self, path: str) -> tuple[int | None, str]:
