@@ -91,7 +91,7 @@ def _report(plan: apply.Plan) -> None:
     for problem in plan.conflicts:
         _say(f"conflict: {problem.path}: {problem.reason}")
     for problem in plan.refused:
-        _say(f"refused: {problem.path}: {problem.reason}")
+        _say(f"refused: {problem.path}: {problem.reason} (never applied)")
     for held in plan.held_back:
         _say(f"held back: {held.change.path}: {held.why}")
 

@@ -206,7 +206,7 @@ def content_refusal(change: Change, layer: store.Layer) -> str:
     if any(len(os.fsencode(part)) > NAME_MAX for part in change.path.split("/")):
         return "a name in the path is longer than the filesystem allows"
     if change.after == SPECIAL:
-        return "a special file (fifo, socket or device): never applied"
+        return "a special file (fifo, socket or device)"
     if change.after == SYMLINK:
         return link_escape(change.path, change.link)
     if change.after == FILE:
@@ -230,17 +230,17 @@ def link_escape(path: str, target: str) -> str:
     where that link leads, not lexically (`b -> .` then `l -> b/..` leaves).
     """
     if not target or "\0" in target:
-        return "a symbolic link with an empty target: never applied"
+        return "a symbolic link with an empty target"
     if target.startswith("/"):
-        return f"a symbolic link to an absolute path ({target}): never applied"
+        return f"a symbolic link to an absolute path ({target})"
     parts = [p for p in target.split("/") if p not in ("", ".")]
     climbs = 0
     while climbs < len(parts) and parts[climbs] == "..":
         climbs += 1
     if ".." in parts[climbs:]:
-        return f"a symbolic link whose target ({target}) climbs after descending: never applied"
+        return f"a symbolic link whose target ({target}) climbs after descending"
     if climbs > path.count("/"):
-        return f"a symbolic link that leads out of the workspace ({target}): never applied"
+        return f"a symbolic link that leads out of the workspace ({target})"
     return ""
 
 

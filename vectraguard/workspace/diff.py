@@ -60,7 +60,7 @@ def _change(tree: beneath.Tree, layer: store.Layer, record: store.LayerRecord, c
         yield _escape(f"# protected ({pattern}): applied only when named with --include-protected")
     refusal = content_refusal(change, layer)
     if refusal:
-        yield _escape(f"# never applied: {refusal}")
+        yield _escape(f"# refused: {refusal} (never applied)")
     for side in (old, new):
         if side.note:
             yield _escape(f"# {side.note}")
