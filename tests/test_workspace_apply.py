@@ -274,6 +274,32 @@ def test_links_that_leave_the_workspace_are_refused_and_inside_ones_applied(ws: 
     assert layer.record().state == store.APPLIED  # refused entries never become applicable
 
 
+@pytest.mark.parametrize(("path", "target", "refused"), [
+    ("l", "/etc/shadow", True),
+    ("l", "../outside", True),
+    ("a/l", "../x", False),
+    ("a/l", "../../x", True),
+    ("a/b/l", "../../x/y", False),
+    ("a/l", "b/../..", True),  # `b` may be a link itself: `..` after a name is never trusted
+    ("a/l", "b/../c", True),
+    ("a/l", "./b//c/", False),
+    ("l", "", True),
+    ("l", ".", False),
+])
+def test_link_targets(path: str, target: str, refused: bool) -> None:
+    assert bool(apply.link_escape(path, target)) is refused
+
+
+def test_entries_beneath_a_link_or_file_of_the_change_set_are_refused(ws: Path) -> None:
+    layer = Session(ws).symlink("a", "src").file("a/main.py", b"through a link\n").file("f", b"f\n") \
+        .file("f/x", b"x\n").done()
+    plan = applied(layer)
+    assert [(p.path, p.reason) for p in plan.refused] == [
+        ("a/main.py", "inside a, which the change set makes a symlink: an inconsistent change set"),
+        ("f/x", "inside f, which the change set makes a file: an inconsistent change set")]
+    assert (ws / "src/main.py").read_text() == "print('hello')\n"
+
+
 def test_a_symlink_entry_replaces_a_file_without_following_it(ws: Path, tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("safe\n")
@@ -568,6 +594,10 @@ def test_a_session_with_no_change_set_and_an_applied_or_discarded_one(ws: Path, 
     assert (result.returncode, result.stderr) == (125, f"vectraguard: session {layer.session_id} was already "
                                                        "applied\n")
     assert vg(["discard", layer.session_id], ws, tmp_path).returncode == 0
+    unread = Session(ws)  # a harvest that failed: reviewable state, no change set
+    unread.layer.update(state=store.PENDING)
+    result = vg(["discard", unread.id], ws, tmp_path)
+    assert result.returncode == 0 and unread.layer.record().state == store.DISCARDED
     for command in ("apply", "discard"):
         result = vg([command, layer.session_id], ws, tmp_path)
         assert result.returncode == 125 and len(result.stderr.splitlines()) == 1 and "discarded" in result.stderr

@@ -139,8 +139,13 @@ def discard(args: argparse.Namespace) -> int:
 
 
 def _pending(layer: store.Layer, record: store.LayerRecord) -> list[Change]:
+    """What the discard drops; a layer whose change set could not be read is discarded all the same."""
     applied = set(record.applied)
-    return [c for c in layer.changes() if c.path not in applied]
+    try:
+        changes = layer.changes()
+    except errors.VGError:
+        return []
+    return [c for c in changes if c.path not in applied]
 
 
 def _drop(layer: store.Layer, record: store.LayerRecord, audit: AuditStore, pending: list[Change]) -> None:
