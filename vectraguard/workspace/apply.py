@@ -259,6 +259,7 @@ class _Planner:
         self.outcome: dict[str, str] = {}  # path -> "apply" | "held" | "refused" | "done"
         self.reachable: dict[str, str] = {}  # directory -> "" or why it cannot be reached
         self.compared: set[str] = set()
+        self.patterns: dict[str, str | None] = {}
 
     def run(self) -> Plan:
         self._check_root()
@@ -280,7 +281,9 @@ class _Planner:
         return selected(path, self.named)
 
     def _protection(self, path: str) -> str | None:
-        return why_protected(path, self.record.protected, self.record.hooks_path)
+        if path not in self.patterns:  # asked for the same paths often (named ones, removed trees)
+            self.patterns[path] = why_protected(path, self.record.protected, self.record.hooks_path)
+        return self.patterns[path]
 
     def _released(self, path: str) -> bool:
         """A protected path is applied only when asked for, and it or a protected directory above it was named."""
