@@ -636,7 +636,7 @@ def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, t
     assert (ws / "src/main.py").read_text() == "print('changed')\n"
     assert (ws / "esc\x1b[2J.txt").read_bytes() == b"\x1b[2Jboo\n"
     assert not (ws / ".envrc").exists()
-    result = vg(["apply", sid, ".envrc", "--include-protected"], tmp_path, tmp_path)
+    result = vg(["apply", sid, "--include-protected", ".envrc"], tmp_path, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "+evil" in result.stdout and (ws / ".envrc").read_text() == "evil\n"
     assert vg(["discard", sid], tmp_path, tmp_path).returncode == 0

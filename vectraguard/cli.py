@@ -283,12 +283,13 @@ def _fill_apply(apply: argparse.ArgumentParser) -> None:
         "symlink in the workspace, never creates special files or links that lead out of it, drops setuid and "
         "setgid bits, writes each file atomically. Every conflict with a change made in the workspace since the "
         "session started is listed first and stops the apply (--force overwrites). Protected paths are held "
-        "back unless named as PATH with --include-protected; their diff is shown before they are applied.")
+        "back unless named with --include-protected PATH; their diff is shown before they are applied.")
     apply.epilog = "Exit status: 0 applied, 1 stopped by conflicts or unreachable paths, 125 bad input."
     apply.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
     apply.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
-    apply.add_argument("--include-protected", action="store_true",
-                       help="also apply the protected paths named as PATH (after showing their diff)")
+    apply.add_argument("--include-protected", action="append", default=[], metavar="PATH",
+                       help="also apply this protected path (and what is beneath it), after showing its diff; "
+                       "repeatable")
     apply.add_argument("--force", action="store_true",
                        help="overwrite changes made in the workspace since the session started")
     apply.add_argument("--dry-run", action="store_true", help="show what would be applied; write nothing")
@@ -315,7 +316,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("changes", "what an overlay session changed in the workspace: changes [ID] [--all] [--json]",
      _fill_changes),
     ("diff", "the session's changes as unified diffs: diff ID [PATH...]", _fill_diff),
-    ("apply", "bring a session's changes into the workspace: apply ID [PATH...] [--include-protected]",
+    ("apply", "bring a session's changes into the workspace: apply ID [PATH...] [--include-protected PATH]",
      _fill_apply),
     ("discard", "drop a session's changes without applying them: discard ID", _fill_discard),
 )

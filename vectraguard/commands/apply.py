@@ -99,7 +99,7 @@ def _report(plan: apply.Plan) -> None:
 def _held_note(plan: apply.Plan) -> str:
     notes = []
     if plan.held_back:
-        notes.append(f"{len(plan.held_back)} protected path(s) held back (name them with --include-protected "
+        notes.append(f"{len(plan.held_back)} protected path(s) held back (name each with --include-protected PATH "
                      "after reviewing their diff)")
     if plan.refused:
         notes.append(f"{len(plan.refused)} refused")

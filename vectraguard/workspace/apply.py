@@ -103,12 +103,19 @@ class Outcome:
 
 # -- deciding -----------------------------------------------------------------------------
 
-def plan(layer: store.Layer, paths: Sequence[str] = (), *, include_protected: bool = False) -> Plan:
-    """Everything an apply of `paths` (default: the whole change set) would do and meet."""
+def plan(layer: store.Layer, paths: Sequence[str] = (), *,
+         include_protected: bool | Sequence[str] = False) -> Plan:
+    """Everything an apply of `paths` (default: the whole change set) would do and meet.
+    `include_protected`: the protected paths to release — True releases those
+    among `paths`; a sequence names them itself (and adds them to `paths`)."""
     record = layer.record()
     _check_state(layer, record)
     changes = layer.changes()
+    if not isinstance(include_protected, bool):
+        paths = [*paths, *include_protected]
     named = names(layer, record, changes, paths)
+    released = named if include_protected is True else \
+        names(layer, record, changes, include_protected) if include_protected else []
     try:
         base = baseline.load(layer.baseline_path)
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -116,7 +123,7 @@ def plan(layer: store.Layer, paths: Sequence[str] = (), *, include_protected: bo
                                  f"({exc}); without it conflicts cannot be found") from None
     try:
         with beneath.Tree(record.workspace) as tree:
-            result = _Planner(layer, record, changes, base, tree, named, include_protected).run()
+            result = _Planner(layer, record, changes, base, tree, named, released).run()
     except beneath.Unreachable as exc:
         raise errors.UsageError(f"vectraguard: the workspace {record.workspace} {exc.reason}") from None
     if not (result.steps or result.stopped or result.refused):
@@ -249,11 +256,11 @@ class _Planner:
 
     def __init__(self, layer: store.Layer, record: store.LayerRecord, changes: list[Change],
                  base: dict[str, baseline.Entry], tree: beneath.Tree, named: list[str],
-                 include_protected: bool) -> None:
+                 released: list[str]) -> None:
         self.layer, self.record, self.base, self.tree = layer, record, base, tree
         self.changes = {c.path: c for c in changes}
         self.base_paths = sorted(base)
-        self.named, self.include_protected = named, include_protected
+        self.named, self.released = named, released
         self.applied = set(record.applied)
         self.plan = Plan(layer, record, [], [], [], [], [], [], [], 0, base)
         self.outcome: dict[str, str] = {}  # path -> "apply" | "held" | "refused" | "done"
@@ -287,8 +294,7 @@ class _Planner:
 
     def _released(self, path: str) -> bool:
         """A protected path is applied only when asked for, and it or a protected directory above it was named."""
-        return self.include_protected and any(
-            _under(path, name) and name and self._protection(name) for name in self.named)
+        return any(_under(path, name) and name and self._protection(name) for name in self.released)
 
     def _blocked_for_good(self, path: str) -> bool:
         """Not counted as pending: protected (until named) or never applicable."""
@@ -368,7 +374,7 @@ class _Planner:
     def _include_ancestor(self, change: Change) -> None:
         """A new directory needed by a selected path: applied along, unless protected and not asked for."""
         pattern = self._protection(change.path)
-        if pattern is not None and not self.include_protected:
+        if pattern is not None and not any(_under(name, change.path) for name in self.released):
             return self._hold(change, f"protected ({pattern})")
         return self._decide_implicitly(change, pattern)
 

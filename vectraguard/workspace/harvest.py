@@ -12,7 +12,8 @@ What the upper directory holds, and what it means (overlayfs.rst):
 - a character device 0:0 — a whiteout: the lower path is deleted;
 - a directory with `<prefix>opaque` = "y" — the lower directory's
   contents are hidden: every baseline path under it not in the upper
-  directory is deleted;
+  directory is deleted (a directory made where a whiteout was, e.g. by
+  `rm -rf d; mkdir d`, is opaque; so is everything beneath it);
 - anything else — added, modified or type-changed against the baseline
   (a file whose content and mode equal the lower file's is a copy-up
   without a change, e.g. after chmod back or touch, and is not listed).
@@ -50,6 +51,9 @@ def harvest(upper: Path, lower: Path, layer_dir: Path, base: dict[str, baseline_
                     _delete_tree(changes, base, path)
                     continue
                 before = base.get(path)
+                # Present in the layer: not deleted, whatever an opaque parent said (entries
+                # equal to the lower ones are then no change at all).
+                changes.pop(path, None)
                 if stat.S_ISDIR(info.st_mode):
                     _directory(changes, base, path, info, before, _opaque(item.path, prefix))
                     stack.append(path)

