@@ -124,14 +124,14 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
     image_ref = request.image_override or profile.image
     workspace = None
-    if profile.workspace_mode in ("overlay", "rw"):
+    if profile.workspace_mode in ("overlay", "rw"):  # the workspace mount is the first
         from vectraguard.workspace import modes
 
         workspace = modes.for_run(profile.workspace_mode, session_id, sandbox_mounts[0].source, profile,
                                   facts.rootless)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)),
-                            overlay_source=workspace.source if profile.workspace_mode == "overlay" else "")
+                            overlay_source=workspace.source if workspace is not None else "")
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
     gate_run = gate.Run(request.argv, cwd, profile, digest(profile),

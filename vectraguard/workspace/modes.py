@@ -21,6 +21,10 @@ from vectraguard.output import printable
 class WorkspaceMode(Protocol):
     """A workspace mode's part in one run."""
 
+    @property
+    def source(self) -> str:
+        """What the sandbox's workspace bind mount shows instead of the real directory ("" for the real one)."""
+
     def open(self) -> None: ...
 
     def mount(self, inspect: dict[str, Any]) -> None: ...
@@ -80,6 +84,8 @@ class ReadWrite:
     changed or deleted are listed afterwards (a bind cannot guard what does
     not exist yet)."""
 
+    source = ""  # the real directory itself
+
     def __init__(self, workspace: str, profile: ResolvedProfile) -> None:
         self.workspace, self.protected = Path(workspace), profile.protected
         self.before: dict[str, Any] = {}
@@ -117,7 +123,8 @@ class ReadWrite:
                 f"{shown}{more} — review them before git, direnv or your editor runs them"]
 
 
-def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool) -> Any:
+def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile,
+            rootless: bool) -> WorkspaceMode | None:
     """The mode's part, or None for `ro` and `none`. Refuses (before anything
     starts) an overlay this host cannot provide."""
     if mode == "overlay":
