@@ -236,7 +236,7 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     for row in sessions(root, workspace, env):
         (recordings / f"{row['id']}.cast").write_text("{}\n")
     result = root.run(["logs", "prune", "--before", cut], cwd=workspace, extra_env=env)
-    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4) and 2 recordings")
+    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 workspace layers")
     rows = sessions(root, workspace, env)
     assert [r["command"] for r in rows] == ["echo new"]
     assert [p.name for p in recordings.iterdir()] == [f"{rows[0]['id']}.cast"]

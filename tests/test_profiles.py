@@ -36,7 +36,7 @@ def test_every_shipped_profile_is_valid_and_resolves(path: Path, user_profiles: 
     else:  # an agent reaches its provider's API over HTTPS, nothing else
         assert profile.network_mode in ("none", "allowlist")
         assert all(entry.endswith(":443") and "*" not in entry for entry in profile.network_allow)
-        assert profile.workspace_mode == "rw" and profile.agent.home == "volume"
+        assert profile.workspace_mode == "overlay" and profile.agent.home == "volume"
     assert profile.user != "0:0"
     assert profile.limits.enforcement == "strict"
 
