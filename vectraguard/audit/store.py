@@ -78,7 +78,25 @@ class AuditUnavailable(VGError):
 
 
 def canonical(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(recordable(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def recordable(value: Any) -> Any:
+    """`value` with every string made valid Unicode: a file name or argument
+    that is not UTF-8 (decoded by Python with lone surrogates) is recorded
+    with its undecodable bytes as backslash escapes (caf\\xe9) instead of
+    failing the write — and with it the record of what ran."""
+    if isinstance(value, str):
+        try:
+            value.encode()
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {recordable(k): recordable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [recordable(v) for v in value]
+    return value
 
 
 def chain_hash(prev: str, seq: int, session_id: str, kind: str, body: str) -> str:
@@ -123,6 +141,7 @@ class AuditStore:
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
                outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
         """One event, its session index row and output blobs, in one durable transaction."""
+        index = recordable(index)
         with self._transaction():
             self._insert_event(session_id, kind, body)
             if kind in ("started", "refused"):

@@ -15,7 +15,6 @@ from vectraguard import errors, output
 from vectraguard.output import printable
 from vectraguard.workspace import apply, store
 from vectraguard.workspace.changeset import ABSENT, Change
-from vectraguard.workspace.protected import why_protected
 
 COLUMNS = ["action", "kind", "size", "path", "note"]
 LAYER_COLUMNS = ["session", "state", "created", "changes", "protected", "applied", "workspace"]
@@ -66,7 +65,7 @@ def show(args: argparse.Namespace) -> int:
 def _row(layer: store.Layer, record: store.LayerRecord, change: Change, applied: set[str]) -> dict[str, Any]:
     return {"path": change.path, "action": change.action, "after": change.after, "before": change.before,
             "mode": change.mode, "size": change.size, "sha256": change.sha256, "link": change.link,
-            "protected": why_protected(change.path, record.protected, record.hooks_path),
+            "protected": record.protection(change.path),
             "applied": change.path in applied, "refused": apply.content_refusal(change, layer) or None}
 
 
@@ -105,7 +104,7 @@ def _layer_row(layer: store.Layer) -> dict[str, Any]:
         except errors.VGError:
             changes = []
         counts = {"changes": len(changes),
-                  "protected": sum(1 for c in changes if why_protected(c.path, record.protected, record.hooks_path))}
+                  "protected": sum(1 for c in changes if record.protection(c.path))}
     return {"session": layer.session_id, "state": record.state, "created": record.created_at,
             "workspace": record.workspace, **counts, "applied": len(record.applied)}
 

@@ -128,7 +128,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         from vectraguard.workspace import modes
 
         workspace = modes.for_run(profile.workspace_mode, session_id, sandbox_mounts[0].source, profile,
-                                  facts.rootless)
+                                  facts.rootless, owner)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)),
                             overlay_source=workspace.source if workspace is not None else "")

@@ -23,7 +23,6 @@ from vectraguard.output import printable
 from vectraguard.workspace import beneath, store
 from vectraguard.workspace.apply import PERMISSION_BITS, content_refusal
 from vectraguard.workspace.changeset import ABSENT, DIRECTORY, FILE, SPECIAL, SYMLINK, Change
-from vectraguard.workspace.protected import why_protected
 
 MAX_TEXT = 4 << 20  # larger files are shown by size and digest
 CHUNK = 1 << 20
@@ -55,7 +54,7 @@ def _change(tree: beneath.Tree, layer: store.Layer, record: store.LayerRecord, c
     old, new = _workspace_side(tree, change.path), _layer_side(layer, change)
     name = change.path
     yield _escape(f"diff --vectraguard a/{name} b/{name}")
-    pattern = why_protected(name, record.protected, record.hooks_path)
+    pattern = record.protection(name)
     if pattern:
         yield _escape(f"# protected ({pattern}): applied only when named with --include-protected")
     refusal = content_refusal(change, layer)

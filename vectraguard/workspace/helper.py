@@ -4,7 +4,7 @@ Podman creates its containers (the host's namespace never sees these
 mounts). One JSON object on stdout answers; errors go to stderr, exit 1.
 
     python -m vectraguard.workspace.helper mount BASE WORKSPACE CAP
-    python -m vectraguard.workspace.helper finish BASE WORKSPACE LAYER_DIR
+    python -m vectraguard.workspace.helper finish BASE WORKSPACE LAYER_DIR CAP
     python -m vectraguard.workspace.helper unmount BASE
 """
 
@@ -17,13 +17,15 @@ from pathlib import Path
 from vectraguard.workspace import baseline, harvest, layer
 
 
-def finish(points: layer.Mountpoints, workspace: str, layer_dir: str, *, rootless: bool) -> dict[str, object]:
+def finish(points: layer.Mountpoints, workspace: str, layer_dir: str, cap: int, *,
+           rootless: bool) -> dict[str, object]:
     """Harvest the upper directory into the layer directory, measure, unmount.
     If the harvest fails the mounts stay, so the sandbox's work is not lost
     (OSError/ValueError propagate)."""
     used, cap_hit = layer.usage(points)
     base = baseline.load(Path(layer_dir) / "baseline.json.gz")
-    changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base, layer.xattr_prefix(rootless))
+    changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base, layer.xattr_prefix(rootless),
+                              budget=cap)
     layer.unmount(points)
     return {"used": used, "cap_hit": cap_hit, "changes": len(changes)}
 
@@ -41,8 +43,8 @@ def main(argv: list[str]) -> int:
                 raise
             answer: dict[str, object] = {"ok": True}
         elif command == "finish":
-            workspace, layer_dir = rest
-            answer = finish(points, workspace, layer_dir, rootless=True)
+            workspace, layer_dir, cap = rest
+            answer = finish(points, workspace, layer_dir, int(cap), rootless=True)
         elif command == "unmount":
             layer.unmount(points)
             answer = {"ok": True}

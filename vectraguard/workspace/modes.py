@@ -37,11 +37,12 @@ class WorkspaceMode(Protocol):
 class Overlay:
     """`overlay`: writes land in a layer kept for review (session.py)."""
 
-    def __init__(self, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool) -> None:
+    def __init__(self, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool,
+                 owner: str) -> None:
         from vectraguard.workspace.session import OverlaySession
 
         self.session = OverlaySession(session_id, workspace, profile.limits.workspace_writes, profile.protected,
-                                      rootless=rootless, sandbox_user=profile.user)
+                                      rootless=rootless, sandbox_user=profile.user, owner=owner)
         self.outcome: Any = None
 
     @property
@@ -90,13 +91,14 @@ class ReadWrite:
         self.workspace, self.protected = Path(workspace), profile.protected
         self.before: dict[str, Any] = {}
         self.touched: list[str] = []
-        self.hooks_path = ""
+        self.record: Any = None
 
     def open(self) -> None:
-        from vectraguard.workspace import baseline
-        from vectraguard.workspace.gitconfig import hooks_path
+        from vectraguard.workspace import baseline, gitguard, store
 
-        self.hooks_path = hooks_path(self.workspace)
+        # The same judgement of what is protected as an overlay session's (patterns + what git reads).
+        self.record = store.LayerRecord("", str(self.workspace), "", store.RUNNING, self.protected,
+                                        findings=tuple(gitguard.configured(str(self.workspace))))
         self.before = baseline.record(self.workspace)
 
     def mount(self, inspect: dict[str, Any]) -> None:
@@ -104,14 +106,13 @@ class ReadWrite:
 
     def close(self) -> dict[str, Any]:
         from vectraguard.workspace import baseline
-        from vectraguard.workspace.protected import why_protected
 
         try:
             after = baseline.record(self.workspace)
         except OSError:
             after = {}
         changed = {p for p in set(self.before) | set(after) if p and self.before.get(p) != after.get(p)}
-        self.touched = sorted(p for p in changed if why_protected(p, self.protected, self.hooks_path))
+        self.touched = sorted(p for p in changed if self.record.protection(p))
         return {"mode": "rw", "protected_changed": self.touched}
 
     def report(self) -> list[str]:
@@ -124,7 +125,7 @@ class ReadWrite:
 
 
 def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile,
-            rootless: bool) -> WorkspaceMode | None:
+            rootless: bool, owner: str = "") -> WorkspaceMode | None:
     """The mode's part, or None for `ro` and `none`. Refuses (before anything
     starts) an overlay this host cannot provide."""
     if mode == "overlay":
@@ -135,7 +136,7 @@ def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile
             raise errors.RuntimeUnavailable(f"vectraguard: this host cannot provide an overlay workspace: {missing}",
                                             hint="use --workspace ro, or --workspace rw if you accept that the "
                                             "sandbox changes the real files")
-        return Overlay(session_id, workspace, profile, rootless)
+        return Overlay(session_id, workspace, profile, rootless, owner)
     if mode == "rw":
         return ReadWrite(workspace, profile)
     return None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -25,8 +26,7 @@ from typing import Any
 
 from vectraguard import errors, paths
 from vectraguard.audit import record as audit_record
-from vectraguard.workspace import baseline, layer, store
-from vectraguard.workspace.gitconfig import hooks_path
+from vectraguard.workspace import baseline, changeset, gitguard, layer, store
 
 HELPER_TIMEOUT_S = 600  # harvesting a full 2 GiB layer hashes and copies it
 
@@ -51,8 +51,9 @@ class OverlaySession:
     """The overlay workspace of one run."""
 
     def __init__(self, session_id: str, workspace: str, cap: int, protected: tuple[str, ...], *,
-                 rootless: bool, sandbox_user: str) -> None:
+                 rootless: bool, sandbox_user: str, owner: str = "") -> None:
         self.session_id, self.workspace, self.cap, self.protected = session_id, workspace, cap, protected
+        self.owner = owner
         self.rootless, self.sandbox_user = rootless, sandbox_user
         self.points = layer.Mountpoints(str(paths.runtime_dir() / "workspaces" / session_id))
         self.layer: store.Layer | None = None
@@ -65,7 +66,8 @@ class OverlaySession:
 
     def open(self) -> None:
         record = store.LayerRecord(self.session_id, self.workspace, audit_record.now(), store.RUNNING,
-                                   self.protected, hooks_path(Path(self.workspace)), self.cap)
+                                   self.protected, cap=self.cap, findings=tuple(gitguard.configured(self.workspace)),
+                                   owner=self.owner)
         try:
             self.layer = store.create(record)
             baseline.save(self.layer.baseline_path, baseline.record(Path(self.workspace)))
@@ -101,11 +103,11 @@ class OverlaySession:
         assert self.layer is not None
         try:
             if self.rootless:
-                answer = self._helper("finish", self.workspace, str(self.layer.path))
+                answer = self._helper("finish", self.workspace, str(self.layer.path), str(self.cap))
             else:
                 from vectraguard.workspace.helper import finish
 
-                answer = finish(self.points, self.workspace, str(self.layer.path), rootless=False)
+                answer = finish(self.points, self.workspace, str(self.layer.path), self.cap, rootless=False)
         except (OSError, ValueError) as exc:
             where = self.points.upper if not self.rootless else f"{self.points.upper} (inside `podman unshare`)"
             raise errors.RuntimeUnavailable(f"vectraguard: the sandbox's workspace changes could not be read: "
@@ -116,10 +118,22 @@ class OverlaySession:
             shutil.rmtree(self.layer.path, ignore_errors=True)
             return Outcome(self.session_id, 0, 0, used, self.cap, cap_hit)
         record = self.layer.update(state=store.PENDING, used=used, cap_hit=cap_hit)
-        from vectraguard.workspace.protected import why_protected
-
-        protected = sum(1 for c in self.layer.changes() if why_protected(c.path, record.protected, record.hooks_path))
+        changes = self.layer.changes()
+        record = self.layer.update(findings=(*record.findings, *self._found_after(record, changes)))
+        protected = sum(1 for c in changes if record.protection(c.path))
         return Outcome(self.session_id, count, protected, used, self.cap, cap_hit)
+
+    def _found_after(self, record: store.LayerRecord, changes: list[changeset.Change]) -> list[tuple[str, str]]:
+        """Git directories planted by the session, and refs it moved to commits that change protected paths."""
+        assert self.layer is not None
+        base = baseline.load(self.layer.baseline_path)
+        after = {c.path: c.after for c in changes}
+
+        def present(path: str, kind: str) -> bool:
+            return after[path] == kind if path in after else (path in base and base[path].kind == kind)
+
+        return [*gitguard.planted_git_dirs(changes, present),
+                *gitguard.smuggled_commits(changes, self.layer.blob, self.workspace, record.protection)]
 
     def _shift(self, inspect: dict[str, Any]) -> layer.IdShift:
         owner = os.stat(self.workspace)
@@ -129,13 +143,24 @@ class OverlaySession:
                              _host_id(mappings.get("GidMap"), int(gid or uid)))
 
     def _helper(self, command: str, *args: str) -> dict[str, Any]:
-        done = subprocess.run(["podman", "unshare", sys.executable, "-m", "vectraguard.workspace.helper", command,
-                               self.points.base, *args], stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=HELPER_TIMEOUT_S, check=False, cwd="/")
-        if done.returncode != 0:
-            reason = done.stderr.decode(errors="replace").strip().splitlines()
-            raise OSError(0, reason[-1] if reason else f"podman unshare failed ({done.returncode})")
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
+        """Run helper.py under `podman unshare`. OSError when it fails or
+        overruns (then it and everything it started are killed)."""
+        child = subprocess.Popen(["podman", "unshare", sys.executable, "-m", "vectraguard.workspace.helper", command,
+                                  self.points.base, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd="/", start_new_session=True)
+        try:
+            out, err = child.communicate(timeout=HELPER_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            raise OSError(0, f"the layer helper did not finish within {HELPER_TIMEOUT_S} s") from None
+        if child.returncode != 0:
+            reason = err.decode(errors="replace").strip().splitlines()
+            raise OSError(0, reason[-1] if reason else f"podman unshare failed ({child.returncode})")
+        try:
+            return json.loads(out)  # type: ignore[no-any-return]
+        except ValueError:
+            raise OSError(0, "the layer helper gave no answer") from None
 
 
 def _host_id(mapping: list[str] | None, inside: int) -> int:

@@ -40,12 +40,29 @@ class LayerRecord:
     used: int = 0  # bytes the layer held when the run ended
     applied: tuple[str, ...] = ()  # paths applied so far
     history: tuple[dict[str, Any], ...] = field(default=())  # apply/discard events: who, when, what
+    # Paths protected for this session beyond the patterns, each with why (workspace/gitguard.py):
+    # what git's configuration names, planted git directories, refs moved to commits that
+    # change protected paths. Each covers what is beneath it.
+    findings: tuple[tuple[str, str], ...] = ()
+    owner: str = ""  # "<pid>:<start time>" of the vectraguard run that made the layer
+
+    def protection(self, path: str) -> str | None:
+        """Why `path` is protected in this session (a pattern or a finding), or None."""
+        from vectraguard.workspace.protected import why_protected
+
+        folded = path.lower()
+        for found, reason in self.findings:
+            low = found.lower()
+            if folded == low or folded.startswith(low + "/"):
+                return f"{found}: {reason}"
+        return why_protected(path, self.protected, self.hooks_path)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LayerRecord:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in ("protected", "applied", "history"):
             known[key] = tuple(known.get(key, ()))
+        known["findings"] = tuple((str(p), str(r)) for p, r in known.get("findings", ()))
         record = cls(**known)
         if record.state not in STATES:
             raise ValueError(f"unknown state {record.state!r}")
