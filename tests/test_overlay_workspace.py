@@ -114,16 +114,18 @@ def test_commondir_and_fsmonitor_planted_in_the_layer_do_not_reach_the_host(root
     assert result.returncode == 0 and result.stdout == b"planted\n", result.stderr.decode()
     layer = _layer_id(result)
     changes = _changes(rootless, repo, data_dir, layer)
-    assert changes[".git/commondir"]["protected"] and not changes["evil/config"]["protected"]
+    assert changes[".git/commondir"]["protected"]
+    assert "repository" in changes["evil/config"]["protected"]  # a copy of a git directory is one too
 
     applied = _vg(rootless, repo, data_dir, "apply", layer)
     assert applied.returncode == 0, applied.stderr.decode()
-    assert not (repo / ".git" / "commondir").exists() and (repo / "evil" / "config").exists()
+    assert not (repo / ".git" / "commondir").exists() and not (repo / "evil" / "config").exists()
     assert _git(repo, ROOTLESS_USER, "status").returncode == 0
     assert not marker.exists()
 
     # The control: had the commondir been applied, the host's git would have run the sandbox's command.
-    forced = _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", ".git/commondir")
+    forced = _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", ".git/commondir",
+                 *(arg for name in ("HEAD", "config", "objects", "refs") for arg in ("--include-protected", f"evil/{name}")))
     assert forced.returncode == 0, forced.stderr.decode()
     _git(repo, ROOTLESS_USER, "status")
     assert marker.exists()
@@ -340,20 +342,25 @@ def test_an_agents_commit_inside_is_applied_back(root: Caller, default_image: st
 def test_a_worktrees_hooks_path_and_included_config_are_protected(rootless: Caller, data_dir: Path) -> None:
     """Git's own view of its configuration decides: a worktree (.git is a `gitdir:` file) whose repository
     sets core.hooksPath, and a tracked file the configuration includes."""
-    main = _repository(ROOTLESS_USER, {".githooks/pre-commit": "#!/bin/sh\n", ".gitconfig": "[core]\n"})
+    main = _repository(ROOTLESS_USER, {".githooks/pre-commit": "#!/bin/sh\n",
+                                          ".gitconfig": "[core]\n\tautocrlf = false\n"})
     for args in (["config", "core.hooksPath", ".githooks"], ["config", "include.path", "../.gitconfig"]):
         assert _git(main, ROOTLESS_USER, *args).returncode == 0
     tree = Path(tempfile.mkdtemp(prefix="vg-overlay-worktree-")) / "wt"
     shutil.chown(tree.parent, ROOTLESS_USER, ROOTLESS_USER)
     added = _git(main, ROOTLESS_USER, "worktree", "add", str(tree), "-b", "agent")
     assert added.returncode == 0, added.stderr
-    script = "echo 'id > /tmp/x' >> .githooks/pre-commit; echo '\tfsmonitor = touch /tmp/y' >> .gitconfig; echo ok"
+    script = "echo 'id > /tmp/x' >> .githooks/pre-commit; echo ok"
     result = _run(rootless, tree, script, data_dir)
     assert result.stdout == b"ok\n", result.stderr.decode()
     changes = _changes(rootless, tree, data_dir, _layer_id(result))
     assert "hookspath" in changes[".githooks/pre-commit"]["protected"].lower()
-    assert "configuration" in changes[".gitconfig"]["protected"]
     shutil.rmtree(tree.parent)
+    # In the main checkout, the tracked file its configuration includes.
+    result = _run(rootless, main, "echo '\tfsmonitor = touch /tmp/y' >> .gitconfig; echo ok", data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    changes = _changes(rootless, main, data_dir, _layer_id(result))
+    assert "configuration" in changes[".gitconfig"]["protected"]
     shutil.rmtree(main)
 
 
