@@ -426,3 +426,41 @@ def test_sparse_deep_and_undecodable_names_are_harvested_within_bounds(rootless:
     verify = _vg(rootless, repo, data_dir, "logs", "verify")
     assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
     shutil.rmtree(repo)
+
+
+def test_a_killed_runs_layer_is_recovered_for_review_and_its_mounts_taken_down(rootless: Caller,
+                                                                              data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    argv, environment = rootless.argv(rootless.vg(["run", "--workspace", "overlay", "--image", TEST_IMAGE,
+                                                   *BEST_EFFORT, "--", "sh", "-c", "echo mine > k.txt; sleep 60"]),
+                                      env)
+    killed = subprocess.Popen(argv, cwd=repo, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        listed: list[dict[str, Any]] = []
+        for _ in range(100):
+            listed = json.loads(_vg(rootless, repo, data_dir, "changes", "--all", "--json").stdout or b"[]")
+            if listed:
+                break
+            subprocess.run(["sleep", "0.2"], check=True)
+        assert listed and listed[0]["state"] == "running"
+        subprocess.run(["sleep", "2"], check=True)  # the sandbox has written k.txt
+    finally:
+        os.killpg(killed.pid, 9)
+        killed.wait()
+    # Later runs reap the orphaned sandbox (it may take more than one), then recover its layer.
+    layers: list[dict[str, Any]] = []
+    for _ in range(10):
+        assert rootless.run(["run", "--workspace", "overlay", "--image", TEST_IMAGE, *BEST_EFFORT, "--", "true"],
+                            cwd=repo, extra_env=env).returncode == 0
+        layers = json.loads(_vg(rootless, repo, data_dir, "changes", "--all", "--json").stdout)
+        if layers and layers[0]["state"] != "running":
+            break
+    layers = json.loads(_vg(rootless, repo, data_dir, "changes", "--all", "--json").stdout)
+    assert [layer["state"] for layer in layers] == ["pending"]
+    assert set(_changes(rootless, repo, data_dir, layers[0]["session"])) == {"k.txt"}
+    mounts = subprocess.run([*rootless.podman(), "unshare", "cat", "/proc/self/mountinfo"], capture_output=True,
+                            text=True, check=True, env={"PATH": SYSTEM_PATH}).stdout
+    assert f"workspaces/{layers[0]['session']}" not in mounts
+    shutil.rmtree(repo)

@@ -11,6 +11,7 @@ mounts). One JSON object on stdout answers; errors go to stderr, exit 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,9 @@ def finish(points: layer.Mountpoints, workspace: str, layer_dir: str, cap: int, 
     """Harvest the upper directory into the layer directory, measure, unmount.
     If the harvest fails the mounts stay, so the sandbox's work is not lost
     (OSError/ValueError propagate)."""
+    if not os.path.ismount(points.layer):  # gone with a reboot (or never mounted): nothing to read
+        layer.unmount(points)
+        return {"used": 0, "cap_hit": False, "changes": 0}
     used, cap_hit = layer.usage(points)
     base = baseline.load(Path(layer_dir) / "baseline.json.gz")
     changes = harvest.harvest(Path(points.upper), Path(workspace), Path(layer_dir), base, layer.xattr_prefix(rootless),

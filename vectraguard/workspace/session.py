@@ -26,6 +26,7 @@ from typing import Any
 
 from vectraguard import errors, paths
 from vectraguard.audit import record as audit_record
+from vectraguard.runtime.owner import owner_alive
 from vectraguard.workspace import baseline, changeset, gitguard, layer, store
 
 HELPER_TIMEOUT_S = 600  # harvesting a full 2 GiB layer hashes and copies it
@@ -65,6 +66,7 @@ class OverlaySession:
         return self.points.merged
 
     def open(self) -> None:
+        recover_stale(self.rootless)
         record = store.LayerRecord(self.session_id, self.workspace, audit_record.now(), store.RUNNING,
                                    self.protected, cap=self.cap, findings=tuple(gitguard.configured(self.workspace)),
                                    owner=self.owner)
@@ -161,6 +163,38 @@ class OverlaySession:
             return json.loads(out)  # type: ignore[no-any-return]
         except ValueError:
             raise OSError(0, "the layer helper gave no answer") from None
+
+
+def recover_stale(rootless: bool) -> None:
+    """Layers left `running` by a vectraguard that was killed: read what their
+    sandbox wrote (still mounted until a reboot) into a reviewable change
+    set, and take their mounts down; a layer whose mounts are gone is dropped."""
+    for candidate in store.all_layers(strict=False):
+        record = candidate.record()
+        if record.state != store.RUNNING or not record.owner or owner_alive(record.owner) or \
+                _sandbox_exists(record.session_id):
+            continue  # still running, or its sandbox not yet reaped (it could still be writing)
+        stale = OverlaySession(record.session_id, record.workspace, record.cap, record.protected, rootless=rootless,
+                               sandbox_user="", owner=record.owner)
+        stale.layer, stale.mounted = candidate, True
+        try:
+            stale.close()
+        except errors.VGError as exc:
+            from vectraguard import diag
+
+            diag.warning(f"could not recover the layer of killed session {record.session_id}: {exc.message}")
+
+
+def _sandbox_exists(session_id: str) -> bool:
+    """Does a container of this session still exist (or can that not be known)?"""
+    from vectraguard.sandbox.spec import LABEL_SESSION
+
+    try:
+        listed = subprocess.run(["podman", "ps", "-a", "-q", "--filter", f"label={LABEL_SESSION}={session_id}"],
+                                capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return listed.returncode != 0 or bool(listed.stdout.strip())
 
 
 def _host_id(mapping: list[str] | None, inside: int) -> int:

@@ -138,13 +138,20 @@ def create(record: LayerRecord) -> Layer:
     return layer
 
 
-def all_layers() -> list[Layer]:
-    """Every layer directory, newest first."""
+def all_layers(*, strict: bool = True) -> list[Layer]:
+    """Every layer directory, newest first; not `strict`: those whose record is unreadable are left out."""
     base = root()
     if not base.is_dir():
         return []
-    layers = [Layer(p) for p in base.iterdir() if (p / "layer.json").is_file()]
-    return sorted(layers, key=lambda layer: layer.record().created_at, reverse=True)
+    dated = []
+    for path in base.iterdir():
+        if (path / "layer.json").is_file():
+            try:
+                dated.append((Layer(path).record().created_at, Layer(path)))
+            except errors.ConfigError:
+                if strict:
+                    raise
+    return [layer for _, layer in sorted(dated, key=lambda item: item[0], reverse=True)]
 
 
 def find(prefix: str) -> Layer:
