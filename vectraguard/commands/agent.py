@@ -3,7 +3,7 @@
 An agent definition is a profile with an `agent` section (shipped ones in
 profiles/, more through the same layers as any profile). Starting one is a
 sandbox session like `run`, with the agent's command, the repository as a
-read-write workspace (its .git/hooks and .git/config read-only), a persistent
+workspace whose changes are kept in a layer for review (overlay mode), a persistent
 home volume, the agent's name in the audit record, and a recording. With a
 terminal it is interactive, like `sandbox shell`; without one (scripts, CI)
 its output is piped and still recorded.
