@@ -657,3 +657,58 @@ def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, t
     assert vg(["logs", "verify"], tmp_path, tmp_path).returncode == 0
     shown = vg(["logs", "show", sid], tmp_path, tmp_path).stdout
     assert "== workspace-applied" in shown and "== workspace-discarded" in shown and "\x1b" not in shown
+
+
+# -- what reaches the terminal ------------------------------------------------------------
+
+# C0 and C1 controls (ESC, CSI), DEL, bidi overrides, isolates and marks, separators, lone surrogates.
+UNSAFE = ["\x1b", "\x07", "\r", "\x7f", "\x80", "\x9b", "\x9f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
+          "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c", "\u2028", "\u2029", "\udcff",
+          "\ud800", "\U000e0001"]
+
+
+@pytest.mark.parametrize("char", UNSAFE)
+def test_printable_and_json_escape_controls_bidi_and_lone_surrogates(char: str) -> None:
+    from vectraguard.output import json_text, printable
+
+    text = f"a{char}b é中😀"
+    shown = printable(text)
+    assert char not in shown and shown.startswith("a\\") and shown.endswith("b é中😀")
+    shown.encode("utf-8")  # strict: what stdout does
+    document = json_text({"path": text, "list": [text]})
+    assert char not in document and "é中😀" in document  # ordinary non-ASCII stays readable
+    document.encode("utf-8")
+    assert json.loads(document) == {"path": text, "list": [text]}
+    assert "\n" not in json_text({"path": text}, indent=None)
+
+
+@pytest.fixture
+def strange(ws: Path) -> store.Layer:
+    s = Session(ws)
+    s.file(os.fsdecode(b"bad-\xff.txt"), b"not utf-8 name\n").file("csi-\u009b31m.txt", "\u009b31mred\n".encode())
+    s.file("\u202etxt.exe", b"bidi\n").symlink("link-\u202e", "csi-\u009b31m.txt")
+    return s.done()
+
+
+def test_non_utf8_control_and_bidi_names_in_every_command(strange: store.Layer, ws: Path, tmp_path: Path) -> None:
+    sid = strange.session_id
+    raw = ("\udcff", "\x9b", "\u202e")
+    outputs = {}
+    for args in (["changes", sid], ["changes", sid, "--json"], ["changes", "--all", "--json"], ["diff", sid],
+                 ["apply", sid, "--dry-run"], ["apply", sid]):
+        result = vg(args, ws, tmp_path)  # text=True: a raw surrogate would not even decode
+        assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
+        assert not any(char in result.stdout + result.stderr for char in raw), args
+        outputs[" ".join(args).replace(sid, "ID")] = result.stdout
+    json.loads(outputs["changes --all --json"])
+    rows = json.loads(outputs["changes ID --json"])["changes"]
+    assert {r["path"] for r in rows} == {os.fsdecode(b"bad-\xff.txt"), "csi-\u009b31m.txt", "\u202etxt.exe",
+                                         "link-\u202e"}
+    assert "\\udcff" in outputs["changes ID --json"] and "\\u009b" in outputs["changes ID --json"]
+    assert "bad-\\udcff.txt" in outputs["changes ID"] and "\\u202etxt.exe" in outputs["changes ID"]
+    assert "+\\x9b31mred" in outputs["diff ID"].splitlines()
+    assert "+link → csi-\\x9b31m.txt" in outputs["diff ID"].splitlines()
+    assert "would apply: added bad-\\udcff.txt" in outputs["apply ID --dry-run"].splitlines()
+    assert (ws / os.fsdecode(b"bad-\xff.txt")).read_bytes() == b"not utf-8 name\n"
+    assert os.path.exists(os.fsencode(ws) + b"/bad-\xff.txt")
+    assert (ws / "\u202etxt.exe").read_text() == "bidi\n"

@@ -4,21 +4,44 @@ Diagnostics and progress go to stderr elsewhere; stdout carries only what a
 user or a script asked for, so `--json` output can always be piped to a parser.
 tabulate is imported only when a table is actually printed. Text that came
 from a sandboxed command (its argv, file names) reaches the terminal only
-through `printable`: escape sequences in it must not drive the user's terminal.
+through `printable`, and JSON only with the same characters escaped: escape
+sequences in it must not drive the user's terminal, bidi controls must not
+reorder what the user reads, and a lone surrogate (a non-UTF-8 file name,
+decoded with surrogateescape) must not make the strict UTF-8 stdout raise.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
+# What json.dumps(ensure_ascii=False) may leave raw that needs a look: all but
+# printable ASCII and the newlines of its own indentation (inside strings it
+# escapes C0 controls, so a raw newline is never part of one).
+_NOT_PLAIN_ASCII = re.compile(r"[^\n\x20-\x7e]")
+
+
+def unsafe(char: str) -> bool:
+    """Must `char` be escaped before it reaches a terminal?
+
+    str.isprintable() is False for every character that can act on a terminal
+    or on the reader: C0 and C1 controls (ESC, CSI U+009B ...), DEL, format
+    characters (bidi overrides, isolates and marks U+202A-U+202E,
+    U+2066-U+2069, U+200E, U+200F, U+061C; zero-width characters), line and
+    paragraph separators, other spaces than ' ', lone surrogates, unassigned
+    code points. Ordinary non-ASCII text (letters, CJK, emoji) is printable.
+    """
+    return not (char.isprintable() or char == " ")
+
 
 def printable(text: str) -> str:
-    """Control characters (escape sequences, carriage returns ...) made visible."""
+    """Control characters (escape sequences, carriage returns, bidi controls, lone
+    surrogates ...) made visible as Python-style escapes."""
     out = []
     for char in text:
-        if char.isprintable() or char == " ":
+        if not unsafe(char):
             out.append(char)
         else:
             out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
@@ -35,5 +58,27 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 
 def print_json(obj: Any) -> None:
-    """One JSON document, indented for people, stable key order for diffs."""
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """One JSON document, indented for people, stable key order for diffs; ordinary
+    non-ASCII text stays readable, what `unsafe` names is escaped."""
+    sys.stdout.write(json_text(obj) + "\n")
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """As print_json writes it (indent=None: one line, as JSON Lines want): still valid
+    JSON, decoding to the same strings (a lone surrogate comes back as itself), but with
+    no character raw that `unsafe` names."""
+    text = json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False)
+    # Such characters can only be inside JSON strings (the structure is ASCII), where a
+    # \uXXXX escape stands for the same character.
+    return _NOT_PLAIN_ASCII.sub(_json_escape, text)
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if not unsafe(char):
+        return char
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # JSON spells a character beyond the BMP as a UTF-16 surrogate pair
+    return f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}"
