@@ -9,9 +9,11 @@ the sandbox could have chosen.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
+import random
 import stat
 import subprocess
 import sys
@@ -657,6 +659,113 @@ def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, t
     assert vg(["logs", "verify"], tmp_path, tmp_path).returncode == 0
     shown = vg(["logs", "show", sid], tmp_path, tmp_path).stdout
     assert "== workspace-applied" in shown and "== workspace-discarded" in shown and "\x1b" not in shown
+
+
+# -- deep trees ---------------------------------------------------------------------------
+
+DEPTH = 5000  # far past Python's recursion limit (1000); "d/" * 5000 is 10000 bytes, past PATH_MAX (4096)
+
+
+def deep_path(depth: int, leaf: str = "") -> str:
+    return "/".join(["d"] * depth + ([leaf] if leaf else []))
+
+
+def make_deep(root: Path, depth: int, content: bytes) -> None:
+    """d/d/.../d/f beneath root, made through directory fds (the path is too long to name)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        out = os.open("f", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        os.write(out, content)
+        os.close(out)
+    finally:
+        os.close(fd)
+
+
+def read_deep(root: Path, path: str) -> tuple[bytes, int]:
+    """The content and mode of the file at `path`, reached one component at a time."""
+    *directories, leaf = path.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in directories:
+            below = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        source = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        try:
+            return os.read(source, 1 << 16), stat.S_IMODE(os.fstat(source).st_mode)
+        finally:
+            os.close(source)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def remove_deep(ws: Path) -> Iterator[None]:
+    """pytest's own cleanup recurses (shutil.rmtree): deep trees are removed here, by apply's walk."""
+    yield
+    root = os.open(ws, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if os.path.lexists(ws / "d"):
+            apply._remove_tree(root, "d", os.fstat(root).st_dev)
+    finally:
+        os.close(root)
+
+
+def test_a_change_set_deeper_than_the_stack_and_path_max_plans_applies_and_diffs(ws: Path, remove_deep: None) -> None:
+    s = Session(ws)
+    for depth in range(1, DEPTH + 1):
+        s.directory(deep_path(depth), 0o750)
+    s.file(deep_path(DEPTH, "f"), b"at the bottom\n", 0o640)
+    layer = s.done()
+    lines = list(render(layer, s.changes[-2:]))
+    assert lines[-1] == "+at the bottom" and lines[0].startswith("diff --vectraguard a/d/d/d/")
+    plan = applied(layer)
+    assert len(plan.steps) == DEPTH + 1 and not plan.refused
+    assert read_deep(ws, deep_path(DEPTH, "f")) == (b"at the bottom\n", 0o640)
+    assert stat.S_IMODE(os.stat(ws / "d").st_mode) == 0o750
+    assert layer.record().state == store.APPLIED
+
+
+def test_removing_a_tree_deeper_than_the_stack_and_path_max(ws: Path, remove_deep: None) -> None:
+    make_deep(ws, DEPTH, b"deep\n")
+    s = Session(ws)  # the baseline holds what is within PATH_MAX of the root
+    layer = s.delete("d").file("README", b"after\n").done()
+    applied(layer)
+    assert not os.path.lexists(ws / "d")
+    assert (ws / "README").read_text() == "after\n"
+
+
+def _covers_by_recursion(pattern: list[str], parts: list[str]) -> bool:
+    """The pattern language's definition, as protected.py once had it (recursive, copying)."""
+    if not pattern:
+        return True
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_covers_by_recursion(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _covers_by_recursion(rest, parts[1:])
+
+
+def test_protection_matches_the_definition_without_recursion() -> None:
+    from vectraguard.workspace import protected
+
+    rng = random.Random(7)
+    components = ["a", "b", ".git", "**", "*", "?", "[ab]", ".env*", "[!a]", "ß"]
+    names = ["a", "b", ".git", ".GIT", ".env", ".envrc", "ss", "SS", "c", "ab"]
+    for _ in range(20000):
+        pattern = "/".join(rng.choice(components) for _ in range(rng.randint(1, 4)))
+        path = "/".join(rng.choice(names) for _ in range(rng.randint(1, 7)))
+        expected = _covers_by_recursion(protected._fold(pattern), protected._fold(path))
+        assert (protected.why_protected(path, [pattern]) == pattern) is expected, (pattern, path)
+    deep = deep_path(DEPTH)
+    assert why_protected(f"{deep}/.env.local", PROTECTED) == "**/.env*"
+    assert why_protected(f"{deep}/.git/objects/{deep}/.git/x", PROTECTED) == "**/.git"
+    assert why_protected(f".git/objects/{deep}/.git", (*PROTECTED, "**/.git/**/.git")) == "**/.git/**/.git"
+    assert why_protected(f".git/objects/{deep}", PROTECTED) is None
 
 
 # -- what reaches the terminal ------------------------------------------------------------

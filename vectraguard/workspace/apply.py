@@ -20,7 +20,9 @@ sandbox; only its format is ours. So:
 - protected paths (protected.py) are held back unless the person named
   them (or a protected directory above them) and asked for them;
 - each file is written to a temporary file beside it (O_EXCL|O_NOFOLLOW),
-  fsynced and renamed over the old one.
+  fsynced and renamed over the old one;
+- nothing recurses over the depth of a path: change sets can be deeper
+  than Python's stack, and their paths longer than PATH_MAX.
 
 `plan(layer, paths)` decides; `execute(plan)` writes and records the apply
 in layer.json (applied paths, state, history). The caller shows the plan
@@ -38,21 +40,21 @@ import posixpath
 import re
 import secrets
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TypeVar
 
 from vectraguard import errors
 from vectraguard.audit import record as audit_record
 from vectraguard.workspace import baseline, beneath, store
 from vectraguard.workspace.changeset import ABSENT, DIRECTORY, FILE, SPECIAL, SYMLINK, Change
-from vectraguard.workspace.protected import why_protected
 
 PERMISSION_BITS = 0o777  # setuid, setgid and sticky are dropped
 NAME_MAX = 255
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 20
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -189,10 +191,20 @@ def _under(path: str, name: str) -> bool:
     return not name or path == name or path.startswith(name + "/")
 
 
-def _ancestors(path: str) -> list[str]:
-    """'a/b/c' -> ['a', 'a/b'] (top first)."""
-    parts = path.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+def _fold_down(directory: str, memo: dict[str, _T], step: Callable[[str, _T], _T], root: _T) -> _T:
+    """memo[directory], where a directory's value is step(it, its parent's value) and the
+    root's is `root`. The directories missing from `memo` are filled in top first, in a
+    loop: a change set can be deeper than Python's stack, and asking each path about
+    every directory above it would cost the square of the depth."""
+    missing = []
+    at = directory
+    while at and at not in memo:
+        missing.append(at)
+        at = posixpath.dirname(at)
+    value = memo[at] if at else root
+    for above in reversed(missing):
+        value = memo[above] = step(above, value)
+    return value
 
 
 def _nothing_left(result: Plan, named: list[str]) -> None:
@@ -210,7 +222,7 @@ def _nothing_left(result: Plan, named: list[str]) -> None:
 
 def content_refusal(change: Change, layer: store.Layer) -> str:
     """Why this entry can never be applied ("" when it can)."""
-    if any(len(os.fsencode(part)) > NAME_MAX for part in change.path.split("/")):
+    if max(map(len, os.fsencode(change.path).split(b"/"))) > NAME_MAX:  # at C speed: paths can be deep
         return "a name in the path is longer than the filesystem allows"
     if change.after == SPECIAL:
         return "a special file (fifo, socket or device)"
@@ -265,7 +277,13 @@ class _Planner:
         self.plan = Plan(layer, record, [], [], [], [], [], [], [], 0, base)
         self.outcome: dict[str, str] = {}  # path -> "apply" | "held" | "refused" | "done"
         self.reachable: dict[str, str] = {}  # directory -> "" or why it cannot be reached
+        self.non_directory: dict[str, str] = {}  # directory -> the topmost at or above it the change set
+        #                                          makes something else than a directory ("": none)
+        self.created_blocked: dict[str, str] = {}  # directory -> the topmost at or above it that this
+        #                                           apply would create but holds back or refuses ("": none)
         self.compared: set[str] = set()
+        # Directories removed whose whole tree passed a check ("protected", "removable", "compared").
+        self.whole: dict[str, set[str]] = {"protected": set(), "removable": set(), "compared": set()}
         self.patterns: dict[str, str | None] = {}
 
     def run(self) -> Plan:
@@ -289,7 +307,7 @@ class _Planner:
 
     def _protection(self, path: str) -> str | None:
         if path not in self.patterns:  # asked for the same paths often (named ones, removed trees)
-            self.patterns[path] = why_protected(path, self.record.protected, self.record.hooks_path)
+            self.patterns[path] = self.record.protection(path)
         return self.patterns[path]
 
     def _released(self, path: str) -> bool:
@@ -334,42 +352,61 @@ class _Planner:
         """A created path beneath one the change set makes a non-directory is not a tree."""
         if change.after == ABSENT:
             return ""  # deleting what was beneath a directory that became a file is part of replacing it
-        for above in _ancestors(change.path):
-            other = self.changes.get(above)
-            if other is not None and other.after != DIRECTORY:
-                return f"inside {above}, which the change set makes a {other.after}: an inconsistent change set"
+        above = _fold_down(posixpath.dirname(change.path), self.non_directory, self._non_directory_step, "")
+        if above:
+            return f"inside {above}, which the change set makes a {self.changes[above].after}: an inconsistent " \
+                   "change set"
         return ""
+
+    def _non_directory_step(self, directory: str, above: str) -> str:
+        other = self.changes.get(directory)
+        return above or (directory if other is not None and other.after != DIRECTORY else "")
 
     def _protected_inside(self, change: Change) -> str:
         """A directory removal takes what is beneath it: held back if any of that is protected."""
-        if self._host_kind(change.path) != DIRECTORY or change.after == DIRECTORY:
+        if self._host_kind(change.path) != DIRECTORY or change.after == DIRECTORY \
+                or self._checked_above("protected", change.path):
             return ""
         for below in self._base_below(change.path):
             pattern = self._protection(below)
             if pattern is not None and not self._released(below):
                 return f"would remove protected {below} ({pattern})"
+        self.whole["protected"].add(change.path)
         return ""
+
+    def _checked_above(self, check: str, path: str) -> bool:
+        """Did the directory above `path` pass `check` with its whole tree? Then `path`, in
+        that tree, did too. A removed tree lists every path beneath it: checking each one's
+        whole subtree again would cost the square of the tree's size."""
+        if posixpath.dirname(path) in self.whole[check]:
+            self.whole[check].add(path)
+            return True
+        return False
 
     def _ancestors_ready(self, change: Change) -> bool:
         """Directories the change set creates above a created path are applied with it; the
         others must be plain directories in the workspace now."""
+        directory = posixpath.dirname(change.path)
         if change.after == ABSENT:
-            return self._reach(change, posixpath.dirname(change.path))
-        for above in _ancestors(change.path):
-            other = self.changes.get(above)
-            if other is None or not self._creates_directory(other):
-                continue
-            state = self.outcome.get(above)
-            if state is None:
-                self._include_ancestor(other)
-                state = self.outcome.get(above)
-            if state == "held":
-                self._hold(change, f"inside {above}/, which is held back")
-                return False
-            if state == "refused":
-                self._refuse(change, f"inside {above}/, which is refused")
-                return False
-        return self._reach(change, posixpath.dirname(change.path))
+            return self._reach(change, directory)
+        above = _fold_down(directory, self.created_blocked, self._created_step, "")
+        if above and self.outcome[above] == "held":
+            self._hold(change, f"inside {above}/, which is held back")
+            return False
+        if above:
+            self._refuse(change, f"inside {above}/, which is refused")
+            return False
+        return self._reach(change, directory)
+
+    def _created_step(self, directory: str, above: str) -> str:
+        """Top first: a directory this apply creates is decided (applied along when nobody
+        selected it) before what is beneath it; the first held or refused one stops them."""
+        other = self.changes.get(directory)
+        if above or other is None or not self._creates_directory(other):
+            return above
+        if directory not in self.outcome:
+            self._include_ancestor(other)
+        return directory if self.outcome.get(directory) in ("held", "refused") else ""
 
     def _include_ancestor(self, change: Change) -> None:
         """A new directory needed by a selected path: applied along, unless protected and not asked for."""
@@ -385,8 +422,7 @@ class _Planner:
         if not self._reach(change, posixpath.dirname(change.path)):
             return None
         self.outcome[change.path] = "apply"
-        self.plan.steps.append(change)
-        self.plan.steps.sort(key=lambda c: c.path)
+        bisect.insort(self.plan.steps, change, key=_path_of)  # not a sort per directory: a chain can be deep
         if pattern is not None:
             self.plan.protected.append(HeldBack(change, f"protected ({pattern})"))
         self._check_conflicts(change)
@@ -395,7 +431,8 @@ class _Planner:
     def _removable(self, change: Change) -> bool:
         """A directory this apply removes, and every directory beneath it, must be a plain
         directory of the workspace's filesystem (not a mount point, not a link now)."""
-        if self._host_kind(change.path) != DIRECTORY or change.after == DIRECTORY:
+        if self._host_kind(change.path) != DIRECTORY or change.after == DIRECTORY \
+                or self._checked_above("removable", change.path):
             return True
         below = (p for p in self._base_below(change.path) if self.base[p].kind == DIRECTORY)
         for directory in (change.path, *below):
@@ -406,6 +443,7 @@ class _Planner:
                 self.plan.blocked.append(Problem(change.path, f"{exc.path} {exc.reason}: nothing is removed "
                                                               "through it"))
                 return False
+        self.whole["removable"].add(change.path)
         return True
 
     def _creates_directory(self, change: Change) -> bool:
@@ -426,19 +464,13 @@ class _Planner:
         return True
 
     def _reachable(self, directory: str) -> str:
-        if directory in self.reachable:
-            return self.reachable[directory]
-        why = ""
+        return _fold_down(directory, self.reachable, self._reachable_step, "")
+
+    def _reachable_step(self, directory: str, above: str) -> str:
         other = self.changes.get(directory)
-        if directory and other is not None and self.outcome.get(directory) == "apply" \
-                and self._creates_directory(other):
-            why = ""  # created (or replaced) by this apply before its contents
-        elif directory:
-            why = self._reachable(posixpath.dirname(directory))
-            if not why:
-                why = self._open(directory)
-        self.reachable[directory] = why
-        return why
+        if other is not None and self.outcome.get(directory) == "apply" and self._creates_directory(other):
+            return ""  # created (or replaced) by this apply before its contents
+        return above or self._open(directory)
 
     def _open(self, directory: str) -> str:
         try:
@@ -458,20 +490,17 @@ class _Planner:
                                                     "session started"))
 
     def _now(self, path: str) -> baseline.Entry | None:
-        try:
-            info = self.tree.lstat(path)
-        except (beneath.Unreachable, OSError):
-            return None  # not reachable as a plain path: _reach reports it
-        return baseline.entry_of(info) if info is not None else None
+        return _entry_now(self.tree, path)  # None when not reachable as a plain path: _reach reports it
 
     def _check_conflicts(self, change: Change) -> None:
         path = change.path
         before = self.base.get(path)
         whole = before is not None and before.kind == DIRECTORY and change.after != DIRECTORY
         self._compare(path, contents=whole)
-        if whole:
+        if whole and not self._checked_above("compared", path):
             for below in self._base_below(path):
                 self._compare(below, contents=True)
+            self.whole["compared"].add(path)
 
     def _compare(self, path: str, *, contents: bool) -> None:
         if path in self.compared:
@@ -488,6 +517,19 @@ class _Planner:
         while at < len(self.base_paths) and self.base_paths[at].startswith(prefix):
             yield self.base_paths[at]
             at += 1
+
+
+def _path_of(change: Change) -> str:
+    return change.path
+
+
+def _entry_now(tree: beneath.Tree, path: str) -> baseline.Entry | None:
+    """The path's entry now, reached without following a link; None when absent or unreachable."""
+    try:
+        info = tree.lstat(path)
+    except (beneath.Unreachable, OSError):
+        return None
+    return baseline.entry_of(info) if info is not None else None
 
 
 def _difference(before: baseline.Entry | None, now: baseline.Entry | None, contents: bool) -> str:
@@ -535,7 +577,8 @@ class _Writer:
         top = os.fstat(tree.root_fd)
         # As root, what is created belongs to the workspace's owner, not to root.
         self.owner = (top.st_uid, top.st_gid) if os.geteuid() == 0 else None
-        self.modes: list[tuple[str, int]] = []  # directories: chmod at the end, deepest first
+        # Directories: chmod at the end, deepest first; with who each is (device, inode).
+        self.modes: list[tuple[str, int, tuple[int, int]]] = []
         self.written_in: set[str] = set()
 
     def run(self) -> None:
@@ -548,8 +591,7 @@ class _Writer:
             if change.after != ABSENT:
                 self._create(change)
                 self.done.append(change)
-        for path, mode in sorted(self.modes, reverse=True):
-            self._chmod_directory(path, mode)
+        self._chmod_directories()
         self._sync()
 
     def _must_remove(self, change: Change) -> bool:
@@ -598,7 +640,8 @@ class _Writer:
             os.mkdir(name, 0o700, dir_fd=fd)  # opened up by the final chmod, after its contents
             if self.owner:
                 os.chown(name, *self.owner, dir_fd=fd, follow_symlinks=False)
-        self.modes.append((change.path, change.mode & PERMISSION_BITS))
+        info = os.lstat(name, dir_fd=fd)
+        self.modes.append((change.path, change.mode & PERMISSION_BITS, (info.st_dev, info.st_ino)))
 
     def _symlink(self, change: Change) -> None:
         fd, name = self._parent(change.path)
@@ -646,13 +689,25 @@ class _Writer:
             raise _Mismatch(f"{change.path}: its content in the layer does not match the change set "
                             "(the layer was altered); stopped")
 
-    def _chmod_directory(self, path: str, mode: int) -> None:
-        fd, name = self._parent(path)
-        target = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    def _chmod_directories(self) -> None:
+        """Deepest first: a mode without search permission must not keep the walk from
+        what is beneath. Going up a deep chain, the next directory is mostly the parent
+        of the last one: reached by `..` from it when that is the directory this apply
+        made or found there, rather than walked down to again (the square of the depth)."""
+        below: tuple[str, int] | None = None  # the directory changed last, and its fd
         try:
-            os.fchmod(target, mode)
+            for path, mode, identity in sorted(self.modes, reverse=True):
+                target = _up_to(below, path, identity) if below else -1
+                if target < 0:
+                    fd, name = self._parent(path)
+                    target = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                if below:
+                    os.close(below[1])
+                below = (path, target)
+                os.fchmod(target, mode)
         finally:
-            os.close(target)
+            if below:
+                os.close(below[1])
 
     def _sync(self) -> None:
         """The renames and removals made durable: fsync each directory written in."""
@@ -674,21 +729,89 @@ class _Writer:
 
 def _remove_tree(parent_fd: int, name: str, device: int) -> None:
     """rm -r of directory `name`, through fds: never following a link, never entering
-    another filesystem mounted beneath it (what the sandbox never saw is not removed)."""
-    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    another filesystem mounted beneath it (what the sandbox never saw is not removed).
+
+    Depth first in a loop holding one directory open at a time: a tree can be deeper
+    than Python's stack or than the fds a process may hold. Going back up opens `..`
+    and checks it is the directory the walk came down from (a directory moved away
+    meanwhile stops the removal rather than letting it go on somewhere else).
+    """
+    fd = _open_to_remove(parent_fd, name, device)
     try:
-        if os.fstat(fd).st_dev != device:
-            raise OSError(errno.EXDEV, f"{name} is where another filesystem is mounted; not removed")
-        with os.scandir(fd) as listing:
-            entries = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing]
-        for entry_name, is_directory in entries:
-            if is_directory:
-                _remove_tree(fd, entry_name, device)
-            else:
-                os.unlink(entry_name, dir_fd=fd)
+        frames = [_Frame(name, _identity(fd), _clear(fd))]
+        while frames:
+            frame = frames[-1]
+            if frame.subdirectories:
+                below = frame.subdirectories.pop()
+                child = _open_to_remove(fd, below, device)
+                os.close(fd)
+                fd = child
+                frames.append(_Frame(below, _identity(fd), _clear(fd)))
+                continue
+            frames.pop()
+            if frames:
+                fd = _up(fd, frames[-1].identity)
+                os.rmdir(frame.name, dir_fd=fd)
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent_fd)
+
+
+@dataclass
+class _Frame:
+    """A directory being emptied: its name in the one above, who it is, the subdirectories left."""
+
+    name: str
+    identity: tuple[int, int]
+    subdirectories: list[str]
+
+
+def _open_to_remove(parent_fd: int, name: str, device: int) -> int:
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    if os.fstat(fd).st_dev != device:
+        os.close(fd)
+        raise OSError(errno.EXDEV, f"{name} is where another filesystem is mounted; not removed")
+    return fd
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino
+
+
+def _clear(fd: int) -> list[str]:
+    """Unlink everything in the directory but its subdirectories; their names."""
+    with os.scandir(fd) as listing:
+        entries = [(entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing]
+    for entry_name, is_directory in entries:
+        if not is_directory:
+            os.unlink(entry_name, dir_fd=fd)
+    return [entry_name for entry_name, is_directory in entries if is_directory]
+
+
+def _up_to(below: tuple[str, int], path: str, identity: tuple[int, int]) -> int:
+    """An fd of `path` reached by `..` from the directory `below` (path, fd) beneath it,
+    if that is the directory `identity` names; -1 otherwise."""
+    if posixpath.dirname(below[0]) != path:
+        return -1
+    try:
+        parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=below[1])
+    except OSError:
+        return -1  # e.g. the mode just given to `below` has no search permission
+    if _identity(parent) != identity:
+        os.close(parent)
+        return -1
+    return parent
+
+
+def _up(fd: int, expected: tuple[int, int]) -> int:
+    """The directory above `fd` (which is closed), if it is still the one the walk came from."""
+    parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    if _identity(parent) != expected:
+        os.close(parent)
+        raise OSError(errno.ESTALE, "a directory being removed was moved meanwhile; stopped")
+    os.close(fd)
+    return parent
 
 
 def _temporary_name() -> str:
@@ -723,21 +846,39 @@ def _refresh_baseline(plan: Plan, done: list[Change]) -> None:
     """A later apply of this layer (the held-back paths) must not see this one's writes as host edits."""
     base = dict(plan.base)
     touched = {c.path for c in done} | {posixpath.dirname(c.path) for c in done}
-    removed = [c.path + "/" for c in done if c.after != DIRECTORY and c.path in base
-               and base[c.path].kind == DIRECTORY]
-    if removed:
-        base = {p: e for p, e in base.items() if not p.startswith(tuple(removed))}
-    root = Path(plan.record.workspace)
-    for path in touched:
-        entry = baseline.current(root, path)
-        if entry is None:
-            base.pop(path, None)
-        else:
-            base[path] = entry
+    removed = {c.path for c in done if c.after != DIRECTORY and c.path in base and base[c.path].kind == DIRECTORY}
+    _drop_beneath(base, removed)
+    try:
+        tree = beneath.Tree(plan.record.workspace)
+    except beneath.Unreachable:
+        return  # the workspace is gone: a later apply reports every path as a conflict
+    with tree:
+        for path in sorted(touched):  # parents first: each directory is opened once
+            entry = _entry_now(tree, path)
+            if entry is None:
+                base.pop(path, None)
+            else:
+                base[path] = entry
     try:
         baseline.save(plan.layer.baseline_path, base)
     except OSError:
         pass  # a later apply then reports these paths as conflicts: safe
+
+
+def _drop_beneath(base: dict[str, baseline.Entry], removed: set[str]) -> None:
+    """Forget what was beneath the directories removed. Only the topmost of them are
+    looked for (a removed tree lists every directory in it), each as one sorted range:
+    matching every path against every removed directory costs their product."""
+    tops = [path for path in removed if posixpath.dirname(path) not in removed]
+    if not tops:
+        return
+    ordered = sorted(base)
+    for top in tops:
+        prefix = top + "/"
+        at = bisect.bisect_left(ordered, prefix)
+        while at < len(ordered) and ordered[at].startswith(prefix):
+            base.pop(ordered[at], None)
+            at += 1
 
 
 # -- locking ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from types import TracebackType
 
 DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_OPEN = 64  # directory fds kept at once
+KEEP_WALKED = MAX_OPEN // 2  # a walk down a deep path keeps only its last levels open
 
 
 class Unreachable(Exception):
@@ -67,19 +68,45 @@ class Tree:
         if path in self._dirs:
             self._dirs.move_to_end(path)
             return self._dirs[path]
-        parent, _, name = path.rpartition("/")
-        parent_fd = self.directory(parent)
-        if parent_fd is None:
-            return None
+        # From the nearest directory held open down one component at a time. A loop,
+        # not recursion: a change set can be deeper than Python's stack, and its paths
+        # longer than PATH_MAX (each open is relative to the directory above).
+        start = _nearest_open(path, self._dirs)
+        fd = self._dirs[path[:start]]
+        names = (path[start + 1:] if start else path).split("/")
+        end, passing = start, -1  # passing: an fd opened on the way, not kept
+        try:
+            for index, name in enumerate(names):
+                end += len(name) + (1 if end else 0)
+                child = self._open_below(fd, name, path, end)
+                if passing >= 0:
+                    os.close(passing)
+                    passing = -1
+                if child is None:
+                    return None
+                if len(names) - index <= KEEP_WALKED:
+                    fd = self._keep(path[:end], child)
+                else:
+                    fd = passing = child
+        finally:
+            if passing >= 0:
+                os.close(passing)
+        return fd
+
+    def _open_below(self, parent_fd: int, name: str, path: str, end: int) -> int | None:
+        """The fd of `name` in `parent_fd` (path[:end] in the tree), checked like every directory."""
         try:
             fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise Unreachable(path, self._why(parent_fd, name, exc)) from None
+            raise Unreachable(path[:end], self._why(parent_fd, name, exc)) from None
         if os.fstat(fd).st_dev != self.device:
             os.close(fd)
-            raise Unreachable(path, "is where another filesystem is mounted in the workspace (never entered)")
+            raise Unreachable(path[:end], "is where another filesystem is mounted in the workspace (never entered)")
+        return fd
+
+    def _keep(self, path: str, fd: int) -> int:
         self._dirs[path] = fd
         if len(self._dirs) > MAX_OPEN:
             oldest = next(p for p in self._dirs if p)  # the root stays
@@ -134,6 +161,19 @@ class Tree:
         if not stat.S_ISDIR(info.st_mode):
             return "is not a directory in the workspace"
         return _describe(exc)
+
+
+def _nearest_open(path: str, known: OrderedDict[str, int]) -> int:
+    """Where the longest directory in `known` above `path` ends in it (0: the root).
+    Scans the few fds held rather than building every prefix of a deep path."""
+    parent = path.rfind("/")
+    if parent <= 0 or path[:parent] in known:  # the common case: a walk parents first
+        return max(parent, 0)
+    best = 0
+    for key in known:
+        if best < len(key) < len(path) and path[len(key)] == "/" and path.startswith(key):
+            best = len(key)
+    return best
 
 
 def _describe(exc: OSError) -> str:

@@ -63,7 +63,8 @@ class Change:
 def check_relative(path: str) -> str:
     """`path` if it is a clean relative path; ValueError otherwise."""
     parts = path.split("/")
-    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in path:
+    # `in` on the list, not a generator: at C speed, since a path can have thousands of parts.
+    if not path or path.startswith("/") or "" in parts or "." in parts or ".." in parts or "\0" in path:
         raise ValueError(f"{path!r} is not a clean relative path")
     return path
 

@@ -31,33 +31,48 @@ Example: `**/.git`, `!.git/objects`, `.git/objects/info` protects every
 from __future__ import annotations
 
 import fnmatch
+import functools
 import glob
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+GLOB_CHARS = frozenset("*?[")
 
 
 def why_protected(path: str, patterns: Sequence[str], hooks_path: str = "") -> str | None:
     """The pattern that protects `path` (relative to the workspace root), or None."""
-    parts = _fold(path)
+    path_ = _Path(_fold(path))
     verdict: str | None = None
     for pattern in patterns:
         negated = pattern.startswith("!")
-        components = _components(pattern[1:] if negated else pattern)
-        if components and _covers(components, parts):
+        segments = _segments(pattern[1:] if negated else pattern)
+        if segments != ((),) and _covers(segments, path_):
             verdict = None if negated else pattern
     hooks = _hooks_components(hooks_path)
-    if hooks is not None and _covers(hooks, parts):
+    if hooks is not None and _covers((tuple(hooks),), path_):
         verdict = f"core.hooksPath={hooks_path}"
     return verdict
 
 
 def _fold(path: str) -> list[str]:
-    # casefold, not lower: it also maps what lower() leaves apart (ß, ligatures).
-    return [part.casefold() for part in path.split("/") if part and part != "."]
+    # casefold, not lower: it also maps what lower() leaves apart (ß, ligatures). Folded
+    # whole (it maps each character alone, never to '/'): a path can have thousands of parts.
+    parts = path.casefold().split("/")
+    if "" in parts or "." in parts:
+        parts = [part for part in parts if part and part != "."]
+    return parts
 
 
-def _components(pattern: str) -> list[str]:
-    return _fold(pattern.strip().strip("/"))
+@functools.lru_cache(maxsize=256)
+def _segments(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """The pattern's components cut at each `**`: 'a/**/b/c' -> (('a',), ('b', 'c'))."""
+    segments: list[tuple[str, ...]] = [()]
+    for component in _fold(pattern.strip().strip("/")):
+        if component == "**":
+            segments.append(())
+        else:
+            segments[-1] += (component,)
+    return tuple(segments)
 
 
 def _hooks_components(hooks_path: str) -> list[str] | None:
@@ -72,11 +87,76 @@ def _hooks_components(hooks_path: str) -> list[str] | None:
     return [glob.escape(part) for part in _fold(normal)]
 
 
-def _covers(pattern: list[str], parts: list[str]) -> bool:
-    """Does `pattern` match `parts` or a leading part of it (a directory above)?"""
-    if not pattern:
-        return True
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_covers(rest, parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _covers(rest, parts[1:])
+class _Path:
+    """A folded path's components, and the set of them (a deep path repeats its names:
+    a pattern naming none of them is answered at once)."""
+
+    def __init__(self, parts: list[str]) -> None:
+        self.parts = parts
+        self.names = frozenset(parts)
+
+
+def _covers(segments: tuple[tuple[str, ...], ...], path: _Path) -> bool:
+    """Does the pattern match the path or a leading part of it (a directory above)?
+
+    The first segment must match at the start; each next one (after a `**`) is
+    searched for after the previous, leftmost first — which never loses a match,
+    since `**` takes any number of components —; what follows the last is beneath
+    the match. No recursion and no copies of the parts: a path can be thousands of
+    components deep, and every path of a change set is asked about.
+    """
+    first, rest = segments[0], segments[1:]
+    if not _matches_at(first, path.parts, 0):
+        return False
+    at = len(first)
+    for segment in rest:
+        found = _find(segment, path, at)
+        if found < 0:
+            return False
+        at = found + len(segment)
+    return True
+
+
+def _matches_at(segment: tuple[str, ...], parts: list[str], at: int) -> bool:
+    if at + len(segment) > len(parts):
+        return False
+    return all(_component_matches(parts[at + i], glob_) for i, glob_ in enumerate(segment))
+
+
+def _component_matches(part: str, glob_: str) -> bool:
+    return part == glob_ if GLOB_CHARS.isdisjoint(glob_) else fnmatch.fnmatchcase(part, glob_)
+
+
+def _find(segment: tuple[str, ...], path: _Path, start: int) -> int:
+    """The first position at or after `start` where `segment` matches; -1 if none."""
+    if not segment:
+        return start
+    for at in _candidates(segment[0], path, start, len(path.parts) - len(segment)):
+        if _matches_at(segment, path.parts, at):
+            return at
+    return -1
+
+
+def _candidates(glob_: str, path: _Path, start: int, last: int) -> Iterator[int]:
+    """Positions start..last whose component matches `glob_`, in order. A literal is
+    found by list.index; a glob is tried once per distinct component, not once per
+    component."""
+    parts = path.parts
+    if start > last:
+        return
+    if GLOB_CHARS.isdisjoint(glob_):
+        names = {glob_} & path.names
+    else:
+        names = {name for name in path.names if fnmatch.fnmatchcase(name, glob_)}
+    if len(names) == 1:
+        (name,) = names
+        at = start
+        while True:
+            try:
+                at = parts.index(name, at, last + 1)
+            except ValueError:
+                return
+            yield at
+            at += 1
+    elif names:
+        yield from (at for at in range(start, last + 1) if parts[at] in names)
