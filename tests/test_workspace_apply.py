@@ -821,3 +821,55 @@ def test_non_utf8_control_and_bidi_names_in_every_command(strange: store.Layer, 
     assert (ws / os.fsdecode(b"bad-\xff.txt")).read_bytes() == b"not utf-8 name\n"
     assert os.path.exists(os.fsencode(ws) + b"/bad-\xff.txt")
     assert (ws / "\u202etxt.exe").read_text() == "bidi\n"
+
+
+# -- sparse files -------------------------------------------------------------------------
+
+GIB = 1 << 30
+DATA_AT = 512 << 20
+
+
+def sparse_blob(s: Session, path: str, size: int, offset: int, data: bytes) -> str:
+    """A blob as the harvest stores a sparse file: its holes kept; its digest over the whole content."""
+    digest = hashlib.sha256()
+    zeros = bytes(1 << 20)
+    for start, end in ((0, offset), (offset + len(data), size)):
+        for at in range(start, end, len(zeros)):
+            digest.update(zeros[:min(len(zeros), end - at)])
+        if start == 0:
+            digest.update(data)
+    sha = digest.hexdigest()
+    with open(changeset.blob_path(s.layer.path, sha), "wb") as blob:
+        blob.truncate(size)
+        blob.seek(offset)
+        blob.write(data)
+    s.changes.append(Change(path, s._action(path, FILE), FILE, s._before(path), 0o644, size, sha))
+    return sha
+
+
+def test_a_sparse_blob_applies_sparse(ws: Path) -> None:
+    s = Session(ws)
+    data = os.urandom(4096)
+    sha = sparse_blob(s, "huge.img", GIB, DATA_AT, data)
+    if os.stat(changeset.blob_path(s.layer.path, sha)).st_blocks * 512 > 1 << 20:
+        pytest.skip("this filesystem does not keep holes")
+    layer = s.done()
+    applied(layer)
+    info = os.stat(ws / "huge.img")
+    assert info.st_size == GIB and info.st_blocks * 512 <= 1 << 20
+    with open(ws / "huge.img", "rb") as written:
+        assert os.pread(written.fileno(), 4096, DATA_AT) == data
+        assert os.pread(written.fileno(), 4096, 0) == bytes(4096)
+        assert os.pread(written.fileno(), 4096, GIB - 4096) == bytes(4096)
+        assert os.pread(written.fileno(), 8192, DATA_AT - 4096) == bytes(4096) + data
+
+
+def test_a_sparse_blob_altered_in_the_layer_is_caught(ws: Path) -> None:
+    s = Session(ws)
+    sha = sparse_blob(s, "huge.img", 64 << 20, 1 << 20, b"x" * 4096)
+    layer = s.done()
+    with open(changeset.blob_path(layer.path, sha), "r+b") as blob:
+        blob.seek(32 << 20)
+        blob.write(b"y")  # in a hole: a data range the change set's digest does not cover
+    outcome = apply.execute(apply.plan(layer))
+    assert "does not match" in outcome.failure and not (ws / "huge.img").exists()
