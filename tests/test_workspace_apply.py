@@ -823,6 +823,60 @@ def test_non_utf8_control_and_bidi_names_in_every_command(strange: store.Layer, 
     assert (ws / "\u202etxt.exe").read_text() == "bidi\n"
 
 
+# -- diff of what difflib cannot do in time -----------------------------------------------
+
+def alternating(count: int) -> tuple[bytes, bytes]:
+    """Every other line changed: difflib's matcher is quadratic on it (20000 lines: about a minute)."""
+    before = "".join(f"line {i}\n" for i in range(count))
+    after = "".join(f"line {i}\n" if i % 2 == 0 else f"other {i}\n" for i in range(count))
+    return before.encode(), after.encode()
+
+
+def test_a_pathological_text_is_diffed_by_gnu_diff(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vectraguard.workspace.diff as diff_module
+
+    before, after = alternating(20000)
+    (ws / "big.txt").write_bytes(before)
+    s = Session(ws).file("big.txt", after)
+    layer = s.done()
+
+    def no_difflib(*args: object, **kwargs: object) -> Iterator[str]:
+        raise AssertionError("difflib on two files")
+
+    monkeypatch.setattr(diff_module.difflib, "unified_diff", no_difflib)
+    lines = list(render(layer, s.changes))
+    at = lines.index("--- a/big.txt")
+    assert lines[at + 1:at + 5] == ["+++ b/big.txt", "@@ -1,20000 +1,20000 @@", " line 0", "-line 1"]
+    assert lines[at + 5] == "+other 1"
+
+
+def fake_diff(tmp_path: Path, body: str) -> str:
+    program = tmp_path / "fake-diff"
+    program.write_text(f"#!/bin/sh\n{body}\n")
+    program.chmod(0o755)
+    return str(program)
+
+
+@pytest.mark.parametrize(("program", "why"), [
+    (None, "diff(1) is not installed to show how"),
+    ("exec sleep 30", "the diff was too slow to show"),
+    ("echo oops; exit 2", "diff(1) failed (exit status 2)"),
+])
+def test_without_a_usable_diff_two_texts_are_shown_by_size_and_digest(
+        ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program: str | None, why: str) -> None:
+    import vectraguard.workspace.diff as diff_module
+
+    s = Session(ws).file("README", b"changed\n")
+    layer = s.done()
+    path = fake_diff(tmp_path, program) if program else None
+    monkeypatch.setattr(diff_module.shutil, "which", lambda name: path)
+    monkeypatch.setattr(diff_module, "DIFF_SECONDS", 0.5)
+    lines = list(render(layer, s.changes))
+    sha_before, sha_after = hashlib.sha256(b"read me\n").hexdigest(), hashlib.sha256(b"changed\n").hexdigest()
+    assert lines[-1] == (f"Files a/README and b/README differ, {why}: 8 bytes, sha256 {sha_before} -> "
+                         f"8 bytes, sha256 {sha_after}")
+
+
 # -- sparse files -------------------------------------------------------------------------
 
 GIB = 1 << 30
@@ -847,13 +901,16 @@ def sparse_blob(s: Session, path: str, size: int, offset: int, data: bytes) -> s
     return sha
 
 
-def test_a_sparse_blob_applies_sparse(ws: Path) -> None:
+def test_a_sparse_blob_applies_sparse_and_is_never_diffed_whole(ws: Path) -> None:
     s = Session(ws)
     data = os.urandom(4096)
     sha = sparse_blob(s, "huge.img", GIB, DATA_AT, data)
     if os.stat(changeset.blob_path(s.layer.path, sha)).st_blocks * 512 > 1 << 20:
         pytest.skip("this filesystem does not keep holes")
     layer = s.done()
+    lines = list(render(layer, s.changes))
+    assert lines[-1] == (f"Files /dev/null and b/huge.img differ, too large to diff (over {4 << 20} bytes): "
+                         f"none -> {GIB} bytes, sha256 {sha}")
     applied(layer)
     info = os.stat(ws / "huge.img")
     assert info.st_size == GIB and info.st_blocks * 512 <= 1 << 20
