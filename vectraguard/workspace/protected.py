@@ -19,9 +19,11 @@ Pattern language (`filesystem.protected`, one pattern per entry):
 - a pattern starting with `!` un-protects what it matches (and what is
   beneath it); the last pattern that matches a path decides.
 
-The repository's own `core.hooksPath` (relative to the workspace) counts
-as one more pattern after the list, taken literally (no globbing): the
-hooks that git would run on the host are protected whatever the list says.
+`hooks_path` (a path relative to the workspace) counts as one more pattern
+after the list, taken literally (no globbing). Sessions record what git
+itself would read or run instead (its configuration's hooks directory,
+included files, planted repositories...: workspace/gitguard.py), checked
+before the patterns by `store.LayerRecord.protection`.
 
 Example: `**/.git`, `!.git/objects`, `.git/objects/info` protects every
 `.git` at any depth, except the top-level `.git/objects` — but not
