@@ -430,7 +430,7 @@ def test_sparse_deep_and_undecodable_names_are_harvested_within_bounds(rootless:
     assert (repo / os.fsdecode(b"bad\xffname")).read_text() == "hi\n"
     verify = _vg(rootless, repo, data_dir, "logs", "verify")
     assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
-    shutil.rmtree(repo)
+    subprocess.run(["rm", "-rf", str(repo)], check=True)  # shutil.rmtree recurses: 1100 levels are too deep
 
 
 def test_a_killed_runs_layer_is_recovered_for_review_and_its_mounts_taken_down(rootless: Caller,
