@@ -50,8 +50,9 @@ class Libpod:
     def start(self, cid: str) -> None:
         self.json("POST", f"/containers/{cid}/start")
 
-    def kill(self, cid: str, signal: str) -> None:
-        self.json("POST", f"/containers/{cid}/kill", params={"signal": signal})
+    def kill(self, cid: str, signal: str, timeout: float | None = None) -> None:
+        """RuntimeUnavailable when Podman does not answer within `timeout` seconds."""
+        self.json("POST", f"/containers/{cid}/kill", params={"signal": signal}, timeout=timeout)
 
     def wait(self, cid: str, timeout: float) -> int:
         # No condition: Podman then waits for conmon, which waits for its

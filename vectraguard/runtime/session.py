@@ -31,6 +31,7 @@ from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FINAL_DRAIN_S = 10.0
+KILL_ANSWER_S = 5.0  # a kill Podman has not answered by then is waiting on something: see _signal
 WAIT_TIMEOUT_S = 60.0
 
 
@@ -235,12 +236,30 @@ def _stop(client: Libpod, cid: str, pump: StreamPump, kill_grace: float) -> None
     """TERM, let it finish writing for the grace period, then KILL."""
     never = lambda: False  # noqa: E731
     for sig, window in (("SIGTERM", kill_grace), ("SIGKILL", FINAL_DRAIN_S)):
-        try:
-            client.kill(cid, sig)
-        except LibpodError:
-            pass  # it may have exited in between
+        if not _signal(client, cid, sig, pump):
+            return  # the stream had to be ended: nothing more to drain
         if pump.run(time.monotonic() + window, never) == "eof":
             return
+
+
+def _signal(client: Libpod, cid: str, sig: str, pump: StreamPump) -> bool:
+    """Send `sig` to the sandbox; False when our end of the attach stream had
+    to be closed for Podman to act on it. Seen on Podman 4.3, now and then:
+    a kill request waits on the container's lock while the attach session is
+    open, and the sandbox goes on running — so a kill that gets no answer
+    soon ends the stream (its handler then lets go) and is asked again."""
+    try:
+        client.kill(cid, sig, timeout=KILL_ANSWER_S)
+        return True
+    except LibpodError:
+        return True  # it may have exited in between
+    except errors.RuntimeUnavailable:
+        pump.sock.close()
+    try:
+        client.kill(cid, sig)
+    except LibpodError:
+        pass
+    return False
 
 
 def _remove(client: Libpod, cid: str) -> None:
