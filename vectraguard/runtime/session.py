@@ -244,10 +244,11 @@ def _stop(client: Libpod, cid: str, pump: StreamPump, kill_grace: float) -> None
 
 def _signal(client: Libpod, cid: str, sig: str, pump: StreamPump) -> bool:
     """Send `sig` to the sandbox; False when our end of the attach stream had
-    to be closed for Podman to act on it. Seen on Podman 4.3, now and then:
-    a kill request waits on the container's lock while the attach session is
-    open, and the sandbox goes on running — so a kill that gets no answer
-    soon ends the stream (its handler then lets go) and is asked again."""
+    to be closed for Podman to act on it. Now and then on Podman 4.3 a
+    SIGTERM'd run hung with its sandbox still running, as if the kill waited
+    on the container's lock while the attach session was open (suspected, not
+    proven) — so a kill that gets no answer soon ends the stream (its handler
+    then lets go) and is asked again."""
     try:
         client.kill(cid, sig, timeout=KILL_ANSWER_S)
         return True
