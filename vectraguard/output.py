@@ -38,11 +38,15 @@ def unsafe(char: str) -> bool:
 
 def printable(text: str) -> str:
     """Control characters (escape sequences, carriage returns, bidi controls, lone
-    surrogates ...) made visible as Python-style escapes."""
+    surrogates ...) made visible as Python-style escapes. A byte that was not
+    UTF-8 (a file name decoded with surrogateescape) is shown as the byte,
+    \\xff, the way a shell's $'...' names it back."""
     out = []
     for char in text:
         if not unsafe(char):
             out.append(char)
+        elif 0xDC80 <= ord(char) <= 0xDCFF:
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
         else:
             out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
     return "".join(out)
