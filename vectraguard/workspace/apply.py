@@ -36,7 +36,6 @@ from __future__ import annotations
 import bisect
 import errno
 import fcntl
-import hashlib
 import os
 import posixpath
 import re
@@ -49,14 +48,12 @@ from typing import TypeVar
 
 from vectraguard import errors
 from vectraguard.audit import record as audit_record
-from vectraguard.workspace import baseline, beneath, store
+from vectraguard.workspace import baseline, beneath, sparse, store
 from vectraguard.workspace.changeset import ABSENT, DIRECTORY, FILE, SPECIAL, SYMLINK, Change
 
 PERMISSION_BITS = 0o777  # setuid, setgid and sticky are dropped
 NAME_MAX = 255
 SHA256 = re.compile(r"[0-9a-f]{64}")
-CHUNK = 1 << 20
-ZEROS = bytes(CHUNK)
 _T = TypeVar("_T")
 
 
@@ -682,23 +679,12 @@ class _Writer:
     def _copy_blob(self, change: Change, out: int) -> None:
         """The blob's data at the same offsets, its holes left unwritten (ftruncate gives the
         logical size); the digest is over the whole content, holes read as zeros."""
-        digest = hashlib.sha256()
         source = os.open(self.plan.layer.blob(change.sha256), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            size = os.fstat(source).st_size
-            at = 0
-            for start, end in data_extents(source, size):
-                hash_zeros(digest, start - at)
-                at = start
-                for chunk in read_range(source, start, end):
-                    digest.update(chunk)
-                    _write_at(out, chunk, at)
-                    at += len(chunk)
-            hash_zeros(digest, size - at)
-            os.ftruncate(out, size)
+            sha, _ = sparse.copy(source, out)
         finally:
             os.close(source)
-        if digest.hexdigest() != change.sha256:
+        if sha != change.sha256:
             raise _Mismatch(f"{change.path}: its content in the layer does not match the change set "
                             "(the layer was altered); stopped")
 
@@ -738,67 +724,6 @@ class _Writer:
                 pass
             finally:
                 os.close(readable)
-
-
-def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
-    """The [start, end) ranges below `size` where `fd` holds data, in order; between them
-    are holes, which read as zeros. A filesystem that cannot tell has no holes."""
-    offset = 0
-    while offset < size:
-        try:
-            start = os.lseek(fd, offset, os.SEEK_DATA)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:
-                return  # nothing but a hole up to the end
-            if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
-                yield offset, size
-                return
-            raise
-        if start >= size:
-            return
-        end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        yield start, end
-        offset = end
-
-
-def read_range(fd: int, start: int, end: int) -> Iterator[bytes]:
-    """[start, end) of `fd` in chunks; stops early if the file ends first."""
-    while start < end:
-        chunk = os.pread(fd, min(CHUNK, end - start), start)
-        if not chunk:
-            return
-        yield chunk
-        start += len(chunk)
-
-
-def hash_zeros(digest: hashlib._Hash, count: int) -> None:
-    """Feed `count` zero bytes (a hole) to `digest` without allocating them."""
-    view = memoryview(ZEROS)
-    while count > 0:
-        step = min(count, CHUNK)
-        digest.update(view[:step])
-        count -= step
-
-
-def file_digest(fd: int, size: int) -> str:
-    """The SHA-256 of the first `size` bytes of `fd`, reading only its data (holes are zeros)."""
-    digest = hashlib.sha256()
-    at = 0
-    for start, end in data_extents(fd, size):
-        hash_zeros(digest, start - at)
-        at = start
-        for chunk in read_range(fd, start, end):
-            digest.update(chunk)
-            at += len(chunk)
-    hash_zeros(digest, size - at)
-    return digest.hexdigest()
-
-
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _remove_tree(parent_fd: int, name: str, device: int) -> None:

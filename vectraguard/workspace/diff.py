@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 from vectraguard.output import printable
 from vectraguard.workspace import beneath, store
-from vectraguard.workspace.apply import PERMISSION_BITS, content_refusal, file_digest
+from vectraguard.workspace.apply import PERMISSION_BITS, content_refusal
+from vectraguard.workspace.sparse import file_digest
 from vectraguard.workspace.changeset import ABSENT, DIRECTORY, FILE, SPECIAL, SYMLINK, Change
 
 MAX_TEXT = 4 << 20  # larger files are shown by size and digest
@@ -254,12 +255,12 @@ def _file_side(fd: int, mode: int) -> Side:
     file's size and digest only (hashed in chunks, holes skipped)."""
     size = os.fstat(fd).st_size
     if size > MAX_TEXT:
-        return Side(FILE, mode, size=size, sha256=file_digest(fd, size))
+        return Side(FILE, mode, size=size, sha256=file_digest(fd))
     data = bytearray()
     while len(data) <= MAX_TEXT and (chunk := os.read(fd, MAX_TEXT + 1 - len(data))):
         data += chunk
     if len(data) > MAX_TEXT:  # grew since fstat
-        return Side(FILE, mode, size=len(data), sha256=file_digest(fd, os.fstat(fd).st_size))
+        return Side(FILE, mode, size=len(data), sha256=file_digest(fd))
     content = bytes(data)
     return Side(FILE, mode, content if _is_text(content) else None, len(content),
                 hashlib.sha256(content).hexdigest())

@@ -29,24 +29,21 @@ listed with no content (sha256 "") and can never be applied.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from vectraguard.workspace import baseline as baseline_mod
+from vectraguard.workspace import sparse
 from vectraguard.workspace.changeset import (
     ABSENT, ADDED, DELETED, DIRECTORY, FILE, MODIFIED, SPECIAL, SYMLINK, TYPE_CHANGED, Change, save,
 )
 
-CHUNK = 1 << 20
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 MAX_OPEN_DIRS = 64  # directory fds kept open while walking; deeper ones are reopened from an ancestor
-SEEK_DATA, SEEK_HOLE = getattr(os, "SEEK_DATA", 3), getattr(os, "SEEK_HOLE", 4)
 
 
 @dataclass
@@ -229,18 +226,14 @@ def _action(before: baseline_mod.Entry | None, after: str) -> str:
 
 def _store_blob(parent_fd: int, name: str, blobs: Path) -> tuple[str, int]:
     """Copy the file into blobs/ under its SHA-256, holes kept as holes; (sha256, logical size)."""
-    digest = hashlib.sha256()
     partial = blobs / f".partial-{os.getpid()}"
     source = os.open(name, FILE_FLAGS, dir_fd=parent_fd)
     try:
         out = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            size = os.fstat(source).st_size
-            _sparse_copy(source, out, size, digest)
-            os.ftruncate(out, size)
+            sha, size = sparse.copy(source, out)
         finally:
             os.close(out)
-        sha = digest.hexdigest()
         partial.replace(blobs / sha)
         return sha, size
     except BaseException:
@@ -250,56 +243,15 @@ def _store_blob(parent_fd: int, name: str, blobs: Path) -> tuple[str, int]:
         os.close(source)
 
 
-def _sparse_copy(source: int, out: int, size: int, digest: Any) -> None:
-    """Data ranges copied at their offsets; the digest covers holes as the zeros they read as."""
-    offset = 0
-    while offset < size:
-        data = _seek(source, offset, SEEK_DATA, size)
-        if data > offset:
-            _hash_zeros(digest, data - offset)
-        if data >= size:
-            return
-        hole = _seek(source, data, SEEK_HOLE, size)
-        position = data
-        while position < hole:
-            chunk = os.pread(source, min(CHUNK, hole - position), position)
-            if not chunk:
-                return
-            os.pwrite(out, chunk, position)
-            digest.update(chunk)
-            position += len(chunk)
-        offset = hole
-
-
-def _seek(fd: int, offset: int, whence: int, size: int) -> int:
-    try:
-        return os.lseek(fd, offset, whence)
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:  # no data after offset: the rest is a hole
-            return size
-        raise
-
-
-ZEROS = bytes(CHUNK)
-
-
-def _hash_zeros(digest: Any, count: int) -> None:
-    while count > 0:
-        step = min(count, CHUNK)
-        digest.update(ZEROS[:step])
-        count -= step
-
-
 def _sha_of(path: Path) -> str:
     try:
         fd = os.open(path, FILE_FLAGS)
     except OSError:
         return ""
-    digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as source:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    try:
+        return sparse.file_digest(fd)
+    finally:
+        os.close(fd)
 
 
 def _link_of(path: Path) -> str | None:
