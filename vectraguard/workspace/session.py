@@ -83,11 +83,7 @@ class OverlaySession:
             if self.rootless:
                 self._helper("mount", self.workspace, str(self.cap))
             else:
-                try:
-                    layer.mount(self.points, self.workspace, self.cap, rootless=False, shift=self._shift(inspect))
-                except BaseException:
-                    layer.unmount(self.points)
-                    raise
+                layer.mount(self.points, self.workspace, self.cap, rootless=False, shift=self._shift(inspect))
         except OSError as exc:
             raise errors.RuntimeUnavailable(
                 f"vectraguard: cannot mount the overlay workspace: {exc.strerror or exc}",
@@ -119,9 +115,11 @@ class OverlaySession:
         if count == 0:
             shutil.rmtree(self.layer.path, ignore_errors=True)
             return Outcome(self.session_id, 0, 0, used, self.cap, cap_hit)
-        record = self.layer.update(state=store.PENDING, used=used, cap_hit=cap_hit)
-        changes = self.layer.changes()
-        record = self.layer.update(findings=(*record.findings, *self._found_after(record, changes)))
+        # One write, findings included: a layer becomes applicable only once they are known
+        # (if finding them fails, it stays `running`, which apply refuses).
+        record, changes = self.layer.record(), self.layer.changes()
+        record = self.layer.update(state=store.PENDING, used=used, cap_hit=cap_hit,
+                                   findings=(*record.findings, *self._found_after(record, changes)))
         protected = sum(1 for c in changes if record.protection(c.path))
         return Outcome(self.session_id, count, protected, used, self.cap, cap_hit)
 
