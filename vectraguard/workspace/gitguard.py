@@ -74,27 +74,28 @@ def _inside(workspace: str, path: str) -> str | None:
 def configured(workspace: str) -> list[Finding]:
     """Files inside `workspace` that git's configuration makes it read or run."""
     workspace = os.path.realpath(workspace)
-    top = _git(["rev-parse", "--show-toplevel"], workspace)
-    if top is None or top.returncode != 0:
+    where_git = _git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir"], workspace)
+    if where_git is None or where_git.returncode != 0:
         return []  # not a repository (or no git): the patterns are all there is
-    toplevel = os.fsdecode(top.stdout.strip())
+    toplevel, *git_dirs = os.fsdecode(where_git.stdout).splitlines()
     found: list[Finding] = []
-    listing = _git(["config", "--list", "--show-origin", "-z"], workspace)
-    if listing is not None and listing.returncode == 0:
-        found += _from_listing(workspace, toplevel, listing.stdout)
     hooks = _git(["config", "--type=path", "--get", "core.hooksPath"], workspace)
     if hooks is not None and hooks.returncode == 0 and hooks.stdout.strip():
         value = os.fsdecode(hooks.stdout.strip())
         where = _inside(workspace, value if value.startswith("/") else os.path.join(toplevel, value))
         if where:
             found.append((where, "core.hooksPath: git runs the hooks in it"))
-    dirs = _git(["rev-parse", "--absolute-git-dir", "--git-common-dir"], workspace)
-    if dirs is not None and dirs.returncode == 0:
-        for line in os.fsdecode(dirs.stdout).splitlines():
-            where = _inside(workspace, line if line.startswith("/") else os.path.join(workspace, line))
-            if where and where.split("/")[0].lower() != ".git":
-                found.append((where, "the repository's git directory"))
-    return found
+    for line in git_dirs:
+        where = _inside(workspace, line if line.startswith("/") else os.path.join(workspace, line))
+        if where and where.split("/")[0].lower() != ".git":
+            found.append((where, "the repository's git directory"))
+    listing = _git(["config", "--list", "--show-origin", "-z"], workspace)
+    if listing is not None and listing.returncode == 0:
+        found += _from_listing(workspace, toplevel, listing.stdout)
+    first: dict[str, Finding] = {}  # one entry per path, the most specific reason (found first)
+    for path, why in found:
+        first.setdefault(path, (path, why))
+    return list(first.values())
 
 
 def _from_listing(workspace: str, toplevel: str, listing: bytes) -> list[Finding]:
