@@ -5,7 +5,6 @@ mounts). One JSON object on stdout answers; errors go to stderr, exit 1.
 
     python -m vectraguard.workspace.helper mount BASE WORKSPACE CAP
     python -m vectraguard.workspace.helper finish BASE WORKSPACE LAYER_DIR CAP
-    python -m vectraguard.workspace.helper unmount BASE
 """
 
 from __future__ import annotations
@@ -40,18 +39,11 @@ def main(argv: list[str]) -> int:
         points = layer.Mountpoints(base)
         if command == "mount":
             workspace, cap = rest
-            try:
-                layer.mount(points, workspace, int(cap), rootless=True, shift=None)
-            except BaseException:
-                layer.unmount(points)
-                raise
+            layer.mount(points, workspace, int(cap), rootless=True, shift=None)
             answer: dict[str, object] = {"ok": True}
         elif command == "finish":
             workspace, layer_dir, cap = rest
             answer = finish(points, workspace, layer_dir, int(cap), rootless=True)
-        elif command == "unmount":
-            layer.unmount(points)
-            answer = {"ok": True}
         else:
             raise ValueError(f"unknown command {command!r}")
     except (OSError, ValueError) as exc:

@@ -111,7 +111,16 @@ def prepare(points: Mountpoints) -> None:
 
 
 def mount(points: Mountpoints, workspace: str, cap: int, *, rootless: bool, shift: IdShift | None) -> None:
-    """Mount the capped layer and the overlay. OSError names the step that failed."""
+    """Mount the capped layer and the overlay. OSError names the step that failed;
+    what was mounted before it is taken down again (and the mount points removed)."""
+    try:
+        _mount(points, workspace, cap, rootless=rootless, shift=shift)
+    except BaseException:
+        unmount(points)
+        raise
+
+
+def _mount(points: Mountpoints, workspace: str, cap: int, *, rootless: bool, shift: IdShift | None) -> None:
     inodes = max(MIN_INODES, cap // TMPFS_BYTES_PER_INODE)
     kernel.mount("tmpfs", points.layer, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV,
                  f"size={cap},nr_inodes={inodes},mode=0700")
