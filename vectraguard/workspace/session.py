@@ -118,8 +118,14 @@ class OverlaySession:
         # One write, findings included: a layer becomes applicable only once they are known
         # (if finding them fails, it stays `running`, which apply refuses).
         record, changes = self.layer.record(), self.layer.changes()
+        try:
+            found = self._found_after(record, changes)
+        except (OSError, ValueError) as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: the change set of session {self.session_id} could not "
+                                            f"be checked for what git would run ({exc}); it is kept but cannot "
+                                            "be applied") from None
         record = self.layer.update(state=store.PENDING, used=used, cap_hit=cap_hit,
-                                   findings=(*record.findings, *self._found_after(record, changes)))
+                                   findings=(*record.findings, *found))
         protected = sum(1 for c in changes if record.protection(c.path))
         return Outcome(self.session_id, count, protected, used, self.cap, cap_hit)
 
