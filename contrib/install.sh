@@ -4,7 +4,8 @@
 #
 #   - system packages: Podman with runc (works on every cgroup layout), the
 #     rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
-#     from Debian packages, no registry needed);
+#     from Debian packages, no registry needed), git (reviewing an overlay
+#     workspace asks it what it would read or run, and re-checks new objects);
 #   - a subordinate id range for the "containers" user, so that rootful Podman
 #     can give every sandbox a user namespace of its own (--userns=auto);
 #   - Vectra Guard itself in a virtual environment at /opt/vectraguard, with
@@ -23,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
-    mmdebstrap tini ca-certificates man-db \
+    mmdebstrap tini git ca-certificates man-db \
     python3 python3-venv >/dev/null
 
 for file in /etc/subuid /etc/subgid; do
