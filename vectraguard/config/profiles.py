@@ -108,7 +108,7 @@ def chain(name: str, sources: Sources) -> list[Layer]:
                 hint=f"available profiles: {', '.join(available(sources))}",
             )
         seen.append(current)
-        layers[:0] = [*fragments_of(own, sources), *own]
+        layers[:0] = with_fragments(own, sources)
         # The highest layer that names a parent decides it; without one, a
         # profile builds on `default`, which holds every default value.
         current = next((layer.data["extends"] for layer in reversed(own) if "extends" in layer.data),
@@ -116,24 +116,39 @@ def chain(name: str, sources: Sources) -> list[Layer]:
     return layers
 
 
-def fragments_of(own: list[Layer], sources: Sources) -> list[Layer]:
-    """The fragments a profile's layers include, in order, each once."""
-    names: list[str] = []
+def with_fragments(own: list[Layer], sources: Sources) -> list[Layer]:
+    """Each layer preceded by the fragments it includes: an include merges at
+    the precedence of the layer that names it — above the layers below it,
+    below the layers above it. (A user layer that only says
+    `include: [allow-best-effort-limits]` therefore wins over the shipped
+    profile, as the user meant; it cannot take back what a lower layer
+    included, only override its values.)"""
+    layers: list[Layer] = []
     for layer in own:
-        names += [n for n in layer.data.get("include", []) if n not in names]
-    layers = []
+        layers += [*fragments_of(layer, sources), layer]
+    return layers
+
+
+def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
+    """The fragments one layer includes, in order, each once; a fragment
+    defined in several places merges shipped < system < user."""
+    names: list[str] = []
+    for name in layer.data.get("include", []):
+        if name not in names:
+            names.append(name)
+    found_layers: list[Layer] = []
     for name in names:
         check_name(name)
         found = [load_file(path, "profile") for directory in sources.fragment_directories()
                  if (path := directory / f"{name}.yaml").is_file()]
         if not found:
-            raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {own[-1].source})",
+            raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {layer.source})",
                               hint=f"fragments live in {', '.join(map(str, sources.fragment_directories()))}")
-        for layer in found:
-            if "extends" in layer.data or "include" in layer.data:
-                raise ConfigError(f"vectraguard: {layer.source}: a fragment may not use extends or include")
-        layers += found
-    return layers
+        for fragment in found:
+            if "extends" in fragment.data or "include" in fragment.data:
+                raise ConfigError(f"vectraguard: {fragment.source}: a fragment may not use extends or include")
+        found_layers += found
+    return found_layers
 
 
 def resolve(name: str, overrides: list[Layer], sources: Sources | None = None) -> resolved.ResolvedProfile:

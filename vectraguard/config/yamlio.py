@@ -1,14 +1,28 @@
 """Reading one YAML file into plain data plus the line of every key.
 
 Configuration files may come from strangers (a cloned repository), so the
-reader is deliberately narrow: YAML 1.2 (so `no` is a string, not False),
-the safe constructor only, no anchors or aliases (alias bombs), no explicit
-tags (`!!python/object`), no duplicate keys, a size cap and a depth cap.
-Every refusal is a located Problem; nothing is silently dropped.
+reader is deliberately narrow, for every configuration file alike (profiles,
+fragments, project files, the system policy):
+
+- YAML 1.2 only (so `no` is a string, not False); a `%YAML 1.1` directive,
+  which would bring the 1.1 surprises back, is refused;
+- one document per file;
+- no anchors, aliases or merge keys (`<<`): alias bombs, and values that
+  come from somewhere other than the line that shows them;
+- no tags beyond the plain ones (`!!python/object`, `!!binary`, `!!set`,
+  `!!timestamp`, local `!tags` are refused), and a plain tag must fit the
+  node it is on (`!!str {a: 1}` is refused);
+- scalars must convert: no malformed `!!int`, no integers beyond 64 bits, no infinities or NaN, no NUL characters or lone
+  surrogates in strings (they cannot reach an argv, an environment or JSON);
+- keys are plain strings, each once; a size cap and a depth cap.
+
+Every refusal is a located Problem; nothing is silently dropped, and no
+input reaches an internal error.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +31,28 @@ from vectraguard.config.problems import Origin, Problem, dotted
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 32
+YAML_VERSION = (1, 2)
+# Nothing configured needs more, and a bigger one fails later where it is
+# printed or stored (Python's int-to-text limit, SQLite's INTEGER).
+MAX_INT = 1 << 63
 
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
-    "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
+_CORE = "tag:yaml.org,2002:"
+# The node kind each allowed tag fits (YAML 1.2 core schema).
+_TAG_KIND = {
+    f"{_CORE}str": "scalar", f"{_CORE}int": "scalar", f"{_CORE}float": "scalar",
+    f"{_CORE}bool": "scalar", f"{_CORE}null": "scalar",
+    f"{_CORE}map": "mapping", f"{_CORE}seq": "sequence",
 }
+_STR_TAG = f"{_CORE}str"
+_MERGE_TAG = f"{_CORE}merge"
+_TIMESTAMP_TAG = f"{_CORE}timestamp"
+
+
+class _Refused:
+    """A node that was refused (its problem is already recorded)."""
+
+
+REFUSED = _Refused()
 
 
 @dataclass
@@ -35,6 +65,19 @@ class LoadedYaml:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _plain(value: Any) -> Any:
+    """A refused value stays in the (never used) data as None."""
+    return None if value is REFUSED else value
+
+
+def _short(tag: str) -> str:
+    return tag.replace(_CORE, "!!")
+
+
+def _preview(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
 class _Walker:
     """Turns a composed node tree into plain Python values, checking as it goes."""
 
@@ -42,77 +85,129 @@ class _Walker:
         self.result = result
         self.constructor = constructor
 
-    def problem(self, node: Any, path: list[str | int], message: str) -> None:
+    def problem(self, node: Any, path: list[str | int], message: str) -> _Refused:
         line = node.start_mark.line + 1
         self.result.problems.append(Problem(Origin(self.result.path, line), dotted(path), message))
+        return REFUSED
 
     def walk(self, node: Any, path: list[str | int]) -> Any:
+        """The plain value of `node`, or REFUSED (with its problem recorded)."""
         self.result.lines.setdefault(dotted(path), node.start_mark.line + 1)
         if len(path) > MAX_DEPTH:
-            self.problem(node, path, f"nested deeper than {MAX_DEPTH} levels")
-            return None
+            return self.problem(node, path, f"nested deeper than {MAX_DEPTH} levels")
         if getattr(node, "anchor", None):
-            self.problem(node, path, "YAML anchors and aliases are not allowed (write the value out)")
-            return None
-        tag = str(node.tag.value if hasattr(node.tag, "value") else node.tag)
-        if tag not in _PLAIN_TAGS:
-            self.problem(node, path, f"tag {tag.replace('tag:yaml.org,2002:', '!!')} is not allowed")
-            return None
+            return self.problem(node, path, "YAML anchors and aliases are not allowed (write the value out)")
+        refusal = self.tag_refusal(node)
+        if refusal:
+            return self.problem(node, path, refusal)
         if node.id == "mapping":
             return self.walk_mapping(node, path)
         if node.id == "sequence":
-            return [self.walk(item, [*path, i]) for i, item in enumerate(node.value)]
-        return self.constructor.construct_object(node, deep=True)
+            return [_plain(self.walk(item, [*path, i])) for i, item in enumerate(node.value)]
+        return self.scalar(node, path)
+
+    @staticmethod
+    def tag_refusal(node: Any) -> str:
+        tag = str(node.tag)
+        if tag == _MERGE_TAG:
+            return "YAML merge keys (<<) are not allowed (write the keys out)"
+        if tag == _TIMESTAMP_TAG:
+            return "dates and times are not allowed (quote the value to make it a string)"
+        kind = _TAG_KIND.get(tag)
+        if kind is None:
+            return f"tag {_short(tag)} is not allowed"
+        if kind != node.id:
+            return f"tag {_short(tag)} does not fit a {node.id}"
+        return ""
+
+    def scalar(self, node: Any, path: list[str | int]) -> Any:
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except Exception:  # noqa: BLE001 — the constructor's errors vary by tag (ValueError for
+            # `!!int x` or 5000 digits, KeyError for `!!bool x`, ConstructorError); all mean the same
+            return self.problem(node, path, f"{_preview(str(node.value))} is not a valid {_short(str(node.tag))}")
+        if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT <= value < MAX_INT:
+            return self.problem(node, path, f"{_preview(str(node.value))} is out of range (a 64-bit integer)")
+        if isinstance(value, float) and not math.isfinite(value):
+            return self.problem(node, path, f"{_preview(str(node.value))} is not a finite number")
+        if isinstance(value, str):
+            if "\0" in value:
+                return self.problem(node, path, "a NUL character is not allowed in a string")
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+                return self.problem(node, path, "a lone surrogate (\\uD800-\\uDFFF) is not allowed in a string")
+        return value
 
     def walk_mapping(self, node: Any, path: list[str | int]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.id != "scalar":
-                self.problem(key_node, path, "keys must be plain strings")
-                continue
-            key = self.constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                self.problem(key_node, path, f"key {key!r} must be a string")
+            key = self.key(key_node, path)
+            if key is REFUSED:
                 continue
             if key in out:
                 first = self.result.lines.get(dotted([*path, key]), 0)
                 self.problem(key_node, [*path, key], f"duplicate key (first set on line {first})")
                 continue
             self.result.lines[dotted([*path, key])] = key_node.start_mark.line + 1
-            out[key] = self.walk(value_node, [*path, key])
+            out[key] = _plain(self.walk(value_node, [*path, key]))
         return out
 
+    def key(self, node: Any, path: list[str | int]) -> Any:
+        """A mapping key: a plain string, or REFUSED."""
+        if node.id != "scalar" and str(node.tag) != _MERGE_TAG:
+            return self.problem(node, path, "keys must be plain strings")
+        key = self.walk(node, path)
+        if key is not REFUSED and not isinstance(key, str):
+            return self.problem(node, path, f"key {key!r} must be a string")
+        return key
 
-def load_yaml_text(text: str, path: str) -> LoadedYaml:
+
+def _compose(text: str, result: LoadedYaml) -> Any:
+    """(the document's node tree or None if empty, the constructor), or None with a problem recorded."""
     # Imported on first use: ruamel.yaml costs ~20 ms and the validated-layer
     # cache usually means it is not needed at all.
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import MarkedYAMLError
 
-    result = LoadedYaml(path)
     yaml = YAML(typ="safe", pure=True)
-    yaml.version = (1, 2)
+    yaml.version = YAML_VERSION
+    path = result.path
     try:
         node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
         result.problems.append(Problem(Origin(path, line), "", f"not valid YAML: {exc.problem or exc}"))
-        return result
-    except YAMLError as exc:
-        result.problems.append(Problem(Origin(path), "", f"not valid YAML: {exc}"))
-        return result
+        return None
     except RecursionError:
         result.problems.append(Problem(Origin(path), "", f"nested deeper than {MAX_DEPTH} levels"))
+        return None
+    except Exception as exc:  # noqa: BLE001 — ruamel also fails with bare assertions
+        # (e.g. `%YAML 1.3`) and ValueErrors; whatever it is, the file is not readable YAML.
+        result.problems.append(Problem(Origin(path), "", f"not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"))
+        return None
+    if tuple(yaml.resolver.processing_version) != YAML_VERSION:
+        version = ".".join(map(str, yaml.resolver.processing_version))
+        result.problems.append(Problem(Origin(path, 1), "", f"YAML {version} is not read, only YAML 1.2 "
+                                                           "(remove the %YAML directive)"))
+        return None
+    return node, yaml.constructor
+
+
+def load_yaml_text(text: str, path: str) -> LoadedYaml:
+    result = LoadedYaml(path)
+    composed = _compose(text, result)
+    if composed is None:
         return result
+    node, constructor = composed
     if node is None:
         result.data = {}
         return result
-    walker = _Walker(result, yaml.constructor)
     try:
-        result.data = walker.walk(node, [])
+        data = _Walker(result, constructor).walk(node, [])
     except RecursionError:
         result.problems.append(Problem(Origin(path), "", f"nested deeper than {MAX_DEPTH} levels"))
+        return result
+    result.data = _plain(data)
     return result
 
 
