@@ -435,9 +435,7 @@ def _record_refusal(argv: Sequence[str], exc: errors.VGError) -> None:
         agent = after_start[0]  # agent start NAME ...
     try:
         audit = RunAudit.open(record.new_session_id(), agent, list(command or []), os.getcwd(), current_owner())
-        env_flags = [options[i + 1] for i, word in enumerate(options[:-1]) if word == "--env"]
-        env_flags += [word.removeprefix("--env=") for word in options if word.startswith("--env=")]
-        audit.refused(None, " ".join(exc.lines()), env=record.env_of_flags(env_flags, os.environ))
+        audit.refused(None, " ".join(exc.lines()), env=record.env_of_options(options, os.environ))
     except (errors.VGError, OSError) as failure:
         print(f"vectraguard: warning: this refusal could not be recorded: {failure}", file=sys.stderr)
 

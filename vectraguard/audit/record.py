@@ -1,14 +1,28 @@
 """What an audit record says: the event bodies, built from a run's facts.
 
-Version 1. Environment *values* are never recorded, only variable names;
-argv is recorded as given, except that a value of the sandbox's environment
-appearing in it is redacted (secrets belong in --env, not in argv).
+Version 1. Environment *values* are never recorded, only variable names.
+
+What counts as secret: every value of the sandbox's environment (once it is
+known, at `started`), and — for a run refused before that — every
+environment value the command line gives, through any flag: `--env
+NAME=VALUE`, `--env NAME` (the host's value), `--set env.set.NAME=VALUE`,
+`--set env.set={...}`, `--set env={...}` (each string in it, and the raw
+text given), and the host values of the names `--set env.allow=[...]` passes.
+Each is replaced by `[redacted]` wherever a record would repeat it: argv,
+the listing index's command column, the reason of a refused or failed run,
+and what the risk findings quote — also in the escaped forms an error
+message quotes it in (Python repr, JSON). Values shorter than
+MIN_SECRET_LENGTH are left alone: redacting `1` or `yes` everywhere would
+garble the record without protecting anything. The sandbox's own output is
+evidence and is kept as printed (README).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import re
 import socket
 import time
 from collections.abc import Mapping, Sequence
@@ -29,10 +43,13 @@ REDACTED = "[redacted]"
 # Fixed, non-secret values of every sandbox; too short or too common to redact.
 NOT_SECRET = frozenset({"PATH", "HOME", "TERM", "LANG"})
 MIN_SECRET_LENGTH = 6
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def redact(argv: list[str], env: dict[str, str]) -> list[str]:
-    secrets = sorted((v for k, v in env.items() if k not in NOT_SECRET and len(v) >= MIN_SECRET_LENGTH),
+def redact(argv: list[str], env: Mapping[str, str]) -> list[str]:
+    """`argv` (or any texts) with each secret value of `env` replaced by REDACTED."""
+    secrets = sorted({form for name, value in env.items() if name not in NOT_SECRET
+                      and len(value) >= MIN_SECRET_LENGTH for form in _quoted_forms(value)},
                      key=len, reverse=True)
     redacted = []
     for arg in argv:
@@ -42,10 +59,18 @@ def redact(argv: list[str], env: dict[str, str]) -> list[str]:
     return redacted
 
 
-def env_of_flags(flags: Sequence[str], host_env: Mapping[str, str]) -> dict[str, str]:
-    """What `--env NAME=VALUE` / `--env NAME` would put in the sandbox: the
-    values a refused run's record must not keep either (it never reached
-    the point where the sandbox's whole environment is known)."""
+def _quoted_forms(value: str) -> set[str]:
+    """The value as given and as error messages quote it (repr, JSON)."""
+    forms = {value, repr(value)[1:-1], json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def env_of_flags(flags: Sequence[str], host_env: Mapping[str, str],
+                 set_flags: Sequence[str] = ()) -> dict[str, str]:
+    """What `--env NAME=VALUE` / `--env NAME` and `--set env...=` would put in
+    the sandbox: the values a refused run's record must not keep either (it
+    never reached the point where the sandbox's whole environment is
+    known). Keys are variable names where known, else the flag."""
     values = {}
     for flag in flags:
         name, sep, value = flag.partition("=")
@@ -53,7 +78,67 @@ def env_of_flags(flags: Sequence[str], host_env: Mapping[str, str]) -> dict[str,
             values[name] = value
         elif name in host_env:
             values[name] = host_env[name]
+    for flag in set_flags:
+        values.update(_env_of_set_flag(flag, host_env))
     return values
+
+
+def _env_of_set_flag(flag: str, host_env: Mapping[str, str]) -> dict[str, str]:
+    key, _, raw = flag.partition("=")
+    key = key.removesuffix("+")
+    if key != "env" and not key.startswith("env."):
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = raw  # as flags.parse_set_flag reads it
+    names: object = []  # env.allow lists variable names (kept); their host values are secret
+    if key == "env.allow":
+        names, value = value, None
+    elif key == "env" and isinstance(value, dict):
+        names, value = value.get("allow", []), {k: v for k, v in value.items() if k != "allow"}
+    found = {} if key == "env.allow" else {f"--set {key}": raw}
+    found.update({f"--set {key}[{index}]": text for index, text in enumerate(_values_in(value))})
+    for name in names if isinstance(names, list) else [names]:
+        if isinstance(name, str) and name in host_env:
+            found[name] = host_env[name]
+    return found
+
+
+def _values_in(value: object) -> list[str]:
+    """Every string and number in a JSON value (not the keys: those are
+    variable names, which records keep), as text."""
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _values_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _values_in(item)]
+    return [] if value is None or isinstance(value, bool) else [value if isinstance(value, str) else json.dumps(value)]
+
+
+def env_of_options(options: Sequence[str], host_env: Mapping[str, str]) -> dict[str, str]:
+    """`env_of_flags` for raw option words that did not parse: `--env V`,
+    `--env=V`, `--set V`, `--set=V`, the abbreviations argparse accepts
+    (`--en`, `--se`) — and, since a misspelt flag (`--sett`) is why options
+    fail to parse, any bare `NAME=VALUE` or `env...=VALUE` word among them."""
+    env_flags: list[str] = []
+    set_flags: list[str] = []
+    for index, word in enumerate(options):
+        option, sep, inline = word.partition("=")
+        target = env_flags if _abbreviates(option, "--env") else set_flags if _abbreviates(option, "--set") else None
+        if target is not None:
+            if sep:
+                target.append(inline)
+            elif index + 1 < len(options):
+                target.append(options[index + 1])
+        elif sep and (option == "env" or option.removesuffix("+").startswith("env.")):
+            set_flags.append(word)
+        elif sep and _VARIABLE.fullmatch(option):
+            env_flags.append(word)
+    return env_of_flags(env_flags, host_env, set_flags)
+
+
+def _abbreviates(word: str, option: str) -> bool:
+    return len(word) >= 4 and option.startswith(word)
 
 
 def now() -> str:

@@ -34,6 +34,9 @@ class RunAudit:
     started_at: str = ""
     _started_clock: float = field(default=0.0, repr=False)
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    # The values the record must not repeat (see record.py): the sandbox's
+    # environment once known, kept for the reason `finished` records.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, session_id: str, agent: str | None, argv: list[str], cwd: str, owner: str) -> RunAudit:
@@ -52,10 +55,11 @@ class RunAudit:
         """`env`: what the run's flags would have put in the sandbox's environment;
         its values are redacted from argv, the reason and the findings."""
         at = record.now()
-        self.argv = record.redact(self.argv, env or {})
-        [reason] = record.redact([reason], env or {})
+        self.secrets = {**self.secrets, **(env or {})}
+        self.argv = record.redact(self.argv, self.secrets)
+        [reason] = record.redact([reason], self.secrets)
         body = record.refused(self.session_id, agent=self.agent, profile=profile, argv=self.argv, cwd=self.cwd,
-                              reason=reason, at=at, approvals=self._redacted(approvals, env or {}))
+                              reason=reason, at=at, approvals=self._redacted(approvals, self.secrets))
         self.store.append(self.session_id, "refused", body,
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
@@ -68,8 +72,9 @@ class RunAudit:
         this record, committed before the sandbox exists, and again in
         `finished`."""
         self.started_at, self._started_clock = record.now(), time.monotonic()
-        self.argv = record.redact(self.argv, env)
-        self.approvals = self._redacted(approvals, env)
+        self.secrets = {**self.secrets, **env}
+        self.argv = record.redact(self.argv, self.secrets)
+        self.approvals = self._redacted(approvals, self.secrets)
         env_names = sorted(env)
         canonical = as_dict(profile)
         body = record.started(
@@ -90,6 +95,7 @@ class RunAudit:
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
                  recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None) -> None:
         at = record.now()
+        [reason] = record.redact([reason], self.secrets)  # an error message may quote a value
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,

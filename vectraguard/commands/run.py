@@ -84,7 +84,7 @@ def launch(args: argparse.Namespace, session: Session) -> int:
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()),
-                      getattr(exc, "approvals", ()), record.env_of_flags(args.env, os.environ))
+                      getattr(exc, "approvals", ()), record.env_of_flags(args.env, os.environ, args.set))
         exc.recorded = True  # type: ignore[attr-defined]
         raise
     audit.argv = list(prepared.argv)
