@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.vg import ROOTLESS_USER, Caller
+from tests.support.services import podman_service
+from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
+from vectraguard.runtime import host, oci
+from vectraguard.runtime.libpod import Libpod
 
 REF = "localhost/vectraguard/default:bookworm"
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
-ALWAYS = ["podman", "mode", "podman service", "cgroups", "profiles", "rlimits", "cpu/memory/pids limits",
-          "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
+ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "rlimits",
+          "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
+CHOSEN = host.pick_oci_runtime(host.cgroup_mode())  # what Vectra Guard asks for on this host
 
 
 def doctor_json(caller: Caller, cwd: Path, extra_env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -129,3 +136,72 @@ def test_rootless_reports_its_own_ids_and_limits(rootless: Caller, rootless_work
         assert "default" in refused and "claude-code" in refused
         assert "`limits.enforcement: best-effort`" in limits["hint"]
         assert status == 1
+
+
+def _runtime_given(socket: str) -> str | None:
+    """What a container created through `socket` really gets, asked here, not by doctor."""
+    return oci.runtime_given(Libpod(socket), TEST_IMAGE, None)
+
+
+def test_doctor_reports_the_runtime_containers_get(root: Caller, default_image: str, tmp_path: Path) -> None:
+    _, report = doctor_json(root, tmp_path)
+    checks = by_name(report)
+    socket = checks["podman service"]["detail"].rsplit(" answering at ", 1)[1]
+    got = _runtime_given(socket)
+    mode = host.cgroup_mode()
+    if CHOSEN is None:
+        expected = f"containers get {got} from the service at {socket} (Podman's default: Vectra Guard picks none " \
+                   f"on cgroups {mode})"
+    else:
+        assert got == CHOSEN
+        expected = f"containers get {got} from the service at {socket}, as chosen for cgroups {mode}"
+    assert checks["oci runtime in use"] == {"check": "oci runtime in use", "status": "ok", "detail": expected, "hint": ""}
+
+
+@pytest.fixture
+def rootless_config(rootless: Caller) -> Iterator[Path]:
+    """A config home (owned by the rootless user) whose default profile uses the test image."""
+    home = Path(tempfile.mkdtemp(prefix="vg-doctor-rootless-"))
+    profiles = home / "vectraguard" / "profiles.d"
+    profiles.mkdir(parents=True)
+    (profiles / "default.yaml").write_text(f"image: {TEST_IMAGE}\n")
+    for path in [home, *home.rglob("*")]:
+        shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+    home.chmod(0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_rootless_doctor_reports_the_runtime_containers_get(rootless: Caller, rootless_config: Path,
+                                                          rootless_workspace: Path) -> None:
+    _, report = doctor_json(rootless, rootless_workspace, {"XDG_CONFIG_HOME": str(rootless_config)})
+    checks = by_name(report)
+    socket = checks["podman service"]["detail"].rsplit(" answering at ", 1)[1]
+    in_use = checks["oci runtime in use"]
+    assert in_use["status"] == "ok", in_use
+    if CHOSEN is not None:
+        assert in_use["detail"] == f"containers get {CHOSEN} from the service at {socket}, " \
+                                   f"as chosen for cgroups {host.cgroup_mode()}"
+        assert os.path.basename(socket) == f"podman-{CHOSEN}.sock"
+
+
+@pytest.mark.skipif(CHOSEN is None, reason="cgroups v2: Vectra Guard leaves the runtime to Podman")
+def test_doctor_fails_when_containers_get_another_runtime(root: Caller, default_image: str, tmp_path: Path) -> None:
+    """$CONTAINER_HOST names a service whose containers get another runtime (here
+    runc under another name, so nothing breaks but the name): flagged, with the fix."""
+    runc = shutil.which("runc", path=SYSTEM_PATH)
+    assert runc, "the tests need runc"
+    other = tmp_path / "bin" / "other-runtime"
+    other.parent.mkdir()
+    other.symlink_to(runc)
+    with podman_service(root, ["--runtime", str(other)], tmp_path / "other.sock") as socket:
+        assert _runtime_given(socket) == str(other)
+        status, report = doctor_json(root, tmp_path, {"CONTAINER_HOST": f"unix://{socket}"})
+    assert status == 1 and report["ok"] is False
+    assert by_name(report)["oci runtime in use"] == {
+        "check": "oci runtime in use", "status": "fail",
+        "detail": f"containers get {other} from the service at {socket}, not {CHOSEN}, which Vectra Guard chose "
+                  f"for cgroups {host.cgroup_mode()}: every run is refused",
+        "hint": f"if $CONTAINER_HOST is set, point it at a service started with `podman --runtime {CHOSEN} "
+                "system service`, or unset it",
+    }

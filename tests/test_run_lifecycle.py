@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.vg import Caller
+from vectraguard.runtime import host
+from vectraguard.runtime.service import private_socket
 
 P = ["run", "-p", "test-untrusted"]
 
@@ -162,7 +164,7 @@ def _private_services(socket: str) -> list[int]:
 def test_runs_outlive_the_directory_that_started_the_podman_service(root: Caller, workspace: Path,
                                                                      tmp_path: Path) -> None:
     """The private service outlives the run that started it; its directory may not."""
-    socket = "/run/vectraguard/podman.sock"
+    socket = str(private_socket(host.detect().oci_runtime))  # root's private service, for this host's runtime
     if os.path.exists("/run/podman/podman.sock"):
         pytest.skip("the system's Podman service answers root's runs; no private service to test")
     for pid in _private_services(socket):  # so that the next run starts a new one, from `gone`

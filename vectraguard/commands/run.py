@@ -189,7 +189,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     try:
         if workspace is not None:
             workspace.open()
-        client = service.connect()
+        client = service.connect(prepared.facts.oci_runtime)
         with _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
                                  stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,

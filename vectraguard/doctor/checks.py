@@ -17,6 +17,7 @@ def run_all() -> list[Finding]:
             host_checks.mode(ctx),
             podman_checks.service(ctx),
             host_checks.cgroups(ctx),
+            podman_checks.runtime_in_use(ctx),
             *podman_checks.oci_runtimes(ctx),
             host_checks.profiles(ctx),
             host_checks.rlimits(ctx),

@@ -14,7 +14,7 @@ from vectraguard.config import profiles as profile_files
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import VGError
 from vectraguard.images import importer, recipe
-from vectraguard.runtime import host, service
+from vectraguard.runtime import host, oci, service
 from vectraguard.runtime.podman_api import client_for
 from vectraguard.runtime.probe import ToolResult, run_tool
 
@@ -37,6 +37,10 @@ class Context:
     profile_errors: dict[str, VGError] = field(default_factory=dict)
     image_ref: str = ""  # the default profile's image
     image_id: str | None = None
+    # `OCIRuntime` of a container created through the service (oci.runtime_given);
+    # None with runtime_error set when it could not be asked, or Podman did not say.
+    container_runtime: str | None = None
+    runtime_error: str = ""
 
     @property
     def default_profile(self) -> ResolvedProfile | None:
@@ -50,6 +54,7 @@ def gather(stack: ExitStack) -> Context:
     profile = ctx.default_profile
     ctx.image_ref = profile.image if profile else recipe.image_ref(recipe.DEFAULT_SUITE)
     _ask_service(ctx, stack)
+    _ask_runtime(ctx)
     return ctx
 
 
@@ -71,7 +76,7 @@ def _ask_service(ctx: Context, stack: ExitStack) -> None:
     from podman.errors import PodmanError
 
     try:
-        ctx.service_socket = service.connect().socket_path  # starts our private service if none answers
+        ctx.service_socket = service.connect(ctx.facts.oci_runtime).socket_path  # starts our private service if none answers
         client = stack.enter_context(client_for(ctx.service_socket, timeout=30))
         ctx.service_version = client.version()
         ctx.client = client
@@ -83,3 +88,22 @@ def _ask_service(ctx: Context, stack: ExitStack) -> None:
         ctx.service_error = VGError(f"vectraguard: the Podman service did not answer: {exc}")
     except OSError as exc:  # e.g. our runtime directory cannot be created
         ctx.service_error = VGError(f"vectraguard: cannot start the Podman service: {exc}")
+
+
+def _ask_runtime(ctx: Context) -> None:
+    """Which OCI runtime a container of ours really gets: the service decides,
+    whatever a create request asks for (see runtime/oci.py)."""
+    from vectraguard.runtime.libpod import Libpod, LibpodError
+
+    if ctx.client is None or ctx.image_id is None:
+        ctx.runtime_error = "no Podman service" if ctx.client is None else f"the default image {ctx.image_ref} is not available"
+        return
+    try:
+        ctx.container_runtime = oci.runtime_given(Libpod(ctx.service_socket), ctx.image_id, ctx.facts.oci_runtime)
+    except LibpodError as exc:
+        ctx.runtime_error = f"Podman refused a trivial container: {exc.message}"
+    except VGError as exc:
+        ctx.runtime_error = exc.message.removeprefix("vectraguard: ")
+    else:
+        if ctx.container_runtime is None:
+            ctx.runtime_error = "Podman's inspect of a container names no OCIRuntime"

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from typing import Any
 
 from vectraguard.doctor.context import Context
 from vectraguard.doctor.finding import Finding, fail, ok, warn
 from vectraguard.images import recipe
-from vectraguard.runtime.probe import SYSTEM_PATH, first_line, oci_runtime_works, run_tool, system_binary
+from vectraguard.runtime import oci
+from vectraguard.runtime.probe import (
+    SYSTEM_PATH,
+    first_line,
+    oci_runtime_works,
+    run_tool,
+    system_binary,
+)
 
 INSTALL_HINT = "apt-get install podman runc (or run contrib/install.sh)"
 KNOWN_RUNTIMES = ("runc", "crun", "youki", "runsc", "kata-runtime", "krun")
@@ -37,11 +45,31 @@ def service(ctx: Context) -> Finding:
     return ok("podman service", f"Podman {ctx.service_version.get('Version', '?')} answering at {ctx.service_socket}")
 
 
+def runtime_in_use(ctx: Context) -> Finding:
+    """What Podman really gives a container of ours (its inspect `OCIRuntime`),
+    against what Vectra Guard chose: the service decides, not the request."""
+    check = "oci runtime in use"
+    chosen, got = ctx.facts.oci_runtime, ctx.container_runtime
+    where = f"the service at {ctx.service_socket}"
+    if got is None:
+        return warn(check, f"not checked: {ctx.runtime_error}", "fix the findings above, then run doctor again")
+    if chosen is None:
+        return ok(check, f"containers get {got} from {where} (Podman's default: Vectra Guard picks none "
+                  f"on cgroups {ctx.facts.cgroup_mode})")
+    if not oci.same_runtime(got, chosen):
+        return fail(check, f"containers get {got} from {where}, not {chosen}, which Vectra Guard chose for "
+                    f"cgroups {ctx.facts.cgroup_mode}: every run is refused",
+                    f"if $CONTAINER_HOST is set, point it at a service started with "
+                    f"`podman --runtime {chosen} system service`, or unset it")
+    return ok(check, f"containers get {got} from {where}, as chosen for cgroups {ctx.facts.cgroup_mode}")
+
+
 def oci_runtimes(ctx: Context) -> list[Finding]:
     installed = [name for name in KNOWN_RUNTIMES if shutil.which(name, path=SYSTEM_PATH)]
     if not installed:
         return [fail("oci runtime", "none installed", "apt-get install runc (works with cgroups v1, hybrid and v2)")]
-    used = ctx.facts.oci_runtime or _info(ctx, "host", "ociRuntime", "name")
+    # What containers really get; failing that, what would be asked for or the service's default.
+    used = os.path.basename(ctx.container_runtime or ctx.facts.oci_runtime or _info(ctx, "host", "ociRuntime", "name") or "")
     if not ctx.podman_version.found:
         return [warn("oci runtimes", f"installed: {', '.join(installed)}; not probed: podman is not installed",
                      INSTALL_HINT)]

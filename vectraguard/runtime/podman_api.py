@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vectraguard.errors import RuntimeUnavailable
-from vectraguard.runtime import service
+from vectraguard.runtime import host, service
 
 if TYPE_CHECKING:
     from podman import PodmanClient
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def open_client(timeout: float = 60.0) -> PodmanClient:
     """A podman-py client for the service Vectra Guard uses (started if needed)."""
-    return client_for(service.connect().socket_path, timeout)
+    return client_for(service.connect(host.detect().oci_runtime).socket_path, timeout)
 
 
 def client_for(socket_path: str, timeout: float = 60.0) -> PodmanClient:
