@@ -1,25 +1,42 @@
 """Finding the project file (.vectraguard.yaml) and deciding whether to use it.
 
 Searched from the working directory upward, stopping at the repository root
-(a directory with .git) or at a filesystem boundary. The file must be a
-regular file inside the repository (a symlink may not lead out of it), not
-writable by others and owned by the caller or root — otherwise someone else
-could change what it asks for after it was trusted.
+(a directory with .git) or at a filesystem boundary.
+
+Whose file it is decides what happens to it:
+
+- a file someone else controls is *ignored*, with a one-line notice on
+  stderr, and the search goes on upward as if it were not there: owned by
+  another user (the file, or the symlink that names it), in a directory
+  owned by another user (who can replace it at will), or root's but
+  writable by every user. A file dropped in `/tmp` by another user must
+  never configure, nor block, the runs of anyone working below it;
+- the caller's own file (or root's) is *used* once trusted, and refused
+  until then. It must be a regular file inside the repository (a symlink
+  may not lead out of it) and, if it is the caller's, not writable by
+  others — those are the caller's own mistakes to fix, so they refuse.
+
+The checks are made on the file as opened (fstat of the descriptor whose
+bytes are read), so a file swapped between check and read is caught.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from vectraguard.config import trust
 from vectraguard.config.layers import Layer, load_bytes
-from vectraguard.config.yamlio import read_config_bytes
+from vectraguard.config.yamlio import MAX_FILE_BYTES
 from vectraguard.errors import ConfigError
 
 FILE_NAME = ".vectraguard.yaml"
+ROOT_UID = 0
+
+_noticed: set[str] = set()  # each ignored file is mentioned once per process
 
 
 @dataclass(frozen=True)
@@ -31,12 +48,17 @@ class ProjectFile:
 
 
 def find(cwd: str) -> ProjectFile | None:
+    """The nearest project file at or above `cwd` that is the caller's or
+    root's; files someone else controls are skipped with a notice."""
     here = Path(cwd)
     device = os.stat(here).st_dev
     while True:
         candidate = here / FILE_NAME
         if os.path.lexists(candidate):
-            return ProjectFile(candidate, repository_root(here) or here)
+            why = foreign(candidate)
+            if not why:
+                return ProjectFile(candidate, repository_root(here) or here)
+            notice(candidate, why)
         if (here / ".git").exists() or here.parent == here:
             return None
         try:
@@ -45,6 +67,45 @@ def find(cwd: str) -> ProjectFile | None:
         except OSError:
             return None
         here = here.parent
+
+
+def _ours(uid: int) -> bool:
+    return uid in (os.geteuid(), ROOT_UID)
+
+
+def foreign(path: Path) -> str:
+    """Why `path` is under someone else's control, or "" if it is the
+    caller's (or root's) to answer for."""
+    try:
+        entry = os.lstat(path)
+        directory = os.stat(path.parent)
+    except OSError:
+        return ""  # gone or unreadable: reading it says so, if it is ours
+    if not _ours(entry.st_uid):
+        return f"it is owned by another user (uid {entry.st_uid})"
+    if not _ours(directory.st_uid):
+        return f"its directory is owned by another user (uid {directory.st_uid}), who can replace it"
+    try:
+        target = os.stat(path)
+    except OSError:
+        return ""  # the caller's own dangling or unreadable symlink: refused when read
+    return _foreign_target(target)
+
+
+def _foreign_target(info: os.stat_result) -> str:
+    if not _ours(info.st_uid):
+        return f"it leads to a file owned by another user (uid {info.st_uid})"
+    if info.st_uid != os.geteuid() and info.st_mode & stat.S_IWOTH:
+        # root's file, open to everyone: whoever wrote it last is unknown.
+        return "it is root's but writable by every user"
+    return ""
+
+
+def notice(path: Path, why: str) -> None:
+    if str(path) not in _noticed:
+        _noticed.add(str(path))
+        print(f"vectraguard: notice: ignoring {path}: {why}; only your own or root's project files are used",
+              file=sys.stderr)
 
 
 def repository_root(start: Path) -> Path | None:
@@ -67,19 +128,29 @@ def read_checked(project: ProjectFile) -> bytes:
     if real != root / FILE_NAME and root not in real.parents:
         raise ConfigError(f"vectraguard: {path} is a symlink out of the repository (to {real})",
                           hint="a project file must live in the repository it configures")
-    info = os.stat(real)
+    try:
+        # Non-blocking: a FIFO put in its place must not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"vectraguard: cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        _check_opened(path, os.fstat(fd))
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"vectraguard: cannot use {path}",
+                          details=[f"{path}: larger than the {MAX_FILE_BYTES // 1024} KiB limit"])
+    return raw
+
+
+def _check_opened(path: Path, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise ConfigError(f"vectraguard: {path} is not a regular file")
+    why = _foreign_target(info)
+    if why:
+        # It passed `find` a moment ago: someone swapped it since.
+        raise ConfigError(f"vectraguard: {path} changed while it was read ({why})", hint="run again")
     if info.st_mode & stat.S_IWOTH:
-        raise ConfigError(f"vectraguard: {path} is writable by every user",
-                          hint=f"chmod o-w {path}")
-    if info.st_uid not in (os.geteuid(), 0):
-        raise ConfigError(f"vectraguard: {path} is owned by another user (uid {info.st_uid})",
-                          hint="only your own or root's project files are used")
-    raw, problems = read_config_bytes(real)
-    if problems or raw is None:
-        raise ConfigError(f"vectraguard: cannot use {path}", details=[str(p) for p in problems])
-    return raw
+        raise ConfigError(f"vectraguard: {path} is writable by every user", hint=f"chmod o-w {path}")
 
 
 def load_trusted(project: ProjectFile) -> Layer:
