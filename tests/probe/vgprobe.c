@@ -17,6 +17,10 @@
  *   mem-bomb MIB         allocate and touch MIB mebibytes (exit 1 if refused)
  *   write PATH           open PATH for appending: {"path", "result"}
  *   exec-tmp             copy self to /tmp and execute the copy
+ *   exec-memfd           write self into memfds (plain, MFD_EXEC, MFD_NOEXEC_SEAL)
+ *                        and try execveat, /proc/self/fd/N and an exec mapping
+ *   exec-dropped DIR     the same for a named copy and an O_TMPFILE copy in DIR
+ *   socket-families      socket/socketpair of every family, every netlink protocol
  *
  * Raw syscall(2) numbers are used where glibc has no wrapper, so the probe
  * sees what the kernel and the seccomp filter say, not what libc emulates.
@@ -1001,9 +1005,9 @@ static int copy_file(const char *from, const char *to)
     return fchmodat(AT_FDCWD, to, 0755, 0);
 }
 
-/* execve the copy in a child; a close-on-exec pipe carries exec's errno
- * back, and stays empty if the exec succeeded. */
-static const char *exec_copy(const char *path)
+/* execveat(dirfd, path, flags) in a child; a close-on-exec pipe carries
+ * exec's errno back, and stays empty if the exec succeeded. */
+static const char *exec_at(int dirfd, const char *path, int flags)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -1016,8 +1020,8 @@ static const char *exec_copy(const char *path)
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, 1); /* keep the copy's own JSON out of ours */
-        char *const argv[] = {(char *)path, (char *)"status", NULL};
-        execv(path, argv);
+        char *const argv[] = {(char *)"vgprobe-copy", (char *)"status", NULL};
+        syscall(SYS_execveat, dirfd, path, argv, environ, flags);
         int e = errno;
         ssize_t ignored = write(fds[1], &e, sizeof e);
         (void)ignored;
@@ -1031,6 +1035,8 @@ static const char *exec_copy(const char *path)
     return n == sizeof child_errno ? errno_name(child_errno) : "ok";
 }
 
+static const char *exec_copy(const char *path) { return exec_at(AT_FDCWD, path, 0); }
+
 static int cmd_exec_tmp(void)
 {
     const char *copy = "/tmp/vgprobe-copy";
@@ -1042,6 +1048,277 @@ static int cmd_exec_tmp(void)
     putchar('{');
     json_str(&o, "copy", copy_verdict);
     json_str(&o, "exec", exec_verdict);
+    puts("}");
+    return 0;
+}
+
+/* ------------------------------------------- running what was written */
+
+/* Copy this program into `out` (already open for writing). */
+static int copy_self_to(int out)
+{
+    char buf[65536];
+    int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    ssize_t n;
+    int failed = 0;
+    while (!failed && (n = read(in, buf, sizeof buf)) != 0)
+        failed = n < 0 ? errno != EINTR : write_all(out, buf, (size_t)n) < 0;
+    int e = errno;
+    close(in);
+    errno = e;
+    return failed ? -1 : 0;
+}
+
+/* A read-only descriptor for the file behind `fd`, which is closed: the
+ * kernel refuses to execute a file someone holds open for writing
+ * (ETXTBSY), so a dropper reopens before it runs what it wrote. */
+static int reopen_read_only(int fd)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ro;
+}
+
+/* What ld.so and dlopen do with a library: map it executable. */
+static const char *map_exec(int fd)
+{
+    void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return errno_name(errno);
+    munmap(p, 4096);
+    return "ok";
+}
+
+static void json_keyed(struct json *o, const char *prefix, const char *what, const char *value)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s", prefix, what);
+    json_str(o, key, value);
+}
+
+/* The three ways to run an open file that has no usable path of its own:
+ * execveat on the descriptor (fexecve), execve of /proc/self/fd/N, and an
+ * executable mapping. `fd` is closed. */
+static void json_run_routes(struct json *o, const char *prefix, int fd)
+{
+    char path[64];
+    if (copy_self_to(fd) < 0 || (fchmod(fd, 0755) < 0 && errno != EPERM)) {
+        json_keyed(o, prefix, "copy", setup_failed("copy"));
+        close(fd);
+        return;
+    }
+    if ((fd = reopen_read_only(fd)) < 0) {
+        json_keyed(o, prefix, "copy", setup_failed("reopen"));
+        return;
+    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    json_keyed(o, prefix, "execveat", exec_at(fd, "", AT_EMPTY_PATH));
+    json_keyed(o, prefix, "proc_fd", exec_at(AT_FDCWD, path, 0));
+    json_keyed(o, prefix, "mmap_exec", map_exec(fd));
+    close(fd);
+}
+
+#ifndef MFD_EXEC
+#define MFD_NOEXEC_SEAL 0x0008U
+#define MFD_EXEC 0x0010U
+#endif
+
+/* memfd_create with each executability flag (MFD_EXEC and MFD_NOEXEC_SEAL
+ * are Linux 6.3+), then every route to running what was written there. */
+static int cmd_exec_memfd(void)
+{
+    static const struct {
+        const char *name;
+        unsigned flags;
+    } kinds[] = {{"plain", 0}, {"exec", MFD_EXEC}, {"noexec_seal", MFD_NOEXEC_SEAL}};
+    struct json o = {0};
+    putchar('{');
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        long fd = syscall(SYS_memfd_create, "vgprobe", kinds[i].flags);
+        json_keyed(&o, kinds[i].name, "create", outcome(fd));
+        if (fd >= 0)
+            json_run_routes(&o, kinds[i].name, (int)fd);
+    }
+    puts("}");
+    return 0;
+}
+
+/* A program dropped into DIR: a named copy run by path and mapped
+ * executable, and an unnamed O_TMPFILE copy run through its descriptor. */
+static int cmd_exec_dropped(const char *dir)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s/vgprobe-dropped", dir);
+    struct json o = {0};
+    putchar('{');
+    const char *copied = outcome(copy_file("/proc/self/exe", copy));
+    json_str(&o, "named.copy", copied);
+    if (strcmp(copied, "ok") == 0) {
+        json_str(&o, "named.exec", exec_copy(copy));
+        int fd = open(copy, O_RDONLY | O_CLOEXEC);
+        json_str(&o, "named.mmap_exec", fd < 0 ? setup_failed("open") : map_exec(fd));
+        if (fd >= 0)
+            close(fd);
+        unlink(copy);
+    }
+    int fd = open(dir, O_TMPFILE | O_RDWR, 0755);
+    json_str(&o, "tmpfile.create", outcome(fd));
+    if (fd >= 0)
+        json_run_routes(&o, "tmpfile", fd);
+    puts("}");
+    return 0;
+}
+
+/* --------------------------------------------------------- socket families */
+
+static const char *const family_names[] = {
+    "AF_UNSPEC", "AF_UNIX", "AF_INET", "AF_AX25", "AF_IPX", "AF_APPLETALK", "AF_NETROM",
+    "AF_BRIDGE", "AF_ATMPVC", "AF_X25", "AF_INET6", "AF_ROSE", "AF_DECnet", "AF_NETBEUI",
+    "AF_SECURITY", "AF_KEY", "AF_NETLINK", "AF_PACKET", "AF_ASH", "AF_ECONET", "AF_ATMSVC",
+    "AF_RDS", "AF_SNA", "AF_IRDA", "AF_PPPOX", "AF_WANPIPE", "AF_LLC", "AF_IB", "AF_MPLS",
+    "AF_CAN", "AF_TIPC", "AF_BLUETOOTH", "AF_IUCV", "AF_RXRPC", "AF_ISDN", "AF_PHONET",
+    "AF_IEEE802154", "AF_CAIF", "AF_ALG", "AF_NFC", "AF_VSOCK", "AF_KCM", "AF_QIPCRTR",
+    "AF_SMC", "AF_XDP", "AF_MCTP",
+};
+#define FAMILIES_PROBED 48 /* two past Linux 6.18's AF_MAX (46) */
+
+static const char *const netlink_names[] = {
+    "NETLINK_ROUTE", "NETLINK_UNUSED", "NETLINK_USERSOCK", "NETLINK_FIREWALL",
+    "NETLINK_SOCK_DIAG", "NETLINK_NFLOG", "NETLINK_XFRM", "NETLINK_SELINUX", "NETLINK_ISCSI",
+    "NETLINK_AUDIT", "NETLINK_FIB_LOOKUP", "NETLINK_CONNECTOR", "NETLINK_NETFILTER",
+    "NETLINK_IP6_FW", "NETLINK_DNRTMSG", "NETLINK_KOBJECT_UEVENT", "NETLINK_GENERIC",
+    "NETLINK_17", "NETLINK_SCSITRANSPORT", "NETLINK_ECRYPTFS", "NETLINK_RDMA", "NETLINK_CRYPTO",
+    "NETLINK_SMC",
+};
+#define NETLINK_PROTOCOLS_PROBED 32 /* MAX_LINKS */
+
+static const char *name_of(const char *const *names, size_t count, long n, const char *prefix)
+{
+    static char buf[32];
+    if (n >= 0 && (size_t)n < count)
+        return names[n];
+    snprintf(buf, sizeof buf, "%s_%ld", prefix, n);
+    return buf;
+}
+
+/* Close what a successful socket call made; its verdict either way. */
+static const char *socket_result(long r, const int *pair)
+{
+    if (r < 0)
+        return errno_name(errno);
+    if (pair) {
+        close(pair[0]);
+        close(pair[1]);
+    } else {
+        close((int)r);
+    }
+    return "ok";
+}
+
+/* "ok" if any socket type of `domain` could be created (a filter decides by
+ * family), else the errno every type got, or "A/B" when types differ. */
+static void json_family(struct json *o, const char *key, long domain, long protocol, int pair)
+{
+    static const int types[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_RDM};
+    char verdict[128] = "";
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        int sv[2];
+        long r = pair ? syscall(SYS_socketpair, domain, types[i], protocol, sv)
+                      : syscall(SYS_socket, domain, types[i], protocol);
+        const char *v = socket_result(r, pair ? sv : NULL);
+        if (strcmp(v, "ok") == 0) {
+            snprintf(verdict, sizeof verdict, "ok");
+            break;
+        }
+        if (!strstr(verdict, v))
+            snprintf(verdict + strlen(verdict), sizeof verdict - strlen(verdict), "%s%s",
+                     *verdict ? "/" : "", v);
+    }
+    json_str(o, key, verdict);
+}
+
+#if defined(__x86_64__)
+/* The i386 entry points: the direct socket calls (Linux 4.3+) and the old
+ * socketcall multiplexer, whose arguments lie in memory the filter cannot
+ * read. Pointers must fit in 32 bits, hence MAP_32BIT. */
+#define I386_SOCKETCALL 102
+#define I386_SOCKET 359
+#define I386_SOCKETPAIR 360
+
+static long int80(long nr, long a, long b, long c, long d)
+{
+    long r;
+    __asm__ volatile("int $0x80"
+                     : "=a"(r)
+                     : "a"(nr), "b"(a), "c"(b), "d"(c), "S"(d)
+                     : "memory");
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+static void json_i386_sockets(struct json *o)
+{
+    uint32_t *low = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+    if (low == MAP_FAILED) {
+        json_str(o, "i386", setup_failed("mmap"));
+        return;
+    }
+    static const int families[] = {AF_UNIX, AF_INET, AF_VSOCK, AF_ALG};
+    char key[64];
+    for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
+        const char *name = family_names[families[i]];
+        int *sv = (int *)(low + 8);
+        snprintf(key, sizeof key, "i386.socket.%s", name);
+        json_str(o, key, socket_result(int80(I386_SOCKET, families[i], SOCK_STREAM, 0, 0), NULL));
+        snprintf(key, sizeof key, "i386.socketpair.%s", name);
+        json_str(o, key, socket_result(int80(I386_SOCKETPAIR, families[i], SOCK_STREAM, 0,
+                                             (long)(uintptr_t)sv), sv));
+        low[0] = (uint32_t)families[i], low[1] = SOCK_STREAM, low[2] = 0;
+        snprintf(key, sizeof key, "i386.socketcall.socket.%s", name);
+        json_str(o, key, socket_result(int80(I386_SOCKETCALL, 1 /* SYS_SOCKET */, (long)(uintptr_t)low, 0, 0), NULL));
+        low[3] = (uint32_t)(uintptr_t)sv;
+        snprintf(key, sizeof key, "i386.socketcall.socketpair.%s", name);
+        json_str(o, key, socket_result(int80(I386_SOCKETCALL, 8 /* SYS_SOCKETPAIR */, (long)(uintptr_t)low, 0, 0), sv));
+    }
+    munmap(low, 4096);
+}
+#endif
+
+/* socket and socketpair for every address family, socket for every netlink
+ * protocol, a family with bits set above the 32 the kernel reads, and (on
+ * x86_64) the i386 entry points. */
+static int cmd_socket_families(void)
+{
+    struct json o = {0};
+    char key[64];
+    size_t named = sizeof family_names / sizeof *family_names;
+    putchar('{');
+    for (long f = 0; f < FAMILIES_PROBED; f++) {
+        snprintf(key, sizeof key, "socket.%s", name_of(family_names, named, f, "AF"));
+        json_family(&o, key, f, 0, 0);
+        snprintf(key, sizeof key, "socketpair.%s", name_of(family_names, named, f, "AF"));
+        json_family(&o, key, f, 0, 1);
+    }
+    for (long p = 0; p < NETLINK_PROTOCOLS_PROBED; p++) {
+        snprintf(key, sizeof key, "netlink.%s",
+                 name_of(netlink_names, sizeof netlink_names / sizeof *netlink_names, p, "NETLINK"));
+        json_family(&o, key, AF_NETLINK, p, 0);
+    }
+    json_family(&o, "socket.AF_VSOCK+high_bits", (1L << 32) | AF_VSOCK, 0, 0);
+    json_family(&o, "socket.AF_UNIX+high_bits", (1L << 32) | AF_UNIX, 0, 0);
+    json_family(&o, "netlink.NETLINK_SOCK_DIAG+high_bits", AF_NETLINK, (1L << 32) | 4, 0);
+#if defined(__x86_64__)
+    json_i386_sockets(&o);
+#endif
     puts("}");
     return 0;
 }
@@ -1066,6 +1343,7 @@ static int usage(void)
 {
     fputs("usage: vgprobe syscalls | allowed | status | fork-bomb SECONDS [MAX] | zombies N |\n"
           "               count-zombies | mem-bomb MIB | write PATH | exec-tmp |\n"
+          "               exec-memfd | exec-dropped DIR | socket-families |\n"
           "               setxattr PATH NAME VALUE\n",
           stderr);
     return 2;
@@ -1095,6 +1373,12 @@ int main(int argc, char **argv)
         return cmd_write(argv[2]);
     if (strcmp(cmd, "exec-tmp") == 0 && argc == 2)
         return cmd_exec_tmp();
+    if (strcmp(cmd, "exec-memfd") == 0 && argc == 2)
+        return cmd_exec_memfd();
+    if (strcmp(cmd, "exec-dropped") == 0 && argc == 3)
+        return cmd_exec_dropped(argv[2]);
+    if (strcmp(cmd, "socket-families") == 0 && argc == 2)
+        return cmd_socket_families();
     if (strcmp(cmd, "setxattr") == 0 && argc == 5)
         return cmd_setxattr(argv[2], argv[3], argv[4]);
     if (strcmp(cmd, "true") == 0) /* the program `allowed` posix_spawns */
