@@ -36,10 +36,20 @@ def schema_path(name: str) -> Path:
     return data_root() / "schemas" / f"{name}.schema.json"
 
 
-def seccomp_path(name: str) -> Path:
-    path = data_root() / "profiles" / "seccomp" / f"{name}.json"
+def seccomp_path(name: str, *, noexec: bool) -> Path:
+    """The shipped seccomp profile `name`: profiles/seccomp/NAME.json, or
+    NAME-noexec.json when `noexec` (filesystem.noexec_tmpfs).
+
+    The -noexec variant also refuses memfd_create, the way to execute a file
+    that no noexec mount governs (contrib/seccomp/generate_strict.py). It is
+    chosen here, from the setting itself and with no default, so that no
+    profile and no caller can have noexec mounts without it.
+    Raises ConfigError when the file is missing.
+    """
+    file = f"{name}-noexec.json" if noexec else f"{name}.json"
+    path = data_root() / "profiles" / "seccomp" / file
     if not path.is_file():
         # Fail closed: Podman would otherwise be asked for a profile it cannot read.
-        raise ConfigError(f"vectraguard: seccomp profile {name!r} not found at {path}",
+        raise ConfigError(f"vectraguard: seccomp profile {file!r} not found at {path}",
                           hint="reinstall Vectra Guard (see README.md)")
     return path

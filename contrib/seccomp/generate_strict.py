@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 """Generate Vectra Guard's strict seccomp profile.
 
-    python3 contrib/seccomp/generate_strict.py > profiles/seccomp/strict.json
+    python3 contrib/seccomp/generate_strict.py strict > profiles/seccomp/strict.json
+    python3 contrib/seccomp/generate_strict.py strict-noexec > profiles/seccomp/strict-noexec.json
 
 The JSON is committed; this script is its source of truth and reproduces it
-byte for byte. The profile is an allowlist: anything not named here fails with
-EPERM. It is stricter than Podman's default in that namespace creation
-(unshare, setns, clone with CLONE_NEW*), mounts, the kernel keyring, bpf,
-perf, userfaultfd, io_uring, ptrace and terminal injection are all refused.
+byte for byte (tests/test_seccomp_hardening.py checks). The profile is an
+allowlist: anything not named here fails with EPERM. It is stricter than
+Podman's default in that namespace creation (unshare, setns, clone with
+CLONE_NEW*), mounts, the kernel keyring, bpf, perf, userfaultfd, io_uring,
+ptrace, terminal injection and address families a sandbox has no use for
+(AF_VSOCK, AF_ALG, netlink other than NETLINK_ROUTE...) are all refused.
+
+strict-noexec is the same profile for sandboxes whose writable filesystems
+are noexec (filesystem.noexec_tmpfs; vectraguard/resources.py picks it, so a
+profile cannot have the one without the other): it also refuses
+memfd_create, the one way left to make a file that no mount flag governs
+and then execute it (execveat(fd, "", AT_EMPTY_PATH) or /proc/self/fd/N).
 
 How the JSON is read (runc 1.1 and crun, through Podman's containers/common):
   * rules whose action equals the default action are skipped as redundant,
@@ -52,12 +61,21 @@ class Arg:
         return {"index": self.index, "value": self.mask, "valueTwo": self.value, "op": MASKED_EQ}
 
 
+def low32(index: int, value: int) -> Arg:
+    """arg[index] == value for an `int` argument: the kernel ignores bits
+    above 32, so a filter must too (else 1 << 32 | AF_VSOCK slips past)."""
+    return Arg(index, LOW32, value)
+
+
 @dataclass(frozen=True)
 class Rule:
+    """One syscall rule; its `args` are AND-ed and must name distinct
+    argument indexes (runc OR-s conditions on the same index)."""
+
     names: tuple[str, ...]
     action: str
     comment: str
-    arg: Arg | None = None
+    args: tuple[Arg, ...] = ()
     errno: tuple[str, int] | None = None
     arches: tuple[str, ...] = ()  # native arches (Go names) the rule is limited to
 
@@ -65,7 +83,7 @@ class Rule:
         rule: dict[str, Any] = {
             "names": sorted(self.names),
             "action": self.action,
-            "args": [self.arg.to_json()] if self.arg else [],
+            "args": [arg.to_json() for arg in self.args],
             "comment": self.comment,
         }
         if self.arches:
@@ -159,9 +177,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "io_destroy", "io_submit", "io_getevents", "io_cancel",
     ),
     # Network isolation is the network namespace's job; raw and packet
-    # sockets still need CAP_NET_RAW, which is dropped.
+    # sockets still need CAP_NET_RAW, which is dropped. Which sockets can be
+    # made at all is decided by family: see SOCKET_FAMILIES.
     "sockets": (
-        "socket", "socketpair", "bind", "listen", "accept", "accept4",
+        "bind", "listen", "accept", "accept4",
         "connect", "getsockname", "getpeername", "getsockopt", "setsockopt",
         "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
         "shutdown", "send", "recv",
@@ -179,7 +198,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "stat64", "fstatat64", "statfs64", "fstatfs64", "truncate64",
         "ftruncate64", "sendfile64", "fadvise64_64", "arm_fadvise64_64",
         "arm_sync_file_range", "ugetrlimit", "waitpid",
-        "sigreturn", "socketcall", "ipc", "nice", "get_thread_area",
+        "sigreturn", "ipc", "nice", "get_thread_area",
         "set_thread_area", "cacheflush", "set_tls", "chown32", "fchown32",
         "lchown32", "getuid32", "geteuid32", "getgid32", "getegid32",
         "getresuid32", "getresgid32", "getgroups32", "setuid32", "setgid32",
@@ -286,6 +305,43 @@ TIOCLINUX = 0x541C
 S_IFMT = 0o170000
 NODE_TYPES = {0: "regular (0)", 0o100000: "S_IFREG", 0o010000: "S_IFIFO", 0o140000: "S_IFSOCK"}
 
+# socket: only the address families sandboxes use. AF_UNIX (local IPC:
+# nscd, D-Bus, language servers), AF_INET and AF_INET6 (the network
+# namespace decides what they reach), and AF_NETLINK with NETLINK_ROUTE only:
+# glibc's getaddrinfo reads the interface addresses through it
+# (AI_ADDRCONFIG), and so do getifaddrs, if_nameindex, `ip`, Go's
+# net.Interfaces and Node's os.networkInterfaces. Every other family fails
+# with EPERM, as Docker's and Podman's defaults refuse AF_VSOCK: vsock
+# reaches the hypervisor and host past the network namespace, and the rest
+# (AF_ALG, AF_KEY, AF_TIPC, AF_RDS, AF_CAN, AF_BLUETOOTH, AF_XDP, AF_SMC ...)
+# is kernel code no sandbox needs, often loaded as a module by the very
+# socket() call, with a CVE history of its own. The other netlink protocols
+# (SOCK_DIAG, AUDIT, KOBJECT_UEVENT, GENERIC, XFRM, NETFILTER ...) steer or
+# watch kernel subsystems; `ss` falls back to /proc/net without SOCK_DIAG.
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
+NETLINK_ROUTE = 0
+SOCKET_FAMILIES = {AF_UNIX: "AF_UNIX", AF_INET: "AF_INET", AF_INET6: "AF_INET6"}
+
+# socketcall (i386) multiplexes the socket calls with their arguments in
+# memory, where a filter cannot read the family. libseccomp turns every rule
+# on an x86_64 socket call into one on socketcall too, with argument 0
+# replaced by the call number: the family rules above become "allow
+# socketcall(SYS_SOCKET)" for any family, and a conditional deny next to
+# them loses (measured: AF_VSOCK through socketcall was still created). An
+# unconditional rule is the one formulation that wins (module docstring), so
+# socketcall is refused whole, with ENOSYS, what a kernel without it says.
+# Linux 4.3+ has direct i386 socket calls, filtered like x86_64's, and musl
+# uses them; i386 glibc built for older kernels (Debian's) goes through
+# socketcall and so has no sockets in a sandbox.
+
+# strict-noexec only. ENOSYS, not EPERM: it is what a kernel without the
+# call answers, the case programs fall back from (to shm_open or a
+# temporary file, which lie on noexec mounts). MFD_NOEXEC_SEAL is no way
+# out: a sealed memfd cannot be execve'd, but it can still be mapped
+# executable (measured on Linux 6.18), which is all ld.so and dlopen need.
+NOEXEC_REFUSED = ("memfd_create",)
+VARIANTS = {"strict": False, "strict-noexec": True}  # name: NOEXEC_REFUSED refused
+
 
 def allow_all_except(forbidden: list[int], width: int = 32) -> list[tuple[int, int]]:
     """(mask, value) pairs whose matches are exactly the values not forbidden.
@@ -315,28 +371,53 @@ def allow_all_except(forbidden: list[int], width: int = 32) -> list[tuple[int, i
 def conditional_rules() -> list[Rule]:
     rules = [
         Rule(("clone",), ALLOW, "clone without CLONE_NEW* flags",
-             Arg(0, CLONE_NEW_MASK, 0), arches=CLONE_ARCHES),
+             (Arg(0, CLONE_NEW_MASK, 0),), arches=CLONE_ARCHES),
         # glibc falls back to clone only on ENOSYS; clone3 passes its flags in
         # memory, where seccomp cannot look.
         Rule(("clone3",), ERRNO, "clone3: flags unreadable, force clone fallback",
              errno=("ENOSYS", ENOSYS)),
     ]
-    rules += [Rule(("personality",), ALLOW, f"personality {name}", Arg(0, LOW32, value))
+    rules += [Rule(("personality",), ALLOW, f"personality {name}", (low32(0, value),))
               for value, name in PERSONAS.items()]
-    rules += [Rule(("ioctl",), ALLOW, "ioctl other than TIOCSTI/TIOCLINUX", Arg(1, mask, value))
+    rules += [Rule(("ioctl",), ALLOW, "ioctl other than TIOCSTI/TIOCLINUX", (Arg(1, mask, value),))
               for mask, value in allow_all_except([TIOCSTI, TIOCLINUX])]
     rules += [Rule(("ioctl",), ERRNO, f"{name}: terminal input injection",
-                   Arg(1, LOW32, value), errno=("EPERM", EPERM))
+                   (low32(1, value),), errno=("EPERM", EPERM))
               for value, name in ((TIOCSTI, "TIOCSTI"), (TIOCLINUX, "TIOCLINUX"))]
     for call, mode_index in (("mknod", 1), ("mknodat", 2)):
-        rules += [Rule((call,), ALLOW, f"{call} {name}", Arg(mode_index, S_IFMT, kind))
+        rules += [Rule((call,), ALLOW, f"{call} {name}", (Arg(mode_index, S_IFMT, kind),))
                   for kind, name in NODE_TYPES.items()]
+    return rules + socket_rules()
+
+
+def socket_rules() -> list[Rule]:
+    rules = [Rule(("socket",), ALLOW, f"socket {name}", (low32(0, family),))
+             for family, name in SOCKET_FAMILIES.items()]
+    rules.append(Rule(("socket",), ALLOW, "socket AF_NETLINK, NETLINK_ROUTE only",
+                      (low32(0, AF_NETLINK), low32(2, NETLINK_ROUTE))))
+    rules.append(Rule(("socketpair",), ALLOW, "socketpair AF_UNIX", (low32(0, AF_UNIX),)))
+    rules.append(Rule(("socketcall",), ERRNO, "socketcall: family unreadable, use the direct calls",
+                      errno=("ENOSYS", ENOSYS)))
     return rules
 
 
-def check_consistency() -> None:
-    allowed = [n for names in ALLOWED.values() for n in names]
+def allowed_groups(noexec: bool) -> dict[str, tuple[str, ...]]:
+    if not noexec:
+        return ALLOWED
+    return {intent: tuple(n for n in names if n not in NOEXEC_REFUSED) for intent, names in ALLOWED.items()}
+
+
+def noexec_rules(noexec: bool) -> list[Rule]:
+    if not noexec:
+        return []
+    return [Rule(NOEXEC_REFUSED, ERRNO, "deny: a file no mount flag governs, executable (strict-noexec)",
+                 errno=("ENOSYS", ENOSYS))]
+
+
+def check_consistency(noexec: bool) -> None:
+    allowed = [n for names in allowed_groups(noexec).values() for n in names]
     denied = [n for names in DENIED.values() for n in names]
+    denied += [n for rule in noexec_rules(noexec) for n in rule.names]
     conditional = {n for rule in conditional_rules() for n in rule.names}
     duplicates = {n for n in allowed + denied if (allowed + denied).count(n) > 1}
     if duplicates:
@@ -345,13 +426,15 @@ def check_consistency() -> None:
         raise SystemExit(f"conditional syscalls also listed unconditionally: {sorted(overlap)}")
 
 
-def profile() -> dict[str, Any]:
-    check_consistency()
+def profile(noexec: bool) -> dict[str, Any]:
+    """The profile; `noexec`: the strict-noexec variant."""
+    check_consistency(noexec)
     syscalls = [Rule(tuple(names), ALLOW, f"allow: {intent}").to_json()
-                for intent, names in ALLOWED.items()]
+                for intent, names in allowed_groups(noexec).items()]
     syscalls += [rule.to_json() for rule in conditional_rules()]
     syscalls += [Rule(tuple(names), ERRNO, f"deny: {reason}", errno=("EPERM", EPERM)).to_json()
                  for reason, names in DENIED.items()]
+    syscalls += [rule.to_json() for rule in noexec_rules(noexec)]
     return {
         "defaultAction": ERRNO,
         "defaultErrnoRet": EPERM,
@@ -368,7 +451,10 @@ def profile() -> dict[str, Any]:
 
 
 def main() -> None:
-    json.dump(profile(), sys.stdout, indent=1)
+    name = sys.argv[1] if len(sys.argv) == 2 else ""
+    if name not in VARIANTS:
+        raise SystemExit(f"usage: generate_strict.py {{{'|'.join(VARIANTS)}}}")
+    json.dump(profile(VARIANTS[name]), sys.stdout, indent=1)
     sys.stdout.write("\n")
 
 

@@ -130,7 +130,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         workspace = modes.for_run(profile.workspace_mode, session_id, sandbox_mounts[0].source, profile,
                                   facts.rootless, owner)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
-                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp)),
+                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp, noexec=profile.noexec_tmpfs)),
                             overlay_source=workspace.source if workspace is not None else "")
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
