@@ -23,7 +23,7 @@ class HostFacts:
     cgroup_mode: str  # "v2" | "hybrid" | "v1"
     nofile_hard: int  # -1: unlimited
     nproc_hard: int  # -1: unlimited
-    oci_runtime: str | None  # None: Podman's configured default
+    oci_runtime: str | None  # None: Podman's configured default; set on the service (service.py), checked by oci.py
     init_path: str | None  # a static tini; None: Podman's default init (catatonit)
     limits_enforced: bool  # can Podman enforce cpu/memory/pids for this caller?
     why_not_enforced: str
@@ -45,7 +45,8 @@ def _hard(limit: int) -> int:
 def pick_oci_runtime(mode: str) -> str | None:
     # crun (at least up to 1.8) refuses to start anything on hybrid cgroups;
     # runc handles v1, hybrid and v2. On a pure v2 host, Podman's own default
-    # is the best choice.
+    # is the best choice. Podman's REST API ignores a per-container runtime,
+    # so this becomes the private service's own `--runtime` (service.py).
     if mode != "v2" and _find_binary("runc"):
         return "runc"
     return None
