@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from vectraguard import errors
+from vectraguard.config import schema
 from vectraguard.config.layers import Layer, validated_layer
 from vectraguard.sandbox.compile import PROXY_VARIABLES
 
@@ -54,6 +55,7 @@ def flags_layer(args: argparse.Namespace) -> Layer:
             raise errors.UsageError(f"vectraguard: --set {key}: choose the profile with -p; "
                                     "extends and include belong in profile files")
         if append:
+            _check_list_key(key)
             appends.append((key, tuple(value if isinstance(value, list) else [value])))
         else:
             put(key, value)
@@ -69,6 +71,18 @@ def flags_layer(args: argparse.Namespace) -> Layer:
             node.setdefault(leaf, []).extend(values)
         validated_layer(COMMAND_LINE, check, "profile")
     return Layer(layer.source, layer.data, layer.lines, tuple(appends))
+
+
+def _check_list_key(key: str) -> None:
+    """`--set KEY+=` needs KEY to be a list in the profile schema (an unknown
+    KEY is left to the schema's own message, with its suggestion)."""
+    node: Any = json.loads(schema.schema_bytes("profile"))
+    for part in key.split("."):
+        node = node.get("properties", {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if node.get("type") != "array":
+        raise errors.UsageError(f"vectraguard: --set {key}+=: {key} is not a list; use --set {key}=VALUE")
 
 
 def parse_set_flag(text: str) -> tuple[str, Any, bool]:

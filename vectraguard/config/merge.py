@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vectraguard.config.layers import Layer
-from vectraguard.errors import ConfigError
 from vectraguard.config.problems import Origin
+from vectraguard.errors import ConfigError
 
 
 @dataclass
