@@ -23,13 +23,17 @@ How the JSON is read (runc 1.1 and crun, through Podman's containers/common):
     so the explicit "deny" rules below document intent and keep working if
     the default is ever changed (e.g. to SCMP_ACT_LOG while debugging);
   * several conditions on the same argument inside one rule are OR-ed by the
-    runtimes, conditions on different arguments are AND-ed. To avoid relying
-    on that, every alternative here is its own rule with one condition;
+    runtimes, conditions on different arguments are AND-ed. Every
+    alternative here is its own rule, and the one rule with two conditions
+    (AF_NETLINK and NETLINK_ROUTE) puts them on different arguments;
   * libseccomp keeps only the unconditional rule when a syscall has both an
     unconditional rule and conditional ones, whatever their actions and order
     (seccomp_rule_add even returns 0). "allow ioctl" + "deny ioctl if
     request == TIOCSTI" therefore compiles to a plain "allow ioctl". Measured
-    with libseccomp 2.5.4: see allow_all_except() for the formulation used.
+    with libseccomp 2.5.4: see allow_all_except() for the formulation used;
+  * on x86_64, libseccomp copies each rule on a socket call (socket, bind,
+    ...) to the i386 socketcall multiplexer, with argument 0 replaced by the
+    call number and the other conditions kept: see socket_rules().
 """
 
 from __future__ import annotations
