@@ -122,6 +122,9 @@ def crun_installed() -> Iterator[None]:
         yield
         return
     before = _packages()
+    # crun's state directories (rootful, and rootless under Podman's runtime directory): made on first use.
+    state = [path for path in (Path("/run/crun"), Path(f"/tmp/podman-run-{_uid(ROOTLESS_USER)}/crun"))
+             if not path.exists()]
     try:
         done = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=120",
                                "crun"], env=APT_ENV, capture_output=True, text=True, timeout=900, check=False)
@@ -133,6 +136,9 @@ def crun_installed() -> Iterator[None]:
         if added:
             subprocess.run(["apt-get", "purge", "-y", "-o", "DPkg::Lock::Timeout=120", *added], env=APT_ENV,
                            capture_output=True, timeout=900, check=True)
+        for path in state:
+            if path.is_dir():
+                path.rmdir()  # empty once its containers are gone; if not, this says so
         assert _packages() == before, "the test could not leave the host's packages as it found them"
 
 
