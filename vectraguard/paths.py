@@ -60,6 +60,26 @@ def ensure_private_dir(path: Path) -> None:
 
 
 def own_state() -> tuple[str, ...]:
-    """Every directory of Vectra Guard's own, for the mount deny rules."""
-    dirs = (config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir())
-    return tuple(os.path.realpath(d) for d in dirs)
+    """Every directory of Vectra Guard's own, for the mount deny rules:
+    absolute paths, as written (the deny rules resolve them too).
+
+    Both where this run keeps its state and where it would by default:
+    pointing VECTRAGUARD_DATA_DIR, VECTRAGUARD_SYSTEM_DIR or XDG_* elsewhere
+    must not make the usual audit store, trust store or configuration
+    mountable (they hold the records of every run made without the override).
+    """
+    uid = os.geteuid()
+    dirs = [config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir(),
+            Path("/etc/vectraguard"), Path("/run/vectraguard"), Path(f"/tmp/vectraguard-{uid}"),
+            Path(f"/run/user/{uid}/vectraguard")]
+    try:
+        home = Path.home()
+    except RuntimeError:  # no $HOME and no passwd entry: no default per-user state either
+        home = None
+    if home is not None:
+        dirs += [home / ".config" / "vectraguard", home / ".local" / "share" / "vectraguard",
+                 home / ".cache" / "vectraguard"]
+    xdg_runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg_runtime and os.path.isabs(xdg_runtime):
+        dirs.append(Path(xdg_runtime) / "vectraguard")
+    return tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))

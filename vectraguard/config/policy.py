@@ -138,6 +138,13 @@ def denied_paths(policy: Policy | None) -> tuple[str, ...]:
     return tuple(os.path.realpath(p) for p in policy.get("filesystem.denied_paths") or []) if policy else ()
 
 
+def allowed_sockets(policy: Policy | None) -> tuple[str, ...]:
+    """filesystem.allowed_sockets: the sockets (absolute paths; a component
+    may be a shell pattern, `*` never crossing a `/`) a mount that names one
+    itself may expose. Without the key, none: every socket is refused."""
+    return tuple(os.path.normpath(p) for p in policy.get("filesystem.allowed_sockets") or []) if policy else ()
+
+
 def check_mount_roots(sources: Iterable[tuple[str, Origin]], policy: Policy | None) -> list[Problem]:
     roots = mount_roots(policy)
     if roots is None or policy is None:
