@@ -16,7 +16,8 @@ from vectraguard.sandbox.request import RunRequest
 
 def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy: policy.Policy | None, *,
                    rootless: bool) -> tuple[mount_rules.Mount, ...]:
-    denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state(), policy.denied_paths(system_policy))
+    denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state(), policy.denied_paths(system_policy),
+                                        allowed_sockets=policy.allowed_sockets(system_policy))
     result: list[mount_rules.Mount] = []
     if profile.workspace_mode != "none":
         origin = profile.provenance.get("filesystem.workspace.mode", Origin("<profile>"))
