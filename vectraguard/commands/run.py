@@ -8,7 +8,7 @@ import dataclasses
 import os
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,9 @@ from vectraguard.runtime import service
 from vectraguard.runtime.attach import usable_stdin, write_to_fds
 from vectraguard.runtime.owner import current_owner
 from vectraguard.runtime.session import run_session
-from vectraguard.sandbox import mount_plan
+from vectraguard.sandbox import held, mount_plan
 from vectraguard.sandbox import mounts as mount_rules
-from vectraguard.sandbox.compile import Compiled, compile_spec
+from vectraguard.sandbox.compile import Compiled, compile_spec, runs_as_caller
 from vectraguard.sandbox.request import RunRequest
 
 DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
@@ -64,6 +64,7 @@ class Prepared:
     compiled: Compiled
     allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
     approvals: tuple[dict[str, Any], ...]
+    expected_mounts: tuple[held.Expected, ...]  # what the sandbox must have at each bind target
     workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
 
 
@@ -122,13 +123,15 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
+    # Held open from here on: what the sandbox gets is checked to be these (before_start).
+    held_sources = mount_plan.hold_mounts(sandbox_mounts, keep_id=runs_as_caller(facts, sandbox_mounts),
+                                          rootless=facts.rootless, workspace_first=profile.workspace_mode != "none")
     image_ref = request.image_override or profile.image
     workspace = None
     if profile.workspace_mode in ("overlay", "rw"):  # the workspace mount is the first
         from vectraguard.workspace import modes
 
-        workspace = modes.for_run(profile.workspace_mode, session_id, sandbox_mounts[0].source, profile,
-                                  facts.rootless, owner)
+        workspace = modes.for_run(profile.workspace_mode, session_id, held_sources[0], profile, facts.rootless, owner)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp, noexec=profile.noexec_tmpfs)),
                             overlay_source=workspace.source if workspace is not None else "")
@@ -139,7 +142,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                         gate.network_summary(profile))
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals,
-                    workspace)
+                    mount_plan.expectations(sandbox_mounts, held_sources), workspace)
 
 
 def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
@@ -193,7 +196,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         with _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
                                  stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
-                                 before_start=egress.plant if prepared.allowlist is not None else None,
+                                 before_start=_before_start(prepared, egress),
                                  tty_fd=0 if spec.terminal else None,
                                  after_create=workspace.mount if workspace is not None else None)
     except errors.VGError as exc:
@@ -211,6 +214,19 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     for line in workspace.report() if workspace is not None else ():
         print(f"vectraguard: {line}", file=sys.stderr)
     return result.exit_status
+
+
+def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any]], None]:
+    """The checks between the container's initialisation and its start, then the egress listeners."""
+    spec = prepared.compiled.spec
+
+    def check(inspect: dict[str, Any]) -> None:
+        pid = int(inspect["State"]["Pid"])
+        held.verify(pid, prepared.expected_mounts, spec.mount_targets())
+        if prepared.allowlist is not None:
+            egress.plant(pid)
+
+    return check
 
 
 def _close_workspace(workspace: Any) -> dict[str, Any] | None:

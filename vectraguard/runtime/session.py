@@ -23,6 +23,7 @@ from typing import Any
 
 from vectraguard import errors
 from vectraguard.runtime.attach import OutputSink, StreamPump
+from vectraguard.runtime import oci
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
 from vectraguard.runtime.reaper import reap_orphans
@@ -107,20 +108,25 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
-                before_start: Callable[[int], None] | None = None, tty_fd: int | None = None,
+                before_start: Callable[[dict[str, Any]], None] | None = None, tty_fd: int | None = None,
                 after_create: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
     """`after_create` gets the container's inspect document once it exists and
     before it is initialised (its user-id mapping is known; its mounts are
     not made yet: the overlay workspace is mounted then). `before_start` gets
-    the container's init pid once its namespaces exist and before the
-    command runs (to plant the network listeners)."""
+    the inspect document again once the container is initialised — its
+    namespaces and mounts exist, `State.Pid` is its init — and before the
+    command runs (to check its mounts and runtime, to plant the network
+    listeners); what it raises ends the run, and the container is removed."""
     oom = OomWatch()
     with _signals_deferred() as interrupts, _hosts_file(spec) as hosts_file:
         cid = _create(client, spec, hosts_file)
         helper = _Housekeeping(client, cid, oom, cgroup_mode)
         try:
+            created = client.inspect(cid)
+            # Before init: with the wrong runtime, init itself may fail obscurely.
+            oci.verify_runtime(created, spec.oci_runtime)
             if after_create is not None:
-                after_create(client.inspect(cid))
+                after_create(created)
             if interrupts.received is not None:
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
             started = _start(client, cid, oom, cgroup_mode, before_start)
@@ -171,12 +177,12 @@ def _create(client: Libpod, spec: ContainerSpec, hosts_file: str) -> str:
 
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
-           before_start: Callable[[int], None] | None) -> tuple[socket.socket, bytes] | RunResult:
+           before_start: Callable[[dict[str, Any]], None] | None) -> tuple[socket.socket, bytes] | RunResult:
     sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
     oom.arm_by_convention(cid, cgroup_mode)
     if before_start is not None:
         try:
-            before_start(int(client.inspect(cid)["State"]["Pid"]))
+            before_start(client.inspect(cid))
         except BaseException:
             sock.close()
             raise

@@ -104,9 +104,7 @@ def compile_spec(
         if request.home_volume else (),
         user=profile.user,
         private_userns=not host.rootless,
-        # Rootless, a read-write mount is only useful if the sandbox user is
-        # the caller (who owns the files); that is what keep-id maps.
-        keep_id=host.rootless and any(not m.read_only for m in mounts),
+        keep_id=runs_as_caller(host, mounts),
         seccomp_profile_path=seccomp_profile_path,
         cpus=cpus,
         memory=memory,
@@ -121,6 +119,12 @@ def compile_spec(
         init_path=host.init_path,
     )
     return Compiled(spec, tuple(notices))
+
+
+def runs_as_caller(host: HostFacts, mounts: tuple[Mount, ...]) -> bool:
+    """Rootless, a read-write mount is only useful if the sandbox user is the
+    caller (who owns the files): that is what Podman's keep-id maps."""
+    return host.rootless and any(not m.read_only for m in mounts)
 
 
 def _workdir(profile: ResolvedProfile, request: RunRequest) -> str:

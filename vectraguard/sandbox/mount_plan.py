@@ -5,11 +5,13 @@ built-in deny rules, the system policy and what the host can grant."""
 from __future__ import annotations
 
 import os
+import stat
 
 from vectraguard import errors, paths
 from vectraguard.config import policy
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.sandbox import held
 from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.request import RunRequest
 
@@ -61,3 +63,84 @@ def _check_rootful_writable(sandbox_mounts: list[mount_rules.Mount]) -> None:
                 f"(owned by uid {info.st_uid}): each sandbox has a user namespace of its own",
                 hint="run vectraguard as a regular user (rootless: the sandbox then writes as you), "
                 "or mount it read-only")
+
+
+def hold_mounts(sandbox_mounts: tuple[mount_rules.Mount, ...], *, keep_id: bool, rootless: bool,
+                workspace_first: bool) -> tuple[held.Held, ...]:
+    """Open every bind source and keep it open (vectraguard/sandbox/held.py),
+    then check, through the descriptor, what the sandbox user can do with it
+    and that no other filesystem is mounted below it. `workspace_first`: the
+    first mount is the working directory (for the messages). One Held per mount, in order."""
+    table: list[held.MountEntry] | None = None
+    sources = []
+    for index, mount in enumerate(sandbox_mounts):
+        label = "working directory" if workspace_first and index == 0 else f"the mount at {mount.target}"
+        source = held.hold(mount.source, label)
+        _check_sandbox_access(source, mount, label, keep_id=keep_id, rootless=rootless)
+        if not mount.overlay:  # an overlay's lower layer never shows what is mounted below it
+            if table is None:
+                table = _host_mounts()
+            _check_no_submounts(source, table, label)
+        sources.append(source)
+    return tuple(sources)
+
+
+def expectations(sandbox_mounts: tuple[mount_rules.Mount, ...],
+                 sources: tuple[held.Held, ...]) -> tuple[held.Expected, ...]:
+    """What the sandbox must have at each target (held.verify). An overlay
+    workspace shows the overlay Vectra Guard mounted from the held directory
+    (checked then), not the directory itself."""
+    return tuple(held.Expected(m.target, None if m.overlay else source, m.read_only)
+                 for m, source in zip(sandbox_mounts, sources))
+
+
+def _host_mounts() -> list[held.MountEntry]:
+    try:
+        with open("/proc/self/mountinfo") as listing:
+            return held.parse_mountinfo(listing.read())
+    except OSError as exc:
+        raise errors.PolicyError(f"vectraguard: cannot read /proc/self/mountinfo: {exc.strerror}") from None
+
+
+def _check_no_submounts(source: held.Held, table: list[held.MountEntry], label: str) -> None:
+    """A bind is not recursive (a read-only mount must not carry a writable
+    filesystem mounted below it into the sandbox), and the kernel refuses a
+    non-recursive bind that would uncover what a filesystem mounted below
+    hides, inside a user namespace: say so before anything starts."""
+    if not source.is_dir:
+        return
+    below = sorted(entry.mount_point for entry in table
+                   if entry.mount_point.startswith(source.path.rstrip("/") + "/"))
+    if below:
+        raise errors.PolicyError(
+            f"vectraguard: {label}: {source.path} has another filesystem mounted below it, at {below[0]}"
+            + (f" (and {len(below) - 1} more)" if len(below) > 1 else ""),
+            hint="a sandbox gets one filesystem per mount, never what is mounted inside it: "
+                 f"mount {below[0]} separately with --mount, or run from a directory without mounts below it")
+
+
+def _check_sandbox_access(source: held.Held, mount: mount_rules.Mount, label: str, *, keep_id: bool,
+                          rootless: bool) -> None:
+    """Whether the sandbox user may read (and, read-write, write) the source's
+    top level, by its mode bits: rootless with keep-id it is the caller; a
+    rootful overlay's lower layer shows the owner's files as the sandbox
+    user's; otherwise it is a user of the sandbox's own, for whom only the
+    "other" bits apply. Runc would otherwise fail late ("chdir to cwd ...
+    permission denied"). ACLs are not read: a directory opened to the sandbox
+    by an ACL alone is refused."""
+    if keep_id or (mount.overlay and not rootless):
+        who, shift = ("you (the sandbox runs as you)", 6) if source.uid == os.geteuid() else (
+            ("your group", 3) if source.gid == os.getegid() else ("a user other than its owner", 0))
+    else:
+        who, shift = ("a user of the sandbox's own, not its owner", 0)
+    need = (stat.S_IROTH | (stat.S_IXOTH if source.is_dir else 0)
+            | (stat.S_IWOTH if not mount.read_only and not mount.overlay else 0))
+    if (source.mode >> shift) & need == need:
+        return
+    bits = "r" + ("x" if source.is_dir else "") + ("w" if need & stat.S_IWOTH else "")
+    what = "directory" if source.is_dir else "file"
+    raise errors.PolicyError(
+        f"vectraguard: {label}: the sandbox cannot {'use' if need & stat.S_IWOTH else 'read'} {source.path} "
+        f"({what} owned by uid {source.uid}, mode {stat.S_IMODE(source.mode):04o}): inside, it is {who}",
+        hint=f"give others access (chmod o+{bits} {source.path}), or run from a {what} they can read"
+             + ("; rootless, a read-write or overlay workspace runs the sandbox as you" if rootless else ""))

@@ -94,6 +94,11 @@ class ContainerSpec:
     oci_runtime: str | None
     init_path: str | None
 
+    def mount_targets(self) -> tuple[str, ...]:
+        """Every path inside the sandbox that this spec mounts something at."""
+        return (*(b.target for b in self.binds), *(t.target for t in self.tmpfs), *(v.target for v in self.volumes),
+                "/etc/hosts")
+
     def render_hosts(self) -> str:
         return "".join(f"{address}\t{name}\n" for address, name in self.hosts)
 
@@ -154,7 +159,9 @@ class ContainerSpec:
 
     @staticmethod
     def _bind(b: BindMount) -> dict[str, Any]:
-        options = ["rbind", "ro" if b.read_only else "rw", "nosuid", "nodev"]
+        # "bind", not Podman's default "rbind": a filesystem mounted below the
+        # source must not come along (it would keep its own rw/suid/dev).
+        options = ["bind", "ro" if b.read_only else "rw", "nosuid", "nodev"]
         return {"type": "bind", "source": b.source, "destination": b.target, "options": options}
 
     @staticmethod

@@ -3,7 +3,7 @@ session's overlay inside the rootless user's mount namespace, where
 Podman creates its containers (the host's namespace never sees these
 mounts). One JSON object on stdout answers; errors go to stderr, exit 1.
 
-    python -m vectraguard.workspace.helper mount BASE WORKSPACE CAP
+    python -m vectraguard.workspace.helper mount BASE WORKSPACE CAP [DEVICE:INODE]
     python -m vectraguard.workspace.helper finish BASE WORKSPACE LAYER_DIR CAP
 """
 
@@ -38,8 +38,10 @@ def main(argv: list[str]) -> int:
         command, base, *rest = argv
         points = layer.Mountpoints(base)
         if command == "mount":
-            workspace, cap = rest
-            layer.mount(points, workspace, int(cap), rootless=True, shift=None)
+            workspace, cap, *identity = rest
+            device, inode = (int(n) for n in identity[0].split(":")) if identity else (0, 0)
+            layer.mount(points, workspace, int(cap), rootless=True, shift=None,
+                        identity=(device, inode) if identity else None)
             answer: dict[str, object] = {"ok": True}
         elif command == "finish":
             workspace, layer_dir, cap = rest

@@ -30,6 +30,8 @@ import re
 import stat
 from dataclasses import dataclass
 
+from vectraguard import errors
+from vectraguard.sandbox import held
 from vectraguard.workspace import kernel
 
 TMPFS_BYTES_PER_INODE = 4096  # nr_inodes = cap / this: empty files cannot take unbounded kernel memory
@@ -110,26 +112,44 @@ def prepare(points: Mountpoints) -> None:
         os.mkdir(path, 0o700)
 
 
-def mount(points: Mountpoints, workspace: str, cap: int, *, rootless: bool, shift: IdShift | None) -> None:
-    """Mount the capped layer and the overlay. OSError names the step that failed;
-    what was mounted before it is taken down again (and the mount points removed)."""
+def mount(points: Mountpoints, workspace: str, cap: int, *, rootless: bool, shift: IdShift | None,
+          identity: tuple[int, int] | None = None) -> None:
+    """Mount the capped layer and the overlay. `identity`: the (device, inode)
+    the workspace was checked as; the lower layer is that object or nothing
+    (a check-then-mount race). OSError names the step that failed; what was
+    mounted before it is taken down again (and the mount points removed)."""
+    source = _hold(workspace, identity)
     try:
-        _mount(points, workspace, cap, rootless=rootless, shift=shift)
+        _mount(points, source, cap, rootless=rootless, shift=shift)
     except BaseException:
         unmount(points)
         raise
+    finally:
+        os.close(source.fd)
 
 
-def _mount(points: Mountpoints, workspace: str, cap: int, *, rootless: bool, shift: IdShift | None) -> None:
+def _hold(workspace: str, identity: tuple[int, int] | None) -> held.Held:
+    try:
+        source = held.hold(workspace, "the overlay workspace")
+    except errors.PolicyError as exc:
+        raise OSError(0, exc.message.removeprefix("vectraguard: ")) from None
+    if identity is not None and (source.device, source.inode) != identity:
+        os.close(source.fd)
+        raise OSError(0, f"{workspace} is no longer the directory that was checked: something replaced it")
+    return source
+
+
+def _mount(points: Mountpoints, source: held.Held, cap: int, *, rootless: bool, shift: IdShift | None) -> None:
     inodes = max(MIN_INODES, cap // TMPFS_BYTES_PER_INODE)
     kernel.mount("tmpfs", points.layer, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV,
                  f"size={cap},nr_inodes={inodes},mode=0700")
-    top = os.stat(workspace)
-    os.mkdir(points.upper, stat.S_IMODE(top.st_mode))
+    os.mkdir(points.upper, stat.S_IMODE(source.mode))
     os.mkdir(points.work, 0o700)
-    lower = workspace
+    # Through the held descriptor, never by path again: the kernel resolves
+    # /proc/self/fd/N to exactly the directory that was checked.
+    lower = held.lower_path(source)
     if shift is not None:
-        kernel.idmapped_bind(workspace, points.lower, f"{shift.owner_uid} {shift.sandbox_uid} 1\n",
+        kernel.idmapped_bind(lower, points.lower, f"{shift.owner_uid} {shift.sandbox_uid} 1\n",
                              f"{shift.owner_gid} {shift.sandbox_gid} 1\n")
         lower = points.lower
         os.chown(points.upper, shift.sandbox_uid, shift.sandbox_gid)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from vectraguard import errors
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.sandbox.held import Held
 from vectraguard.output import printable
 
 
@@ -37,12 +38,13 @@ class WorkspaceMode(Protocol):
 class Overlay:
     """`overlay`: writes land in a layer kept for review (session.py)."""
 
-    def __init__(self, session_id: str, workspace: str, profile: ResolvedProfile, rootless: bool,
+    def __init__(self, session_id: str, source: Held, profile: ResolvedProfile, rootless: bool,
                  owner: str) -> None:
         from vectraguard.workspace.session import OverlaySession
 
-        self.session = OverlaySession(session_id, workspace, profile.limits.workspace_writes, profile.protected,
-                                      rootless=rootless, sandbox_user=profile.user, owner=owner)
+        self.session = OverlaySession(session_id, source.path, profile.limits.workspace_writes, profile.protected,
+                                      rootless=rootless, sandbox_user=profile.user, owner=owner,
+                                      identity=(source.device, source.inode))
         self.outcome: Any = None
 
     @property
@@ -97,9 +99,12 @@ class ReadWrite:
         from vectraguard.workspace import baseline, gitguard, store
 
         # The same judgement of what is protected as an overlay session's (patterns + what git reads).
-        self.record = store.LayerRecord("", str(self.workspace), "", store.RUNNING, self.protected,
-                                        findings=tuple(gitguard.configured(str(self.workspace))))
-        self.before = baseline.record(self.workspace)
+        try:
+            self.record = store.LayerRecord("", str(self.workspace), "", store.RUNNING, self.protected,
+                                            findings=tuple(gitguard.configured(str(self.workspace))))
+            self.before = baseline.record(self.workspace)
+        except OSError as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: cannot read the workspace before the run: {exc}") from None
 
     def mount(self, inspect: dict[str, Any]) -> None:
         pass
@@ -124,10 +129,13 @@ class ReadWrite:
                 f"{shown}{more} — review them before git, direnv or your editor runs them"]
 
 
-def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile,
+def for_run(mode: str, session_id: str, source: Held, profile: ResolvedProfile,
             rootless: bool, owner: str = "") -> WorkspaceMode | None:
-    """The mode's part, or None for `ro` and `none`. Refuses (before anything
-    starts) an overlay this host cannot provide."""
+    """The mode's part, or None for `ro` and `none`. `source`: the workspace
+    directory, held open since it was checked (the overlay's lower layer must
+    be that very directory). Refuses (before anything starts) an overlay this
+    host cannot provide."""
+    workspace = source.path
     if mode == "overlay":
         from vectraguard.workspace.layer import missing_support
 
@@ -136,7 +144,7 @@ def for_run(mode: str, session_id: str, workspace: str, profile: ResolvedProfile
             raise errors.RuntimeUnavailable(f"vectraguard: this host cannot provide an overlay workspace: {missing}",
                                             hint="use --workspace ro, or --workspace rw if you accept that the "
                                             "sandbox changes the real files")
-        return Overlay(session_id, workspace, profile, rootless, owner)
+        return Overlay(session_id, source, profile, rootless, owner)
     if mode == "rw":
         return ReadWrite(workspace, profile)
     return None

@@ -52,8 +52,12 @@ class OverlaySession:
     """The overlay workspace of one run."""
 
     def __init__(self, session_id: str, workspace: str, cap: int, protected: tuple[str, ...], *,
-                 rootless: bool, sandbox_user: str, owner: str = "") -> None:
+                 rootless: bool, sandbox_user: str, owner: str = "",
+                 identity: tuple[int, int] | None = None) -> None:
+        """`identity`: (device, inode) the workspace was checked as; the
+        overlay's lower layer must be that directory (layer.mount)."""
         self.session_id, self.workspace, self.cap, self.protected = session_id, workspace, cap, protected
+        self.identity = identity
         self.owner = owner
         self.rootless, self.sandbox_user = rootless, sandbox_user
         self.points = layer.Mountpoints(str(paths.runtime_dir() / "workspaces" / session_id))
@@ -67,10 +71,11 @@ class OverlaySession:
 
     def open(self) -> None:
         recover_stale(self.rootless)
-        record = store.LayerRecord(self.session_id, self.workspace, audit_record.now(), store.RUNNING,
-                                   self.protected, cap=self.cap, findings=tuple(gitguard.configured(self.workspace)),
-                                   owner=self.owner)
         try:
+            # (by path: a workspace renamed from under us fails here, or at the mount, which holds it)
+            record = store.LayerRecord(self.session_id, self.workspace, audit_record.now(), store.RUNNING,
+                                       self.protected, cap=self.cap,
+                                       findings=tuple(gitguard.configured(self.workspace)), owner=self.owner)
             self.layer = store.create(record)
             baseline.save(self.layer.baseline_path, baseline.record(Path(self.workspace)))
             layer.prepare(self.points)
@@ -81,9 +86,11 @@ class OverlaySession:
         """After `podman create`: `inspect` is the container's inspect document."""
         try:
             if self.rootless:
-                self._helper("mount", self.workspace, str(self.cap))
+                self._helper("mount", self.workspace, str(self.cap),
+                             *([f"{self.identity[0]}:{self.identity[1]}"] if self.identity else []))
             else:
-                layer.mount(self.points, self.workspace, self.cap, rootless=False, shift=self._shift(inspect))
+                layer.mount(self.points, self.workspace, self.cap, rootless=False, shift=self._shift(inspect),
+                            identity=self.identity)
         except OSError as exc:
             raise errors.RuntimeUnavailable(
                 f"vectraguard: cannot mount the overlay workspace: {exc.strerror or exc}",
