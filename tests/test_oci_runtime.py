@@ -219,17 +219,7 @@ def test_runs_work_with_crun_installed(root: Caller, rootless: Caller, workspace
                                         f"not {CHOSEN}, which Vectra Guard chose for cgroups ")
 
 
-def _session_checks_the_runtime() -> bool:
-    import inspect
-
-    from vectraguard.runtime import session
-
-    return "verify_runtime" in inspect.getsource(session)
-
-
 @needs_chosen
-@pytest.mark.skipif(not _session_checks_the_runtime(),
-                    reason="runtime/session.py does not call oci.verify_runtime yet (issue 12 item 7)")
 def test_a_run_on_a_service_with_another_runtime_is_refused(root: Caller, workspace: Path, tmp_path: Path) -> None:
     """$CONTAINER_HOST names a service whose containers get another runtime (runc
     under another name, so only the check can tell): refused before anything runs."""
