@@ -378,8 +378,9 @@ def test_the_set_append_advice_works_as_written(root: Caller, workspace: Path) -
     """`--set KEY+=` on a key that is not a list: use --set KEY=VALUE."""
     refused = root.run(["run", "-p", "test-untrusted", "--set", "limits.pids+=50", "--", "true"], cwd=workspace)
     assert refused.returncode == 125
-    assert refused.stderr.decode() == ("vectraguard: --set limits.pids+=: limits.pids is not a list; "
-                                       "use --set limits.pids=VALUE\n")
+    assert refused.stderr.decode() == ("vectraguard: invalid command-line options; --set limits.pids+= appends to a "
+                                       "list, and limits.pids is not one: use --set limits.pids=VALUE\n"
+                                       "  command line: limits.pids: expected integer, got list [50]\n")
     ok = root.run(["run", "-p", "test-untrusted", "--set", "limits.pids=50", "--",
                    "cat", "/sys/fs/cgroup/pids/pids.max"], cwd=workspace)
     assert (ok.returncode, ok.stdout) == (0, b"50\n"), ok.stderr
@@ -453,3 +454,20 @@ def test_secret_values_from_any_flag_are_redacted_in_every_record(root: Caller, 
     for secret in SECRETS:
         assert secret not in everything, secret
     assert everything.count("[redacted]") >= 5
+
+
+@pytest.mark.parametrize(("flag", "expected"), [
+    ("--set=limits.cpus=" + "[" * 100000, "vectraguard: --set limits.cpus: the value is nested too deeply\n"),
+    ('--set=env.set={"A": "x\\u0000y"}',
+     "vectraguard: --set env.set: a NUL character or bytes that are not UTF-8 are not allowed in a value\n"),
+    ('--set=env.set={"A": "\\ud800"}',
+     "vectraguard: --set env.set: a NUL character or bytes that are not UTF-8 are not allowed in a value\n"),
+    ("--env=A=\udcff", "vectraguard: --env A: a NUL character or bytes that are not UTF-8 are not allowed in a value\n"),
+])
+def test_command_line_values_get_the_same_refusals_as_files(flag: str, expected: str, root: Caller,
+                                                            workspace: Path) -> None:
+    """The command line is a configuration layer too: what the YAML reader refuses, it refuses
+    (a deep value was an internal error; NUL and undecodable bytes went through)."""
+    result = root.run(["check", "--json", "-p", "test-untrusted", flag.encode("utf-8", "surrogateescape")
+                       .decode("utf-8", "surrogateescape"), "--", "true"], cwd=workspace)
+    assert (result.returncode, result.stderr.decode(errors="replace")) == (125, expected)

@@ -55,7 +55,6 @@ def flags_layer(args: argparse.Namespace) -> Layer:
             raise errors.UsageError(f"vectraguard: --set {key}: choose the profile with -p; "
                                     "extends and include belong in profile files")
         if append:
-            _check_list_key(key)
             appends.append((key, tuple(value if isinstance(value, list) else [value])))
         else:
             put(key, value)
@@ -69,20 +68,25 @@ def flags_layer(args: argparse.Namespace) -> Layer:
             for part in parents:
                 node = node.setdefault(part, {})
             node.setdefault(leaf, []).extend(values)
-        validated_layer(COMMAND_LINE, check, "profile")
+        try:
+            validated_layer(COMMAND_LINE, check, "profile")
+        except errors.ConfigError as exc:
+            scalar = next((key for key, _ in appends if not _is_list_key(key)), None)
+            if scalar is not None:
+                exc.hint = f"--set {scalar}+= appends to a list, and {scalar} is not one: use --set {scalar}=VALUE"
+            raise
     return Layer(layer.source, layer.data, layer.lines, tuple(appends))
 
 
-def _check_list_key(key: str) -> None:
-    """`--set KEY+=` needs KEY to be a list in the profile schema (an unknown
-    KEY is left to the schema's own message, with its suggestion)."""
+def _is_list_key(key: str) -> bool:
+    """Whether KEY is a list in the profile schema (an unknown KEY counts as
+    one: the schema's own message, with its suggestion, says what is wrong)."""
     node: Any = json.loads(schema.schema_bytes("profile"))
     for part in key.split("."):
         node = node.get("properties", {}).get(part) if isinstance(node, dict) else None
         if node is None:
-            return
-    if node.get("type") != "array":
-        raise errors.UsageError(f"vectraguard: --set {key}+=: {key} is not a list; use --set {key}=VALUE")
+            return True
+    return bool(node.get("type") == "array")
 
 
 def parse_set_flag(text: str) -> tuple[str, Any, bool]:
@@ -95,10 +99,37 @@ def parse_set_flag(text: str) -> tuple[str, Any, bool]:
         raise errors.UsageError(f"vectraguard: --set {text!r}: expected KEY=VALUE or KEY+=VALUE, "
                                 "with KEY a dotted profile key such as limits.memory")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except ValueError:
         value = raw
+    except RecursionError:
+        raise errors.UsageError(f"vectraguard: --set {key}: the value is nested too deeply") from None
+    _check_text(f"--set {key}", value)
     return key, value, append
+
+
+def _no_constant(name: str) -> Any:
+    # JSON's NaN and Infinity are not numbers any limit can mean; as text,
+    # the schema refuses them where a number is due.
+    raise ValueError(name)
+
+
+def _check_text(flag: str, value: Any) -> None:
+    """The strings a flag gives must survive an environment, an argv and
+    JSON: no NUL, no lone surrogate (what undecodable argv bytes become)."""
+    texts = [value] if isinstance(value, str) else []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        children = list(node.items()) if isinstance(node, dict) else node if isinstance(node, list) else []
+        for child in children:
+            parts = child if isinstance(child, tuple) else (child,)
+            texts += [part for part in parts if isinstance(part, str)]
+            stack += [part for part in parts if isinstance(part, (dict, list))]
+    for text in texts:
+        if "\0" in text or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise errors.UsageError(f"vectraguard: {flag}: a NUL character or bytes that are not UTF-8 "
+                                    "are not allowed in a value")
 
 
 def parse_mount_flag(text: str) -> dict[str, str]:
@@ -118,6 +149,7 @@ def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
         if not name.replace("_", "a").isalnum() or name[0].isdigit():
             raise errors.UsageError(f"vectraguard: --env {name!r}: not a valid variable name")
         if sep:
+            _check_text(f"--env {name}", value)
             values[name] = value
         elif name in PROXY_VARIABLES:
             # The network policy decides what is reachable, never an inherited proxy.

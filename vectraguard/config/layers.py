@@ -43,7 +43,7 @@ def load_file(path: Path, schema_name: str) -> Layer:
 
 def load_bytes(raw: bytes, path: Path, schema_name: str) -> Layer:
     """Parse and validate content already read (and, for a project file, checked)."""
-    key = cache.cache_key(schema_name.encode() + schema.fingerprint(), raw)
+    key = cache.cache_key(schema_name.encode() + schema.fingerprint() + yamlio.fingerprint(), raw)
     hit = cache.lookup(key)
     if hit is not None:
         return Layer(str(path), hit[0], hit[1])
