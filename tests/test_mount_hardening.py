@@ -120,3 +120,70 @@ def test_rootless_read_only_mount_of_a_private_directory_is_refused(rootless: Ca
         assert ok.returncode == 0, ok.stderr.decode()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_hidden_home_entries_are_refused_read_write_and_allowed_read_only(rootless: Caller) -> None:
+    """Python runs ~/.local/lib/python*/site-packages/*.pth at every start on
+    the host: a read-write mount of any hidden entry of a home is a way out."""
+    home = Path("/home") / ROOTLESS_USER
+    target = home / ".local" / "lib"
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    for path in (home / ".local", target):
+        shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+    try:
+        for source in (target, home / ".vimrc-dir-test"):
+            source.mkdir(exist_ok=True)
+            shutil.chown(source, ROOTLESS_USER, ROOTLESS_USER)
+            refused = rootless.run(["run", "-p", "test-best-effort", "--workspace", "none", "--mount",
+                                    f"{source}:/x:rw", "--", "touch", "/x/planted.pth"], cwd=Path("/tmp"))
+            err = refused.stderr.decode()
+            assert refused.returncode == 125 and "read-write" in err and "host reads and runs" in err, err
+            assert not (source / "planted.pth").exists()
+            allowed = rootless.run(["run", "-p", "test-best-effort", "--workspace", "none", "--mount",
+                                    f"{source}:/x:ro", "--", "ls", "/x"], cwd=Path("/tmp"))
+            assert allowed.returncode == 0, allowed.stderr.decode()
+    finally:
+        shutil.rmtree(home / ".vimrc-dir-test", ignore_errors=True)
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def test_a_read_write_mount_of_a_checkout_gets_the_workspace_guards(rootless: Caller) -> None:
+    base = Path(tempfile.mkdtemp(prefix="vg-checkout-"))
+    base.chmod(0o755)
+    repo = base / "repo"
+    (repo / ".git" / "hooks").mkdir(parents=True)
+    (repo / ".git" / "config").write_text("[core]\n")
+    subprocess.run(["chown", "-R", f"{ROOTLESS_USER}:{ROOTLESS_USER}", str(repo)], check=True)
+    try:
+        result = rootless.run(["run", "-p", "test-best-effort", "--workspace", "none", "--yes", "--mount",
+                               f"{repo}:/r:rw", "--", "sh", "-c",
+                               "echo x > /r/.git/hooks/post-checkout; echo y >> /r/.git/config; echo z > /r/ok"],
+                              cwd=base)
+        assert (repo / "ok").exists(), result.stderr.decode()  # the mount is read-write ...
+        assert not (repo / ".git" / "hooks" / "post-checkout").exists()  # ... but not where git runs things
+        assert (repo / ".git" / "config").read_text() == "[core]\n"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mounts", [
+    ["--mount", "{a}:/x:ro", "--mount", "{b}:/x/y:rw"],
+    ["--mount", "{a}:/home:ro"],
+    ["--mount", "{a}:/home/sandbox:ro"],
+    ["--mount", "{a}:/tmp:ro"],
+])
+def test_mount_targets_that_nest_or_cover_the_sandboxs_own_are_one_located_line(
+        root: Caller, workspace: Path, mounts: list[str]) -> None:
+    other = Path(tempfile.mkdtemp(prefix="vg-other-"))
+    other.chmod(0o777)
+    try:
+        args = [m.format(a=workspace, b=other) for m in mounts]
+        result = root.run(["run", "-p", "test-untrusted", "--workspace", "none", *args, "--", "true"], cwd=workspace)
+        err = result.stderr.decode()
+        assert result.returncode == 125, err
+        assert err.startswith("vectraguard: command line: mount target"), err
+        assert len(err.strip().splitlines()) == 1 and "runc" not in err and "Podman" not in err, err
+    finally:
+        shutil.rmtree(other, ignore_errors=True)

@@ -28,6 +28,7 @@ from vectraguard.sandbox.spec import (
 )
 
 SANDBOX_HOME = "/home/sandbox"
+TMP_TARGET = "/tmp"
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Proxy settings would point the sandbox at the host's network; the network
 # policy decides what is reachable, never an inherited variable.
@@ -96,7 +97,7 @@ def compile_spec(
         hosts=(("127.0.0.1", "localhost"), ("::1", "localhost"), ("127.0.1.1", "sandbox"),
                *((address, name) for name, address in _forwarded(profile))),
         binds=tuple(BindMount(overlay_source if m.overlay else m.source, m.target, m.read_only) for m in mounts),
-        tmpfs=(TmpfsMount("/tmp", profile.tmp_size, noexec=profile.noexec_tmpfs),
+        tmpfs=(TmpfsMount(TMP_TARGET, profile.tmp_size, noexec=profile.noexec_tmpfs),
                *(() if request.home_volume else (
                    TmpfsMount(SANDBOX_HOME, profile.home_size, mode="0700", user_owned=True,
                               noexec=profile.noexec_tmpfs),))),

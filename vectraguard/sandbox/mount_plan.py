@@ -12,6 +12,7 @@ from vectraguard.config import policy
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.sandbox import held
+from vectraguard.sandbox.compile import SANDBOX_HOME, TMP_TARGET
 from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.request import RunRequest
 
@@ -40,13 +41,31 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
             raise errors.PolicyError(f"vectraguard: two mounts have the same target {target}")
     origins = [profile.provenance.get("filesystem.workspace.mode", Origin("working directory"))] * (
         profile.workspace_mode != "none") + [entry.origin for entry in profile.mounts]
+    _check_targets_apart(targets, origins)
     raise_if_any(policy.check_mount_roots(zip((m.source for m in result), origins), system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     if not rootless:
         _check_rootful_writable(result)
-    if profile.workspace_mode == "rw":
-        result += mount_rules.protected_mounts(result[0], git_writable=profile.git_writable)
+    # Every read-write bind, not only the workspace: a checkout mounted with
+    # --mount ...:rw has hooks the host's git runs too.
+    for mount in list(result):
+        result += mount_rules.protected_mounts(mount, git_writable=profile.git_writable)
     return tuple(result)
+
+
+def _check_targets_apart(targets: list[str], origins: list[Origin]) -> None:
+    """No target inside another, none at or above the sandbox's own /tmp and
+    home: the runtime would create the inner mount point inside the outer
+    source (on the host, or failing on a read-only one) or shadow its own."""
+    for target, origin in zip(targets, origins):
+        for reserved in (TMP_TARGET, SANDBOX_HOME):
+            if reserved == target or reserved.startswith(target.rstrip("/") + "/"):
+                raise errors.PolicyError(f"vectraguard: {origin}: mount target {target} would cover the sandbox's "
+                                         f"own {reserved}", hint="choose another target, such as /mnt/NAME")
+        for other in targets:
+            if other != target and other.startswith(target.rstrip("/") + "/"):
+                raise errors.PolicyError(f"vectraguard: {origin}: mount target {target} contains another mount's "
+                                         f"target {other}", hint="give each mount a target of its own, side by side")
 
 
 def _check_rootful_writable(sandbox_mounts: list[mount_rules.Mount]) -> None:

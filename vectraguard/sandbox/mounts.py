@@ -92,7 +92,7 @@ HOME_SECRETS = (
 # Relative to each home: what the host runs later. Reading is fine; writing is a way out.
 HOME_CODE = (".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zshenv",
              ".zprofile", ".zlogin", ".config/fish", "bin", ".local/bin", ".config/systemd", ".config/autostart",
-             ".config/environment.d", ".gitconfig", ".config/git")
+             ".config/environment.d", ".gitconfig", ".config/git", "go/bin")
 
 # Relative to each home: Vectra Guard's own default state (paths.own_state has the caller's actual one).
 HOME_OWN_STATE = (".config/vectraguard", ".local/share/vectraguard", ".cache/vectraguard")
@@ -250,6 +250,12 @@ def _home_rules(caller_home: str) -> list[DenyRule]:
         rules += [DenyRule(os.path.join(home, s), "credentials or container configuration", True) for s in HOME_SECRETS]
         rules += [DenyRule(os.path.join(home, s), "Vectra Guard's own state", True) for s in HOME_OWN_STATE]
         rules += [DenyRule(os.path.join(home, s), "the host runs it later", True, writable_only=True) for s in HOME_CODE]
+        # Read-write, every hidden file and directory at the top of a home:
+        # that is where programs on the host keep what they read and run
+        # (~/.local/lib/python*/site-packages/*.pth, editor and shell start-up
+        # files, ~/.cargo/bin, ~/.config/*): no list of them can be complete.
+        rules.append(DenyRule(os.path.join(home, ".*"), "configuration or tools the host reads and runs later",
+                              True, writable_only=True, glob=True))
     return rules
 
 
