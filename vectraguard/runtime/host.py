@@ -47,8 +47,11 @@ def pick_oci_runtime(mode: str) -> str | None:
     # runc handles v1, hybrid and v2. On a pure v2 host, Podman's own default
     # is the best choice. Podman's REST API ignores a per-container runtime,
     # so this becomes the private service's own `--runtime` (service.py).
-    if mode != "v2" and _find_binary("runc"):
-        return "runc"
+    # By absolute path, from the system directories: a name would be looked
+    # up by Podman through containers.conf and PATH, which the caller's
+    # environment can change; a path is what verify_runtime compares exactly.
+    if mode != "v2":
+        return _find_binary("runc")
     return None
 
 

@@ -26,10 +26,14 @@ def runtime_of(inspect: dict[str, Any]) -> str | None:
 
 
 def same_runtime(got: str, expected: str) -> bool:
-    """Names compare by their last path component: Podman resolves a bare
-    name such as `runc` through containers.conf's runtime paths, so a service
-    given `/usr/bin/runc` and one given `runc` run the same program."""
-    return os.path.basename(got) == os.path.basename(expected)
+    """Exactly the same: Vectra Guard starts its service with the runtime's
+    absolute path (host.pick_oci_runtime), and a program elsewhere that is
+    merely named like it (`/tmp/x/runc`, a wrapper) is not it. A bare name
+    is compared with the path's last component only when `expected` is itself
+    a bare name."""
+    if "/" not in expected:
+        return os.path.basename(got) == expected
+    return got == expected
 
 
 def verify_runtime(inspect: dict[str, Any], expected: str | None) -> None:

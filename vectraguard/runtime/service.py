@@ -16,7 +16,7 @@ host.pick_oci_runtime:
   cgroups. Our private service uses the same storage (same user), so it
   sees the same images and containers.
 - Our private service: `podman [--runtime NAME] system service` on a
-  socket named for its runtime (`podman-runc.sock`; `podman.sock` for
+  socket named for its runtime (`podman-runc-HASH.sock`; `podman.sock` for
   Podman's default), in a directory only this user can enter, with an idle
   timeout, so it is reused by the next runs and goes away by itself when
   unused. One socket per runtime means that a service started before this
@@ -54,13 +54,19 @@ def _usual_sockets(oci_runtime: str | None) -> list[str]:
 
 
 def _service_name(oci_runtime: str | None) -> str:
-    """`podman` for Podman's default runtime, else `podman-NAME`."""
+    """`podman` for Podman's default runtime, `podman-NAME` for a bare name,
+    `podman-NAME-HASH` for a path (HASH: 8 hex digits of its SHA-256): a
+    service started for another program of the same name is never reused."""
     if oci_runtime is None:
         return "podman"
     name = os.path.basename(oci_runtime)
     if not _RUNTIME_NAME.fullmatch(name):  # chosen by host.py, never by a user: a bug
         raise ValueError(f"not an OCI runtime name: {oci_runtime!r}")
-    return f"podman-{name}"
+    if "/" not in oci_runtime:
+        return f"podman-{name}"
+    import hashlib
+
+    return f"podman-{name}-{hashlib.sha256(oci_runtime.encode()).hexdigest()[:8]}"
 
 
 def private_socket(oci_runtime: str | None) -> Path:
@@ -101,7 +107,9 @@ def _start_private_service(oci_runtime: str | None) -> Libpod:
         if client.ping():
             return client
         sock.unlink(missing_ok=True)
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "XDG_RUNTIME_DIR", "LANG", "USER", "LOGNAME", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")}
+        # Not CONTAINERS_CONF: it can redefine what the runtime's name runs, and
+        # the service outlives this run (later runs without it would inherit it).
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "XDG_RUNTIME_DIR", "LANG", "USER", "LOGNAME", "CONTAINERS_STORAGE_CONF")}
         env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         with open(directory / f"{name}.log", "ab") as log:
             _spawn(service_argv(oci_runtime, sock), log.fileno(), env)
