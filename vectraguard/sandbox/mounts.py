@@ -225,7 +225,7 @@ def denied_sources(home: str, extra: tuple[str, ...] = (), policy_denied: tuple[
     the system policy's filesystem.denied_paths; `allowed_sockets`: its
     filesystem.allowed_sockets. Every rule is kept as written and resolved.
     """
-    rules = [*_home_rules(home), *_runtime_rules(home), *_host_rules(), *_own_rules(extra),
+    rules = [*_home_rules(home), *_runtime_rules(home), *_host_rules(), *_own_rules(extra), *_hidden_rules(home),
              *(DenyRule(path, "denied by the system policy", True) for path in policy_denied)]
     resolved = [both for rule in rules for both in _as_written_and_resolved(rule)]
     return DenyList(tuple(dict.fromkeys(resolved)), tuple(_resolve_pattern(p) for p in allowed_sockets))
@@ -241,6 +241,16 @@ def _login_homes(caller_home: str) -> dict[str, str]:
     return homes
 
 
+def _hidden_rules(caller_home: str) -> list[DenyRule]:
+    """Read-write, every hidden file and directory at the top of a home: that
+    is where programs on the host keep what they read and run
+    (~/.local/lib/python*/site-packages/*.pth, editor and shell start-up
+    files, ~/.cargo/bin, ~/.config/*): no list of them can be complete.
+    Last, so that a more specific rule names what a mount exposes."""
+    return [DenyRule(os.path.join(home, ".*"), "configuration or tools the host reads and runs later",
+                     True, writable_only=True, glob=True) for home in _login_homes(caller_home)]
+
+
 def _home_rules(caller_home: str) -> list[DenyRule]:
     rules = []
     for home, reason in _login_homes(caller_home).items():
@@ -250,12 +260,6 @@ def _home_rules(caller_home: str) -> list[DenyRule]:
         rules += [DenyRule(os.path.join(home, s), "credentials or container configuration", True) for s in HOME_SECRETS]
         rules += [DenyRule(os.path.join(home, s), "Vectra Guard's own state", True) for s in HOME_OWN_STATE]
         rules += [DenyRule(os.path.join(home, s), "the host runs it later", True, writable_only=True) for s in HOME_CODE]
-        # Read-write, every hidden file and directory at the top of a home:
-        # that is where programs on the host keep what they read and run
-        # (~/.local/lib/python*/site-packages/*.pth, editor and shell start-up
-        # files, ~/.cargo/bin, ~/.config/*): no list of them can be complete.
-        rules.append(DenyRule(os.path.join(home, ".*"), "configuration or tools the host reads and runs later",
-                              True, writable_only=True, glob=True))
     return rules
 
 
