@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_PROFILES
-from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
+from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller, installed_profiles_dir
 from vectraguard.runtime import host
 
 # Someone who is neither root nor the caller (exists on every Debian).
@@ -287,7 +287,7 @@ def test_an_include_merges_at_its_own_layers_precedence(root: Caller, workspace:
     system, home = config_dirs
     caller = Caller(None, home)
     env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
-    fragment = str(Path(__file__).resolve().parent.parent / "profiles" / "fragments" / "allow-best-effort-limits.yaml")
+    fragment = str(Path(installed_profiles_dir()) / "fragments" / "allow-best-effort-limits.yaml")
     user_default = home / "vectraguard" / "profiles.d" / "default.yaml"
     user_default.write_text("include: [allow-best-effort-limits]\n")  # issue 12 item 10, verbatim
     assert _explain(caller, "test-default", workspace, env)["limits.enforcement"] == ("best-effort", f"{fragment}:6")

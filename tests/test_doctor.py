@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from tests.support.services import podman_service
-from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
+from tests.support.vg import DEFAULT_IMAGE_REF, ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
 from vectraguard.runtime import host, oci, service
 from vectraguard.runtime.libpod import Libpod
 
-REF = "localhost/vectraguard/default:bookworm"
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
 ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "rlimits",
           "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
@@ -54,7 +53,7 @@ def test_doctor_json_reports_every_check(root: Caller, default_image: str, tmp_p
         assert check["status"] in ("ok", "warn", "fail")
         assert (check["hint"] != "") == (check["status"] != "ok"), check
     assert checks["mode"]["detail"] == "rootful: each sandbox gets a user namespace of its own"
-    assert checks["default image"]["detail"] == f"{REF} {default_image}"
+    assert checks["default image"]["detail"] == f"{DEFAULT_IMAGE_REF} {default_image}"
     nofile, nproc = (resource.getrlimit(r)[1] for r in (resource.RLIMIT_NOFILE, resource.RLIMIT_NPROC))
     assert checks["rlimits"]["detail"].startswith(f"hard nofile {_limit(nofile)}, nproc {_limit(nproc)}; ")
     # The runtime Vectra Guard uses must have started a real container.

@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.vg import ROOTLESS_USER, Caller
+from tests.support.vg import DEFAULT_IMAGE_REF, ROOTLESS_USER, Caller
 
-REF = "localhost/vectraguard/default:bookworm"
 BUILD_TIMEOUT = 1200
 PACKAGE_COMMANDS = "bash curl git python3 less file xz unzip ps"
 
@@ -36,8 +35,8 @@ def inspect(caller: Caller, ref: str) -> dict[str, Any] | None:
 
 
 def current_id(caller: Caller) -> str:
-    image = inspect(caller, REF)
-    assert image is not None, f"{REF} is not in Podman's storage"
+    image = inspect(caller, DEFAULT_IMAGE_REF)
+    assert image is not None, f"{DEFAULT_IMAGE_REF} is not in Podman's storage"
     return f"sha256:{image['Id']}"
 
 
@@ -71,13 +70,13 @@ def test_build_reports_its_phases_and_prints_the_image_id(built: subprocess.Comp
     assert image_id.startswith("sha256:") and len(image_id) == len("sha256:") + 64
     assert "vectraguard: building rootfs of Debian bookworm with mmdebstrap" in stderr
     assert "vectraguard: importing into Podman…\n" in stderr
-    assert f"vectraguard: done: {REF} {image_id} (" in stderr
+    assert f"vectraguard: done: {DEFAULT_IMAGE_REF} {image_id} (" in stderr
     # mmdebstrap's own chatter is shown only with -v
     assert "I: " not in stderr
 
 
 def test_image_is_labelled_and_configured_for_the_sandbox_user(root: Caller, built: Any) -> None:
-    image = inspect(root, REF)
+    image = inspect(root, DEFAULT_IMAGE_REF)
     assert image is not None
     assert image["Labels"]["io.vectraguard.image"] == "default"
     assert image["Labels"]["io.vectraguard.suite"] == "bookworm"
@@ -103,20 +102,20 @@ def test_image_has_the_tools_a_sandbox_needs(root: Caller, built: Any, workspace
 def test_image_carries_no_host_dns_configuration(built: Any) -> None:
     # Podman mounts its own /etc/hostname and resolv.conf into containers, so
     # look at the image's files themselves.
-    mounted = subprocess.run(["podman", "image", "mount", REF], capture_output=True, text=True, timeout=60, check=True)
+    mounted = subprocess.run(["podman", "image", "mount", DEFAULT_IMAGE_REF], capture_output=True, text=True, timeout=60, check=True)
     try:
         etc = Path(mounted.stdout.strip()) / "etc"
         assert (etc / "resolv.conf").read_bytes() == b""
         assert (etc / "hostname").read_bytes() == b"sandbox\n"
         assert "sandbox:x:1000:1000:" in (etc / "passwd").read_text()
     finally:
-        subprocess.run(["podman", "image", "unmount", REF], capture_output=True, timeout=60, check=False)
+        subprocess.run(["podman", "image", "unmount", DEFAULT_IMAGE_REF], capture_output=True, timeout=60, check=False)
 
 
 def test_build_record_names_the_image(root: Caller, built: Any, data_dir: Path) -> None:
     path = data_dir / "images" / "default.json"
     record = json.loads(path.read_text())
-    assert record["ref"] == REF
+    assert record["ref"] == DEFAULT_IMAGE_REF
     assert record["id"] == current_id(root)
     assert record["suite"] == "bookworm"
     assert {"bash", "ca-certificates", "curl", "git", "python3"} <= set(record["packages"])
@@ -128,7 +127,7 @@ def test_second_build_skips_and_names_the_existing_image(root: Caller, built: An
     image_id = current_id(root)
     result = root.run(["image", "build"], cwd=data_dir, extra_env={"VECTRAGUARD_DATA_DIR": str(data_dir)})
     assert result.returncode == 0
-    assert result.stderr.decode() == (f"vectraguard: {REF} already exists ({image_id}); "
+    assert result.stderr.decode() == (f"vectraguard: {DEFAULT_IMAGE_REF} already exists ({image_id}); "
                                       "skipping the build (--rebuild builds it again)\n")
     assert result.stdout.decode() == f"{image_id}\n"
 
@@ -139,13 +138,13 @@ def test_list_shows_the_image(root: Caller, built: Any, data_dir: Path) -> None:
     assert table.returncode == 0
     lines = table.stdout.decode().splitlines()
     assert lines[0].split() == ["ref", "id", "created", "size"]
-    row = next(line.split() for line in lines[2:] if line.startswith(REF + " "))
+    row = next(line.split() for line in lines[2:] if line.startswith(DEFAULT_IMAGE_REF + " "))
     assert row[1] == image_id.removeprefix("sha256:")[:12]
     assert row[-1] == "MiB"
 
     listed = root.run(["image", "list", "--json"], cwd=data_dir)
     entries = json.loads(listed.stdout)
-    entry = next(e for e in entries if e["ref"] == REF)
+    entry = next(e for e in entries if e["ref"] == DEFAULT_IMAGE_REF)
     assert entry["id"] == image_id
     assert entry["kind"] == "default"
     assert entry["size"] > 50 << 20
@@ -243,7 +242,7 @@ def test_rootless_build_works_through_mmdebstrap_unshare_mode(rootless: Caller, 
     finally:
         shutil.rmtree(data, ignore_errors=True)
     # The rootless user's own storage; best-effort limits, as rootless cgroups v1 needs.
-    result = rootless.run(["run", "-p", "test-best-effort", "--image", REF, "--", "sh", "-c", "id -u; id -un"],
+    result = rootless.run(["run", "-p", "test-best-effort", "--image", DEFAULT_IMAGE_REF, "--", "sh", "-c", "id -u; id -un"],
                           cwd=rootless_workspace)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout == b"1000\nsandbox\n"

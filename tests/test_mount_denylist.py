@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.vg import ROOTLESS_USER, Caller
-from vectraguard import resources
+from tests.support.vg import ROOTLESS_USER, Caller, installed_profiles_dir
 
 PROFILE = {"root": "test-untrusted", "rootless": "test-best-effort"}
 PROJECT = "mount a project directory instead"
@@ -295,7 +294,7 @@ def test_own_state_is_refused_where_it_is_and_where_it_would_be_by_default(who: 
     sources = [str(default_data), str(elsewhere["data"]), str(elsewhere["system"])]
     assert who.refusals(sources, env=env) == [refusal(s, s, OWN) for s in sources]
     # Shipped profiles: read, yes; rewritten for the next run, no.
-    profiles = str(resources.profiles_dir())
+    profiles = installed_profiles_dir()
     assert who.refusals([profiles], mode="rw") == [
         refusal(profiles, profiles, "Vectra Guard's own code and shipped profiles", how=" read-write",
                 hint="mount it read-only")]

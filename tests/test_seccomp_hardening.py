@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vg import TEST_IMAGE, Caller
+from tests.support.vg import DEFAULT_IMAGE_REF, TEST_IMAGE, Caller
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "contrib" / "seccomp" / "generate_strict.py"
@@ -151,13 +151,14 @@ def test_item5_a_writable_workspace_is_outside_the_promise(root: Caller, workspa
 
 
 def test_item5_real_programs_fall_back_without_memfd(root: Caller, workspace: Path, default_image: str) -> None:
+    # By tag: test_images rebuilds the default image, which drops the fixture's ID.
     script = (
         "import errno, os\n"
         "from multiprocessing import shared_memory\n"
         "try:\n    os.memfd_create('x')\nexcept OSError as e:\n    print('memfd', errno.errorcode[e.errno])\n"
         "m = shared_memory.SharedMemory(create=True, size=4096)\nm.close()\nm.unlink()\nprint('shm_open ok')\n"
     )
-    result = root.run(["run", *NOEXEC_ROUTES["profile key"], "--image", default_image, "--",
+    result = root.run(["run", *NOEXEC_ROUTES["profile key"], "--image", DEFAULT_IMAGE_REF, "--",
                        "python3", "-c", script], cwd=workspace)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout.decode().split("\n") == ["memfd ENOSYS", "shm_open ok", ""]
@@ -210,7 +211,7 @@ def test_item6_real_programs_still_resolve_and_connect(root: Caller, workspace: 
         "curl -sS -o /dev/null -w 'curl %{http_code}\\n' http://localhost:8000/; "
         "git ls-remote http://localhost:8000/missing 2>&1 | tail -1"
     )
-    result = root.run(["run", "-p", "test-untrusted", "--yes", "--image", default_image, "--", "sh", "-c", script],
+    result = root.run(["run", "-p", "test-untrusted", "--yes", "--image", DEFAULT_IMAGE_REF, "--", "sh", "-c", script],
                       cwd=workspace)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout.decode().splitlines() == [

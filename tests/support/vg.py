@@ -13,6 +13,8 @@ from typing import Any
 
 ROOTLESS_USER = "vgtest"
 TEST_IMAGE = "localhost/vectraguard-test:latest"
+# The shipped default image, by the tag `image build` keeps (a rebuild replaces the ID).
+DEFAULT_IMAGE_REF = "localhost/vectraguard/default:bookworm"
 LABEL_SESSION = "io.vectraguard.session"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -73,3 +75,12 @@ class Caller:
         argv, env = self.argv(["podman", "ps", "-a", "--filter", f"label={LABEL_SESSION}", "--format", "{{.ID}}"])
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60)
         return out.stdout.split()
+
+
+def installed_profiles_dir() -> str:
+    """Where the vectraguard the tests run keeps its shipped profiles, asked of
+    that installation (from /: not this checkout's package, which CI installs
+    elsewhere, not in place)."""
+    done = subprocess.run([sys.executable, "-c", "from vectraguard import resources; print(resources.profiles_dir())"],
+                          cwd="/", capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
