@@ -125,7 +125,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
-    sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy, rootless=facts.rootless)
+    sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy)
     # Held open from here on: what the sandbox gets is checked to be these (before_start).
     held_sources = mount_plan.hold_mounts(sandbox_mounts, keep_id=runs_as_caller(facts, sandbox_mounts),
                                           rootless=facts.rootless, workspace_first=profile.workspace_mode != "none")

@@ -132,12 +132,8 @@ def with_fragments(own: list[Layer], sources: Sources) -> list[Layer]:
 def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
     """The fragments one layer includes, in order, each once; a fragment
     defined in several places merges shipped < system < user."""
-    names: list[str] = []
-    for name in layer.data.get("include", []):
-        if name not in names:
-            names.append(name)
     found_layers: list[Layer] = []
-    for name in names:
+    for name in dict.fromkeys(layer.data.get("include", [])):
         check_name(name)
         found = [load_file(path, "profile") for directory in sources.fragment_directories()
                  if (path := directory / f"{name}.yaml").is_file()]

@@ -196,6 +196,7 @@ def _compose(text: str, result: LoadedYaml) -> Any:
 
 
 @functools.cache
+@functools.cache
 def fingerprint() -> bytes:
     """This reader's own source: the validated-layer cache (config/cache.py)
     must not keep accepting a file the reader's rules now refuse, even

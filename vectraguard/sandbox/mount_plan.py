@@ -17,8 +17,8 @@ from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.request import RunRequest
 
 
-def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy: policy.Policy | None, *,
-                   rootless: bool) -> tuple[mount_rules.Mount, ...]:
+def resolve_mounts(profile: ResolvedProfile, request: RunRequest,
+                   system_policy: policy.Policy | None) -> tuple[mount_rules.Mount, ...]:
     denied = mount_rules.denied_sources(mount_rules.real_home(), paths.own_state(), policy.denied_paths(system_policy),
                                         allowed_sockets=policy.allowed_sockets(system_policy))
     result: list[mount_rules.Mount] = []
@@ -44,8 +44,6 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest, system_policy:
     _check_targets_apart(targets, origins)
     raise_if_any(policy.check_mount_roots(zip((m.source for m in result), origins), system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
-    if not rootless:
-        _check_rootful_writable(result)
     # Every read-write bind, not only the workspace: a checkout mounted with
     # --mount ...:rw has hooks the host's git runs too.
     for mount in list(result):
@@ -66,22 +64,6 @@ def _check_targets_apart(targets: list[str], origins: list[Origin]) -> None:
             if other != target and other.startswith(target.rstrip("/") + "/"):
                 raise errors.PolicyError(f"vectraguard: {origin}: mount target {target} contains another mount's "
                                          f"target {other}", hint="give each mount a target of its own, side by side")
-
-
-def _check_rootful_writable(sandbox_mounts: list[mount_rules.Mount]) -> None:
-    """Rootful, every sandbox has a user namespace of its own, whose users own
-    nothing on the host: a read-write mount would fail on the first write.
-    Say so before anything starts."""
-    for mount in sandbox_mounts:
-        if mount.read_only or mount.overlay:  # an overlay's writes go to a layer Vectra Guard makes writable
-            continue
-        info = os.stat(mount.source)
-        if not (info.st_mode & 0o002 and os.path.isdir(mount.source)):
-            raise errors.PolicyError(
-                f"vectraguard: cannot give a rootful sandbox write access to {mount.source} "
-                f"(owned by uid {info.st_uid}): each sandbox has a user namespace of its own",
-                hint="run vectraguard as a regular user (rootless: the sandbox then writes as you), "
-                "or mount it read-only")
 
 
 def hold_mounts(sandbox_mounts: tuple[mount_rules.Mount, ...], *, keep_id: bool, rootless: bool,
@@ -156,6 +138,14 @@ def _check_sandbox_access(source: held.Held, mount: mount_rules.Mount, label: st
             | (stat.S_IWOTH if not mount.read_only and not mount.overlay else 0))
     if (source.mode >> shift) & need == need:
         return
+    if not rootless and need & stat.S_IWOTH:
+        # Rootful, each sandbox's users own nothing on the host: a read-write
+        # mount would fail on the first write.
+        raise errors.PolicyError(
+            f"vectraguard: cannot give a rootful sandbox write access to {source.path} "
+            f"(owned by uid {source.uid}): each sandbox has a user namespace of its own",
+            hint="run vectraguard as a regular user (rootless: the sandbox then writes as you), "
+            "or mount it read-only")
     bits = "r" + ("x" if source.is_dir else "") + ("w" if need & stat.S_IWOTH else "")
     what = "directory" if source.is_dir else "file"
     raise errors.PolicyError(

@@ -225,7 +225,8 @@ def denied_sources(home: str, extra: tuple[str, ...] = (), policy_denied: tuple[
     the system policy's filesystem.denied_paths; `allowed_sockets`: its
     filesystem.allowed_sockets. Every rule is kept as written and resolved.
     """
-    rules = [*_home_rules(home), *_runtime_rules(home), *_host_rules(), *_own_rules(extra), *_hidden_rules(home),
+    homes = _login_homes(home)
+    rules = [*_home_rules(homes), *_runtime_rules(home), *_host_rules(), *_own_rules(extra), *_hidden_rules(homes),
              *(DenyRule(path, "denied by the system policy", True) for path in policy_denied)]
     resolved = [both for rule in rules for both in _as_written_and_resolved(rule)]
     return DenyList(tuple(dict.fromkeys(resolved)), tuple(_resolve_pattern(p) for p in allowed_sockets))
@@ -241,19 +242,20 @@ def _login_homes(caller_home: str) -> dict[str, str]:
     return homes
 
 
-def _hidden_rules(caller_home: str) -> list[DenyRule]:
+def _hidden_rules(homes: dict[str, str]) -> list[DenyRule]:
     """Read-write, every hidden file and directory at the top of a home: that
     is where programs on the host keep what they read and run
     (~/.local/lib/python*/site-packages/*.pth, editor and shell start-up
     files, ~/.cargo/bin, ~/.config/*): no list of them can be complete.
     Last, so that a more specific rule names what a mount exposes."""
     return [DenyRule(os.path.join(home, ".*"), "configuration or tools the host reads and runs later",
-                     True, writable_only=True, glob=True) for home in _login_homes(caller_home)]
+                     True, writable_only=True, glob=True) for home in homes]
 
 
-def _home_rules(caller_home: str) -> list[DenyRule]:
+def _home_rules(homes: dict[str, str]) -> list[DenyRule]:
+    """`homes`: _login_homes()."""
     rules = []
-    for home, reason in _login_homes(caller_home).items():
+    for home, reason in homes.items():
         # A project inside a home directory is fine; the home directory as a
         # whole (dotfiles, every other project) is not.
         rules.append(DenyRule(home, reason, subtree=False))
