@@ -233,6 +233,9 @@ def _fill_check(check: argparse.ArgumentParser) -> None:
     check.epilog = ("Exit status: 0 allow (or approved earlier with `remember` or `approvals grant`), 1 ask, "
                     "2 deny, 125 the decision cannot be made (e.g. invalid configuration).")
     check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--hook-session", metavar="ID",
+                       help="the agent's session id from its hook event, recorded with the decision (printable, "
+                       "at most 200 characters)")
     _add_run_options(check, yes=False)
 
 
