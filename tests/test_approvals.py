@@ -298,9 +298,10 @@ def test_check_json_gives_the_decision_without_running_anything(root: Caller, wo
     assert denied.returncode == 2 and denied.stdout.decode().startswith("deny: ")
     obfuscated = root.run(["check", "--", "rm${IFS}-rf${IFS}/"], cwd=workspace, extra_env=env)  # one word, a line
     assert obfuscated.returncode == 1
-    # Nothing ran, nothing was asked, nothing was recorded.
+    # Nothing ran and nothing was asked; each decision is recorded as one (issue 13 item 6).
     listed = root.run(["logs", "list", "--json"], cwd=workspace, extra_env=env)
-    assert json.loads(listed.stdout) == []
+    assert [row["status"] for row in json.loads(listed.stdout)] == [
+        "checked/ask", "checked/deny", "checked/allow", "checked/ask"]
 
 
 def test_check_honours_a_remembered_approval(root: Caller, workspace: Path, env: dict[str, str],
