@@ -203,11 +203,17 @@ def _fill_untrust(untrust: argparse.ArgumentParser) -> None:
 
 def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_sub = logs.add_subparsers(dest="logs_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    logs_list = logs_sub.add_parser("list", help="recorded sessions, newest first")
-    logs_list.add_argument("--agent", help="only this agent's sessions")
+    logs_list = logs_sub.add_parser(
+        "list", help="recorded sessions, newest first",
+        description="Recorded sessions, newest first: runs, and the decisions `vectraguard check` gave agents' "
+        "hooks (status checked/allow, checked/ask or checked/deny, exit 0, 1 or 2; `logs show ID` gives the "
+        "agent's session id, the directory, the findings and any remembered approval).")
+    logs_list.add_argument("--agent", help="only this agent's sessions and checked decisions, e.g. claude-code")
     logs_list.add_argument("--profile", help="only sessions of this profile")
     logs_list.add_argument("--status", help="only sessions with this status (ok, failed, timeout, oom, killed, "
-                           "interrupted, refused, incomplete, started)")
+                           "interrupted, refused, incomplete, started, checked/allow, checked/ask, checked/deny)")
+    logs_list.add_argument("--kind", choices=("run", "checked"),
+                           help="only runs, or only the decisions of `vectraguard check` (agents' hooks)")
     logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME (ISO 8601, UTC)")
     logs_list.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     logs_list.add_argument("--json", action="store_true", help="machine-readable output")
@@ -228,14 +234,18 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
 def _fill_check(check: argparse.ArgumentParser) -> None:
     check.description = (
         "Judge CMD as `vectraguard run` would, with the same profile and options, and print the decision and "
-        "its findings; nothing is run, asked or recorded. A single argument is a command line (as agents' "
-        "hooks pass it). For agents' pre-execution hooks: see contrib/agent-hooks/.")
+        "its findings; nothing is run or asked. A single argument is a command line (as agents' hooks pass "
+        "it). Every decision is recorded in the audit trail before it is given (`vectraguard logs list --kind "
+        "checked`): the agent, the hook's session id, the directory, the command (environment values given "
+        "with --env or --set redacted), the decision, the findings, the profile and its digest, the remembered "
+        "approval that allowed it. For agents' pre-execution hooks: see contrib/agent-hooks/.")
     check.epilog = ("Exit status: 0 allow (or approved earlier with `remember` or `approvals grant`), 1 ask, "
-                    "2 deny, 125 the decision cannot be made (e.g. invalid configuration).")
+                    "2 deny, 125 the decision cannot be made (e.g. invalid configuration, or the audit store "
+                    "cannot be written: no decision is given unrecorded).")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--hook-session", metavar="ID",
                        help="the agent's session id from its hook event, recorded with the decision (printable, "
-                       "at most 200 characters)")
+                       "at most 200 characters); the agent's name goes in --agent (at most 64)")
     _add_run_options(check, yes=False)
 
 

@@ -32,6 +32,7 @@ from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.store import SCHEMA_VERSION
 
 STATUSES = ("started", "ok", "failed", "timeout", "oom", "killed", "interrupted", "refused", "incomplete")
+CHECKED_STATUSES = ("checked/allow", "checked/ask", "checked/deny")  # decisions of `vectraguard check`
 
 
 def new_session_id() -> str:
@@ -39,6 +40,7 @@ def new_session_id() -> str:
     return f"{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
 
 
+COMMAND_COLUMN = 200  # characters of the command kept in the listing index
 REDACTED = "[redacted]"
 # Fixed, non-secret values of every sandbox; too short or too common to redact.
 NOT_SECRET = frozenset({"PATH", "HOME", "TERM", "LANG"})
@@ -201,6 +203,19 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
             "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
             "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording,
             **({"workspace": workspace} if workspace is not None else {})}
+
+
+def checked(session: str, *, agent: str | None, hook_session: str | None, profile: str, profile_digest: str,
+            command: str | list[str], cwd: str, decision: str, exit_status: int, findings: list[dict[str, Any]],
+            remembered: dict[str, Any] | None, reason: str, at: str) -> dict[str, Any]:
+    """A `vectraguard check` decision (an agent's hook asking): nothing ran. `command`
+    is a command line (text) or an argv (list), as check was given it; status
+    `checked/DECISION`, so the listing tells decisions from runs."""
+    user, host = who()
+    return {"version": SCHEMA_VERSION, "session": session, "status": f"checked/{decision}", "at": at,
+            "agent": agent, "hook_session": hook_session, "user": user, "host": host, "profile": profile,
+            "profile_digest": profile_digest, "command": command, "cwd": cwd, "decision": decision,
+            "exit_status": exit_status, "findings": findings, "remembered": remembered, "reason": reason}
 
 
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,

@@ -13,12 +13,11 @@ from typing import Any
 
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
+from vectraguard.audit.record import COMMAND_COLUMN
 from vectraguard.audit.store import AuditStore, open_store
 from vectraguard.config.resolved import ResolvedProfile, as_dict, digest
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.sandbox.mounts import Mount
-
-COMMAND_COLUMN = 200  # characters of the command kept in the listing index
 
 
 @dataclass

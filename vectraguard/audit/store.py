@@ -2,7 +2,9 @@
 
 Each session is written as events — `started` (committed before the
 container exists), then `finished`; or `refused`; or `incomplete`, added by
-a later run when the process that started a session died. Every event's
+a later run when the process that started a session died; or, for a
+decision of `vectraguard check` (an agent's hook asking before it runs a
+command on the host), one `checked` event, with its own session id. Every event's
 hash covers the previous event's hash, its own sequence number and body, so
 editing, deleting or reordering any event breaks the chain from there on;
 `logs verify` names the first broken link. The `sessions` table is an index
@@ -30,7 +32,9 @@ SCHEMA_VERSION = 1
 GENESIS = "0" * 64
 # The events that set a session's status (and its index row); others, such as
 # workspace-applied and workspace-discarded, only add to its record.
-STATUS_KINDS = ("started", "finished", "refused", "incomplete")
+STATUS_KINDS = ("started", "finished", "refused", "incomplete", "checked")
+# The events that open a session's index row.
+OPENING_KINDS = ("started", "refused", "checked")
 DB_NAME = "audit.db"
 
 DDL = """
@@ -73,8 +77,17 @@ CREATE TABLE IF NOT EXISTS outputs (
 """
 
 
+UNAVAILABLE_HINT = "free space or fix permissions there, or point VECTRAGUARD_DATA_DIR at a writable directory"
+
+
 class AuditUnavailable(VGError):
-    """The audit store cannot be written: nothing may run unrecorded."""
+    """The audit store cannot be written: nothing may run unrecorded. `path` is
+    the store, `cause` what SQLite or the file system said."""
+
+    def __init__(self, message: str, *, hint: str, path: Path, cause: str) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.cause = cause
 
 
 def canonical(body: dict[str, Any]) -> str:
@@ -144,7 +157,7 @@ class AuditStore:
         index = recordable(index)
         with self._transaction():
             self._insert_event(session_id, kind, body)
-            if kind in ("started", "refused"):
+            if kind in OPENING_KINDS:
                 self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",
                                 tuple(index.values()))
             elif index:  # events about a session after it ended (its workspace applied) leave the index alone
@@ -221,10 +234,8 @@ class AuditStore:
 
 
 def _unavailable(path: Path, exc: BaseException) -> AuditUnavailable:
-    return AuditUnavailable(
-        f"vectraguard: the audit store {path} cannot be written ({exc}); nothing runs unrecorded",
-        hint="free space or fix permissions there, or point VECTRAGUARD_DATA_DIR at a writable directory",
-    )
+    return AuditUnavailable(f"vectraguard: the audit store {path} cannot be written ({exc}); nothing runs unrecorded",
+                            hint=UNAVAILABLE_HINT, path=path, cause=str(exc))
 
 
 def open_store(path: Path | None = None) -> AuditStore:

@@ -1,4 +1,10 @@
-"""`vectraguard logs list | show ID | verify`: reading the audit trail."""
+"""`vectraguard logs list | show ID | verify`: reading the audit trail.
+
+Sessions are runs (statuses ok, failed, refused, ...) and the decisions of
+`vectraguard check` that agents' hooks ask for (status checked/allow,
+checked/ask, checked/deny; `logs list --kind checked`); both are on one
+hash-chained store and shown, exported and verified alike.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
     if args.since:
         where.append("started_at >= ?")
         values.append(args.since)
+    if args.kind is not None:  # a check's decision has status checked/DECISION (audit/checked.py)
+        where.append("status LIKE 'checked/%'" if args.kind == "checked" else "status NOT LIKE 'checked/%'")
     sql = ("SELECT id, started_at, agent, profile, command, status, exit_status, duration_ms FROM sessions"
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY started_at DESC, id DESC LIMIT ?")
     rows = [dict(zip(COLUMNS, row)) for row in store.db.execute(sql, (*values, args.limit))]
@@ -75,6 +83,8 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
         for key, value in body.items():
             if key == "approvals" and value:
                 _print_approvals(value)
+            elif key == "findings" and kind == "checked":
+                _print_findings(value)
             elif key not in ("version", "session", "output"):
                 print(f"  {key}: {printable(_text(value))}")
         for name, summary in (body.get("output") or {}).items():
@@ -97,6 +107,14 @@ def _print_approvals(entries: list[dict[str, Any]]) -> None:
         for finding in entry.get("findings", []):
             print(f"      {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
                   f"{finding['decision']} by {finding['by']}")
+
+
+def _print_findings(findings: list[dict[str, Any]]) -> None:
+    """What a check found, one finding a line (the decision itself is its own key)."""
+    print("  findings:" + ("" if findings else " none"))
+    for finding in findings:
+        print(f"    {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
+              f"{finding['decision']} by {finding['by']}")
 
 
 def _text(value: Any) -> str:
