@@ -35,8 +35,10 @@ MAX_HOOK_SESSION = 200  # characters of a hook's session id
 
 
 def main(args: argparse.Namespace) -> int:
-    agent = _label(args.agent or os.environ.get("VECTRAGUARD_AGENT") or None,
-                   "--agent" if args.agent else "$VECTRAGUARD_AGENT", MAX_AGENT)
+    if args.agent is not None:
+        agent = _label(args.agent, "--agent", MAX_AGENT)
+    else:  # as `run` reads it: unset or empty is no agent
+        agent = _label(os.environ.get("VECTRAGUARD_AGENT") or None, "$VECTRAGUARD_AGENT", MAX_AGENT)
     hook_session = _label(args.hook_session, "--hook-session", MAX_HOOK_SESSION)
     judged = judge(args, "check")
     decision = judged.decision
