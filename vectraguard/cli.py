@@ -145,6 +145,15 @@ def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
 
 
 def _fill_agent(agent: argparse.ArgumentParser) -> None:
+    agent.description = (
+        "An AI agent in a sandbox of its own (agent start). For an agent that runs on the host instead, its "
+        "hook can put each shell command into one: Claude Code's `vectraguard-hook claude-code --sandbox "
+        "agent-shell` (contrib/agent-hooks/claude-code-sandbox-settings.json) rewrites every Bash command it "
+        "does not deny into `vectraguard run --profile agent-shell --agent claude-code -- bash -c COMMAND` in "
+        "the project directory: the project read-write at its own path (.git read-only), nothing else of the "
+        "host, no network; a command the gate asks about is asked about in Claude's prompt. Claude's Edit and "
+        "Write tools are not shell commands and stay outside. Decisions and runs: `vectraguard logs list "
+        "--agent claude-code`.")
     agent_sub = agent.add_subparsers(dest="agent_command", metavar="SUBCOMMAND", parser_class=_Parser)
     agent_start = agent_sub.add_parser(
         "start", help="start agent NAME in a sandbox: agent start NAME [OPTIONS] [-- AGENT ARGS]",
