@@ -276,6 +276,78 @@ def test_full_network_and_a_widened_allowlist_ask_but_the_profiles_own_list_does
         assert [f["rule"] for f in json.loads(result.stdout)["findings"]] == rules, options
 
 
+@pytest.fixture
+def network_profiles(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`listed` keeps its allowlist off, `on` has it on; both list pypi.org:443 and *.example.org."""
+    directory = tmp_path / "config" / "vectraguard" / "profiles.d"
+    directory.mkdir(parents=True)
+    for name, mode in (("listed", "none"), ("on", "allowlist")):
+        (directory / f"{name}.yaml").write_text(f"extends: default\nimage: {TEST_IMAGE}\nnetwork:\n  mode: {mode}\n"
+                                                "  allow: [pypi.org:443, '*.example.org']\n")
+    return {**env, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+
+
+WIDENING = [
+    ["-p", "listed", "--set", 'network={"mode":"allowlist","allow":["evil.test:443"]}'],
+    ["-p", "on", "--set", 'network={"mode":"allowlist","allow":["pypi.org:443","evil.test:443"]}'],
+    ["-p", "on", "--set", 'network.allow=["evil.test:443"]'],
+    ["-p", "on", "--set", "network.allow+=evil.test:443"],
+    ["-p", "on", "--allow", "evil.test"],
+    ["-p", "on", "--allow", "10.0.0.0/8"],
+]
+NOT_WIDENING = [
+    ["-p", "listed", "--set", 'network={"mode":"allowlist","allow":["pypi.org:443"]}'],  # its own list, switched on
+    ["-p", "on", "--set", 'network.allow=["PyPI.org:443"]'],  # the same destination, spelled otherwise
+    ["-p", "on", "--allow", "files.example.org:443"],  # one its own wildcard covers
+    ["-p", "on", "--set", "network.mode=none"],
+]
+
+
+@pytest.mark.parametrize("options", WIDENING)
+def test_the_gate_judges_the_resolved_network_not_the_flags_spelling(
+        root: Caller, workspace: Path, network_profiles: dict[str, str], options: list[str]) -> None:
+    checked = root.run(["check", "--json", *options, "--", "true"], cwd=workspace, extra_env=network_profiles)
+    assert checked.returncode == 1, checked.stderr.decode()
+    [finding] = json.loads(checked.stdout)["findings"]
+    assert (finding["rule"], finding["decision"]) == ("network-widened", "ask")
+    assert "beyond profile" in finding["reason"]
+    ran = root.run(["run", *options, "--", "echo", "ran"], cwd=workspace, extra_env=network_profiles)
+    assert ran.returncode == 125 and b"needs approval" in ran.stderr, ran.stderr.decode()
+    assert b"network (network-widened): allow " in ran.stderr and ran.stdout == b""
+
+
+@pytest.mark.parametrize("options", NOT_WIDENING)
+def test_the_profiles_own_destinations_are_not_widening_however_spelled(
+        root: Caller, workspace: Path, network_profiles: dict[str, str], options: list[str]) -> None:
+    checked = root.run(["check", "--json", *options, "--", "true"], cwd=workspace, extra_env=network_profiles)
+    assert checked.returncode == 0, checked.stdout.decode()
+    assert json.loads(checked.stdout)["findings"] == []
+
+
+def test_a_run_with_the_profiles_own_destinations_is_not_asked_about(
+        root: Caller, workspace: Path, network_profiles: dict[str, str]) -> None:
+    ran = root.run(["run", *NOT_WIDENING[1], "--", "echo", "ran"], cwd=workspace, extra_env=network_profiles)
+    assert (ran.returncode, ran.stdout) == (0, b"ran\n"), ran.stderr.decode()
+    assert decisions(root, workspace, network_profiles) == []
+
+
+def test_what_a_trusted_project_file_adds_is_covered_by_trust(root: Caller, workspace: Path,
+                                                              network_profiles: dict[str, str]) -> None:
+    (workspace / ".vectraguard.yaml").write_text("version: 1\nprofiles:\n  on:\n    network:\n"
+                                                 "      allow: [pypi.org:443, project.test:443]\n")
+    trusted = root.run(["trust"], cwd=workspace, extra_env=network_profiles)
+    assert trusted.returncode == 0, trusted.stderr.decode()
+    own = root.run(["check", "--json", "-p", "on", "--", "true"], cwd=workspace, extra_env=network_profiles)
+    assert own.returncode == 0 and json.loads(own.stdout)["findings"] == []
+    again = root.run(["check", "--json", "-p", "on", "--allow", "project.test:443", "--", "true"], cwd=workspace,
+                     extra_env=network_profiles)
+    assert again.returncode == 0, again.stdout.decode()
+    beyond = root.run(["check", "--json", "-p", "on", "--allow", "other.test:443", "--", "true"], cwd=workspace,
+                      extra_env=network_profiles)
+    assert beyond.returncode == 1
+    assert json.loads(beyond.stdout)["findings"][0]["matched"] == "allow other.test:443"
+
+
 # -- check ---------------------------------------------------------------------------------------
 
 

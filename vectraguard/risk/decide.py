@@ -8,9 +8,10 @@ looser, whatever the layers say. The whole command gets the strictest
 verdict of its findings.
 
 Besides the command, the run itself can be risky: the full network, or
-destinations the command line adds to the profile's allowlist. Those are
-findings of class `network` too (rules `network-full`, `network-widened`),
-decided by the same table.
+destinations the command line adds to the profile's allowlist, however it
+spells them (risk/assess.py compares the resolved network with the
+profile's own). Those are findings of class `network` too (rules
+`network-full`, `network-widened`), decided by the same table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.network.allowlist import Entry, parse_entry
 from vectraguard.risk.classify import Finding
 from vectraguard.risk.rules import NETWORK_FULL, NETWORK_WIDENED
 
@@ -81,18 +83,45 @@ def decide(findings: list[Finding], profile: ResolvedProfile, floor: Mapping[str
 
 
 def network_findings(profile: ResolvedProfile, base: ResolvedProfile | None) -> list[Finding]:
-    """The run's own network risk. `base` is the profile as its files define it
-    (without this command line), when the command line touched the network."""
+    """The run's own network risk. `base` is the same profile resolved without
+    the command line (None when it does not resolve so: then every destination
+    counts as the command line's). Mode `full` is a finding whoever set it;
+    allowlist destinations beyond the base's are `network-widened`. Switching
+    on the profile's own allowlist (`dev` keeps it off by default) is not
+    widening it, nor is naming a destination that one of its own covers."""
     origin = profile.provenance.get("network.mode", Origin("<profile>"))
     if profile.network_mode == "full":
         return [Finding(NETWORK_FULL, "network", f"network.mode: full (set by {origin})",
                         "the sandbox gets an ordinary network: any destination, any protocol")]
-    if base is None or profile.network_mode != "allowlist":
+    if profile.network_mode != "allowlist" or (base is not None and base.network_mode == "full"):
         return []
-    # Switching on the profile's own allowlist (`dev` keeps it off by default) is not widening it.
-    before = set(base.network_allow)
-    added = [entry for entry in profile.network_allow if entry not in before]
+    own = base.network_allow if base is not None else ()
+    added = [entry for entry in profile.network_allow if not _covered(entry, own)]
     if not added:
         return []
+    where = profile.provenance.get("network.allow", Origin("<profile>"))
     return [Finding(NETWORK_WIDENED, "network", "allow " + ", ".join(added),
-                    f"the command line reaches beyond profile {profile.name}'s own allowlist")]
+                    f"reaches beyond profile {profile.name}'s own allowlist (network.allow set by {where})")]
+
+
+def _covered(text: str, own: tuple[str, ...]) -> bool:
+    """Whether every destination `text` allows is allowed by one of `own`'s
+    entries (same name or a wildcard above it, or a containing network; its
+    ports among theirs). An entry that does not parse is not covered."""
+    try:
+        entry = parse_entry(text)
+        theirs = [parse_entry(t) for t in own]
+    except ValueError:
+        return False
+    return any(_within(entry, other) for other in theirs)
+
+
+def _within(entry: Entry, other: Entry) -> bool:
+    if not set(entry.ports) <= set(other.ports):
+        return False
+    if entry.network is not None and other.network is not None:
+        same_version = entry.network.version == other.network.version
+        return same_version and entry.network.subnet_of(other.network)  # type: ignore[arg-type]
+    if entry.host is not None and other.host is not None:
+        return entry.host == other.host or (other.host.startswith("*.") and entry.host.endswith(other.host[1:]))
+    return False
