@@ -225,7 +225,7 @@ def _workspace_writes(value: Any) -> int:
 def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
     """What the schema cannot see: a duration that does not parse, a decision
     for a rule that does not exist (a typo there would silently decide nothing)."""
-    from vectraguard.risk.rules import CLASSES, NETWORK_FULL, NETWORK_WIDENED
+    from vectraguard.risk.rules import CLASSES, NETWORK_FULL, NETWORK_WIDENED, OPAQUE_RULES
 
     problems = []
     remember_for = risk.get("remember_for")
@@ -236,7 +236,7 @@ def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
             units.parse_duration(remember_for)
         except ValueError as exc:
             problems.append(Problem(r.origin("risk.remember_for"), "risk.remember_for", str(exc)))
-    known = {*CLASSES, NETWORK_FULL, NETWORK_WIDENED, *(rule.get("id") for rule in risk.get("rules", []))}
+    known = {*CLASSES, NETWORK_FULL, NETWORK_WIDENED, *OPAQUE_RULES, *(rule.get("id") for rule in risk.get("rules", []))}
     for key in risk.get("decisions") or {}:
         if key not in known:
             path = f"risk.decisions.{key}"

@@ -14,11 +14,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-CLASSES = ("destructive", "network", "privilege", "exfiltration")
+CLASSES = ("destructive", "network", "privilege", "exfiltration", "opaque")
 # Findings about the run rather than its command (see risk/decide.py): ids that
 # `risk.decisions` may name although no rule in `risk.rules` has them.
 NETWORK_FULL = "network-full"
 NETWORK_WIDENED = "network-widened"
+# Findings of class `opaque`: the judge could not see what a line will run
+# (risk/classify.py), so it cannot be allowed on what it shows.
+OPAQUE_RULES = {
+    "opaque-command-name": "the command's name is known only when it runs",
+    "opaque-eval": "evaluates text known only when it runs (eval, source, sh -c of an expansion)",
+    "opaque-input": "a shell or interpreter runs a program read from input that is known only when it runs",
+    "opaque-decoded": "a program decoded or transformed on the line is fed to a shell or interpreter",
+    "opaque-code": "an inline program runs a command or code it builds when it runs",
+    "opaque-loaded": "a variable or option makes a program load code from a file or setting",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,20 @@ class Command:
                 short.update(arg[1:])
                 long.add(arg[1:])  # single-dash long options (find -delete, -exec)
         return short, long
+
+    def split_operands(self) -> tuple[list[str], str | None]:
+        """(the operands a copy or move reads, the one it writes), for cp/mv/rsync
+        (`-t DIR`/`--target-directory=DIR` names the target; else the last operand)."""
+        operands = self.operands()
+        for index, arg in enumerate(self.args):
+            if arg in ("-t", "--target-directory") and index + 1 < len(self.args):
+                target = self.args[index + 1]
+                return [o for o in operands if o != target], target
+            if arg.startswith("--target-directory="):
+                return operands, arg.partition("=")[2]
+        if len(operands) < 2:
+            return operands, None
+        return operands[:-1], operands[-1]
 
     def operands(self) -> list[str]:
         result, after_dashes = [], False
@@ -103,9 +127,12 @@ class Rule:
     code: Regexes = _NONE
     redirect_to: Regexes = _NONE
     line: Regexes = _NONE  # on a whole command line instead of one command
+    sources: Regexes = _NONE  # what a copy or move reads (all operands but its target)
+    target: Regexes = _NONE  # what a copy or move writes (its last operand, or -t DIR)
 
     def regexes(self) -> tuple[Regexes, ...]:
-        return (self.operands, self.args, self.unless_args, self.stdin_args, self.code, self.redirect_to, self.line)
+        return (self.operands, self.args, self.unless_args, self.stdin_args, self.code, self.redirect_to, self.line,
+                self.sources, self.target)
 
     def matches_line(self, text: str) -> bool:
         return bool(self.line) and self.line.search_any([text])
@@ -124,6 +151,12 @@ class Rule:
             return False
         if self.operands and not self.operands.search_any(operands):
             return False
+        if self.sources or self.target:
+            sources, target = command.split_operands()
+            if self.sources and not self.sources.search_any(sources):
+                return False
+            if self.target and (target is None or not self.target.search_any([target])):
+                return False
         if self.args and not self.args.search_any(command.args):
             return False
         if self.unless_args and self.unless_args.search_any(command.args):
@@ -141,6 +174,37 @@ def _name_matches(name: str, globs: tuple[str, ...]) -> bool:
     # Most entries are plain names: compare them as such, and leave fnmatch
     # (which compiles a regex per glob) to the real globs such as mkfs.*.
     return name in globs or any(fnmatch.fnmatchcase(name, glob) for glob in globs if any(c in glob for c in "*?["))
+
+
+class Index:
+    """The rules by command name, so judging one command tries only the rules about
+    it: plain names are looked up, globs matched once per name and remembered."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.line_rules = tuple(rule for rule in rules if rule.line)
+        self._order = {id(rule): index for index, rule in enumerate(rules)}
+        self._plain: dict[str, list[Rule]] = {}
+        self._globbed: list[Rule] = []
+        for rule in rules:
+            if rule.line:
+                continue
+            for name in rule.commands:
+                if any(c in name for c in "*?["):
+                    self._globbed.append(rule)
+                else:
+                    self._plain.setdefault(name, []).append(rule)
+        self._cache: dict[str, tuple[Rule, ...]] = {}
+
+    def for_name(self, name: str) -> tuple[Rule, ...]:
+        found = self._cache.get(name)
+        if found is None:
+            chosen = {id(r): r for r in self._plain.get(name, [])}
+            for rule in self._globbed:
+                if _name_matches(name, rule.commands):
+                    chosen[id(rule)] = rule
+            found = tuple(sorted(chosen.values(), key=lambda r: self._order[id(r)]))
+            self._cache[name] = found
+        return found
 
 
 class RuleError(ValueError):
@@ -178,4 +242,5 @@ def _compile(rule: Mapping[str, Any], patterns: Mapping[str, list[str]]) -> Rule
         subcommands=tuple(rule.get("subcommands", ())), operands=regexes("operands"), args=regexes("args"),
         unless_args=regexes("unless_args"), stdin_from=names("stdin_from"),
         stdin_args=regexes("stdin_args"), code=regexes("code"), redirect_to=regexes("redirect_to"),
+        sources=regexes("sources"), target=regexes("target"),
     )

@@ -4,9 +4,12 @@ Not a shell: nothing is executed and nothing is looked up. It splits a line
 into simple commands joined by pipes and lists, removes quotes, and keeps
 what a judge needs — which words came from expansions (`$X`, `${IFS}`,
 `$(...)`, backticks), the text of command substitutions and process
-substitutions (to judge them too), redirections, and which command's
-output feeds which. Unbalanced quotes or parentheses are not an error: the
-rest of the line is read as one word, so a malformed line is still judged.
+substitutions (to judge them too), redirections with here-document bodies,
+function definitions with their bodies, and which command's output feeds
+which. Unbalanced quotes or parentheses are not an error: the rest of the
+line is read as one word, so a malformed line is still judged.
+
+bench/shell-parsers.md compares this reader with maintained bash grammars.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n")
-REDIRECTS = (">>", "&>", ">&", "<<<", "<<", "<>", ">|", ">", "<")
+REDIRECTS = (">>", "&>>", "&>", ">&", "<<<", "<<-", "<<", "<>", ">|", ">", "<&", "<")
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,10 @@ class Word:
 class Redirect:
     """One redirection of a simple command."""
 
-    op: str  # ">", ">>", "<", "<(", ">(" ...
-    target: Word | None  # None for process substitutions (see `inner`)
+    op: str  # ">", ">>", "<", "<(", ">(", "<<" ...
+    target: Word | None  # None for process substitutions (see `inner`); a here-document's delimiter
     inner: str = ""  # a process substitution's command line
+    body: Word | None = None  # a here-document's text; its expansions are parts when the delimiter is unquoted
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Simple:
     words: list[Word] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     subshell: str = ""  # `( ... )` or `{ ...; }`: the group's text, judged as a line of its own
+    defines: str = ""  # `NAME() BODY` or `function NAME BODY`: the name; `subshell` holds the body
 
 
 @dataclass
@@ -69,10 +74,23 @@ def parse(line: str) -> list[Pipeline]:
     return _Parser(line).pipelines()
 
 
+def parse_code(line: str) -> tuple[list[Pipeline], str]:
+    """The pipelines of `line`, and its text without here-document bodies (data,
+    not code: what reads them decides whether they run)."""
+    parser = _Parser(line)
+    pipelines = parser.pipelines()
+    code, last = "", 0
+    for start, end in parser.bodies:
+        code += line[last:start]
+        last = end
+    return pipelines, code + line[last:]
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.bodies: list[tuple[int, int]] = []  # here-document bodies, as (start, end) in text
 
     # -- scanning ---------------------------------------------------------------------------
 
@@ -122,21 +140,22 @@ class _Parser:
     def _dollar(self, quoted: bool) -> Part:
         """After a `$`: a variable, ${...}, $(...) or $((...))."""
         nxt = self._peek()
-        if self._peek(2) == "((":
+        if self._peek(2) == "((":  # arithmetic: only the substitutions inside it run
             self.pos += 2
-            return Part("text", "$((" + self._balanced("(", ")") + ")", quoted)
+            inner = self._balanced("(", ")")
+            if self._peek() == ")":
+                self.pos += 1
+            return _substitutions_in(inner, quoted) or Part("text", "$((" + inner + "))", quoted)
         if nxt == "(":
             self.pos += 1
             return Part("subst", self._balanced("(", ")"), quoted)
         if nxt == "{":
             self.pos += 1
             inner = self._balanced("{", "}")
-            name = ""
-            for c in inner:
-                if not (c.isalnum() or c == "_"):
-                    break
-                name += c
-            return Part("var", name or inner, quoted)
+            # ${NAME} is the variable; with an operator (${a#x}, ${a:-b}, ${!a}) the whole text is
+            # kept, which no variable is named: its value is unknown to a reader. A substitution
+            # inside (`${x:-$(cmd)}`) runs: the part is that substitution.
+            return _substitutions_in(inner, quoted) or Part("var", inner, quoted)
         if nxt == "'" and not quoted:  # $'...' ANSI-C quoting
             self.pos += 1
             start = self.pos
@@ -208,9 +227,9 @@ class _Parser:
         flush()
         return word if started else None
 
-    def _double_quoted(self, word: Word) -> None:
+    def _double_quoted(self, word: Word, end: str | None = '"') -> None:
         text = ""
-        while self.pos < len(self.text) and self.text[self.pos] != '"':
+        while self.pos < len(self.text) and self.text[self.pos] != end:
             c = self.text[self.pos]
             if c == "\\" and self._peek(2)[1:] in ('"', "\\", "$", "`", "\n"):
                 text += self.text[self.pos + 1]
@@ -242,6 +261,7 @@ class _Parser:
         result: list[Pipeline] = []
         current = Pipeline()
         command = Simple()
+        pending: list[tuple[Redirect, str, bool]] = []  # here-documents whose bodies start on the next line
         while True:
             self._skip_blanks()
             if self.pos >= len(self.text):
@@ -249,6 +269,10 @@ class _Parser:
             op = next((o for o in OPERATORS if self.text.startswith(o, self.pos)), None)
             if op is not None:
                 self.pos += len(op)
+                if op == "\n" and pending:
+                    for redirect, delimiter, strip_tabs in pending:
+                        self._here_document(redirect, delimiter, strip_tabs)
+                    pending = []
                 if op in ("|", "|&"):
                     current.commands.append(command)
                 else:
@@ -262,7 +286,13 @@ class _Parser:
                 self.pos += 2
                 command.redirects.append(Redirect(op, None, self._balanced("(", ")")))
                 continue
-            if self._peek() in "({" and not command.words and (self._peek() == "(" or self._peek(2) == "{ "):
+            if command.words and self._peek() == "(" and (command.words[-1].literal() or "").endswith("=") and \
+                    self.text[self.pos - 1:self.pos] == "=":  # an array: NAME=(WORDS)
+                inner = self._balanced_after_open()
+                command.words[-1].parts += [Part("text", "("), *expanded(inner).parts, Part("text", ")")]
+                continue
+            opening = all(w.literal() in _OPENING for w in command.words)
+            if self._peek() in "({" and opening and (self._peek() == "(" or self._peek(2) == "{ "):
                 open_, close = (("(", ")") if self._peek() == "(" else ("{", "}"))
                 self.pos += 1
                 command.subshell = self._balanced(open_, close)
@@ -272,9 +302,14 @@ class _Parser:
                 if self.text[self.pos - 2:self.pos] != "()":  # `NAME()` keeps NAME: a function header
                     command.words.clear()  # `PATTERN)` of a case branch: the command starts after it
                 continue
-            redirect = self._redirect()
-            if redirect is not None:
-                command.redirects.append(redirect)
+            if not command.defines and self._function_header(command):
+                continue
+            found = self._redirect()
+            if found is not None:
+                command.redirects.append(found)
+                if found.op in ("<<", "<<-") and found.target is not None:
+                    delimiter = "".join(p.value for p in found.target.parts)
+                    pending.append((found, delimiter, found.op == "<<-"))
                 continue
             word = self._word()
             if word is None:  # a lone operator character we do not model
@@ -285,6 +320,57 @@ class _Parser:
         result.append(current)
         return [p for p in ((Pipeline([c for c in p.commands if c.words or c.subshell or c.redirects]))
                             for p in result) if p.commands]
+
+    def _balanced_after_open(self) -> str:
+        self.pos += 1
+        return self._balanced("(", ")")
+
+    def _function_header(self, command: Simple) -> bool:
+        """`NAME() BODY`, `function NAME [()] BODY`: the name goes to `defines`
+        and the body (a `{ ...; }` or `( ... )` group) to `subshell`."""
+        names = [w.literal() for w in command.words]
+        if len(names) == 1 and names[0] and names[0] != "function" and self._peek() == "(":
+            name = names[0]
+        elif len(names) == 2 and names[0] == "function" and names[1]:
+            name = names[1]
+        else:
+            return False
+        start = self.pos
+        if self._peek() == "(":
+            self.pos += 1
+            self._skip_blanks()
+            if self._peek() != ")":
+                self.pos = start
+                return False
+            self.pos += 1
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\r\n":
+            self.pos += 1
+        if self._peek() not in ("{", "("):
+            self.pos = start
+            return False
+        open_, close = ("(", ")") if self._peek() == "(" else ("{", "}")
+        self.pos += 1
+        command.words.clear()
+        command.defines, command.subshell = name, self._balanced(open_, close)
+        return True
+
+    def _here_document(self, redirect: Redirect, delimiter: str, strip_tabs: bool) -> None:
+        """The body of a here-document: the lines up to one that is its delimiter."""
+        quoted = redirect.inner == "quoted"  # set by _redirect from the delimiter's spelling
+        redirect.inner = ""
+        lines = []
+        start = self.pos
+        while self.pos < len(self.text):
+            end = self.text.find("\n", self.pos)
+            end = len(self.text) if end < 0 else end
+            line = self.text[self.pos:end]
+            self.pos = end + 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                break
+            lines.append(line.lstrip("\t") if strip_tabs else line)
+        body = "\n".join(lines) + "\n"
+        self.bodies.append((start, min(self.pos, len(self.text))))
+        redirect.body = Word([Part("text", body, True)]) if quoted else expanded(body)
 
     def _redirect(self) -> Redirect | None:
         start = self.pos
@@ -300,8 +386,33 @@ class _Parser:
                 self.pos += 1
             return Redirect(op, Word([Part("text", "&fd")]))
         self._skip_blanks()
-        # For a here-document (<<) this is the delimiter: its body is not judged.
-        return Redirect(op, self._word())
+        start = self.pos
+        target = self._word()
+        if op in ("<<", "<<-"):  # the delimiter: a quoted one means the body is not expanded
+            quoted = any(c in self.text[start:self.pos] for c in "'\"\\")
+            return Redirect(op, target, "quoted" if quoted else "")
+        return Redirect(op, target)
+
+
+# Words after which a `(` or `{ ` opens a group: `do (rm -rf ~)`, `then { ...; }`.
+_OPENING = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "time", "coproc", "{"})
+
+
+def _substitutions_in(text: str, quoted: bool) -> Part | None:
+    """The command substitutions inside `text` (an arithmetic or `${...}` body), as one part."""
+    if "$(" not in text and "`" not in text:
+        return None
+    inner = [p.value for p in expanded(text).parts if p.kind == "subst"]
+    return Part("subst", "; ".join(inner), quoted) if inner else None
+
+
+def expanded(text: str) -> Word:
+    """`text` as the shell reads a double-quoted string or an unquoted
+    here-document: literal, except `$...` and backticks, which are parts."""
+    parser = _Parser(text)
+    word = Word()
+    parser._double_quoted(word, end=None)
+    return word
 
 
 def _ansi_c(raw: str) -> str:
