@@ -40,21 +40,28 @@ def test_fs08_no_hard_links_out_and_no_device_nodes_in_the_workspace(rootless: C
 
 def test_fs07_git_hooks_config_and_envrc_stay_read_only(rootless: Caller, rootless_workspace: Path) -> None:
     """FS-07: what would run on the host later is not writable, the rest of the workspace is."""
-    for directory in (".git/hooks", ".vscode"):
+    for directory in (".git/hooks", ".vscode", ".claude"):
         (rootless_workspace / directory).mkdir(parents=True)
-    for name in (".git/config", ".envrc", ".vscode/tasks.json", ".git/hooks/pre-commit.sample"):
+    for name in (".git/config", ".envrc", ".vscode/tasks.json", ".git/hooks/pre-commit.sample",
+                 ".claude/settings.json", ".mcp.json"):
         (rootless_workspace / name).write_text("original\n")
     for path in [rootless_workspace / ".git", *(rootless_workspace / ".git").rglob("*"),
                  *(rootless_workspace / ".vscode").rglob("*"), rootless_workspace / ".vscode",
-                 rootless_workspace / ".envrc"]:
+                 *(rootless_workspace / ".claude").rglob("*"), rootless_workspace / ".claude",
+                 rootless_workspace / ".envrc", rootless_workspace / ".mcp.json"]:
         shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
-    script = ("for f in .git/hooks/pre-commit .git/config .envrc .vscode/tasks.json; do "
+    # .claude/settings.json and .mcp.json: an agent's hooks and MCP servers, run by the host's next session.
+    script = ("for f in .git/hooks/pre-commit .git/config .envrc .vscode/tasks.json .claude/settings.json "
+              ".claude/settings.local.json .mcp.json; do "
               "echo evil >> $f 2>/dev/null && echo \"$f=written\" || echo \"$f=refused\"; done; "
               "echo fine > src.txt && echo src=written")
     result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
                            "--", "sh", "-c", script], cwd=rootless_workspace)
     assert result.stdout.decode().split() == [".git/hooks/pre-commit=refused", ".git/config=refused",
-                                              ".envrc=refused", ".vscode/tasks.json=refused", "src=written"]
+                                              ".envrc=refused", ".vscode/tasks.json=refused",
+                                              ".claude/settings.json=refused", ".claude/settings.local.json=refused",
+                                              ".mcp.json=refused", "src=written"]
     assert not (rootless_workspace / ".git/hooks/pre-commit").exists()
-    for name in (".git/config", ".envrc", ".vscode/tasks.json"):
+    assert not (rootless_workspace / ".claude/settings.local.json").exists()
+    for name in (".git/config", ".envrc", ".vscode/tasks.json", ".claude/settings.json", ".mcp.json"):
         assert (rootless_workspace / name).read_text() == "original\n"

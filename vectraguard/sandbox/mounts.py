@@ -176,7 +176,13 @@ def canonical_source(source: str, cwd: str, origin: Origin) -> str:
 # direnv, editor tasks) — the classic way out of a sandboxed checkout. They
 # cannot cover what does not exist yet, nor a renamed parent: `overlay` mode
 # is the answer to that class; `rw` keeps what a bind can.
-PROTECTED_IN_WORKSPACE = (".git/hooks", ".git/config", ".envrc", ".vscode/tasks.json", ".idea/workspace.xml")
+# Read-only over a read-write workspace where they exist: what the host runs later from
+# the project (git's hooks and config, direnv, editor tasks, hook managers) and what AI
+# coding tools on the host load and run (their settings' hooks, MCP servers) — a sandboxed
+# agent shell (profile agent-shell) must not plant a hook its own host session then runs.
+PROTECTED_IN_WORKSPACE = (".git/hooks", ".git/config", ".envrc", ".vscode/tasks.json", ".idea/workspace.xml",
+                          ".claude", ".mcp.json", ".cursor", ".codex", ".gemini", ".aider.conf.yml",
+                          ".pre-commit-config.yaml", ".husky")
 
 
 def protected_mounts(workspace: Mount, *, git_writable: bool) -> tuple[Mount, ...]:
