@@ -126,6 +126,9 @@ class _Judge:
         self.functions: dict[str, str] = {}  # name -> body, defined earlier on this line
         self.namerefs: dict[str, str] = {}  # declare -n NAME=OTHER
         self.cloned: set[str] = set()  # directories of repositories cloned earlier on this line
+        self.aliases: dict[str, str] = {}  # `hash -p /bin/rm ls`, `cp /bin/rm ./ls`: a name for another program
+        self.secret_files: set[str] = set()  # files the environment or history was written into
+        self.new_remotes: dict[str, str] = {}  # git remotes added on this line -> their URL
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
         self.findings: list[Finding] = []
@@ -333,6 +336,8 @@ class _Judge:
         name = posixpath.basename(argv[0])
         if name in FETCHERS:  # `curl URL > file`
             self.downloaded[path] = name
+        if name in ("env", "printenv", "set", "export", "declare", "history", "compgen"):
+            self.secret_files.add(path)
 
     def loop(self, words: list[shellwords.Word], depth: int) -> None:
         """`for NAME in WORDS`: the body comes next on the line, and sees NAME
@@ -432,6 +437,12 @@ class _Judge:
     def command(self, argv: list[str], depth: int, sources: tuple[tuple[str, str], ...], stdin: Input,
                 redirects: tuple[str, ...]) -> str | None:
         """Match argv and whatever it runs; return its output if statically known."""
+        real = self.aliases.get(posixpath.normpath(argv[0]))
+        if real is not None:  # a copy or hashed name of another program runs that program
+            argv = [real, *argv[1:]]
+        secret = [a for a in argv[1:] if any(f in a for f in self.secret_files)]
+        if secret:  # a file the environment was written into is the environment
+            sources = (("env", " ".join(secret)), *sources)
         name = posixpath.basename(argv[0])
         if UNKNOWN in argv[0]:
             self.opaque("opaque-command-name", shlex.join(argv))
@@ -458,6 +469,19 @@ class _Judge:
         if name in ("env", "cross-env"):  # its NAME=VALUE words are the command's environment
             self.assignments({a.partition("=")[0]: a.partition("=")[2] for a in argv[1:] if _assignment(a)}, depth,
                              scoped=True)
+            for arg in argv[1:]:  # BASH_FUNC_NAME%%=() { ...; }: a function every bash it starts defines
+                exported = re.fullmatch(r"BASH_FUNC_([^=%]+)(?:%%|\(\))=(.*)", arg, re.DOTALL)
+                if exported:
+                    self.line(exported.group(1) + exported.group(2), depth + 1)
+        if name == "git" and argv[1:3] == ["remote", "add"] and len(argv) > 4:
+            self.new_remotes[argv[3]] = argv[4]
+        if name == "git" and "push" in argv[1:3]:  # to a remote added on this line: as if fed from it
+            added = [r for r in argv[argv.index("push") + 1:] if r in self.new_remotes]
+            if added:
+                self.match(Command(name, tuple(argv[1:]), (("git-remote-add", self.new_remotes[added[0]]),)),
+                           argv)
+        if name == "hash" and "-p" in argv[:-2]:
+            self.aliases[argv[argv.index("-p") + 2]] = argv[argv.index("-p") + 1]
         if wrappers.is_wrapper(name):
             for inner in wrappers.unwrap(argv):
                 if inner.line is not None:
@@ -542,8 +566,14 @@ class _Judge:
                 if fetcher and destination:
                     self.downloaded[posixpath.normpath(destination)] = fetcher
                     self.downloaded[posixpath.basename(posixpath.normpath(destination))] = fetcher
+        if name in ("cp", "ln", "install") and len(argv) > 2:
+            copied, destination = Command(name, tuple(argv[1:])).split_operands()
+            if destination and len(copied) == 1 and copied[0].startswith("/"):
+                self.aliases[posixpath.normpath(destination)] = copied[0]
         if "/" in argv[0]:
             self.script_file(argv[0], depth, positional=argv)
+        elif argv[0] in self.downloaded:  # `curl -o ~/.local/bin/tool …; tool`: found on PATH by name
+            self._fetched_then_run(argv[0], argv)
         return decoding.static_output(argv, stdin.known)
 
     def makefile(self, argv: list[str], depth: int, stdin: Input) -> None:

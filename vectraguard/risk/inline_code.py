@@ -45,7 +45,7 @@ _PROCESS = (r"""(?:\bos\.(?:system|popen|exec\w*|spawn\w*|posix_spawnp?)|\bsubpr
 _BUILT = (_PROCESS + r"""\s*\(\s*(?!\s*[)'"\[]|\s*(?:shell|check|text|capture_output|cwd|env|stdout|stderr)\s*=)""")
 _CONCAT = (_PROCESS + r"""\s*\(?\s*(?:\[\s*)?(?:""" + _STRING + r"""\s*(?:[+.%]\s*[\w$("']|\.format\b)|f['"][^'"]*\{)""")
 _EVAL = (r"""(?<![\w.])(?:exec|eval|execfile|Function|loadstring|load|dofile|create_function)\s*\(\s*(?!\s*['")])|"""
-         r"""\b(?:IEX|iex|Invoke-Expression|invoke-expression)\b|"""
+         r"""\b(?:IEX|iex|Invoke-Expression|invoke-expression)\b|\.then\(\s*(?:eval|Function)\s*\)|"""
          r"""\b(?:instance_eval|class_eval|module_eval|runInThisContext|runInNewContext)\b|"""
          r"""\beval\s+(?!['"{])[$\w]""")
 # Decoding only matters when the result can run.

@@ -293,7 +293,7 @@ def _npm_config(args: list[str], runs: Runs) -> None:
 _READERS: dict[str, Callable[[list[str], Runs], None]] = {
     "kubectl": _exec_in_container, "oc": _exec_in_container, "docker": _exec_in_container,
     "podman": _exec_in_container, "nerdctl": _exec_in_container, "npm": _npm_config, "yarn": _npm_config,
-    "pnpm": _npm_config, "npx": lambda args, runs: _npm_config(["exec", *args], runs),
+    "pnpm": _npm_config,
     "git": _git, "tar": _tar, "bsdtar": _tar, "rsync": _rsync, "ssh": _ssh_remote, "autossh": _ssh_remote,
     "scp": _scp, "sftp": _scp, "vim": _vim, "vi": _vim, "nvim": _vim, "view": _vim, "ex": _vim, "vimdiff": _vim,
     "rvim": _vim, "gdb": _gdb, "sed": _sed, "gsed": _sed, "zip": _zip, "tmux": _tmux, "screen": _screen,

