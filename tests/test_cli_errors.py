@@ -30,7 +30,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     ("args", "expected"),
     [
         (["run", "-p", "no-such-profile", "--", "true"],
-         "vectraguard: unknown profile 'no-such-profile'; available profiles: aider, claude-code, codex, default, "
+         "vectraguard: unknown profile 'no-such-profile'; available profiles: agent-shell, aider, claude-code, codex, default, "
          "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
         (["check", "--"],
          "vectraguard check: no command given; vectraguard check [OPTIONS] -- CMD [ARG...]   or   "
@@ -41,7 +41,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         (["approvals", "revoke"],
          "vectraguard approvals revoke: give approval ids, or --all; `vectraguard approvals list` shows the ids"),
         (["check", "-p", "nope", "--", "true"],
-         "vectraguard: unknown profile 'nope'; available profiles: aider, claude-code, codex, default, "
+         "vectraguard: unknown profile 'nope'; available profiles: agent-shell, aider, claude-code, codex, default, "
          "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
