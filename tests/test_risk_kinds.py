@@ -396,6 +396,13 @@ def test_a_nested_line_too_deep_to_read_is_opaque() -> None:
     assert verdict == "ask" and "opaque-eval" in rules
 
 
+def test_a_line_that_multiplies_its_own_reading_is_bounded_and_opaque() -> None:
+    """Functions calling functions ten times each, eight deep: 10^8 bodies to read."""
+    line = "f0() { true; }; " + " ".join(f"f{i}() {{ {'; '.join([f'f{i - 1}'] * 10)}; }};" for i in range(1, 9))
+    verdict, rules, _ = judged(line + " f8")
+    assert verdict == "ask" and "opaque-eval" in rules
+
+
 def test_an_absolute_path_inside_the_working_directory_is_judged_as_relative() -> None:
     assert judged("rm -rf /home/dev/project/build")[0] == "allow"
     assert judged("rm -rf /home/dev/project")[0] == "ask"

@@ -39,6 +39,10 @@ from vectraguard.risk import (
 from vectraguard.risk.rules import OPAQUE_RULES, Command, Index, Rule
 
 MAX_DEPTH = 8  # nested scripts (sh -c "sh -c ..."); deeper is opaque
+# Lines judged for one command (nested scripts, function calls, here-documents ...): a bound
+# on the work a crafted line can cause (functions calling functions grow it exponentially);
+# what is left unread is opaque.
+MAX_LINES = 2000
 MAX_SCRIPT_BYTES = 256 * 1024
 # An expansion whose value is unknown is kept as its text (`${X}`, `$(cmd)`)
 # followed by this mark, which no shell word can contain: what came from it is
@@ -133,6 +137,7 @@ class _Judge:
         self.called: set[str] = set()
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
+        self.budget = MAX_LINES
 
     # -- findings ------------------------------------------------------------------------------
 
@@ -182,6 +187,10 @@ class _Judge:
             return
         if depth > MAX_DEPTH:
             self.opaque("opaque-eval", text, f"nested more than {MAX_DEPTH} levels deep")
+            return
+        self.budget -= 1
+        if self.budget < 0:
+            self.opaque("opaque-eval", "(the rest of the line)", f"more than {MAX_LINES} nested lines to read")
             return
         pipelines, code = shellwords.parse_code(text)
         for rule in self.rules.line_rules:
