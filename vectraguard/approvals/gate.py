@@ -2,7 +2,8 @@
 
 `allow` goes ahead. `deny` is refused, naming the setting that denied.
 `ask` goes ahead when, in this order: a remembered approval matches
-exactly; `--yes` was given (unless the policy forbids it); the person at the
+exactly (the command, directory, profile and the files the command runs:
+approvals/bound_files.py); `--yes` was given (unless the policy forbids it); the person at the
 terminal says yes; there is no terminal and the policy approves unattended
 runs. Otherwise it is refused. Every outcome is an audit entry: what was
 decided, by whom (the setting, the flag, the person, the remembered
@@ -11,6 +12,11 @@ refused record has them too.
 
 `grant` is the same question asked ahead of time (`approvals grant`), for
 a command that an agent's hook will meet: only a remembered yes counts.
+
+The question shows the files the command runs, with their digests: a yes
+is remembered for that content only. When one of them cannot be read (or
+named: `sh "$F"`), the yes cannot be remembered, and the question says so
+instead of offering it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vectraguard import units
-from vectraguard.approvals import prompt
+from vectraguard.approvals import bound_files, prompt
 from vectraguard.audit import record
 from vectraguard.config.policy import Policy
 from vectraguard.config.resolved import ResolvedProfile
@@ -67,29 +73,35 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
         raise _denial(run, details, entry("denied", "risk.decisions"))
     from vectraguard.approvals import store  # only a run with findings needs the store
 
-    remembered = store.find(run.argv, run.cwd, run.digest)
+    binding = bound_files.bind(run.argv, run.cwd)
+    remembered = store.find(run.argv, run.cwd, run.digest, binding)
+    ran = _runs(binding)  # in each entry: the content a yes was given to
     if remembered is not None:
         return (entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
-                      approved_by=remembered.user, approved_at=remembered.created_at),)
+                      approved_by=remembered.user, approved_at=remembered.created_at, **ran),)
     if yes:
         if _policy(policy, "approvals.allow_yes", True):
-            return (entry("approved", "--yes"),)
+            return (entry("approved", "--yes", **ran),)
         details.append(f"--yes is not accepted: {policy.rule('approvals.allow_yes') if policy else ''}")
-    remember_for = _remember_for(run.profile, policy)
-    answer = prompt.ask(_screen(run, details), units.format_duration(remember_for) if remember_for else None)
+    remember_for = _remember_for(run.profile, policy) if binding.complete else None
+    answer = prompt.ask(_screen(run, details, binding),
+                        units.format_duration(remember_for) if remember_for else None)
     if answer is None:
         if _policy(policy, "approvals.without_terminal", "refuse") == "approve":
             assert policy is not None
-            return (entry("approved", policy.rule("approvals.without_terminal")),)
+            return (entry("approved", policy.rule("approvals.without_terminal"), **ran),)
         raise _refusal(f"vectraguard: `{run.command()[:200]}` needs approval, and there is no terminal to ask on",
-                       details, "run it from a terminal to be asked, or pass --yes", entry("refused", "no terminal"))
+                       details, "run it from a terminal to be asked, or pass --yes",
+                       entry("refused", "no terminal", **ran))
     if answer is prompt.Answer.NO:
-        raise _refusal(f"vectraguard: `{run.command()[:200]}`: not approved", [], "", entry("declined", "terminal"))
+        raise _refusal(f"vectraguard: `{run.command()[:200]}`: not approved", [], "",
+                       entry("declined", "terminal", **ran))
     if answer is prompt.Answer.REMEMBER and remember_for:
         kept = store.remember(run.argv, run.cwd, run.profile.name, run.digest,
-                              tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)
-        return (entry("approved", "terminal", remembered=kept.id),)
-    return (entry("approved", "terminal"),)
+                              tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for,
+                              binding.files)
+        return (entry("approved", "terminal", remembered=kept.id, **ran),)
+    return (entry("approved", "terminal", **ran),)
 
 
 def grant(decision: Decision, run: Run, *, policy: Policy | None) -> Remembered | None:
@@ -106,7 +118,13 @@ def grant(decision: Decision, run: Run, *, policy: Policy | None) -> Remembered 
         raise PolicyError("vectraguard: approvals cannot be remembered here",
                           hint="the system policy (approvals.remember) or the profile (risk.remember_for: false) "
                           "switches remembering off")
-    answer = prompt.ask(_screen(run, details), units.format_duration(remember_for), once=False)
+    binding = bound_files.bind(run.argv, run.cwd)
+    if not binding.complete:
+        raise PolicyError(f"vectraguard: `{run.command()[:200]}` cannot be remembered: a remembered approval is "
+                          "bound to the files the command runs, and these cannot be read",
+                          details=[printable(p) for p in binding.problems],
+                          hint="name the files literally, make them readable regular files, or approve each run")
+    answer = prompt.ask(_screen(run, details, binding), units.format_duration(remember_for), once=False)
     if answer is None:
         raise PolicyError("vectraguard: approvals grant asks a person, and there is no terminal to ask on",
                           hint="run it from a terminal (--yes does not apply: the point is that a person says yes)")
@@ -116,7 +134,8 @@ def grant(decision: Decision, run: Run, *, policy: Policy | None) -> Remembered 
 
     user, _ = record.who()
     return store.remember(run.argv, run.cwd, run.profile.name, run.digest,
-                          tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for)
+                          tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for,
+                          binding.files)
 
 
 def network_summary(profile: ResolvedProfile) -> str:
@@ -149,16 +168,26 @@ def _remember_for(profile: ResolvedProfile, policy: Policy | None) -> float | No
     return None if text is False else units.parse_duration(text)
 
 
-def _screen(run: Run, details: list[str]) -> str:
+def _runs(binding: bound_files.Binding) -> dict[str, Any]:
+    return {"runs": [{"path": f.path, "sha256": f.sha256} for f in binding.files]} if binding.files else {}
+
+
+def _screen(run: Run, details: list[str], binding: bound_files.Binding) -> str:
     lines = ["", "vectraguard: this run needs your approval",
              f"  command:   {run.command()}",
              f"  directory: {printable(run.cwd)}",
+             *(f"  runs:      {printable(f.path)}{_leads_to(f)} (sha256 {f.sha256[:16]})" for f in binding.files),
+             *(f"  runs:      {printable(p)} (so this yes cannot be remembered)" for p in binding.problems),
              f"  profile:   {run.profile.name} (digest {run.digest[:12]})",
              f"  writable:  {', '.join(printable(w) for w in run.writable) or 'nothing'}",
              f"  network:   {run.network}",
              "  findings:"]
     lines += [f"    - {d}" for d in details]
     return "\n".join(lines)
+
+
+def _leads_to(file: bound_files.BoundFile) -> str:
+    return f" -> {printable(file.target)}" if file.target != file.path else ""
 
 
 def _refusal(message: str, details: list[str], hint: str, audit_entry: dict[str, Any]) -> PolicyError:

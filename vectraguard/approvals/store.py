@@ -1,11 +1,19 @@
 """Remembered approvals: "yes to exactly this, here, under exactly this profile, for a while".
 
-An entry is bound to the exact argv, the working directory and the digest
-of the resolved profile (any change to the profile, its rules or the flags
-that shaped it makes a new digest), and it expires. `vectraguard approvals
+An entry is bound to the exact argv, the working directory, the digest of
+the resolved profile (any change to the profile, its rules or the flags
+that shaped it makes a new digest) and each file the command runs, by path,
+target and SHA-256 (approvals/bound_files.py: a rewritten, deleted or
+swapped script asks again); and it expires. `vectraguard approvals
 list|revoke` show and remove them. The file sits in Vectra Guard's data
 directory (0700/0600), which no sandbox can mount, so nothing inside a
 sandbox can approve itself.
+
+Entries written before files were bound have no `files`: they load, and
+hold only for a command that runs no file now — the binding they were
+given then (none) is compared like any other, so an old yes to
+`./deploy.sh` asks once more instead of vouching for whatever deploy.sh
+holds today.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vectraguard import paths, state_file
+from vectraguard.approvals.bound_files import Binding, BoundFile, bind
 from vectraguard.errors import ConfigError, UsageError
 
 STORE_NAME = "approvals.json"
@@ -36,11 +45,13 @@ class Remembered:
     user: str
     created_at: str  # ISO 8601 UTC
     expires_at: float  # seconds since the epoch
+    files: tuple[BoundFile, ...] = ()  # the files the command runs, as approved
 
     def expired(self, now: float) -> bool:
         return now >= self.expires_at
 
-    def matches(self, argv: tuple[str, ...], cwd: str, digest: str) -> bool:
+    def same_run(self, argv: tuple[str, ...], cwd: str, digest: str) -> bool:
+        """The same command, directory and profile (whatever its files hold now)."""
         return self.argv == argv and self.cwd == cwd and self.profile_digest == digest
 
 
@@ -51,26 +62,36 @@ def store_path() -> Path:
 def load() -> list[Remembered]:
     raw = state_file.read(store_path(), WHAT, HINT) or []
     try:
-        return [Remembered(**{**item, "argv": tuple(item["argv"]), "rules": tuple(item["rules"])}) for item in raw]
-    except (TypeError, KeyError) as exc:
+        return [Remembered(**{**item, "argv": tuple(item["argv"]), "rules": tuple(item["rules"]),
+                              "files": tuple(BoundFile(**f) for f in item.get("files", ()))}) for item in raw]
+    except (TypeError, KeyError, AttributeError) as exc:
         raise ConfigError(f"vectraguard: the {WHAT} {store_path()} is unreadable ({exc})", hint=HINT) from None
 
 
-def find(argv: tuple[str, ...], cwd: str, digest: str, now: float | None = None) -> Remembered | None:
+def find(argv: tuple[str, ...], cwd: str, digest: str, binding: Binding | None = None, *,
+         now: float | None = None) -> Remembered | None:
+    """The approval remembered for this run, if one holds: same argv, directory
+    and profile digest, not expired, and bound to exactly the files the command
+    runs now (`binding`; read here when not given, only if an entry is a candidate)."""
     moment = time.time() if now is None else now
     for entry in load():
-        if entry.matches(argv, cwd, digest) and not entry.expired(moment):
+        if not entry.same_run(argv, cwd, digest) or entry.expired(moment):
+            continue
+        binding = binding or bind(argv, cwd)
+        if binding.matches(entry.files):
             return entry
     return None
 
 
 def remember(argv: tuple[str, ...], cwd: str, profile: str, digest: str, rules: tuple[str, ...], user: str,
-             created_at: str, seconds: float) -> Remembered:
+             created_at: str, seconds: float, files: tuple[BoundFile, ...] = ()) -> Remembered:
+    """Keep a yes (replacing any earlier one for the same run); `files` as
+    approved, from a complete binding (the caller checks)."""
     entry = Remembered(os.urandom(6).hex(), argv, cwd, profile, digest, rules, user, created_at,
-                       time.time() + seconds)
+                       time.time() + seconds, files)
     with state_file.locked(store_path(), WHAT):
         now = time.time()
-        kept = [e for e in load() if not e.expired(now) and not e.matches(argv, cwd, digest)]
+        kept = [e for e in load() if not e.expired(now) and not e.same_run(argv, cwd, digest)]
         _save([*kept, entry])
     return entry
 

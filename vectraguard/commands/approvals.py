@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from vectraguard import errors, output
 from vectraguard.approvals import store
+from vectraguard.approvals.bound_files import BoundFile
 from vectraguard.output import printable
 
 
@@ -38,6 +39,8 @@ def _grant(args: argparse.Namespace) -> int:
         return 0
     print(f"approved {kept.id}: `{printable(shlex.join(kept.argv))}` in {printable(kept.cwd)}, profile "
           f"{kept.profile}, until {_expires(kept.expires_at)}")
+    for file in kept.files:
+        print(f"  bound to {printable(file.path)} (sha256 {file.sha256}): a change to it asks again")
     return 0
 
 
@@ -52,15 +55,22 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [{"id": e.id, "expires": _expires(e.expires_at) + (" (expired)" if e.expired(now) else ""),
              "profile": e.profile, "directory": e.cwd, "command": shlex.join(e.argv)[:80],
-             "rules": ", ".join(e.rules)} for e in entries]
-    output.print_table(rows, ["id", "expires", "profile", "directory", "command", "rules"])
+             "rules": ", ".join(e.rules), "runs": "; ".join(_file(f) for f in e.files) or "-"} for e in entries]
+    output.print_table(rows, ["id", "expires", "profile", "directory", "command", "rules", "runs"])
     return 0
+
+
+def _file(file: BoundFile) -> str:
+    """A bound file in the table (which escapes what it prints): path, target, the start of its digest."""
+    leads = f" -> {file.target}" if file.target != file.path else ""
+    return f"{file.path}{leads} sha256:{file.sha256[:12]}"
 
 
 def _row(entry: store.Remembered) -> dict[str, object]:
     return {"id": entry.id, "command": shlex.join(entry.argv), "cwd": entry.cwd, "profile": entry.profile,
             "profile_digest": entry.profile_digest, "rules": list(entry.rules), "user": entry.user,
-            "created_at": entry.created_at, "expires_at": _expires(entry.expires_at)}
+            "created_at": entry.created_at, "expires_at": _expires(entry.expires_at),
+            "files": [{"path": f.path, "target": f.target, "sha256": f.sha256} for f in entry.files]}
 
 
 def _expires(at: float) -> str:
