@@ -21,6 +21,7 @@ script file is read (small files only).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
 import re
@@ -57,6 +58,7 @@ EDITORS_READING_INPUT = frozenset({"ed", "red", "ex"})  # `!CMD` lines run CMD
 PATH_COMMANDS = frozenset({"rm", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "mv", "cp", "find", "truncate",
                            "rsync", "tee", "ln"})
 # Programs that run a file given to them: a file written earlier on the line is judged as their program.
+COMPILERS = frozenset({"gcc", "cc", "clang", "g++", "c++", "clang++", "tcc", "rustc", "go"})
 FILE_RUNNERS = frozenset({*inline_code.INTERPRETERS, "go", "nmap", "gdb", "tclsh", "wish", "expect", "sqlite3",
                           "deno", "bun", "ts-node", "tsx", "Rscript", "julia", "php", "ruby", "perl", "node", "lua"})
 
@@ -133,6 +135,7 @@ class _Judge:
         self.aliases: dict[str, str] = {}  # `hash -p /bin/rm ls`, `cp /bin/rm ./ls`: a name for another program
         self.secret_files: set[str] = set()  # files the environment or history was written into
         self.new_remotes: dict[str, str] = {}  # git remotes added on this line -> their URL
+        self.links: dict[str, str] = {}  # symbolic links made on this line -> what they point to
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
         self.findings: list[Finding] = []
@@ -153,6 +156,9 @@ class _Judge:
         text = shown(shlex.join(argv))[:200]
         # A rule about what feeds the command shows the feeder too (`curl … | sh`, not just `sh`).
         fed = shown(" | ".join(f"{name} {args}".strip() for name, args in command.sources))[:200]
+        if self.links and command.name in PATH_COMMANDS:  # `ln -s ~ build; rm -rf build/`: what the link names
+            command = Command(command.name, tuple(self._through_link(a) for a in command.args), command.sources,
+                              command.code, command.redirects)
         if self.directory and self.directory != "." and command.name in PATH_COMMANDS:
             command = Command(command.name, tuple(self._under_directory(a) for a in command.args), command.sources,
                               command.code, command.redirects)
@@ -164,6 +170,13 @@ class _Judge:
                 self._seen.add((rule.id, text))
                 matched = f"{fed} | {text}" if fed and (rule.stdin_from or rule.stdin_args) else text
                 self.findings.append(Finding(rule.id, rule.cls, matched, rule.reason))
+
+    def _through_link(self, arg: str) -> str:
+        path = posixpath.normpath(self._under_directory(arg)).lstrip("./") if not arg.startswith("-") else arg
+        for link, target in self.links.items():
+            if path == link or path.startswith(link + "/"):
+                return target.rstrip("/") + path[len(link):]
+        return arg
 
     def _under_directory(self, arg: str) -> str:
         """A relative path operand after `cd DIR`, as the path it names."""
@@ -345,7 +358,8 @@ class _Judge:
         name = posixpath.basename(argv[0])
         if name in FETCHERS:  # `curl URL > file`
             self.downloaded[path] = name
-        if name in ("env", "printenv", "set", "export", "declare", "history", "compgen"):
+        if name in ("env", "printenv", "set", "export", "declare", "history", "compgen", "security", "pg_dump",
+                    "pg_dumpall", "mysqldump", "mariadb-dump", "mongodump"):
             self.secret_files.add(path)
 
     def loop(self, words: list[shellwords.Word], depth: int) -> None:
@@ -393,6 +407,15 @@ class _Judge:
             return self.positional[index] if index < len(self.positional) else ""
         if name == "#" and self.positional is not None:
             return str(len(self.positional) - 1)
+        array = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)\[[@*]\]", name)
+        if array:  # "${dirs[@]}" of dirs=(dist build): the words set on the line
+            value = self.vars.get(array.group(1))
+            if value is not None and value.startswith("(") and value.endswith(")"):
+                try:
+                    return shlex.split(value[1:-1])
+                except ValueError:
+                    return None
+            return None
         return self.vars.get(name)
 
     def expand(self, word: shellwords.Word, depth: int) -> tuple[list[str], list[tuple[str, str]]]:
@@ -462,16 +485,20 @@ class _Judge:
             self.with_positional(positional, self.functions[argv[0]], depth + 1)
             return None
         if name == "xargs":
-            command = wrappers.xargs(argv)
+            # Its input is unknown: a word that is only the input (`rm {}`, `sh -c '{}'`) is marked so;
+            # inside a word (`sh -c 'echo "{}"'`) it stays a plain name.
+            command = [w + UNKNOWN if w == "{}" else w for w in wrappers.xargs(argv)]
             if sources and sources[0][0] == "find":  # `find … | xargs rm`: as `find … -exec rm {} +`
                 try:
                     found = shlex.split(sources[0][1])
                 except ValueError:
                     found = sources[0][1].split()
-                self.find(["find", *found, "-exec", *command, "+"], depth + 1, sources[1:])
-            elif stdin.known is not None and "{}" in command:  # `xargs -I{} sh -c '{}' <<< 'rm -rf ~'`
+                self.find(["find", *found, "-exec", *[w.replace(UNKNOWN, "") for w in command], "+"], depth + 1,
+                          sources[1:])
+            elif stdin.known is not None and any("{}" in w for w in command):  # `xargs -I{} sh -c '{}' <<< '…'`
                 for item in [i for i in stdin.known.split("\n") if i.strip()][:16]:
-                    self.command([w.replace("{}", item) for w in command], depth + 1, sources, Input(), redirects)
+                    self.command([w.replace(UNKNOWN, "").replace("{}", item) for w in command], depth + 1, sources,
+                                 Input(), redirects)
             else:
                 self.command(command, depth + 1, sources, Input(), redirects)
             return None
@@ -503,6 +530,8 @@ class _Judge:
                 self.judged_text(inner.line or "", depth, shlex.join(argv))
             return None
         if name == "eval":
+            if argv[1:] and all(_setup_output(a) for a in argv[1:]):  # eval "$(ssh-agent -s)"
+                return None
             self.judged_text(" ".join(argv[1:]), depth, shlex.join(argv))
             return None
         if name in ("alias",):
@@ -541,6 +570,13 @@ class _Judge:
         if name == "tee":
             for target in Command(name, tuple(argv[1:])).operands():
                 self.files[posixpath.normpath(target)] = stdin.known or ""
+        if name in COMPILERS and "-" in argv[1:] and stdin.known:  # `gcc -x c - <<< '...'`: its program
+            self.code(name, argv, stdin.known, depth, sources)
+        if name in FILE_RUNNERS:  # a program given as <(...) whose text the line shows
+            for inner in stdin.substituted:
+                known = self.static_output(inner)
+                if known:
+                    self.code(name, argv, known, depth, sources)
         if name in FILE_RUNNERS:  # a program written earlier on this line, now run (`go run /tmp/r.go`)
             for arg in argv[1:]:
                 written = self.files.get(posixpath.normpath(arg.partition("=")[2] if arg.startswith("--") else arg))
@@ -564,10 +600,10 @@ class _Judge:
                 into = operands[1] if len(operands) > 1 else \
                     re.sub(r"\.git$", "", posixpath.basename(operands[0].rstrip("/"))) or "repo"
                 self.cloned.add(posixpath.normpath(self._under_directory(into)).lstrip("./") or ".")
-        if name in ARCHIVERS and (any(posixpath.normpath(a) in self.downloaded for a in argv[1:]) or
-                                  any(n in FETCHERS for n, _ in sources)):
-            self.extracted = next((n for n, _ in sources if n in FETCHERS), "") or next(
-                self.downloaded[posixpath.normpath(a)] for a in argv[1:] if posixpath.normpath(a) in self.downloaded)
+        fetched_archive = [self.downloaded[d] for a in argv[1:] for d in self.downloaded
+                           if fnmatch.fnmatchcase(d, posixpath.normpath(a))]
+        if name in ARCHIVERS and (fetched_archive or any(n in FETCHERS for n, _ in sources)):
+            self.extracted = next((n for n, _ in sources if n in FETCHERS), "") or fetched_archive[0]
         if name in ("mv", "cp", "install", "ln") and len(argv) > 2:
             moved, destination = Command(name, tuple(argv[1:])).split_operands()
             for source in moved:  # a fetched file moved or linked: still fetched
@@ -579,6 +615,9 @@ class _Judge:
             copied, destination = Command(name, tuple(argv[1:])).split_operands()
             if destination and len(copied) == 1 and copied[0].startswith("/"):
                 self.aliases[posixpath.normpath(destination)] = copied[0]
+            if name == "ln" and destination and len(copied) == 1 and any(
+                    re.fullmatch(r"-[a-zA-Z]*s[a-zA-Z]*|--symbolic", a) for a in argv[1:]):
+                self.links[posixpath.normpath(self._under_directory(destination)).lstrip("./")] = copied[0]
         if "/" in argv[0]:
             self.script_file(argv[0], depth, positional=argv)
         elif argv[0] in self.downloaded:  # `curl -o ~/.local/bin/tool …; tool`: found on PATH by name
@@ -594,8 +633,8 @@ class _Judge:
             if text is None and path == "-" and stdin.fed:
                 self.opaque("opaque-input", shlex.join(argv), "make reads its makefile from input")
             for recipe in (text or "").split("\n"):
-                if recipe.startswith("\t"):
-                    self.line(recipe.strip().lstrip("@-+"), depth + 1)
+                if recipe.startswith("\t"):  # make turns $$ into $ before the shell reads the recipe
+                    self.line(recipe.strip().lstrip("@-+").replace("$$", "$"), depth + 1)
 
     def judged_text(self, text: str, depth: int, context: str) -> None:
         """A command line found inside another command: judged, and opaque when
@@ -695,6 +734,11 @@ class _Judge:
 
     def interpreter(self, name: str, argv: list[str], depth: int, sources: tuple[tuple[str, str], ...],
                     stdin: Input) -> None:
+        if "-m" in argv[1:-1]:  # python -m pip ...: judged as the module's own command
+            at = argv.index("-m")
+            self.match(Command(argv[at + 1], tuple(argv[at + 2:]), sources), argv[at + 1:])
+        if name in ("pwsh", "powershell") and any(re.fullmatch(r"(?i)-e(nc(odedcommand)?|c)?", a) for a in argv[1:]):
+            self.opaque("opaque-decoded", shlex.join(argv), "an encoded PowerShell command")
         code, from_input = inline_code.program(name, argv)
         if code is None and from_input:
             if stdin.substituted or (stdin.fed and stdin.known is None):
@@ -755,7 +799,7 @@ class _Judge:
         fetcher: str | None = self.downloaded.get(normal)
         if fetcher is None and "/" not in normal.lstrip("./"):
             fetcher = self.downloaded.get(posixpath.basename(normal))
-        if fetcher is None and self.extracted and not posixpath.isabs(normal):
+        if fetcher is None and self.extracted and not normal.startswith(("/usr/", "/bin/", "/sbin/")):
             fetcher = self.extracted  # a file out of an archive fetched on this line
         where = posixpath.normpath(self._under_directory(path)).lstrip("./")
         if fetcher is None and any(where.startswith(d.lstrip("./") + "/") for d in self.cloned):
@@ -801,6 +845,19 @@ def _without_keywords(words: list[shellwords.Word]) -> list[shellwords.Word]:
     while words and words[0].literal() in KEYWORDS:
         words.pop(0)
     return words
+
+
+# Programs whose output is shell code that sets up the environment, run through
+# `eval "$(TOOL ...)"` in every setup guide: their output is what they are for.
+ENVIRONMENT_SETUP = frozenset({"ssh-agent", "gpg-agent", "keychain", "pyenv", "rbenv", "nodenv", "goenv", "jenv",
+                               "conda", "mamba", "micromamba", "brew", "fnm", "nvm", "zoxide", "starship", "direnv",
+                               "minikube", "opam", "mise", "rtx", "dircolors", "luarocks", "docker-machine",
+                               "aws-vault", "thefuck", "atuin", "pipenv", "poetry", "register-python-argcomplete"})
+
+
+def _setup_output(arg: str) -> bool:
+    found = re.fullmatch(r"\$\(\s*(\S+)[^()]*\)" + UNKNOWN, arg)
+    return found is not None and posixpath.basename(found.group(1)) in ENVIRONMENT_SETUP
 
 
 def _variable_name(expression: str) -> str:

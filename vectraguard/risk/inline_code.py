@@ -21,11 +21,16 @@ INTERPRETERS = {  # name -> the options that take inline code
     "lua5.1": ("-e",), "lua5.3": ("-e",), "lua5.4": ("-e",), "deno": ("eval",), "bun": ("-e", "--eval"),
     "Rscript": ("-e",), "tclsh": (), "expect": ("-c",), "jshell": (), "julia": ("-e",), "elixir": ("-e",),
     "osascript": ("-e",), "pwsh": ("-c", "-Command", "-command"), "powershell": ("-c", "-Command"),
-    "jrunscript": ("-e",), "groovy": ("-e",), "scala": ("-e",), "wish": (),
+    "jrunscript": ("-e",), "groovy": ("-e",), "scala": ("-e",), "wish": (), "R": ("-e",),
 }
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk", "original-awk"})
+# Options that take a value (which is not the program).
+_VALUE_OPTIONS = {"osascript": frozenset({"-l"}), "python": frozenset({"-W", "-X", "-Q"}),
+                  "python3": frozenset({"-W", "-X"}), "node": frozenset({"-r", "--require", "--import", "--loader"}),
+                  "nodejs": frozenset({"-r", "--require"}), "ruby": frozenset({"-r", "-I", "-C"}),
+                  "perl": frozenset({"-I", "-M", "-m"}), "php": frozenset({"-d", "-c", "-z"}), "lua": frozenset({"-l"})}
 # Options after which the program is not inline code nor input: a module, a version query, a check.
-_NOT_CODE = frozenset({"-m", "--version", "-V", "--help", "-h", "-v", "--check", "-c-syntax", "-l", "-i"})
+_NOT_CODE = frozenset({"-m", "--version", "-V", "--help", "-h", "--check"})
 
 # A call that runs a shell command line, then its string argument.
 _RUNNERS = (r"system|popen|exec[lv]?p?e?|spawn|spawnSync|execSync|execFileSync|execFile|check_output|check_call|"
@@ -35,6 +40,7 @@ _STRING = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
 _CALL = rf"""(?:\b(?:{_RUNNERS}))\s*\(?\s*(?:\[\s*)?{_STRING}"""
 _LIST = r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync|exec(?:vp?e?)?|capture\w*)\s*\(\s*\[([^\]]*)\]"""
 _PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|execv\w*|Popen)\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
+_ARGUMENT_LIST = r"""\b(?:exec|system)\s*\(?\s*((?:['"][^'"]*['"]\s*,\s*)+['"][^'"]*['"])"""
 _QUOTING = r"""`([^`]+)`|\bqx\s*(?:\{([^}]*)\}|\(([^)]*)\)|/([^/]*)/|'([^']*)')|%x\s*(?:\(([^)]*)\)|\{([^}]*)\}|\[([^\]]*)\])"""
 _AWK_PIPES = r"""(?P<q>")(?P<s>(?:\\.|[^"\\])*)"\s*\|&?\s*getline|\|&?\s*(?P<q2>")(?P<s2>(?:\\.|[^"\\])*)\""""
 # A process call whose argument is not a plain literal (a name, an f-string, a concatenation).
@@ -73,7 +79,15 @@ def program(name: str, argv: list[str]) -> tuple[str | None, bool]:
     base = re.sub(r"\d(\.\d+)?$", "", name) if name not in INTERPRETERS else name
     options = INTERPRETERS.get(name, INTERPRETERS.get(base, ("-c",)))
     args = argv[1:]
+    takes_value = _VALUE_OPTIONS.get(base, frozenset())
+    skip = False
     for index, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg in takes_value:  # osascript -l JavaScript, node -r MODULE, python -W ignore ...
+            skip = True
+            continue
         if arg in options:
             return (args[index + 1] if index + 1 < len(args) else ""), False
         for option in options:  # attached: -c'...', -e'...', --eval=...
@@ -119,7 +133,11 @@ def shell_lines(code: str, name: str = "") -> list[str]:
     if name in ("tclsh", "wish", "expect"):  # Tcl: exec CMD ARGS, expect's spawn CMD ARGS
         lines += [m.strip('"') for m in re.findall(r"""\b(?:exec|spawn)\s+([^\]\n;}]+)""", code)]
     if name == "osascript":
-        lines += re.findall(r'do shell script\s+"((?:\\.|[^"\\])*)"', code)
+        lines += re.findall(r'do (?:shell )?script\s+"((?:\\.|[^"\\])*)"', code)
+    for found in _compiled(_ARGUMENT_LIST).finditer(code):  # perl's exec "/bin/sh", "-c", "..."
+        import shlex
+
+        lines.append(shlex.join(re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(1))))
     for found in _compiled(_PROGRAM_AND_LIST).finditer(code):  # spawn('sh', ['-c', '...'])
         items = re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(3))
         import shlex

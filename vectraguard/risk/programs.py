@@ -36,9 +36,9 @@ _GIT_COMMAND_KEYS = re.compile(
     r"credential(\.[^=]+)?\.helper|gpg(\.[^.]+)?\.program|alias\.[^.]+|pager\.[^.]+|uploadpack\.packobjectshook|"
     r"difftool\.[^.]+\.cmd|mergetool\.[^.]+\.cmd|sendemail\.(smtpserver|tocmd|cccmd)|core\.hookspath|"
     r"remote\.[^.]+\.(uploadpack|receivepack|vcs)|protocol\.[^.]+\.allow|include\.path|includeif\..*\.path|"
-    r"init\.templatedir)$")
+    r"init\.templatedir|url\..*\.(insteadof|pushinsteadof))$")
 _GIT_OPAQUE_KEYS = re.compile(r"(?i)^(core\.hookspath|include\.path|includeif\..*\.path|core\.fsmonitor|"
-                              r"init\.templatedir)$")
+                              r"init\.templatedir|url\..*\.(insteadof|pushinsteadof))$")
 _BOOLEAN = re.compile(r"(?i)^(true|false|yes|no|on|off|1|0|always|never|)$")
 
 
@@ -290,7 +290,26 @@ def _npm_config(args: list[str], runs: Runs) -> None:
             runs.opaque.append(f"npm config {key.split('=')[0]} makes npm run another program")
 
 
+def _ansible(args: list[str], runs: Runs) -> None:
+    """ansible HOSTS -m shell|command|raw -a 'CMD' (command is the default module)."""
+    module = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-m", "--module-name")), "command")
+    if module.rpartition(".")[2] in ("shell", "command", "raw", "script"):
+        runs.lines += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-a", "--args")]
+
+
+def _database_shell(args: list[str], runs: Runs) -> None:
+    """Database shells' own escapes to a shell: sqlite3/duckdb `.shell`/`.system`, psql and mysql
+    `\\! CMD` (and mysql `system CMD`), PostgreSQL's `COPY ... TO/FROM PROGRAM 'CMD'`."""
+    for arg in args:
+        for found in re.finditer(r"(?:^|;|\n)\s*(?:\.shell|\.system|\\!|system)\s+([^;\n]+)", arg):
+            runs.lines.append(found.group(1))
+        for found in re.finditer(r"(?i)\bPROGRAM\s+'((?:[^']|'')*)'", arg):
+            runs.lines.append(found.group(1).replace("''", "'"))
+
+
 _READERS: dict[str, Callable[[list[str], Runs], None]] = {
+    "ansible": _ansible, "sqlite3": _database_shell, "duckdb": _database_shell, "psql": _database_shell,
+    "mysql": _database_shell, "mariadb": _database_shell,
     "kubectl": _exec_in_container, "oc": _exec_in_container, "docker": _exec_in_container,
     "podman": _exec_in_container, "nerdctl": _exec_in_container, "npm": _npm_config, "yarn": _npm_config,
     "pnpm": _npm_config,

@@ -76,7 +76,7 @@ WRAPPERS: dict[str, Wrapper] = {
     "runuser": _w("-u --user -s --shell -g --group -G --supp-group -w --whitelist-environment", "-c --command"),
     "sg": _w(lines="-c", before=1, joined=True),
     "flatpak-spawn": _w("--forward-fd --directory --env --sandbox-expose --sandbox-expose-ro --app-path --usr-path"),
-    "host-spawn": _w(), "distrobox-host-exec": _w(),
+    "host-spawn": _w(), "distrobox-host-exec": _w(), "arch": _w("-e"),
     "npx": _w("-p --package", "-c --call"), "bunx": _w("-p --package"),
     "setpriv": _w("--reuid --regid --groups --inh-caps --ambient-caps --bounding-set --securebits --pdeathsig "
                   "--selinux-label --apparmor-profile --landlock-access --landlock-rule --ruid --euid --rgid --egid"),
