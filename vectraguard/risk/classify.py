@@ -573,8 +573,8 @@ class _Judge:
         if name in COMPILERS and "-" in argv[1:] and stdin.known:  # `gcc -x c - <<< '...'`: its program
             self.code(name, argv, stdin.known, depth, sources)
         if name in FILE_RUNNERS:  # a program given as <(...) whose text the line shows
-            for inner in stdin.substituted:
-                known = self.static_output(inner)
+            for given in stdin.substituted:
+                known = self.static_output(given)
                 if known:
                     self.code(name, argv, known, depth, sources)
         if name in FILE_RUNNERS:  # a program written earlier on this line, now run (`go run /tmp/r.go`)
