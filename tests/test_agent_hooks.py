@@ -158,6 +158,33 @@ def test_the_hook_judges_in_the_events_directory(env: dict[str, str], tmp_path: 
     assert decision(result)[0] == "ask"
 
 
+def test_what_codex_runs_is_what_is_judged(env: dict[str, str], tmp_path: Path) -> None:
+    """From the outside attack round: exec_command runs `cmd`, a tool's `workdir` is where it runs."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "build.sh").write_text("#!/bin/sh\nrm -rf \"$HOME\"\n")
+    (project / "build.sh").write_text("#!/bin/sh\necho fine\n")
+    differing = codex_event("ls", project, tool="exec_command")
+    differing["tool_input"]["cmd"] = "rm -rf ~"
+    assert "differ" in blocked("codex", hook("codex", differing, env, tmp_path))
+    only_cmd = codex_event("ls", project, tool="exec_command")
+    only_cmd["tool_input"] = {"cmd": ["bash", "-lc", "rm -rf ~"]}
+    assert blocked("codex", hook("codex", only_cmd, env, tmp_path))
+    there = codex_event("sh ./build.sh", project)
+    no_opinion(hook("codex", there, env, tmp_path))  # control: the harmless script of the event's cwd
+    there["tool_input"]["workdir"] = str(elsewhere)
+    assert blocked("codex", hook("codex", there, env, tmp_path))
+    there["tool_input"]["workdir"] = str(tmp_path / "missing")
+    assert "workdir" in blocked("codex", hook("codex", there, env, tmp_path))
+
+
+def test_a_session_id_that_looks_like_an_option_is_only_an_id(env: dict[str, str], tmp_path: Path) -> None:
+    event = claude_event("ls", tmp_path)
+    event["session_id"] = "--help"
+    assert hook("claude-code", event, env, tmp_path).stdout.strip() == b""  # allowed: no answer
+
+
 def test_codex_hook(env: dict[str, str], tmp_path: Path) -> None:
     no_opinion(hook("codex", codex_event("cargo test --all", tmp_path), env, tmp_path))
     asked = hook("codex", codex_event("git push --force origin main", tmp_path), env, tmp_path)

@@ -80,7 +80,10 @@ def _marker() -> Path:
 def _run(caller: Caller, repo: Path, script: str, data: Path, *options: str,
          image: str = TEST_IMAGE) -> subprocess.CompletedProcess[bytes]:
     extra = BEST_EFFORT if caller.user else ()
-    return caller.run(["run", "--workspace", "overlay", "--image", image, *extra, *options, "--", "sh", "-c", script],
+    # These scripts play the attacker inside the sandbox (planting git configuration, hooks, .envrc):
+    # the risk judge rightly asks about them; --yes, because what is tested here is the workspace.
+    return caller.run(["run", "--workspace", "overlay", "--image", image, *extra, "--yes", *options, "--", "sh", "-c",
+                       script],
                       cwd=repo, extra_env={"VECTRAGUARD_DATA_DIR": str(data)}, timeout=180)
 
 
@@ -156,7 +159,8 @@ def test_rw_mode_keeps_git_read_only_and_reports_protected_paths(rootless: Calle
               f"echo ../evil > .git/commondir 2>/dev/null && echo commondir=yes || echo commondir=no; "
               f"printf '{FSMONITOR.format(marker=marker)}' > .git/config 2>/dev/null && echo config=yes || "
               "echo config=no; echo 'touch x' > .envrc && echo envrc=yes")
-    result = rootless.run(["run", "--workspace", "rw", "--image", TEST_IMAGE, *BEST_EFFORT, "--", "sh", "-c", script],
+    result = rootless.run(["run", "--workspace", "rw", "--image", TEST_IMAGE, *BEST_EFFORT, "--yes", "--", "sh", "-c",
+                           script],
                           cwd=repo, extra_env={"VECTRAGUARD_DATA_DIR": str(data_dir)})
     assert result.stdout.decode().split() == ["renamed=no", "commondir=no", "config=no", "envrc=yes"]
     assert "created, changed or deleted protected paths in the workspace (rw mode): .envrc" in result.stderr.decode()

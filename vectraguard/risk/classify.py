@@ -171,6 +171,18 @@ class _Judge:
                 matched = f"{fed} | {text}" if fed and (rule.stdin_from or rule.stdin_args) else text
                 self.findings.append(Finding(rule.id, rule.cls, matched, rule.reason))
 
+    def _host_path(self, path: str) -> str:
+        """Where a path on the line is, after the line's `cd`: the file that will run."""
+        assert self.cwd is not None
+        if path.startswith("/"):
+            return path
+        if path.startswith("~"):
+            return os.path.expanduser(path)
+        base = self.directory or "."
+        if base.startswith("~"):
+            base = os.path.expanduser(base)
+        return os.path.normpath(os.path.join(self.cwd, base, path))
+
     def _through_link(self, arg: str) -> str:
         path = posixpath.normpath(self._under_directory(arg)).lstrip("./") if not arg.startswith("-") else arg
         for link, target in self.links.items():
@@ -222,8 +234,8 @@ class _Judge:
         finally:
             self.positional = saved
 
-    def pipeline(self, pipeline: shellwords.Pipeline, depth: int, stdin: Input | None = None) -> None:
-        sources: tuple[tuple[str, str], ...] = ()
+    def pipeline(self, pipeline: shellwords.Pipeline, depth: int, stdin: Input | None = None,
+                 sources: tuple[tuple[str, str], ...] = ()) -> None:
         stdin = stdin or Input()
         for simple in pipeline.commands:
             # What feeds a stage is every stage before it (`cat KEY | tr … | nc`): a rule about
@@ -232,10 +244,11 @@ class _Judge:
             sources = (*fed, *sources)
             stdin = Input(output, fed=True, decoded=decoded or stdin.decoded)
 
-    def fed_line(self, text: str, depth: int) -> None:
-        """A command line run with input the line does not show (tar --to-command)."""
+    def fed_line(self, text: str, depth: int, sources: tuple[tuple[str, str], ...] = (),
+                 known: str | None = None) -> None:
+        """A command line run with input the line does not show (tar --to-command, `>(…)`)."""
         for pipeline in shellwords.parse(text):
-            self.pipeline(pipeline, depth + 1, Input(None, fed=True))
+            self.pipeline(pipeline, depth + 1, Input(known, fed=True), sources)
 
     # -- one simple command -------------------------------------------------------------------
 
@@ -252,15 +265,18 @@ class _Judge:
             return (("(subshell)", simple.subshell),), None, False
         extra_sources: list[tuple[str, str]] = []
         redirects: list[str] = []
+        output_readers: list[str] = []  # >(...): commands fed by this one
         stdin = Input(stdin.known, stdin.fed, stdin.decoded)
         for redirect in simple.redirects:
-            if redirect.target is None and redirect.op in ("<(", ">("):
+            if redirect.target is None and redirect.op == "<(":
                 self.line(redirect.inner, depth + 1)
-                if redirect.op == "<(":
-                    extra_sources += self._names(redirect.inner)
-                    stdin.substituted.append(redirect.inner)
+                extra_sources += self._names(redirect.inner)
+                stdin.substituted.append(redirect.inner)
+            elif redirect.target is None and redirect.op == ">(":  # reads this command's output: judged below
+                output_readers.append(redirect.inner)
             elif redirect.op in (">", ">>", ">|", "&>", "&>>", "<>", ">&") and redirect.target is not None:
-                redirects.append(self.expand(redirect.target, depth)[0][0] if redirect.target.parts else "")
+                target = self.expand(redirect.target, depth)[0][0] if redirect.target.parts else ""
+                redirects.append(self._through_link(target))
             elif redirect.op in ("<<", "<<-") and redirect.body is not None:  # a here-document
                 stdin = Input(" ".join(self.expand(redirect.body, depth)[0]), fed=True)
             elif redirect.op == "<<<" and redirect.target is not None:  # here-string: known input
@@ -303,15 +319,43 @@ class _Judge:
                 self.namerefs.update(pairs)
             else:
                 self.assignments(pairs, depth, scoped=False)
-        if argv[0] == "cd":
+        if argv[0] in ("cd", "pushd"):
             self.change_directory(argv[1:])
         all_sources = (*sources, *extra_sources, *substituted)
-        output = self.command(argv, depth, all_sources, stdin, tuple(redirects))
+        scoped = {name: self.vars.get(name) for name in assigned}  # `GIT_DIR=… git status`: for this command
+        self.vars.update(assigned)
+        try:
+            output = self.command(argv, depth, all_sources, stdin, tuple(redirects))
+        finally:
+            for name, before in scoped.items():
+                if before is None:
+                    self.vars.pop(name, None)
+                else:
+                    self.vars[name] = before
         for target in redirects:
             self.note_written(target, output, argv)
         name = posixpath.basename(argv[0])
+        for target in [*redirects, *programs.written_paths(argv)]:
+            if posixpath.basename(target) == ".envrc":  # direnv runs it on the host: what it will say, judged
+                if output is not None and name in ("echo", "printf"):
+                    self.line(output, depth + 1)
+                else:
+                    self.opaque("opaque-loaded", shlex.join(argv), f"direnv runs {target} on the host")
+        for reader in output_readers:  # `curl … > >(sh)`, `tee >(bash)`: fed by this command
+            self.fed_line(reader, depth, ((name, " ".join(argv[1:])), *all_sources), output)
         return (((name, " ".join(argv[1:])), *extra_sources), output,
                 name in decoding.DECODERS or _escaping(argv))
+
+    def _scratch(self, path: str) -> bool:
+        """A directory anyone may write (/tmp ...) or one known only at run time (not $PATH, $HOME)."""
+        if path in ("$PATH", "${PATH}", "${PATH}" + UNKNOWN) or re.fullmatch(r"\$\{?(HOME|PWD)\}?\x00?(/.*)?", path):
+            return False
+        return path.startswith(("/tmp", "/var/tmp", "/dev/shm")) or UNKNOWN in path or "$" in path
+
+    def _outside(self, path: str) -> bool:
+        """A path outside the working directory (or unknown): absolute elsewhere, in a home, above it."""
+        where = self._relative(path) if self.cwd else path
+        return where.startswith(("/", "~", "..")) or "$" in where or UNKNOWN in where
 
     def change_directory(self, args: list[str]) -> None:
         """`cd DIR`: later relative paths on the line are under DIR (unknown DIR: not followed)."""
@@ -344,11 +388,22 @@ class _Judge:
                 programs.git_value(value, assigned.get("GIT_CONFIG_VALUE_" + name.rpartition("_")[2], ""), runs)
                 for text in runs.lines:
                     self.line(text, depth + 1)
+                for why in runs.opaque:
+                    self.opaque("opaque-loaded", f"{name}={value}", why)
                 if name == "GIT_CONFIG_PARAMETERS":
                     self.opaque("opaque-loaded", f"{name}={value}", "git configuration from the environment")
+            elif name in shells.SOURCE_VARIABLES and value:
+                self.opaque("opaque-loaded", f"{name}={value}", f"{name} makes installs come from elsewhere")
+            elif name == "PATH" and any(self._scratch(item) for item in value.split(":") if item):
+                self.opaque("opaque-loaded", f"{name}={value}", "PATH finds programs in a scratch or unknown place")
+            elif name in shells.SEARCH_PATH_VARIABLES and any(
+                    self._outside(item) for item in value.split(":") if item):
+                self.opaque("opaque-loaded", f"{name}={value}", f"{name} makes programs load code from there")
             elif name in ("NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS") and \
                     re.search(r"(^|\s)(-r|--require|--import|--loader|--experimental-loader|-M|-javaagent)", value):
                 self.opaque("opaque-loaded", f"{name}={value}", f"{name} loads code into every program")
+            elif name == "MAKEFLAGS" and re.search(r"--eval|SHELL=|\$\(shell", value):
+                self.opaque("opaque-loaded", f"{name}={value}", "make runs what MAKEFLAGS adds")
 
     def note_written(self, target: str, output: str | None, argv: list[str]) -> None:
         """What a command wrote into `target`: its text when known, and whether it was fetched."""
@@ -378,6 +433,10 @@ class _Judge:
         substituted: list[tuple[str, str]] = []
         assigning = True  # leading NAME=VALUE words: their value is one word, never split
         for word in words:
+            for part in word.parts:  # 'a[$(cmd)]': runs wherever the value reaches arithmetic (bash)
+                if part.kind == "text" and part.quoted and "[" in part.value:
+                    for found in re.finditer(r"\[[^\]]*?(?:\$\((.+?)\)|`([^`]+)`)", part.value):
+                        self.line(found.group(1) or found.group(2), depth + 1)
             values, subs = self.expand(word, depth)
             literal = word.literal()
             first = word.parts[0] if word.parts else None
@@ -426,6 +485,10 @@ class _Judge:
             if part.kind == "text":
                 text += part.value
             elif part.kind == "var":
+                if part.value.endswith("@P"):  # prompt expansion runs the substitutions in the value
+                    prompt = self.variable(part.value[:-2])
+                    for found in re.finditer(r"\$\((.+?)\)|`([^`]+)`", prompt if isinstance(prompt, str) else ""):
+                        self.line(found.group(1) or found.group(2), depth + 1)
                 value = self.variable(part.value)
                 if isinstance(value, list):
                     if part.quoted and len(word.parts) == 1:
@@ -478,7 +541,9 @@ class _Judge:
         name = posixpath.basename(argv[0])
         if UNKNOWN in argv[0]:
             self.opaque("opaque-command-name", shlex.join(argv))
-        self.match(Command(name, tuple(argv[1:]), sources, redirects=redirects), argv)
+        # What it writes through operands and options meets the rules about `> FILE` too.
+        written = tuple(self._through_link(p) for p in programs.written_paths(argv))
+        self.match(Command(name, tuple(argv[1:]), sources, redirects=(*redirects, *written)), argv)
         if argv[0] in self.functions:  # `f() { rm -rf "$1"; }; f ~`: the body, with f's arguments
             self.called.add(argv[0])
             positional = [self.positional[0] if self.positional else "sh", *argv[1:]]
@@ -509,6 +574,9 @@ class _Judge:
                 exported = re.fullmatch(r"BASH_FUNC_([^=%]+)(?:%%|\(\))=(.*)", arg, re.DOTALL)
                 if exported:
                     self.line(exported.group(1) + exported.group(2), depth + 1)
+        if name == "git" and self._other_repository(argv):
+            self.opaque("opaque-loaded", shlex.join(argv),
+                        "git obeys that repository's configuration, which can run commands (core.fsmonitor ...)")
         if name == "git" and argv[1:3] == ["remote", "add"] and len(argv) > 4:
             self.new_remotes[argv[3]] = argv[4]
         if name == "git" and "push" in argv[1:3]:  # to a remote added on this line: as if fed from it
@@ -530,7 +598,7 @@ class _Judge:
                 self.judged_text(inner.line or "", depth, shlex.join(argv))
             return None
         if name == "eval":
-            if argv[1:] and all(_setup_output(a) for a in argv[1:]):  # eval "$(ssh-agent -s)"
+            if argv[1:] and "PATH" not in self.vars and all(_setup_output(a) for a in argv[1:]):
                 return None
             self.judged_text(" ".join(argv[1:]), depth, shlex.join(argv))
             return None
@@ -538,6 +606,9 @@ class _Judge:
             for item in argv[1:]:
                 self.line(item.partition("=")[2], depth + 1)
             return None
+        if name in ("mapfile", "readarray"):  # -C CALLBACK is evaluated for each chunk read
+            for value in [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-C"]:
+                self.judged_text(value, depth, shlex.join(argv))
         if name == "trap" and len(argv) > 1:
             self.judged_text(argv[1], depth, shlex.join(argv))
             return None
@@ -567,6 +638,8 @@ class _Judge:
                     self.line(text.lstrip()[1:], depth + 1)
         if name in ("make", "gmake"):
             self.makefile(argv, depth, stdin)
+            for directory in [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-C", "--directory")]:
+                self._fetched_then_run(posixpath.join(directory, "Makefile"), argv)  # a clone built
         if name == "tee":
             for target in Command(name, tuple(argv[1:])).operands():
                 self.files[posixpath.normpath(target)] = stdin.known or ""
@@ -579,9 +652,9 @@ class _Judge:
                     self.code(name, argv, known, depth, sources)
         if name in FILE_RUNNERS:  # a program written earlier on this line, now run (`go run /tmp/r.go`)
             for arg in argv[1:]:
-                written = self.files.get(posixpath.normpath(arg.partition("=")[2] if arg.startswith("--") else arg))
-                if written:
-                    self.code(name, argv, written, depth, sources)
+                program = self.files.get(posixpath.normpath(arg.partition("=")[2] if arg.startswith("--") else arg))
+                if program:
+                    self.code(name, argv, program, depth, sources)
         for why in runs.opaque:
             self.opaque("opaque-loaded", shlex.join(argv), why)
         if name in FETCHERS:
@@ -623,6 +696,28 @@ class _Judge:
         elif argv[0] in self.downloaded:  # `curl -o ~/.local/bin/tool …; tool`: found on PATH by name
             self._fetched_then_run(argv[0], argv)
         return decoding.static_output(argv, stdin.known)
+
+    def _other_repository(self, argv: list[str]) -> bool:
+        """git pointed at a repository in a scratch directory or one known only at run time (-C,
+        --git-dir, GIT_DIR, a cd): its configuration runs commands (core.fsmonitor) for any git command."""
+        if "clone" in argv[1:4] or "init" in argv[1:4]:
+            return False
+        places = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-C", "--git-dir", "--work-tree")]
+        places += [a.partition("=")[2] for a in argv if a.startswith(("--git-dir=", "--work-tree="))]
+        places += [v for k, v in self.vars.items() if k in ("GIT_DIR", "GIT_WORK_TREE")]
+        if self.directory is not None:
+            places.append(self.directory)
+        for place in places:
+            where = self._relative(place) if self.cwd else place
+            where = posixpath.normpath(where)
+            if any(where == d.lstrip("./") or where.startswith(d.lstrip("./") + "/") for d in self.cloned):
+                continue  # a repository cloned on this line: fetched, its configuration is git's own
+            # A repository in a shared scratch place (where anyone may plant one), or named only at run
+            # time; the user's own checkouts elsewhere are their own (an agent's `git -C ../lib log`).
+            if where.startswith(("/tmp/", "/var/tmp/", "/dev/shm/")) or where in ("/tmp", "/var/tmp") or \
+                    UNKNOWN in where or "$" in where:
+                return True
+        return False
 
     def makefile(self, argv: list[str], depth: int, stdin: Input) -> None:
         """make -f FILE (or -f - with a makefile on input): its recipes are command lines."""
@@ -737,6 +832,9 @@ class _Judge:
         if "-m" in argv[1:-1]:  # python -m pip ...: judged as the module's own command
             at = argv.index("-m")
             self.match(Command(argv[at + 1], tuple(argv[at + 2:]), sources), argv[at + 1:])
+            if argv[at + 1] == "http.server" and self.directory and not {"-d", "--directory"} & set(argv):
+                served = [*argv, "--directory", self.directory]  # serves where the line went with cd
+                self.match(Command(name, tuple(served[1:]), sources), served)
         if name in ("pwsh", "powershell") and any(re.fullmatch(r"(?i)-e(nc(odedcommand)?|c)?", a) for a in argv[1:]):
             self.opaque("opaque-decoded", shlex.join(argv), "an encoded PowerShell command")
         code, from_input = inline_code.program(name, argv)
@@ -754,6 +852,11 @@ class _Judge:
                 code = stdin.known
             elif operand:
                 self._fetched_then_run(operand, argv)
+                text = self.files.get(posixpath.normpath(operand))
+                if text is None and self.cwd is not None and UNKNOWN not in operand:
+                    text = _read_script(self._host_path(operand))
+                if text:  # a program file: judged by its rules and the commands it names (not as opaque)
+                    self.code(name, argv, text, depth, sources, opaque=False)
         if code:
             if UNKNOWN in code:
                 self.opaque("opaque-code", shlex.join(argv), "the program is known only when it runs")
@@ -761,12 +864,16 @@ class _Judge:
         else:
             self.match(Command(name, tuple(argv[1:]), sources), argv)
 
-    def code(self, name: str, argv: list[str], code: str, depth: int, sources: tuple[tuple[str, str], ...]) -> None:
-        """An inline program: matched by `code` rules, and the shell strings it runs judged as lines."""
+    def code(self, name: str, argv: list[str], code: str, depth: int, sources: tuple[tuple[str, str], ...],
+             opaque: bool = True) -> None:
+        """A program: matched by `code` rules, and the shell strings it runs judged as lines. An
+        inline one that builds what it runs is opaque (a whole program file usually does)."""
         self.match(Command(name, tuple(argv[1:]), sources, code=code), argv)
         for text in inline_code.shell_lines(code, name):
             self.line(text, depth + 1)
-        why = inline_code.built_at_run_time(code)
+        for text in inline_code.fed_lines(code):
+            self.fed_line(text, depth)
+        why = inline_code.built_at_run_time(code) if opaque else None
         if why:
             self.opaque("opaque-code", shlex.join(argv), why)
 
@@ -813,7 +920,7 @@ class _Judge:
         self._fetched_then_run(path, [path])
         text = self.files.get(posixpath.normpath(path))
         if text is None and self.cwd is not None and UNKNOWN not in path and "$" not in path:
-            text = _read_script(os.path.join(self.cwd, path))
+            text = _read_script(self._host_path(path))
         if text is not None:
             self.with_positional(positional, text, depth + 1)
 
@@ -856,8 +963,14 @@ ENVIRONMENT_SETUP = frozenset({"ssh-agent", "gpg-agent", "keychain", "pyenv", "r
 
 
 def _setup_output(arg: str) -> bool:
-    found = re.fullmatch(r"\$\(\s*(\S+)[^()]*\)" + UNKNOWN, arg)
-    return found is not None and posixpath.basename(found.group(1)) in ENVIRONMENT_SETUP
+    # One simple command of a tool found on the PATH (or its standard places): nothing else may run in it.
+    found = re.fullmatch(r"\$\(\s*(\S+)[^()`$;&|<>\n]*\)" + UNKNOWN, arg)
+    if found is None:
+        return False
+    program = found.group(1)
+    trusted_place = "/" not in program or program.startswith(("/usr/bin/", "/usr/local/bin/", "/opt/homebrew/bin/",
+                                                               "/home/linuxbrew/.linuxbrew/bin/"))
+    return trusted_place and posixpath.basename(program) in ENVIRONMENT_SETUP
 
 
 def _variable_name(expression: str) -> str:

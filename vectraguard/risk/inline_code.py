@@ -53,7 +53,8 @@ _CONCAT = (_PROCESS + r"""\s*\(?\s*(?:\[\s*)?(?:""" + _STRING + r"""\s*(?:[+.%]\
 _EVAL = (r"""(?<![\w.])(?:exec|eval|execfile|Function|loadstring|load|dofile|create_function)\s*\(\s*(?!\s*['")])|"""
          r"""\b(?:IEX|iex|Invoke-Expression|invoke-expression)\b|\.then\(\s*(?:eval|Function)\s*\)|"""
          r"""\b(?:instance_eval|class_eval|module_eval|runInThisContext|runInNewContext)\b|"""
-         r"""\beval\s+(?!['"{])[$\w]""")
+         r"""\beval\s+(?!['"{])[$\w]|\b(?:system|exec)\s+(?![('"])[$\w]|"""
+         r"""\bgetattr\s*\(\s*(?:__import__|importlib|sys\.modules)|import_module\s*\([^)]*\+|__import__\s*\([^)]*\+""")
 # Decoding only matters when the result can run.
 _DECODE = (r"""\b(?:b64decode|decodebytes|fromhex|unhexlify|decompress|codecs\.decode|atob|"""
            r"""Buffer\.from\([^)]*base64|unpack\s*\(?\s*['"]m|MIME::Base64|base64_decode|gzinflate|str_rot13|"""
@@ -130,8 +131,9 @@ def awk_program(argv: list[str]) -> str:
 def shell_lines(code: str, name: str = "") -> list[str]:
     """The command lines `code` (a program for interpreter `name`) runs through process calls, as literals."""
     lines = [_unescape(found.group("s")) for found in _compiled(_CALL).finditer(code)]
-    if name in ("tclsh", "wish", "expect"):  # Tcl: exec CMD ARGS, expect's spawn CMD ARGS
-        lines += [m.strip('"') for m in re.findall(r"""\b(?:exec|spawn)\s+([^\]\n;}]+)""", code)]
+    if name in ("tclsh", "wish", "expect"):  # Tcl: exec CMD ARGS, expect's spawn CMD ARGS; $env(NAME) is $NAME
+        lines += [re.sub(r"\$env\((\w+)\)", r"${\1}", m.strip('"'))
+                  for m in re.findall(r"""\b(?:exec|spawn)\s+([^\]\n;}]+)""", code)]
     if name == "osascript":
         lines += re.findall(r'do (?:shell )?script\s+"((?:\\.|[^"\\])*)"', code)
     for found in _compiled(_ARGUMENT_LIST).finditer(code):  # perl's exec "/bin/sh", "-c", "..."
@@ -158,6 +160,13 @@ def shell_lines(code: str, name: str = "") -> list[str]:
         if text:
             lines.append(_unescape(text))
     return lines
+
+
+def fed_lines(code: str) -> list[str]:
+    """Commands a program writes into (awk's `print … | "CMD"`, perl's `open(F, "| CMD")`): they read its output."""
+    lines = re.findall(r'(?:print|printf)[^|;]*\|&?\s*"((?:\\.|[^"\\])*)"', code)
+    lines += re.findall(r"""\bopen\s*\(?[^;]*?['"]\s*\|\s*([^'"]+)['"]""", code)
+    return [_unescape(line) for line in lines]
 
 
 def built_at_run_time(code: str) -> str | None:

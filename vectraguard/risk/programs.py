@@ -42,12 +42,42 @@ _GIT_OPAQUE_KEYS = re.compile(r"(?i)^(core\.hookspath|include\.path|includeif\..
 _BOOLEAN = re.compile(r"(?i)^(true|false|yes|no|on|off|1|0|always|never|)$")
 
 
+def written_paths(argv: list[str]) -> list[str]:
+    """The files a command writes through its operands or options (`tee F`, `dd of=F`,
+    `cp … F`, `curl -o F`, `unzip -d DIR`, `tar -x -C DIR`, `find -fprint F` ...): judged by
+    the same rules as a `> F` redirection."""
+    name, args = posixpath.basename(argv[0]), argv[1:]
+    operands = [a for a in args if not a.startswith("-") or a == "-"]
+    if name in ("tee", "sponge", "truncate"):
+        return [a for a in operands if a != "-"]
+    if name in ("dd", "dcfldd"):
+        return [a[3:] for a in args if a.startswith("of=")]
+    if name in ("cp", "mv", "install", "ln", "rsync", "scp"):
+        targets = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-t", "--target-directory")]
+        return targets or ([operands[-1]] if len(operands) > 1 else [])
+    if name in ("curl", "wget"):
+        return [args[i + 1] for i, a in enumerate(args[:-1])
+                if a in ("-o", "--output", "-O" if name == "wget" else "--output-document", "--output-document")
+                or re.fullmatch(r"-[a-zA-Z]*o", a) and name == "curl"]
+    if name in ("unzip", "7z", "bsdtar", "tar", "cpio"):
+        found = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-d", "-C", "--directory")]
+        return found + [a.partition("=")[2] for a in args if a.startswith(("--directory=", "-o"))
+                        and name == "7z" or a.startswith("--directory=")]
+    if name == "find":
+        return [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-fprint", "-fprint0", "-fprintf", "-fls")]
+    return []
+
+
 def commands_of(argv: list[str]) -> Runs:
     """The command lines `argv` runs through its options (none for most programs)."""
-    reader = _READERS.get(posixpath.basename(argv[0]))
+    name = posixpath.basename(argv[0])
     runs = Runs()
-    if reader is not None:
-        reader(argv[1:], runs)
+    for key in (name, f"{name}.x", f"{name}.K", f"{name}.u"):
+        reader = _READERS.get(key)
+        if reader is not None:
+            reader(argv[1:], runs)
+    if name in ("vi", "nvim", "view", "ex", "vimdiff"):
+        _READERS["vim.u"](argv[1:], runs)
     return runs
 
 
@@ -57,6 +87,11 @@ def git_value(key: str, value: str, runs: Runs) -> None:
     if _GIT_OPAQUE_KEYS.match(key):
         if not _BOOLEAN.match(value):
             runs.opaque.append(f"git runs what {key}={value} points to")
+            if key.lower() == "core.fsmonitor":  # a command line, or a hook program's path
+                runs.lines.append(value)
+        return
+    if key.lower().startswith("credential") and (value.startswith(("!", "/", ".", "~")) or "/" in value):
+        runs.opaque.append(f"git hands stored credentials to the helper {value[:80]}")
         return
     if key.lower().startswith(("alias.", "credential")) and not value.startswith("!"):
         return  # an alias of a git command, a named credential helper
@@ -77,6 +112,9 @@ def _git(args: list[str], runs: Runs) -> None:
         elif arg.startswith("--config-env"):
             runs.opaque.append("git --config-env takes a configuration value from the environment")
             index += 1 if "=" in arg else 2
+        elif arg.startswith("--template") or arg == "--template":
+            runs.opaque.append("git copies hooks from a template directory")
+            index += 1 if "=" in arg else 2
         elif arg.startswith("--exec-path="):
             runs.opaque.append("git --exec-path runs git's programs from another directory")
             index += 1
@@ -87,6 +125,8 @@ def _git(args: list[str], runs: Runs) -> None:
         else:
             break
     sub, rest = (args[index], args[index + 1:]) if index < len(args) else ("", [])
+    if any(w == "--template" or w.startswith("--template=") for w in rest) and sub in ("init", "clone"):
+        runs.opaque.append("git copies hooks from a template directory")
     if sub == "config":
         words = [w for w in rest if not w.startswith("-") and w not in ("set", "add")]
         if len(words) >= 2:
@@ -94,6 +134,9 @@ def _git(args: list[str], runs: Runs) -> None:
     elif sub == "submodule" and "foreach" in rest:
         after = [w for w in rest[rest.index("foreach") + 1:] if not w.startswith("-")]
         runs.lines.append(" ".join(after))
+    elif sub == "grep":
+        runs.lines += [w.partition("=")[2] for w in rest if w.startswith("--open-files-in-pager=")]
+        runs.lines += [w[2:] for w in rest if w.startswith("-O") and len(w) > 2]
     elif sub == "bisect" and rest[:1] == ["run"]:
         runs.lines.append(" ".join(rest[1:]))
     for i, word in enumerate(rest):
@@ -244,6 +287,50 @@ def _make(args: list[str], runs: Runs) -> None:
     for word in args:
         if word.startswith(("--eval=", "SHELL=", ".SHELLFLAGS=")) or "$(shell" in word:
             runs.opaque.append(f"make runs what `{word[:80]}` makes")
+        name, eq, value = word.partition("=")
+        if eq and name in ("CC", "CXX", "CPP", "LD", "AR", "AS", "FC", "MAKE", "INSTALL", "RM", "PYTHON", "CARGO"):
+            runs.lines.append(value)  # the recipes run it as a command
+
+
+def _compiler(args: list[str], runs: Runs) -> None:
+    for index, word in enumerate(args):  # gcc -wrapper PROG,ARGS runs every tool through PROG
+        if word == "-wrapper" and index + 1 < len(args):
+            runs.lines.append(shlex.join(args[index + 1].split(",")))
+
+
+def _go(args: list[str], runs: Runs) -> None:
+    runs.lines += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-exec", "--exec")]
+    runs.lines += [a.partition("=")[2] for a in args if a.startswith(("-exec=", "--exec=", "-toolexec="))]
+    runs.lines += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-toolexec"]
+
+
+_EMACS_SHELL = r'\((?:shell-command|async-shell-command|shell-command-to-string)\s+"((?:\\.|[^"\\])*)"'
+
+
+def _emacs(args: list[str], runs: Runs) -> None:
+    for index, word in enumerate(args):
+        if word in ("--eval", "-eval", "--execute") and index + 1 < len(args) or word.startswith("--eval="):
+            form = word.partition("=")[2] if "=" in word else args[index + 1]
+            runs.lines += re.findall(_EMACS_SHELL, form)
+            if re.search(r"\b(call-process|start-process|make-process|eval|load)\b", form):
+                runs.opaque.append(f"emacs evaluates `{form[:80]}`")
+
+
+def _loads_file(option_names: tuple[str, ...], inert: tuple[str, ...]) -> Callable[[list[str], Runs], None]:
+    """Programs whose option names a file of commands or settings they then obey (vim -u, gdb -x, curl -K)."""
+    def read(args: list[str], runs: Runs) -> None:
+        for index, word in enumerate(args):
+            value = args[index + 1] if word in option_names and index + 1 < len(args) else \
+                (word.partition("=")[2] if word.partition("=")[0] in option_names and "=" in word else None)
+            if value is not None and value not in inert:
+                runs.opaque.append(f"runs what the file {value[:80]} says")
+    return read
+
+
+def _pip(args: list[str], runs: Runs) -> None:
+    words = [a for a in args if not a.startswith("-")]
+    if words[:2] == ["config", "set"] and len(words) > 2 and re.search(r"index-url|trusted-host|find-links", words[2]):
+        runs.opaque.append(f"pip installs from {words[3] if len(words) > 3 else 'another index'} from now on")
 
 
 def _man(args: list[str], runs: Runs) -> None:
@@ -316,5 +403,10 @@ _READERS: dict[str, Callable[[list[str], Runs], None]] = {
     "git": _git, "tar": _tar, "bsdtar": _tar, "rsync": _rsync, "ssh": _ssh_remote, "autossh": _ssh_remote,
     "scp": _scp, "sftp": _scp, "vim": _vim, "vi": _vim, "nvim": _vim, "view": _vim, "ex": _vim, "vimdiff": _vim,
     "rvim": _vim, "gdb": _gdb, "sed": _sed, "gsed": _sed, "zip": _zip, "tmux": _tmux, "screen": _screen,
-    "make": _make, "gmake": _make, "man": _man,
+    "make": _make, "gmake": _make, "man": _man, "gcc": _compiler, "cc": _compiler, "g++": _compiler,
+    "c++": _compiler, "go": _go, "emacs": _emacs, "vim.basic": _vim,
+    "pip": _pip, "pip3": _pip,
+    "gdb.x": _loads_file(("-x", "--command", "-ix"), ()),
+    "curl.K": _loads_file(("-K", "--config"), ()),
+    "vim.u": _loads_file(("-u",), ("NONE", "NORC", "DEFAULTS")),
 }

@@ -30,6 +30,16 @@ CODE_FILE_VARIABLES = frozenset({"BASH_ENV", "ENV", "ZDOTDIR", "LD_PRELOAD", "LD
                                  "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH"})
 
 
+# Variables that send package installs to another index (install code runs here).
+SOURCE_VARIABLES = frozenset({"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_TRUSTED_HOST",
+                              "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX", "NPM_CONFIG_REGISTRY",
+                              "npm_config_registry", "YARN_REGISTRY", "npm_config_script_shell",
+                              "NPM_CONFIG_SCRIPT_SHELL", "GOPROXY", "CARGO_REGISTRIES_CRATES_IO_INDEX"})
+# Search paths for code: judged when they point outside the working directory.
+SEARCH_PATH_VARIABLES = frozenset({"PYTHONPATH", "PERL5LIB", "PERLLIB", "RUBYLIB", "NODE_PATH", "LD_LIBRARY_PATH",
+                                   "GEM_PATH", "CLASSPATH", "LUA_PATH", "LUA_CPATH"})
+
+
 @dataclass
 class ShellCall:
     """What one shell invocation runs."""

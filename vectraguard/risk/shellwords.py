@@ -299,8 +299,12 @@ class _Parser:
                 continue
             if self._peek() == ")":
                 self.pos += 1
-                if self.text[self.pos - 2:self.pos] != "()":  # `NAME()` keeps NAME: a function header
-                    command.words.clear()  # `PATTERN)` of a case branch: the command starts after it
+                if self.text[self.pos - 2:self.pos] != "()" and (command.words or command.redirects):
+                    # `PATTERN)` of a case branch, or a stray `)` (an extglob `+(…)`): what came before is
+                    # a command of its own — judged, never dropped — and the next one starts after it.
+                    current.commands.append(command)
+                    result.append(current)
+                    current, command = Pipeline(), Simple()
                 continue
             if not command.defines and self._function_header(command):
                 continue
