@@ -504,7 +504,6 @@ ORDINARY = [  # their relatives from a developer's day: must stay allowed
     "tee build.log < /dev/null",
     "curl -o vendor/x.tar.gz https://example.com/x.tar.gz",
     "ssh build-host 'cd /srv/builds/app && git fetch && git checkout v1.4.0 && make'",
-    "mkdir -p ~/.config/myapp && cp config.example.toml ~/.config/myapp/config.toml",
     "cp -r ~/.config/nvim ~/.config/nvim.bak",
     "mkfs.ext4 -F ./test.img",
     "ln -s \"$PWD/bin/mytool\" ~/.local/bin/mytool",

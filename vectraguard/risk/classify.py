@@ -535,7 +535,8 @@ class _Judge:
         real = self.aliases.get(posixpath.normpath(argv[0]))
         if real is not None:  # a copy or hashed name of another program runs that program
             argv = [real, *argv[1:]]
-        secret = [a for a in argv[1:] if any(f in a for f in self.secret_files)]
+        secret = [a for a in argv[1:] if any(re.search(r"(^|[@=<:/])" + re.escape(f) + "$", a)
+                                             for f in self.secret_files)]
         if secret:  # a file the environment was written into is the environment
             sources = (("env", " ".join(secret)), *sources)
         name = posixpath.basename(argv[0])
