@@ -39,7 +39,9 @@ _RUNNERS = (r"system|popen|exec[lv]?p?e?|spawn|spawnSync|execSync|execFileSync|e
 _STRING = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
 _CALL = rf"""(?:\b(?:{_RUNNERS}))\s*\(?\s*(?:\[\s*)?{_STRING}"""
 _LIST = r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync|exec(?:vp?e?)?|capture\w*)\s*\(\s*\[([^\]]*)\]"""
-_PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|execv\w*|Popen)\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
+_PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|Popen)\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
+# os.execvp(FILE, ARGV): the list is the whole argv, its first word included.
+_FILE_AND_ARGV = r"""\bexecv\w*\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
 _ARGUMENT_LIST = r"""\b(?:exec|system)\s*\(?\s*((?:['"][^'"]*['"]\s*,\s*)+['"][^'"]*['"])"""
 _QUOTING = r"""`([^`]+)`|\bqx\s*(?:\{([^}]*)\}|\(([^)]*)\)|/([^/]*)/|'([^']*)')|%x\s*(?:\(([^)]*)\)|\{([^}]*)\}|\[([^\]]*)\])"""
 _AWK_PIPES = r"""(?P<q>")(?P<s>(?:\\.|[^"\\])*)"\s*\|&?\s*getline|\|&?\s*(?P<q2>")(?P<s2>(?:\\.|[^"\\])*)\""""
@@ -58,7 +60,7 @@ _EVAL = (r"""(?<![\w.])(?:exec|eval|execfile|Function|loadstring|load|dofile|cre
 # Decoding only matters when the result can run.
 _DECODE = (r"""\b(?:b64decode|decodebytes|fromhex|unhexlify|decompress|codecs\.decode|atob|"""
            r"""Buffer\.from\([^)]*base64|unpack\s*\(?\s*['"]m|MIME::Base64|base64_decode|gzinflate|str_rot13|"""
-           r"""[\[(]::-1\]|reverse\b)""")
+           r"""[\[(]::-1\]|reverse\b)|\.pack\s*\(""")
 _RUNS_ANYTHING = r"""\b(?:exec|eval|system|popen|subprocess|spawn|child_process|Function|shell_exec|passthru|qx|load)\b|`"""
 
 _PERL_BARE = r"""\b(?:system|exec)\s+(?!\()(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)|\bopen\s*\(?[^;]*['"]\s*\|\s*['"]|\bopen\s*\(?[^;]*['"](?P<s2>[^'"|]+)\|['"]"""
@@ -130,6 +132,9 @@ def awk_program(argv: list[str]) -> str:
 
 def shell_lines(code: str, name: str = "") -> list[str]:
     """The command lines `code` (a program for interpreter `name`) runs through process calls, as literals."""
+    if name.startswith("ruby"):  # "#{Dir.home}" is the home; other #{...} are known only when it runs
+        code = re.sub(r"#\{\s*(Dir\.home|ENV\[['\"]HOME['\"]\])\s*\}", "~", code)
+        code = re.sub(r"#\{[^}]*\}", "${RUBY}", code)
     lines = [_unescape(found.group("s")) for found in _compiled(_CALL).finditer(code)]
     if name in ("tclsh", "wish", "expect"):  # Tcl: exec CMD ARGS, expect's spawn CMD ARGS; $env(NAME) is $NAME
         lines += [re.sub(r"\$env\((\w+)\)", r"${\1}", m.strip('"'))
@@ -140,6 +145,10 @@ def shell_lines(code: str, name: str = "") -> list[str]:
         import shlex
 
         lines.append(shlex.join(re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(1))))
+    for found in _compiled(_FILE_AND_ARGV).finditer(code):
+        import shlex
+
+        lines.append(shlex.join(re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(3))))
     for found in _compiled(_PROGRAM_AND_LIST).finditer(code):  # spawn('sh', ['-c', '...'])
         items = re.findall(r"""['"]((?:\\.|[^'"\\])*)['"]""", found.group(3))
         import shlex

@@ -84,6 +84,8 @@ def commands_of(argv: list[str]) -> Runs:
 def git_value(key: str, value: str, runs: Runs) -> None:
     if not _GIT_COMMAND_KEYS.match(key):
         return
+    if key.lower() == "core.hookspath" and not value.startswith(("/", "~", "$")) and ".." not in value:
+        return  # the repository's own hooks directory (.githooks): its hooks are the project's
     if _GIT_OPAQUE_KEYS.match(key):
         if not _BOOLEAN.match(value):
             runs.opaque.append(f"git runs what {key}={value} points to")
@@ -333,6 +335,12 @@ def _pip(args: list[str], runs: Runs) -> None:
         runs.opaque.append(f"pip installs from {words[3] if len(words) > 3 else 'another index'} from now on")
 
 
+def _dc(args: list[str], runs: Runs) -> None:
+    """dc -e PROGRAM: `!` runs the rest of the line as a shell command."""
+    for value in [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-e", "--expression")]:
+        runs.lines += re.findall(r"!([^\n]+)", value)
+
+
 def _man(args: list[str], runs: Runs) -> None:
     runs.lines += _short_value(args, "P", ("--pager",))
 
@@ -403,7 +411,7 @@ _READERS: dict[str, Callable[[list[str], Runs], None]] = {
     "git": _git, "tar": _tar, "bsdtar": _tar, "rsync": _rsync, "ssh": _ssh_remote, "autossh": _ssh_remote,
     "scp": _scp, "sftp": _scp, "vim": _vim, "vi": _vim, "nvim": _vim, "view": _vim, "ex": _vim, "vimdiff": _vim,
     "rvim": _vim, "gdb": _gdb, "sed": _sed, "gsed": _sed, "zip": _zip, "tmux": _tmux, "screen": _screen,
-    "make": _make, "gmake": _make, "man": _man, "gcc": _compiler, "cc": _compiler, "g++": _compiler,
+    "make": _make, "gmake": _make, "man": _man, "dc": _dc, "gcc": _compiler, "cc": _compiler, "g++": _compiler,
     "c++": _compiler, "go": _go, "emacs": _emacs, "vim.basic": _vim,
     "pip": _pip, "pip3": _pip,
     "gdb.x": _loads_file(("-x", "--command", "-ix"), ()),

@@ -144,7 +144,9 @@ class Rule:
             return False
         if self.flags:
             short, long = command.flags()
-            if not any((len(f) == 1 and f in short) or (len(f) > 1 and f in long) for f in self.flags):
+            # GNU getopt takes any unambiguous abbreviation of a long option (`--recur`, `--forc`).
+            if not any((len(f) == 1 and f in short) or (len(f) > 1 and (f in long or any(
+                    len(given) >= 3 and f.startswith(given) for given in long))) for f in self.flags):
                 return False
         operands = command.operands()
         if self.subcommands and not any(op in self.subcommands for op in operands[:3]):

@@ -77,6 +77,7 @@ WRAPPERS: dict[str, Wrapper] = {
     "sg": _w(lines="-c", before=1, joined=True),
     "flatpak-spawn": _w("--forward-fd --directory --env --sandbox-expose --sandbox-expose-ro --app-path --usr-path"),
     "host-spawn": _w(), "distrobox-host-exec": _w(), "arch": _w("-e"),
+    "dbus-run-session": _w("--config-file --dbus-daemon"), "ssh-agent": _w("-a -E -P -t", inert="-k -s -c -D"),
     "npx": _w("-p --package", "-c --call"), "bunx": _w("-p --package"),
     "setpriv": _w("--reuid --regid --groups --inh-caps --ambient-caps --bounding-set --securebits --pdeathsig "
                   "--selinux-label --apparmor-profile --landlock-access --landlock-rule --ruid --euid --rgid --egid"),
