@@ -18,8 +18,10 @@ def test_fs02_a_symlink_in_the_workspace_resolves_inside_the_sandbox(rootless: C
     canary.write_text("host content\n")
     shutil.chown(canary, ROOTLESS_USER, ROOTLESS_USER)
     try:
+        # The script plays the attacker (a link to a host dotfile, written through): the risk judge rightly
+        # asks about it; --yes, because what is tested is where the write lands.
         result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set", "limits.enforcement=best-effort",
-                               "--", "sh", "-c", f"ln -s {canary} link; echo sandbox > link; echo rc=$?"],
+                               "--yes", "--", "sh", "-c", f"ln -s {canary} link; echo sandbox > link; echo rc=$?"],
                               cwd=rootless_workspace)
         assert b"rc=" in result.stdout
         assert canary.read_text() == "host content\n"
