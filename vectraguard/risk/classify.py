@@ -139,6 +139,7 @@ class _Judge:
         self.new_remotes: dict[str, str] = {}  # git remotes added on this line -> their URL
         self.links: dict[str, str] = {}  # symbolic links made on this line -> what they point to
         self.decoded_files: set[str] = set()  # files a decoder wrote on this line
+        self.shell_aliases: dict[str, str] = {}  # alias NAME=VALUE on this line
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
         self.findings: list[Finding] = []
@@ -553,6 +554,9 @@ class _Judge:
         # What it writes through operands and options meets the rules about `> FILE` too.
         written = tuple(self._through_link(p) for p in programs.written_paths(argv))
         self.match(Command(name, tuple(argv[1:]), sources, redirects=(*redirects, *written)), argv)
+        if argv[0] in self.shell_aliases and depth <= MAX_DEPTH:  # alias k='rm -rf'; k ~
+            self.line(self.shell_aliases.pop(argv[0]) + " " + shlex.join(argv[1:]), depth + 1)
+            return None
         if argv[0] in self.functions:  # `f() { rm -rf "$1"; }; f ~`: the body, with f's arguments
             self.called.add(argv[0])
             positional = [self.positional[0] if self.positional else "sh", *argv[1:]]
@@ -622,9 +626,11 @@ class _Judge:
                 return None
             self.judged_text(" ".join(argv[1:]), depth, shlex.join(argv))
             return None
-        if name in ("alias",):
+        if name in ("alias",):  # judged as it stands, and where it is used (`shopt -s expand_aliases`)
             for item in argv[1:]:
-                self.line(item.partition("=")[2], depth + 1)
+                alias, _, value = item.partition("=")
+                self.shell_aliases[alias] = value
+                self.line(value, depth + 1)
             return None
         if name in ("mapfile", "readarray"):  # -C CALLBACK is evaluated for each chunk read
             for value in [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-C"]:
@@ -798,8 +804,8 @@ class _Judge:
         if path in STDIN_PATHS or not path:
             self.program_input(stdin, depth, argv, positional)
             return
-        if path.startswith(("/dev/fd/", "/proc/self/fd/")):
-            self.program_input(Input(None, fed=True), depth, argv, positional)
+        if path.startswith(("/dev/fd/", "/proc/self/fd/")):  # `bash <(…)`: the substitution, else unknown
+            self.program_input(stdin if stdin.substituted else Input(None, fed=True), depth, argv, positional)
             return
         if UNKNOWN in path:
             self.opaque("opaque-eval", shlex.join(argv), "the file's name is known only when it runs")

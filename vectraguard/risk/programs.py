@@ -374,8 +374,10 @@ def _exec_in_container(args: list[str], runs: Runs) -> None:
 
 
 def _npm_config(args: list[str], runs: Runs) -> None:
-    if "exec" in args[:2] or "x" in args[:1]:  # npm exec -c 'CMD'
+    if "exec" in args[:2] or "x" in args[:1]:  # npm exec -c 'CMD', npm exec -- CMD ARGS
         runs.lines += [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--call")]
+        if "--" in args:
+            runs.lines.append(shlex.join(args[args.index("--") + 1:]))
         runs.lines += [a.partition("=")[2] for a in args if a.startswith("--call=")]
     words = [a for a in args if not a.startswith("-")]
     if words[:2] in (["config", "set"], ["set"]) or words[:1] == ["config"] and "set" in words:

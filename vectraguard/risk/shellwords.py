@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "\n")
+PROCESS_SUBSTITUTION_PATH = "/dev/fd/63"  # what bash puts in an argument's place for <(…) and >(…)
 REDIRECTS = (">>", "&>>", "&>", ">&", "<<<", "<<-", "<<", "<>", ">|", ">", "<&", "<")
 
 
@@ -284,7 +285,11 @@ class _Parser:
             if self._peek(2) in ("<(", ">("):
                 op = self._peek(2)
                 self.pos += 2
+                as_input = bool(command.redirects) and command.redirects[-1].op == "<" and \
+                    command.redirects[-1].target is None  # `cmd < <(…)`: its input, not an argument
                 command.redirects.append(Redirect(op, None, self._balanced("(", ")")))
+                if command.words and not as_input:  # an argument: bash passes a /dev/fd path in its place
+                    command.words.append(Word([Part("text", PROCESS_SUBSTITUTION_PATH)]))
                 continue
             if command.words and self._peek() == "(" and (command.words[-1].literal() or "").endswith("=") and \
                     self.text[self.pos - 1:self.pos] == "=":  # an array: NAME=(WORDS)
