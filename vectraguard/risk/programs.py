@@ -207,6 +207,17 @@ def _scp(args: list[str], runs: Runs) -> None:
     runs.lines += _short_value(args, "S", ())
 
 
+def _less(args: list[str], runs: Runs) -> None:
+    """less +CMD (and ++CMD, LESS=...: not read here) runs CMD as a less command; `!` is a shell escape."""
+    for arg in args:
+        if arg.startswith("+"):
+            command = arg.lstrip("+")
+            if command.startswith("!"):
+                runs.lines.append(command[1:])
+            elif command.startswith("|"):  # |X: pipe to a command
+                runs.lines.append(command[2:])
+
+
 def _vim(args: list[str], runs: Runs) -> None:
     commands = _short_value(args, "c", ("--cmd",)) + [a[1:] for a in args if a.startswith("+")]
     for command in commands:
@@ -415,7 +426,7 @@ _READERS: dict[str, Callable[[list[str], Runs], None]] = {
     "rvim": _vim, "gdb": _gdb, "sed": _sed, "gsed": _sed, "zip": _zip, "tmux": _tmux, "screen": _screen,
     "make": _make, "gmake": _make, "man": _man, "dc": _dc, "gcc": _compiler, "cc": _compiler, "g++": _compiler,
     "c++": _compiler, "go": _go, "emacs": _emacs, "vim.basic": _vim,
-    "pip": _pip, "pip3": _pip,
+    "pip": _pip, "pip3": _pip, "less": _less,
     "gdb.x": _loads_file(("-x", "--command", "-ix"), ()),
     "curl.K": _loads_file(("-K", "--config"), ()),
     "vim.u": _loads_file(("-u",), ("NONE", "NORC", "DEFAULTS")),

@@ -27,7 +27,8 @@ COMMAND_VARIABLES = frozenset({
 })
 # (NODE_OPTIONS, PERL5OPT, RUBYOPT load code only with some options: risk/classify.py looks at their value.)
 CODE_FILE_VARIABLES = frozenset({"BASH_ENV", "ENV", "ZDOTDIR", "LD_PRELOAD", "LD_AUDIT", "PERL5DB",
-                                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH"})
+                                 "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_TEMPLATE_DIR", "GIT_EXEC_PATH",
+                                 "PYTHONSTARTUP"})
 
 
 # Variables that send package installs to another index (install code runs here).
