@@ -55,7 +55,37 @@ TEXT_FILTERS = frozenset({"grep", "sed", "cat", "cut", "tr", "sort", "awk", "env
 ARCHIVERS = frozenset({"tar", "unzip", "bsdtar", "7z", "gunzip", "cpio"})
 STDIN_PATHS = frozenset({"/dev/stdin", "/proc/self/fd/0", "/dev/fd/0", "-"})
 SCHEDULERS = frozenset({"at", "batch"})  # read commands from input, run them later
-EDITORS_READING_INPUT = frozenset({"ed", "red", "ex"})  # `!CMD` lines run CMD
+EDITORS_READING_INPUT = frozenset({"ed", "red", "ex", "ftp", "sftp", "lftp"})  # `!CMD` lines run CMD
+# What these write to a file came from the network (`nc HOST PORT > f`).
+NETWORK_READERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "openssl"})
+# Programs that run or install a file given to them (`java -jar F`, `open F.app`, `dpkg -i F`):
+# a file fetched earlier on the line, given to them, is remote code run.
+FILE_OPENERS = frozenset({"java", "dotnet", "mono", "wine", "wine64", "open", "xdg-open", "gio", "dpkg", "rpm",
+                          "installer", "msiexec", "apt", "apt-get", "pip", "pip3", "npm", "pipx", "uv", "flatpak",
+                          "snap", "hdiutil", "appimagetool", "docker", "podman"})
+# Files whose text is run later by a build, CI, a hook or a shell: text written into them is judged
+# as the lines it plants (a `curl … | sh` added to a Makefile runs on the next `make`).
+RUNS_LATER = re.compile(r"(^|/)(Makefile|GNUmakefile|makefile|[\w.-]+\.mk|Jenkinsfile|Dockerfile|Containerfile|"
+                        r"[Jj]ustfile|Taskfile\.ya?ml|package\.json|setup\.py|conftest\.py|noxfile\.py|tox\.ini|"
+                        r"\.envrc|\.gitlab-ci\.ya?ml|\.travis\.ya?ml|azure-pipelines\.ya?ml|bitbucket-pipelines\.ya?ml|"
+                        r"[\w.-]+\.(sh|bash|zsh))$|(^|/)\.(github/workflows|circleci|husky|buildkite|git/hooks)/")
+# Credentials and keys by path: a copy, archive or encoding of one is still one (`cp ~/.ssh/id_rsa /tmp/k`).
+SECRET_FILE = re.compile(r"(^|/)\.(ssh|aws|gnupg|kube|docker|azure|gcloud|password-store)(/|$)|id_(rsa|ed25519|ecdsa|dsa)\b|"
+                         r"(^|/)\.(netrc|npmrc|pypirc|pgpass|git-credentials|vault-token)$|Library/Keychains/|"
+                         r"(^|/)credentials(\.json)?$|(^|/)\.env(\.[\w.-]+)?$|^/etc/(shadow|gshadow)$")
+# A command name that is a substitution of a program printing where tools live: `"$(npm root)/.bin/eslint"`.
+_PATH_PRINTER = re.compile(r"\$\((npm root( -g)?|npm bin|npm prefix( -g)?|yarn bin|yarn global dir|pnpm bin|pnpm root|"
+                           r"go env GO(PATH|ROOT|BIN)|git rev-parse --show-toplevel|pwd|brew --prefix( [\w@.-]+)?|"
+                           r"pyenv root|rbenv root|rustc --print sysroot|poetry env info -p|xcode-select -p|"
+                           r"python3? -m site --user-base|dirname [\w./\"'$-]+)\)" + "\x00" + r"(/[\w./+-]+)")
+# `source <(kubectl completion bash)`: a well-known tool's own completion script (an unknown
+# tool's is as unknown as any other output).
+_COMPLETION = re.compile(r"(kubectl|helm|gh|glab|docker|podman|nerdctl|npm|pnpm|yarn|pip3?|poetry|rustup|cargo|"
+                         r"terraform|minikube|kind|k3d|flux|argocd|oc|eksctl|istioctl|velero|kustomize|skaffold|"
+                         r"deno|bun|uv|ruff|just|task|hugo|gcloud|az|doctl|flyctl|vercel|netlify|stripe|"
+                         r"golangci-lint|goreleaser|cilium|linkerd|tilt|pulumi|packer|vault|consul|nomad|"
+                         r"tailscale|rclone|restic|kubeadm|crictl|nerdctl|limactl|colima)"
+                         r"( [\w.-]+)? (completion|completions|shell-completion|gen-completions?)( -{0,2}[\w=-]+)*")
 # Commands whose operands are paths: judged under the directory a `cd` earlier on the line chose.
 PATH_COMMANDS = frozenset({"rm", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "mv", "cp", "find", "truncate",
                            "rsync", "tee", "ln"})
@@ -139,6 +169,7 @@ class _Judge:
         self.new_remotes: dict[str, str] = {}  # git remotes added on this line -> their URL
         self.links: dict[str, str] = {}  # symbolic links made on this line -> what they point to
         self.decoded_files: set[str] = set()  # files a decoder wrote on this line
+        self.secret_copies: dict[str, str] = {}  # a file holding a copy of a credential -> the credential
         self.shell_aliases: dict[str, str] = {}  # alias NAME=VALUE on this line
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
@@ -323,6 +354,9 @@ class _Judge:
                 self.namerefs.update(pairs)
             else:
                 self.assignments(pairs, depth, scoped=False)
+            for name, value in pairs.items():  # declare -a x='([0]="$(cmd)")': bash parses the text
+                if value.startswith("(") and value.endswith(")") and re.search(r"[$`]", value):
+                    self.line(f"{name}={value}", depth + 1)
         if argv[0] in ("cd", "pushd"):
             self.change_directory(argv[1:])
         all_sources = (*sources, *extra_sources, *substituted)
@@ -420,11 +454,73 @@ class _Judge:
         name = posixpath.basename(argv[0])
         if names & FETCHERS:  # `curl URL > file`
             self.downloaded[path] = min(names & FETCHERS)
+        elif names & NETWORK_READERS:  # `nc HOST PORT > file`
+            self.downloaded[path] = min(names & NETWORK_READERS)
+        if output is not None and RUNS_LATER.search(path):
+            self.planted(output, depth=1)
+        if any(SECRET_FILE.search(a) for a in argv[1:]):  # `cat ~/.ssh/id_rsa > /tmp/k`
+            self.secret_copies[path] = next(a for a in argv[1:] if SECRET_FILE.search(a))
         if output is None and (names & decoding.DECODERS or _escaping(argv)):
             self.decoded_files.add(path)  # decoded into a file: what it holds is not on the line
         if name in ("env", "printenv", "set", "export", "declare", "history", "compgen", "security", "pg_dump",
                     "pg_dumpall", "mysqldump", "mariadb-dump", "mongodump"):
             self.secret_files.add(path)
+
+    def planted(self, text: str, depth: int) -> None:
+        """Text written into a file a build, CI, hook or shell runs later: each line judged as the
+        command it plants, with a Makefile's, YAML's or JSON's own syntax taken off first."""
+        for raw in text.split("\n")[:200]:
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            value = re.fullmatch(r'"[\w:.-]+"\s*:\s*"((?:\\.|[^"\\])*)",?', line)
+            if value:  # package.json "postinstall": "…"
+                line = value.group(1).replace('\\"', '"')
+            line = re.sub(r"^(-\s+)?([\w.-]+\s*:\s*;?\s*)?[@+-]*\s*", "", line)  # `- run: …`, `all: ; @…`
+            if line and depth <= MAX_DEPTH:
+                before = len(self.findings)
+                self.line(line, depth + 1)
+                # Only what the planted line would do counts: a YAML key or a make variable read as a
+                # command (`[push]`, `$(CC)`) is not hidden code.
+                self.findings[before:] = [f for f in self.findings[before:] if f.cls != "opaque"]
+
+    def _sed_inserted(self, argv: list[str], depth: int) -> None:
+        """sed -i '1i TEXT' FILE (and a/c): TEXT is written into FILE."""
+        words = [a for a in argv[1:] if not a.startswith("-")]
+        scripts = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-e", "--expression")] or words[:1]
+        files = [w for w in words if w not in scripts]
+        for script in scripts:
+            found = re.fullmatch(r"\s*(\d+|\$|/[^/]*/)?\s*[iac]\\?\s*(.*)", script, re.DOTALL)
+            if found and any(RUNS_LATER.search(posixpath.normpath(f)) for f in files):
+                self.planted(found.group(2).replace("\\n", "\n"), depth)
+
+    def _note_transfer(self, name: str, argv: list[str]) -> None:
+        """Files a copy from another host, a tftp get or a steganography tool leaves here."""
+        args = argv[1:]
+        operands = [a for a in args if not a.startswith("-")]
+        if name in ("scp", "rsync", "sftp") and len(operands) >= 2 and \
+                any(re.match(r"^([\w.-]+@)?[\w.-]+:", o) for o in operands[:-1]) and ":" not in operands[-1]:
+            self.downloaded[posixpath.normpath(operands[-1])] = name
+        if name == "tftp" and "-c" in args:  # tftp HOST -c get REMOTE [LOCAL]
+            rest = args[args.index("-c") + 1:]
+            if rest[:1] == ["get"] and len(rest) > 1:
+                self.downloaded[posixpath.normpath(rest[2] if len(rest) > 2 else posixpath.basename(rest[1]))] = name
+        if name in ("steghide", "stegseek", "outguess", "zsteg"):  # extracted from a picture: hidden
+            for value in [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-xf", "--extractfile", "-r")]:
+                self.decoded_files.add(posixpath.normpath(value))
+        copied, destination = (Command(name, tuple(args)).split_operands() if name in ("cp", "mv", "install", "rsync", "ditto")
+                               else ([], None))
+        secret = next((c for c in copied if SECRET_FILE.search(c)), None)
+        if secret is None and name in ("tar", "bsdtar", "zip", "7z", "7za", "openssl", "gpg", "gpg2", "age", "base64",
+                                       "xxd", "gzip", "zstd", "xz", "bzip2"):
+            secret = next((a for a in args if SECRET_FILE.search(a)), None)
+            outputs = programs.written_paths(argv) + [args[i + 1] for i, a in enumerate(args[:-1])
+                                                      if a in ("-f", "-out", "-o", "--output")]
+            if name in ("zip", "7z", "7za") and operands:
+                outputs.append(operands[1] if name != "zip" and len(operands) > 1 else operands[0])
+            destination = outputs[0] if outputs else None
+        if secret is not None and destination:
+            self.secret_copies[posixpath.normpath(destination)] = secret
 
     def loop(self, words: list[shellwords.Word], depth: int) -> None:
         """`for NAME in WORDS`: the body comes next on the line, and sees NAME
@@ -455,6 +551,11 @@ class _Judge:
                 values = [" ".join(values)]
             elif literal is not None and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", literal):
                 values = literal[1:-1].split(",")  # brace expansion: {rm,-rf,~}
+            elif literal is not None and word.parts and not any(p.quoted for p in word.parts) and \
+                    re.fullmatch(r"[^{}\s]*\{[^{}\s]*,[^{}\s]*\}[^{}\s]*", literal):
+                before, _, rest = literal.partition("{")  # {~,/etc}/*, /usr/{bin,lib}
+                items, _, after = rest.partition("}")
+                values = [before + item + after for item in items.split(",")]
             argv += values
             substituted += subs
         return argv, substituted
@@ -548,9 +649,21 @@ class _Judge:
                                              for f in self.secret_files)]
         if secret:  # a file the environment was written into is the environment
             sources = (("env", " ".join(secret)), *sources)
+        printed = _PATH_PRINTER.fullmatch(argv[0])
+        if printed:  # "$(npm root)/.bin/eslint": a tool where a package manager keeps tools
+            argv = [printed.group(printed.lastindex or 0), *argv[1:]]
         name = posixpath.basename(argv[0])
         if UNKNOWN in argv[0]:
             self.opaque("opaque-command-name", shlex.join(argv))
+        place = posixpath.normpath(argv[0])
+        if re.match(r"/(tmp|var/tmp|dev/shm)/(.*/)?\.", place) and place not in self.files and \
+                place not in self.downloaded:
+            self.opaque("opaque-loaded", shlex.join(argv),
+                        "runs a hidden program from a scratch directory, where anyone may have put it")
+        copies = [self.secret_copies[p] for a in argv[1:] for p in self.secret_copies
+                  if re.search(r"(^|[@=<:/])" + re.escape(p) + "$", a) or a == p]
+        if copies:  # `cp ~/.ssh/id_rsa /tmp/k; curl -F f=@/tmp/k …`: the copy is the key
+            sources = (*(("cat", original) for original in copies), *sources)
         # What it writes through operands and options meets the rules about `> FILE` too.
         written = tuple(self._through_link(p) for p in programs.written_paths(argv))
         self.match(Command(name, tuple(argv[1:]), sources, redirects=(*redirects, *written)), argv)
@@ -662,6 +775,26 @@ class _Judge:
             for text in stdin.known.split("\n"):
                 if text.lstrip().startswith("!"):
                     self.line(text.lstrip()[1:], depth + 1)
+        if name in ("sed", "gsed") and stdin.known is not None and any(
+                re.fullmatch(r"(\d+|\$)?e", a) for a in argv[1:]):  # GNU sed `e`: runs each input line
+            for text in stdin.known.split("\n"):
+                self.line(text, depth + 1)
+        if name in ("sed", "gsed") and any(a.startswith("-i") or a == "--in-place" for a in argv[1:]):
+            self._sed_inserted(argv, depth)
+        if name == "cmake" and "-P" in argv[1:-1]:  # cmake -P SCRIPT: execute_process(COMMAND …)
+            script = argv[argv.index("-P") + 1]
+            text = stdin.known if script in STDIN_PATHS else self.files.get(posixpath.normpath(script))
+            if text:
+                self.code(name, argv, text, depth, sources)
+        if name in ("pip", "pip3", "uv", "pipx") and "install" in argv[1:4]:  # a directory written on the line
+            for operand in argv[argv.index("install") + 1:]:
+                setup = self.files.get(posixpath.normpath(posixpath.join(operand, "setup.py")))
+                if setup:
+                    self.code("python3", ["python3", posixpath.join(operand, "setup.py")], setup, depth, sources)
+        if name in FILE_OPENERS:  # `java -jar /tmp/x.jar` of a file fetched on this line
+            for arg in argv[1:]:
+                if posixpath.normpath(arg) in self.downloaded:
+                    self._fetched_then_run(arg, argv)
         if name in ("make", "gmake"):
             self.makefile(argv, depth, stdin)
             for directory in [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-C", "--directory")]:
@@ -685,6 +818,7 @@ class _Judge:
             self.opaque("opaque-loaded", shlex.join(argv), why)
         if name in FETCHERS:
             self._note_download(name, argv)
+        self._note_transfer(name, argv)
         if name == "git" and "clone" in argv[1:4]:  # its files come from the network
             rest, operands = argv[argv.index("clone") + 1:], []
             while rest:
@@ -820,8 +954,8 @@ class _Judge:
         """A shell running what it reads: judged when the line shows it, opaque otherwise."""
         for inner in stdin.substituted:  # `bash <(cmd)`, `source <(cmd)`
             known = self.static_output(inner)
-            if known is None and _filtered_project_file(inner):
-                continue  # `source <(grep -v '^#' .env | sed 's/^/export /')`: as `. .env`
+            if known is None and (_filtered_project_file(inner) or _COMPLETION.fullmatch(inner.strip())):
+                continue  # (or a tool's own completion script: `source <(kubectl completion bash)`)  # `source <(grep -v '^#' .env | sed 's/^/export /')`: as `. .env`
             if known is None:
                 self.opaque("opaque-input", shlex.join(argv), f"the program is the output of `{inner[:80]}`")
             else:
@@ -1044,10 +1178,12 @@ def _globbed(word: shellwords.Word) -> bool:
 def _escaping(argv: list[str]) -> bool:
     """echo -e / printf with escapes: what they print is not what the line shows."""
     name = posixpath.basename(argv[0])
+    # \n, \t, \\ only lay text out; \x41, \101, \u0041, \e spell characters the line does not show.
+    hiding = re.compile(r"\\(x[0-9a-fA-F]|[0-7]|u[0-9a-fA-F]|U[0-9a-fA-F]|e|E|c)")
     if name == "printf":
-        return any("\\" in a for a in argv[1:2])
+        return any(hiding.search(a) for a in argv[1:2]) or any("%b" in a for a in argv[1:2])
     return name == "echo" and any(re.fullmatch(r"-[neE]*e[neE]*", a) for a in argv[1:]) and \
-        any("\\" in a for a in argv[1:])
+        any(hiding.search(a) for a in argv[1:])
 
 
 def _assignment(word: str) -> bool:

@@ -22,10 +22,18 @@ INTERPRETERS = {  # name -> the options that take inline code
     "Rscript": ("-e",), "tclsh": (), "expect": ("-c",), "jshell": (), "julia": ("-e",), "elixir": ("-e",),
     "osascript": ("-e",), "pwsh": ("-c", "-Command", "-command"), "powershell": ("-c", "-Command"),
     "jrunscript": ("-e",), "groovy": ("-e",), "scala": ("-e",), "wish": (), "R": ("-e",),
+    "guile": ("-c",), "racket": ("-e",), "sbcl": ("--eval",), "clisp": ("-x",), "erl": ("-eval",),
+    "escript": (), "janet": ("-e",), "fennel": ("-e",), "gawk-json": (), "kotlin": ("-e",), "swift": ("-e",),
+    "crystal": ("eval",), "nim": ("--eval",), "v": (), "ocaml": (), "gjs": ("-c",), "qjs": ("-e",),
 }
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "busybox-awk", "original-awk"})
 # Options that take a value (which is not the program).
-_VALUE_OPTIONS = {"osascript": frozenset({"-l"}), "python": frozenset({"-W", "-X", "-Q"}),
+_VALUE_OPTIONS = {"powershell": frozenset({"-w", "-windowstyle", "-ep", "-executionpolicy", "-v", "-version",
+                                          "-wd", "-workingdirectory", "-configurationname", "-inputformat",
+                                          "-outputformat", "-psconsolefile"}),
+                  "pwsh": frozenset({"-w", "-windowstyle", "-ep", "-executionpolicy", "-wd", "-workingdirectory",
+                                     "-configurationname", "-inputformat", "-outputformat", "-settingsfile"}),
+                  "osascript": frozenset({"-l"}), "python": frozenset({"-W", "-X", "-Q"}),
                   "python3": frozenset({"-W", "-X"}), "node": frozenset({"-r", "--require", "--import", "--loader"}),
                   "nodejs": frozenset({"-r", "--require"}), "ruby": frozenset({"-r", "-I", "-C"}),
                   "perl": frozenset({"-I", "-M", "-m"}), "php": frozenset({"-d", "-c", "-z"}), "lua": frozenset({"-l"})}
@@ -43,6 +51,12 @@ _PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|Popen)\s*\(\s*(
 # os.execvp(FILE, ARGV): the list is the whole argv, its first word included.
 _FILE_AND_ARGV = r"""\bexecv\w*\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
 _ARGUMENT_LIST = r"""\b(?:exec|system)\s*\(?\s*((?:['"][^'"]*['"]\s*,\s*)+['"][^'"]*['"])"""
+_SHELL_IN_LIST = (r"""['"](?:/usr)?(?:/bin/)?(?:ba|da|z|k|mk)?sh['"]\s*[,;]?\s*(?:\{\s*args\s*:\s*)?[\[{(]?\s*"""
+                  r"""['"]-[a-z]*c['"]\s*,\s*""" + _STRING)
+# awk/gawk: print TEXT | "sh" -- the text printed is the shell's program.
+_PRINT_TO_SHELL = r"""\bprintf?\s*\(?\s*"(?P<s>(?:\\.|[^"\\])*)"\s*\)?\s*\|&?\s*"(?:/bin/)?(?:ba|da|z)?sh"\s*"""
+# CMake: execute_process(COMMAND prog args ...) in a script run with cmake -P.
+_CMAKE_PROCESS = r"""execute_process\s*\(\s*COMMAND\s+(.*?)(?=\s+(?:COMMAND|WORKING_DIRECTORY|OUTPUT_\w+|RESULT_\w+|ERROR_\w+|TIMEOUT|INPUT_FILE)\b|\s*\))"""
 _QUOTING = r"""`([^`]+)`|\bqx\s*(?:\{([^}]*)\}|\(([^)]*)\)|/([^/]*)/|'([^']*)')|%x\s*(?:\(([^)]*)\)|\{([^}]*)\}|\[([^\]]*)\])"""
 _AWK_PIPES = r"""(?P<q>")(?P<s>(?:\\.|[^"\\])*)"\s*\|&?\s*getline|\|&?\s*(?P<q2>")(?P<s2>(?:\\.|[^"\\])*)\""""
 # A process call whose argument is not a plain literal (a name, an f-string, a concatenation).
@@ -82,6 +96,11 @@ def program(name: str, argv: list[str]) -> tuple[str | None, bool]:
     base = re.sub(r"\d(\.\d+)?$", "", name) if name not in INTERPRETERS else name
     options = INTERPRETERS.get(name, INTERPRETERS.get(base, ("-c",)))
     args = argv[1:]
+    if base in ("powershell", "pwsh"):  # -NoP -W Hidden -C: options in any case
+        args = [a.lower() if a.startswith("-") else a for a in args]
+        options = tuple(o.lower() for o in options)
+    if base in ("bun", "deno") and args[:1] == ["run"]:  # bun run -: the program from input
+        args = args[1:]
     takes_value = _VALUE_OPTIONS.get(base, frozenset())
     skip = False
     for index, arg in enumerate(args):
@@ -162,6 +181,9 @@ def shell_lines(code: str, name: str = "") -> list[str]:
             lines.append(shlex.join(items))
     for found in _compiled(_QUOTING).finditer(code):
         lines.append(next(g for g in found.groups() if g is not None))
+    lines += [_unescape(found.group("s")) for found in _compiled(_SHELL_IN_LIST).finditer(code)]
+    lines += [_unescape(found.group("s")) for found in _compiled(_PRINT_TO_SHELL).finditer(code)]
+    lines += [re.sub(r"\$ENV\{(\w+)\}", r"${\1}", found.group(1)) for found in _compiled(_CMAKE_PROCESS).finditer(code)]
     for found in _compiled(_AWK_PIPES).finditer(code):
         lines.append(_unescape(found.group("s") or found.group("s2") or ""))
     for found in _compiled(_PERL_BARE).finditer(code):
@@ -173,7 +195,7 @@ def shell_lines(code: str, name: str = "") -> list[str]:
 
 def fed_lines(code: str) -> list[str]:
     """Commands a program writes into (awk's `print … | "CMD"`, perl's `open(F, "| CMD")`): they read its output."""
-    lines = re.findall(r'(?:print|printf)[^|;]*\|&?\s*"((?:\\.|[^"\\])*)"', code)
+    lines = re.findall(r'(?:print|printf)(?:"(?:\\.|[^"\\])*"|[^|;"])*\|&?\s*"((?:\\.|[^"\\])*)"', code)
     lines += re.findall(r"""\bopen\s*\(?[^;]*?['"]\s*\|\s*([^'"]+)['"]""", code)
     return [_unescape(line) for line in lines]
 

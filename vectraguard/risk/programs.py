@@ -65,6 +65,13 @@ def written_paths(argv: list[str]) -> list[str]:
                         and name == "7z" or a.startswith("--directory=")]
     if name == "find":
         return [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-fprint", "-fprint0", "-fprintf", "-fls")]
+    if name in ("ed", "red", "ex"):  # an editor's purpose: its file is written (`w`)
+        return [a for a in operands if not a.startswith("+")][:1]
+    if name in ("vim", "vi", "nvim", "vim.basic", "vim.tiny") and any(  # vim -es -c 'wq' F, vim +wq F
+            re.search(r"(^|[|\s:])(w|wq|x|wa|wqa|xa|sav|saveas|update|up)!?(\s|$|\|)", v)
+            for v in _short_value(args, "c", ()) + [a[1:] for a in args if a.startswith("+")]):
+        values = set(_short_value(args, "c", ()))
+        return [a for a in operands if a not in values and not a.startswith("+")]
     return []
 
 
@@ -288,10 +295,11 @@ def _tmux(args: list[str], runs: Runs) -> None:
 def _screen(args: list[str], runs: Runs) -> None:
     rest = list(args)
     while rest and rest[0].startswith("-"):
-        rest = rest[2:] if rest[0] in ("-S", "-c", "-e", "-h", "-L", "-Logfile", "-p", "-s", "-t", "-T", "-X") \
-            else rest[1:]
+        # -dmS NAME: a group of flags whose last takes a value
+        takes_value = rest[0] in ("-Logfile",) or re.fullmatch(r"-[a-zA-Z]*[ScehpstTX]", rest[0]) is not None
+        rest = rest[2:] if takes_value and rest[0] not in ("-L",) else rest[1:]
     if rest:
-        runs.lines.append(" ".join(rest))
+        runs.lines.append(shlex.join(rest))
     stuffed = [args[i + 2] for i, w in enumerate(args[:-2]) if w == "-X" and args[i + 1] == "stuff"]
     runs.lines += stuffed
 

@@ -32,6 +32,7 @@ class Wrapper:
     joined: bool = False  # the command's words are joined into one line for a shell
     assignments: bool = False  # NAME=VALUE words before the command
     subcommand: str = ""  # `poetry run CMD`: the word that must come first
+    pairs: frozenset[str] = frozenset()  # options that take two values (bwrap --bind SRC DEST)
 
 
 def _w(values: str = "", lines: str = "", inert: str = "", **kw: object) -> Wrapper:
@@ -91,6 +92,16 @@ WRAPPERS: dict[str, Wrapper] = {
     "entr": _w(),
     "sem": _w("-j --jobs --id"),
     "firejail": _w(),
+    # bubblewrap: options with one value, and those with two (--bind SRC DEST).
+    "bwrap": _w("--args --userns --userns2 --pidns --uid --gid --hostname --chdir --unsetenv --lock-file "
+                "--sync-fd --remount-ro --exec-label --file-label --proc --dev --tmpfs --mqueue --dir --seccomp "
+                "--add-seccomp-fd --block-fd --userns-block-fd --info-fd --json-status-fd --cap-add --cap-drop "
+                "--perms --size --overlay-src --tmp-overlay --ro-overlay "
+                # these take two values (pairs, below): the first is taken as their value
+                "--bind --bind-try --dev-bind --dev-bind-try --ro-bind --ro-bind-try --symlink --setenv --chmod "
+                "--file --bind-data --ro-bind-data",
+                pairs=frozenset("--bind --bind-try --dev-bind --dev-bind-try --ro-bind --ro-bind-try --symlink "
+                                "--setenv --chmod --file --bind-data --ro-bind-data".split())),
     "aws-vault": _w("-d --duration --region -t --mfa-token", subcommand="exec", before=1),
     "uv": _w("--python -p --with --project --directory --package --env-file", subcommand="run"),
     "poetry": _w(subcommand="run"), "pipenv": _w(subcommand="run"), "pdm": _w(subcommand="run"),
@@ -148,6 +159,8 @@ def unwrap(argv: list[str]) -> list[Inner]:
                 continue
             break
         option, value, rest = _option(arg, rest[1:], spec)
+        if option in spec.pairs and rest:  # the second value
+            rest = rest[1:]
         if option in spec.inert:
             return found
         if option in spec.lines and value is not None:
@@ -220,6 +233,8 @@ def xargs(argv: list[str]) -> list[str]:
             rest = rest[1:]
             continue
         option, value, rest = _option(arg, rest[1:], spec)
+        if option in spec.pairs and rest:  # the second value
+            rest = rest[1:]
         if option == "-I" and value is not None:
             replace = value
     if rest[:1] == ["--"]:
