@@ -228,7 +228,7 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     for word in ("old-1", "old-2"):
         root.run([*P, "--", "echo", word], cwd=workspace, extra_env=env)
     time.sleep(0.01)
-    cut = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1))
+    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
     time.sleep(1.5)
     root.run([*P, "--", "echo", "new"], cwd=workspace, extra_env=env)
     # Recordings (shells and agents have them) go with their sessions; the new one's stays.
@@ -236,8 +236,9 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     recordings.mkdir()
     for row in sessions(root, workspace, env):
         (recordings / f"{row['id']}.cast").write_text("{}\n")
-    result = root.run(["logs", "prune", "--before", cut], cwd=workspace, extra_env=env)
-    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 workspace layers")
+    result = root.run(["logs", "prune", "--before", cut, "--yes"], cwd=workspace, extra_env=env)
+    assert result.stdout.decode().splitlines()[-1].startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 "
+                                                              "workspace layers")
     rows = sessions(root, workspace, env)
     assert [r["command"] for r in rows] == ["echo new"]
     assert [p.name for p in recordings.iterdir()] == [f"{rows[0]['id']}.cast"]

@@ -20,6 +20,9 @@ from vectraguard import __version__, errors, units
 
 EPILOG = "Profiles: man vectraguard-profile. Exit status: the command's own; 124 timeout; " \
          "125 Vectra Guard refused or failed; 126 cannot execute; 127 not found; 128+N killed by signal N."
+# How every time option reads its value (vectraguard/times.py, which the parser does not import).
+TIME_FORMS = ("ISO 8601 (2026-11-30T10:24:00+01:00; no zone = local time), a date (its start, local), an age "
+              "(90m, 36h, 7d, '2 hours ago'), @SECONDS, now, today, yesterday")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -223,7 +226,8 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
                            "interrupted, refused, incomplete, started, checked/allow, checked/ask, checked/deny)")
     logs_list.add_argument("--kind", choices=("run", "checked"),
                            help="only runs, or only the decisions of `vectraguard check` (agents' hooks)")
-    logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME (ISO 8601, UTC)")
+    logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME: " + TIME_FORMS)
+    logs_list.add_argument("--until", metavar="TIME", help="only sessions started before TIME (same forms)")
     logs_list.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     logs_list.add_argument("--json", action="store_true", help="machine-readable output")
     logs_show = logs_sub.add_parser("show", help="one session whole, output included")
@@ -232,8 +236,17 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken record")
     logs_export = logs_sub.add_parser("export", help="every event as JSON Lines, then the chain head (for a SIEM)")
     logs_export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    logs_prune = logs_sub.add_parser("prune", help="drop sessions started before TIME; the chain stays verifiable")
-    logs_prune.add_argument("--before", required=True, metavar="TIME", help="ISO 8601 UTC, e.g. 2026-01-01")
+    logs_prune = logs_sub.add_parser(
+        "prune", help="drop sessions started before TIME; the chain stays verifiable",
+        description="Drop the sessions started before TIME, with their recordings and workspace layers. Shows "
+        "what would go (sessions, oldest and newest, recordings, layers) and asks on a terminal; without a "
+        "terminal on stdin it needs --yes. A session still running is kept, and so is everything recorded "
+        "after it (only the oldest part of the chain can go). A TIME in the future is refused.")
+    logs_prune.add_argument("--before", required=True, metavar="TIME",
+                            help="sessions started before TIME go: " + TIME_FORMS + "; a date alone, or "
+                            "`yesterday`, is the start of that day in local time")
+    logs_prune.add_argument("--dry-run", action="store_true", help="show what would go; change nothing")
+    logs_prune.add_argument("-y", "--yes", action="store_true", help="do not ask")
     logs_replay = logs_sub.add_parser("replay", help="play a recorded shell or agent session in the terminal")
     logs_replay.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from vectraguard import errors, output
+from vectraguard import errors, output, times
 from vectraguard.audit.store import AuditStore, open_store
 from vectraguard.audit.verify import verify
 from vectraguard.output import printable
@@ -31,6 +31,8 @@ def main(args: argparse.Namespace) -> int:
         if args.logs_command == "export":
             return export(store, args)
         if args.logs_command == "prune":
+            from vectraguard.commands.logs_prune import prune
+
             return prune(store, args)
         if args.logs_command == "replay":
             return replay(store, args)
@@ -45,9 +47,10 @@ def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
         if value is not None:
             where.append(f"{column} = ?")
             values.append(value)
-    if args.since:
-        where.append("started_at >= ?")
-        values.append(args.since)
+    for option, value, operator in (("--since", args.since, ">="), ("--until", args.until, "<")):
+        if value is not None:  # compared as times: both sides in the store's fixed-width UTC form
+            where.append(f"started_at {operator} ?")
+            values.append(times.store_form(times.parse_time(value, option)))
     if args.kind is not None:  # a check's decision has status checked/DECISION (audit/checked.py)
         where.append("status LIKE 'checked/%'" if args.kind == "checked" else "status NOT LIKE 'checked/%'")
     sql = ("SELECT id, started_at, agent, profile, command, status, exit_status, duration_ms FROM sessions"
@@ -157,30 +160,6 @@ def export(store: AuditStore, args: argparse.Namespace) -> int:
             out.close()
     if args.output:
         print(f"exported {count} events to {args.output}; chain head {head}", file=sys.stderr)
-    return 0
-
-
-def prune(store: AuditStore, args: argparse.Namespace) -> int:
-    from vectraguard.audit.record import now
-    from vectraguard.audit.recording import recordings_dir
-
-    through, gone = store.prune(args.before, now())
-    if not gone:
-        print("nothing to prune")
-        return 0
-    # Their recordings go too: what was retained no longer (terminal output can hold secrets).
-    removed = 0
-    for session_id in gone:
-        recording = recordings_dir() / f"{session_id}.cast"
-        if recording.exists():
-            recording.unlink()
-            removed += 1
-    # And their workspace layers, applied or not: the review window closes with the record.
-    from vectraguard.workspace.store import remove as remove_layers
-
-    layers = remove_layers(gone)
-    print(f"pruned {len(gone)} sessions (events up to {through}), {removed} recordings and {layers} workspace "
-          "layers; the chain stays verifiable from there")
     return 0
 
 
