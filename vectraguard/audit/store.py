@@ -244,6 +244,11 @@ class AuditStore:
     def events(self) -> Iterator[tuple[int, str, str, str, str, str]]:
         yield from self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events ORDER BY seq")
 
+    def session_chain(self, session_id: str) -> list[tuple[int, str, str, str, str, str]]:
+        """A session's events as `events()` gives them: (seq, session, kind, body text, prev_hash, hash)."""
+        return self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events "
+                               "WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
+
     def session_events(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self.db.execute("SELECT kind, body FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
         return [(kind, json.loads(body)) for kind, body in rows]
@@ -252,9 +257,12 @@ class AuditStore:
         rows = self.db.execute("SELECT stream, head, tail FROM outputs WHERE session_id = ?", (session_id,))
         return {stream: (bytes(head), bytes(tail)) for stream, head, tail in rows}
 
-    def find(self, prefix: str) -> list[str]:
-        rows = self.db.execute("SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-                               (prefix, prefix + "\U0010ffff"))
+    def find(self, given: str, limit: int = 2) -> list[str]:
+        """The ids of sessions that start or end with `given` (ids.py), sorted, at most `limit`."""
+        if not given:
+            return []
+        rows = self.db.execute("SELECT id FROM sessions WHERE (id >= ? AND id < ?) OR substr(id, -?) = ? "
+                               "ORDER BY id LIMIT ?", (given, given + "\U0010ffff", len(given), given, limit))
         return [r[0] for r in rows]
 
     def close(self) -> None:
