@@ -222,6 +222,14 @@ def test_prune_dry_run_shows_what_would_go_and_changes_nothing(store: Store) -> 
     assert not layer.exists()
 
 
+def test_a_second_prune_finds_nothing_and_adds_nothing(store: Store) -> None:
+    assert store.vg("logs", "prune", "--before", "now", "--yes").returncode == 0
+    head = json.loads(store.vg("logs", "verify", "--json").stdout)["head"]
+    again = store.vg("logs", "prune", "--before", "now", "--yes")
+    assert (again.returncode, again.stdout.startswith("nothing to prune before ")) == (0, True), again.stdout
+    assert json.loads(store.vg("logs", "verify", "--json").stdout)["head"] == head
+
+
 def test_prune_without_a_terminal_or_yes_is_refused(store: Store) -> None:
     for answer in (None, b"y\n"):  # no input at all; a "y" waiting on a pipe is not a person at a terminal
         with tempfile.TemporaryFile() as stdin:

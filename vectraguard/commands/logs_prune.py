@@ -27,7 +27,7 @@ def prune(store: AuditStore, args: argparse.Namespace) -> int:
                                 "future; a prune only drops what is older than a past time")
     cut = times.store_form(before)
     plan = store.prune_plan(cut)
-    if not plan.through:
+    if not plan.sessions:  # (a plan of only earlier `pruned` events is not worth a new one)
         print(f"nothing to prune before {cut}")
         return 0
     recordings, layers = _recordings(plan.sessions), _layers(plan.sessions)
