@@ -43,6 +43,9 @@ _DATEPARSER_SETTINGS: dict[str, object] = {
     "PARSERS": ["relative-time"], "STRICT_PARSING": True, "TIMEZONE": "UTC", "TO_TIMEZONE": "UTC",
     "RETURN_AS_TIMEZONE_AWARE": True, "PREFER_DATES_FROM": "past"}
 _TIME_OF_DAY = re.compile(r"\d\s*(:|[ap]\.?m\b)", re.IGNORECASE)
+# What a relative age is written with: dateparser skips what it does not
+# know rather than failing (`1,5h` would be 5 hours; `1d` and a stray byte, a day).
+_RELATIVE_TEXT = re.compile(r"[A-Za-z0-9 .+-]+")
 
 
 def parse_time(text: str, option: str) -> datetime:
@@ -98,9 +101,10 @@ def _general(value: str) -> datetime | None:
     English dates ("March", "Tuesday 5pm") would be read in dateparser's
     idea of the local zone (tzlocal, which fails on a POSIX TZ such as
     `CET-1`) and guessed at when incomplete; ISO 8601 says it exactly. For
-    the same reason a time of day (`yesterday 10:00`) is not taken here.
+    the same reason a time of day (`yesterday 10:00`) is not taken here, nor
+    any character but ASCII letters, digits, space and `.+-`.
     """
-    if not value or len(value) > 100 or _TIME_OF_DAY.search(value):
+    if len(value) > 100 or not _RELATIVE_TEXT.fullmatch(value) or _TIME_OF_DAY.search(value):
         return None  # (100: nobody types more; dateparser's regexes need not see it)
     import dateparser
 
