@@ -36,7 +36,7 @@ FORMS = ("ISO 8601 (2026-11-30T10:24:00+01:00, 2026-11-30 10:24; no zone = local
          "(2026-11-30 = the start of that day, local), an age (90m, 36h, 7d, '2 hours ago'), @SECONDS, "
          "or now, today, yesterday, tomorrow (the start of that day, local)")
 _DAY_WORDS = {"today": 0, "yesterday": -1, "tomorrow": 1}
-_EPOCH = re.compile(r"@(\d{1,12})(\.\d{1,9})?")
+_EPOCH = re.compile(r"@([0-9]{1,12})(\.[0-9]{1,9})?")
 # dateparser reads only relative ages here (see _general); "UTC" with a UTC
 # RELATIVE_BASE keeps it from asking tzlocal for the local zone at all.
 _DATEPARSER_SETTINGS: dict[str, object] = {
