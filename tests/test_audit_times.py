@@ -224,6 +224,15 @@ def test_prune_dry_run_shows_what_would_go_and_changes_nothing(store: Store) -> 
     assert not layer.exists()
 
 
+def test_the_table_shows_local_times_that_since_reads_back(store: Store) -> None:
+    """A start copied from the table selects that session: both are local time."""
+    listed = store.vg("logs", "list").stdout
+    [row] = [line for line in listed.splitlines() if store.ids["forty-hours"] in line]
+    shown = store.seeds["forty-hours"].astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S")
+    assert shown in row
+    assert "forty-hours" in store.listed("--since", shown) and "forty-hours" not in store.listed("--until", shown)
+
+
 def test_a_second_prune_finds_nothing_and_adds_nothing(store: Store) -> None:
     assert store.vg("logs", "prune", "--before", "now", "--yes").returncode == 0
     head = json.loads(store.vg("logs", "verify", "--json").stdout)["head"]

@@ -70,6 +70,19 @@ def store_form(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def local_text(stored: str | None) -> str:
+    """A time in the store's form as a table shows it: local time, to the second
+    (`2026-11-30 10:24:00`), which parse_time reads back as the same second.
+    Text that is not in that form is returned as it is (the table escapes it)."""
+    try:
+        moment = datetime.fromisoformat(stored or "")
+    except ValueError:
+        return stored or ""
+    if moment.tzinfo is None:
+        return stored or ""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _exact(value: str) -> datetime | None:
     """The forms read without dateparser: words, ISO 8601, dates, @SECONDS."""
     word = value.lower()

@@ -65,9 +65,11 @@ def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A session as the table shows it: short headings, seconds, the start without zone and milliseconds."""
+    """A session as the table shows it: short headings, seconds, and the start in
+    local time to the second — the way --since and --until read a time without a
+    zone, so a start copied from the table selects that session."""
     duration = row["duration_ms"]
-    return {**row, "start": (row["started_at"] or "").replace("T", " ")[:19], "exit": row["exit_status"],
+    return {**row, "start": times.local_text(row["started_at"]), "exit": row["exit_status"],
             "duration": "" if duration is None else f"{duration / 1000:.1f}s"}
 
 
