@@ -137,7 +137,7 @@ def test_every_decision_the_hook_asks_for_is_recorded(env: dict[str, str], tmp_p
     assert decision(hook("claude-code", claude_event("rm -rf ~", tmp_path), env, tmp_path))[0] == "ask"
     assert hook("codex", codex_event("git push --force origin main", tmp_path), env, tmp_path).returncode == 2
     rows = listed(env, tmp_path, "--agent", "claude-code")
-    assert [(r["status"], r["exit"], r["command"]) for r in rows] == [
+    assert [(r["status"], r["exit_status"], r["command"]) for r in rows] == [
         ("checked/ask", 1, "rm -rf ~"), ("checked/allow", 0, "git status")]
     [codex] = listed(env, tmp_path, "--agent", "codex", "--kind", "checked")
     assert codex["status"] == "checked/ask"

@@ -205,7 +205,7 @@ def test_the_session_is_in_the_audit_trail(claude: ClaudeCode, project: Path) ->
     rows = _logs(claude.caller, project, claude.env, "list", "--agent", "claude-code")
     assert [row["status"] for row in rows] == ["ok", "checked/allow"]  # newest first
     run, checked = rows
-    assert run["profile"] == "agent-shell" and run["exit"] == 0
+    assert run["profile"] == "agent-shell" and run["exit_status"] == 0
     assert run["command"] == shlex.join(["bash", "-c", command, LABEL])
     started = _logs(claude.caller, project, claude.env, "show", run["id"])["events"][0]
     assert (started["kind"], started["agent"], started["argv"], started["cwd"]) == (

@@ -54,7 +54,7 @@ def test_every_outcome_is_recorded(root: Caller, workspace: Path, data_dir: Path
     result = root.run([*P, "--agent", "tester", *args], cwd=workspace, extra_env=env, timeout=120)
     assert result.returncode == exit_status
     [row] = sessions(root, workspace, env)
-    assert (row["status"], row["exit"], row["agent"]) == (status, exit_status, "tester")
+    assert (row["status"], row["exit_status"], row["agent"]) == (status, exit_status, "tester")
     assert row["profile"] == ("test-tight" if status != "refused" or "--set" in args else None)
     assert verify(root, workspace, env).returncode == 0
 
@@ -100,7 +100,7 @@ def test_output_is_kept_raw_and_forgeries_stay_output(root: Caller, workspace: P
     [(head,)] = db.execute("SELECT head FROM outputs WHERE stream = 'stdout'").fetchall()
     assert bytes(head) == expected
     [row] = sessions(root, workspace, env)
-    assert (row["status"], row["exit"]) == ("failed", 4)
+    assert (row["status"], row["exit_status"]) == ("failed", 4)
 
 
 def test_the_listing_cannot_drive_the_terminal(root: Caller, workspace: Path, data_dir: Path) -> None:
@@ -183,7 +183,7 @@ def test_twenty_concurrent_runs_give_twenty_records_and_one_valid_chain(
     assert sorted(r.returncode for r in results) == list(range(20))
     rows = sessions(root, workspace, env, "--limit", "100")
     assert len(rows) == 20 and len({r["id"] for r in rows}) == 20
-    assert sorted(r["exit"] for r in rows) == list(range(20))
+    assert sorted(r["exit_status"] for r in rows) == list(range(20))
     assert verify(root, workspace, env).returncode == 0
 
 
@@ -217,9 +217,10 @@ def test_export_gives_json_lines_and_the_chain_head(root: Caller, workspace: Pat
     lines = [json.loads(line) for line in root.run(["logs", "export"], cwd=workspace, extra_env=env).stdout.splitlines()]
     assert [line.get("kind") for line in lines[:-1]] == ["started", "finished", "refused"]
     import base64
-    assert base64.b64decode(lines[1]["output"]["stdout"]["head_b64"]) == b"raw\xff"
+    assert base64.b64decode(lines[1]["output_raw"]["stdout"]["head_b64"]) == b"raw\xff"
     head = verify(root, workspace, env).stdout.decode().split()[-1]
-    assert lines[-1] == {"chain_head": head, "events": 3, "pruned_through": 0}
+    assert lines[-1] == {"seq": 3, "session": None, "kind": "chain-head", "prev_hash": None, "hash": head,
+                         "head": f"3:{head}", "events": 3, "pruned_through": 0}
     assert lines[2]["prev_hash"] == lines[1]["hash"]
 
 
@@ -228,7 +229,7 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     for word in ("old-1", "old-2"):
         root.run([*P, "--", "echo", word], cwd=workspace, extra_env=env)
     time.sleep(0.01)
-    cut = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 1))
+    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
     time.sleep(1.5)
     root.run([*P, "--", "echo", "new"], cwd=workspace, extra_env=env)
     # Recordings (shells and agents have them) go with their sessions; the new one's stays.
@@ -236,8 +237,9 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     recordings.mkdir()
     for row in sessions(root, workspace, env):
         (recordings / f"{row['id']}.cast").write_text("{}\n")
-    result = root.run(["logs", "prune", "--before", cut], cwd=workspace, extra_env=env)
-    assert result.stdout.decode().startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 workspace layers")
+    result = root.run(["logs", "prune", "--before", cut, "--yes"], cwd=workspace, extra_env=env)
+    assert result.stdout.decode().splitlines()[-1].startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 "
+                                                              "workspace layers")
     rows = sessions(root, workspace, env)
     assert [r["command"] for r in rows] == ["echo new"]
     assert [p.name for p in recordings.iterdir()] == [f"{rows[0]['id']}.cast"]
@@ -257,7 +259,7 @@ def test_an_interrupted_run_is_recorded_as_interrupted(root: Caller, workspace: 
     proc.send_signal(2)
     proc.communicate(timeout=60)
     [row] = sessions(root, workspace, env)
-    assert (row["status"], row["exit"]) == ("interrupted", 130)
+    assert (row["status"], row["exit_status"]) == ("interrupted", 130)
 
 
 def test_a_policy_refusal_is_recorded(root: Caller, workspace: Path, data_dir: Path) -> None:

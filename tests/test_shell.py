@@ -45,7 +45,7 @@ def test_an_interactive_session_prompt_resize_ctrl_c_and_exit_status(root: Calle
     assert term.wait() == 3
     assert set(root.sandboxes()) == before
     rows = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace).stdout)
-    assert (rows[0]["status"], rows[0]["exit"]) == ("failed", 3)
+    assert (rows[0]["status"], rows[0]["exit_status"]) == ("failed", 3)
 
 
 def test_hang_up_ends_the_session_and_removes_the_sandbox(root: Caller, workspace: Path) -> None:

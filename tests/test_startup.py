@@ -1,8 +1,9 @@
 """The start-up path of `vectraguard run` imports nothing it does not need.
 
 ruamel.yaml and jsonschema are needed only when a configuration file is not
-in the validated-layer cache; podman-py, tabulate and loguru never on a
-plain run. (Their cost is measured by bench/run_overhead, not here.)
+in the validated-layer cache; podman-py, tabulate, loguru and dateparser
+(read relative times for logs) never on a plain run. (Their cost is
+measured by bench/run_overhead, not here.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from tests.support.vg import Caller
 
-HEAVY = ("podman", "requests", "urllib3", "jsonschema", "ruamel", "loguru", "tabulate")
+HEAVY = ("podman", "requests", "urllib3", "jsonschema", "ruamel", "loguru", "tabulate",
+         "dateparser", "regex", "tzlocal", "pytz", "dateutil")
 
 
 def imported_modules(stderr: bytes) -> set[str]:

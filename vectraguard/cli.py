@@ -20,6 +20,10 @@ from vectraguard import __version__, errors, units
 
 EPILOG = "Profiles: man vectraguard-profile. Exit status: the command's own; 124 timeout; " \
          "125 Vectra Guard refused or failed; 126 cannot execute; 127 not found; 128+N killed by signal N."
+ID_HELP = "a session id, or its first or last characters if no other id has them (the last 8 are unique in practice)"
+# How every time option reads its value (vectraguard/times.py, which the parser does not import).
+TIME_FORMS = ("ISO 8601 (2026-11-30T10:24:00+01:00; no zone = local time), a date (its start, local), an age "
+              "(90m, 36h, 7d, '2 hours ago'), @SECONDS, now, today, yesterday")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -199,6 +203,8 @@ def _fill_profile(profile: argparse.ArgumentParser) -> None:
     validate = profile_sub.add_parser("validate", help="check configuration files (exit 1 if any is invalid)")
     validate.add_argument("files", nargs="*", metavar="FILE",
                           help="profile, project (.vectraguard.yaml) or policy (policy.yaml) files; default: all known")
+    validate.add_argument("--json", action="store_true", help="one entry a file: file, kind, ok, and when not ok "
+                          "message and details; the exit status is the same")
 
 
 def _fill_trust(trust: argparse.ArgumentParser) -> None:
@@ -216,26 +222,50 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
         "list", help="recorded sessions, newest first",
         description="Recorded sessions, newest first: runs, and the decisions `vectraguard check` gave agents' "
         "hooks (status checked/allow, checked/ask or checked/deny, exit 0, 1 or 2; `logs show ID` gives the "
-        "agent's session id, the directory, the findings and any remembered approval).")
+        "agent's session id, the directory, the findings and any remembered approval). With --json, each "
+        "session has id, started_at, ended_at (UTC, YYYY-MM-DDTHH:MM:SS.mmmZ), agent, user, profile, command, "
+        "status, exit_status and duration_ms: the names its records use.")
     logs_list.add_argument("--agent", help="only this agent's sessions and checked decisions, e.g. claude-code")
     logs_list.add_argument("--profile", help="only sessions of this profile")
     logs_list.add_argument("--status", help="only sessions with this status (ok, failed, timeout, oom, killed, "
                            "interrupted, refused, incomplete, started, checked/allow, checked/ask, checked/deny)")
     logs_list.add_argument("--kind", choices=("run", "checked"),
                            help="only runs, or only the decisions of `vectraguard check` (agents' hooks)")
-    logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME (ISO 8601, UTC)")
+    logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME: " + TIME_FORMS)
+    logs_list.add_argument("--until", metavar="TIME", help="only sessions started before TIME (same forms)")
     logs_list.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
     logs_list.add_argument("--json", action="store_true", help="machine-readable output")
-    logs_show = logs_sub.add_parser("show", help="one session whole, output included")
-    logs_show.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    logs_show = logs_sub.add_parser(
+        "show", help="one session whole, output included",
+        description="One session whole, output included. With --json: id, events (each the record's fields "
+        "beside its chain fields seq, session, kind, prev_hash and hash, as `logs export` writes them) and "
+        "output (each stream's kept head and tail, as text).")
+    logs_show.add_argument("id", metavar="ID", help=ID_HELP)
     logs_show.add_argument("--json", action="store_true", help="machine-readable output")
-    logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken record")
-    logs_export = logs_sub.add_parser("export", help="every event as JSON Lines, then the chain head (for a SIEM)")
+    logs_verify = logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken "
+                                      "record")
+    logs_verify.add_argument("--json", action="store_true", help="machine-readable verdict: ok, problems, seq, hash, "
+                             "head (SEQ:HASH); the exit status is the same")
+    logs_export = logs_sub.add_parser(
+        "export", help="every event as JSON Lines, then the chain head (for a SIEM)",
+        description="Every event as one JSON line: the record's fields (as in `logs show --json`) beside its "
+        "chain fields seq, session, kind, prev_hash and hash; a finished session's recorded output is in "
+        "output_raw (base64). The last line has kind chain-head: seq and hash of the last event, head as "
+        "SEQ:HASH, the number of events exported and pruned_through.")
     logs_export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    logs_prune = logs_sub.add_parser("prune", help="drop sessions started before TIME; the chain stays verifiable")
-    logs_prune.add_argument("--before", required=True, metavar="TIME", help="ISO 8601 UTC, e.g. 2026-01-01")
+    logs_prune = logs_sub.add_parser(
+        "prune", help="drop sessions started before TIME; the chain stays verifiable",
+        description="Drop the sessions started before TIME, with their recordings and workspace layers. Shows "
+        "what would go (sessions, oldest and newest, recordings, layers) and asks on a terminal; without a "
+        "terminal on stdin it needs --yes. A session still running is kept, and so is everything recorded "
+        "after it (only the oldest part of the chain can go). A TIME in the future is refused.")
+    logs_prune.add_argument("--before", required=True, metavar="TIME",
+                            help="sessions started before TIME go: " + TIME_FORMS + "; a date alone, or "
+                            "`yesterday`, is the start of that day in local time")
+    logs_prune.add_argument("--dry-run", action="store_true", help="show what would go; change nothing")
+    logs_prune.add_argument("-y", "--yes", action="store_true", help="do not ask")
     logs_replay = logs_sub.add_parser("replay", help="play a recorded shell or agent session in the terminal")
-    logs_replay.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    logs_replay.add_argument("id", metavar="ID", help=ID_HELP)
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
     logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
 
@@ -287,7 +317,7 @@ def _fill_changes(changes: argparse.ArgumentParser) -> None:
     changes.description = ("What an overlay session changed in the workspace, kept for review: each path added, "
                            "modified, deleted or type-changed, its size, and whether it is protected (held back "
                            "by apply unless named). Default: the newest session of the current directory.")
-    changes.add_argument("id", nargs="?", metavar="ID", help="a session id or a unique prefix of one")
+    changes.add_argument("id", nargs="?", metavar="ID", help=ID_HELP)
     changes.add_argument("--all", action="store_true", help="every layer kept, with its state")
     changes.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -295,7 +325,7 @@ def _fill_changes(changes: argparse.ArgumentParser) -> None:
 def _fill_diff(diff: argparse.ArgumentParser) -> None:
     diff.description = ("Unified diffs between the workspace's files now and the session's (binary files: "
                         "sizes and SHA-256; control characters escaped), through $PAGER on a terminal.")
-    diff.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    diff.add_argument("id", metavar="ID", help=ID_HELP)
     diff.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
 
 
@@ -307,7 +337,7 @@ def _fill_apply(apply: argparse.ArgumentParser) -> None:
         "session started is listed first and stops the apply (--force overwrites). Protected paths are held "
         "back unless named with --include-protected PATH; their diff is shown before they are applied.")
     apply.epilog = "Exit status: 0 applied, 1 stopped by conflicts or unreachable paths, 125 bad input."
-    apply.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    apply.add_argument("id", metavar="ID", help=ID_HELP)
     apply.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     apply.add_argument("--include-protected", action="append", default=[], metavar="PATH",
                        help="also apply this protected path (and what is beneath it), after showing its diff; "
@@ -318,7 +348,7 @@ def _fill_apply(apply: argparse.ArgumentParser) -> None:
 
 
 def _fill_discard(discard: argparse.ArgumentParser) -> None:
-    discard.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
+    discard.add_argument("id", metavar="ID", help=ID_HELP)
 
 
 # The top-level commands, in --help order: name, one line, what fills its parser.

@@ -30,6 +30,7 @@ from typing import Any
 
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.store import SCHEMA_VERSION
+from vectraguard.errors import EXIT_REFUSED
 
 STATUSES = ("started", "ok", "failed", "timeout", "oom", "killed", "interrupted", "refused", "incomplete")
 CHECKED_STATUSES = ("checked/allow", "checked/ask", "checked/deny")  # decisions of `vectraguard check`
@@ -221,6 +222,7 @@ def checked(session: str, *, agent: str | None, hook_session: str | None, profil
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,
             at: str, approvals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     user, host = who()
-    return {"version": SCHEMA_VERSION, "session": session, "status": "refused", "at": at, "agent": agent,
-            "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd, "reason": reason,
-            "approvals": approvals or []}
+    # exit_status: what the caller got (125), under the name a finished record uses.
+    return {"version": SCHEMA_VERSION, "session": session, "status": "refused", "exit_status": EXIT_REFUSED,
+            "at": at, "agent": agent, "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd,
+            "reason": reason, "approvals": approvals or []}

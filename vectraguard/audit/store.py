@@ -120,6 +120,17 @@ def store_path() -> Path:
     return paths.data_dir() / DB_NAME
 
 
+@dataclass(frozen=True)
+class PrunePlan:
+    """What a prune drops: events up to `through` (0: nothing), the sessions
+    that go whole, and the first and last `started_at` among them (store form)."""
+
+    through: int
+    sessions: list[str]
+    oldest: str | None
+    newest: str | None
+
+
 @dataclass
 class AuditStore:
     """The audit database: hash-chained events and the session index."""
@@ -171,23 +182,40 @@ class AuditStore:
         rows = dict(self.db.execute("SELECT key, value FROM meta WHERE key IN ('pruned_through', 'pruned_head')"))
         return int(rows.get("pruned_through", 0)), rows.get("pruned_head", GENESIS)
 
-    def prune(self, before: str, at: str) -> tuple[int, list[str]]:
-        """Drop the oldest sessions (started before `before`), keeping the chain
-        verifiable: only a prefix of the events goes, its last hash is kept as
-        a checkpoint, and the prune itself is an event on the chain. Returns
-        the last sequence number dropped and the sessions that went."""
+    def prune_plan(self, before: str, limit: int | None = None) -> PrunePlan:
+        """What `prune(before, ...)` would drop now, at most through event
+        `limit`. `before` is a time in the store's form (times.store_form):
+        sessions started earlier go, unless a later one (or one still
+        running) holds an earlier event — only a prefix of the chain can go."""
+        last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        keep = self.db.execute(
+            "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
+            "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
+        through = min((keep - 1) if keep is not None else last, last if limit is None else limit)
+        if through <= self.pruned_checkpoint()[0]:
+            return PrunePlan(0, [], None, None)
+        gone = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
+            "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
+        oldest, newest = self.db.execute(
+            "SELECT MIN(started_at), MAX(started_at) FROM sessions WHERE id IN (SELECT DISTINCT session_id "
+            "FROM events WHERE seq <= ? AND session_id NOT IN (SELECT session_id FROM events WHERE seq > ?))",
+            (through, through)).fetchone()
+        return PrunePlan(through, [g for g in gone if g != "-"], oldest, newest)
+
+    def prune(self, before: str, at: str, limit: int | None = None) -> tuple[int, list[str]]:
+        """Drop the oldest sessions (started before `before`; at most through
+        event `limit`, so that nothing goes beyond what a confirmed plan
+        showed), keeping the chain verifiable: only a prefix of the events
+        goes, its last hash is kept as a checkpoint, and the prune itself is
+        an event on the chain. Returns the last sequence number dropped and
+        the sessions that went."""
         with self._transaction():
-            last = self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-            keep = self.db.execute(
-                "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
-                "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
-            through = (keep - 1) if keep is not None else last
-            if through <= self.pruned_checkpoint()[0]:
+            plan = self.prune_plan(before, limit)
+            through, gone = plan.through, plan.sessions
+            if not through:
                 return 0, []
             head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
-            gone = [r[0] for r in self.db.execute(
-                "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
-                "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
             self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
             self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
             self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
@@ -216,6 +244,11 @@ class AuditStore:
     def events(self) -> Iterator[tuple[int, str, str, str, str, str]]:
         yield from self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events ORDER BY seq")
 
+    def session_chain(self, session_id: str) -> list[tuple[int, str, str, str, str, str]]:
+        """A session's events as `events()` gives them: (seq, session, kind, body text, prev_hash, hash)."""
+        return self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events "
+                               "WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
+
     def session_events(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self.db.execute("SELECT kind, body FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
         return [(kind, json.loads(body)) for kind, body in rows]
@@ -224,9 +257,12 @@ class AuditStore:
         rows = self.db.execute("SELECT stream, head, tail FROM outputs WHERE session_id = ?", (session_id,))
         return {stream: (bytes(head), bytes(tail)) for stream, head, tail in rows}
 
-    def find(self, prefix: str) -> list[str]:
-        rows = self.db.execute("SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 2",
-                               (prefix, prefix + "\U0010ffff"))
+    def find(self, given: str, limit: int = 2) -> list[str]:
+        """The ids of sessions that start or end with `given` (ids.py), sorted, at most `limit`."""
+        if not given:
+            return []
+        rows = self.db.execute("SELECT id FROM sessions WHERE (id >= ? AND id < ?) OR substr(id, -?) = ? "
+                               "ORDER BY id LIMIT ?", (given, given + "\U0010ffff", len(given), given, limit))
         return [r[0] for r in rows]
 
     def close(self) -> None:

@@ -12,9 +12,10 @@ import argparse
 import sys
 from typing import Any
 
-from vectraguard import errors, output
+from vectraguard import errors, ids, output, times
+from vectraguard.audit import views
 from vectraguard.audit.store import AuditStore, open_store
-from vectraguard.audit.verify import verify
+from vectraguard.audit.verify import Verdict, verify
 from vectraguard.output import printable
 
 EXIT_BROKEN = 1
@@ -31,10 +32,12 @@ def main(args: argparse.Namespace) -> int:
         if args.logs_command == "export":
             return export(store, args)
         if args.logs_command == "prune":
+            from vectraguard.commands.logs_prune import prune
+
             return prune(store, args)
         if args.logs_command == "replay":
             return replay(store, args)
-        return check(store)
+        return check(store, args.json)
     finally:
         store.close()
 
@@ -45,40 +48,41 @@ def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
         if value is not None:
             where.append(f"{column} = ?")
             values.append(value)
-    if args.since:
-        where.append("started_at >= ?")
-        values.append(args.since)
+    for option, value, operator in (("--since", args.since, ">="), ("--until", args.until, "<")):
+        if value is not None:  # compared as times: both sides in the store's fixed-width UTC form
+            where.append(f"started_at {operator} ?")
+            values.append(times.store_form(times.parse_time(value, option)))
     if args.kind is not None:  # a check's decision has status checked/DECISION (audit/checked.py)
         where.append("status LIKE 'checked/%'" if args.kind == "checked" else "status NOT LIKE 'checked/%'")
-    sql = ("SELECT id, started_at, agent, profile, command, status, exit_status, duration_ms FROM sessions"
+    sql = (f"SELECT {', '.join(views.SESSION_FIELDS)} FROM sessions"
            + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY started_at DESC, id DESC LIMIT ?")
-    rows = [dict(zip(COLUMNS, row)) for row in store.db.execute(sql, (*values, args.limit))]
+    rows = [dict(zip(views.SESSION_FIELDS, row)) for row in store.db.execute(sql, (*values, args.limit))]
     if args.json:
         output.print_json(rows)
         return 0
-    for row in rows:
-        row["duration"] = "" if row["duration"] is None else f"{row['duration'] / 1000:.1f}s"
-        row["start"] = (row["start"] or "").replace("T", " ")[:19]
-    output.print_table(rows, COLUMNS)
+    output.print_table([_table_row(row) for row in rows], COLUMNS)
     return 0
 
 
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A session as the table shows it: short headings, seconds, and the start in
+    local time to the second — the way --since and --until read a time without a
+    zone, so a start copied from the table selects that session."""
+    duration = row["duration_ms"]
+    return {**row, "start": times.local_text(row["started_at"]), "exit": row["exit_status"],
+            "duration": "" if duration is None else f"{duration / 1000:.1f}s"}
+
+
 def show(store: AuditStore, args: argparse.Namespace) -> int:
-    matches = store.find(args.id)
-    if not matches:
-        raise errors.UsageError(f"vectraguard: no session {args.id!r} in the audit trail")
-    if len(matches) > 1:
-        raise errors.UsageError(f"vectraguard: {args.id!r} matches several sessions; give more of the id")
-    session_id = matches[0]
-    events = store.session_events(session_id)
+    session_id = _find(store, args.id)
     outputs = store.outputs(session_id)
     if args.json:
-        output.print_json({"id": session_id, "events": [{"kind": k, **body} for k, body in events],
+        output.print_json({"id": session_id, "events": [views.event(*row) for row in store.session_chain(session_id)],
                            "output": {name: {"head": head.decode("utf-8", "replace"),
                                              "tail": tail.decode("utf-8", "replace")}
                                       for name, (head, tail) in outputs.items()}})
         return 0
-    for kind, body in events:
+    for kind, body in store.session_events(session_id):
         print(f"== {kind}")
         for key, value in body.items():
             if key == "approvals" and value:
@@ -97,6 +101,12 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(head + (b"\n[... middle not kept ...]\n" if tail and head else b"") + tail)
             sys.stdout.buffer.write(b"\n")
     return 0
+
+
+def _find(store: AuditStore, given: str) -> str:
+    """The session `given` names: a whole id, or its unique first or last characters."""
+    return ids.one(given, store.find(given, limit=ids.SHOWN + 1), what="session",
+                   hint="`vectraguard logs list` shows the sessions recorded")
 
 
 def _print_approvals(entries: list[dict[str, Any]]) -> None:
@@ -123,8 +133,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check(store: AuditStore) -> int:
+def check(store: AuditStore, as_json: bool = False) -> int:
     verdict = verify(store)
+    if as_json:
+        output.print_json(verdict_json(verdict))
+        return EXIT_BROKEN if verdict.problems else 0
     if verdict.problems:
         for problem in verdict.problems:
             print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
@@ -133,54 +146,37 @@ def check(store: AuditStore) -> int:
     return 0
 
 
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    """`logs verify --json`: ok, the problems found (first broken link first), and the
+    head verified as far as the chain held: seq, hash and head (SEQ:HASH)."""
+    return {"ok": not verdict.problems, "problems": verdict.problems, "seq": verdict.events,
+            "hash": verdict.head, "head": f"{verdict.events}:{verdict.head}"}
+
+
 def export(store: AuditStore, args: argparse.Namespace) -> int:
-    """JSON Lines for a SIEM: every event with its chain links (and, for a
-    finished session, its recorded output, base64), then the chain head."""
+    """JSON Lines for a SIEM: every event (audit/views.py: the record's fields and its
+    chain fields; for a finished session, output_raw: its recorded output, base64),
+    then the chain head, a line of kind chain-head."""
     import base64
-    import json
 
     out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 - closed below
     try:
-        head, count = "", 0
-        for seq, session_id, kind, body, prev_hash, digest in store.events():
-            line: dict[str, Any] = {"seq": seq, "session": session_id, "kind": kind, "prev_hash": prev_hash,
-                                    "hash": digest, "record": json.loads(body)}
+        through, head = store.pruned_checkpoint()
+        seq, count = through, 0
+        for seq, session_id, kind, body, prev_hash, head in store.events():
+            line = views.event(seq, session_id, kind, body, prev_hash, head)
             if kind == "finished":
-                line["output"] = {name: {"head_b64": base64.b64encode(h).decode(), "tail_b64": base64.b64encode(t).decode()}
-                                  for name, (h, t) in store.outputs(session_id).items()}
-            out.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
-            head, count = digest, count + 1
-        through, _ = store.pruned_checkpoint()
-        out.write(json.dumps({"chain_head": head, "events": count, "pruned_through": through}) + "\n")
+                line["output_raw"] = {name: {"head_b64": base64.b64encode(h).decode(),
+                                             "tail_b64": base64.b64encode(t).decode()}
+                                      for name, (h, t) in store.outputs(session_id).items()}
+            out.write(output.json_text(line, indent=None) + "\n")
+            count += 1
+        out.write(output.json_text(views.chain_head(seq, head, count, through), indent=None) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
     if args.output:
-        print(f"exported {count} events to {args.output}; chain head {head}", file=sys.stderr)
-    return 0
-
-
-def prune(store: AuditStore, args: argparse.Namespace) -> int:
-    from vectraguard.audit.record import now
-    from vectraguard.audit.recording import recordings_dir
-
-    through, gone = store.prune(args.before, now())
-    if not gone:
-        print("nothing to prune")
-        return 0
-    # Their recordings go too: what was retained no longer (terminal output can hold secrets).
-    removed = 0
-    for session_id in gone:
-        recording = recordings_dir() / f"{session_id}.cast"
-        if recording.exists():
-            recording.unlink()
-            removed += 1
-    # And their workspace layers, applied or not: the review window closes with the record.
-    from vectraguard.workspace.store import remove as remove_layers
-
-    layers = remove_layers(gone)
-    print(f"pruned {len(gone)} sessions (events up to {through}), {removed} recordings and {layers} workspace "
-          "layers; the chain stays verifiable from there")
+        print(f"exported {count} events to {args.output}; chain head {seq}:{head}", file=sys.stderr)
     return 0
 
 
@@ -189,13 +185,11 @@ def replay(store: AuditStore, args: argparse.Namespace) -> int:
 
     from vectraguard.audit.recording import replay as play
 
-    matches = store.find(args.id)
-    if len(matches) != 1:
-        raise errors.UsageError(f"vectraguard: {args.id!r} matches {len(matches)} sessions; give a unique id prefix")
-    finished = [body for kind, body in store.session_events(matches[0]) if kind == "finished"]
+    session_id = _find(store, args.id)
+    finished = [body for kind, body in store.session_events(session_id) if kind == "finished"]
     recording = finished[0].get("recording") if finished else None
     if not recording:
-        raise errors.UsageError(f"vectraguard: session {matches[0]} has no recording (only shells and agent "
+        raise errors.UsageError(f"vectraguard: session {session_id} has no recording (only shells and agent "
                                 "sessions are recorded)")
     path = Path(recording["path"])
     if not path.exists():

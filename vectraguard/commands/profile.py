@@ -98,17 +98,28 @@ def _text(value: Any) -> str:
 
 def validate(args: argparse.Namespace) -> int:
     files = [Path(f) for f in args.files] if args.files else _known_files()
-    failures = 0
-    for path in files:
-        try:
-            _validate_one(path)
-        except errors.VGError as exc:
-            failures += 1
-            for line in exc.lines():
+    verdicts = [_verdict(path) for path in files]
+    if args.json:
+        output.print_json(verdicts)
+    for verdict in [] if args.json else verdicts:
+        if verdict["ok"]:
+            print(f"ok  {verdict['file']}")
+        else:
+            for line in (verdict["message"], *(f"  {d}" for d in verdict["details"])):
                 print(line, file=sys.stderr)
-            continue
-        print(f"ok  {path}")
-    return EXIT_INVALID if failures else 0
+    return EXIT_INVALID if any(not verdict["ok"] for verdict in verdicts) else 0
+
+
+def _verdict(path: Path) -> dict[str, Any]:
+    """`profile validate --json`'s entry for one file: file, kind (profile, project,
+    policy), ok; when not ok, message (with its hint) and details, the located
+    problems (what the text output prints)."""
+    verdict: dict[str, Any] = {"file": str(path), "kind": _schema_for(path), "ok": True}
+    try:
+        _validate_one(path)
+    except errors.VGError as exc:
+        verdict.update(ok=False, message=exc.lines()[0], details=list(exc.details))
+    return verdict
 
 
 def _schema_for(path: Path) -> str:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vectraguard import errors, paths
+from vectraguard import errors, ids, paths
 from vectraguard.workspace import changeset
 
 RUNNING, PENDING, APPLIED, DISCARDED = "running", "pending", "applied", "discarded"
@@ -148,19 +148,16 @@ def all_layers(*, strict: bool = True) -> list[Layer]:
     return [layer for _, layer in sorted(dated, key=lambda item: item[0], reverse=True)]
 
 
-def find(prefix: str) -> Layer:
-    """The layer of the session whose id starts with `prefix`; UsageError when none or several."""
-    if not prefix or "/" in prefix or prefix.startswith("."):
-        raise errors.UsageError(f"vectraguard: {prefix!r} is not a session id")
+def find(given: str) -> Layer:
+    """The layer of the session whose id starts or ends with `given` (vectraguard/ids.py);
+    UsageError when none or several."""
+    if not given or "/" in given or given.startswith("."):
+        raise errors.UsageError(f"vectraguard: {given!r} is not a session id")
     base = root()
-    matches = sorted(p for p in base.iterdir() if p.name.startswith(prefix)) if base.is_dir() else []
-    if not matches:
-        raise errors.UsageError(f"vectraguard: no workspace layer for session {prefix!r}",
-                                hint="`vectraguard changes --all` lists the layers kept")
-    if len(matches) > 1:
-        raise errors.UsageError(f"vectraguard: session id {prefix!r} is ambiguous ({len(matches)} layers match)",
-                                hint="give more of the id")
-    return Layer(matches[0])
+    names = [p.name for p in base.iterdir() if not p.name.startswith(".")] if base.is_dir() else []
+    found = ids.one(given, ids.matching(given, names), what="workspace layer",
+                    missing="no workspace layer for session", hint="`vectraguard changes --all` lists the layers kept")
+    return Layer(base / found)
 
 
 def latest_for(directory: str) -> Layer:
