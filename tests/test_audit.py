@@ -219,7 +219,7 @@ def test_export_gives_json_lines_and_the_chain_head(root: Caller, workspace: Pat
     import base64
     assert base64.b64decode(lines[1]["output"]["stdout"]["head_b64"]) == b"raw\xff"
     head = verify(root, workspace, env).stdout.decode().split()[-1]
-    assert lines[-1] == {"chain_head": head, "events": 3, "pruned_through": 0}
+    assert lines[-1] == {"chain_head": head, "events": 3, "pruned_through": 0, "head": f"3:{head}"}
     assert lines[2]["prev_hash"] == lines[1]["hash"]
 
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     duration_ms INTEGER,
     owner TEXT
 );
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id, seq);
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent, started_at);
 CREATE INDEX IF NOT EXISTS sessions_profile ON sessions(profile, started_at);
@@ -213,6 +215,12 @@ class AuditStore:
         return marked
 
     # -- reading ---------------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(sequence number, hash) of the last event — the prune checkpoint's when
+        none is left, (0, GENESIS) for an empty store: what `logs head` prints."""
+        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else self.pruned_checkpoint()
+
     def events(self) -> Iterator[tuple[int, str, str, str, str, str]]:
         yield from self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events ORDER BY seq")
 
@@ -254,3 +262,40 @@ def open_store(path: Path | None = None) -> AuditStore:
         return AuditStore(db, path)
     except (sqlite3.Error, OSError) as exc:
         raise _unavailable(path, exc) from None
+
+
+READ_HINT = "check that the file is readable by you, or verify a copy of it (with its -wal file) elsewhere"
+
+
+def open_reader(path: Path | None = None) -> AuditStore | None:
+    """The store opened for reading only (`logs verify`, `logs head`), or None
+    when there is none yet. Writes nothing: no directory, no tables, no
+    journal-mode change — so it works on a full disk and on a read-only
+    copy. SQLite's read-only mode still needs the WAL's shared-memory index
+    (it creates `-shm`/`-wal` where it can); where it cannot (a directory we
+    may not write, a full disk) the file is read as immutable, which is exact
+    only when no write-ahead log holds committed events: a non-empty `-wal`
+    then refuses rather than verify a shorter chain (fail closed)."""
+    path = path or store_path()
+    if not path.exists():
+        return None
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return AuditStore(db, path)
+        except sqlite3.OperationalError:
+            db.close()
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise AuditUnavailable(
+                f"vectraguard: the audit store {path} cannot be read without write access: its write-ahead log "
+                f"{wal} holds events that SQLite reads only through a shared-memory index it cannot create here",
+                hint=READ_HINT, path=path, cause="read-only WAL")
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return AuditStore(db, path)
+    except (sqlite3.Error, OSError) as exc:
+        raise AuditUnavailable(f"vectraguard: the audit store {path} cannot be read ({exc})", hint=READ_HINT,
+                               path=path, cause=str(exc)) from None

@@ -13,8 +13,10 @@ import sys
 from typing import Any
 
 from vectraguard import errors, output
-from vectraguard.audit.store import AuditStore, open_store
-from vectraguard.audit.verify import verify
+from vectraguard.audit import anchor
+from vectraguard.audit.anchor import Anchor
+from vectraguard.audit.store import GENESIS, AuditStore, open_store
+from vectraguard.audit.verify import verify, verify_empty
 from vectraguard.output import printable
 
 EXIT_BROKEN = 1
@@ -22,6 +24,8 @@ COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "dura
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.logs_command in ("verify", "head"):  # read-only: a full disk, a read-only copy
+        return read_only(args)
     store = open_store()  # an empty store answers "nothing yet" like a full one
     try:
         if args.logs_command == "list":
@@ -34,9 +38,34 @@ def main(args: argparse.Namespace) -> int:
             return prune(store, args)
         if args.logs_command == "replay":
             return replay(store, args)
-        return check(store)
+        raise AssertionError(args.logs_command)
     finally:
         store.close()
+
+
+def read_only(args: argparse.Namespace) -> int:
+    """`logs verify` and `logs head`, which write nothing (store.open_reader)."""
+    from vectraguard.audit.store import open_reader
+
+    head = _anchor(args) if args.logs_command == "verify" else None
+    store = open_reader()
+    try:
+        if args.logs_command == "head":
+            seq, digest = store.head() if store else (0, GENESIS)
+            print(f"{seq}:{digest}")
+            return 0
+        return check(store, head)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _anchor(args: argparse.Namespace) -> Anchor | None:
+    from pathlib import Path
+
+    if args.head is not None:
+        return anchor.parse(args.head)
+    return anchor.read(Path(args.head_file)) if args.head_file is not None else None
 
 
 def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
@@ -123,13 +152,18 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check(store: AuditStore) -> int:
-    verdict = verify(store)
+def check(store: AuditStore | None, head: Anchor | None) -> int:
+    """Exit 1 naming the first broken point; 0 with the head (no store yet: an empty chain)."""
+    verdict = verify(store, head) if store is not None else verify_empty(head)
+    for note in verdict.notes:
+        print(f"vectraguard: note: {note}", file=sys.stderr)
     if verdict.problems:
         for problem in verdict.problems:
             print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
         return EXIT_BROKEN
     print(f"ok: {verdict.events} events, chain head {verdict.head}")
+    if head is not None:
+        print(f"ok: the store extends the head kept elsewhere, {head}")
     return 0
 
 
@@ -151,7 +185,9 @@ def export(store: AuditStore, args: argparse.Namespace) -> int:
             out.write(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n")
             head, count = digest, count + 1
         through, _ = store.pruned_checkpoint()
-        out.write(json.dumps({"chain_head": head, "events": count, "pruned_through": through}) + "\n")
+        seq, last = store.head()  # as `logs head` prints it, for `logs verify --head`
+        out.write(json.dumps({"chain_head": head, "events": count, "pruned_through": through,
+                              "head": f"{seq}:{last}"}) + "\n")
     finally:
         if out is not sys.stdout:
             out.close()
