@@ -22,11 +22,14 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vectraguard import paths
+from vectraguard.audit import forward, keyed
+from vectraguard.audit import settings as settings_module
+from vectraguard.audit.settings import AuditSettings
 from vectraguard.errors import VGError
 
 SCHEMA_VERSION = 1
@@ -65,6 +68,10 @@ CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent, started_at);
 CREATE INDEX IF NOT EXISTS sessions_profile ON sessions(profile, started_at);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, started_at);
+CREATE TABLE IF NOT EXISTS event_macs (
+    seq INTEGER PRIMARY KEY,
+    mac TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -124,15 +131,25 @@ def store_path() -> Path:
 
 @dataclass
 class AuditStore:
-    """The audit database: hash-chained events and the session index."""
+    """The audit database: hash-chained events and the session index.
+    `settings`: keyed mode and forwarding (settings.py); None = the system
+    policy's, read at the first write."""
 
     db: sqlite3.Connection
     path: Path
+    settings: AuditSettings | None = None
+    _key: bytes | None = field(default=None, init=False, repr=False)
+    _written: list[tuple[int, str, str, str, str]] = field(default_factory=list, init=False, repr=False)
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One durable write transaction; any SQLite failure refuses (fail closed)."""
+        """One durable write transaction; any SQLite failure refuses (fail closed).
+        Its events go to syslog once committed (forward.py: fail open, reported)."""
+        if self.settings is None:  # before BEGIN: a key that cannot be read writes nothing
+            self.settings = settings_module.load()
+            self._key = settings_module.read_key(self.settings.key_file) if self.settings.key_file else None
+        self._written.clear()
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -143,6 +160,11 @@ class AuditStore:
                 raise
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
+        if self.settings.forward == "syslog":
+            for seq, session_id, kind, text, digest in self._written:
+                failure = forward.send(self.settings.syslog_socket, seq, session_id, kind, text, digest)
+                if failure is not None:
+                    forward.report(self.settings.syslog_socket, seq, failure)
 
     def _insert_event(self, session_id: str, kind: str, body: dict[str, Any]) -> None:
         """Chained to the last event; call inside a transaction, which serialises writers."""
@@ -150,8 +172,14 @@ class AuditStore:
         row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev = (row[0], row[1]) if row else self.pruned_checkpoint()
         seq = prev_seq + 1
+        digest = chain_hash(prev, seq, session_id, kind, text)
         self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                        (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
+                        (seq, session_id, kind, text, prev, digest))
+        if self._key is not None:
+            self.db.execute("INSERT INTO event_macs VALUES (?, ?)", (seq, keyed.event_mac(self._key, seq, digest)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            (keyed.MAC_HEAD, f"{seq}:{digest}:{keyed.head_mac(self._key, seq, digest)}"))
+        self._written.append((seq, session_id, kind, text, digest))
 
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
                outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
@@ -191,6 +219,7 @@ class AuditStore:
                 "SELECT DISTINCT session_id FROM events WHERE seq <= ? AND session_id NOT IN "
                 "(SELECT session_id FROM events WHERE seq > ?)", (through, through))]
             self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
+            self.db.execute("DELETE FROM event_macs WHERE seq <= ?", (through,))
             self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
             self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from vectraguard.audit.anchor import Anchor
 from vectraguard.audit.index_check import check_index
+from vectraguard.audit.mac_check import MacCheck, count_macs
 from vectraguard.audit.store import GENESIS, AuditStore, chain_hash
 
 MAX_PROBLEMS = 50  # then a count: a store emptied by an attacker must not print (or hold) a line per session
@@ -43,15 +44,20 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
 
 
-def verify(store: AuditStore, anchor: Anchor | None = None) -> Verdict:
+def verify(store: AuditStore, anchor: Anchor | None = None, key: bytes | None = None) -> Verdict:
+    """`key`: keyed mode's (settings.read_key); None checks no MACs (and notes any there are)."""
     verdict = Verdict()
     try:
         integrity = store.db.execute("PRAGMA integrity_check(1)").fetchone()[0]
         if integrity != "ok":
             verdict.problems.append(f"the database file is damaged: {integrity}")
             return verdict
-        if _check_chain(store, anchor, verdict):
+        macs = MacCheck(store, key) if key is not None else None
+        if _check_chain(store, anchor, macs, verdict):
             _collect(verdict, check_index(store))
+        if key is None and (count := count_macs(store)):
+            verdict.notes.append(f"{count} events carry a MAC (keyed mode); without audit.key_file they were not "
+                                 "checked")
     except sqlite3.Error as exc:  # e.g. a body made invalid JSON and re-hashed, or a dropped table
         verdict.problems.append(f"the store cannot be read as an audit store: {exc}")
     return verdict
@@ -76,7 +82,7 @@ def _checkpoint(store: AuditStore) -> tuple[int, str] | str:
     return int(through), str(head)
 
 
-def _check_chain(store: AuditStore, anchor: Anchor | None, verdict: Verdict) -> bool:
+def _check_chain(store: AuditStore, anchor: Anchor | None, macs: MacCheck | None, verdict: Verdict) -> bool:
     """Walk the events in order; False (with the problem added) at the first broken point."""
     checkpoint = _checkpoint(store)
     if isinstance(checkpoint, str):
@@ -94,6 +100,8 @@ def _check_chain(store: AuditStore, anchor: Anchor | None, verdict: Verdict) -> 
         if problem is None and anchor is not None and seq == anchor.seq and stored_hash != anchor.hash:
             problem = (f"{where}: its hash is {stored_hash}, the head kept elsewhere says {anchor} — the chain was "
                        f"rewritten at or before event {seq} (re-hashed after an edit, or replaced)")
+        if problem is None and macs is not None:
+            problem = macs.event(seq, stored_hash, where)
         if problem is not None:
             verdict.problems.append(problem)
             return False
@@ -102,6 +110,9 @@ def _check_chain(store: AuditStore, anchor: Anchor | None, verdict: Verdict) -> 
             pruned_event = _records_checkpoint(body, through, checkpoint[1])
         verdict.events, verdict.head = seq, stored_hash
         expected_seq, prev = seq + 1, stored_hash
+    if macs is not None and (problem := macs.finish(verdict.events - through)) is not None:
+        verdict.problems.append(problem)
+        return False
     if not pruned_event:
         verdict.problems.append(
             f"events 1 to {through}: gone, and no `pruned` event on the chain records pruning them (meta says "

@@ -48,16 +48,25 @@ def read_only(args: argparse.Namespace) -> int:
     from vectraguard.audit.store import open_reader
 
     head = _anchor(args) if args.logs_command == "verify" else None
+    key = _key() if args.logs_command == "verify" else None
     store = open_reader()
     try:
         if args.logs_command == "head":
             seq, digest = store.head() if store else (0, GENESIS)
             print(f"{seq}:{digest}")
             return 0
-        return check(store, head)
+        return check(store, head, key)
     finally:
         if store is not None:
             store.close()
+
+
+def _key() -> bytes | None:
+    """Keyed mode's key when the policy sets audit.key_file (unusable: ConfigError, exit 125)."""
+    from vectraguard.audit import settings
+
+    loaded = settings.load()
+    return settings.read_key(loaded.key_file) if loaded.key_file else None
 
 
 def _anchor(args: argparse.Namespace) -> Anchor | None:
@@ -152,9 +161,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check(store: AuditStore | None, head: Anchor | None) -> int:
+def check(store: AuditStore | None, head: Anchor | None, key: bytes | None) -> int:
     """Exit 1 naming the first broken point; 0 with the head (no store yet: an empty chain)."""
-    verdict = verify(store, head) if store is not None else verify_empty(head)
+    verdict = verify(store, head, key) if store is not None else verify_empty(head)
     for note in verdict.notes:
         print(f"vectraguard: note: {note}", file=sys.stderr)
     if verdict.problems:
@@ -164,6 +173,8 @@ def check(store: AuditStore | None, head: Anchor | None) -> int:
     print(f"ok: {verdict.events} events, chain head {verdict.head}")
     if head is not None:
         print(f"ok: the store extends the head kept elsewhere, {head}")
+    if key is not None:
+        print("ok: keyed mode: every event since keyed mode began carries a MAC made with audit.key_file's key")
     return 0
 
 
