@@ -147,6 +147,24 @@ def test_an_unusable_key_records_nothing_and_runs_nothing(root: Caller, workspac
         home / "data" / "audit.db").execute("SELECT count(*) FROM events").fetchone()[0]
 
 
+def test_an_invalid_policy_is_recorded_unless_keyed_mode_began(root: Caller, workspace: Path, home: Path) -> None:
+    """The refusal of an invalid policy is recorded (without a MAC) only while no event has one."""
+    invalid = "version: 1\naudit:\n  bogus: 1\n"
+    (home / "etc" / "policy.yaml").write_text(invalid)
+    result = _vg(root, workspace, home, "run", "-p", "test-tight", "--", "true")
+    assert result.returncode == 125 and b"could not be recorded" not in result.stderr, result.stderr
+    key = _key(home)
+    _policy(home, key_file=str(key))
+    _decide(root, workspace, home, "keyed")
+    (home / "etc" / "policy.yaml").write_text(invalid)
+    result = _vg(root, workspace, home, "run", "-p", "test-tight", "--", "true")
+    assert result.returncode == 125 and b"warning: this refusal could not be recorded" in result.stderr
+    _policy(home, key_file=str(key))
+    exported = [json.loads(line) for line in _vg(root, workspace, home, "logs", "export").stdout.splitlines()[:-1]]
+    assert [e["kind"] for e in exported] == ["refused", "checked"]
+    assert _verify(root, workspace, home).returncode == 0
+
+
 def test_a_key_beside_the_store_is_refused(root: Caller, workspace: Path, home: Path) -> None:
     key = home / "data" / "audit.key"
     key.write_bytes(os.urandom(32))

@@ -147,7 +147,7 @@ class AuditStore:
         """One durable write transaction; any SQLite failure refuses (fail closed).
         Its events go to syslog once committed (forward.py: fail open, reported)."""
         if self.settings is None:  # before BEGIN: a key that cannot be read writes nothing
-            self.settings = settings_module.load()
+            self.settings = self._load_settings()
             self._key = settings_module.read_key(self.settings.key_file) if self.settings.key_file else None
         self._written.clear()
         try:
@@ -165,6 +165,22 @@ class AuditStore:
                 failure = forward.send(self.settings.syslog_socket, seq, session_id, kind, text, digest)
                 if failure is not None:
                     forward.report(self.settings.syslog_socket, seq, failure)
+
+    def _load_settings(self) -> AuditSettings:
+        """The policy's audit settings. An invalid policy refuses every run by itself
+        (config/policy.py); its refusal is still recorded — without a MAC, which
+        is only right while no event has one: once keyed mode has begun, an
+        unkeyed event would read as a rewrite, so nothing is written (fail closed)."""
+        try:
+            return settings_module.load()
+        except VGError:
+            try:
+                keyed_before = self.db.execute("SELECT 1 FROM event_macs LIMIT 1").fetchone() is not None
+            except sqlite3.Error:
+                keyed_before = True
+            if keyed_before:
+                raise
+            return AuditSettings()
 
     def _insert_event(self, session_id: str, kind: str, body: dict[str, Any]) -> None:
         """Chained to the last event; call inside a transaction, which serialises writers."""
