@@ -1,4 +1,4 @@
-"""`vectraguard logs list | show ID | verify`: reading the audit trail.
+"""`vectraguard logs list | show ID | verify | head | export | prune | replay`: reading the audit trail.
 
 Sessions are runs (statuses ok, failed, refused, ...) and the decisions of
 `vectraguard check` that agents' hooks ask for (status checked/allow,
