@@ -99,7 +99,9 @@ def test_deleting_the_last_sessions_rows_is_found_with_the_head(root: Caller, wo
     assert _vg(root, workspace, data_dir, *P, "--", "sh", "-c", "echo two; exit 3").returncode == 3
     head = _head(root, workspace, data_dir)
     assert head.startswith("4:")
-    [last] = [r[0] for r in sqlite3.connect(data_dir / "audit.db").execute("SELECT session_id FROM events WHERE seq = 4")]
+    db = sqlite3.connect(data_dir / "audit.db")
+    [(last,)] = db.execute("SELECT session_id FROM events WHERE seq = 4").fetchall()
+    db.close()
     _sql(data_dir, f"DELETE FROM events WHERE session_id = '{last}'", f"DELETE FROM sessions WHERE id = '{last}'",
          f"DELETE FROM outputs WHERE session_id = '{last}'")
     assert _verify(root, workspace, data_dir).returncode == 0  # a shorter chain is a valid chain...
@@ -114,7 +116,7 @@ def test_truncation_is_found_with_the_head(root: Caller, workspace: Path, data_d
     _decisions(root, workspace, data_dir, 4)
     head = _head(root, workspace, data_dir)
     _sql(data_dir, f"DELETE FROM events WHERE seq > {4 - cut}",
-         f"DELETE FROM sessions WHERE id NOT IN (SELECT session_id FROM events)")
+         "DELETE FROM sessions WHERE id NOT IN (SELECT session_id FROM events)")
     result = _verify(root, workspace, data_dir, "--head", head)
     assert result.returncode == 1
     assert f"the chain ends at event {4 - cut} — events after {4 - cut} were deleted" in result.stderr.decode()

@@ -35,7 +35,8 @@ def home() -> Iterator[Path]:
 
 
 def _policy(home: Path, **audit: str) -> None:
-    lines = ["version: 1", *(["audit:"] if audit else []), *(f"  {key}: {json.dumps(value)}" for key, value in audit.items())]
+    settings = [f"  {key}: {json.dumps(value)}" for key, value in audit.items()]
+    lines = ["version: 1", *(["audit:", *settings] if audit else [])]
     (home / "etc" / "policy.yaml").write_text("\n".join(lines) + "\n")
 
 
