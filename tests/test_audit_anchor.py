@@ -226,6 +226,20 @@ def test_a_read_only_copy_verifies(root: Caller, workspace: Path, data_dir: Path
         shutil.rmtree(copy, ignore_errors=True)
 
 
+def test_verify_and_head_write_nothing_to_an_older_store(root: Caller, workspace: Path, data_dir: Path) -> None:
+    """A store from before keyed mode and the events index: reading it adds neither (the file is unchanged)."""
+    _decisions(root, workspace, data_dir, 2)
+    _sql(data_dir, "DROP TABLE event_macs", "DROP INDEX events_session")
+    db = sqlite3.connect(data_dir / "audit.db")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    before = (data_dir / "audit.db").read_bytes()
+    head = _head(root, workspace, data_dir)
+    assert _verify(root, workspace, data_dir, "--head", head).returncode == 0
+    assert (data_dir / "audit.db").read_bytes() == before
+    assert not (data_dir / "audit.db-wal").exists() or (data_dir / "audit.db-wal").stat().st_size == 0
+
+
 def test_a_write_ahead_log_that_cannot_be_read_is_refused(root: Caller, workspace: Path, data_dir: Path) -> None:
     """Committed events still in `-wal`, unreadable without write access: refuse rather than verify less."""
     _decisions(root, workspace, data_dir, 2)

@@ -52,15 +52,24 @@ def verify(store: AuditStore, anchor: Anchor | None = None, key: bytes | None = 
         if integrity != "ok":
             verdict.problems.append(f"the database file is damaged: {integrity}")
             return verdict
-        macs = MacCheck(store, key) if key is not None else None
-        if _check_chain(store, anchor, macs, verdict):
-            _collect(verdict, check_index(store))
-        if key is None and (count := count_macs(store)):
-            verdict.notes.append(f"{count} events carry a MAC (keyed mode); without audit.key_file they were not "
-                                 "checked")
+        # One read transaction: the chain, the index and the MACs are seen as of one moment,
+        # while runs go on writing (WAL readers do not block them).
+        store.db.execute("BEGIN")
+        try:
+            _check(store, anchor, key, verdict)
+        finally:
+            store.db.execute("ROLLBACK")
     except sqlite3.Error as exc:  # e.g. a body made invalid JSON and re-hashed, or a dropped table
         verdict.problems.append(f"the store cannot be read as an audit store: {exc}")
     return verdict
+
+
+def _check(store: AuditStore, anchor: Anchor | None, key: bytes | None, verdict: Verdict) -> None:
+    macs = MacCheck(store, key) if key is not None else None
+    if _check_chain(store, anchor, macs, verdict):
+        _collect(verdict, check_index(store))
+    if key is None and (count := count_macs(store)):
+        verdict.notes.append(f"{count} events carry a MAC (keyed mode); without audit.key_file they were not checked")
 
 
 def verify_empty(anchor: Anchor | None) -> Verdict:
