@@ -242,10 +242,21 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
         "output (each stream's kept head and tail, as text).")
     logs_show.add_argument("id", metavar="ID", help=ID_HELP)
     logs_show.add_argument("--json", action="store_true", help="machine-readable output")
-    logs_verify = logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken "
-                                      "record")
-    logs_verify.add_argument("--json", action="store_true", help="machine-readable verdict: ok, problems, seq, hash, "
-                             "head (SEQ:HASH); the exit status is the same")
+    logs_verify = logs_sub.add_parser(
+        "verify", help="check the hash chain and the store; exit 1 at the first broken record",
+        description="Check the hash chain, the prune checkpoint, the session index and the stored outputs; exit 1 "
+        "naming the first broken point. Needs only read access (a full disk, a read-only copy). With a head kept "
+        "elsewhere (from `logs head`), also prove that the store still holds that event and extends it: a cut-off "
+        "end, or a chain re-hashed after an edit, fails.")
+    anchor = logs_verify.add_mutually_exclusive_group()
+    anchor.add_argument("--head", metavar="SEQ:HASH", help="a chain head printed earlier by `logs head`")
+    anchor.add_argument("--head-file", metavar="FILE", help="read SEQ:HASH from the first line of FILE")
+    logs_sub.add_parser("head", help="print the chain head as SEQ:HASH, to keep elsewhere for `logs verify --head`",
+                        description="Print the last event's sequence number and chain hash as SEQ:HASH (0:000... "
+                        "for an empty store). Read-only. Keep it where the store's writers cannot reach (a ticket, "
+                        "a SIEM, another host); `logs verify --head SEQ:HASH` later proves the store extends it. "
+                        "Run `logs verify` first: a head of a broken chain anchors nothing.")
+    logs_verify.add_argument("--json", action="store_true", help="machine-readable verdict: ok, problems, seq, hash, head (SEQ:HASH); the exit status is the same")
     logs_export = logs_sub.add_parser(
         "export", help="every event as JSON Lines, then the chain head (for a SIEM)",
         description="Every event as one JSON line: the record's fields (as in `logs show --json`) beside its "
@@ -394,6 +405,7 @@ COMMANDS = {
     ("logs", "list"): "logs",
     ("logs", "show"): "logs",
     ("logs", "verify"): "logs",
+    ("logs", "head"): "logs",
     ("logs", "export"): "logs",
     ("logs", "prune"): "logs",
     ("logs", "replay"): "logs",

@@ -19,13 +19,17 @@ import hashlib
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vectraguard import paths
+from vectraguard.audit import forward, keyed
+from vectraguard.audit import settings as settings_module
+from vectraguard.audit.settings import AuditSettings
 from vectraguard.errors import VGError
 
 SCHEMA_VERSION = 1
@@ -59,10 +63,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     duration_ms INTEGER,
     owner TEXT
 );
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id, seq);
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions(started_at);
 CREATE INDEX IF NOT EXISTS sessions_agent ON sessions(agent, started_at);
 CREATE INDEX IF NOT EXISTS sessions_profile ON sessions(profile, started_at);
 CREATE INDEX IF NOT EXISTS sessions_status ON sessions(status, started_at);
+CREATE TABLE IF NOT EXISTS event_macs (
+    seq INTEGER PRIMARY KEY,
+    mac TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -133,15 +142,25 @@ class PrunePlan:
 
 @dataclass
 class AuditStore:
-    """The audit database: hash-chained events and the session index."""
+    """The audit database: hash-chained events and the session index.
+    `settings`: keyed mode and forwarding (settings.py); None = the system
+    policy's, read at the first write."""
 
     db: sqlite3.Connection
     path: Path
+    settings: AuditSettings | None = None
+    _key: bytes | None = field(default=None, init=False, repr=False)
+    _written: list[tuple[int, str, str, str, str]] = field(default_factory=list, init=False, repr=False)
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One durable write transaction; any SQLite failure refuses (fail closed)."""
+        """One durable write transaction; any SQLite failure refuses (fail closed).
+        Its events go to syslog once committed (forward.py: fail open, reported)."""
+        if self.settings is None:  # before BEGIN: a key that cannot be read writes nothing
+            self.settings = self._load_settings()
+            self._key = settings_module.read_key(self.settings.key_file) if self.settings.key_file else None
+        self._written.clear()
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -152,6 +171,27 @@ class AuditStore:
                 raise
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
+        if self.settings.forward == "syslog":
+            for seq, session_id, kind, text, digest in self._written:
+                failure = forward.send(self.settings.syslog_socket, seq, session_id, kind, text, digest)
+                if failure is not None:
+                    forward.report(self.settings.syslog_socket, seq, failure)
+
+    def _load_settings(self) -> AuditSettings:
+        """The policy's audit settings. An invalid policy refuses every run by itself
+        (config/policy.py); its refusal is still recorded — without a MAC, which
+        is only right while no event has one: once keyed mode has begun, an
+        unkeyed event would read as a rewrite, so nothing is written (fail closed)."""
+        try:
+            return settings_module.load()
+        except VGError:
+            try:
+                keyed_before = self.db.execute("SELECT 1 FROM event_macs LIMIT 1").fetchone() is not None
+            except sqlite3.Error:
+                keyed_before = True
+            if keyed_before:
+                raise
+            return AuditSettings()
 
     def _insert_event(self, session_id: str, kind: str, body: dict[str, Any]) -> None:
         """Chained to the last event; call inside a transaction, which serialises writers."""
@@ -159,8 +199,14 @@ class AuditStore:
         row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev = (row[0], row[1]) if row else self.pruned_checkpoint()
         seq = prev_seq + 1
+        digest = chain_hash(prev, seq, session_id, kind, text)
         self.db.execute("INSERT INTO events(seq, session_id, kind, body, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                        (seq, session_id, kind, text, prev, chain_hash(prev, seq, session_id, kind, text)))
+                        (seq, session_id, kind, text, prev, digest))
+        if self._key is not None:
+            self.db.execute("INSERT INTO event_macs VALUES (?, ?)", (seq, keyed.event_mac(self._key, seq, digest)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                            (keyed.MAC_HEAD, f"{seq}:{digest}:{keyed.head_mac(self._key, seq, digest)}"))
+        self._written.append((seq, session_id, kind, text, digest))
 
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
                outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
@@ -217,6 +263,7 @@ class AuditStore:
                 return 0, []
             head = self.db.execute("SELECT hash FROM events WHERE seq = ?", (through,)).fetchone()[0]
             self.db.execute("DELETE FROM events WHERE seq <= ?", (through,))
+            self.db.execute("DELETE FROM event_macs WHERE seq <= ?", (through,))
             self.db.executemany("DELETE FROM sessions WHERE id = ?", [(g,) for g in gone])
             self.db.executemany("DELETE FROM outputs WHERE session_id = ?", [(g,) for g in gone])
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -241,6 +288,12 @@ class AuditStore:
         return marked
 
     # -- reading ---------------------------------------------------------------------------
+    def head(self) -> tuple[int, str]:
+        """(sequence number, hash) of the last event — the prune checkpoint's when
+        none is left, (0, GENESIS) for an empty store: what `logs head` prints."""
+        row = self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else self.pruned_checkpoint()
+
     def events(self) -> Iterator[tuple[int, str, str, str, str, str]]:
         yield from self.db.execute("SELECT seq, session_id, kind, body, prev_hash, hash FROM events ORDER BY seq")
 
@@ -290,3 +343,40 @@ def open_store(path: Path | None = None) -> AuditStore:
         return AuditStore(db, path)
     except (sqlite3.Error, OSError) as exc:
         raise _unavailable(path, exc) from None
+
+
+READ_HINT = "check that the file is readable by you, or verify a copy of it (with its -wal file) elsewhere"
+
+
+def open_reader(path: Path | None = None) -> AuditStore | None:
+    """The store opened for reading only (`logs verify`, `logs head`), or None
+    when there is none yet. Writes nothing: no directory, no tables, no
+    journal-mode change — so it works on a full disk and on a read-only
+    copy. SQLite's read-only mode still needs the WAL's shared-memory index
+    (it creates `-shm`/`-wal` where it can); where it cannot (a directory we
+    may not write, a full disk) the file is read as immutable, which is exact
+    only when no write-ahead log holds committed events: a non-empty `-wal`
+    then refuses rather than verify a shorter chain (fail closed)."""
+    path = path or store_path()
+    if not path.exists():
+        return None
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return AuditStore(db, path)
+        except sqlite3.OperationalError:
+            db.close()
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise AuditUnavailable(
+                f"vectraguard: the audit store {path} cannot be read without write access: its write-ahead log "
+                f"{wal} holds events that SQLite reads only through a shared-memory index it cannot create here",
+                hint=READ_HINT, path=path, cause="read-only WAL")
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return AuditStore(db, path)
+    except (sqlite3.Error, OSError) as exc:
+        raise AuditUnavailable(f"vectraguard: the audit store {path} cannot be read ({exc})", hint=READ_HINT,
+                               path=path, cause=str(exc)) from None

@@ -1,4 +1,4 @@
-"""`vectraguard logs list | show ID | verify`: reading the audit trail.
+"""`vectraguard logs list | show ID | verify | head | export | prune | replay`: reading the audit trail.
 
 Sessions are runs (statuses ok, failed, refused, ...) and the decisions of
 `vectraguard check` that agents' hooks ask for (status checked/allow,
@@ -13,9 +13,10 @@ import sys
 from typing import Any
 
 from vectraguard import errors, ids, output, times
-from vectraguard.audit import views
-from vectraguard.audit.store import AuditStore, open_store
-from vectraguard.audit.verify import Verdict, verify
+from vectraguard.audit import anchor, views
+from vectraguard.audit.anchor import Anchor
+from vectraguard.audit.store import GENESIS, AuditStore, open_store
+from vectraguard.audit.verify import Verdict, verify, verify_empty
 from vectraguard.output import printable
 
 EXIT_BROKEN = 1
@@ -23,6 +24,8 @@ COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "dura
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.logs_command in ("verify", "head"):  # read-only: a full disk, a read-only copy
+        return read_only(args)
     store = open_store()  # an empty store answers "nothing yet" like a full one
     try:
         if args.logs_command == "list":
@@ -37,9 +40,43 @@ def main(args: argparse.Namespace) -> int:
             return prune(store, args)
         if args.logs_command == "replay":
             return replay(store, args)
-        return check(store, args.json)
+        raise AssertionError(args.logs_command)
     finally:
         store.close()
+
+
+def read_only(args: argparse.Namespace) -> int:
+    """`logs verify` and `logs head`, which write nothing (store.open_reader)."""
+    from vectraguard.audit.store import open_reader
+
+    head = _anchor(args) if args.logs_command == "verify" else None
+    key = _key() if args.logs_command == "verify" else None
+    store = open_reader()
+    try:
+        if args.logs_command == "head":
+            seq, digest = store.head() if store else (0, GENESIS)
+            print(f"{seq}:{digest}")
+            return 0
+        return check(store, head, key, args.json)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _key() -> bytes | None:
+    """Keyed mode's key when the policy sets audit.key_file (unusable: ConfigError, exit 125)."""
+    from vectraguard.audit import settings
+
+    loaded = settings.load()
+    return settings.read_key(loaded.key_file) if loaded.key_file else None
+
+
+def _anchor(args: argparse.Namespace) -> Anchor | None:
+    from pathlib import Path
+
+    if args.head is not None:
+        return anchor.parse(args.head)
+    return anchor.read(Path(args.head_file)) if args.head_file is not None else None
 
 
 def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
@@ -133,8 +170,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def check(store: AuditStore, as_json: bool = False) -> int:
-    verdict = verify(store)
+def check(store: AuditStore | None, head: Anchor | None, key: bytes | None, as_json: bool = False) -> int:
+    """Exit 1 naming the first broken point; 0 with the head (no store yet: an empty chain)."""
+    verdict = verify(store, head, key) if store is not None else verify_empty(head)
+    for note in verdict.notes:
+        print(f"vectraguard: note: {note}", file=sys.stderr)
     if as_json:
         output.print_json(verdict_json(verdict))
         return EXIT_BROKEN if verdict.problems else 0
@@ -143,6 +183,10 @@ def check(store: AuditStore, as_json: bool = False) -> int:
             print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
         return EXIT_BROKEN
     print(f"ok: {verdict.events} events, chain head {verdict.head}")
+    if head is not None:
+        print(f"ok: the store extends the head kept elsewhere, {head}")
+    if key is not None:
+        print("ok: keyed mode: every event since keyed mode began carries a MAC made with audit.key_file's key")
     return 0
 
 
