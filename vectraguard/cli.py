@@ -228,7 +228,11 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_list.add_argument("--json", action="store_true", help="machine-readable output")
     logs_show = logs_sub.add_parser("show", help="one session whole, output included")
     logs_show.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
-    logs_show.add_argument("--json", action="store_true", help="machine-readable output")
+    show_form = logs_show.add_mutually_exclusive_group()
+    show_form.add_argument("--json", action="store_true", help="machine-readable output")
+    show_form.add_argument("--raw", action="store_true",
+                           help="the recorded output's bytes as they are, escape sequences included (by default "
+                           "control characters are shown as visible escapes, on a terminal or not)")
     logs_sub.add_parser("verify", help="check the hash chain and the store; exit 1 at the first broken record")
     logs_export = logs_sub.add_parser("export", help="every event as JSON Lines, then the chain head (for a SIEM)")
     logs_export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
@@ -238,6 +242,9 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_replay.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
     logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
+    logs_replay.add_argument("--raw", action="store_true",
+                             help="play every recorded byte (by default window titles, clipboard access and "
+                             "strings carrying control characters are left out, as in the live session)")
 
 
 def _fill_check(check: argparse.ArgumentParser) -> None:
