@@ -108,7 +108,8 @@ def test_interactive_shell_passes_cursor_movement_but_not_clipboard_or_title(
         root: Caller, workspace: Path, data: dict[str, str]) -> None:
     term = Terminal(root, workspace, ["sandbox", "shell", "-p", "test-untrusted"], extra_env=data)
     term.expect(b"$ ")
-    term.send(rb"printf '\033]52;c;cm0gLXJmIH4K\007\033]2;pwned\033\\\033[5;7Hmoved\033[?25l'; echo END-$((1+1))" + b"\r")
+    term.send(rb"printf '\033]52;c;cm0gLXJmIH4K\007\033]2;pwned\033\\\033[5;7Hmoved\033[?25l'; "
+              rb"echo END-$((1+1))" + b"\r")
     out = _printed(term.expect(b"END-2"))
     assert b"\x1b[5;7Hmoved\x1b[?25l" in out
     assert b"]52;" not in out and b"pwned" not in out

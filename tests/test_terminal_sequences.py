@@ -93,6 +93,8 @@ OWNER_CASES = [
     (b"a" + OSC_52 + b"b\x1b]052;c;x\x1b\\\x9d52;p;x\x07\xc2\x9d52;c;x\x07c", b"abc"),
     (b"\x1b]0;t\x07\x1b]1;t\x07\x1b]2;t\x1b\\\x1b]lt\x1b\\\x1b]Lt\x1b\\x", b"x"),
     (b"\x1b]5522;type=write\x07\x1b]1337;Copy=:Zm9v\x07x", b"x"),
+    # Nor can it have the terminal type the host's title back to it.
+    (b"\x1b[21t\x1b[20t\x1b[021;1t\x1b[22;0t\x1b[8;24;80tx", b"\x1b[22;0t\x1b[8;24;80tx"),
     # A string carrying controls (tmux's and screen's passthrough to the outer terminal) is dropped.
     (b"\x1bPtmux;\x1b\x1b]52;c;Zm9v\x07\x1b\\x", b"\x1b\\x"),
     (b"\x1bP\x9d52;c;Zm9v\x07\x1b\\x", b"x"),

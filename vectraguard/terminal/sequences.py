@@ -28,12 +28,13 @@ Two policies:
   control character and C1 control.
 - TERMINAL_OWNER (interactive `sandbox shell`, `agent start`, `logs
   replay`): full-screen programs need cursor movement and modes, so all of
-  that passes; dropped are OSC 0, 1 and 2 and dtterm's l, L and I (window
-  and icon titles: a title reported back is typed into whatever reads the
-  terminal), OSC 52 and kitty's 5522 (clipboard writes and reads), iTerm2's
-  1337 (it can copy to the clipboard and save files), any string whose
-  payload is not control-free UTF-8 (tmux and screen pass such payloads on
-  to the outer terminal), and C1 controls other than the introducers.
+  that passes but the requests to report the title (CSI 20 t, CSI 21 t: the
+  answer is typed into the sandbox); dropped are OSC 0, 1 and 2 and dtterm's
+  l, L and I (window and icon titles), OSC 52 and kitty's 5522 (clipboard
+  writes and reads), iTerm2's 1337 (it can copy to the clipboard and save
+  files), any string whose payload is not control-free UTF-8 (tmux and
+  screen pass such payloads on to the outer terminal), and C1 controls other
+  than the introducers.
 """
 
 from __future__ import annotations
@@ -91,6 +92,13 @@ def _live_csi(parameters: bytes, final: int) -> bool:
     return final == ord("K") and parameters in _ERASE_IN_LINE
 
 
+def _owner_csi(parameters: bytes, final: int) -> bool:
+    # CSI 20 t and CSI 21 t make the terminal type its icon label and window title back, which
+    # would hand the sandbox the host's title (often user@host:path). xterm reads 021 as 21.
+    first = parameters.split(b";")[0]
+    return not (final == ord("t") and first.isdigit() and int(first) in (20, 21))
+
+
 # OSC commands that set or report titles, or reach the clipboard or files.
 _BLOCKED_OSC = frozenset({"0", "1", "2", "l", "L", "I", "52", "5522", "1337"})
 _OSC_COMMAND = re.compile(r"[0-9]+|.?", re.DOTALL)
@@ -112,7 +120,7 @@ def _owner_string(kind: str, payload: bytes) -> bool:
 
 LIVE = Policy("filtered", controls=b"\t\n\r\b", keep_csi=_live_csi, keep_escape=False, keep_string=None)
 TERMINAL_OWNER = Policy("terminal owner", controls=bytes([*range(0x00, ESC), *range(ESC + 1, 0x20), DEL]),
-                        keep_csi=lambda parameters, final: True, keep_escape=True, keep_string=_owner_string)
+                        keep_csi=_owner_csi, keep_escape=True, keep_string=_owner_string)
 
 _GROUND, _UTF8, _ESCAPE, _CSI_STATE, _STRING, _STRING_ESC = range(6)
 
