@@ -122,3 +122,5 @@ def test_printable_escapes_what_can_act_on_a_terminal_or_reader() -> None:
 
 def test_printable_output_keeps_lines_and_tabs() -> None:
     assert printable_output(b"ok\n\tnext\r\x1b[K all good\xff\n") == "ok\n\tnext\\r\\x1b[K all good\\xff\n"
+    # A pseudo-terminal's CRLF is a line break (nothing is written between the two to overwrite).
+    assert printable_output(b"a\r\nb\r\r\nc\r") == "a\r\nb\\r\r\nc\\r"

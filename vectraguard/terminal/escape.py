@@ -41,11 +41,19 @@ def printable(text: str) -> str:
 
 
 def printable_output(data: bytes) -> str:
-    """Recorded output as `printable` shows it, but with its line breaks and tabs
-    kept, so it still reads as the lines the program wrote. Bytes that are not
-    UTF-8 are shown as \\xNN."""
+    """Recorded output as `printable` shows it, but with its line breaks (\\n, and
+    \\r\\n as a pseudo-terminal writes them: nothing can be overwritten between the
+    two) and tabs kept, so it still reads as the lines the program wrote. Bytes
+    that are not UTF-8 are shown as \\xNN."""
     text = data.decode("utf-8", "surrogateescape")
-    return "".join(_visible(char) if unsafe(char) and char not in _LAYOUT else char for char in text)
+    return "".join(_output_char(text, i) for i in range(len(text)))
+
+
+def _output_char(text: str, i: int) -> str:
+    char = text[i]
+    if not unsafe(char) or char in _LAYOUT or (char == "\r" and text[i + 1 : i + 2] == "\n"):
+        return char
+    return _visible(char)
 
 
 def _visible(char: str) -> str:
