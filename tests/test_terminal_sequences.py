@@ -68,6 +68,8 @@ LIVE_CASES = [
     (b"\x1b]52;c;x\x1b[31mred", b"\x1b[31mred"),
     # An over-long sequence is consumed and dropped, not passed in pieces.
     (b"\x1b[" + b"1;" * MAX_CSI + b"m|", b"|"),
+    (b"\x1b[" + b"0" * MAX_CSI + b"m|", b"\x1b[" + b"0" * MAX_CSI + b"m|"),
+    (b"\x1b[" + b"0" * (MAX_CSI + 1) + b"m|", b"|"),
 ]
 
 

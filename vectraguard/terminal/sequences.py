@@ -59,6 +59,8 @@ _INTRODUCER = {"osc": b"\x1b]", "dcs": b"\x1bP", "sos": b"\x1bX", "pm": b"\x1b^"
 _TEXT = (rb"[\x20-\x7e]|\xc2[\xa0-\xbf]|[\xc3-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
          rb"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}"
          rb"|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}")
+# A control sequence whole, as the slow path would take it (parameters within MAX_CSI).
+_WHOLE_CSI = re.compile(rb"\x1b\[([\x20-\x3f]{0,%d})([\x40-\x7e])" % MAX_CSI)
 # The second byte of a UTF-8 sequence where the lead byte narrows it (RFC 3629 §4).
 _SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
 
@@ -144,7 +146,11 @@ class SequenceFilter:
         i, size = 0, len(data)
         while i < size:
             if self._state == _GROUND:
-                match = text.match(data, i)
+                match = text.match(data, i) or _WHOLE_CSI.match(data, i)
+                if match and match.lastindex:  # a whole control sequence in this read: decided at once
+                    self._whole_csi(match.group(1), match.group(2)[0], out)
+                    i = match.end()
+                    continue
                 if match:
                     out += match.group()
                     i = match.end()
@@ -152,6 +158,11 @@ class SequenceFilter:
             self._step(data[i], out)
             i += 1
         return bytes(out)
+
+    def _whole_csi(self, parameters: bytes, final: int, out: bytearray) -> None:
+        # What _csi decides for the same bytes fed one at a time (test_terminal_sequences checks).
+        if self.policy.keep_csi(parameters, final):
+            out += b"\x1b[" + parameters + bytes([final])
 
     def end(self) -> bytes:
         self._state = _GROUND
