@@ -113,8 +113,10 @@ def test_interactive_shell_passes_cursor_movement_but_not_clipboard_or_title(
     out = _printed(term.expect(b"END-2"))
     assert b"\x1b[5;7Hmoved\x1b[?25l" in out
     assert b"]52;" not in out and b"pwned" not in out
-    term.send(b"exit\r")
+    # Left in DEC line drawing (our letters would be box pieces) with the cursor hidden: put back after.
+    term.send(rb"printf '\033(0'; exit" + b"\r")
     assert term.wait() == 0
+    assert term.seen.endswith(b"\x1b(0\x1b[0m\x0f\x1b(B\x1b[?25h\x1b[4l\r\n")
     # The replay shows what the live session showed; --raw plays the recorded bytes.
     session = _last_id(root, workspace, data)
     replayed = root.run(["logs", "replay", session, "--speed", "1000"], cwd=workspace, extra_env=data)

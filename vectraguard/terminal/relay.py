@@ -10,8 +10,8 @@ not this sink's business: they are fed the raw bytes beside it (evidence).
 When the sandbox's output has ended, `end()` puts the terminal our messages
 go to (stderr) back in a known state, so what we say next (exit status,
 refused destinations, changes to review) cannot be restyled or spliced into a
-line the sandbox began: an attribute reset, and a newline unless the last
-byte written to that terminal was one.
+line the sandbox began: an attribute reset (more where the policy let more
+through), and a newline unless the last byte written to that terminal was one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ from collections.abc import Callable, Iterator, Mapping
 from vectraguard.terminal.sequences import LIVE, TERMINAL_OWNER, Policy, SequenceFilter
 
 OutputSink = Callable[[int, bytes], None]  # (stream 1 or 2, bytes), as runtime/attach.py has it
-RESET = b"\x1b[0m"
+RESET = b"\x1b[0m"  # plain attributes: all the LIVE policy lets a sandbox change that could restyle our text
+# Where more passed (an interactive session, or output.passthrough: raw), also what would make
+# our text unreadable or hidden: shift in and G0 back to ASCII (DEC line drawing turns letters
+# into box pieces), the cursor visible, insert mode off. Each is a plain VT100/ECMA-48 sequence
+# every terminal knows; the alternate screen is left alone (leaving it moves the cursor).
+FULL_RESET = RESET + b"\x0f\x1b(B\x1b[?25h\x1b[4l"
 PASSTHROUGH_MODES = ("filtered", "raw")  # output.passthrough in a profile
 
 
@@ -38,6 +43,7 @@ class TerminalRelay:
             raise ValueError(f"output.passthrough: {passthrough!r} is not one of {', '.join(PASSTHROUGH_MODES)}")
         policy: Policy | None = None if passthrough == "raw" else TERMINAL_OWNER if interactive else LIVE
         self._deliver = deliver
+        self._reset = RESET if policy is LIVE else FULL_RESET
         self._filters = {stream: SequenceFilter(policy) for stream, fd in fds.items()
                          if policy is not None and os.isatty(fd)}
         self._devices = {stream: _terminal(fd) for stream, fd in fds.items()}
@@ -69,7 +75,7 @@ class TerminalRelay:
         if device is None:
             return
         last = self._last_byte.get(device)
-        _write_all(message_fd, RESET + (b"\n" if last is not None and last != ord("\n") else b""))
+        _write_all(message_fd, self._reset + (b"\n" if last is not None and last != ord("\n") else b""))
 
 
 def _terminal(fd: int | None) -> int | None:
