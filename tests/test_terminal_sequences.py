@@ -6,6 +6,9 @@ boundary: a sequence split across reads must come out exactly as one that was no
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from vectraguard.terminal.escape import printable, printable_output
@@ -126,3 +129,29 @@ def test_printable_output_keeps_lines_and_tabs() -> None:
     assert printable_output(b"ok\n\tnext\r\x1b[K all good\xff\n") == "ok\n\tnext\\r\\x1b[K all good\\xff\n"
     # A pseudo-terminal's CRLF is a line break (nothing is written between the two to overwrite).
     assert printable_output(b"a\r\nb\r\r\nc\r") == "a\r\nb\\r\r\nc\\r"
+
+
+# What LIVE may write, read back: UTF-8 text of U+00A0 and up or printable ASCII, its four
+# controls, SGR and erase in line. Nothing else, whatever came in.
+_LIVE_OUTPUT = re.compile(rb"(?:[\t\n\r\b\x20-\x7e]|\x1b\[[0-9;:]*m|\x1b\[[012]?K"
+                          rb"|[\xc2][\xa0-\xbf]|[\xc3-\xf4][\x80-\xbf]+)*")
+# Bytes an attacker would mix: introducers, terminators, parameters, C1 raw and UTF-8 encoded.
+_ALPHABET = [b"\x1b", b"[", b"]", b"P", b"\\", b"\x07", b"5", b"2", b";", b"0", b"m", b"K", b"H", b"c",
+             b"\x9b", b"\x9d", b"\x9c", b"\xc2", b"\xc3", b"\x18", b"\n", b"\r", b"x", b"?", b"(", b"\xe2\x80\xae"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_input_gives_only_what_the_policy_allows(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(500):
+        data = b"".join(rng.choice(_ALPHABET) for _ in range(rng.randrange(1, 40)))
+        cut = rng.randrange(len(data) + 1)
+        for policy in (LIVE, TERMINAL_OWNER):
+            whole = _whole(policy, data)
+            halves = SequenceFilter(policy)
+            assert halves.feed(data[:cut]) + halves.feed(data[cut:]) + halves.end() == whole, data
+            assert _whole(policy, whole) == whole, data  # what it writes, it would write again unchanged
+            if policy is LIVE:
+                assert _LIVE_OUTPUT.fullmatch(whole), (data, whole)
+            else:
+                assert not re.search(rb"\x1b\](0*(0|1|2|52)\b|[lLI])", whole), (data, whole)
