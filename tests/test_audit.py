@@ -105,7 +105,7 @@ def test_output_is_kept_raw_and_forgeries_stay_output(root: Caller, workspace: P
 
 def test_the_listing_cannot_drive_the_terminal(root: Caller, workspace: Path, data_dir: Path) -> None:
     """A command line with escape sequences is kept as given, but `logs list` and `logs show` print it
-    with its control characters made visible (the recorded *output* is shown raw, as evidence)."""
+    with its control characters made visible (the recorded output too: test_terminal_display.py)."""
     env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
     sneaky = "true # \x1b]0;owned\x07\x1b[2J"
     assert root.run([*P, "--", "sh", "-c", sneaky], cwd=workspace, extra_env=env).returncode == 0

@@ -241,7 +241,11 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
         "beside its chain fields seq, session, kind, prev_hash and hash, as `logs export` writes them) and "
         "output (each stream's kept head and tail, as text).")
     logs_show.add_argument("id", metavar="ID", help=ID_HELP)
-    logs_show.add_argument("--json", action="store_true", help="machine-readable output")
+    show_form = logs_show.add_mutually_exclusive_group()
+    show_form.add_argument("--json", action="store_true", help="machine-readable output")
+    show_form.add_argument("--raw", action="store_true",
+                           help="the recorded output's bytes as they are, escape sequences included (by default "
+                           "control characters are shown as visible escapes, on a terminal or not)")
     logs_verify = logs_sub.add_parser(
         "verify", help="check the hash chain and the store; exit 1 at the first broken record",
         description="Check the hash chain, the prune checkpoint, the session index and the stored outputs; exit 1 "
@@ -256,7 +260,8 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
                         "for an empty store). Read-only. Keep it where the store's writers cannot reach (a ticket, "
                         "a SIEM, another host); `logs verify --head SEQ:HASH` later proves the store extends it. "
                         "Run `logs verify` first: a head of a broken chain anchors nothing.")
-    logs_verify.add_argument("--json", action="store_true", help="machine-readable verdict: ok, problems, seq, hash, head (SEQ:HASH); the exit status is the same")
+    logs_verify.add_argument("--json", action="store_true", help="machine-readable verdict: ok, problems, seq, "
+                             "hash, head (SEQ:HASH); the exit status is the same")
     logs_export = logs_sub.add_parser(
         "export", help="every event as JSON Lines, then the chain head (for a SIEM)",
         description="Every event as one JSON line: the record's fields (as in `logs show --json`) beside its "
@@ -279,6 +284,9 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
     logs_replay.add_argument("id", metavar="ID", help=ID_HELP)
     logs_replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: 1)")
     logs_replay.add_argument("--idle-limit", type=float, metavar="S", help="cap pauses at S seconds")
+    logs_replay.add_argument("--raw", action="store_true",
+                             help="play every recorded byte (by default window titles, clipboard access and "
+                             "strings carrying control characters are left out, as in the live session)")
 
 
 def _fill_check(check: argparse.ArgumentParser) -> None:

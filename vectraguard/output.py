@@ -4,10 +4,11 @@ Diagnostics and progress go to stderr elsewhere; stdout carries only what a
 user or a script asked for, so `--json` output can always be piped to a parser.
 tabulate is imported only when a table is actually printed. Text that came
 from a sandboxed command (its argv, file names) reaches the terminal only
-through `printable`, and JSON only with the same characters escaped: escape
-sequences in it must not drive the user's terminal, bidi controls must not
-reorder what the user reads, and a lone surrogate (a non-UTF-8 file name,
-decoded with surrogateescape) must not make the strict UTF-8 stdout raise.
+through `printable` (vectraguard/terminal/escape.py, re-exported here), and
+JSON only with the same characters escaped: escape sequences in it must not
+drive the user's terminal, bidi controls must not reorder what the user reads,
+and a lone surrogate (a non-UTF-8 file name, decoded with surrogateescape) must
+not make the strict UTF-8 stdout raise.
 """
 
 from __future__ import annotations
@@ -17,39 +18,14 @@ import re
 import sys
 from typing import Any
 
+from vectraguard.terminal.escape import printable, unsafe
+
+__all__ = ["json_text", "print_json", "print_table", "printable", "unsafe"]
+
 # What json.dumps(ensure_ascii=False) may leave raw that needs a look: all but
 # printable ASCII and the newlines of its own indentation (inside strings it
 # escapes C0 controls, so a raw newline is never part of one).
 _NOT_PLAIN_ASCII = re.compile(r"[^\n\x20-\x7e]")
-
-
-def unsafe(char: str) -> bool:
-    """Must `char` be escaped before it reaches a terminal?
-
-    str.isprintable() is False for every character that can act on a terminal
-    or on the reader: C0 and C1 controls (ESC, CSI U+009B ...), DEL, format
-    characters (bidi overrides, isolates and marks U+202A-U+202E,
-    U+2066-U+2069, U+200E, U+200F, U+061C; zero-width characters), line and
-    paragraph separators, other spaces than ' ', lone surrogates, unassigned
-    code points. Ordinary non-ASCII text (letters, CJK, emoji) is printable.
-    """
-    return not (char.isprintable() or char == " ")
-
-
-def printable(text: str) -> str:
-    """Control characters (escape sequences, carriage returns, bidi controls, lone
-    surrogates ...) made visible as Python-style escapes. A byte that was not
-    UTF-8 (a file name decoded with surrogateescape) is shown as the byte,
-    \\xff, the way a shell's $'...' names it back."""
-    out = []
-    for char in text:
-        if not unsafe(char):
-            out.append(char)
-        elif 0xDC80 <= ord(char) <= 0xDCFF:
-            out.append(f"\\x{ord(char) - 0xDC00:02x}")
-        else:
-            out.append(repr(char)[1:-1] if ord(char) < 0x10000 else f"\\U{ord(char):08x}")
-    return "".join(out)
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

@@ -18,6 +18,8 @@ from vectraguard.audit.anchor import Anchor
 from vectraguard.audit.store import GENESIS, AuditStore, open_store
 from vectraguard.audit.verify import Verdict, verify, verify_empty
 from vectraguard.output import printable
+from vectraguard.terminal.escape import printable_output
+from vectraguard.terminal.sequences import TERMINAL_OWNER, SequenceFilter
 
 EXIT_BROKEN = 1
 COLUMNS = ["id", "start", "agent", "profile", "command", "status", "exit", "duration"]
@@ -133,10 +135,7 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
                   + (" (middle not kept)" if summary["truncated"] else ""))
     for name, (head, tail) in outputs.items():
         if head or tail:
-            print(f"== {name} (raw bytes as recorded)")
-            sys.stdout.flush()
-            sys.stdout.buffer.write(head + (b"\n[... middle not kept ...]\n" if tail and head else b"") + tail)
-            sys.stdout.buffer.write(b"\n")
+            _print_output(name, head, tail, raw=args.raw)
     return 0
 
 
@@ -146,22 +145,37 @@ def _find(store: AuditStore, given: str) -> str:
                    hint="`vectraguard logs list` shows the sessions recorded")
 
 
+def _print_output(name: str, head: bytes, tail: bytes, *, raw: bool) -> None:
+    """The recorded output: escaped (terminal/escape.py), as every display of what a sandbox
+    wrote is, terminal or not (a pipe often ends in one); with --raw, the bytes themselves."""
+    gap = b"\n[... middle not kept ...]\n" if tail and head else b""
+    if raw:
+        print(f"== {name} (raw bytes as recorded)")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(head + gap + tail + b"\n")
+        return
+    print(f"== {name} (as recorded, control characters escaped; --raw for the bytes)")
+    # Head and tail escaped apart: a UTF-8 character cut where the middle was dropped shows as its bytes.
+    sys.stdout.write(printable_output(head) + gap.decode() + printable_output(tail) + "\n")
+
+
 def _print_approvals(entries: list[dict[str, Any]]) -> None:
     """Who decided what, when, about which findings."""
     print("  approvals:")
     for entry in entries:
-        print(f"    {entry.get('decision')} by {entry.get('by')} (user {entry.get('user')}, {entry.get('at')})")
+        print(printable(f"    {entry.get('decision')} by {entry.get('by')} "
+                        f"(user {entry.get('user')}, {entry.get('at')})"))
         for finding in entry.get("findings", []):
-            print(f"      {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
-                  f"{finding['decision']} by {finding['by']}")
+            print(printable(f"      {finding['class']} ({finding['rule']}): {finding['matched']} -> "
+                            f"{finding['decision']} by {finding['by']}"))
 
 
 def _print_findings(findings: list[dict[str, Any]]) -> None:
     """What a check found, one finding a line (the decision itself is its own key)."""
     print("  findings:" + ("" if findings else " none"))
     for finding in findings:
-        print(f"    {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
-              f"{finding['decision']} by {finding['by']}")
+        print(printable(f"    {finding['class']} ({finding['rule']}): {finding['matched']} -> "
+                        f"{finding['decision']} by {finding['by']}"))
 
 
 def _text(value: Any) -> str:
@@ -239,8 +253,11 @@ def replay(store: AuditStore, args: argparse.Namespace) -> int:
     if not path.exists():
         raise errors.ConfigError(f"vectraguard: the recording {path} is gone")
 
+    # As the live session showed it (terminal/sequences.py, the terminal owner's policy), unless --raw.
+    sequences = None if args.raw else SequenceFilter(TERMINAL_OWNER)
+
     def write(data: bytes) -> None:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(data if sequences is None else sequences.feed(data))
         sys.stdout.buffer.flush()
 
     play(path, write, speed=args.speed, idle_limit=args.idle_limit)

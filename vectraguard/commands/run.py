@@ -32,6 +32,7 @@ from vectraguard.sandbox import held, mount_plan
 from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.compile import Compiled, compile_spec, runs_as_caller
 from vectraguard.sandbox.request import RunRequest
+from vectraguard.terminal.relay import TerminalRelay
 
 DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 
@@ -182,7 +183,9 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         print(f"vectraguard: warning: {notice}", file=sys.stderr)
     audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
     capture = OutputCapture()
-    passthrough = write_to_fds({1: 1, 2: 2})
+    # Only what reaches a terminal is filtered (terminal/relay.py); capture and recording get every byte.
+    passthrough = TerminalRelay(write_to_fds({1: 1, 2: 2}), {1: 1, 2: 2}, profile.output_passthrough,
+                                interactive=spec.terminal)
 
     def sink(stream: int, data: bytes) -> None:
         passthrough(stream, data)
@@ -196,7 +199,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         if workspace is not None:
             workspace.open()
         client = service.connect(prepared.facts.oci_runtime)
-        with _raw_terminal(0 if spec.terminal else None):
+        # The relay ends after the terminal's settings are back: what we say next starts on a clean line.
+        with passthrough.until_end(), _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
                                  stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
                                  before_start=_before_start(prepared, egress),

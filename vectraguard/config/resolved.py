@@ -85,6 +85,7 @@ class ResolvedProfile:
     risk: Mapping[str, Any] | None = None  # the `risk` section as data: see vectraguard/risk/
     protected: tuple[str, ...] = ()  # filesystem.protected patterns (vectraguard/workspace/protected.py)
     git_writable: bool = False  # filesystem.git: writable (rw mode only)
+    output_passthrough: str = "filtered"  # output.passthrough: "filtered" | "raw" (vectraguard/terminal/)
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -111,6 +112,7 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "workspace_writes": units.format_size(limits.workspace_writes),
         },
         "security": {"user": profile.user, "seccomp": profile.seccomp},
+        "output": {"passthrough": profile.output_passthrough},
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
         **({"risk": dict(profile.risk)} if profile.risk else {}),
     }
@@ -209,6 +211,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         risk=merged.data.get("risk"),
         protected=tuple(r.get("filesystem.protected", list, [])),
         git_writable=r.get("filesystem.git", str, "read-only") == "writable",
+        output_passthrough=r.get("output.passthrough", str, "filtered"),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
