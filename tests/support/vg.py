@@ -31,6 +31,8 @@ class Caller:
         env = {"PATH": SYSTEM_PATH, "HOME": home, "LANG": "C.UTF-8", "XDG_CONFIG_HOME": str(self.config_home)}
         if self.user:
             env.update(USER=self.user, LOGNAME=self.user)
+        if "PYTHONPATH" in os.environ:  # the checkout under test, not whatever is installed
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         env.update(extra or {})
         return env
 
