@@ -51,7 +51,7 @@ def record_checked(checked: Checked, env_flags: Sequence[str], set_flags: Sequen
         shown = command
     else:
         command = record.redact(list(checked.command), secrets)
-        shown = exact.shell_line(command)
+        shown = exact.index_line(command)
     [reason] = record.redact([checked.reason], secrets)
     findings = [{**f, "matched": record.redact([f["matched"]], secrets)[0]} for f in checked.findings]
     session_id, at = record.new_session_id(), record.now()

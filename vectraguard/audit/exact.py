@@ -53,8 +53,15 @@ def as_bytes(text: str) -> bytes:
     """The bytes `text` stands for: the operating system's, for a str it decoded."""
     try:
         return os.fsencode(text)
+    except UnicodeEncodeError:  # a surrogate no byte stands for: surrogatepass for it alone
+        return b"".join(_char_bytes(char) for char in text)
+
+
+def _char_bytes(char: str) -> bytes:
+    try:
+        return char.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass")
+        return char.encode("utf-8", "surrogatepass")
 
 
 def of_bytes(data: bytes) -> str:
@@ -115,7 +122,13 @@ def shell_line(argv: list[str]) -> str:
     return " ".join(shell_word(arg) for arg in argv)
 
 
-_NAMED = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E"}
+def index_line(argv: list[str]) -> str:
+    """An argv as the session index's command column: shlex.join's words, exact
+    text (escaped only where shown); an argument that is not UTF-8 as its $'...' word."""
+    return " ".join(shlex.quote(arg) if is_exact(arg) else shell_word(arg) for arg in argv)
+
+
+_NAMED = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _dollar_escape(char: str) -> str:

@@ -51,7 +51,7 @@ class RunAudit:
     def _index(self, status: str, profile: str | None, at: str) -> dict[str, Any]:
         user, _ = record.who()
         return {"id": self.session_id, "started_at": at, "agent": self.agent, "user": user, "profile": profile,
-                "command": exact.shell_line(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
+                "command": exact.index_line(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
 
     def refused(self, profile: str | None, reason: str, approvals: tuple[dict[str, Any], ...] = (),
                 env: dict[str, str] | None = None) -> None:
