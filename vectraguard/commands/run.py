@@ -273,7 +273,10 @@ def _say(line: str) -> None:
     try:
         print(line, file=sys.stderr, flush=True)
     except (OSError, ValueError):
-        pass
+        # What stays buffered would fail again at exit, and Python would then
+        # exit 120 instead of with the command's status: stderr goes nowhere now.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any]], None]:
