@@ -192,7 +192,7 @@ def test_a_store_below_the_reserve_refuses_runs_before_they_start(root: Caller, 
         done = root.run([*P, "--", "echo", "must not run"], cwd=workspace, extra_env={"VECTRAGUARD_DATA_DIR": str(store)})
         assert done.returncode == 125
         assert b"must not run" not in done.stdout
-        assert b"is almost full (" in done.stderr and b"a run that started must be able to record" in done.stderr
+        assert b"has too little room for a run's record (" in done.stderr and b"a run that started must be able to record" in done.stderr
         assert not set(root.sandboxes()) - before  # (other runs on this Podman may end meanwhile)
         [row] = _logs(root, ["list", "--json"], workspace, store)  # the refusal itself is small: it is recorded
         assert (row["status"], row["exit"]) == ("refused", 125)
@@ -205,3 +205,19 @@ def test_a_run_that_fails_after_started_is_recorded_once_as_failed(root: Caller,
     assert done.returncode == 125
     row, events = _only_session(root, workspace, data_dir)
     assert (row["status"], [e["kind"] for e in events]) == ("failed", ["started", "finished"])
+
+
+def test_an_overlay_run_needs_room_for_its_layer_beside_the_store(root: Caller, workspace: Path) -> None:
+    """The layer is copied next to the store before the record is written: a sandbox
+    must not be able to fill the store's disk with changes and go unrecorded."""
+    overlay = [*P, "--workspace", "overlay", "--yes"]
+    with tmpfs("24m") as store:
+        env = {"VECTRAGUARD_DATA_DIR": str(store)}
+        done = root.run([*overlay, "--set", "limits.workspace_writes=64Mi", "--", "true"], cwd=workspace, extra_env=env)
+        assert done.returncode == 125
+        assert b", 64.0 MiB of it for the overlay layer (limits.workspace_writes)" in done.stderr
+        assert b"or lower limits.workspace_writes" in done.stderr
+        done = root.run([*overlay, "--set", "limits.workspace_writes=4Mi", "--", "sh", "-c", "echo new > f"],
+                        cwd=workspace, extra_env=env)
+        assert done.returncode == 0, done.stderr
+        assert sorted(r["status"] for r in _logs(root, ["list", "--json"], workspace, store)) == ["ok", "refused"]

@@ -14,8 +14,10 @@ writes twice (to the write-ahead log, then to the database at a
 checkpoint) — and the small `incomplete` record that replaces it if it
 cannot be written. The `started` record holds the argv, which only the
 kernel bounds (ARG_MAX, and JSON escapes can grow it): hence twice its size
-on top. The other files of the data directory (shell recordings, workspace
-layers) have their own limits and are not counted here.
+on top. An overlay run's layer is copied next to the store (workspaces/)
+before its record is written: up to limits.workspace_writes more, counted
+when the layer is kept on the store's file system. Shell recordings are
+not counted.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ def free_bytes(directory: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def check(store: Path, started_bytes: int) -> None:
+def check(store: Path, started_bytes: int, layer_bytes: int = 0) -> None:
     """Refuse (AuditUnavailable, exit 125) unless `store`'s file system has
-    room for the reserve and a `started` record of `started_bytes` bytes."""
-    need = RESERVE_BYTES + 2 * started_bytes
+    room for the reserve, a `started` record of `started_bytes` bytes and
+    `layer_bytes` of an overlay layer kept there before the record is written
+    (limits.workspace_writes: else a sandbox could fill the disk with changes
+    and leave its run unrecorded)."""
+    need = RESERVE_BYTES + 2 * started_bytes + layer_bytes
     try:
         free = free_bytes(store.parent)
     except OSError as exc:
@@ -45,10 +50,13 @@ def check(store: Path, started_bytes: int) -> None:
                                f"{exc.strerror or exc}; nothing runs unrecorded",
                                hint=UNAVAILABLE_HINT, path=store, cause=str(exc)) from None
     if free < need:
-        cause = f"{_mib(free)} free, below the {_mib(need)} a run's record needs"
+        cause = f"{_mib(free)} free, below the {_mib(need)} a run's record needs" + (
+            f", {_mib(layer_bytes)} of it for the overlay layer (limits.workspace_writes)" if layer_bytes else "")
+        hint = UNAVAILABLE_HINT + (", or lower limits.workspace_writes (--set limits.workspace_writes=SIZE)"
+                                   if layer_bytes else "")
         raise AuditUnavailable(
-            f"vectraguard: the audit store {store} is almost full ({cause}: a run that started must be able to "
-            "record how it ended); nothing runs", hint=UNAVAILABLE_HINT, path=store, cause=cause)
+            f"vectraguard: the audit store {store} has too little room for a run's record ({cause}: a run that "
+            "started must be able to record how it ended); nothing runs", hint=hint, path=store, cause=cause)
 
 
 def _mib(size: int) -> str:

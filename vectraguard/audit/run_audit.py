@@ -44,9 +44,9 @@ class RunAudit:
         store.mark_incomplete(owner_alive, record.now())
         return cls(store, session_id, agent, argv, cwd, owner)
 
-    def check_reserve(self) -> None:
+    def check_reserve(self, layer_bytes: int = 0) -> None:
         """Refuse a run the store could not record the end of (reserve.py)."""
-        reserve.check(self.store.path, len(canonical({"argv": self.argv, "cwd": self.cwd}).encode()))
+        reserve.check(self.store.path, len(canonical({"argv": self.argv, "cwd": self.cwd}).encode()), layer_bytes)
 
     def _index(self, status: str, profile: str | None, at: str) -> dict[str, Any]:
         user, _ = record.who()

@@ -83,6 +83,8 @@ def launch(args: argparse.Namespace, session: Session) -> int:
     try:
         audit.check_reserve()
         prepared = prepare(args, cwd, session_id, owner, session)
+        if prepared.profile.workspace_mode == "overlay":
+            audit.check_reserve(_layer_bytes_beside(audit.store.path, prepared.profile.limits.workspace_writes))
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()),
@@ -100,6 +102,16 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         columns, rows = os.get_terminal_size(0) if session.terminal else (80, 24)
         recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv))
     return execute(prepared, audit, recording)
+
+
+def _layer_bytes_beside(store: Path, cap: int) -> int:
+    """`cap` when overlay layers are kept on the audit store's file system (the default: both in the data directory), else 0."""
+    from vectraguard.workspace import store as layers
+
+    where = layers.root()
+    while not where.exists():
+        where = where.parent
+    return cap if os.stat(where).st_dev == os.stat(store.parent).st_dev else 0
 
 
 def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, session: Session = ONE_OFF) -> Prepared:
