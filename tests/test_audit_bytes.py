@@ -117,18 +117,20 @@ def _random_bytes(rng: random.Random, forbidden: bytes = b"\0") -> bytes:
 SEED = 1414
 
 
-def test_fuzz_random_bytes_in_argv_env_names_and_cwd_are_always_recorded(
+def test_fuzz_random_bytes_in_argv_env_names_cwd_and_agent_are_always_recorded(
         root: Caller, workspace: Path, data_dir: Path) -> None:
     """No input makes a run unrecorded or makes logs list/show/verify fail; argv is recorded exactly."""
     rng = random.Random(SEED)
     expected_argv: dict[str, list[bytes]] = {}
     for attempt in range(24):
-        where = ("argv", "env", "cwd")[attempt % 3]
+        where = ("argv", "env", "cwd", "agent")[attempt % 4]
         data = _random_bytes(rng, b"\0/" if where == "cwd" else b"\0")
         text = os.fsdecode(data)
         cwd, args = workspace, [*P, "--", "true", text]
         if where == "env":
             args = [*P, "--env", f"{text}=v", "--", "true"]
+        elif where == "agent":
+            args = [*P, "--agent", text, "--", "true"]
         elif where == "cwd":
             if text in (".", ".."):
                 text += "x"
@@ -141,6 +143,9 @@ def test_fuzz_random_bytes_in_argv_env_names_and_cwd_are_always_recorded(
         assert len(rows) == attempt + 1, f"attempt {attempt} ({where} {data!r}) was not recorded: {result.stderr!r}"
         if where == "argv":
             expected_argv[rows[0]["id"]] = [b"true", data]
+        if where == "agent":  # the listing finds a run by the agent it was given
+            found = _vg(root, ["logs", "list", "--json", "--agent", text], workspace, data_dir)
+            assert rows[0]["id"] in [row["id"] for row in json.loads(found.stdout)], found.stderr
     assert _vg(root, ["logs", "verify"], workspace, data_dir).returncode == 0
     assert _vg(root, ["logs", "list"], workspace, data_dir).returncode == 0
     for row in _listed(root, workspace, data_dir):
