@@ -159,7 +159,7 @@ def test_tampering_is_found_and_named(root: Caller, workspace: Path, data_dir: P
 
 
 def test_a_full_audit_disk_refuses_new_runs(root: Caller, workspace: Path, data_dir: Path) -> None:
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(data_dir)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data_dir)], check=True)  # above the reserve
     try:
         env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
         assert root.run([*P, "--", "true"], cwd=workspace, extra_env=env).returncode == 0

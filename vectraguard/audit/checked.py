@@ -15,12 +15,11 @@ run's record redacts them (record.py).
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vectraguard.audit import record
+from vectraguard.audit import exact, record
 from vectraguard.audit.store import AuditUnavailable, open_store
 
 
@@ -52,7 +51,7 @@ def record_checked(checked: Checked, env_flags: Sequence[str], set_flags: Sequen
         shown = command
     else:
         command = record.redact(list(checked.command), secrets)
-        shown = shlex.join(command)
+        shown = exact.index_line(command)
     [reason] = record.redact([checked.reason], secrets)
     findings = [{**f, "matched": record.redact([f["matched"]], secrets)[0]} for f in checked.findings]
     session_id, at = record.new_session_id(), record.now()

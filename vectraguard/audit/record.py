@@ -198,8 +198,15 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
              network: list[dict[str, Any]] | None = None,
              approvals: list[dict[str, Any]] | None = None,
              recording: dict[str, Any] | None = None,
-             workspace: dict[str, Any] | None = None) -> dict[str, Any]:
+             workspace: dict[str, Any] | None = None,
+             undelivered: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """`undelivered`: per stream (stdout, stderr) whose writing to the caller
+    failed, {"error": "ENOSPC: No space left on device", "delivered_bytes": N};
+    it goes into that stream's output summary as `delivery_failed`."""
     output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
+    for name, failure in (undelivered or {}).items():
+        if name in output:
+            output[name]["delivery_failed"] = failure
     return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
             "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
             "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording,

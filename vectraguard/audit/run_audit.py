@@ -6,15 +6,15 @@ of DESIGN §1 and this module alone decides what goes into the record.
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from vectraguard.audit import record
+from vectraguard.audit import exact, record, reserve
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.record import COMMAND_COLUMN
-from vectraguard.audit.store import AuditStore, open_store
+from vectraguard.audit.store import (SCHEMA_VERSION, UNAVAILABLE_HINT, AuditStore, AuditUnavailable, canonical,
+                                     open_store)
 from vectraguard.config.resolved import ResolvedProfile, as_dict, digest
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.sandbox.mounts import Mount
@@ -44,10 +44,14 @@ class RunAudit:
         store.mark_incomplete(owner_alive, record.now())
         return cls(store, session_id, agent, argv, cwd, owner)
 
+    def check_reserve(self, layer_bytes: int = 0) -> None:
+        """Refuse a run the store could not record the end of (reserve.py)."""
+        reserve.check(self.store.path, len(canonical({"argv": self.argv, "cwd": self.cwd}).encode()), layer_bytes)
+
     def _index(self, status: str, profile: str | None, at: str) -> dict[str, Any]:
         user, _ = record.who()
         return {"id": self.session_id, "started_at": at, "agent": self.agent, "user": user, "profile": profile,
-                "command": shlex.join(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
+                "command": exact.index_line(self.argv)[:COMMAND_COLUMN], "status": status, "owner": self.owner}
 
     def refused(self, profile: str | None, reason: str, approvals: tuple[dict[str, Any], ...] = (),
                 env: dict[str, str] | None = None) -> None:
@@ -92,16 +96,45 @@ class RunAudit:
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
-                 recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None) -> None:
+                 recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None,
+                 undelivered: dict[str, dict[str, Any]] | None = None) -> str | None:
+        """Record how the run ended. The run has happened: a store that cannot
+        take this record (it filled up during the run) does not raise; the
+        session is marked `incomplete` with the reason and the exit status
+        instead, or — when even that cannot be written — left `started` for
+        the next run to mark (mark_incomplete). Returns what the user must be
+        told then, else None."""
         at = record.now()
         [reason] = record.redact([reason], self.secrets)  # an error message may quote a value
         duration_ms = int((time.monotonic() - self._started_clock) * 1000)
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
                                capture=capture, network=network, approvals=self.approvals, recording=recording,
-                               workspace=workspace)
+                               workspace=workspace, undelivered=undelivered)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
-        self.store.append(self.session_id, "finished", body,
-                          {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms},
-                          outputs)
+        try:
+            self.store.append(self.session_id, "finished", body,
+                              {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms},
+                              outputs)
+            return None
+        except AuditUnavailable as exc:
+            return self._incomplete(status, exit_status, exc)
+
+    def _incomplete(self, status: str, exit_status: int, failure: AuditUnavailable) -> str:
+        """The small record that says the full one could not be written."""
+        at = record.now()
+        reason = (f"the finished record could not be written ({failure.cause}); the run ended {status} "
+                  f"with exit status {exit_status}")
+        body = {"version": SCHEMA_VERSION, "session": self.session_id, "at": at, "status": "incomplete",
+                "reason": reason, "exit_status": exit_status}
+        told = (f"vectraguard: warning: the audit store {failure.path} could not take this run's record "
+                f"({failure.cause})")
+        try:
+            self.store.append(self.session_id, "incomplete", body,
+                              {"status": "incomplete", "exit_status": exit_status, "ended_at": at})
+        except AuditUnavailable:
+            return (f"{told}; session {self.session_id} stays 'started' until the next run marks it incomplete "
+                    f"(its exit status, {exit_status}, and output are not recorded); {UNAVAILABLE_HINT}")
+        return (f"{told}: session {self.session_id} is recorded incomplete, with exit status {exit_status} "
+                f"(its output is not recorded); {UNAVAILABLE_HINT}")

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from vectraguard import paths
 from vectraguard.audit import forward, keyed
 from vectraguard.audit import settings as settings_module
 from vectraguard.audit.settings import AuditSettings
+from vectraguard.audit import exact
 from vectraguard.errors import VGError
 
 SCHEMA_VERSION = 1
@@ -100,24 +101,19 @@ class AuditUnavailable(VGError):
 
 
 def canonical(body: dict[str, Any]) -> str:
-    return json.dumps(recordable(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The event body as stored and hashed: sorted keys, no spaces, UTF-8; a
+    string that is not UTF-8 (a file name, an argument) as {"b64": ...}, so
+    that no input fails the write — and with it the record of what ran (exact.py)."""
+    text = json.dumps(exact.to_record(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return exact.escape_surrogates(text)
 
 
-def recordable(value: Any) -> Any:
-    """`value` with every string made valid Unicode: a file name or argument
-    that is not UTF-8 (decoded by Python with lone surrogates) is recorded
-    with its undecodable bytes as backslash escapes (caf\\xe9) instead of
-    failing the write — and with it the record of what ran."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-            return value
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {recordable(k): recordable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [recordable(v) for v in value]
+def index_text(value: Any) -> Any:
+    """A value for the session index (a summary for listing and filtering; the
+    events are the exact record): a string that is not UTF-8 with each such
+    byte as \\xNN, which SQLite can store."""
+    if isinstance(value, str) and not exact.is_exact(value):
+        return exact.as_bytes(value).decode("utf-8", "backslashreplace")
     return value
 
 
@@ -167,7 +163,12 @@ class AuditStore:
                 yield
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                # A full disk (SQLITE_FULL) or I/O error has already rolled the
+                # transaction back: a second ROLLBACK would hide the cause
+                # behind "cannot rollback - no transaction is active".
+                if self.db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
             raise _unavailable(self.path, exc) from None
@@ -211,7 +212,7 @@ class AuditStore:
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
                outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
         """One event, its session index row and output blobs, in one durable transaction."""
-        index = recordable(index)
+        index = {column: index_text(value) for column, value in index.items()}
         with self._transaction():
             self._insert_event(session_id, kind, body)
             if kind in OPENING_KINDS:
@@ -312,8 +313,8 @@ class AuditStore:
 
     def find(self, given: str, limit: int = 2) -> list[str]:
         """The ids of sessions that start or end with `given` (ids.py), sorted, at most `limit`."""
-        if not given:
-            return []
+        if not given or not exact.is_exact(given):
+            return []  # ids are hex: bytes that are not UTF-8 name no session (and SQLite cannot bind them)
         rows = self.db.execute("SELECT id FROM sessions WHERE (id >= ? AND id < ?) OR substr(id, -?) = ? "
                                "ORDER BY id LIMIT ?", (given, given + "\U0010ffff", len(given), given, limit))
         return [r[0] for r in rows]

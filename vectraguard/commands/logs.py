@@ -13,9 +13,9 @@ import sys
 from typing import Any
 
 from vectraguard import errors, ids, output, times
-from vectraguard.audit import anchor, views
+from vectraguard.audit import anchor, exact, views
 from vectraguard.audit.anchor import Anchor
-from vectraguard.audit.store import GENESIS, AuditStore, open_store
+from vectraguard.audit.store import GENESIS, AuditStore, index_text, open_store
 from vectraguard.audit.verify import Verdict, verify, verify_empty
 from vectraguard.output import printable
 from vectraguard.terminal.escape import printable_output
@@ -86,7 +86,7 @@ def list_sessions(store: AuditStore, args: argparse.Namespace) -> int:
     for column, value in (("agent", args.agent), ("profile", args.profile), ("status", args.status)):
         if value is not None:
             where.append(f"{column} = ?")
-            values.append(value)
+            values.append(index_text(value))  # as the index keeps it
     for option, value, operator in (("--since", args.since, ">="), ("--until", args.until, "<")):
         if value is not None:  # compared as times: both sides in the store's fixed-width UTC form
             where.append(f"started_at {operator} ?")
@@ -116,15 +116,19 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
     session_id = _find(store, args.id)
     outputs = store.outputs(session_id)
     if args.json:
+        # Exact: bodies as recorded, output that is not UTF-8 as {"b64": ...} too (audit/exact.py).
         output.print_json({"id": session_id, "events": [views.event(*row) for row in store.session_chain(session_id)],
-                           "output": {name: {"head": head.decode("utf-8", "replace"),
-                                             "tail": tail.decode("utf-8", "replace")}
+                           "output": {name: {"head": exact.bytes_to_record(head),
+                                             "tail": exact.bytes_to_record(tail)}
                                       for name, (head, tail) in outputs.items()}})
         return 0
     for kind, body in store.session_events(session_id):
+        body = exact.from_record(body)
         print(f"== {kind}")
         for key, value in body.items():
-            if key == "approvals" and value:
+            if key == "argv" and isinstance(value, list):
+                print(f"  argv: {exact.shell_line(value)}")
+            elif key == "approvals" and value:
                 _print_approvals(value)
             elif key == "findings" and kind == "checked":
                 _print_findings(value)
@@ -133,6 +137,10 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
         for name, summary in (body.get("output") or {}).items():
             print(f"  {name}: {summary['bytes']} bytes, sha256 {summary['sha256']}"
                   + (" (middle not kept)" if summary["truncated"] else ""))
+            failed = summary.get("delivery_failed")
+            if failed:
+                print(f"  {name}: not delivered to the caller after {failed['delivered_bytes']} bytes: "
+                      f"{printable(failed['error'])} (captured all the same)")
     for name, (head, tail) in outputs.items():
         if head or tail:
             _print_output(name, head, tail, raw=args.raw)
@@ -180,8 +188,13 @@ def _print_findings(findings: list[dict[str, Any]]) -> None:
 
 def _text(value: Any) -> str:
     if isinstance(value, list):
-        return " ".join(map(str, value)) if value and not isinstance(value[0], dict) else str(value)
-    return str(value)
+        return " ".join(map(_word, value)) if value and not isinstance(value[0], dict) else str(value)
+    return _word(value)
+
+
+def _word(value: Any) -> str:
+    """A string that is not UTF-8 (a path, a name) as the shell word $'...' that names its bytes."""
+    return exact.shell_word(value) if isinstance(value, str) and not exact.is_exact(value) else str(value)
 
 
 def check(store: AuditStore | None, head: Anchor | None, key: bytes | None, as_json: bool = False) -> int:

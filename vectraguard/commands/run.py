@@ -25,7 +25,7 @@ from vectraguard.network.egress import Egress
 from vectraguard.risk.assess import assess
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
-from vectraguard.runtime.attach import usable_stdin, write_to_fds
+from vectraguard.runtime.attach import Delivery, usable_stdin, write_to_fds
 from vectraguard.runtime.owner import current_owner
 from vectraguard.runtime.session import run_session
 from vectraguard.sandbox import held, mount_plan
@@ -82,7 +82,10 @@ def launch(args: argparse.Namespace, session: Session) -> int:
     agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
     audit = RunAudit.open(session_id, agent, list(args.command), cwd, owner)
     try:
+        audit.check_reserve()
         prepared = prepare(args, cwd, session_id, owner, session)
+        if prepared.profile.workspace_mode == "overlay":
+            audit.check_reserve(_layer_bytes_beside(audit.store.path, prepared.profile.limits.workspace_writes))
     except errors.VGError as exc:
         # Refusals are attempts too: they go on the record.
         audit.refused(getattr(exc, "profile", None) or args.profile, " ".join(exc.lines()),
@@ -100,6 +103,16 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         columns, rows = os.get_terminal_size(0) if session.terminal else (80, 24)
         recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv))
     return execute(prepared, audit, recording)
+
+
+def _layer_bytes_beside(store: Path, cap: int) -> int:
+    """`cap` when overlay layers are kept on the audit store's file system (the default: both in the data directory), else 0."""
+    from vectraguard.workspace import store as layers
+
+    where = layers.root()
+    while not where.exists():
+        where = where.parent
+    return cap if os.stat(where).st_dev == os.stat(store.parent).st_dev else 0
 
 
 def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, session: Session = ONE_OFF) -> Prepared:
@@ -139,6 +152,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
                             seccomp_profile_path=str(resources.seccomp_path(profile.seccomp, noexec=profile.noexec_tmpfs)),
                             overlay_source=workspace.source if workspace is not None else "")
+    _refuse_unless_exact(compiled)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
     gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
@@ -147,6 +161,21 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace)
+
+
+def _refuse_unless_exact(compiled: Compiled) -> None:
+    """Bytes that are not UTF-8 cannot cross Podman's JSON API unchanged: rather
+    than run a different command from the one judged and recorded, refuse
+    (the refusal records the exact bytes). A wrapper decoding them inside the
+    sandbox would need a decoder in every image and would run something else
+    than the argv recorded; refusing is the plain, closed answer."""
+    problems = compiled.spec.not_exact()
+    if problems:
+        raise errors.UsageError(
+            "vectraguard: this run cannot reach the sandbox exactly: Podman takes only UTF-8 text, and bytes that "
+            "are not UTF-8 would arrive as U+FFFD, a different command from the one judged; nothing ran",
+            details=[f"not UTF-8: {problem}" for problem in problems],
+            hint="rename what it names to UTF-8, or let a shell in the sandbox match it (sh -c 'ls caf?.txt')")
 
 
 def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
@@ -177,15 +206,20 @@ def _allowlist(profile: ResolvedProfile) -> Any:
 
 def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     """Run the prepared sandbox; with a `recording` (an AsciicastWriter) it is
-    an interactive session on this terminal (stdin is the terminal)."""
+    an interactive session on this terminal (stdin is the terminal).
+
+    Once `started` is recorded, the run ends with a record of how it ended
+    (or `incomplete`, if the store filled up meanwhile) and, when it ran,
+    with the command's exit status — whatever happens to our stdout and
+    stderr (a full disk, a closed pipe: the output is still captured)."""
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices:
-        print(f"vectraguard: warning: {notice}", file=sys.stderr)
+        _say(f"vectraguard: warning: {notice}")
     audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
     capture = OutputCapture()
+    delivery = write_to_fds({1: 1, 2: 2})
     # Only what reaches a terminal is filtered (terminal/relay.py); capture and recording get every byte.
-    passthrough = TerminalRelay(write_to_fds({1: 1, 2: 2}), {1: 1, 2: 2}, profile.output_passthrough,
-                                interactive=spec.terminal)
+    passthrough = TerminalRelay(delivery, {1: 1, 2: 2}, profile.output_passthrough, interactive=spec.terminal)
 
     def sink(stream: int, data: bytes) -> None:
         passthrough(stream, data)
@@ -195,6 +229,15 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
 
     egress = Egress(prepared.allowlist, prepared.facts.rootless)
     workspace = prepared.workspace
+
+    def finish(status: str, exit_status: int, reason: str, image_id: str,
+               workspace_record: dict[str, Any] | None) -> None:
+        warning = audit.finished(status, exit_status, reason, image_id, capture, egress.close(),
+                                 recording.close() if recording is not None else None, workspace_record,
+                                 _undelivered(delivery))
+        for line in [*_delivery_notes(delivery, audit.session_id), *([warning] if warning else [])]:
+            _say(line)
+
     try:
         if workspace is not None:
             workspace.open()
@@ -209,18 +252,47 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
-        audit.finished("failed", exc.exit_status, " ".join(exc.lines()), "", capture, egress.close(),
-                       recording.close() if recording is not None else None, _close_workspace(workspace))
+        finish("failed", exc.exit_status, " ".join(exc.lines()), "", _close_workspace(workspace))
+        exc.recorded = True  # type: ignore[attr-defined]  # as failed: not again as a refusal
+        raise
+    except Exception as exc:  # a bug: the session must not stay `started` for it
+        finish("failed", errors.EXIT_REFUSED, f"internal error: {exc.__class__.__name__}: {exc}", "",
+               _close_workspace(workspace))
         raise
     status = record.status_for(result.reason, result.exit_status)
-    workspace_record = _close_workspace(workspace)
-    audit.finished(status, result.exit_status, result.reason, result.image_id, capture, egress.close(),
-                   recording.close() if recording is not None else None, workspace_record)
+    finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace))
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     for line in workspace.report() if workspace is not None else ():
-        print(f"vectraguard: {line}", file=sys.stderr)
+        _say(f"vectraguard: {line}")
     return result.exit_status
+
+
+STREAM_NAMES = {1: "stdout", 2: "stderr"}
+
+
+def _undelivered(delivery: Delivery) -> dict[str, dict[str, Any]]:
+    """The streams our caller did not get whole, for the record."""
+    return {STREAM_NAMES[stream]: {"error": error, "delivered_bytes": delivery.delivered.get(stream, 0)}
+            for stream, error in delivery.failures.items() if stream in STREAM_NAMES}
+
+
+def _delivery_notes(delivery: Delivery, session_id: str) -> list[str]:
+    return [f"vectraguard: the sandbox's {STREAM_NAMES[stream]} could not be written here after "
+            f"{delivery.delivered.get(stream, 0)} bytes ({error}); the run went on, its output was captured: "
+            f"vectraguard logs show {session_id}" for stream, error in delivery.failures.items() if stream in STREAM_NAMES]
+
+
+def _say(line: str) -> None:
+    """A message on our stderr, which may itself be the stream that failed (a full
+    disk, a closed pipe): then it is lost, and the run's outcome stands."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        # What stays buffered would fail again at exit, and Python would then
+        # exit 120 instead of with the command's status: stderr goes nowhere now.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
 def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any]], None]:
@@ -244,7 +316,7 @@ def _close_workspace(workspace: Any) -> dict[str, Any] | None:
     try:
         return workspace.close()  # type: ignore[no-any-return]
     except errors.VGError as exc:
-        print(" ".join(exc.lines()), file=sys.stderr)
+        _say(" ".join(exc.lines()))
         return {"error": " ".join(exc.lines())}
 
 
@@ -290,9 +362,8 @@ def _image_hint(ref: str, profile: ResolvedProfile) -> str:
 
 def _report(reason: str, status: int, profile: ResolvedProfile) -> None:
     if reason == "timeout":
-        print(f"vectraguard: timed out after {profile.limits.timeout:g}s (profile {profile.name}); stopped",
-              file=sys.stderr)
+        _say(f"vectraguard: timed out after {profile.limits.timeout:g}s (profile {profile.name}); stopped")
     elif reason == "oom":
-        print(f"vectraguard: killed: out of memory (limit {units.format_size(profile.limits.memory)})", file=sys.stderr)
+        _say(f"vectraguard: killed: out of memory (limit {units.format_size(profile.limits.memory)})")
     elif reason == "interrupted":
-        print("vectraguard: interrupted; sandbox stopped and removed", file=sys.stderr)
+        _say("vectraguard: interrupted; sandbox stopped and removed")

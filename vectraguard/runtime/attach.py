@@ -22,29 +22,49 @@ OutputSink = Callable[[int, bytes], None]
 HEADER = 8
 
 
-def write_to_fds(fds: dict[int, int]) -> OutputSink:
-    """A sink that writes stream 1 and 2 to the given file descriptors."""
-    dead: set[int] = set()
+class Delivery:
+    """The sink that writes stream 1 and 2 to the caller's file descriptors.
 
-    def sink(stream: int, payload: bytes) -> None:
-        fd = fds.get(stream)
-        if fd is None or fd in dead:
+    A descriptor that fails — the reader went away (EPIPE), the disk is full
+    (ENOSPC), an I/O error (EIO), anything else — stops being written for
+    that stream, and the failure is kept (`failures`) for the record and the
+    user; nothing is raised, so the container is still drained and its
+    output still captured, and the run ends with its own exit status."""
+
+    def __init__(self, fds: dict[int, int]) -> None:
+        self.fds = fds
+        self.delivered = {stream: 0 for stream in fds}  # bytes written, per stream
+        self.failures: dict[int, str] = {}  # stream -> "ENOSPC: No space left on device"
+
+    def __call__(self, stream: int, payload: bytes) -> None:
+        fd = self.fds.get(stream)
+        if fd is None or stream in self.failures:
             return
         view = memoryview(payload)
         while view:
             try:
-                view = view[os.write(fd, view):]
+                written = os.write(fd, view)
             except BlockingIOError:
                 select.select([], [fd], [])
+                continue
+            except InterruptedError:
+                continue
             except OSError as exc:
-                # The reader went away (e.g. `| head`): keep draining the
-                # container so it is not blocked, drop the rest of this stream.
-                if exc.errno in (errno.EPIPE, errno.EBADF):
-                    dead.add(fd)
-                    return
-                raise
+                self.failures[stream] = describe(exc)
+                return
+            view = view[written:]
+            self.delivered[stream] += written
 
-    return sink
+
+def describe(exc: OSError) -> str:
+    """`ENOSPC: No space left on device`: the symbol a search finds, and the words."""
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    return f"{name}: {exc.strerror or exc}"
+
+
+def write_to_fds(fds: dict[int, int]) -> Delivery:
+    """A sink that writes stream 1 and 2 to the given file descriptors (see Delivery)."""
+    return Delivery(fds)
 
 
 class StreamPump:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vectraguard.audit import exact
+
 LABEL_SESSION = "io.vectraguard.session"
 LABEL_OWNER = "io.vectraguard.owner"
 LABEL_PROFILE = "io.vectraguard.profile"
@@ -98,6 +100,28 @@ class ContainerSpec:
         """Every path inside the sandbox that this spec mounts something at."""
         return (*(b.target for b in self.binds), *(t.target for t in self.tmpfs), *(v.target for v in self.volumes),
                 "/etc/hosts")
+
+    def not_exact(self) -> list[str]:
+        """What Podman would not get byte for byte, one phrase each ([] when all would).
+
+        Its API is JSON, and Go decodes every byte that is not UTF-8 as U+FFFD:
+        an argument, a path or an environment value that is not UTF-8 would
+        reach the sandbox changed — a different command from the one judged
+        and recorded. Environment values are named, never quoted."""
+        found = [f"argument {i} of the command" for i, arg in enumerate(self.command) if not exact.is_exact(arg)]
+        if not exact.is_exact(self.workdir):
+            found.append(f"the working directory {exact.shell_word(self.workdir)}")
+        for name, value in self.env.items():
+            if not exact.is_exact(name):
+                found.append(f"the environment variable name {exact.shell_word(name)}")
+            elif not exact.is_exact(value):
+                found.append(f"the value of the environment variable {name}")
+        for bind in self.binds:
+            found += [f"the mount {what} {exact.shell_word(path)}" for what, path in
+                      (("source", bind.source), ("target", bind.target)) if not exact.is_exact(path)]
+        if not found:  # anything else (image, volume, label ...): fail closed all the same
+            found = [f"the sandbox setting {'.'.join(map(str, where))}" for where in _not_exact_in(self.to_specgen("/"))]
+        return found
 
     def render_hosts(self) -> str:
         return "".join(f"{address}\t{name}\n" for address, name in self.hosts)
@@ -193,3 +217,15 @@ class ContainerSpec:
         if self.pids is not None:
             limits["pids"] = {"limit": self.pids}
         return limits
+
+
+def _not_exact_in(value: Any, where: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Where in a JSON document a string (or a key) is not exact UTF-8 (audit/exact.py)."""
+    if isinstance(value, str):
+        return [] if exact.is_exact(value) else [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items()
+                for found in ([(*where, key)] if not exact.is_exact(key) else []) + _not_exact_in(item, (*where, key))]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in _not_exact_in(item, (*where, i))]
+    return []
