@@ -31,6 +31,9 @@ class Caller:
         env = {"PATH": SYSTEM_PATH, "HOME": home, "LANG": "C.UTF-8", "XDG_CONFIG_HOME": str(self.config_home)}
         if self.user:
             env.update(USER=self.user, LOGNAME=self.user)
+        if os.environ.get("PYTHONPATH"):
+            # The code under test: a work tree run with PYTHONPATH=TREE, not the editable install's tree.
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         env.update(extra or {})
         return env
 
