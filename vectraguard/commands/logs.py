@@ -15,6 +15,7 @@ from typing import Any
 from vectraguard import errors, output
 from vectraguard.audit.store import AuditStore, open_store
 from vectraguard.audit.verify import verify
+from vectraguard.network import attempts
 from vectraguard.output import printable
 
 EXIT_BROKEN = 1
@@ -84,7 +85,13 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
             if key == "approvals" and value:
                 _print_approvals(value)
             elif key == "findings" and kind == "checked":
-                _print_findings(value)
+                _print_findings(value, body.get("findings_omitted", 0))
+            elif key == "findings_omitted" and kind == "checked":
+                pass  # said under the findings
+            elif key in attempts.RECORD_KEYS and kind == "finished":
+                if key == "network":  # the other keys are its counts
+                    for line in attempts.describe(body):
+                        print(f"  {line}")
             elif key not in ("version", "session", "output"):
                 print(f"  {key}: {printable(_text(value))}")
         for name, summary in (body.get("output") or {}).items():
@@ -107,14 +114,20 @@ def _print_approvals(entries: list[dict[str, Any]]) -> None:
         for finding in entry.get("findings", []):
             print(f"      {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
                   f"{finding['decision']} by {finding['by']}")
+        for key, what in (("findings_omitted", "findings"), ("runs_omitted", "files it runs"),
+                          ("entries_omitted", "approval entries")):
+            if entry.get(key):
+                print(f"      ... and {entry[key]} more {what}, counted, not kept (caps: vectraguard-profile(5))")
 
 
-def _print_findings(findings: list[dict[str, Any]]) -> None:
+def _print_findings(findings: list[dict[str, Any]], omitted: int = 0) -> None:
     """What a check found, one finding a line (the decision itself is its own key)."""
     print("  findings:" + ("" if findings else " none"))
     for finding in findings:
         print(f"    {finding['class']} ({finding['rule']}): {printable(finding['matched'])} -> "
               f"{finding['decision']} by {finding['by']}")
+    if omitted:
+        print(f"    ... and {omitted} more, counted, not kept (caps: vectraguard-profile(5))")
 
 
 def _text(value: Any) -> str:
