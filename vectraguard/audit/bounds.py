@@ -14,6 +14,8 @@ RECORDS KEEP; the network's own aggregation is network/attempts.py.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +25,7 @@ FINDINGS_IN_FULL = 10  # findings per approval entry, and of a check
 APPROVAL_ENTRIES = 1  # approval entries per record (the gate gives a run one: the decision that let it go)
 RUNS_IN_FULL = 10  # files an approval binds (approvals/bound_files.py)
 PROTECTED_IN_FULL = 20  # protected paths an `rw` run changed
+PATHS_IN_FULL = 50  # each list of paths in a workspace-applied or workspace-discarded event
 NETWORK_IN_FULL = 20  # connection attempts recorded one by one; the rest are counted per destination
 NETWORK_DESTINATIONS = 20  # destinations counted by name after those; the others in one bucket
 OTHERS_COUNTED = 10_000  # distinct destinations the "others" bucket tells apart (memory stays bounded)
@@ -98,6 +101,21 @@ def protected_changed(paths: Sequence[str]) -> dict[str, Any]:
     kept, omitted = first(paths, PROTECTED_IN_FULL)
     return {"protected_changed": [cut(p, TEXT_BYTES) for p in kept],
             **({"protected_changed_omitted": omitted} if omitted else {})}
+
+
+def listed(key: str, items: Sequence[Any]) -> dict[str, Any]:
+    """A workspace event's list of paths (or of {path, action, kind, sha256}):
+    `{key: the first PATHS_IN_FULL, texts cut}`; when there were more,
+    `KEY_omitted: N` and `KEY_sha256`, the SHA-256 of the whole list as
+    compact JSON with sorted keys (the paths an apply wrote are all in the
+    history of the layer's record, layer.json, as long as the layer is kept)."""
+    kept, omitted = first(items, PATHS_IN_FULL)
+    bounded = [cut(item, TEXT_BYTES) if isinstance(item, str) else _texts(item) for item in kept]
+    if not omitted:
+        return {key: bounded}
+    whole = json.dumps(list(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(whole.encode("utf-8", "surrogateescape")).hexdigest()
+    return {key: bounded, f"{key}_omitted": omitted, f"{key}_sha256": digest}
 
 
 def _texts(mapping: Mapping[str, Any]) -> dict[str, Any]:
