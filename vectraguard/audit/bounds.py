@@ -107,14 +107,15 @@ def listed(key: str, items: Sequence[Any]) -> dict[str, Any]:
     """A workspace event's list of paths (or of {path, action, kind, sha256}):
     `{key: the first PATHS_IN_FULL, texts cut}`; when there were more,
     `KEY_omitted: N` and `KEY_sha256`, the SHA-256 of the whole list as
-    compact JSON with sorted keys (the paths an apply wrote are all in the
+    compact ASCII JSON with sorted keys (the paths an apply wrote are all in the
     history of the layer's record, layer.json, as long as the layer is kept)."""
     kept, omitted = first(items, PATHS_IN_FULL)
     bounded = [cut(item, TEXT_BYTES) if isinstance(item, str) else _texts(item) for item in kept]
     if not omitted:
         return {key: bounded}
-    whole = json.dumps(list(items), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    digest = hashlib.sha256(whole.encode("utf-8", "surrogateescape")).hexdigest()
+    # ASCII JSON (non-ASCII as \u escapes): any string hashes, a lone surrogate of a file name included.
+    whole = json.dumps(list(items), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(whole.encode()).hexdigest()
     return {key: bounded, f"{key}_omitted": omitted, f"{key}_sha256": digest}
 
 
