@@ -24,9 +24,9 @@ HOSTS = 500  # more destinations than a record names: the rest share the "others
 RECORD_LIMIT = 64 * 1024  # bytes of the finished record's body, as stored (the acceptance of issue 14)
 
 
-def finished_body(data_dir: Path) -> str:
+def finished_body(data_dir: Path, kind: str = "finished") -> str:
     with sqlite3.connect(data_dir / "audit.db") as db:
-        [(body,)] = db.execute("SELECT body FROM events WHERE kind = 'finished'").fetchall()
+        [(body,)] = db.execute("SELECT body FROM events WHERE kind = ?", (kind,)).fetchall()
     return body  # type: ignore[no-any-return]
 
 
@@ -54,6 +54,23 @@ def test_a_flood_of_denied_connections_gives_a_bounded_record_that_counts_every_
         assert in_full + bucket["attempts"] == FLOOD // HOSTS and bucket["first_at"] <= bucket["last_at"]
     assert len(rest) + others["destinations"] == HOSTS
 
+
+
+def test_a_command_line_with_hundreds_of_findings_gives_bounded_refused_and_checked_records(
+        root: Caller, workspace: Path, tmp_path: Path) -> None:
+    data = {"VECTRAGUARD_DATA_DIR": str(tmp_path / "data")}
+    line = "; ".join(f"rm -rf /srv/d{i}" for i in range(400))
+    refused = root.run(["run", "-p", "test-untrusted", "--", "sh", "-c", line], cwd=workspace, extra_env=data)
+    checked = root.run(["check", "-p", "test-untrusted", "--", line], cwd=workspace, extra_env=data)
+    assert (refused.returncode, checked.returncode) == (125, 1), refused.stderr.decode()
+    body = json.loads(finished_body(tmp_path / "data", "refused"))
+    [approval] = body["approvals"]
+    assert (len(approval["findings"]), approval["findings_omitted"]) == (10, 390)
+    assert len(body["reason"].encode()) <= 2048 and body["reason"].endswith(" chars]")
+    body = json.loads(finished_body(tmp_path / "data", "checked"))
+    assert (len(body["findings"]), body["findings_omitted"]) == (10, 390)
+    shown = root.run(["logs", "show", body["session"]], cwd=workspace, extra_env=data).stdout.decode()
+    assert "... and 390 more, counted, not kept" in shown
 
 # -- the worst a sandbox and a command line can do, record by record ------------------------------------
 
