@@ -932,3 +932,31 @@ def test_a_sparse_blob_altered_in_the_layer_is_caught(ws: Path) -> None:
         blob.write(b"y")  # in a hole: a data range the change set's digest does not cover
     outcome = apply.execute(apply.plan(layer))
     assert "does not match" in outcome.failure and not (ws / "huge.img").exists()
+
+
+def test_the_apply_and_discard_events_of_a_session_with_many_paths_are_bounded(ws: Path, tmp_path: Path) -> None:
+    """A sandbox makes as many files as it likes: the audit events keep the first paths, a count and
+    a digest of the whole list (the layer's history keeps every path an apply wrote)."""
+    many = Session(ws).directory("gen")
+    for i in range(2000):
+        many.file(f"gen/{i:04d}-{'x' * 200}.txt", b"%d\n" % i)
+    applied = many.done()
+    dropped = Session(ws).directory("other")
+    for i in range(2000):
+        dropped.file(f"other/{i:04d}.txt", b"y\n")
+    discarded = dropped.done()
+    assert vg(["apply", applied.session_id], ws, tmp_path).returncode == 0
+    assert vg(["discard", discarded.session_id], ws, tmp_path).returncode == 0
+    audit = open_store(tmp_path / "data" / "audit.db")
+    try:
+        bodies = {kind: (session, body) for session, kind, body in audit.db.execute(
+            "SELECT session_id, kind, body FROM events")}
+        assert verify(audit).problems == []
+    finally:
+        audit.close()
+    for kind, session in (("workspace-applied", applied.session_id), ("workspace-discarded", discarded.session_id)):
+        assert bodies[kind][0] == session and len(bodies[kind][1].encode()) < 64 * 1024
+        event = json.loads(bodies[kind][1])
+        assert len(event["paths"]) + event["paths_omitted"] == 2001 and len(event["paths_sha256"]) == 64
+    history = applied.record().history[-1]["paths"]
+    assert len(history) == 2001  # every path is still named where the layer is kept

@@ -21,6 +21,9 @@
  *                        and try execveat, /proc/self/fd/N and an exec mapping
  *   exec-dropped DIR     the same for a named copy and an O_TMPFILE copy in DIR
  *   socket-families      socket/socketpair of every family, every netlink protocol
+ *   connect-flood PORT N WORKERS HOSTS
+ *                        N denied proxy requests (CONNECT flood-K.invalid) to
+ *                        127.0.0.1:PORT from WORKERS processes, over HOSTS names
  *
  * Raw syscall(2) numbers are used where glibc has no wrapper, so the probe
  * sees what the kernel and the seccomp filter say, not what libc emulates.
@@ -1337,6 +1340,72 @@ static int cmd_setxattr(const char *path, const char *name, const char *value)
     return 1;
 }
 
+/* ------------------------------------------------------------- connect-flood */
+
+/* One proxy request for a destination the allowlist does not name, and the
+ * status code of the answer (0 if there was none). */
+static int flood_once(const struct sockaddr_in *proxy, long i, long hosts)
+{
+    char request[160], reply[512];
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = 0;
+    ssize_t got = 0, r;
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (const struct sockaddr *)proxy, sizeof *proxy) < 0) {
+        close(fd);
+        return -1;
+    }
+    int len = snprintf(request, sizeof request, "CONNECT flood-%ld.invalid:%ld HTTP/1.1\r\n\r\n",
+                       i % hosts, 1000 + i % hosts);
+    if (write(fd, request, (size_t)len) == len)
+        while (got < (ssize_t)sizeof reply - 1 && (r = read(fd, reply + got, sizeof reply - 1 - (size_t)got)) > 0)
+            got += r;
+    reply[got] = '\0';
+    if (strncmp(reply, "HTTP/1.1 ", 9) == 0)
+        status = atoi(reply + 9);
+    close(fd);
+    return status;
+}
+
+/* N proxy requests to 127.0.0.1:PORT from WORKERS processes in parallel, for
+ * destinations spread over HOSTS host names (flood-K.invalid:1000+K); prints
+ * how many answers were 403, something else, or no answer at all. */
+static int cmd_connect_flood(long port, long n, long workers, long hosts)
+{
+    struct sockaddr_in proxy = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fds[2];
+    long forbidden = 0, other = 0, failed = 0;
+    inet_pton(AF_INET, "127.0.0.1", &proxy.sin_addr);
+    if (workers < 1 || hosts < 1 || pipe(fds) < 0)
+        return 2;
+    for (long w = 0; w < workers; w++) {
+        if (fork() == 0) {
+            long counts[3] = {0, 0, 0};
+            for (long i = w; i < n; i += workers) {
+                int status = flood_once(&proxy, i, hosts);
+                counts[status == 403 ? 0 : status > 0 ? 1 : 2]++;
+            }
+            if (write(fds[1], counts, sizeof counts) != sizeof counts)
+                _exit(1);
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    long counts[3];
+    while (read(fds[0], counts, sizeof counts) == sizeof counts)
+        forbidden += counts[0], other += counts[1], failed += counts[2];
+    while (wait(NULL) > 0)
+        ;
+    struct json o = {0};
+    putchar('{');
+    json_int(&o, "attempts", n);
+    json_int(&o, "forbidden", forbidden);
+    json_int(&o, "other", other);
+    json_int(&o, "failed", failed);
+    puts("}");
+    return 0;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int usage(void)
@@ -1344,14 +1413,14 @@ static int usage(void)
     fputs("usage: vgprobe syscalls | allowed | status | fork-bomb SECONDS [MAX] | zombies N |\n"
           "               count-zombies | mem-bomb MIB | write PATH | exec-tmp |\n"
           "               exec-memfd | exec-dropped DIR | socket-families |\n"
-          "               setxattr PATH NAME VALUE\n",
+          "               setxattr PATH NAME VALUE | connect-flood PORT N WORKERS HOSTS\n",
           stderr);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    long n = 0, max = 100000;
+    long n = 0, max = 100000, workers = 0, hosts = 0;
     const char *cmd = argc > 1 ? argv[1] : "";
 
     if (strcmp(cmd, "syscalls") == 0 && argc == 2)
@@ -1381,6 +1450,9 @@ int main(int argc, char **argv)
         return cmd_socket_families();
     if (strcmp(cmd, "setxattr") == 0 && argc == 5)
         return cmd_setxattr(argv[2], argv[3], argv[4]);
+    if (strcmp(cmd, "connect-flood") == 0 && argc == 6 && parse_count(argv[2], &n) && parse_count(argv[3], &max) &&
+        parse_count(argv[4], &workers) && parse_count(argv[5], &hosts))
+        return cmd_connect_flood(n, max, workers, hosts);
     if (strcmp(cmd, "true") == 0) /* the program `allowed` posix_spawns */
         return 0;
     return usage();

@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from vectraguard.audit import bounds
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.store import SCHEMA_VERSION
 from vectraguard.errors import EXIT_REFUSED
@@ -190,17 +191,20 @@ def started(session: str, *, agent: str | None, profile: str, profile_digest: st
     return {"version": SCHEMA_VERSION, "session": session, "status": "started", "at": at, "agent": agent,
             "user": user, "host": host, "profile": profile, "profile_digest": profile_digest, "argv": argv,
             "cwd": cwd, "mounts": mounts, "network": network, "env_names": env_names, "image": image,
-            "owner": owner, "approvals": approvals or []}
+            "owner": owner, "approvals": bounds.approvals(approvals or [])}
 
 
 def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,
              at: str, duration_ms: int, capture: OutputCapture | None,
-             network: list[dict[str, Any]] | None = None,
+             network: dict[str, Any] | None = None,
              approvals: list[dict[str, Any]] | None = None,
              recording: dict[str, Any] | None = None,
              workspace: dict[str, Any] | None = None,
              undelivered: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """`undelivered`: per stream (stdout, stderr) whose writing to the caller
+    """`network`: the keys network/attempts.py gives (`network`, `network_attempts`
+    and the counts per destination), already bounded; None for a run without egress.
+    Lists and texts others can grow are capped here (audit/bounds.py).
+    `undelivered`: per stream (stdout, stderr) whose writing to the caller
     failed, {"error": "ENOSPC: No space left on device", "delivered_bytes": N};
     it goes into that stream's output summary as `delivery_failed`."""
     output = {name: capture.streams[fd].summary() for name, fd in (("stdout", 1), ("stderr", 2))} if capture else {}
@@ -208,9 +212,19 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
         if name in output:
             output[name]["delivery_failed"] = failure
     return {"version": SCHEMA_VERSION, "session": session, "status": status, "exit_status": exit_status,
-            "reason": reason, "image_id": image_id, "started_at": started_at, "at": at,
-            "duration_ms": duration_ms, "output": output, "approvals": approvals or [], "network": network or [], "recording": recording,
-            **({"workspace": workspace} if workspace is not None else {})}
+            "reason": bounds.cut(reason, bounds.REASON_BYTES), "image_id": image_id, "started_at": started_at,
+            "at": at, "duration_ms": duration_ms, "output": output, "approvals": bounds.approvals(approvals or []),
+            **(network or {"network": [], "network_attempts": 0}), "recording": recording,
+            **({"workspace": _workspace(workspace)} if workspace is not None else {})}
+
+
+def _workspace(summary: dict[str, Any]) -> dict[str, Any]:
+    """An `rw` run's changed protected paths are the sandbox's to multiply; an error's text is cut."""
+    bounded = {key: bounds.cut(value, bounds.REASON_BYTES) if key == "error" and isinstance(value, str) else value
+               for key, value in summary.items() if key != "protected_changed"}
+    if "protected_changed" in summary:
+        bounded.update(bounds.protected_changed(summary["protected_changed"]))
+    return bounded
 
 
 def checked(session: str, *, agent: str | None, hook_session: str | None, profile: str, profile_digest: str,
@@ -223,7 +237,8 @@ def checked(session: str, *, agent: str | None, hook_session: str | None, profil
     return {"version": SCHEMA_VERSION, "session": session, "status": f"checked/{decision}", "at": at,
             "agent": agent, "hook_session": hook_session, "user": user, "host": host, "profile": profile,
             "profile_digest": profile_digest, "command": command, "cwd": cwd, "decision": decision,
-            "exit_status": exit_status, "findings": findings, "remembered": remembered, "reason": reason}
+            "exit_status": exit_status, **bounds.findings(findings), "remembered": remembered,
+            "reason": bounds.cut(reason, bounds.REASON_BYTES)}
 
 
 def refused(session: str, *, agent: str | None, profile: str | None, argv: list[str], cwd: str, reason: str,
@@ -232,4 +247,4 @@ def refused(session: str, *, agent: str | None, profile: str | None, argv: list[
     # exit_status: what the caller got (125), under the name a finished record uses.
     return {"version": SCHEMA_VERSION, "session": session, "status": "refused", "exit_status": EXIT_REFUSED,
             "at": at, "agent": agent, "user": user, "host": host, "profile": profile, "argv": argv, "cwd": cwd,
-            "reason": reason, "approvals": approvals or []}
+            "reason": bounds.cut(reason, bounds.REASON_BYTES), "approvals": bounds.approvals(approvals or [])}

@@ -95,7 +95,7 @@ class RunAudit:
                                        for f in entry.get("findings", [])]} for entry in approvals]
 
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
-                 capture: OutputCapture | None, network: list[dict[str, Any]] | None = None,
+                 capture: OutputCapture | None, network: dict[str, Any] | None = None,
                  recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None,
                  undelivered: dict[str, dict[str, Any]] | None = None) -> str | None:
         """Record how the run ended. The run has happened: a store that cannot

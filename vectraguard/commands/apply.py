@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from vectraguard import errors
+from vectraguard.audit import bounds
 from vectraguard.audit import record as audit_record
 from vectraguard.audit.store import SCHEMA_VERSION, AuditStore, open_store
 from vectraguard.output import printable
@@ -73,11 +74,12 @@ def _applied_event(plan: apply.Plan, outcome: apply.Outcome, force: bool) -> dic
     user, host = audit_record.who()
     return {"version": SCHEMA_VERSION, "session": plan.layer.session_id, "at": audit_record.now(), "user": user,
             "host": host, "workspace": plan.record.workspace, "forced": force,
-            "paths": [_entry(c) for c in outcome.applied],
-            "overridden": [p.path for p in plan.conflicts] if force else [],
-            "protected": [h.change.path for h in plan.protected],
-            "held_back": [h.change.path for h in plan.held_back],
-            "refused": [p.path for p in plan.refused], "failure": outcome.failure or None}
+            # A sandbox makes as many paths as it likes: each list keeps its first ones and a count (bounds.py).
+            **bounds.listed("paths", [_entry(c) for c in outcome.applied]),
+            **bounds.listed("overridden", [p.path for p in plan.conflicts] if force else []),
+            **bounds.listed("protected", [h.change.path for h in plan.protected]),
+            **bounds.listed("held_back", [h.change.path for h in plan.held_back]),
+            **bounds.listed("refused", [p.path for p in plan.refused]), "failure": outcome.failure or None}
 
 
 def _entry(change: Change) -> dict[str, str]:
@@ -152,7 +154,7 @@ def _drop(layer: store.Layer, record: store.LayerRecord, audit: AuditStore, pend
     user, host = audit_record.who()
     at = audit_record.now()
     body = {"version": SCHEMA_VERSION, "session": layer.session_id, "at": at, "user": user, "host": host,
-            "workspace": record.workspace, "paths": [_entry(c) for c in pending]}
+            "workspace": record.workspace, **bounds.listed("paths", [_entry(c) for c in pending])}
     layer.drop_content()
     layer.update(state=store.DISCARDED,
                  history=(*record.history, {"event": "discarded", "at": at, "user": user, "host": host,

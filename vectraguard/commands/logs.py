@@ -17,6 +17,7 @@ from vectraguard.audit import anchor, exact, views
 from vectraguard.audit.anchor import Anchor
 from vectraguard.audit.store import GENESIS, AuditStore, index_text, open_store
 from vectraguard.audit.verify import Verdict, verify, verify_empty
+from vectraguard.network import attempts
 from vectraguard.output import printable
 from vectraguard.terminal.escape import printable_output
 from vectraguard.terminal.sequences import TERMINAL_OWNER, SequenceFilter
@@ -131,7 +132,13 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
             elif key == "approvals" and value:
                 _print_approvals(value)
             elif key == "findings" and kind == "checked":
-                _print_findings(value)
+                _print_findings(value, body.get("findings_omitted", 0))
+            elif key == "findings_omitted" and kind == "checked":
+                pass  # said under the findings
+            elif key in attempts.RECORD_KEYS and kind == "finished":
+                if key == "network":  # the other keys are its counts
+                    for line in attempts.describe(body):
+                        print(f"  {line}")
             elif key not in ("version", "session", "output"):
                 print(f"  {key}: {printable(_text(value))}")
         for name, summary in (body.get("output") or {}).items():
@@ -176,14 +183,20 @@ def _print_approvals(entries: list[dict[str, Any]]) -> None:
         for finding in entry.get("findings", []):
             print(printable(f"      {finding['class']} ({finding['rule']}): {finding['matched']} -> "
                             f"{finding['decision']} by {finding['by']}"))
+        for key, what in (("findings_omitted", "findings"), ("runs_omitted", "files it runs"),
+                          ("entries_omitted", "approval entries")):
+            if entry.get(key):
+                print(f"      ... and {entry[key]} more {what}, counted, not kept (caps: vectraguard-profile(5))")
 
 
-def _print_findings(findings: list[dict[str, Any]]) -> None:
+def _print_findings(findings: list[dict[str, Any]], omitted: int = 0) -> None:
     """What a check found, one finding a line (the decision itself is its own key)."""
     print("  findings:" + ("" if findings else " none"))
     for finding in findings:
         print(printable(f"    {finding['class']} ({finding['rule']}): {finding['matched']} -> "
                         f"{finding['decision']} by {finding['by']}"))
+    if omitted:
+        print(f"    ... and {omitted} more, counted, not kept (caps: vectraguard-profile(5))")
 
 
 def _text(value: Any) -> str:

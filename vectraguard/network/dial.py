@@ -12,10 +12,10 @@ import ipaddress
 import select
 import socket
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from vectraguard.network.allowlist import Allowlist
+from vectraguard.network.attempts import ConnectionLog
 
 CONNECT_TIMEOUT_S = 10.0
 RELAY_CHUNK = 256 * 1024  # bigger reads, fewer trips through Python per megabyte
@@ -23,21 +23,6 @@ RELAY_CHUNK = 256 * 1024  # bigger reads, fewer trips through Python per megabyt
 
 class Denied(Exception):
     """The destination is not allowed; the message says why."""
-
-
-@dataclass
-class ConnectionLog:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            self.entries.append(entry)
-        return entry
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return [dict(e) for e in self.entries]
 
 
 class PlantedServer:

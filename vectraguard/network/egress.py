@@ -20,7 +20,7 @@ class Egress:
 
     def plant(self, pid: int) -> None:
         from vectraguard.network.allowlist import forwarded_hosts
-        from vectraguard.network.dial import ConnectionLog
+        from vectraguard.network.attempts import ConnectionLog
         from vectraguard.network.forward import Forwarder
         from vectraguard.network.plant import listen_in, listen_in_rootless
         from vectraguard.network.proxy import ProxyServer
@@ -42,7 +42,8 @@ class Egress:
         for server in self.servers:
             server.start()
 
-    def close(self) -> list[dict[str, Any]] | None:
+    def close(self) -> dict[str, Any] | None:
+        """The record's network keys (network/attempts.py), or None without an allowlist."""
         for server in self.servers:
             server.close()
         return self.log.snapshot() if self.log is not None else None

@@ -14,7 +14,8 @@ import time
 from typing import Any
 
 from vectraguard.network.allowlist import Allowlist
-from vectraguard.network.dial import ConnectionLog, Denied, PlantedServer, dial, relay
+from vectraguard.network.attempts import ConnectionLog
+from vectraguard.network.dial import Denied, PlantedServer, dial, relay
 
 
 class Forwarder(PlantedServer):
@@ -35,5 +36,8 @@ class Forwarder(PlantedServer):
                 return  # closing the connection at once: never a hang
             entry.update(address=address, decision="allowed", reason=f"rule {rule}")
             self.log.add(entry)
-            with upstream:
-                relay(client, upstream, entry)
+            try:
+                with upstream:
+                    relay(client, upstream, entry)
+            finally:
+                self.log.closed(entry)  # its bytes, into the counts of the attempts after the first ones

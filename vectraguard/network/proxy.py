@@ -5,7 +5,8 @@ It listens on a socket planted in the sandbox (plant.py) and serves CONNECT
 each request it checks the allowlist, resolves the name itself, refuses
 unsafe addresses, and connects to the vetted address — so what was checked
 is what is reached. Every attempt, allowed or denied, is logged for the
-audit record with the bytes that went each way.
+audit record with the bytes that went each way (the first ones one by one,
+the rest counted per destination: attempts.py).
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ class ProxyServer(PlantedServer):
             return
         entry.update(address=address, decision="allowed", reason=f"rule {rule}")
         self.log.add(entry)
-        with upstream:
-            if established:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            if first:
-                upstream.sendall(first)
-                entry["bytes_out"] += len(first)
-            relay(client, upstream, entry)
+        try:
+            with upstream:
+                if established:
+                    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                if first:
+                    upstream.sendall(first)
+                    entry["bytes_out"] += len(first)
+                relay(client, upstream, entry)
+        finally:
+            self.log.closed(entry)  # its bytes, into the counts of the attempts after the first ones
 
 
 def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
