@@ -783,9 +783,9 @@ class _Judge:
             self._sed_inserted(argv, depth)
         if name == "cmake" and "-P" in argv[1:-1]:  # cmake -P SCRIPT: execute_process(COMMAND …)
             script = argv[argv.index("-P") + 1]
-            text = stdin.known if script in STDIN_PATHS else self.files.get(posixpath.normpath(script))
-            if text:
-                self.code(name, argv, text, depth, sources)
+            program = stdin.known if script in STDIN_PATHS else self.files.get(posixpath.normpath(script))
+            if program:
+                self.code(name, argv, program, depth, sources)
         if name in ("pip", "pip3", "uv", "pipx") and "install" in argv[1:4]:  # a directory written on the line
             for operand in argv[argv.index("install") + 1:]:
                 setup = self.files.get(posixpath.normpath(posixpath.join(operand, "setup.py")))
