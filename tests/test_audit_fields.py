@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def test_list_show_and_export_use_the_same_field_names(root: Caller, workspace: 
 
 
 def test_the_chain_head_closes_an_export_in_the_same_shape(data_dir: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seed(data_dir, {"a": now - timedelta(days=3), "b": now - timedelta(days=2), "c": now - timedelta(hours=1)})
     assert vg(data_dir, "logs", "prune", "--before", "1d", "--yes").returncode == 0
     lines = exported(data_dir)
@@ -92,7 +92,7 @@ def test_an_exported_event_carries_what_its_hash_covers(data_dir: Path) -> None:
     """The rule README and audit/views.py give: the record is the event without its chain
     fields (and without session on a pruned event); the hash covers prev_hash, seq,
     session, kind and the record as canonical JSON."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seed(data_dir, {"a": now - timedelta(days=3), "b\u202e\x1b[2J": now - timedelta(hours=1)})
     assert vg(data_dir, "logs", "prune", "--before", "1d", "--yes").returncode == 0
     events = exported(data_dir)[:-1]
@@ -110,7 +110,7 @@ def test_an_exported_event_carries_what_its_hash_covers(data_dir: Path) -> None:
 
 
 def test_an_id_is_found_by_its_last_characters(data_dir: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = seed(data_dir, {f"s{i}": now - timedelta(seconds=i) for i in range(12)})
     wanted = ids["s5"]
     for given in (wanted[-6:], wanted[-8:], wanted, wanted[:-1]):
@@ -145,7 +145,7 @@ def test_a_workspace_layer_is_found_by_its_last_characters(data_dir: Path) -> No
 
 
 def test_verify_json_gives_the_verdict(data_dir: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = seed(data_dir, {"a": now - timedelta(hours=2), "b": now - timedelta(hours=1)})["a"]
     good = vg(data_dir, "logs", "verify", "--json")
     verdict = json.loads(good.stdout)

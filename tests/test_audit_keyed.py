@@ -176,7 +176,7 @@ def test_a_key_beside_the_store_is_refused(root: Caller, workspace: Path, home: 
 
 
 _RFC5424 = re.compile(r'<110>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) vectraguard (\d+) (\S+) '
-                      r'\[vectraguard@32473 seq="(\d+)" session="([^"]+)" hash="([0-9a-f]{64})"\] \ufeff(.*)', re.S)
+                      r'\[vectraguard@32473 seq="(\d+)" session="([^"]+)" hash="([0-9a-f]{64})"\] \ufeff(.*)', re.DOTALL)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ MARGIN = timedelta(minutes=2)
 
 def _local_midnight(days: int) -> datetime:
     day = datetime.now(LOCAL).date() + timedelta(days=days)
-    return datetime(day.year, day.month, day.day, tzinfo=LOCAL).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=LOCAL).astimezone(UTC)
 
 
 def seeds(now: datetime) -> dict[str, datetime]:
@@ -121,7 +121,7 @@ class Store:
 @pytest.fixture
 def store() -> Iterator[Store]:
     data_dir = Path(tempfile.mkdtemp(prefix="vg-times-"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         yield Store(data_dir, now, seeds(now), seed(data_dir, seeds(now)))
     finally:

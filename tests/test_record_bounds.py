@@ -83,7 +83,9 @@ def attempt(i: int, *, decision: str = "denied", at: float = 1_800_000_000.0) ->
 
 
 def flooded_log(attempts: int) -> Any:
-    from vectraguard.network.attempts import ConnectionLog  # imported here: the record tests run on older trees
+    from vectraguard.network.attempts import (
+        ConnectionLog,  # imported here: the record tests run on older trees
+    )
 
     log = ConnectionLog()
     for i in range(attempts):

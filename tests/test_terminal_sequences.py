@@ -12,7 +12,13 @@ import re
 import pytest
 
 from vectraguard.terminal.escape import printable, printable_output
-from vectraguard.terminal.sequences import LIVE, MAX_CSI, TERMINAL_OWNER, Policy, SequenceFilter
+from vectraguard.terminal.sequences import (
+    LIVE,
+    MAX_CSI,
+    TERMINAL_OWNER,
+    Policy,
+    SequenceFilter,
+)
 
 
 def _whole(policy: Policy, data: bytes) -> bytes:

@@ -28,7 +28,7 @@ forms above, never on the path of `run`.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 from vectraguard import errors
 
@@ -67,7 +67,7 @@ def parse_time(text: str, option: str) -> datetime:
 
 def store_form(moment: datetime) -> str:
     """`moment` as the audit store writes times: `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def local_text(stored: str | None) -> str:
@@ -87,12 +87,12 @@ def _exact(value: str) -> datetime | None:
     """The forms read without dateparser: words, ISO 8601, dates, @SECONDS."""
     word = value.lower()
     if word == "now":
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if word in _DAY_WORDS:
         return _local_midnight(date.today() + timedelta(days=_DAY_WORDS[word]))
     epoch = _EPOCH.fullmatch(value)
     if epoch:
-        return datetime.fromtimestamp(float(value[1:]), timezone.utc)
+        return datetime.fromtimestamp(float(value[1:]), UTC)
     if not value[:1].isdigit():
         return None
     try:
@@ -100,11 +100,11 @@ def _exact(value: str) -> datetime | None:
     except ValueError:
         return None
     # A naive time (a date alone is its midnight) is local: astimezone() reads it so.
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time()).astimezone(timezone.utc)
+    return datetime.combine(day, time()).astimezone(UTC)
 
 
 def _general(value: str) -> datetime | None:
@@ -121,6 +121,6 @@ def _general(value: str) -> datetime | None:
         return None  # (100: nobody types more; dateparser's regexes need not see it)
     import dateparser
 
-    settings = {**_DATEPARSER_SETTINGS, "RELATIVE_BASE": datetime.now(timezone.utc).replace(tzinfo=None)}
+    settings = {**_DATEPARSER_SETTINGS, "RELATIVE_BASE": datetime.now(UTC).replace(tzinfo=None)}
     found = dateparser.parse(value, languages=["en"], settings=settings)
-    return None if found is None else found.astimezone(timezone.utc)
+    return None if found is None else found.astimezone(UTC)

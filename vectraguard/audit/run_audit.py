@@ -13,8 +13,14 @@ from typing import Any
 from vectraguard.audit import exact, record, reserve
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.record import COMMAND_COLUMN
-from vectraguard.audit.store import (SCHEMA_VERSION, UNAVAILABLE_HINT, AuditStore, AuditUnavailable, canonical,
-                                     open_store)
+from vectraguard.audit.store import (
+    SCHEMA_VERSION,
+    UNAVAILABLE_HINT,
+    AuditStore,
+    AuditUnavailable,
+    canonical,
+    open_store,
+)
 from vectraguard.config.resolved import ResolvedProfile, as_dict, digest
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.sandbox.mounts import Mount

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import paths
-from vectraguard.audit import forward, keyed
+from vectraguard.audit import exact, forward, keyed
 from vectraguard.audit import settings as settings_module
 from vectraguard.audit.settings import AuditSettings
-from vectraguard.audit import exact
 from vectraguard.errors import VGError
 
 SCHEMA_VERSION = 1

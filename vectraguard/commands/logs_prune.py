@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 from vectraguard import errors, times
@@ -22,7 +22,7 @@ from vectraguard.audit.store import AuditStore, PrunePlan
 
 def prune(store: AuditStore, args: argparse.Namespace) -> int:
     before = times.parse_time(args.before, "--before")
-    if before > datetime.now(timezone.utc):
+    if before > datetime.now(UTC):
         raise errors.UsageError(f"vectraguard: --before {args.before!r} is {times.store_form(before)}, in the "
                                 "future; a prune only drops what is older than a past time")
     cut = times.store_form(before)
@@ -37,7 +37,7 @@ def prune(store: AuditStore, args: argparse.Namespace) -> int:
         return 0
     if not args.yes:
         _confirm()
-    through, gone = store.prune(cut, times.store_form(datetime.now(timezone.utc)), limit=plan.through)
+    through, gone = store.prune(cut, times.store_form(datetime.now(UTC)), limit=plan.through)
     if not gone:
         print("nothing to prune")
         return 0

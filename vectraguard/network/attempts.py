@@ -24,10 +24,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
-from vectraguard.audit.bounds import NETWORK_DESTINATIONS, NETWORK_IN_FULL, OTHERS_COUNTED, TEXT_BYTES, cut
+from vectraguard.audit.bounds import (
+    NETWORK_DESTINATIONS,
+    NETWORK_IN_FULL,
+    OTHERS_COUNTED,
+    TEXT_BYTES,
+    cut,
+)
 from vectraguard.output import printable
 
 Key = tuple[str, str, Any, str]  # via, host, port, decision
@@ -168,7 +174,7 @@ def _time(at: Any) -> str:
     """Seconds since the epoch as UTC ISO 8601, to the millisecond."""
     if not isinstance(at, (int, float)):
         return "?"
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _key_of(entry: dict[str, Any]) -> Key:

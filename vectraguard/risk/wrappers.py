@@ -100,8 +100,7 @@ WRAPPERS: dict[str, Wrapper] = {
                 # these take two values (pairs, below): the first is taken as their value
                 "--bind --bind-try --dev-bind --dev-bind-try --ro-bind --ro-bind-try --symlink --setenv --chmod "
                 "--file --bind-data --ro-bind-data",
-                pairs=frozenset("--bind --bind-try --dev-bind --dev-bind-try --ro-bind --ro-bind-try --symlink "
-                                "--setenv --chmod --file --bind-data --ro-bind-data".split())),
+                pairs=frozenset(["--bind", "--bind-try", "--dev-bind", "--dev-bind-try", "--ro-bind", "--ro-bind-try", "--symlink", "--setenv", "--chmod", "--file", "--bind-data", "--ro-bind-data"])),
     "aws-vault": _w("-d --duration --region -t --mfa-token", subcommand="exec", before=1),
     "uv": _w("--python -p --with --project --directory --package --env-file", subcommand="run"),
     "poetry": _w(subcommand="run"), "pipenv": _w(subcommand="run"), "pdm": _w(subcommand="run"),

@@ -121,7 +121,7 @@ def _owner_string(kind: str, payload: bytes) -> bool:
 
 
 LIVE = Policy("filtered", controls=b"\t\n\r\b", keep_csi=_live_csi, keep_escape=False, keep_string=None)
-TERMINAL_OWNER = Policy("terminal owner", controls=bytes([*range(0x00, ESC), *range(ESC + 1, 0x20), DEL]),
+TERMINAL_OWNER = Policy("terminal owner", controls=bytes([*range(ESC), *range(ESC + 1, 0x20), DEL]),
                         keep_csi=_owner_csi, keep_escape=True, keep_string=_owner_string)
 
 _GROUND, _UTF8, _ESCAPE, _CSI_STATE, _STRING, _STRING_ESC = range(6)
