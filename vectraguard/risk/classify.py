@@ -68,9 +68,17 @@ FILE_OPENERS = frozenset({"java", "dotnet", "mono", "wine", "wine64", "open", "x
 RUNS_LATER = re.compile(r"(^|/)(Makefile|GNUmakefile|makefile|[\w.-]+\.mk|Jenkinsfile|Dockerfile|Containerfile|"
                         r"[Jj]ustfile|Taskfile\.ya?ml|package\.json|setup\.py|conftest\.py|noxfile\.py|tox\.ini|"
                         r"\.envrc|\.gitlab-ci\.ya?ml|\.travis\.ya?ml|azure-pipelines\.ya?ml|bitbucket-pipelines\.ya?ml|"
-                        r"[\w.-]+\.(sh|bash|zsh))$|(^|/)\.(github/workflows|circleci|husky|buildkite|git/hooks)/")
+                        r"[\w.-]+\.(sh|bash|zsh)|build\.rs|build\.gradle(\.kts)?|settings\.gradle(\.kts)?|Rakefile|"
+                        r"pom\.xml|[\w.-]+\.go|init\.(el|lua|vim)|\.emacs|\.vimrc|\.exrc|__init__\.py|sitecustomize\.py|"
+                        r"usercustomize\.py|[\w.-]+\.pth)$|(^|/)\.(github/workflows|circleci|husky|buildkite|git/hooks)/")
+# A planted file's language, by its name: its text is judged as that program (build.rs runs on `cargo build`).
+PLANTED_LANGUAGES = ((re.compile(r"\.py$|\.pth$"), "python3"), (re.compile(r"\.rs$"), "rustc"),
+                     (re.compile(r"\.gradle(\.kts)?$|\.kts$"), "groovy"), (re.compile(r"(^|/)Rakefile$|\.rb$"), "ruby"),
+                     (re.compile(r"\.lua$"), "lua"), (re.compile(r"\.el$|(^|/)\.emacs$"), "emacs"),
+                     (re.compile(r"\.js$|(^|/)package\.json$"), "node"))
 # Credentials and keys by path: a copy, archive or encoding of one is still one (`cp ~/.ssh/id_rsa /tmp/k`).
-SECRET_FILE = re.compile(r"(^|/)\.(ssh|aws|gnupg|kube|docker|azure|gcloud|password-store)(/|$)|id_(rsa|ed25519|ecdsa|dsa)\b|"
+SECRET_FILE = re.compile(r"(^|/)\.(ssh|aws|gnupg|kube|docker|azure|gcloud|password-store|kaggle)(/|$)|id_(rsa|ed25519|ecdsa|dsa)\b|"
+                         r"\.config/(solana|gh|hub|gcloud)/|huggingface/token$|\.kdbx$|(^|/)Cookies$|"
                          r"(^|/)\.(netrc|npmrc|pypirc|pgpass|git-credentials|vault-token)$|Library/Keychains/|"
                          r"(^|/)credentials(\.json)?$|(^|/)\.env(\.[\w.-]+)?$|^/etc/(shadow|gshadow)$")
 # A command name that is a substitution of a program printing where tools live: `"$(npm root)/.bin/eslint"`.
@@ -314,8 +322,10 @@ class _Judge:
                 redirects.append(self._through_link(target))
             elif redirect.op in ("<<", "<<-") and redirect.body is not None:  # a here-document
                 stdin = Input(" ".join(self.expand(redirect.body, depth)[0]), fed=True)
+                extra_sources.append(("<<", stdin.known or ""))  # what feeds it, for rules on input
             elif redirect.op == "<<<" and redirect.target is not None:  # here-string: known input
                 stdin = Input(" ".join(self.expand(redirect.target, depth)[0]) + "\n", fed=True)
+                extra_sources.append(("<<<", stdin.known or ""))
             elif redirect.op == "<":
                 path = " ".join(self.expand(redirect.target, depth)[0]) if redirect.target else ""
                 extra_sources.append(("cat", path))
@@ -457,7 +467,7 @@ class _Judge:
         elif names & NETWORK_READERS:  # `nc HOST PORT > file`
             self.downloaded[path] = min(names & NETWORK_READERS)
         if output is not None and RUNS_LATER.search(path):
-            self.planted(output, depth=1)
+            self.planted(output, depth=1, path=path)
         if any(SECRET_FILE.search(a) for a in argv[1:]):  # `cat ~/.ssh/id_rsa > /tmp/k`
             self.secret_copies[path] = next(a for a in argv[1:] if SECRET_FILE.search(a))
         if output is None and (names & decoding.DECODERS or _escaping(argv)):
@@ -466,9 +476,14 @@ class _Judge:
                     "pg_dumpall", "mysqldump", "mariadb-dump", "mongodump"):
             self.secret_files.add(path)
 
-    def planted(self, text: str, depth: int) -> None:
+    def planted(self, text: str, depth: int, path: str = "") -> None:
         """Text written into a file a build, CI, hook or shell runs later: each line judged as the
-        command it plants, with a Makefile's, YAML's or JSON's own syntax taken off first."""
+        command it plants, with a Makefile's, YAML's or JSON's own syntax taken off first; in a
+        program file (setup.py, build.rs, build.gradle, init.el …), judged as that program."""
+        language = next((name for pattern, name in PLANTED_LANGUAGES if pattern.search(path)), None)
+        if language is not None and language != "node":
+            self.code(language, [language, path], text, depth, (), opaque=False)
+            return
         for raw in text.split("\n")[:200]:
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -476,6 +491,7 @@ class _Judge:
             value = re.fullmatch(r'"[\w:.-]+"\s*:\s*"((?:\\.|[^"\\])*)",?', line)
             if value:  # package.json "postinstall": "…"
                 line = value.group(1).replace('\\"', '"')
+            line = re.sub(r"^(//go:generate|RUN|CMD|ENTRYPOINT)\s+", "", line)  # go generate, a Dockerfile
             line = re.sub(r"^(-\s+)?([\w.-]+\s*:\s*;?\s*)?[@+-]*\s*", "", line)  # `- run: …`, `all: ; @…`
             if line and depth <= MAX_DEPTH:
                 before = len(self.findings)
@@ -490,9 +506,18 @@ class _Judge:
         scripts = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-e", "--expression")] or words[:1]
         files = [w for w in words if w not in scripts]
         for script in scripts:
+            planted_in = next((posixpath.normpath(f) for f in files if RUNS_LATER.search(posixpath.normpath(f))), None)
+            if planted_in is None:
+                continue
             found = re.fullmatch(r"\s*(\d+|\$|/[^/]*/)?\s*[iac]\\?\s*(.*)", script, re.DOTALL)
-            if found and any(RUNS_LATER.search(posixpath.normpath(f)) for f in files):
-                self.planted(found.group(2).replace("\\n", "\n"), depth)
+            if found:
+                self.planted(found.group(2).replace("\\n", "\n"), depth, planted_in)
+            replaced = re.fullmatch(r"\s*(?:\d+|\$|/[^/]*/)?\s*s(.)(?:(?!\1).|\\.)*\1((?:(?!\1).|\\.)*)\1\w*\s*",
+                                    script, re.DOTALL)
+            if replaced:  # s|OLD|NEW|: NEW is written in
+                separator = replaced.group(1)
+                self.planted(replaced.group(2).replace("\\" + separator, separator).replace("\\&", "&"), depth,
+                             planted_in)
 
     def _note_transfer(self, name: str, argv: list[str]) -> None:
         """Files a copy from another host, a tftp get or a steganography tool leaves here."""
@@ -784,6 +809,8 @@ class _Judge:
         if name == "cmake" and "-P" in argv[1:-1]:  # cmake -P SCRIPT: execute_process(COMMAND …)
             script = argv[argv.index("-P") + 1]
             program = stdin.known if script in STDIN_PATHS else self.files.get(posixpath.normpath(script))
+            if script.startswith(("/dev/fd/", "/proc/self/fd/")):  # cmake -P <(echo '…')
+                program = next((known for known in map(self.static_output, stdin.substituted) if known), None)
             if program:
                 self.code(name, argv, program, depth, sources)
         if name in ("pip", "pip3", "uv", "pipx") and "install" in argv[1:4]:  # a directory written on the line
@@ -884,8 +911,11 @@ class _Judge:
         files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-f", "--file", "--makefile")]
         files += [a.partition("=")[2] for a in argv if a.startswith(("--file=", "--makefile="))]
         for path in files:
-            text = stdin.known if path == "-" else self.files.get(posixpath.normpath(path))
-            if text is None and path == "-" and stdin.fed:
+            from_input = path in STDIN_PATHS or path.startswith(("/dev/fd/", "/proc/self/fd/"))
+            text = stdin.known if from_input else self.files.get(posixpath.normpath(path))
+            if text is None and from_input and (stdin.fed or stdin.substituted):
+                for inner in stdin.substituted:  # make -f <(curl …): a makefile fetched, or unknown
+                    self.fed_line("sh", depth, tuple(self._names(inner)))
                 self.opaque("opaque-input", shlex.join(argv), "make reads its makefile from input")
             for recipe in (text or "").split("\n"):
                 if recipe.startswith("\t"):  # make turns $$ into $ before the shell reads the recipe
@@ -924,6 +954,8 @@ class _Judge:
         if name == "tftp":  # tftp -g -r REMOTE [-l LOCAL] HOST
             local = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-l"]
             saved += local or [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-r"]
+        if name == "lwp-download" and len([a for a in args if not a.startswith("-")]) > 1:
+            saved.append([a for a in args if not a.startswith("-")][1])  # lwp-download URL LOCAL
         if name in ("wget", "aria2c", "axel", "lwp-download") and not saved:
             saved.append(remote)
         for path in saved:
@@ -1053,8 +1085,9 @@ class _Judge:
         # rules about the files themselves (keys, credentials) see them; else unknown paths.
         start = next((a for a in argv[1:] if not a.startswith(("-", "(", "!"))), ".")
         pattern = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-name", "-iname")), None)
-        found = f"{start.rstrip('/')}/**/{pattern}" if pattern else ("{}" if start in (".", "./") else
-                                                                      f"{start.rstrip('/')}/**")
+        shallow = any(argv[i + 1] in ("0", "1") for i, a in enumerate(argv[:-1]) if a == "-maxdepth")
+        found = f"{start.rstrip('/')}/{'' if shallow else '**/'}{pattern}" if pattern else \
+            ("{}" if start in (".", "./") else f"{start.rstrip('/')}/**")
         index = 1
         while index < len(argv):
             if argv[index] in ("-exec", "-execdir", "-ok", "-okdir"):

@@ -22,7 +22,7 @@ INTERPRETERS = {  # name -> the options that take inline code
     "Rscript": ("-e",), "tclsh": (), "expect": ("-c",), "jshell": (), "julia": ("-e",), "elixir": ("-e",),
     "osascript": ("-e",), "pwsh": ("-c", "-Command", "-command"), "powershell": ("-c", "-Command"),
     "jrunscript": ("-e",), "groovy": ("-e",), "scala": ("-e",), "wish": (), "R": ("-e",),
-    "guile": ("-c",), "racket": ("-e",), "sbcl": ("--eval",), "clisp": ("-x",), "erl": ("-eval",),
+    "ghc": ("-e",), "runghc": (), "guile": ("-c",), "racket": ("-e",), "sbcl": ("--eval",), "clisp": ("-x",), "erl": ("-eval",),
     "escript": (), "janet": ("-e",), "fennel": ("-e",), "gawk-json": (), "kotlin": ("-e",), "swift": ("-e",),
     "crystal": ("eval",), "nim": ("--eval",), "v": (), "ocaml": (), "gjs": ("-c",), "qjs": ("-e",),
 }
@@ -43,9 +43,12 @@ _NOT_CODE = frozenset({"-m", "--version", "-V", "--help", "-h", "--check"})
 # A call that runs a shell command line, then its string argument.
 _RUNNERS = (r"system|popen|exec[lv]?p?e?|spawn|spawnSync|execSync|execFileSync|execFile|check_output|check_call|"
             r"call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|proc_open|execute|capture[23]?e?|"
-            r"pipeline\w*|Command|open")
+            r"pipeline\w*|Command|open|callCommand|spawnCommand|readProcess|cmd|doShellScript|shell_command|"
+            r"shell-command|os:cmd|Shell|sh")
 _STRING = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
-_CALL = rf"""(?:\b(?:{_RUNNERS}))\s*\(?\s*(?:\[\s*)?{_STRING}"""
+_CALL = rf"""(?:\b(?:{_RUNNERS}))\s*\(?\s*(?:\[\s*)?[bBrRuU]?{_STRING}"""
+# Groovy/Kotlin scripts: "CMD".execute()
+_EXECUTE_METHOD = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*\.execute\s*\("""
 _LIST = r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync|exec(?:vp?e?)?|capture\w*)\s*\(\s*\[([^\]]*)\]"""
 _PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|Popen)\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
 # os.execvp(FILE, ARGV): the list is the whole argv, its first word included.
@@ -53,6 +56,9 @@ _FILE_AND_ARGV = r"""\bexecv\w*\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
 _ARGUMENT_LIST = r"""\b(?:exec|system)\s*\(?\s*((?:['"][^'"]*['"]\s*,\s*)+['"][^'"]*['"])"""
 _SHELL_IN_LIST = (r"""['"](?:/usr)?(?:/bin/)?(?:ba|da|z|k|mk)?sh['"]\s*[,;]?\s*(?:\{\s*args\s*:\s*)?[\[{(]?\s*"""
                   r"""['"]-[a-z]*c['"]\s*,\s*""" + _STRING)
+# Rust: Command::new("sh").arg("-c").arg("…")
+_RUST_SHELL = (r"""Command::new\(\s*"(?:/usr)?(?:/bin/)?(?:ba|da|z)?sh"\s*\)\s*\.args?\(\s*\[?\s*"-c"\s*[\],)]\s*"""
+               r"""(?:\.arg\(\s*)?""" + _STRING)
 # awk/gawk: print TEXT | "sh" -- the text printed is the shell's program.
 _PRINT_TO_SHELL = r"""\bprintf?\s*\(?\s*"(?P<s>(?:\\.|[^"\\])*)"\s*\)?\s*\|&?\s*"(?:/bin/)?(?:ba|da|z)?sh"\s*"""
 # CMake: execute_process(COMMAND prog args ...) in a script run with cmake -P.
@@ -70,7 +76,9 @@ _EVAL = (r"""(?<![\w.])(?:exec|eval|execfile|Function|loadstring|load|dofile|cre
          r"""\b(?:IEX|iex|Invoke-Expression|invoke-expression)\b|\.then\(\s*(?:eval|Function)\s*\)|"""
          r"""\b(?:instance_eval|class_eval|module_eval|runInThisContext|runInNewContext)\b|"""
          r"""\beval\s+(?!['"{])[$\w]|\b(?:system|exec)\s+(?![('"])[$\w]|"""
-         r"""\bgetattr\s*\(\s*(?:__import__|importlib|sys\.modules)|import_module\s*\([^)]*\+|__import__\s*\([^)]*\+""")
+         r"""\bgetattr\s*\(\s*(?:__import__|importlib|sys\.modules)|import_module\s*\([^)]*\+|__import__\s*\([^)]*\+|"""
+         r"""\b(?:pickle|cPickle|marshal|dill|shelve|jsonpickle)\.loads?\s*\(|\byaml\.(?:unsafe_)?load\s*\((?![^)]*SafeLoader)|"""
+         r"""\beval\s*\(?\s*['"][A-Za-z0-9+/=]{16,}['"]\s*\.\s*unpack1?\s*\(|\bMarshal\.load\b""")
 # Decoding only matters when the result can run.
 _DECODE = (r"""\b(?:b64decode|decodebytes|fromhex|unhexlify|decompress|codecs\.decode|atob|"""
            r"""Buffer\.from\([^)]*base64|unpack\s*\(?\s*['"]m|MIME::Base64|base64_decode|gzinflate|str_rot13|"""
@@ -182,6 +190,8 @@ def shell_lines(code: str, name: str = "") -> list[str]:
     for found in _compiled(_QUOTING).finditer(code):
         lines.append(next(g for g in found.groups() if g is not None))
     lines += [_unescape(found.group("s")) for found in _compiled(_SHELL_IN_LIST).finditer(code)]
+    lines += [_unescape(found.group("s")) for found in _compiled(_EXECUTE_METHOD).finditer(code)]
+    lines += [_unescape(found.group("s")) for found in _compiled(_RUST_SHELL).finditer(code)]
     lines += [_unescape(found.group("s")) for found in _compiled(_PRINT_TO_SHELL).finditer(code)]
     lines += [re.sub(r"\$ENV\{(\w+)\}", r"${\1}", found.group(1)) for found in _compiled(_CMAKE_PROCESS).finditer(code)]
     for found in _compiled(_AWK_PIPES).finditer(code):

@@ -58,7 +58,8 @@ def written_paths(argv: list[str]) -> list[str]:
     if name in ("curl", "wget"):
         return [args[i + 1] for i, a in enumerate(args[:-1])
                 if a in ("-o", "--output", "-O" if name == "wget" else "--output-document", "--output-document")
-                or re.fullmatch(r"-[a-zA-Z]*o", a) and name == "curl"]
+                or re.fullmatch(r"-[a-zA-Z]*o", a) and name == "curl"
+                or re.fullmatch(r"-[a-zA-Z]*O", a) and name == "wget"]
     if name in ("unzip", "7z", "bsdtar", "tar", "cpio"):
         found = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-d", "-C", "--directory")]
         return found + [a.partition("=")[2] for a in args if a.startswith(("--directory=", "-o"))
@@ -146,8 +147,8 @@ def _git(args: list[str], runs: Runs) -> None:
     elif sub == "grep":
         runs.lines += [w.partition("=")[2] for w in rest if w.startswith("--open-files-in-pager=")]
         runs.lines += [w[2:] for w in rest if w.startswith("-O") and len(w) > 2]
-    elif sub == "bisect" and rest[:1] == ["run"]:
-        runs.lines.append(" ".join(rest[1:]))
+    elif sub == "bisect" and rest[:1] == ["run"]:  # an argv, run as it is
+        runs.lines.append(shlex.join(rest[1:]))
     for i, word in enumerate(rest):
         if sub in ("rebase",) and word in ("-x", "--exec") and i + 1 < len(rest):
             runs.lines.append(rest[i + 1])
@@ -376,6 +377,15 @@ def _ssh_remote(args: list[str], runs: Runs) -> None:
         runs.lines.append(" ".join(remote))
 
 
+def _adb(args: list[str], runs: Runs) -> None:
+    """adb [-s SERIAL] shell CMD: destructive on the device is destructive."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        rest = rest[2:] if rest[0] in ("-s", "-t", "-H", "-P", "-L") else rest[1:]
+    if rest[:1] == ["shell"] and len(rest) > 1:
+        runs.lines.append(" ".join(rest[1:]))  # adb joins its words into one line for the device's shell
+
+
 def _exec_in_container(args: list[str], runs: Runs) -> None:
     """kubectl exec POD -- CMD, docker/podman exec CONTAINER CMD: destructive there is destructive."""
     if "exec" not in args[:3]:
@@ -399,6 +409,8 @@ def _npm_config(args: list[str], runs: Runs) -> None:
             runs.lines.append(shlex.join(args[args.index("--") + 1:]))
         runs.lines += [a.partition("=")[2] for a in args if a.startswith("--call=")]
     words = [a for a in args if not a.startswith("-")]
+    if words[:2] == ["pkg", "set"]:  # npm pkg set scripts.postinstall=CMD: run by every later npm install
+        runs.lines += [w.partition("=")[2] for w in words[2:] if w.startswith("scripts.") and "=" in w]
     if words[:2] in (["config", "set"], ["set"]) or words[:1] == ["config"] and "set" in words:
         key = words[words.index("set") + 1] if "set" in words and words.index("set") + 1 < len(words) else ""
         if key.split("=")[0] in ("script-shell", "shell", "git", "node-options", "onload-script", "init-module",
@@ -434,7 +446,7 @@ _READERS: dict[str, Callable[[list[str], Runs], None]] = {
     "rvim": _vim, "gdb": _gdb, "sed": _sed, "gsed": _sed, "zip": _zip, "tmux": _tmux, "screen": _screen,
     "make": _make, "gmake": _make, "man": _man, "dc": _dc, "gcc": _compiler, "cc": _compiler, "g++": _compiler,
     "c++": _compiler, "go": _go, "emacs": _emacs, "vim.basic": _vim,
-    "pip": _pip, "pip3": _pip, "less": _less,
+    "pip": _pip, "pip3": _pip, "less": _less, "adb": _adb,
     "gdb.x": _loads_file(("-x", "--command", "-ix"), ()),
     "curl.K": _loads_file(("-K", "--config"), ()),
     "vim.u": _loads_file(("-u",), ("NONE", "NORC", "DEFAULTS")),
