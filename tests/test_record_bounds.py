@@ -56,6 +56,24 @@ def test_a_flood_of_denied_connections_gives_a_bounded_record_that_counts_every_
 
 
 
+def test_requests_the_proxy_cannot_read_are_refused_and_counted(root: Caller, workspace: Path,
+                                                                tmp_path: Path) -> None:
+    """A port that is no number, one out of range, garbage: each a 400 and an attempt in the
+    record (before, a bad CONNECT port killed the connection's thread and left no trace)."""
+    data = {"VECTRAGUARD_DATA_DIR": str(tmp_path / "data")}
+    requests = ["CONNECT pypi.org:99999 HTTP/1.1", "CONNECT pypi.org:https HTTP/1.1", "GET http://pypi.org:0x50/ HTTP/1.1",
+                "GARBAGE"]
+    script = "; ".join(f"printf '{line}\\r\\n\\r\\n' | nc 127.0.0.1 3128" for line in requests)
+    result = root.run(["run", "-p", "test-untrusted", "--allow", "pypi.org", "--", "sh", "-c", script],
+                      cwd=workspace, timeout=300, extra_env=data)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.count(b"HTTP/1.1 400") == len(requests), result.stdout
+    record = json.loads(finished_body(tmp_path / "data"))
+    malformed = [e for e in record["network"] if e["host"] == "(malformed request)"]
+    assert record["network_attempts"] == len(requests) and len(malformed) == len(requests)
+    assert all(e["decision"] == "denied" for e in malformed)
+
+
 def test_a_command_line_with_hundreds_of_findings_gives_bounded_refused_and_checked_records(
         root: Caller, workspace: Path, tmp_path: Path) -> None:
     data = {"VECTRAGUARD_DATA_DIR": str(tmp_path / "data")}

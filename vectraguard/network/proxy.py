@@ -30,20 +30,35 @@ class ProxyServer(PlantedServer):
                 head, rest = _read_head(client)
                 method, target, version, headers = _parse_head(head)
             except (OSError, ValueError):
-                _reply(client, 400, "vectraguard: not an HTTP proxy request")
+                self._malformed(client, "not an HTTP proxy request")
                 return
             if method == "CONNECT":
-                host, port = _split_authority(target, 443)
+                try:
+                    host, port = _split_authority(target, 443)
+                except ValueError:  # a port that is no number, or out of range
+                    self._malformed(client, f"CONNECT {target[:200]!r} names no host and port")
+                    return
                 self._tunnel(client, host, port, b"" + rest, established=True)
             else:
-                url = urlsplit(target)
-                if url.scheme != "http" or not url.hostname:
-                    _reply(client, 400, "vectraguard: the proxy takes absolute http:// URLs (use CONNECT for https)")
+                try:
+                    url = urlsplit(target)
+                    hostname, port = (url.hostname, url.port or 80) if url.scheme == "http" else (None, 0)
+                except ValueError:  # a port that is no number, or out of range
+                    hostname, port = None, 0
+                if not hostname:
+                    self._malformed(client, "the proxy takes absolute http:// URLs (use CONNECT for https)")
                     return
                 path = (url.path or "/") + (f"?{url.query}" if url.query else "")
                 kept = [h for h in headers if not h.lower().startswith(("proxy-", "connection:"))]
                 request = "\r\n".join([f"{method} {path} {version}", *kept, "Connection: close", "", ""]).encode()
-                self._tunnel(client, url.hostname, url.port or 80, request + rest, established=False)
+                self._tunnel(client, hostname, port, request + rest, established=False)
+
+    def _malformed(self, client: socket.socket, why: str) -> None:
+        """A request the proxy cannot read is refused, and counted like any attempt (attempts.py
+        bounds them): a sandbox probing the proxy with garbage leaves a trace too."""
+        self.log.add({"at": time.time(), "via": "proxy", "host": "(malformed request)", "port": 0, "address": None,
+                      "decision": "denied", "reason": why, "bytes_out": 0, "bytes_in": 0})
+        _reply(client, 400, f"vectraguard: {why}")
 
     def _tunnel(self, client: socket.socket, host: str, port: int, first: bytes, *, established: bool) -> None:
         entry: dict[str, Any] = {"at": time.time(), "via": "proxy", "host": host, "port": port, "address": None,
@@ -90,12 +105,16 @@ def _parse_head(head: bytes) -> tuple[str, str, str, list[str]]:
 
 
 def _split_authority(target: str, default: int) -> tuple[str, int]:
+    """(host, port) of HOST:PORT or [V6]:PORT; ValueError when the port is no TCP port."""
     if target.startswith("["):
         host, _, port = target[1:].partition("]")
-        return host, int(port.removeprefix(":") or default)
-    host, _, port = target.rpartition(":")
-    if not host:
-        return target, default
+        port = port.removeprefix(":") or str(default)
+    else:
+        host, _, port = target.rpartition(":")
+        if not host:
+            return target, default
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"no TCP port: {port[:20]!r}")
     return host, int(port)
 
 
