@@ -63,6 +63,9 @@ NETWORK_READERS = frozenset({"nc", "ncat", "netcat", "socat", "telnet", "openssl
 FILE_OPENERS = frozenset({"java", "dotnet", "mono", "wine", "wine64", "open", "xdg-open", "gio", "dpkg", "rpm",
                           "installer", "msiexec", "apt", "apt-get", "pip", "pip3", "npm", "pipx", "uv", "flatpak",
                           "snap", "hdiutil", "appimagetool", "docker", "podman"})
+# Environment set-up scripts of version managers and toolchains, sourced from where they keep them.
+SETUP_SCRIPTS = frozenset({"nvm.sh", "env", "activate", "sdkman-init.sh", "conda.sh", "asdf.sh", "bash_completion",
+                           "rvm", "init.sh", "virtualenvwrapper.sh", "mamba.sh", "fnm.sh"})
 # Files whose text is run later by a build, CI, a hook or a shell: text written into them is judged
 # as the lines it plants (a `curl … | sh` added to a Makefile runs on the next `make`).
 RUNS_LATER = re.compile(r"(^|/)(Makefile|GNUmakefile|makefile|[\w.-]+\.mk|Jenkinsfile|Dockerfile|Containerfile|"
@@ -347,6 +350,10 @@ class _Judge:
         assigned: dict[str, str] = {}
         while argv and _assignment(argv[0]):
             name, _, value = argv.pop(0).partition("=")
+            if name.endswith("+"):  # c+=rl: appended to what c holds (unknown if c is)
+                name = name[:-1]
+                before = assigned.get(name, self.variable(name))
+                value = (before if isinstance(before, str) else "${" + name + "}" + UNKNOWN) + value
             assigned[name] = value
         self.assignments(assigned, depth, scoped=bool(argv), substituted=stdin.substituted)
         if not argv:
@@ -783,6 +790,10 @@ class _Judge:
             self.shell(argv, depth, stdin)
             return None
         if inline_code.is_interpreter(name):
+            if name.startswith("python"):  # json.py written here shadows the module `import json` loads
+                for path, text in list(self.files.items()):
+                    if path.endswith(".py") and "/" not in path and text:
+                        self.code(name, [name, path], text, depth, sources, opaque=False)
             self.interpreter(name, argv, depth, sources, stdin)
             return None
         if name in inline_code.AWKS:
@@ -794,6 +805,16 @@ class _Judge:
         runs = programs.commands_of(argv)
         for text in runs.lines:
             self.judged_text(text, depth, shlex.join(argv))
+        for text in runs.contained:  # `docker run … IMAGE nc -lkp 5555 -e /bin/sh`: its paths are the container's
+            before = len(self.findings)
+            self.judged_text(text, depth, shlex.join(argv))
+            self.findings[before:] = [f for f in self.findings[before:] if f.cls in ("network", "exfiltration")]
+        if name == "start-stop-daemon":  # -x EXEC [-- ARGS]: runs EXEC with ARGS
+            program = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-x", "--exec", "-a", "--startas")),
+                           None)
+            if program:
+                rest = argv[argv.index("--") + 1:] if "--" in argv else []
+                self.command([program, *rest], depth + 1, sources, Input(), redirects)
         for text in runs.fed:
             self.fed_line(text, depth)
         if name in EDITORS_READING_INPUT and stdin.known is not None:  # `echo '!CMD' | ed`
@@ -973,6 +994,8 @@ class _Judge:
         if path.startswith(("/dev/fd/", "/proc/self/fd/")):  # `bash <(…)`: the substitution, else unknown
             self.program_input(stdin if stdin.substituted else Input(None, fed=True), depth, argv, positional)
             return
+        if UNKNOWN in path and posixpath.basename(path.replace(UNKNOWN, "")) in SETUP_SCRIPTS:
+            return  # `. "$NVM_DIR/nvm.sh"`, `. "$HOME/.cargo/env"`: a tool's own environment set-up
         if UNKNOWN in path:
             self.opaque("opaque-eval", shlex.join(argv), "the file's name is known only when it runs")
             return
@@ -1034,8 +1057,8 @@ class _Judge:
             at = argv.index("-m")
             self.match(Command(argv[at + 1], tuple(argv[at + 2:]), sources), argv[at + 1:])
             if argv[at + 1] == "http.server" and self.directory and not {"-d", "--directory"} & set(argv):
-                served = [*argv, "--directory", self.directory]  # serves where the line went with cd
-                self.match(Command(name, tuple(served[1:]), sources), served)
+                served = [*argv[at + 1:], "--directory", self.directory]  # serves where the line went with cd
+                self.match(Command(argv[at + 1], tuple(served[1:]), sources), served)
         if name in ("pwsh", "powershell") and any(re.fullmatch(r"(?i)-e(nc(odedcommand)?|c)?", a) for a in argv[1:]):
             self.opaque("opaque-decoded", shlex.join(argv), "an encoded PowerShell command")
         code, from_input = inline_code.program(name, argv)

@@ -71,7 +71,7 @@ _PROCESS = (r"""(?:\bos\.(?:system|popen|exec\w*|spawn\w*|posix_spawnp?)|\bsubpr
             r"""popen|exec|execSync|execFileSync|spawnSync|spawn|execFile|qx)|\.(?:execSync|execFileSync|spawnSync|spawn|execFile)|\bchild_process\.\w+|\bKernel\.\w+|"""
             r"""\bIO\.popen|\bOpen3\.\w+)""")
 _BUILT = (_PROCESS + r"""\s*\(\s*(?!\s*[)'"\[]|\s*(?:shell|check|text|capture_output|cwd|env|stdout|stderr)\s*=)""")
-_CONCAT = (_PROCESS + r"""\s*\(?\s*(?:\[\s*)?(?:""" + _STRING + r"""\s*(?:[+.%]\s*[\w$("']|\.format\b)|f['"][^'"]*\{)""")
+_CONCAT = (_PROCESS + r"""\s*\(?\s*(?:\[\s*)?(?:""" + _STRING + r"""\s*(?:(?:\.\.|[+.%])\s*[\w$("']|\.format\b)|f['"][^'"]*\{)""")
 _EVAL = (r"""(?<![\w.])(?:exec|eval|execfile|Function|loadstring|load|dofile|create_function)\s*\(\s*(?!\s*['")])|"""
          r"""\b(?:IEX|iex|Invoke-Expression|invoke-expression)\b|\.then\(\s*(?:eval|Function)\s*\)|"""
          r"""\b(?:instance_eval|class_eval|module_eval|runInThisContext|runInNewContext)\b|"""
@@ -119,6 +119,9 @@ def program(name: str, argv: list[str]) -> tuple[str | None, bool]:
             skip = True
             continue
         if arg in options:
+            if not arg.startswith("-"):  # a subcommand (deno eval, crystal eval): its own flags come first
+                following = [a for a in args[index + 1:] if not a.startswith("-")]
+                return (following[0] if following else ""), False
             return (args[index + 1] if index + 1 < len(args) else ""), False
         for option in options:  # attached: -c'...', -e'...', --eval=...
             if option.startswith("--") and arg.startswith(option + "="):

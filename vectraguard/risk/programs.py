@@ -27,6 +27,7 @@ class Runs:
     lines: list[str] = field(default_factory=list)  # command lines, judged as if on the line
     fed: list[str] = field(default_factory=list)  # command lines that read input the line does not show
     opaque: list[str] = field(default_factory=list)  # why something it runs cannot be seen
+    contained: list[str] = field(default_factory=list)  # command lines run inside a container it starts
 
 
 # git configuration keys whose value is a command (a leading `!` in aliases and helpers).
@@ -34,7 +35,7 @@ _GIT_COMMAND_KEYS = re.compile(
     r"(?i)^(core\.(sshcommand|pager|editor|askpass|gitproxy|fsmonitor)|sequence\.editor|diff\.external|"
     r"diff\.[^.]+\.(textconv|command)|merge\.[^.]+\.driver|filter\.[^.]+\.(clean|smudge|process)|"
     r"credential(\.[^=]+)?\.helper|gpg(\.[^.]+)?\.program|alias\.[^.]+|pager\.[^.]+|uploadpack\.packobjectshook|"
-    r"difftool\.[^.]+\.cmd|mergetool\.[^.]+\.cmd|sendemail\.(smtpserver|tocmd|cccmd)|core\.hookspath|"
+    r"submodule\.[^.]+\.update|difftool\.[^.]+\.cmd|mergetool\.[^.]+\.cmd|sendemail\.(smtpserver|tocmd|cccmd)|core\.hookspath|"
     r"remote\.[^.]+\.(uploadpack|receivepack|vcs)|protocol\.[^.]+\.allow|include\.path|includeif\..*\.path|"
     r"init\.templatedir|url\..*\.(insteadof|pushinsteadof))$")
 _GIT_OPAQUE_KEYS = re.compile(r"(?i)^(core\.hookspath|include\.path|includeif\..*\.path|core\.fsmonitor|"
@@ -103,7 +104,7 @@ def git_value(key: str, value: str, runs: Runs) -> None:
     if key.lower().startswith("credential") and (value.startswith(("!", "/", ".", "~")) or "/" in value):
         runs.opaque.append(f"git hands stored credentials to the helper {value[:80]}")
         return
-    if key.lower().startswith(("alias.", "credential")) and not value.startswith("!"):
+    if key.lower().startswith(("alias.", "credential", "submodule.")) and not value.startswith("!"):
         return  # an alias of a git command, a named credential helper
     if key.lower().startswith("protocol.") and value.lower() == "always":
         runs.opaque.append(f"git {key}=always allows transports that run commands")
@@ -386,8 +387,30 @@ def _adb(args: list[str], runs: Runs) -> None:
         runs.lines.append(" ".join(rest[1:]))  # adb joins its words into one line for the device's shell
 
 
+_RUN_VALUES = frozenset("-v --volume -e --env -p --publish -P --name --network --net -w --workdir -u --user "
+                        "--entrypoint --restart -m --memory --cpus --mount -l --label --env-file --add-host --dns "
+                        "-h --hostname --platform --pull --cap-add --cap-drop --security-opt --device --tmpfs "
+                        "--ulimit --shm-size --log-driver --log-opt --gpus --ipc --pid --cgroupns --stop-signal "
+                        "--stop-timeout --health-cmd --expose --link --memory-swap --cpu-shares --userns --uts "
+                        "--runtime --volumes-from --group-add --cidfile --annotation -a --attach".split())
+
+
+def _run_in_container(args: list[str], runs: Runs) -> None:
+    """docker/podman run [OPTIONS] IMAGE CMD…: the container's command (what it serves or fetches there
+    reaches the network all the same; see Runs.contained)."""
+    if "run" not in args[:2] or args[:1] in (["compose"], ["container"]) and "run" not in args[:2]:
+        return
+    rest = args[args.index("run") + 1:]
+    while rest and rest[0].startswith("-"):
+        option = rest[0].partition("=")[0]
+        rest = rest[2:] if option in _RUN_VALUES and "=" not in rest[0] else rest[1:]
+    if len(rest) > 1:
+        runs.contained.append(shlex.join(rest[1:]))
+
+
 def _exec_in_container(args: list[str], runs: Runs) -> None:
     """kubectl exec POD -- CMD, docker/podman exec CONTAINER CMD: destructive there is destructive."""
+    _run_in_container(args, runs)
     if "exec" not in args[:3]:
         return
     if "--" in args:  # an argv, run as it is (no shell joins it)

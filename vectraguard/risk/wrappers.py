@@ -92,6 +92,9 @@ WRAPPERS: dict[str, Wrapper] = {
     "entr": _w(),
     "sem": _w("-j --jobs --id"),
     "firejail": _w(),
+    "cpulimit": _w("-l --limit -p --pid -e --exe -c --cpu -m"),
+    "logsave": _w("", before=1),
+    "prlimit": _w("-p --pid -o --output"),
     # bubblewrap: options with one value, and those with two (--bind SRC DEST).
     "bwrap": _w("--args --userns --userns2 --pidns --uid --gid --hostname --chdir --unsetenv --lock-file "
                 "--sync-fd --remount-ro --exec-label --file-label --proc --dev --tmpfs --mqueue --dir --seccomp "
