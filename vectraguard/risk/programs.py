@@ -387,7 +387,15 @@ def _adb(args: list[str], runs: Runs) -> None:
         runs.lines.append(" ".join(rest[1:]))  # adb joins its words into one line for the device's shell
 
 
-_RUN_VALUES = frozenset(["-v", "--volume", "-e", "--env", "-p", "--publish", "-P", "--name", "--network", "--net", "-w", "--workdir", "-u", "--user", "--entrypoint", "--restart", "-m", "--memory", "--cpus", "--mount", "-l", "--label", "--env-file", "--add-host", "--dns", "-h", "--hostname", "--platform", "--pull", "--cap-add", "--cap-drop", "--security-opt", "--device", "--tmpfs", "--ulimit", "--shm-size", "--log-driver", "--log-opt", "--gpus", "--ipc", "--pid", "--cgroupns", "--stop-signal", "--stop-timeout", "--health-cmd", "--expose", "--link", "--memory-swap", "--cpu-shares", "--userns", "--uts", "--runtime", "--volumes-from", "--group-add", "--cidfile", "--annotation", "-a", "--attach"])
+_RUN_VALUES = frozenset({
+    "-v", "--volume", "-e", "--env", "-p", "--publish", "-P", "--name", "--network", "--net", "-w", "--workdir",
+    "-u", "--user", "--entrypoint", "--restart", "-m", "--memory", "--cpus", "--mount", "-l", "--label",
+    "--env-file", "--add-host", "--dns", "-h", "--hostname", "--platform", "--pull", "--cap-add", "--cap-drop",
+    "--security-opt", "--device", "--tmpfs", "--ulimit", "--shm-size", "--log-driver", "--log-opt", "--gpus",
+    "--ipc", "--pid", "--cgroupns", "--stop-signal", "--stop-timeout", "--health-cmd", "--expose", "--link",
+    "--memory-swap", "--cpu-shares", "--userns", "--uts", "--runtime", "--volumes-from", "--group-add", "--cidfile",
+    "--annotation", "-a", "--attach",
+})
 
 
 def _run_in_container(args: list[str], runs: Runs) -> None:
