@@ -388,7 +388,7 @@ def _adb(args: list[str], runs: Runs) -> None:
 
 
 _RUN_VALUES = frozenset({
-    "-v", "--volume", "-e", "--env", "-p", "--publish", "-P", "--name", "--network", "--net", "-w", "--workdir",
+    "-v", "--volume", "-e", "--env", "-p", "--publish", "--name", "--network", "--net", "-w", "--workdir",
     "-u", "--user", "--entrypoint", "--restart", "-m", "--memory", "--cpus", "--mount", "-l", "--label",
     "--env-file", "--add-host", "--dns", "-h", "--hostname", "--platform", "--pull", "--cap-add", "--cap-drop",
     "--security-opt", "--device", "--tmpfs", "--ulimit", "--shm-size", "--log-driver", "--log-opt", "--gpus",
