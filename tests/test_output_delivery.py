@@ -137,15 +137,18 @@ def _fill(directory: Path, leave: int) -> None:
 WAIT_FOR_GO = f"echo ready; while [ ! -e go ]; do sleep 0.05; done; {FLOOD}; exit 4"
 
 
-def _run_while_the_store_fills(root: Caller, workspace: Path, store: Path,
-                               leave: int) -> subprocess.CompletedProcess[bytes]:
-    """A run that waits, while the test fills the store's file system from the host, then floods and exits 4."""
+def _run_while_the_store_fills(root: Caller, workspace: Path, store: Path, leave: int,
+                               drop_reserve: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """A run that waits, while the test fills the store's file system from the host, then floods and exits 4.
+    `drop_reserve`: the store's reserve file (audit/reserve.py) is deleted first, as if it never was."""
     argv, env = root.argv(root.vg([*P, "--", "sh", "-c", WAIT_FOR_GO]), {"VECTRAGUARD_DATA_DIR": str(store)})
     proc = subprocess.Popen(argv, env=env, cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"ready\n"
+        if drop_reserve:
+            (store / "audit.reserve").unlink()
         _fill(store, leave)
         (workspace / "go").touch()
         out, err = proc.communicate(timeout=120)
@@ -156,10 +159,24 @@ def _run_while_the_store_fills(root: Caller, workspace: Path, store: Path,
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def test_a_store_that_fills_during_the_run_records_it_incomplete_not_refused(
+def test_a_store_that_fills_during_the_run_records_it_whole_from_its_reserve(root: Caller, workspace: Path) -> None:
+    """The disk is full when the run ends: the reserve file goes, and the whole record fits."""
+    with tmpfs("16m") as store:
+        done = _run_while_the_store_fills(root, workspace, store, leave=0)
+        assert done.returncode == 4, done.stderr[-2000:]
+        assert b"filled up during the run (database or disk is full); its reserve was used to record it" in done.stderr
+        (store / "filler").unlink()
+        row, events = _only_session(root, workspace, store)
+        assert (row["status"], row["exit_status"]) == ("failed", 4)
+        assert [e["kind"] for e in events] == ["started", "finished"]
+        assert events[-1]["output"]["stdout"]["bytes"] > 0
+        assert _logs(root, ["verify"], workspace, store).returncode == 0
+
+
+def test_a_store_that_fills_without_its_reserve_records_it_incomplete_not_refused(
         root: Caller, workspace: Path) -> None:
     with tmpfs("16m") as store:
-        done = _run_while_the_store_fills(root, workspace, store, leave=64 * 1024)
+        done = _run_while_the_store_fills(root, workspace, store, leave=64 * 1024, drop_reserve=True)
         assert done.returncode == 4, done.stderr[-2000:]
         assert b"could not take this run's record (database or disk is full)" in done.stderr
         assert b"is recorded incomplete, with exit status 4" in done.stderr
@@ -175,7 +192,7 @@ def test_a_store_that_fills_during_the_run_records_it_incomplete_not_refused(
 
 def test_a_store_with_no_room_even_for_incomplete_is_closed_by_the_next_run(root: Caller, workspace: Path) -> None:
     with tmpfs("16m") as store:
-        done = _run_while_the_store_fills(root, workspace, store, leave=0)
+        done = _run_while_the_store_fills(root, workspace, store, leave=0, drop_reserve=True)
         assert done.returncode == 4, done.stderr[-2000:]
         assert b"stays 'started' until the next run marks it incomplete" in done.stderr
         (store / "filler").unlink()

@@ -101,7 +101,9 @@ def _wait_for_sandbox(caller: Caller, before: set[str], deadline_s: float = 60) 
     raise AssertionError("the sandbox never appeared")
 
 
-@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129),
+                                             # signals whose default action would end vectraguard unrecorded
+                                             (signal.SIGUSR1, 138), (signal.SIGUSR2, 140), (signal.SIGALRM, 142)])
 def test_signal_to_vectraguard_stops_and_removes_the_sandbox(root: Caller, workspace: Path,
                                                              sig: signal.Signals, status: int) -> None:
     """TTY-03: Ctrl-C / SIGTERM / hang-up → container stopped and removed."""

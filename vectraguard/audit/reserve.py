@@ -22,12 +22,57 @@ not counted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 from vectraguard.audit.store import UNAVAILABLE_HINT, AuditUnavailable
 
 RESERVE_BYTES = 8 * 1024 * 1024
+# Room held on the store's file system while runs go on: a file of this size
+# (BALLAST_NAME beside the store) that a run deletes when its `finished`
+# record finds the disk full (filled by the sandbox's writes, or anyone's),
+# so the record of how it ended still fits; the next run that finds room puts
+# it back. It counts towards the free space `check` asks for.
+BALLAST_BYTES = 4 * 1024 * 1024
+BALLAST_NAME = "audit.reserve"
+
+
+def ballast(store: Path) -> Path:
+    return store.parent / BALLAST_NAME
+
+
+def ballast_bytes(store: Path) -> int:
+    try:
+        return ballast(store).stat().st_size
+    except OSError:
+        return 0
+
+
+def hold(store: Path) -> None:
+    """Put the reserve file in place if it is missing (allocated, not sparse); a
+    file system without room for it is left alone (`check` refuses it anyway)."""
+    path = ballast(store)
+    if ballast_bytes(store) >= BALLAST_BYTES:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, BALLAST_BYTES)
+        finally:
+            os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def release(store: Path) -> bool:
+    """Free the reserve for a record that must be written now; whether there was one."""
+    try:
+        ballast(store).unlink()
+        return True
+    except OSError:
+        return False
 
 
 def free_bytes(directory: Path) -> int:
@@ -44,7 +89,7 @@ def check(store: Path, started_bytes: int, layer_bytes: int = 0) -> None:
     and leave its run unrecorded)."""
     need = RESERVE_BYTES + 2 * started_bytes + layer_bytes
     try:
-        free = free_bytes(store.parent)
+        free = free_bytes(store.parent) + ballast_bytes(store)  # the reserve file is room held for records
     except OSError as exc:
         raise AuditUnavailable(f"vectraguard: cannot tell the free space for the audit store {store}: "
                                f"{exc.strerror or exc}; nothing runs unrecorded",

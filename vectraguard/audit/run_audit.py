@@ -53,6 +53,7 @@ class RunAudit:
     def check_reserve(self, layer_bytes: int = 0) -> None:
         """Refuse a run the store could not record the end of (reserve.py)."""
         reserve.check(self.store.path, len(canonical({"argv": self.argv, "cwd": self.cwd}).encode()), layer_bytes)
+        reserve.hold(self.store.path)
 
     def _index(self, status: str, profile: str | None, at: str) -> dict[str, Any]:
         user, _ = record.who()
@@ -119,13 +120,19 @@ class RunAudit:
                                workspace=workspace, undelivered=undelivered)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
+        index = {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms}
         try:
-            self.store.append(self.session_id, "finished", body,
-                              {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms},
-                              outputs)
+            self.store.append(self.session_id, "finished", body, index, outputs)
             return None
         except AuditUnavailable as exc:
-            return self._incomplete(status, exit_status, exc)
+            if not reserve.release(self.store.path):  # the disk filled during the run: the reserve pays for the record
+                return self._incomplete(status, exit_status, exc)
+            try:
+                self.store.append(self.session_id, "finished", body, index, outputs)
+            except AuditUnavailable as again:
+                return self._incomplete(status, exit_status, again)
+            return (f"vectraguard: warning: the audit store {self.store.path}'s file system filled up during the run "
+                    f"({exc.cause}); its reserve was used to record it; {UNAVAILABLE_HINT}")
 
     def _incomplete(self, status: str, exit_status: int, failure: AuditUnavailable) -> str:
         """The small record that says the full one could not be written."""

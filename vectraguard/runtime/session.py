@@ -30,7 +30,11 @@ from vectraguard.runtime.reaper import reap_orphans
 from vectraguard.paths import runtime_dir
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Every signal whose default action ends the process (signal(7)): each stops the sandbox and is
+# recorded as an interruption, instead of ending Vectra Guard with its run left `started`.
+HANDLED_SIGNALS = tuple(getattr(signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO",
+    "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT", "SIGTRAP") if hasattr(signal, name))
 FINAL_DRAIN_S = 10.0
 KILL_ANSWER_S = 5.0  # a kill Podman has not answered by then is waiting on something: see _signal
 WAIT_TIMEOUT_S = 60.0
