@@ -72,6 +72,16 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         ([*P, "--memory", "0", "--", "true"],
          "vectraguard run: argument --memory: size must be greater than zero, got '0'; "
          "see `vectraguard run --help`"),
+        (["logs", "list", "--limit", "99999999999999999999999"],
+         "vectraguard logs list: argument --limit: sessions must be between 1 and 1000000, "
+         "got '99999999999999999999999'; see `vectraguard logs list --help`"),
+        (["logs", "list", "--limit", "-1"],
+         "vectraguard logs list: argument --limit: sessions must be between 1 and 1000000, got '-1'; "
+         "see `vectraguard logs list --help`"),
+        (["logs", "list", "--status", "bogus"],
+         "vectraguard logs list: argument --status: invalid choice: 'bogus' (choose from 'ok', 'failed', 'timeout', "
+         "'oom', 'killed', 'interrupted', 'refused', 'incomplete', 'started', 'checked/allow', 'checked/ask', "
+         "'checked/deny'); see `vectraguard logs list --help`"),
         ([*P, "--timeout", "soon", "--", "true"],
          "vectraguard run: argument --timeout: 'soon' is not a duration (expected e.g. 30s, 10m, 2h or seconds); "
          "see `vectraguard run --help`"),
@@ -214,3 +224,10 @@ def test_bad_profile_files_are_refused_located_with_no_run(root: Caller, workspa
         assert "Traceback" not in message
     finally:
         path.unlink()
+
+
+def test_the_statuses_logs_list_takes_are_the_statuses_records_have() -> None:
+    from vectraguard.audit.record import CHECKED_STATUSES, STATUSES
+    from vectraguard.cli import LOG_STATUSES
+
+    assert sorted(LOG_STATUSES) == sorted((*STATUSES, *CHECKED_STATUSES))

@@ -57,6 +57,20 @@ class _Parser(argparse.ArgumentParser):
         raise errors.UsageError(f"{self.prog}: {message}", hint=hint)
 
 
+# A session's status (audit/record.py STATUSES and CHECKED_STATUSES; kept here so that
+# building the parser imports nothing of the audit code).
+LOG_STATUSES = ("ok", "failed", "timeout", "oom", "killed", "interrupted", "refused", "incomplete", "started",
+                "checked/allow", "checked/ask", "checked/deny")
+
+
+def _limit(text: str) -> int:
+    """logs list --limit: 1 to 1,000,000 (SQLite takes no more than a 64-bit LIMIT; a bound says so plainly)."""
+    try:
+        return units.parse_count(text, what="sessions", maximum=1_000_000)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _checked(parse: Callable[[str], object], what: str) -> Callable[[str], str]:
     """An argparse `type` that validates with a units parser but keeps the text,
     so the value goes through the same layer and schema as a file's would."""
@@ -227,13 +241,14 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
         "status, exit_status and duration_ms: the names its records use.")
     logs_list.add_argument("--agent", help="only this agent's sessions and checked decisions, e.g. claude-code")
     logs_list.add_argument("--profile", help="only sessions of this profile")
-    logs_list.add_argument("--status", help="only sessions with this status (ok, failed, timeout, oom, killed, "
-                           "interrupted, refused, incomplete, started, checked/allow, checked/ask, checked/deny)")
+    logs_list.add_argument("--status", choices=LOG_STATUSES, metavar="STATUS",
+                           help="only sessions with this status: " + ", ".join(LOG_STATUSES))
     logs_list.add_argument("--kind", choices=("run", "checked"),
                            help="only runs, or only the decisions of `vectraguard check` (agents' hooks)")
     logs_list.add_argument("--since", metavar="TIME", help="only sessions started at or after TIME: " + TIME_FORMS)
     logs_list.add_argument("--until", metavar="TIME", help="only sessions started before TIME (same forms)")
-    logs_list.add_argument("--limit", type=int, default=50, help="at most this many (default: %(default)s)")
+    logs_list.add_argument("--limit", type=_limit, default=50, metavar="N",
+                           help="at most this many, 1 to 1000000 (default: %(default)s)")
     logs_list.add_argument("--json", action="store_true", help="machine-readable output")
     logs_show = logs_sub.add_parser(
         "show", help="one session whole, output included",
