@@ -125,7 +125,8 @@ def test_truncation_is_found_with_the_head(root: Caller, workspace: Path, data_d
 def test_a_chain_rehashed_after_an_edit_is_found_with_the_head(root: Caller, workspace: Path, data_dir: Path) -> None:
     _decisions(root, workspace, data_dir, 3)
     head = _head(root, workspace, data_dir)
-    _sql(data_dir, "UPDATE events SET body = replace(body, 'decision-1', 'harmless') WHERE seq = 2")
+    _sql(data_dir, "UPDATE events SET body = replace(body, 'decision-1', 'harmless') WHERE seq = 2",
+         "UPDATE sessions SET command = replace(command, 'decision-1', 'harmless')")
     _rehash_from(data_dir, 2)
     assert _verify(root, workspace, data_dir).returncode == 0  # consistent in itself
     result = _verify(root, workspace, data_dir, "--head", head)
@@ -165,17 +166,37 @@ def test_a_genuine_prune_still_extends_older_heads(root: Caller, workspace: Path
     assert result.returncode == 0, result.stderr
     later = _head(root, workspace, data_dir)
     assert later.startswith("4:")  # the prune event
-    at_checkpoint = early  # event 3 is the checkpoint itself: its hash is kept in meta and in the pruned event
-    for head in (at_checkpoint, later):
+    assert f"chain head after the prune: {later} — keep it elsewhere" in result.stdout.decode()
+    assert _verify(root, workspace, data_dir, "--head", later).returncode == 0
+    # Without a key, nothing proves a head at or before the checkpoint (the checkpoint and its
+    # `pruned` event are as easy to forge as the deletion they stand for): fail closed.
+    for head in (early, "1:" + "a" * 64, "3:" + "b" * 64):
         result = _verify(root, workspace, data_dir, "--head", head)
-        assert result.returncode == 0, result.stderr
-    first = "1:" + "a" * 64  # an anchor from before the checkpoint: accepted, with its limit said
-    result = _verify(root, workspace, data_dir, "--head", first)
-    assert result.returncode == 0
-    assert b"event 1 of the head kept elsewhere was pruned" in result.stderr
-    # The checkpoint's own event carries the anchor's hash: a different one is a rewrite.
-    result = _verify(root, workspace, data_dir, "--head", "3:" + "b" * 64)
-    assert result.returncode == 1 and b"event 3 (the prune checkpoint): its hash is" in result.stderr
+        assert result.returncode == 1, result.stderr
+        assert (f"audit trail broken: the head kept elsewhere ({head}) lies in the pruned part of the chain (events "
+                "up to 3 are gone): without a key (audit.key_file) the store cannot prove it extends that head — "
+                "after a prune, keep the new head `logs prune` prints") in result.stderr.decode()
+
+
+def test_a_prune_checkpoint_beyond_the_head_proves_no_older_head(root: Caller, workspace: Path,
+                                                                 data_dir: Path) -> None:
+    """Everything wiped, a checkpoint past the old head and one chained `pruned` event: a valid
+    chain in itself, which must not pass for the head kept elsewhere."""
+    _decisions(root, workspace, data_dir, 10)
+    head = _head(root, workspace, data_dir)
+    forged = "f" * 64
+    body = json.dumps({"at": "2026-01-01T00:00:00.000Z", "before": "2026-01-01T00:00:00.000Z", "sessions": 10,
+                       "through_hash": forged, "through_seq": 500, "version": 1}, sort_keys=True,
+                      separators=(",", ":"))
+    _sql(data_dir, "DELETE FROM events", "DELETE FROM sessions", "DELETE FROM outputs",
+         "INSERT OR REPLACE INTO meta VALUES ('pruned_through', '500')",
+         f"INSERT OR REPLACE INTO meta VALUES ('pruned_head', '{forged}')",
+         f"INSERT INTO events VALUES (501, '-', 'pruned', '{body}', '{forged}', "
+         f"'{chain_hash(forged, 501, '-', 'pruned', body)}')")
+    assert _verify(root, workspace, data_dir).returncode == 0  # consistent in itself
+    result = _verify(root, workspace, data_dir, "--head", head)
+    assert result.returncode == 1, result.stderr
+    assert f"the head kept elsewhere ({head}) lies in the pruned part of the chain" in result.stderr.decode()
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -100,7 +100,7 @@ def _check_chain(store: AuditStore, anchor: Anchor | None, macs: MacCheck | None
     through, prev = checkpoint
     expected_seq, pruned_event = through + 1, through == 0  # no prune: no pruned event needed
     verdict.events, verdict.head = through, prev
-    anchor_met = anchor is None or _anchor_before_checkpoint(anchor, through, prev, verdict)
+    anchor_met = anchor is None or _anchor_before_checkpoint(anchor, through, prev, macs is not None, verdict)
     if verdict.problems:
         return False
     for seq, session_id, kind, body, prev_hash, stored_hash in store.events():
@@ -135,13 +135,23 @@ def _check_chain(store: AuditStore, anchor: Anchor | None, macs: MacCheck | None
     return True
 
 
-def _anchor_before_checkpoint(anchor: Anchor, through: int, head: str, verdict: Verdict) -> bool:
+def _anchor_before_checkpoint(anchor: Anchor, through: int, head: str, keyed: bool, verdict: Verdict) -> bool:
     """Whether the anchor is accounted for by the prune checkpoint (whose own
-    `pruned` event is checked by the walk): the checkpoint event itself must
-    carry the anchor's hash; an older one can no longer be checked, and says so."""
+    `pruned` event is checked by the walk). Without a key, nothing proves a
+    head at or before the checkpoint: the checkpoint and its `pruned` event
+    are as easy to write as to delete the events they stand for — so such a
+    head fails (fail closed); after a prune, one keeps the head it printed.
+    In keyed mode the `pruned` event's MAC proves the checkpoint's hash: the
+    checkpoint event itself must carry the anchor's hash; an older one can no
+    longer be checked, and says so."""
     if anchor.seq > through:
         return False
-    if anchor.seq == through and head != anchor.hash:
+    if not keyed and through > 0:
+        verdict.problems.append(
+            f"the head kept elsewhere ({anchor}) lies in the pruned part of the chain (events up to {through} are "
+            "gone): without a key (audit.key_file) the store cannot prove it extends that head — after a prune, "
+            "keep the new head `logs prune` prints (or `logs head`), and verify against that")
+    elif anchor.seq == through and head != anchor.hash:
         verdict.problems.append(f"event {through} (the prune checkpoint): its hash is {head}, the head kept "
                                 f"elsewhere says {anchor} — the chain was rewritten at or before event {through}")
     elif anchor.seq < through:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vectraguard import errors, times
@@ -50,6 +50,10 @@ def prune(store: AuditStore, args: argparse.Namespace) -> int:
     from vectraguard.workspace.store import remove as remove_layers
 
     layer_count = remove_layers(gone)
+    seq, digest = store.head()
+    # Without audit.key_file, no head from before the prune can be proven any more (audit/verify.py).
+    print(f"chain head after the prune: {seq}:{digest} — keep it elsewhere and verify against it "
+          "(`logs verify --head`); heads from before the prune can no longer be proven without a key")
     print(f"pruned {len(gone)} sessions (events up to {through}), {removed} recordings and {layer_count} workspace "
           "layers; the chain stays verifiable from there")
     return 0
