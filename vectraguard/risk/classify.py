@@ -81,6 +81,7 @@ PLANTED_LANGUAGES = ((re.compile(r"\.py$|\.pth$"), "python3"), (re.compile(r"\.r
                      (re.compile(r"\.js$|(^|/)package\.json$"), "node"))
 # Credentials and keys by path: a copy, archive or encoding of one is still one (`cp ~/.ssh/id_rsa /tmp/k`).
 SECRET_FILE = re.compile(r"(^|/)\.(ssh|aws|gnupg|kube|docker|azure|gcloud|password-store|kaggle)(/|$)|id_(rsa|ed25519|ecdsa|dsa)\b|"
+                         r"(^|[/\s])(cookies\.sqlite|logins\.json|key[34]\.db)\b|"
                          r"\.config/(solana|gh|hub|gcloud)/|huggingface/token$|\.kdbx$|(^|/)Cookies$|"
                          r"(^|/)\.(netrc|npmrc|pypirc|pgpass|git-credentials|vault-token)$|Library/Keychains/|"
                          r"(^|/)credentials(\.json)?$|(^|/)\.env(\.[\w.-]+)?$|^/etc/(shadow|gshadow)$")
@@ -184,6 +185,7 @@ class _Judge:
         self.shell_aliases: dict[str, str] = {}  # alias NAME=VALUE on this line
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
+        self.in_case = False  # between `case … in` and `esac`: a lone pattern before `)` is no command
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
         self.budget = MAX_LINES
@@ -304,10 +306,21 @@ class _Judge:
         if simple.defines:  # judged when called, with its arguments
             self.functions[simple.defines] = simple.subshell
             return (), None, False
+        if simple.subshell and simple.subshell.startswith("(") and simple.subshell.endswith(")"):
+            # ((EXPR)): arithmetic; what runs is only what its expansions and subscripts substitute
+            for found in re.finditer(r"\$\((.+?)\)|`([^`]+)`", simple.subshell[1:-1]):
+                self.line(found.group(1) or found.group(2), depth + 1)
+            return (), None, False
         if simple.subshell:
             saved = self.directory
             self.line(simple.subshell, depth + 1)
             self.directory = saved
+            for redirect in simple.redirects:
+                if redirect.op in (">", ">>", ">|", "&>") and redirect.target is not None and redirect.target.parts:
+                    target = posixpath.normpath(self.expand(redirect.target, depth)[0][0])
+                    secret = SECRET_FILE.search(simple.subshell)
+                    if secret:  # `{ printf GIF89a; cat ~/.aws/credentials; } > pic.gif`
+                        self.secret_copies[target] = simple.subshell[max(0, secret.start() - 40):secret.end() + 20]
             return (("(subshell)", simple.subshell),), None, False
         extra_sources: list[tuple[str, str]] = []
         redirects: list[str] = []
@@ -338,6 +351,10 @@ class _Judge:
             elif redirect.op in ("<&", "<>"):  # input from another descriptor: unknown
                 stdin = Input(None, fed=True)
         words = _without_keywords(simple.words)
+        if words and words[0].literal() == "esac":
+            self.in_case = False
+        if self.in_case and len(words) == 1 and _globbed(words[0]):  # `*)`: a case pattern, not a command
+            return (), None, False
         if words and _globbed(words[0]):  # `/bin/r? -rf ~`: the name is whatever the glob finds
             self.opaque("opaque-command-name", " ".join(w.literal() or "?" for w in words)[:200],
                         "a pattern picks the program")
@@ -345,6 +362,7 @@ class _Judge:
             self.loop(words, depth)
             return (), None, False
         if words and words[0].literal() == "case":
+            self.in_case = True
             return (), None, False
         argv, substituted = self.words(words, depth)
         assigned: dict[str, str] = {}
@@ -562,8 +580,9 @@ class _Judge:
         items, _ = self.words(words[3:], depth) if len(words) > 2 and words[2].literal() == "in" else ([], [])
         if name:
             self.vars.pop(name, None)
-            if len(items) == 1:
-                self.vars[name] = items[0]
+            exposed = [item for item in items if item.startswith(("/", "~", "$")) and not item.startswith("/tmp/")]
+            if len(items) == 1 or exposed:  # `for f in ~/Documents/* ~/Desktop/*`: as its most exposed value
+                self.vars[name] = exposed[0] if exposed else items[0]
 
     def words(self, words: list[shellwords.Word], depth: int) -> tuple[list[str], list[tuple[str, str]]]:
         argv: list[str] = []
@@ -583,6 +602,8 @@ class _Judge:
                 values = [" ".join(values)]
             elif literal is not None and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", literal):
                 values = literal[1:-1].split(",")  # brace expansion: {rm,-rf,~}
+            elif _brace_list(word) is not None:  # {bash,-c,'…'}: unquoted braces and commas, quoted items
+                values = _brace_list(word) or []
             elif literal is not None and word.parts and not any(p.quoted for p in word.parts) and \
                     re.fullmatch(r"[^{}\s]*\{[^{}\s]*,[^{}\s]*\}[^{}\s]*", literal):
                 before, _, rest = literal.partition("{")  # {~,/etc}/*, /usr/{bin,lib}
@@ -698,7 +719,11 @@ class _Judge:
             sources = (*(("cat", original) for original in copies), *sources)
         # What it writes through operands and options meets the rules about `> FILE` too.
         written = tuple(self._through_link(p) for p in programs.written_paths(argv))
-        self.match(Command(name, tuple(argv[1:]), sources, redirects=(*redirects, *written)), argv)
+        matched_sources = sources
+        if inline_code.is_interpreter(name) and inline_code.program(name, argv)[0] is not None:
+            # `curl … | python3 -c '…json.load(sys.stdin)…'`: an inline program's input is its data
+            matched_sources = tuple(s for s in sources if s[0] not in FETCHERS)
+        self.match(Command(name, tuple(argv[1:]), matched_sources, redirects=(*redirects, *written)), argv)
         if argv[0] in self.shell_aliases and depth <= MAX_DEPTH:  # alias k='rm -rf'; k ~
             self.line(self.shell_aliases.pop(argv[0]) + " " + shlex.join(argv[1:]), depth + 1)
             return None
@@ -809,6 +834,12 @@ class _Judge:
             before = len(self.findings)
             self.judged_text(text, depth, shlex.join(argv))
             self.findings[before:] = [f for f in self.findings[before:] if f.cls in ("network", "exfiltration")]
+        if name == "cmake" and argv[1:3] == ["-E", "env"]:  # cmake -E env [--unset=N] [N=V]… CMD
+            rest = [a for a in argv[3:] if not a.startswith("--unset")]
+            while rest and _assignment(rest[0]):
+                rest = rest[1:]
+            if rest:
+                self.command(rest, depth + 1, sources, stdin, redirects)
         if name == "start-stop-daemon":  # -x EXEC [-- ARGS]: runs EXEC with ARGS
             program = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("-x", "--exec", "-a", "--startas")),
                            None)
@@ -1084,6 +1115,8 @@ class _Judge:
         if code:
             if UNKNOWN in code:
                 self.opaque("opaque-code", shlex.join(argv), "the program is known only when it runs")
+            if not from_input:  # `curl … | python3 -c '…json.load(sys.stdin)…'`: the fetched text is its data
+                sources = tuple(s for s in sources if s[0] not in FETCHERS)
             self.code(name, argv, code.replace(UNKNOWN, ""), depth, sources)
         else:
             self.match(Command(name, tuple(argv[1:]), sources), argv)
@@ -1224,6 +1257,33 @@ def _filtered_project_file(line: str) -> bool:
                 return False
             files += bool(word) and not word.startswith("-") and "." in word
     return files > 0
+
+
+def _brace_list(word: shellwords.Word) -> list[str] | None:
+    """The words of `{a,'b c',d}` — a brace expansion whose braces and commas are unquoted and
+    whose items may be quoted — or None for any other word."""
+    parts = word.parts
+    if len(parts) < 2 or any(p.kind != "text" for p in parts) or parts[0].quoted or parts[-1].quoted:
+        return None
+    if not parts[0].value.startswith("{") or not parts[-1].value.endswith("}"):
+        return None
+    items, current = [], ""
+    for index, part in enumerate(parts):
+        text = part.value
+        if not part.quoted:
+            text = text[1:] if index == 0 else text
+            text = text[:-1] if index == len(parts) - 1 else text
+            if "{" in text or "}" in text:
+                return None
+            pieces = text.split(",")
+            current += pieces[0]
+            for piece in pieces[1:]:
+                items.append(current)
+                current = piece
+        else:
+            current += text
+    items.append(current)
+    return items if len(items) > 1 else None
 
 
 def _globbed(word: shellwords.Word) -> bool:

@@ -22,7 +22,7 @@ INTERPRETERS = {  # name -> the options that take inline code
     "Rscript": ("-e",), "tclsh": (), "expect": ("-c",), "jshell": (), "julia": ("-e",), "elixir": ("-e",),
     "osascript": ("-e",), "pwsh": ("-c", "-Command", "-command"), "powershell": ("-c", "-Command"),
     "jrunscript": ("-e",), "groovy": ("-e",), "scala": ("-e",), "wish": (), "R": ("-e",),
-    "ghc": ("-e",), "runghc": (), "guile": ("-c",), "racket": ("-e",), "sbcl": ("--eval",), "clisp": ("-x",), "erl": ("-eval",),
+    "ghc": ("-e",), "runghc": (), "m4": (), "guile": ("-c",), "racket": ("-e",), "sbcl": ("--eval",), "clisp": ("-x",), "erl": ("-eval",),
     "escript": (), "janet": ("-e",), "fennel": ("-e",), "gawk-json": (), "kotlin": ("-e",), "swift": ("-e",),
     "crystal": ("eval",), "nim": ("--eval",), "v": (), "ocaml": (), "gjs": ("-c",), "qjs": ("-e",),
 }
@@ -66,7 +66,8 @@ _CMAKE_PROCESS = r"""execute_process\s*\(\s*COMMAND\s+(.*?)(?=\s+(?:COMMAND|WORK
 _QUOTING = r"""`([^`]+)`|\bqx\s*(?:\{([^}]*)\}|\(([^)]*)\)|/([^/]*)/|'([^']*)')|%x\s*(?:\(([^)]*)\)|\{([^}]*)\}|\[([^\]]*)\])"""
 _AWK_PIPES = r"""(?P<q>")(?P<s>(?:\\.|[^"\\])*)"\s*\|&?\s*getline|\|&?\s*(?P<q2>")(?P<s2>(?:\\.|[^"\\])*)\""""
 # A process call whose argument is not a plain literal (a name, an f-string, a concatenation).
-_PROCESS = (r"""(?:\bos\.(?:system|popen|exec\w*|spawn\w*|posix_spawnp?)|\bsubprocess\.\w+|\bpty\.spawn|"""
+_PROCESS = (r"""(?:\bos\.(?:system|popen|exec\w*|spawn\w*|posix_spawnp?)|"""
+            r"""__import__\(\s*['"]os['"]\s*\)\.(?:system|popen|exec\w*|spawn\w*)|\bsubprocess\.\w+|\bpty\.spawn|"""
             r"""\bcommands\.getoutput|\bos\.execute|\bio\.popen|(?<![\w.])(?:system|shell_exec|passthru|proc_open|"""
             r"""popen|exec|execSync|execFileSync|spawnSync|spawn|execFile|qx)|\.(?:execSync|execFileSync|spawnSync|spawn|execFile)|\bchild_process\.\w+|\bKernel\.\w+|"""
             r"""\bIO\.popen|\bOpen3\.\w+)""")
@@ -169,6 +170,8 @@ def shell_lines(code: str, name: str = "") -> list[str]:
     if name in ("tclsh", "wish", "expect"):  # Tcl: exec CMD ARGS, expect's spawn CMD ARGS; $env(NAME) is $NAME
         lines += [re.sub(r"\$env\((\w+)\)", r"${\1}", m.strip('"'))
                   for m in re.findall(r"""\b(?:exec|spawn)\s+([^\]\n;}]+)""", code)]
+    if name == "m4":  # syscmd(`CMD'), esyscmd(`CMD'): m4 quotes with ` and '
+        lines += re.findall(r"\be?syscmd\(\s*`?([^)']*)'?\s*\)", code)
     if name == "osascript":
         lines += re.findall(r'do (?:shell )?script\s+"((?:\\.|[^"\\])*)"', code)
     for found in _compiled(_ARGUMENT_LIST).finditer(code):  # perl's exec "/bin/sh", "-c", "..."

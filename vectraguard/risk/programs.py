@@ -61,6 +61,14 @@ def written_paths(argv: list[str]) -> list[str]:
                 if a in ("-o", "--output", "-O" if name == "wget" else "--output-document", "--output-document")
                 or re.fullmatch(r"-[a-zA-Z]*o", a) and name == "curl"
                 or re.fullmatch(r"-[a-zA-Z]*O", a) and name == "wget"]
+    if name in ("tar", "bsdtar") and any(re.fullmatch(r"-?[a-zA-Z]*[cru][a-zA-Z]*", a) for a in args[:1]) or \
+            name in ("tar", "bsdtar") and any(a in ("-c", "--create", "-r", "--append", "-u", "--update") for a in args):
+        archive = [a.partition("=")[2] for a in args if a.startswith("--file=")]
+        for index, arg in enumerate(args[:-1]):  # -f FILE, -cf FILE, cvf FILE (f last of a group)
+            if re.fullmatch(r"-?[a-zA-Z]*f", arg) and (arg.startswith("-") or index == 0):
+                archive.append(args[index + 1])
+        if archive:
+            return archive
     if name in ("unzip", "7z", "bsdtar", "tar", "cpio"):
         found = [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-d", "-C", "--directory")]
         return found + [a.partition("=")[2] for a in args if a.startswith(("--directory=", "-o"))
