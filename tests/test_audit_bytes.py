@@ -166,10 +166,15 @@ def test_fuzz_the_store_records_and_verifies_any_string(data_dir: Path) -> None:
         kept = {}
         for i in range(300):
             text = os.fsdecode(_random_bytes(rng)) + rng.choice(["", "\ud800", "\udc80", "\U0001f600"])
-            body = {"version": 1, "session": str(i), "status": "refused", "argv": [text], "cwd": text,
+            body = {"version": 1, "session": str(i), "status": "refused", "argv": [text], "cwd": text, "at": "t",
+                    "agent": text, "exit_status": 125,
                     "nested": {text: [text, {"b64": "not a marker here: two keys", "x": text}]}}
-            store.append(str(i), "refused", body, {"id": str(i), "started_at": "t", "status": "refused",
-                                                  "command": text, "agent": text})
+            # The index as run_audit.py derives it from the record (and verify checks it so); a lone
+            # surrogate that no OS string holds (\ud800) reads back as the bytes it was written as.
+            shown = exact.from_record(exact.to_record(text))
+            store.append(str(i), "refused", body, {"id": str(i), "started_at": "t", "ended_at": "t",
+                                                  "status": "refused", "exit_status": 125,
+                                                  "command": exact.index_line([shown]), "agent": text})
             kept[str(i)] = text
         assert verify(store).problems == []
         for session, text in kept.items():

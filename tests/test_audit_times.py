@@ -137,7 +137,7 @@ def seed(data_dir: Path, moments: dict[str, datetime]) -> dict[str, str]:
             at = _store_form(moment)
             session_id = f"{int(moment.timestamp() * 1000):012x}{os.urandom(5).hex()}"
             body = {"version": 1, "session": session_id, "status": "refused", "at": at, "argv": [name],
-                    "reason": "seeded"}
+                    "reason": "seeded", "exit_status": 125}
             audit.append(session_id, "refused", body, {"id": session_id, "started_at": at, "ended_at": at,
                                                        "command": name, "status": "refused", "exit_status": 125})
             ids[name] = session_id
@@ -249,8 +249,8 @@ def test_prune_without_a_terminal_or_yes_is_refused(store: Store) -> None:
             result = store.vg("logs", "prune", "--before", "4d",
                               stdin=stdin.fileno() if answer else subprocess.DEVNULL)
         assert result.returncode == 125
-        assert result.stderr.splitlines() == ["vectraguard: logs prune: not confirmed (stdin is not a terminal); "
-                                              "add --yes to prune without asking, or --dry-run to only look"]
+        assert result.stderr.splitlines() == [("vectraguard: logs prune: not confirmed (stdin is not a terminal); "
+                                               "add --yes to prune without asking, or --dry-run to only look")]
         assert store.listed() == set(store.seeds)
 
 

@@ -1,15 +1,21 @@
-"""The session index and stored outputs checked against the events, in flat memory.
+"""The sessions, the session index, stored outputs and recordings checked against the events, in flat memory.
 
-The `sessions` table is a listing index: each row must agree with its
-session's last status event (status, exit status), every session with a
-status event must have a row, and a row needs events. Stored output blobs
-must match the SHA-256 sums the `finished` event records.
+Each session's events must begin with its opening event (started, refused or
+checked: a prune never splits a session, so a session that begins with
+anything else lost its beginning) and hold no second one; each event body
+must be a JSON object. The `sessions` table is a listing index: every
+column of a row must be what the session's status events say, derived as
+their writers derive it (audit/run_audit.py, audit/checked.py,
+AuditStore.append); every session with a status event must have a row,
+and a row needs events. Each stored output row must be a stream the
+session's `finished` record names, as bytes matching the SHA-256 sums it
+records; a recording it names must exist with the recorded SHA-256.
 
 Three queries, each ordered by session id, are merged like sorted files:
-the last status event of each session (events ordered by session and
-sequence, the index `events_session` or SQLite's own external sort), the
-index rows (its primary key), and the sessions that have other events.
-Python holds one session of each at a time, whatever the store's size.
+the events (ordered by session and sequence, the index `events_session` or
+SQLite's own external sort), the index rows (its primary key), and the
+output rows. Python holds one session of each at a time, whatever the
+store's size.
 """
 
 from __future__ import annotations
@@ -17,18 +23,30 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from vectraguard.audit.store import STATUS_KINDS, AuditStore
+from vectraguard.audit import exact
+from vectraguard.audit.record import COMMAND_COLUMN
+from vectraguard.audit.store import OPENING_KINDS, STATUS_KINDS, AuditStore, index_text
+from vectraguard.terminal.escape import printable
 
+INDEX_COLUMNS = ("started_at", "ended_at", "agent", "user", "profile", "command", "status", "exit_status",
+                 "duration_ms", "owner")
+# What each status event's body gives, in one json_extract (one parse of the body).
+_FIELDS = ("status", "exit_status", "at", "agent", "user", "profile", "argv", "command", "owner", "duration_ms",
+           "output", "recording")
 _KINDS = ", ".join(f"'{kind}'" for kind in STATUS_KINDS)
-_LAST_STATUS = (f"SELECT session_id, json_extract(body, '$.status'), json_extract(body, '$.exit_status'), "
-                f"CASE WHEN kind = 'finished' THEN json_extract(body, '$.output') END "
-                f"FROM events WHERE kind IN ({_KINDS}) ORDER BY session_id, seq")
-_INDEX = "SELECT id, status, exit_status FROM sessions ORDER BY id"
-_NOTED = (f"SELECT DISTINCT session_id FROM events WHERE kind NOT IN ({_KINDS}, 'pruned') "
-          "ORDER BY session_id")
+_PATHS = ", ".join(f"'$.{name}'" for name in _FIELDS)
+_EVENTS = (f"SELECT session_id, seq, kind, CASE WHEN json_valid(body) THEN json_type(body) END, "
+           f"CASE WHEN json_valid(body) AND kind IN ({_KINDS}) THEN json_extract(body, {_PATHS}) END "
+           "FROM events ORDER BY session_id, seq")
+_INDEX = f"SELECT id, {', '.join(INDEX_COLUMNS)} FROM sessions ORDER BY id"
+_OUTPUTS = "SELECT session_id, stream, typeof(head), typeof(tail), head, tail FROM outputs ORDER BY session_id, stream"
+_UNKNOWN = object()  # a column the events cannot tell (a refused run's owner): not compared
+_CHUNK = 1 << 20
 
 
 def _key(value: Any) -> tuple[int, Any]:
@@ -38,57 +56,184 @@ def _key(value: Any) -> tuple[int, Any]:
         return 0, value
     if isinstance(value, str):
         return 1, value
-    return 2, bytes(value)
+    return 2, bytes(value) if value is not None else b""
 
 
-def _last_status(store: AuditStore) -> Iterator[tuple[Any, ...]]:
-    """(session, status, exit_status, output summaries as JSON or None), one row per session, by session."""
-    rows = store.db.execute(_LAST_STATUS)
-    for _, group in itertools.groupby(rows, key=lambda row: row[0]):
-        *_, last = group
-        yield last
+def _shown(value: Any) -> str:
+    """Stored data quoted in a problem: its repr, escaped (it may hold escape sequences)."""
+    return printable(repr(value))
+
+
+@dataclass
+class _Session:
+    """What a session's events say: the index row they imply, its last finished record's
+    output summaries and recording, and what is wrong with the events themselves."""
+
+    id: Any
+    row: dict[str, Any] | None = None
+    finished: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _groups(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, list[tuple[Any, ...]]]]:
+    for key, group in itertools.groupby(rows, key=lambda row: row[0]):
+        yield key, list(group)
+
+
+def _events(store: AuditStore) -> Iterator[tuple[Any, _Session]]:
+    """One _Session a session, by session id (pruned events are checked for their body only)."""
+    for session_id, group in itertools.groupby(store.db.execute(_EVENTS), key=lambda row: row[0]):
+        session = _Session(session_id)
+        opened = False
+        for _, seq, kind, body_type, values in group:
+            where = f"event {seq} ({printable(str(kind))} of session {printable(str(session_id))})"
+            if body_type != "object":
+                session.problems.append(f"{where}: its body is not a JSON object — it was edited")
+                continue
+            if kind == "pruned":
+                continue
+            if not opened and kind not in OPENING_KINDS:
+                session.problems.append(
+                    f"{where}: the session's events begin here, not with its opening event (started, refused or "
+                    "checked) — its beginning was deleted (a forged prune, or one that split the session)")
+            elif opened and kind in OPENING_KINDS:
+                session.problems.append(f"{where}: a second opening event for the session — it was inserted")
+            opened = True
+            if values is not None:
+                try:
+                    fields = exact.from_record(json.loads(values))
+                except ValueError:  # a {"b64": ...} that is not base64
+                    session.problems.append(f"{where}: its body holds bytes that are not base64 — it was edited")
+                    continue
+                _fold(session, kind, dict(zip(_FIELDS, fields, strict=True)))
+        if opened or session.problems:
+            yield session_id, session
+
+
+def _fold(session: _Session, kind: str, fields: dict[str, Any]) -> None:
+    """The index row as the event's writer sets it (OPENING_KINDS insert it, the others update it)."""
+    if kind in OPENING_KINDS:
+        closed = kind != "started"  # a refusal or a check is over when it is recorded
+        session.row = {"started_at": fields["at"], "ended_at": fields["at"] if closed else None,
+                       "agent": fields["agent"], "user": fields["user"], "profile": fields["profile"],
+                       "command": _command(kind, fields), "status": fields["status"],
+                       "exit_status": fields["exit_status"] if closed else None, "duration_ms": None,
+                       "owner": fields["owner"] if kind == "started" else _UNKNOWN if kind == "refused" else None}
+        return
+    row = session.row if session.row is not None else {}
+    row.update(status=fields["status"], ended_at=fields["at"])
+    if kind == "finished":
+        row.update(exit_status=fields["exit_status"], duration_ms=fields["duration_ms"])
+        session.finished = fields
+    elif fields["exit_status"] is not None:  # an incomplete record that knows how the run ended
+        row["exit_status"] = fields["exit_status"]
+    session.row = row
+
+
+def _command(kind: str, fields: dict[str, Any]) -> Any:
+    """The index's command column: the argv (a check's command line, or argv) as one line, cut."""
+    value = fields["command"] if kind == "checked" else fields["argv"]
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        value = exact.index_line(value)
+    return value[:COMMAND_COLUMN] if isinstance(value, str) else value
+
+
+def _aligned(*streams: Iterator[tuple[Any, Any]]) -> Iterator[tuple[Any, list[Any]]]:
+    """Sorted (key, item) streams with unique keys, merged: each key with each stream's item or None."""
+    heads = [next(stream, None) for stream in streams]
+    while any(head is not None for head in heads):
+        here = min(_key(head[0]) for head in heads if head is not None)
+        key, items = None, []
+        for n, head in enumerate(heads):
+            if head is not None and _key(head[0]) == here:
+                key = head[0]
+                items.append(head[1])
+                heads[n] = next(streams[n], None)
+            else:
+                items.append(None)
+        yield key, items
 
 
 def check_index(store: AuditStore) -> Iterator[str]:
-    """Each disagreement between the index, the outputs and the events, as one line, by session id."""
-    statuses = _last_status(store)
-    index = iter(store.db.execute(_INDEX))
-    noted = (row[0] for row in store.db.execute(_NOTED))
-    status, row, note = next(statuses, None), next(index, None), next(noted, None)
-    while status is not None or row is not None:
-        here = min(_key(item[0]) for item in (status, row) if item is not None)
-        if status is not None and _key(status[0]) == here:
-            if row is not None and _key(row[0]) == here:
-                yield from _compare(status, row)
-                row = next(index, None)
-            else:
-                yield f"session {status[0]}: missing from the session index"
-            yield from _check_outputs(store, status)
-            status = next(statuses, None)
+    """Each disagreement between the events and the index, the outputs and the recordings, by session id."""
+    index = ((row[0], row) for row in store.db.execute(_INDEX))
+    outputs = _groups(store.db.execute(_OUTPUTS))
+    for key, (session, row, blobs) in _aligned(_events(store), index, outputs):
+        session_id = printable(str(key))
+        if session is None:
+            if row is not None:
+                yield f"session {session_id}: in the index but has no events"
+            for _, stream, *_ in blobs or []:
+                yield (f"session {session_id}: stored output {_shown(stream)} has no finished record that names it "
+                       "— it was added")
             continue
-        assert row is not None
-        while note is not None and _key(note) < here:
-            note = next(noted, None)
-        if note is None or _key(note) != here:  # a row whose status events were pruned still has other events
-            yield f"session {row[0]}: in the index but has no events"
-        row = next(index, None)
+        yield from session.problems
+        if session.row is not None:
+            yield from _compare(session_id, session.row, row)
+        yield from _check_outputs(session_id, session.finished, blobs or [])
+        yield from _check_recording(session_id, session.finished)
 
 
-def _compare(status: tuple[Any, ...], row: tuple[Any, ...]) -> Iterator[str]:
-    session_id, event_status, event_exit, _ = status
-    if row[1] != event_status or (event_exit is not None and row[2] != event_exit):
-        yield (f"session {session_id}: the index says {row[1]}/{row[2]}, the events say "
-               f"{event_status}/{event_exit} — the index was edited")
-
-
-def _check_outputs(store: AuditStore, status: tuple[Any, ...]) -> Iterator[str]:
-    session_id, _, _, output = status
-    summaries = json.loads(output) if isinstance(output, str) else None
-    if not isinstance(summaries, dict):
+def _compare(session_id: str, derived: dict[str, Any], row: tuple[Any, ...] | None) -> Iterator[str]:
+    if row is None:
+        yield f"session {session_id}: missing from the session index"
         return
-    blobs = store.outputs(session_id)
+    for column, stored in zip(INDEX_COLUMNS, row[1:], strict=True):
+        said = derived.get(column)
+        if said is _UNKNOWN:
+            continue
+        said = index_text(said) if isinstance(said, str) else said
+        if stored != said or type(stored) is not type(said):
+            yield (f"session {session_id}: the index says {column} {_shown(stored)}, the events say "
+                   f"{_shown(said)} — the index was edited")
+
+
+def _check_outputs(session_id: str, finished: dict[str, Any] | None, blobs: list[tuple[Any, ...]]) -> Iterator[str]:
+    summaries = finished.get("output") if finished is not None else None
+    summaries = summaries if isinstance(summaries, dict) else {}
+    stored = {}
+    for _, stream, head_type, tail_type, head, tail in blobs:
+        if stream not in summaries:
+            yield (f"session {session_id}: stored output {_shown(stream)} is not a stream its finished record names "
+                   "— it was added")
+        elif (head_type, tail_type) != ("blob", "blob"):
+            yield (f"session {session_id}: stored {_shown(stream)} is not bytes (its head is {head_type}, its tail "
+                   f"{tail_type}) — it was edited")
+        else:
+            stored[stream] = (bytes(head), bytes(tail))
     for stream, summary in summaries.items():
-        head, tail = blobs.get(stream, (b"", b""))
-        if not isinstance(summary, dict) or (hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest()) != (
-                summary.get("head_sha256"), summary.get("tail_sha256")):
-            yield f"session {session_id}: stored {stream} does not match its record — it was edited"
+        head, tail = stored.get(stream, (b"", b""))
+        sums = (hashlib.sha256(head).hexdigest(), hashlib.sha256(tail).hexdigest())
+        if not isinstance(summary, dict) or sums != (summary.get("head_sha256"), summary.get("tail_sha256")):
+            yield f"session {session_id}: stored {printable(str(stream))} does not match its record — it was edited"
+
+
+def _check_recording(session_id: str, finished: dict[str, Any] | None) -> Iterator[str]:
+    recording = finished.get("recording") if finished is not None else None
+    if recording is None:
+        return
+    if not isinstance(recording, dict) or not isinstance(recording.get("path"), str):
+        yield f"session {session_id}: its finished record names a recording it does not locate — it was edited"
+        return
+    path = Path(recording["path"])
+    problem = recording_problem(path, recording.get("sha256"))
+    if problem is not None:
+        yield f"session {session_id}: {problem}"
+
+
+def recording_problem(path: Path, recorded: Any) -> str | None:
+    """What is wrong with the recording at `path` given the SHA-256 its record holds, or None.
+    Read in chunks: a recording may be tens of MiB."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return f"the recording {_shown(str(path))} its finished record names is missing — it was removed"
+    except OSError as exc:
+        return f"the recording {_shown(str(path))} cannot be read ({printable(str(exc.strerror))})"
+    if digest.hexdigest() != recorded:
+        return (f"the recording {_shown(str(path))} does not match the SHA-256 its finished record holds — it was "
+                "changed after the session")
+    return None

@@ -60,19 +60,20 @@ class AsciicastWriter:
                 "capped": self.capped, "sha256": digest}
 
 
-def replay(path: Path, write: Any, *, speed: float, idle_limit: float | None) -> None:
-    """Play a recording to `write` (a bytes writer), honouring its timing."""
-    with path.open(encoding="utf-8") as handle:
-        json.loads(handle.readline())  # the header
-        previous = 0.0
-        for line in handle:
-            at, kind, text = json.loads(line)
-            if kind != "o":
-                continue
-            pause = max(0.0, at - previous)
-            if idle_limit is not None:
-                pause = min(pause, idle_limit)
-            if pause and speed > 0:
-                time.sleep(pause / speed)
-            previous = at
-            write(text.encode("utf-8"))
+def replay(data: bytes, write: Any, *, speed: float, idle_limit: float | None) -> None:
+    """Play a recording (its bytes, checked against its record's SHA-256 by the caller)
+    to `write` (a bytes writer), honouring its timing."""
+    header, *lines = data.decode("utf-8").split("\n")
+    json.loads(header)
+    previous = 0.0
+    for line in filter(None, lines):
+        at, kind, text = json.loads(line)
+        if kind != "o":
+            continue
+        pause = max(0.0, at - previous)
+        if idle_limit is not None:
+            pause = min(pause, idle_limit)
+        if pause and speed > 0:
+            time.sleep(pause / speed)
+        previous = at
+        write(text.encode("utf-8"))

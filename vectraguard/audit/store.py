@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from vectraguard.audit import exact, forward, keyed
 from vectraguard.audit import settings as settings_module
 from vectraguard.audit.settings import AuditSettings
 from vectraguard.errors import VGError
+from vectraguard.terminal.escape import printable
 
 SCHEMA_VERSION = 1
 GENESIS = "0" * 64
@@ -97,6 +98,28 @@ class AuditUnavailable(VGError):
         super().__init__(message, hint=hint)
         self.path = path
         self.cause = cause
+
+
+class TamperedRecord(VGError):
+    """A record that cannot be what a writer wrote (a body that is no JSON object, an
+    output that is not bytes): shown as one line, exit 1 as `logs verify`'s broken trail."""
+
+    exit_status = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message), hint="`vectraguard logs verify` names what was changed")
+
+
+def record_of(seq: int, session_id: str, body: str) -> dict[str, Any]:
+    """An event's body as the record it must be (a JSON object), else TamperedRecord."""
+    try:
+        record = json.loads(body)
+    except (TypeError, ValueError):
+        record = None
+    if not isinstance(record, dict):
+        raise TamperedRecord(f"vectraguard: event {seq} (of session {session_id}): its body is not a JSON object "
+                             "— the audit store was edited")
+    return record
 
 
 def canonical(body: dict[str, Any]) -> str:
@@ -237,7 +260,8 @@ class AuditStore:
         keep = self.db.execute(
             "SELECT MIN(e.seq) FROM events e JOIN sessions s ON s.id = e.session_id "
             "WHERE s.started_at >= ? OR s.status = 'started'", (before,)).fetchone()[0]
-        through = min((keep - 1) if keep is not None else last, last if limit is None else limit)
+        through = self._whole_sessions_through(
+            min((keep - 1) if keep is not None else last, last if limit is None else limit))
         if through <= self.pruned_checkpoint()[0]:
             return PrunePlan(0, [], None, None)
         gone = [r[0] for r in self.db.execute(
@@ -248,6 +272,25 @@ class AuditStore:
             "FROM events WHERE seq <= ? AND session_id NOT IN (SELECT session_id FROM events WHERE seq > ?))",
             (through, through)).fetchone()
         return PrunePlan(through, [g for g in gone if g != "-"], oldest, newest)
+
+    def _whole_sessions_through(self, wanted: int) -> int:
+        """The largest prefix of the chain, up to event `wanted`, that splits no
+        session: a session with events on both sides of the cut keeps them all,
+        and with them everything after its first event. One pass over the
+        sessions' (first, last) event, ordered by first, merging the spans."""
+        spans = self.db.execute("SELECT MIN(seq), MAX(seq) FROM events WHERE kind != 'pruned' "
+                                "GROUP BY session_id ORDER BY 1")
+        start = end = None  # the merged span being walked: events start..end belong together
+        for first, last in spans:
+            if first > wanted:
+                break
+            if end is None or first > end:
+                start, end = first, last
+            else:
+                end = max(end, last)
+        if start is not None and end is not None and start <= wanted < end:
+            return int(start) - 1
+        return wanted
 
     def prune(self, before: str, at: str, limit: int | None = None) -> tuple[int, list[str]]:
         """Drop the oldest sessions (started before `before`; at most through
@@ -303,12 +346,23 @@ class AuditStore:
                                "WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
 
     def session_events(self, session_id: str) -> list[tuple[str, dict[str, Any]]]:
-        rows = self.db.execute("SELECT kind, body FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
-        return [(kind, json.loads(body)) for kind, body in rows]
+        rows = self.db.execute("SELECT seq, kind, body FROM events WHERE session_id = ? ORDER BY seq", (session_id,))
+        return [(kind, record_of(seq, session_id, body)) for seq, kind, body in rows]
 
-    def outputs(self, session_id: str) -> dict[str, tuple[bytes, bytes]]:
+    def outputs(self, session_id: str, named: Iterable[str] | None = None) -> dict[str, tuple[bytes, bytes]]:
+        """The stored output of the streams `named` (those a finished record describes: a row for
+        another stream was not written by a run, and is not shown as recorded); None: every row."""
         rows = self.db.execute("SELECT stream, head, tail FROM outputs WHERE session_id = ?", (session_id,))
-        return {stream: (bytes(head), bytes(tail)) for stream, head, tail in rows}
+        wanted = None if named is None else set(named)
+        blobs = {}
+        for stream, head, tail in rows:
+            if wanted is not None and stream not in wanted:
+                continue
+            if not isinstance(head, bytes) or not isinstance(tail, bytes):
+                raise TamperedRecord(f"vectraguard: the stored {stream!r} output of session {session_id} is not "
+                                     "bytes — the audit store was edited")
+            blobs[stream] = (head, tail)
+        return blobs
 
     def find(self, given: str, limit: int = 2) -> list[str]:
         """The ids of sessions that start or end with `given` (ids.py), sorted, at most `limit`."""

@@ -20,8 +20,9 @@ trail"; man vectraguard(1)).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from vectraguard.audit.store import record_of
 
 SESSION_FIELDS = ("id", "started_at", "ended_at", "agent", "user", "profile", "command", "status", "exit_status",
                   "duration_ms")
@@ -33,7 +34,7 @@ def event(seq: int, session_id: str, kind: str, body: str | dict[str, Any], prev
           digest: str) -> dict[str, Any]:
     """One event: its record's fields, then its chain fields, which win a clash
     (a record's `session` is the event's own; an edited one shows as the event's)."""
-    record = json.loads(body) if isinstance(body, str) else body
+    record = record_of(seq, session_id, body) if isinstance(body, str) else body
     return {**record, "seq": seq, "session": session_id, "kind": kind, "prev_hash": prev_hash, "hash": digest}
 
 

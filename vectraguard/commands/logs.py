@@ -9,13 +9,20 @@ hash-chained store and shown, exported and verified alike.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from typing import Any
 
 from vectraguard import errors, ids, output, times
 from vectraguard.audit import anchor, exact, views
 from vectraguard.audit.anchor import Anchor
-from vectraguard.audit.store import GENESIS, AuditStore, index_text, open_store
+from vectraguard.audit.store import (
+    GENESIS,
+    AuditStore,
+    TamperedRecord,
+    index_text,
+    open_store,
+)
 from vectraguard.audit.verify import Verdict, verify, verify_empty
 from vectraguard.network import attempts
 from vectraguard.output import printable
@@ -115,7 +122,8 @@ def _table_row(row: dict[str, Any]) -> dict[str, Any]:
 
 def show(store: AuditStore, args: argparse.Namespace) -> int:
     session_id = _find(store, args.id)
-    outputs = store.outputs(session_id)
+    events = store.session_events(session_id)
+    outputs = store.outputs(session_id, _named_streams(events))
     if args.json:
         # Exact: bodies as recorded, output that is not UTF-8 as {"b64": ...} too (audit/exact.py).
         output.print_json({"id": session_id, "events": [views.event(*row) for row in store.session_chain(session_id)],
@@ -123,9 +131,9 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
                                              "tail": exact.bytes_to_record(tail)}
                                       for name, (head, tail) in outputs.items()}})
         return 0
-    for kind, body in store.session_events(session_id):
+    for kind, body in events:
         body = exact.from_record(body)
-        print(f"== {kind}")
+        print(f"== {printable(kind)}")
         for key, value in body.items():
             if key == "argv" and isinstance(value, list):
                 print(f"  argv: {exact.shell_line(value)}")
@@ -140,18 +148,33 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
                     for line in attempts.describe(body):
                         print(f"  {line}")
             elif key not in ("version", "session", "output"):
-                print(f"  {key}: {printable(_text(value))}")
-        for name, summary in (body.get("output") or {}).items():
-            print(f"  {name}: {summary['bytes']} bytes, sha256 {summary['sha256']}"
-                  + (" (middle not kept)" if summary["truncated"] else ""))
-            failed = summary.get("delivery_failed")
-            if failed:
-                print(f"  {name}: not delivered to the caller after {failed['delivered_bytes']} bytes: "
-                      f"{printable(failed['error'])} (captured all the same)")
+                print(f"  {printable(key)}: {printable(_text(value))}")
+        summaries = body.get("output")
+        for name, summary in (summaries if isinstance(summaries, dict) else {}).items():
+            _print_summary(name, summary)
     for name, (head, tail) in outputs.items():
         if head or tail:
-            _print_output(name, head, tail, raw=args.raw)
+            _print_output(printable(name), head, tail, raw=args.raw)
     return 0
+
+
+def _named_streams(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The streams the session's (last) finished record describes: only their stored output is its output."""
+    finished = [body.get("output") for kind, body in events if kind == "finished"]
+    return list(finished[-1]) if finished and isinstance(finished[-1], dict) else []
+
+
+def _print_summary(name: str, summary: Any) -> None:
+    """A stream's size and digest as recorded (escaped: a re-hashed record is the attacker's text too)."""
+    if not isinstance(summary, dict):
+        print(printable(f"  {name}: {summary!r}"))
+        return
+    print(printable(f"  {name}: {summary.get('bytes')} bytes, sha256 {summary.get('sha256')}"
+                    + (" (middle not kept)" if summary.get("truncated") else "")))
+    failed = summary.get("delivery_failed")
+    if isinstance(failed, dict):
+        print(printable(f"  {name}: not delivered to the caller after {failed.get('delivered_bytes')} bytes: "
+                        f"{failed.get('error')} (captured all the same)"))
 
 
 def _find(store: AuditStore, given: str) -> str:
@@ -213,14 +236,16 @@ def _word(value: Any) -> str:
 def check(store: AuditStore | None, head: Anchor | None, key: bytes | None, as_json: bool = False) -> int:
     """Exit 1 naming the first broken point; 0 with the head (no store yet: an empty chain)."""
     verdict = verify(store, head, key) if store is not None else verify_empty(head)
+    # Problems and notes quote stored data (a status, a session id, a stream name): escaped, or a
+    # tampered value could draw a fake "ok" on the terminal. --json stays exact (json_text escapes).
     for note in verdict.notes:
-        print(f"vectraguard: note: {note}", file=sys.stderr)
+        print(f"vectraguard: note: {printable(note)}", file=sys.stderr)
     if as_json:
         output.print_json(verdict_json(verdict))
         return EXIT_BROKEN if verdict.problems else 0
     if verdict.problems:
         for problem in verdict.problems:
-            print(f"vectraguard: audit trail broken: {problem}", file=sys.stderr)
+            print(f"vectraguard: audit trail broken: {printable(problem)}", file=sys.stderr)
         return EXIT_BROKEN
     print(f"ok: {verdict.events} events, chain head {verdict.head}")
     if head is not None:
@@ -249,10 +274,11 @@ def export(store: AuditStore, args: argparse.Namespace) -> int:
         seq, count = through, 0
         for seq, session_id, kind, body, prev_hash, head in store.events():
             line = views.event(seq, session_id, kind, body, prev_hash, head)
-            if kind == "finished":
+            if kind == "finished":  # the streams its record describes, none other
+                named = line["output"] if isinstance(line.get("output"), dict) else {}
                 line["output_raw"] = {name: {"head_b64": base64.b64encode(h).decode(),
                                              "tail_b64": base64.b64encode(t).decode()}
-                                      for name, (h, t) in store.outputs(session_id).items()}
+                                      for name, (h, t) in store.outputs(session_id, named).items()}
             out.write(output.json_text(line, indent=None) + "\n")
             count += 1
         out.write(output.json_text(views.chain_head(seq, head, count, through), indent=None) + "\n")
@@ -275,9 +301,16 @@ def replay(store: AuditStore, args: argparse.Namespace) -> int:
     if not recording:
         raise errors.UsageError(f"vectraguard: session {session_id} has no recording (only shells and agent "
                                 "sessions are recorded)")
+    if not isinstance(recording, dict) or not isinstance(recording.get("path"), str):
+        raise TamperedRecord(f"vectraguard: session {session_id}: its finished record names no recording file")
     path = Path(recording["path"])
     if not path.exists():
-        raise errors.ConfigError(f"vectraguard: the recording {path} is gone")
+        raise errors.ConfigError(f"vectraguard: the recording {printable(str(path))} is gone")
+    # Played from the bytes whose digest was checked: a file swapped meanwhile is not played.
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != recording.get("sha256"):
+        raise TamperedRecord(f"vectraguard: the recording {path} does not match the SHA-256 its record holds — it was "
+                             "changed after the session; not played")
 
     # As the live session showed it (terminal/sequences.py, the terminal owner's policy), unless --raw.
     sequences = None if args.raw else SequenceFilter(TERMINAL_OWNER)
@@ -286,5 +319,5 @@ def replay(store: AuditStore, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(data if sequences is None else sequences.feed(data))
         sys.stdout.buffer.flush()
 
-    play(path, write, speed=args.speed, idle_limit=args.idle_limit)
+    play(data, write, speed=args.speed, idle_limit=args.idle_limit)
     return 0
