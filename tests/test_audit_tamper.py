@@ -314,3 +314,20 @@ def test_a_body_that_is_no_object_fails_verify_and_show_says_so(root: Caller, wo
         assert result.stderr.decode() == (
             f"vectraguard: event 2 (of session {session}): its body is not a JSON object — the audit store was "
             "edited; `vectraguard logs verify` names what was changed\n")
+
+
+def test_show_of_a_record_of_a_shape_no_writer_gives_is_one_clear_error(root: Caller, workspace: Path,
+                                                                        data_dir: Path) -> None:
+    _decisions(root, workspace, data_dir, 1)
+    db = sqlite3.connect(data_dir / "audit.db")
+    [(session, body)] = db.execute("SELECT session_id, body FROM events").fetchall()
+    record = {**json.loads(body), "findings": "not a list of findings"}
+    db.execute("UPDATE events SET body = ?", (json.dumps(record, sort_keys=True, separators=(",", ":")),))
+    db.commit()
+    db.close()
+    _rehash_from(data_dir, 1)
+    shown = _vg(root, workspace, data_dir, "logs", "show", session)
+    assert shown.returncode == 1
+    assert shown.stderr.decode() == (
+        f"vectraguard: a checked record of session {session} does not have the shape its writer gives it — the "
+        "audit store was edited; `vectraguard logs verify` names what was changed\n")

@@ -120,14 +120,16 @@ def _fold(session: _Session, kind: str, fields: dict[str, Any]) -> None:
                        "exit_status": fields["exit_status"] if closed else None, "duration_ms": None,
                        "owner": fields["owner"] if kind == "started" else _UNKNOWN if kind == "refused" else None}
         return
-    row = session.row if session.row is not None else {}
+    if kind == "finished":
+        session.finished = fields
+    row = session.row
+    if row is None:  # no opening event: the session's beginning is gone (reported), nothing to compare
+        return
     row.update(status=fields["status"], ended_at=fields["at"])
     if kind == "finished":
         row.update(exit_status=fields["exit_status"], duration_ms=fields["duration_ms"])
-        session.finished = fields
     elif fields["exit_status"] is not None:  # an incomplete record that knows how the run ended
         row["exit_status"] = fields["exit_status"]
-    session.row = row
 
 
 def _command(kind: str, fields: dict[str, Any]) -> Any:

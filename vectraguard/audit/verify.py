@@ -12,9 +12,15 @@ event that `AuditStore.prune` writes with the same sequence number and
 hash: writing the two `meta` rows after deleting the oldest events is
 otherwise a perfect way to hide them.
 
+Without a key, a head kept elsewhere that lies at or before the prune
+checkpoint cannot be proven (the checkpoint and its `pruned` event are as
+easy to write as the deletion they stand for): it fails; keyed mode's MACs
+prove the checkpoint. The sessions, their index, outputs and recordings are
+checked against the events by index_check.py.
+
 Memory stays flat as the store grows: the chain is read as a stream in
-sequence order, and the session index is checked by the ordered merge in
-index_check.py, never by holding every session in a dict.
+sequence order, and the rest by the ordered merge in index_check.py, never
+by holding every session in a dict.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from vectraguard.audit.anchor import Anchor
 from vectraguard.audit.index_check import check_index
 from vectraguard.audit.mac_check import MacCheck, count_macs
 from vectraguard.audit.store import GENESIS, AuditStore, chain_hash
+from vectraguard.terminal.escape import printable
 
 MAX_PROBLEMS = 50  # then a count: a store emptied by an attacker must not print (or hold) a line per session
 
@@ -104,7 +111,7 @@ def _check_chain(store: AuditStore, anchor: Anchor | None, macs: MacCheck | None
     if verdict.problems:
         return False
     for seq, session_id, kind, body, prev_hash, stored_hash in store.events():
-        where = f"event {seq} ({kind} of session {session_id})"
+        where = f"event {seq} ({printable(str(kind))} of session {printable(str(session_id))})"  # stored data
         problem = _link_problem(where, seq, expected_seq, prev, session_id, kind, body, prev_hash, stored_hash)
         if problem is None and anchor is not None and seq == anchor.seq and stored_hash != anchor.hash:
             problem = (f"{where}: its hash is {stored_hash}, the head kept elsewhere says {anchor} — the chain was "
@@ -189,4 +196,4 @@ def _collect(verdict: Verdict, problems: Iterable[str]) -> None:
         else:
             more += 1
     if more:
-        verdict.problems.append(f"... and {more} more problems of the session index and stored outputs")
+        verdict.problems.append(f"... and {more} more problems of the sessions, their index, outputs and recordings")

@@ -132,30 +132,39 @@ def show(store: AuditStore, args: argparse.Namespace) -> int:
                                       for name, (head, tail) in outputs.items()}})
         return 0
     for kind, body in events:
-        body = exact.from_record(body)
-        print(f"== {printable(kind)}")
-        for key, value in body.items():
-            if key == "argv" and isinstance(value, list):
-                print(f"  argv: {exact.shell_line(value)}")
-            elif key == "approvals" and value:
-                _print_approvals(value)
-            elif key == "findings" and kind == "checked":
-                _print_findings(value, body.get("findings_omitted", 0))
-            elif key == "findings_omitted" and kind == "checked":
-                pass  # said under the findings
-            elif key in attempts.RECORD_KEYS and kind == "finished":
-                if key == "network":  # the other keys are its counts
-                    for line in attempts.describe(body):
-                        print(f"  {line}")
-            elif key not in ("version", "session", "output"):
-                print(f"  {printable(key)}: {printable(_text(value))}")
-        summaries = body.get("output")
-        for name, summary in (summaries if isinstance(summaries, dict) else {}).items():
-            _print_summary(name, summary)
+        try:
+            _print_event(kind, body)
+        except (KeyError, TypeError, AttributeError, ValueError):  # a record re-hashed into a shape no writer gives
+            raise TamperedRecord(f"vectraguard: a {kind} record of session {session_id} does not have the shape its "
+                                 "writer gives it — the audit store was edited") from None
     for name, (head, tail) in outputs.items():
         if head or tail:
             _print_output(printable(name), head, tail, raw=args.raw)
     return 0
+
+
+def _print_event(kind: str, body: dict[str, Any]) -> None:
+    """One record, a field a line; every value and key escaped (terminal/escape.py)."""
+    body = exact.from_record(body)
+    print(f"== {printable(kind)}")
+    for key, value in body.items():
+        if key == "argv" and isinstance(value, list):
+            print(f"  argv: {printable(exact.shell_line(value))}")
+        elif key == "approvals" and value:
+            _print_approvals(value)
+        elif key == "findings" and kind == "checked":
+            _print_findings(value, body.get("findings_omitted", 0))
+        elif key == "findings_omitted" and kind == "checked":
+            pass  # said under the findings
+        elif key in attempts.RECORD_KEYS and kind == "finished":
+            if key == "network":  # the other keys are its counts
+                for line in attempts.describe(body):
+                    print(f"  {printable(line)}")
+        elif key not in ("version", "session", "output"):
+            print(f"  {printable(key)}: {printable(_text(value))}")
+    summaries = body.get("output")
+    for name, summary in (summaries if isinstance(summaries, dict) else {}).items():
+        _print_summary(name, summary)
 
 
 def _named_streams(events: list[tuple[str, dict[str, Any]]]) -> list[str]:
