@@ -28,7 +28,7 @@ forms above, never on the path of `run`.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from vectraguard import errors
 
