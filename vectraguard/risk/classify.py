@@ -103,7 +103,7 @@ PATH_COMMANDS = frozenset({"rm", "rmdir", "unlink", "shred", "chmod", "chown", "
                            "rsync", "tee", "ln"})
 # Programs that run a file given to them: a file written earlier on the line is judged as their program.
 COMPILERS = frozenset({"gcc", "cc", "clang", "g++", "c++", "clang++", "tcc", "rustc", "go"})
-FILE_RUNNERS = frozenset({*inline_code.INTERPRETERS, "go", "nmap", "gdb", "tclsh", "wish", "expect", "sqlite3",
+FILE_RUNNERS = frozenset({*inline_code.INTERPRETERS, "go", "nmap", "gdb", "tclsh", "wish", "expect", "sqlite3", "java",
                           "deno", "bun", "ts-node", "tsx", "Rscript", "julia", "php", "ruby", "perl", "node", "lua"})
 
 
@@ -142,6 +142,8 @@ def classify(command: str | list[str] | tuple[str, ...], rules: tuple[Rule, ...]
     for name, body in list(judge.functions.items()):
         if name not in judge.called:
             judge.with_positional(None, body, 1)
+    for text, context in judge.traps:
+        judge.judged_text(text, 1, context)
     return judge.findings
 
 
@@ -186,6 +188,7 @@ class _Judge:
         self.directory: str | None = None  # after `cd DIR` on this line: DIR (relative to the working directory)
         self.called: set[str] = set()
         self.in_case = False  # between `case … in` and `esac`: a lone pattern before `)` is no command
+        self.traps: list[tuple[str, str]] = []  # trap handlers, judged after the line (they run at its end)
         self.findings: list[Finding] = []
         self._seen: set[tuple[str, str]] = set()
         self.budget = MAX_LINES
@@ -805,8 +808,8 @@ class _Judge:
         if name in ("mapfile", "readarray"):  # -C CALLBACK is evaluated for each chunk read
             for value in [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-C"]:
                 self.judged_text(value, depth, shlex.join(argv))
-        if name == "trap" and len(argv) > 1:
-            self.judged_text(argv[1], depth, shlex.join(argv))
+        if name == "trap" and len(argv) > 1:  # runs later: judged once the line has set its variables
+            self.traps.append((argv[1], shlex.join(argv)))
             return None
         if name in (".", "source"):
             self.program_file(argv[1] if len(argv) > 1 else "", stdin, depth, argv, positional=None)

@@ -123,6 +123,8 @@ def program(name: str, argv: list[str]) -> tuple[str | None, bool]:
             if not arg.startswith("-"):  # a subcommand (deno eval, crystal eval): its own flags come first
                 following = [a for a in args[index + 1:] if not a.startswith("-")]
                 return (following[0] if following else ""), False
+            if args[index + 1:index + 2] == ["-"]:  # pwsh -Command -: the program is read from input
+                return None, True
             return (args[index + 1] if index + 1 < len(args) else ""), False
         for option in options:  # attached: -c'...', -e'...', --eval=...
             if option.startswith("--") and arg.startswith(option + "="):

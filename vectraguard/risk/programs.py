@@ -75,6 +75,9 @@ def written_paths(argv: list[str]) -> list[str]:
                         and name == "7z" or a.startswith("--directory=")]
     if name == "find":
         return [args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-fprint", "-fprint0", "-fprintf", "-fls")]
+    if name in ("gawk", "awk") and ("inplace" in args or "--include=inplace" in args):  # gawk -i inplace PROG FILE…
+        files = [a for a in operands if a != "inplace"]
+        return files[1:]
     if name in ("ed", "red", "ex"):  # an editor's purpose: its file is written (`w`)
         return [a for a in operands if not a.startswith("+")][:1]
     if name in ("vim", "vi", "nvim", "vim.basic", "vim.tiny") and any(  # vim -es -c 'wq' F, vim +wq F
@@ -257,6 +260,7 @@ def _gdb(args: list[str], runs: Runs) -> None:
             runs.lines.append(found.group(1))
         elif re.match(r"^\s*(python|py|guile)\b", value):
             runs.opaque.append(f"gdb runs a program: `{value[:80]}`")
+        runs.lines += re.findall(r"""\bsystem\s*\(\s*"((?:\\.|[^"\\])*)"\s*\)""", value)  # call system("…") in the process
 
 
 def _sed(args: list[str], runs: Runs) -> None:

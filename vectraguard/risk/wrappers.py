@@ -69,6 +69,11 @@ WRAPPERS: dict[str, Wrapper] = {
     "xargs": _w("-n --max-args -I -L --max-lines -P --max-procs -d --delimiter -E -s --max-chars -a --arg-file "
                 "--process-slot-var"),
     "busybox": _w(),
+    "toybox": _w(),
+    "rlwrap": _w("-b -C -D -f -F -g -H -l -O -P -q -s -S -t -w -z --break-chars --command-name --history-no-dupes "
+                 "--file --history-format --forget-matching --history-filename --logfile --prompt-colour "
+                 "--pre-given --quote-characters --histsize --substitute-prompt --set-term-name --polling "
+                 "--filter"),
     "sudo": _w(_SUDO, inert="-l --list -v --validate -k --reset-timestamp -K --remove-timestamp -e --edit -V"),
     "doas": _w("-u -C"),
     "pkexec": _w("--user"),
