@@ -263,10 +263,13 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
                            "control characters are shown as visible escapes, on a terminal or not)")
     logs_verify = logs_sub.add_parser(
         "verify", help="check the hash chain and the store; exit 1 at the first broken record",
-        description="Check the hash chain, the prune checkpoint, the session index and the stored outputs; exit 1 "
-        "naming the first broken point. Needs only read access (a full disk, a read-only copy). With a head kept "
-        "elsewhere (from `logs head`), also prove that the store still holds that event and extends it: a cut-off "
-        "end, or a chain re-hashed after an edit, fails.")
+        description="Check the hash chain, the prune checkpoint (only with its `pruned` event on the chain), that "
+        "each session begins with its opening event, every column of the session index, the stored outputs (only "
+        "the streams a finished record names) and the recordings, against the events; exit 1 naming the first "
+        "broken point. Needs only read access (a full disk, a read-only copy). With a head kept elsewhere (from "
+        "`logs head`), also prove that the store still holds that event and extends it: a cut-off end, or a chain "
+        "re-hashed after an edit, fails; without audit.key_file a head at or before the prune checkpoint cannot "
+        "be proven and fails too (keep the head `logs prune` prints).")
     anchor = logs_verify.add_mutually_exclusive_group()
     anchor.add_argument("--head", metavar="SEQ:HASH", help="a chain head printed earlier by `logs head`")
     anchor.add_argument("--head-file", metavar="FILE", help="read SEQ:HASH from the first line of FILE")
@@ -289,7 +292,8 @@ def _fill_logs(logs: argparse.ArgumentParser) -> None:
         description="Drop the sessions started before TIME, with their recordings and workspace layers. Shows "
         "what would go (sessions, oldest and newest, recordings, layers) and asks on a terminal; without a "
         "terminal on stdin it needs --yes. A session still running is kept, and so is everything recorded "
-        "after it (only the oldest part of the chain can go). A TIME in the future is refused.")
+        "after it (only the oldest part of the chain can go), and a session goes whole or not at all. A TIME in "
+        "the future is refused. Prints the chain head after the prune, to keep for `logs verify --head`.")
     logs_prune.add_argument("--before", required=True, metavar="TIME",
                             help="sessions started before TIME go: " + TIME_FORMS + "; a date alone, or "
                             "`yesterday`, is the start of that day in local time")
