@@ -103,6 +103,14 @@ def workspace() -> Iterator[Path]:
 
 
 @pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A private VECTRAGUARD_DATA_DIR for one test (audit store, layers, recordings), root's."""
+    path = Path(tempfile.mkdtemp(prefix="vg-data-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def rootless_workspace() -> Iterator[Path]:
     path = _shared_dir("vg-ws-rootless-", ROOTLESS_USER)
     (path / "hello.txt").write_text("hello from the workspace\n")

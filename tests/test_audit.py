@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,6 @@ import pytest
 from tests.support.vg import Caller
 
 P = ["run", "-p", "test-tight"]
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-audit-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def sessions(caller: Caller, cwd: Path, env: dict[str, str], *filters: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ from tests.support.vg import Caller
 from vectraguard.audit.store import chain_hash
 
 P = ["run", "-p", "test-tight"]
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-anchor-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _vg(caller: Caller, cwd: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -9,10 +9,7 @@ import base64
 import json
 import os
 import random
-import shutil
 import sqlite3
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +22,6 @@ from vectraguard.audit.verify import verify
 
 P = ["run", "-p", "test-tight"]
 LATIN1 = "caf\udce9.txt"  # b"caf\xe9.txt" as Python's argv and os.listdir give it
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-bytes-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _vg(caller: Caller, args: list[str], cwd: Path, data_dir: Path) -> Any:

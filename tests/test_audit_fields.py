@@ -8,17 +8,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.vg import Caller
 from tests.test_audit_times import seed
@@ -27,13 +22,6 @@ SESSION_FIELDS = {"id", "started_at", "ended_at", "agent", "user", "profile", "c
                   "duration_ms"}
 CHAIN_FIELDS = {"seq", "session", "kind", "prev_hash", "hash"}
 OLD_NAMES = {"exit", "duration", "start", "record", "chain_head"}
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-fields-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def vg(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-import shutil
 import sqlite3
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +24,6 @@ from tests.support.vg import Caller
 from tests.test_audit_anchor import _decisions, _rehash_from, _sql
 from vectraguard.audit.settings import AuditSettings
 from vectraguard.audit.store import AuditStore, chain_hash, open_store
-
-
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-tamper-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _vg(caller: Caller, cwd: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

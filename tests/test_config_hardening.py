@@ -404,13 +404,6 @@ SECRETS = ("tok-json-1111aa", "tok-dotted-2222bb", "73219876", "tok-env-3333cc",
            "tok-whole-5555ee")
 
 
-@pytest.fixture
-def data_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="vg-audit-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def _everything_stored(data_dir: Path) -> str:
     """Every text in the audit database, whatever the table or column."""
     db = sqlite3.connect(data_dir / "audit.db")
