@@ -961,6 +961,9 @@ ORDINARY = [  # their relatives from a developer's day: must stay allowed
     "toybox ls -la",
     "docker login -u me --password-stdin ghcr.io < token.txt",
     "gdb -batch -ex run -ex bt ./build/app",
+    # make's and CI's own variables in planted text are not command substitutions
+    "printf 'clean:\\n\\trm -rf $(BUILD_DIR)\\n' >> Makefile",
+    "printf '      - run: echo ${{ github.sha }}\\n' >> .github/workflows/ci.yml",
 ]
 
 

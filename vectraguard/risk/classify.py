@@ -521,6 +521,8 @@ class _Judge:
                 line = value.group(1).replace('\\"', '"')
             line = re.sub(r"^(//go:generate|RUN|CMD|ENTRYPOINT)\s+", "", line)  # go generate, a Dockerfile
             line = re.sub(r"^(-\s+)?([\w.-]+\s*:\s*;?\s*)?[@+-]*\s*", "", line)  # `- run: …`, `all: ; @…`
+            # make's $(VAR) and CI's ${{ expr }} are the file's own variables, not command substitutions
+            line = re.sub(r"\$\{\{[^}]*\}\}|\$\((?!HOME\))[A-Za-z_][\w.]*\)|\$\{(?!HOME\})[A-Za-z_][\w.]*\}", "VALUE", line)
             if line and depth <= MAX_DEPTH:
                 before = len(self.findings)
                 self.line(line, depth + 1)
