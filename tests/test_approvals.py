@@ -73,7 +73,7 @@ def test_deny_refuses_before_anything_runs_and_names_the_setting(root: Caller, w
     assert session["events"][-1]["status"] == "refused"
     [denied] = session["events"][-1]["approvals"]
     assert denied["decision"] == "denied" and denied["verdict"] == "deny" and denied["user"] == "root"
-    assert [f["rule"] for f in denied["findings"]] == ["secret-pipe-out"]
+    assert [f["rule"] for f in denied["findings"]] == ["secret-pipe-out", "home-file-out"]
 
 
 def test_allow_runs_without_asking_and_the_finding_is_recorded(root: Caller, workspace: Path,
@@ -180,7 +180,7 @@ def test_a_remembered_approval_is_bound_to_command_directory_and_profile_and_rev
     listed = json.loads(root.run(["approvals", "list", "--json"], cwd=workspace, extra_env=env).stdout)
     [entry] = listed
     assert first == {**first, "decision": "approved", "by": "terminal", "remembered": entry["id"]}
-    assert (entry["argv"], entry["cwd"], entry["rules"]) == (RISKY, str(workspace), ["rm-recursive"])
+    assert (entry["argv"], entry["cwd"], entry["rules"]) == (RISKY, str(workspace), ["rm-recursive", "rm-home-file"])
 
     # The same run, without a terminal: approved by the remembered answer.
     again = root.run([*P, "--", *RISKY], cwd=workspace, extra_env=env)

@@ -111,7 +111,7 @@ def test_a_remembered_approval_is_recorded_with_its_id(root: Caller, workspace: 
     event = shown(root, workspace, env, verdict["audit_id"])
     assert (event["status"], event["remembered"], event["reason"]) == (
         "checked/allow", verdict["remembered"], f"remembered approval {verdict['remembered']['id']}")
-    assert [f["rule"] for f in event["findings"]] == ["rm-recursive"]  # what was approved, still on record
+    assert [f["rule"] for f in event["findings"]] == ["rm-recursive", "rm-home-file"]  # what was approved, still on record
 
 
 def _stored_text(env: dict[str, str]) -> str:

@@ -607,12 +607,19 @@ def test_a_session_with_no_change_set_and_an_applied_or_discarded_one(ws: Path, 
         assert result.returncode == 125 and len(result.stderr.splitlines()) == 1 and "discarded" in result.stderr
 
 
+def _record_run(tmp_path: Path, sid: str) -> None:
+    """The run's own `started` record, as `run` leaves it (verify checks the index against it, and
+    that a session's events begin with it)."""
+    audit = open_store(tmp_path / "data" / "audit.db")
+    at = "2026-01-01T00:00:00.000Z"
+    audit.append(sid, "started", {"session": sid, "status": "started", "at": at},
+                 {"id": sid, "started_at": at, "status": "started"})
+    audit.close()
+
+
 def test_changes_diff_apply_discard_end_to_end(pending: store.Layer, ws: Path, tmp_path: Path) -> None:
     sid = pending.session_id
-    audit = open_store(tmp_path / "data" / "audit.db")  # the run's own record, as `run` leaves it
-    audit.append(sid, "started", {"session": sid, "status": "started"},
-                 {"id": sid, "started_at": "2026-01-01T00:00:00.000Z", "status": "started"})
-    audit.close()
+    _record_run(tmp_path, sid)
     listed = vg(["changes"], ws / "src", tmp_path)  # the newest layer of this directory
     assert listed.returncode == 0, listed.stderr
     assert "\x1b" not in listed.stdout and "esc\\x1b[2J.txt" in listed.stdout
@@ -945,6 +952,8 @@ def test_the_apply_and_discard_events_of_a_session_with_many_paths_are_bounded(w
     for i in range(2000):
         dropped.file(f"other/{i:04d}.txt", b"y\n")
     discarded = dropped.done()
+    _record_run(tmp_path, applied.session_id)
+    _record_run(tmp_path, discarded.session_id)
     assert vg(["apply", applied.session_id], ws, tmp_path).returncode == 0
     assert vg(["discard", discarded.session_id], ws, tmp_path).returncode == 0
     audit = open_store(tmp_path / "data" / "audit.db")
