@@ -22,6 +22,7 @@ script file is read (small files only).
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import posixpath
 import re
@@ -508,6 +509,14 @@ class _Judge:
         """Text written into a file a build, CI, hook or shell runs later: each line judged as the
         command it plants, with a Makefile's, YAML's or JSON's own syntax taken off first; in a
         program file (setup.py, build.rs, build.gradle, init.el …), judged as that program."""
+        if posixpath.basename(path) == "package.json":  # written whole, as JSON: its scripts run on npm install
+            try:
+                scripts = json.loads(text).get("scripts", {})
+            except (ValueError, AttributeError):
+                scripts = {}
+            for script in scripts.values() if isinstance(scripts, dict) else ():
+                if isinstance(script, str):
+                    self.line(script, depth + 1)
         language = next((name for pattern, name in PLANTED_LANGUAGES if pattern.search(path)), None)
         if language is not None and language != "node":
             self.code(language, [language, path], text, depth, (), opaque=False)
@@ -970,6 +979,10 @@ class _Judge:
         for path in files:
             from_input = path in STDIN_PATHS or path.startswith(("/dev/fd/", "/proc/self/fd/"))
             text = stdin.known if from_input else self.files.get(posixpath.normpath(path))
+            if text is None and not from_input and self.cwd is not None:
+                text = _read_script(self._host_path(path))
+                if text is None:
+                    self._unread_scratch(path)
             if text is None and from_input and (stdin.fed or stdin.substituted):
                 for inner in stdin.substituted:  # make -f <(curl …): a makefile fetched, or unknown
                     self.fed_line("sh", depth, tuple(self._names(inner)))
@@ -1117,6 +1130,8 @@ class _Judge:
                     text = _read_script(self._host_path(operand))
                 if text:  # a program file: judged by its rules and the commands it names (not as opaque)
                     self.code(name, argv, text, depth, sources, opaque=False)
+                else:
+                    self._unread_scratch(operand)
         if code:
             if UNKNOWN in code:
                 self.opaque("opaque-code", shlex.join(argv), "the program is known only when it runs")
@@ -1187,6 +1202,16 @@ class _Judge:
             text = _read_script(self._host_path(path))
         if text is not None:
             self.with_positional(positional, text, depth + 1)
+        else:
+            self._unread_scratch(path)
+
+    def _unread_scratch(self, path: str) -> None:
+        """A program file in a shared scratch directory (where anyone may put one) that this line
+        did not write and that cannot be read here: what it runs cannot be seen."""
+        place = posixpath.normpath(path)
+        if re.match(r"/(tmp|var/tmp|dev/shm)/", place) and place not in self.files and place not in self.downloaded \
+                and place not in self.decoded_files:
+            self.opaque("opaque-loaded", path, "runs a file from a scratch directory that cannot be read here")
 
     def static_output(self, line: str) -> str | None:
         """The output of `echo TEXT | base64 -d ...`, when it needs no running to know."""

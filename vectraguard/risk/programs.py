@@ -447,6 +447,8 @@ def _npm_config(args: list[str], runs: Runs) -> None:
             runs.lines.append(shlex.join(args[args.index("--") + 1:]))
         runs.lines += [a.partition("=")[2] for a in args if a.startswith("--call=")]
     words = [a for a in args if not a.startswith("-")]
+    if words[:1] == ["set-script"] and len(words) > 2:  # npm set-script NAME CMD (npm 7)
+        runs.lines.append(words[2])
     if words[:2] == ["pkg", "set"]:  # npm pkg set scripts.postinstall=CMD: run by every later npm install
         runs.lines += [w.partition("=")[2] for w in words[2:] if w.startswith("scripts.") and "=" in w]
     if words[:2] in (["config", "set"], ["set"]) or words[:1] == ["config"] and "set" in words:
