@@ -979,10 +979,8 @@ class _Judge:
         for path in files:
             from_input = path in STDIN_PATHS or path.startswith(("/dev/fd/", "/proc/self/fd/"))
             text = stdin.known if from_input else self.files.get(posixpath.normpath(path))
-            if text is None and not from_input and self.cwd is not None:
-                text = _read_script(self._host_path(path))
-                if text is None:
-                    self._unread_scratch(path)
+            if text is None and not from_input:  # a makefile in a scratch directory: unseen (others are the project's)
+                self._unread_scratch(path)
             if text is None and from_input and (stdin.fed or stdin.substituted):
                 for inner in stdin.substituted:  # make -f <(curl …): a makefile fetched, or unknown
                     self.fed_line("sh", depth, tuple(self._names(inner)))
