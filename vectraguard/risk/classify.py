@@ -616,8 +616,8 @@ class _Judge:
                 values = [" ".join(values)]
             elif literal is not None and re.fullmatch(r"\{[^{}\s]*,[^{}\s]*\}", literal):
                 values = literal[1:-1].split(",")  # brace expansion: {rm,-rf,~}
-            elif _brace_list(word) is not None:  # {bash,-c,'…'}: unquoted braces and commas, quoted items
-                values = _brace_list(word) or []
+            elif (braced := _brace_list(word)) is not None:  # {bash,-c,'…'}: unquoted braces, quoted items
+                values = braced
             elif literal is not None and word.parts and not any(p.quoted for p in word.parts) and \
                     re.fullmatch(r"[^{}\s]*\{[^{}\s]*,[^{}\s]*\}[^{}\s]*", literal):
                 before, _, rest = literal.partition("{")  # {~,/etc}/*, /usr/{bin,lib}
