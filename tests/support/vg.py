@@ -37,34 +37,57 @@ class Caller:
         env.update(extra or {})
         return env
 
-    def argv(self, program: Sequence[str], extra_env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
-        """The argv and environment to run `program` as this caller."""
+    def argv(self, program: Sequence[str], extra_env: dict[str, str] | None = None,
+             netns: str | None = None) -> tuple[list[str], dict[str, str]]:
+        """The argv and environment to run `program` as this caller; inside
+        the named network namespace `netns` (tests/support/netns.py) if given."""
         env = self.environment(extra_env)
+        enter = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
         if self.user is None:
-            return list(program), env
+            return [*enter, *program], env
         as_user = ["runuser", "-u", self.user, "--", "env", "-i", *(f"{k}={v}" for k, v in env.items())]
-        return [*as_user, *program], {"PATH": SYSTEM_PATH}
+        return [*enter, *as_user, *program], {"PATH": SYSTEM_PATH}
 
     def vg(self, args: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "vectraguard", *args]
 
     def run(self, args: Sequence[str], *, cwd: Path, input: bytes = b"", timeout: float = 120,
-            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+            extra_env: dict[str, str] | None = None, netns: str | None = None) -> subprocess.CompletedProcess[bytes]:
         """Without a controlling terminal (a session of its own), whether or not
-        the tests run from one: nothing can be asked, as in CI."""
-        argv, env = self.argv(self.vg(args), extra_env)
+        the tests run from one: nothing can be asked, as in CI. With `netns`,
+        inside that network namespace, on a Podman service started outside it
+        (service_env)."""
+        if netns:
+            extra_env = {**self.service_env(), **(extra_env or {})}
+        argv, env = self.argv(self.vg(args), extra_env, netns)
         return subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True,
                               timeout=timeout, check=False, start_new_session=True)
 
-    def last_session(self, cwd: Path, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    def last_session(self, cwd: Path, extra_env: dict[str, str] | None = None,
+                     netns: str | None = None) -> dict[str, Any]:
         """`logs show --json` of the newest session."""
-        listed = self.run(["logs", "list", "--json", "--limit", "1"], cwd=cwd, extra_env=extra_env)
+        listed = self.run(["logs", "list", "--json", "--limit", "1"], cwd=cwd, extra_env=extra_env, netns=netns)
         rows = json.loads(listed.stdout)
-        shown = self.run(["logs", "show", rows[0]["id"], "--json"], cwd=cwd, extra_env=extra_env)
+        shown = self.run(["logs", "show", rows[0]["id"], "--json"], cwd=cwd, extra_env=extra_env, netns=netns)
         return json.loads(shown.stdout)  # type: ignore[no-any-return]
 
-    def popen(self, args: Sequence[str], *, cwd: Path) -> subprocess.Popen[bytes]:
-        argv, env = self.argv(self.vg(args))
+    def service_env(self) -> dict[str, str]:
+        """CONTAINER_HOST naming the Podman service this caller's runs use,
+        started here, in the host's namespace, if it was not running.
+
+        A run inside a test namespace must never start the private service
+        itself: the service outlives the run, would sit in that namespace
+        (and keep it alive), and every later run on this host, the other
+        tests' included, would reuse it. Pinned by CONTAINER_HOST, a run
+        whose service went away fails instead of starting one."""
+        script = ("from vectraguard.runtime import host, service; "
+                  "print(service.connect(host.detect().oci_runtime).socket_path)")
+        argv, env = self.argv([sys.executable, "-c", script])
+        done = subprocess.run(argv, env=env, cwd="/", capture_output=True, text=True, check=True, timeout=120)
+        return {"CONTAINER_HOST": f"unix://{done.stdout.strip()}"}
+
+    def popen(self, args: Sequence[str], *, cwd: Path, netns: str | None = None) -> subprocess.Popen[bytes]:
+        argv, env = self.argv(self.vg(args), self.service_env() if netns else None, netns)
         # A session of its own, like a terminal job: signals go where the test sends them.
         return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
