@@ -232,6 +232,27 @@ def test_a_v6_target_is_bracketed_in_the_request() -> None:
     assert seen[0][:2] == ["CONNECT [2001:db8::1]:443 HTTP/1.1", "Host: [2001:db8::1]:443"]
 
 
+@pytest.mark.parametrize(("host", "port", "shown"), [
+    ("x\r\nHost: evil.b.com", 443, "'x\\r\\nHost: evil.b.com' port 443"),  # a header smuggled in the name
+    ("", 443, "'' port 443"),
+    ("pypi.org", 0, "'pypi.org' port 0"),
+    ("pypi.org", 65536, "'pypi.org' port 65536"),
+])
+def test_a_host_that_could_break_the_request_head_is_refused_before_connecting(host: str, port: int,
+                                                                                 shown: str) -> None:
+    seen: list[list[str]] = []
+
+    async def scenario() -> str:
+        proxy_server, proxy_port = await _serve(_connect_proxy(seen))
+        async with proxy_server:
+            with pytest.raises(UpstreamError) as caught:
+                await UpstreamProxy("127.0.0.1", proxy_port, GOOD, ()).open_tunnel(host, port, 5)
+            return str(caught.value)
+
+    assert asyncio.run(scenario()) == f"not a destination to ask the upstream proxy for: {shown}"
+    assert seen == []
+
+
 def _replies(data: bytes, *, close: bool) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")

@@ -39,6 +39,8 @@ from vectraguard.output import printable
 
 DEFAULT_PORT = 1080  # curl's default for a proxy URL without a port
 HEAD_LIMIT = 16 * 1024  # bytes of a CONNECT response's status line and headers
+# Names (underscores occur in real DNS names) and IP literals: nothing that could end a header line.
+_HOST_TEXT = re.compile(r"[A-Za-z0-9._-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
 _STATUS = re.compile(r"HTTP/1\.[01] ([0-9]{3})(?: .*)?")
 
 
@@ -100,7 +102,7 @@ class UpstreamProxy:
 
     def redacted(self) -> str:
         """The proxy as a URL to show: the password never appears."""
-        where = f"[{self.host}]" if ":" in self.host else self.host
+        where = printable(f"[{self.host}]" if ":" in self.host else self.host)
         if self.credentials is None:
             return f"http://{where}:{self.port}"
         user = self.credentials.partition(":")[0]
@@ -118,7 +120,11 @@ class UpstreamProxy:
         """A CONNECT tunnel to host:port, positioned after the proxy's response head
         (bytes the proxy sent past it stay in the reader). UpstreamError when the
         proxy cannot be reached, does not answer within `timeout` seconds, sends
-        a head over HEAD_LIMIT bytes, or answers other than 2xx."""
+        a head over HEAD_LIMIT bytes, or answers other than 2xx; also for a host
+        that is no host name or address (it goes into the request's head)."""
+        if not _HOST_TEXT.fullmatch(host) or not 0 < port < 65536:
+            raise UpstreamError(f"not a destination to ask the upstream proxy for: "
+                                f"{printable(cut(repr(host), 200))} port {port}")
         try:
             async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
