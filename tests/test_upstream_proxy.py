@@ -62,6 +62,11 @@ def test_environment_without_a_proxy_means_direct() -> None:
     ("http://proxy:99999", "network.upstream_proxy 'http://proxy:99999': the port must be a number from 1 to 65535"),
     ("http://u:hunter2@proxy:x", ("network.upstream_proxy 'http://u:***@proxy:x': the port must be a number "
                                  "from 1 to 65535")),
+    ("http://proxy:0", "network.upstream_proxy 'http://proxy:0': the port must be a number from 1 to 65535"),
+    ("http://bad\u00ffname\u0000:1", ("network.upstream_proxy 'http://bad\u00ffname\\x00:1': "
+                                       "the proxy host is not a host name")),
+    ("http://" + "a" * 64 + ".corp:1", (f"network.upstream_proxy 'http://{'a' * 64}.corp:1': the proxy host is not a "
+                                       "host name")),  # a label is at most 63 characters
     ("http://proxy:3128/path", ("network.upstream_proxy 'http://proxy:3128/path': a proxy URL has no path "
                                "(write http://host:port)")),
     ("direct", ("network.upstream_proxy 'direct': only http:// proxies are supported "

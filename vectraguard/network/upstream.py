@@ -77,20 +77,27 @@ class UpstreamProxy:
         shown = printable(cut(_without_password(url), 200))
         parts = urlsplit(url.strip())
         if parts.scheme.lower() != "http":
-            raise ValueError(f"{source} {shown!r}: only http:// proxies are supported "
+            raise ValueError(f"{source} '{shown}': only http:// proxies are supported "
                              f"(not {parts.scheme or 'a bare host'}; write http://host:port)")
         try:
-            port = parts.port or DEFAULT_PORT
+            port = DEFAULT_PORT if parts.port is None else parts.port
         except ValueError:
-            raise ValueError(f"{source} {shown!r}: the port must be a number from 1 to 65535") from None
+            port = 0
+        if not 0 < port < 65536:
+            raise ValueError(f"{source} '{shown}': the port must be a number from 1 to 65535")
         if not parts.hostname:
-            raise ValueError(f"{source} {shown!r}: no proxy host")
+            raise ValueError(f"{source} '{shown}': no proxy host")
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f"{source} {shown!r}: a proxy URL has no path (write http://host:port)")
+            raise ValueError(f"{source} '{shown}': a proxy URL has no path (write http://host:port)")
         try:
             host = str(ipaddress.ip_address(parts.hostname))
         except ValueError:
-            host = normalize_host(parts.hostname)
+            try:
+                host = normalize_host(parts.hostname)
+            except ValueError:
+                host = ""
+            if not _HOST_TEXT.fullmatch(host):  # the idna codec lets control characters through
+                raise ValueError(f"{source} '{shown}': the proxy host is not a host name")
         credentials = None
         if parts.username is not None:
             credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -141,6 +148,9 @@ class UpstreamProxy:
             writer.close()
             raise UpstreamError(f"the upstream proxy {self.redacted()} did not open a tunnel to "
                                 f"{_authority(host, port)}: {_why(exc)}") from None
+        except BaseException:  # cancelled: the connection is not left open
+            writer.close()
+            raise
         code = _STATUS.fullmatch(status)
         if code is None or not code.group(1).startswith("2"):
             writer.close()
