@@ -45,6 +45,12 @@ def test_a_listed_name_is_never_asked_of_dns() -> None:
     assert _resolve(Resolver({"nothing.invalid": (A("192.0.2.10"),)}), "nothing.invalid") == [A("192.0.2.10")]
 
 
+def test_a_listed_name_without_addresses_does_not_resolve() -> None:
+    with pytest.raises(ResolveError) as caught:
+        _resolve(Resolver({"localhost": ()}), "localhost")
+    assert str(caught.value) == "the name does not resolve (the hosts map lists it without an address)"
+
+
 def test_other_names_go_to_dns_deduplicated_in_order() -> None:
     addresses = _resolve(Resolver(), "localhost", 80)
     assert addresses, "localhost resolves"

@@ -64,6 +64,8 @@ class Resolver:
         except ValueError as exc:
             raise ResolveError(f"the name does not resolve ({exc})") from None
         if name in self.hosts:
+            if not self.hosts[name]:
+                raise ResolveError("the name does not resolve (the hosts map lists it without an address)")
             return list(self.hosts[name])
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
