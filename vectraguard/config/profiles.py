@@ -164,8 +164,11 @@ def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
         found = [load_file(path, "profile") for directory in sources.fragment_directories()
                  if (path := directory / f"{name}.yaml").is_file()]
         if not found:
+            known = sorted({path.stem for directory in sources.fragment_directories()
+                            for path in directory.glob("*.yaml")})
             raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {layer.source})",
-                              hint=f"fragments live in {', '.join(map(str, sources.fragment_directories()))}")
+                              hint=f"available fragments: {', '.join(known)} "
+                              f"(in {', '.join(map(str, sources.fragment_directories()))})")
         for fragment in found:
             if "extends" in fragment.data or "include" in fragment.data:
                 raise ConfigError(f"vectraguard: {fragment.source}: a fragment may not use extends or include")
