@@ -118,17 +118,17 @@ def test_settings_resolve_and_the_proxy_password_is_never_shown(caller: Caller, 
 
 BAD = [
     ("upstream_proxy: https://proxy.internal:3129",
-     "network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the scheme must be "
-     "http (the proxy is spoken to in plain HTTP; TLS to the destination goes through it), not 'https'"),
+     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the scheme must be "
+      "http (the proxy is spoken to in plain HTTP; TLS to the destination goes through it), not 'https'")),
     ("upstream_proxy: http://proxy.internal",
-     "network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the host and the "
-     "port are both required"),
+     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the host and the "
+      "port are both required")),
     ("upstream_proxy: http://proxy.internal:3129/path",
-     "network.upstream_proxy: expected `environment` or http://[user:password@]host:port: nothing may follow "
-     "the port"),
+     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: nothing may follow "
+      "the port")),
     ("upstream_proxy: http://proxy.internal:99999",
-     "network.upstream_proxy: expected `environment` or http://[user:password@]host:port "
-     "(Port out of range 0-65535)"),
+     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port "
+      "(Port out of range 0-65535)")),
     ("upstream_proxy: environment\n  no_proxy: [corp.example]",
      "network.no_proxy: only applies with an upstream_proxy URL (`environment` uses the host's no_proxy)"),
     ("upstream_proxy: http://p:1\n  no_proxy: [-bad-]",

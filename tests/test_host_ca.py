@@ -57,7 +57,7 @@ def test_the_host_ca_is_mounted_read_only_and_named(root: Caller, workspace: Pat
 def test_without_the_flag_none_of_it(root: Caller, workspace: Path, data_dir: Path, test_ca: Path) -> None:
     result = _run(root, workspace, data_dir, [], test_ca)
     assert result.returncode == 0, result.stderr.decode()
-    content, writable, options, env = result.stdout.decode().split("@@sep@@\n")
+    content, _, options, env = result.stdout.decode().split("@@sep@@\n")
     assert "No such file or directory" in content and options == ""
     assert not any(line.partition("=")[0] in VARIABLES for line in env.splitlines())
 

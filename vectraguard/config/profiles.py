@@ -145,7 +145,7 @@ def split_additions(fragment: Layer) -> tuple[Layer, Layer | None]:
     appends: list[tuple[str, tuple[Any, ...]]] = []
     for path in ADDITIVE_KEYS:
         *parents, leaf = path.split(".")
-        node = data
+        node: Any = data
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict) and leaf in node:
