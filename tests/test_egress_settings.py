@@ -7,6 +7,7 @@ data directory of its own (trust store, audit store).
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,6 @@ def caller() -> Iterator[Caller]:
     base = Path(tempfile.mkdtemp(prefix="vg-egress-"))
     (base / "vectraguard" / "profiles.d").mkdir(parents=True)
     yield Caller(None, base)
-    import shutil
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -182,6 +182,26 @@ def test_a_project_file_may_set_the_others(caller: Caller, workspace: Path, data
     assert caller.run(["trust"], cwd=workspace, extra_env=env).returncode == 0
     network = _show(caller, "team", workspace, data_dir)
     assert (network["max_connections"], network["trust_host_ca"], network["allow"]) == (8, True, FRAGMENTS["allow-npm"])
+
+
+def test_the_system_policy_caps_max_connections(caller: Caller, workspace: Path, data_dir: Path) -> None:
+    system = Path(tempfile.mkdtemp(prefix="vg-etc-"))
+    try:
+        policy = system / "policy.yaml"
+        policy.write_text("version: 1\nnetwork:\n  max_connections: 64\n")
+        path = _profile(caller, "mine", f"image: {TEST_IMAGE}\nnetwork:\n  max_connections: 100\n")
+        env = {"VECTRAGUARD_DATA_DIR": str(data_dir), "VECTRAGUARD_SYSTEM_DIR": str(system)}
+        result = caller.run(["run", "-p", "mine", "--", "true"], cwd=workspace, extra_env=env)
+        assert result.returncode == 125
+        assert result.stderr.decode().splitlines() == [
+            "vectraguard: the system policy refuses this run",
+            f"  {path}:3: network.max_connections: 100 is above the maximum 64; refused by policy rule "
+            f"network.max_connections ({policy}:3)"]
+        within = caller.run(["run", "-p", "mine", "--set", "network.max_connections=64", "--", "true"],
+                            cwd=workspace, extra_env=env)
+        assert within.returncode == 0, within.stderr.decode()
+    finally:
+        shutil.rmtree(system, ignore_errors=True)
 
 
 @pytest.mark.parametrize(("url", "shown"), [
