@@ -195,8 +195,8 @@ def test_the_system_policy_caps_max_connections(caller: Caller, workspace: Path,
         assert result.returncode == 125
         assert result.stderr.decode().splitlines() == [
             "vectraguard: the system policy refuses this run",
-            f"  {path}:3: network.max_connections: 100 is above the maximum 64; refused by policy rule "
-            f"network.max_connections ({policy}:3)"]
+            (f"  {path}:3: network.max_connections: 100 is above the maximum 64; refused by policy rule "
+             f"network.max_connections ({policy}:3)")]
         within = caller.run(["run", "-p", "mine", "--set", "network.max_connections=64", "--", "true"],
                             cwd=workspace, extra_env=env)
         assert within.returncode == 0, within.stderr.decode()
