@@ -54,6 +54,15 @@ def test_the_host_ca_is_mounted_read_only_and_named(root: Caller, workspace: Pat
     assert {name: variables.get(name) for name in VARIABLES} == dict.fromkeys(VARIABLES, TARGET)
 
 
+def test_rootless_too(rootless: Caller, rootless_workspace: Path, test_ca: Path) -> None:
+    result = rootless.run(["run", "-p", "test-best-effort", "--yes", "--network", "allowlist", "--trust-host-ca",
+                           "--", "sh", "-c", INSIDE], cwd=rootless_workspace, extra_env={"SSL_CERT_FILE": str(test_ca)})
+    assert result.returncode == 0, result.stderr.decode()
+    content, writable, options, env = result.stdout.decode().split("@@sep@@\n")
+    assert (content, writable, options.split(",")[0]) == (test_ca.read_text(), "refused\n", "ro")
+    assert f"SSL_CERT_FILE={TARGET}" in env.splitlines()
+
+
 def test_without_the_flag_none_of_it(root: Caller, workspace: Path, data_dir: Path, test_ca: Path) -> None:
     result = _run(root, workspace, data_dir, [], test_ca)
     assert result.returncode == 0, result.stderr.decode()
