@@ -116,6 +116,19 @@ def test_settings_resolve_and_the_proxy_password_is_never_shown(caller: Caller, 
     assert b"s3cret-pw" not in (data_dir / "audit.db").read_bytes()
 
 
+def test_a_proxy_password_given_on_the_command_line_is_stored_nowhere(caller: Caller, workspace: Path,
+                                                                      data_dir: Path, tmp_path: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir), "XDG_CACHE_HOME": str(tmp_path)}
+    ran = caller.run(["run", "-p", "default", "--image", TEST_IMAGE, "--set",
+                      "network.upstream_proxy=http://bob:pw-on-argv@proxy.internal:3129", "--", "true"],
+                     cwd=workspace, extra_env=env)
+    assert ran.returncode == 0, ran.stderr.decode()
+    stored = [path for path in [*tmp_path.rglob("*"), *data_dir.rglob("*")]
+              if path.is_file() and b"pw-on-argv" in path.read_bytes()]
+    assert stored == []
+    assert "bob:***@proxy.internal:3129" in json.dumps(caller.last_session(workspace, env))
+
+
 BAD = [
     ("upstream_proxy: https://proxy.internal:3129",
      ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the scheme must be "

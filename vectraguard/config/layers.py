@@ -66,9 +66,9 @@ def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Laye
     and the same cache, keyed by its canonical JSON."""
     if not data:
         return Layer(source, data, {})
-    if "env" in data:
-        # Environment values given on the command line may be secrets: never
-        # written to the cache directory (validated each time instead).
+    if "env" in data or "upstream_proxy" in (data.get("network") or {}):
+        # Environment values and a proxy URL given on the command line may be
+        # secrets: never written to the cache directory (validated each time instead).
         raise_if_any(schema.validate(schema_name, data, {}, source), "vectraguard: invalid command-line options")
         return Layer(source, data, {})
     key = cache.cache_key(schema_name.encode() + schema.fingerprint(), json.dumps(data, sort_keys=True).encode())
