@@ -114,6 +114,11 @@ def test_settings_resolve_and_the_proxy_password_is_never_shown(caller: Caller, 
     record = json.dumps(caller.last_session(workspace, env))
     assert "alice:***@proxy.internal:3129" in record and "s3cret-pw" not in record
     assert b"s3cret-pw" not in (data_dir / "audit.db").read_bytes()
+    # Nor is the profile file copied, parsed, to the validation cache.
+    cache = caller.config_home / "cache"
+    assert caller.run(["profile", "show", "mine"], cwd=workspace,
+                      extra_env={**env, "XDG_CACHE_HOME": str(cache)}).returncode == 0
+    assert cache.is_dir() and not [path for path in cache.rglob("*") if path.is_file() and b"s3cret-pw" in path.read_bytes()]
 
 
 def test_a_proxy_password_given_on_the_command_line_is_stored_nowhere(caller: Caller, workspace: Path,
