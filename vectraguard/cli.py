@@ -120,6 +120,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
     p.add_argument("--allow", action="append", default=[], metavar="HOST[:PORT]",
                    help="allow this destination (host, *.domain or CIDR; port default 80 and 443); implies "
                    "--network allowlist; repeatable")
+    p.add_argument("--trust-host-ca", action="store_true",
+                   help="with --network allowlist or full: mount this host's CA bundle read-only in the sandbox and "
+                   "point SSL_CERT_FILE and the like at it (for TLS inspected by a corporate CA); "
+                   "network.trust_host_ca in a profile")
     _add_layer_options(p)
     p.add_argument("command", nargs="*", metavar="CMD",
                    help="the command and its arguments; put them after `--`")

@@ -34,6 +34,7 @@ def trust_project(args: argparse.Namespace) -> int:
     raw = project.read_checked(found)
     # Only a valid file can be trusted; its profiles must resolve, too.
     layer = load_bytes(raw, found.path, "project")
+    project.refuse_host_only_keys(layer)
     sources = profiles.Sources(layer)
     names = list(layer.data.get("profiles", {}))
     for name in names:

@@ -1,6 +1,6 @@
 """The command line as the highest configuration layer.
 
-Per-run flags (`--memory`, `--mount`, `--env`, `--allow`, `--set KEY=VALUE`,
+Per-run flags (`--memory`, `--mount`, `--env`, `--allow`, `--trust-host-ca`, `--set KEY=VALUE`,
 ...) are written into a profile-shaped layer and validated by the same
 schema as a file, so a flag and a file line mean the same thing.
 """
@@ -40,6 +40,8 @@ def flags_layer(args: argparse.Namespace) -> Layer:
         put("limits.pids", int(args.pids))
     if args.mount:
         put("filesystem.mounts", [parse_mount_flag(m) for m in args.mount])
+    if getattr(args, "trust_host_ca", False):
+        put("network.trust_host_ca", True)
     if args.allow and args.network is None:
         put("network.mode", "allowlist")  # --allow alone means: this, and nothing else
     env_set = parse_env_flags(args.env, os.environ)

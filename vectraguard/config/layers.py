@@ -57,8 +57,16 @@ def load_bytes(raw: bytes, path: Path, schema_name: str) -> Layer:
     if not problems:
         problems = schema.validate(schema_name, loaded.data, loaded.lines, str(path))
     raise_if_any(problems, f"vectraguard: {path} is not a valid configuration file")
-    cache.store(key, loaded.data, loaded.lines)
+    if not _holds_proxy_url(loaded.data):
+        cache.store(key, loaded.data, loaded.lines)
     return Layer(str(path), loaded.data, loaded.lines)
+
+
+def _holds_proxy_url(data: dict[str, Any]) -> bool:
+    """Whether a document sets network.upstream_proxy, which may carry a
+    password: such a layer is validated each time, never copied to the cache."""
+    network = data.get("network")
+    return isinstance(network, dict) and "upstream_proxy" in network
 
 
 def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Layer:
@@ -66,9 +74,9 @@ def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Laye
     and the same cache, keyed by its canonical JSON."""
     if not data:
         return Layer(source, data, {})
-    if "env" in data:
-        # Environment values given on the command line may be secrets: never
-        # written to the cache directory (validated each time instead).
+    if "env" in data or _holds_proxy_url(data):
+        # Environment values and a proxy URL given on the command line may be
+        # secrets: never written to the cache directory (validated each time instead).
         raise_if_any(schema.validate(schema_name, data, {}, source), "vectraguard: invalid command-line options")
         return Layer(source, data, {})
     key = cache.cache_key(schema_name.encode() + schema.fingerprint(), json.dumps(data, sort_keys=True).encode())

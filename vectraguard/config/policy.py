@@ -74,6 +74,10 @@ def check_profile(profile: ResolvedProfile, policy: Policy | None) -> list[Probl
             if not any(host_matches(entry, pattern) for pattern in patterns):
                 problems.append(_violation(profile, "network.allow", entry, "is outside the allowed destinations",
                                            policy.rule("network.allow")))
+    most = policy.get("network.max_connections")
+    if most is not None and profile.network_max_connections > most:
+        problems.append(_violation(profile, "network.max_connections", profile.network_max_connections,
+                                   f"is above the maximum {most}", policy.rule("network.max_connections")))
     denied = policy.get("env.deny") or []
     for name in (*profile.env_allow, *profile.env_set):
         if any(fnmatch.fnmatchcase(name, pattern) for pattern in denied):

@@ -10,6 +10,7 @@ the merge or the resolved model.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,11 +123,36 @@ def with_fragments(own: list[Layer], sources: Sources) -> list[Layer]:
     below the layers above it. (A user layer that only says
     `include: [allow-best-effort-limits]` therefore wins over the shipped
     profile, as the user meant; it cannot take back what a lower layer
-    included, only override its values.)"""
+    included, only override its values.)
+
+    A fragment's `network.allow` adds to the allowlist instead of replacing
+    it, and after the including layer's own list, so that
+    `include: [allow-pypi, allow-npm]` allows both, next to whatever the
+    profile itself allows. Everywhere else an allowlist replaces."""
     layers: list[Layer] = []
     for layer in own:
-        layers += [*fragments_of(layer, sources), layer]
+        fragments = [split_additions(fragment) for fragment in fragments_of(layer, sources)]
+        layers += [*(values for values, _ in fragments), layer, *(added for _, added in fragments if added)]
     return layers
+
+
+ADDITIVE_KEYS = ("network.allow",)
+
+
+def split_additions(fragment: Layer) -> tuple[Layer, Layer | None]:
+    """A fragment as (its values, a layer appending its ADDITIVE_KEYS lists)."""
+    data = copy.deepcopy(fragment.data)
+    appends: list[tuple[str, tuple[Any, ...]]] = []
+    for path in ADDITIVE_KEYS:
+        *parents, leaf = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            appends.append((path, tuple(node.pop(leaf))))
+    if not appends:
+        return fragment, None
+    return Layer(fragment.source, data, fragment.lines), Layer(fragment.source, {}, fragment.lines, tuple(appends))
 
 
 def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
@@ -138,8 +164,11 @@ def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
         found = [load_file(path, "profile") for directory in sources.fragment_directories()
                  if (path := directory / f"{name}.yaml").is_file()]
         if not found:
+            known = sorted({path.stem for directory in sources.fragment_directories()
+                            for path in directory.glob("*.yaml")})
             raise ConfigError(f"vectraguard: unknown fragment {name!r} (included by {layer.source})",
-                              hint=f"fragments live in {', '.join(map(str, sources.fragment_directories()))}")
+                              hint=f"available fragments: {', '.join(known)} "
+                              f"(in {', '.join(map(str, sources.fragment_directories()))})")
         for fragment in found:
             if "extends" in fragment.data or "include" in fragment.data:
                 raise ConfigError(f"vectraguard: {fragment.source}: a fragment may not use extends or include")

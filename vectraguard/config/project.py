@@ -30,6 +30,7 @@ from pathlib import Path
 
 from vectraguard.config import trust
 from vectraguard.config.layers import Layer, load_bytes
+from vectraguard.config.problems import Problem, raise_if_any
 from vectraguard.config.yamlio import MAX_FILE_BYTES
 from vectraguard.errors import ConfigError
 
@@ -168,4 +169,28 @@ def load_trusted(project: ProjectFile) -> Layer:
         )
     # The very bytes whose digest was checked: a file changed in between
     # cannot slip through.
-    return load_bytes(raw, project.path, "project")
+    layer = load_bytes(raw, project.path, "project")
+    refuse_host_only_keys(layer)
+    return layer
+
+
+# Where this machine's traffic goes and how names resolve on the host side
+# belong to the user and the administrator: a repository (even one trusted
+# for its sandbox settings) must not route egress through a proxy of its
+# choosing, carry proxy credentials, or rename hosts.
+HOST_ONLY_KEYS = ("network.upstream_proxy", "network.no_proxy", "network.hosts_file")
+
+
+def refuse_host_only_keys(layer: Layer) -> None:
+    problems = [Problem(layer.origin(f"profiles.{name}.{key}"), f"profiles.{name}.{key}",
+                        "not accepted from a project file; set it in your own profile "
+                        "($XDG_CONFIG_HOME/vectraguard/profiles.d/) or the system's")
+                for name, body in sorted(layer.data.get("profiles", {}).items())
+                for key in HOST_ONLY_KEYS if _has(body, key)]
+    raise_if_any(problems, f"vectraguard: cannot use {layer.source}")
+
+
+def _has(body: dict[str, object], key: str) -> bool:
+    section, _, leaf = key.partition(".")
+    node = body.get(section)
+    return isinstance(node, dict) and leaf in node

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from vectraguard import units
+from vectraguard.config import upstream
 from vectraguard.config.merge import Merged
 from vectraguard.config.problems import Origin, Problem, raise_if_any
 
@@ -86,6 +87,12 @@ class ResolvedProfile:
     protected: tuple[str, ...] = ()  # filesystem.protected patterns (vectraguard/workspace/protected.py)
     git_writable: bool = False  # filesystem.git: writable (rw mode only)
     output_passthrough: str = "filtered"  # output.passthrough: "filtered" | "raw" (vectraguard/terminal/)
+    # The egress settings (allowlist mode; trust_host_ca also in full): see vectraguard/config/upstream.py.
+    network_max_connections: int = 256  # open at once through the proxy and forwarders
+    network_upstream_proxy: str | None = None  # None (direct) | "environment" | http://[user:pass@]host:port
+    network_no_proxy: tuple[str, ...] = ()  # host suffixes / CIDRs that bypass an upstream URL
+    network_trust_host_ca: bool = False  # mount the host's CA bundle (vectraguard/network/host_ca.py)
+    network_hosts_file: str | None = None  # absolute host path, hosts(5), read before DNS
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -104,7 +111,14 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "git": "writable" if profile.git_writable else "read-only",
         },
         "env": {"allow": list(profile.env_allow), "set": dict(profile.env_set)},
-        "network": {"mode": profile.network_mode, "allow": list(profile.network_allow)},
+        "network": {
+            "mode": profile.network_mode, "allow": list(profile.network_allow),
+            "max_connections": profile.network_max_connections,
+            # Never the password: this dict is what `profile show` prints and the audit record keeps.
+            "upstream_proxy": upstream.redact(profile.network_upstream_proxy),
+            "no_proxy": list(profile.network_no_proxy), "trust_host_ca": profile.network_trust_host_ca,
+            "hosts_file": profile.network_hosts_file,
+        },
         "limits": {
             "cpus": limits.cpus, "memory": units.format_size(limits.memory), "pids": limits.pids,
             "nofile": limits.nofile, "timeout": units.format_duration(limits.timeout),
@@ -153,8 +167,18 @@ class _Reader:
             node = node[part]
         return node
 
-    def get(self, path: str, convert: Callable[[Any], T], fallback: T) -> T:
-        value = self.raw(path)
+    def optional(self, path: str) -> Any:
+        """The value at `path`, or None where it is absent (keys added after
+        the default profile's first release, so older default layers still resolve)."""
+        node: Any = self.merged.data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def get(self, path: str, convert: Callable[[Any], T], fallback: T, *, optional: bool = False) -> T:
+        value = self.optional(path) if optional else self.raw(path)
         if value is None:
             return fallback
         try:
@@ -202,7 +226,8 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         env_allow=tuple(r.get("env.allow", list, [])),
         env_set=dict(r.get("env.set", dict, {})),
         network_mode=r.get("network.mode", str, "none"),
-        network_allow=tuple(r.get("network.allow", list, [])),
+        # Fragments add to the list (profiles.with_fragments): each entry once, first place kept.
+        network_allow=tuple(dict.fromkeys(r.get("network.allow", list, []))),
         limits=limits,
         user=r.get("security.user", str, "1000:1000"),
         seccomp=r.get("security.seccomp", str, "strict"),
@@ -212,10 +237,27 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         protected=tuple(r.get("filesystem.protected", list, [])),
         git_writable=r.get("filesystem.git", str, "read-only") == "writable",
         output_passthrough=r.get("output.passthrough", str, "filtered"),
+        **_egress(r),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile
+
+
+def _egress(r: _Reader) -> dict[str, Any]:
+    """The network.* settings beyond mode and allow (all optional)."""
+    proxy = r.get("network.upstream_proxy", upstream.check_upstream, None, optional=True)
+    no_proxy: tuple[str, ...] = r.get("network.no_proxy", upstream.check_no_proxy, tuple[str, ...](), optional=True)
+    if no_proxy and (proxy is None or proxy == upstream.ENVIRONMENT):
+        r.problems.append(Problem(r.origin("network.no_proxy"), "network.no_proxy",
+                                  "only applies with an upstream_proxy URL (`environment` uses the host's no_proxy)"))
+    return {
+        "network_max_connections": r.get("network.max_connections", int, 256, optional=True),
+        "network_upstream_proxy": proxy,
+        "network_no_proxy": no_proxy,
+        "network_trust_host_ca": r.get("network.trust_host_ca", bool, False, optional=True),
+        "network_hosts_file": r.get("network.hosts_file", str, None, optional=True),
+    }
 
 
 def _workspace_writes(value: Any) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import LimitNotEnforceable
+from vectraguard.network import host_ca
 from vectraguard.runtime.host import HostFacts
 from vectraguard.sandbox.mounts import Mount
 from vectraguard.sandbox.request import RunRequest
@@ -182,4 +183,7 @@ def build_env(profile: ResolvedProfile, request: RunRequest) -> dict[str, str]:
             env[name] = PROXY_URL
         for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
             env.pop(name, None)
+    if host_ca.wanted(profile.network_mode, profile.network_trust_host_ca):
+        # The mount plan put the host's bundle there (or refused the run).
+        env.update(dict.fromkeys(host_ca.CA_VARIABLES, host_ca.HOST_CA_TARGET))
     return env

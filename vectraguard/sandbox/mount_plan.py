@@ -11,6 +11,7 @@ from vectraguard import errors, paths
 from vectraguard.config import policy
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.network import host_ca
 from vectraguard.sandbox import held
 from vectraguard.sandbox.compile import SANDBOX_HOME, TMP_TARGET
 from vectraguard.sandbox import mounts as mount_rules
@@ -35,12 +36,18 @@ def resolve_mounts(profile: ResolvedProfile, request: RunRequest,
     for entry in profile.mounts:
         result.append(mount_rules.make_mount(entry.source, entry.target, entry.mode,
                                              cwd=request.cwd, origin=entry.origin, denied=denied))
+    origins = [profile.provenance.get("filesystem.workspace.mode", Origin("working directory"))] * (
+        profile.workspace_mode != "none") + [entry.origin for entry in profile.mounts]
+    if host_ca.wanted(profile.network_mode, profile.network_trust_host_ca):
+        origin = profile.provenance.get("network.trust_host_ca", Origin("<profile>"))
+        bundle = host_ca.find_bundle(dict(request.host_env))
+        result.append(mount_rules.make_mount(bundle, host_ca.HOST_CA_TARGET, "ro", cwd=request.cwd,
+                                             origin=origin, denied=denied))
+        origins.append(origin)
     targets = [m.target for m in result]
     for target in targets:
         if targets.count(target) > 1:
             raise errors.PolicyError(f"vectraguard: two mounts have the same target {target}")
-    origins = [profile.provenance.get("filesystem.workspace.mode", Origin("working directory"))] * (
-        profile.workspace_mode != "none") + [entry.origin for entry in profile.mounts]
     _check_targets_apart(targets, origins)
     raise_if_any(policy.check_mount_roots(zip((m.source for m in result), origins), system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
