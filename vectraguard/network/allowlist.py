@@ -3,9 +3,13 @@
 Entries: `host`, `host:port`, `*.domain` (true subdomains only, never the
 domain itself), `a.b.c.d/nn[:port]`, `[v6/nn]:port`. Without a port an entry
 means 80 and 443. Names are compared lowercased, without a trailing dot, in
-punycode. A name never matches an IP literal and vice versa; a resolved
-address on loopback, private, link-local or other special ranges is refused
-unless a CIDR entry names it; cloud metadata addresses are always refused.
+punycode. A name never matches an IP literal and vice versa; IP literals are
+normalised first (`[::ffff:10.0.0.1]` is 10.0.0.1, see addresses.normalize).
+
+Vetting a resolved (or literal) address is addresses.vet: cloud metadata and
+credential endpoints are always refused; an address on a special range
+(loopback, private, link-local, ...) is usable only through a CIDR entry for
+the port that contains it and lies inside that range.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from vectraguard.network import addresses
+from vectraguard.network.addresses import IPAddress, IPNetwork, Refusal
+
 DEFAULT_PORTS = (80, 443)
-METADATA = (ipaddress.ip_network("169.254.169.254/32"), ipaddress.ip_network("fd00:ec2::254/128"),
-            ipaddress.ip_network("100.100.100.200/32"))
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Allowlist:
         """The entry that lets the sandbox ask for host:port, if any."""
         literal = _literal(host)
         if literal is not None:
-            return next((e for e in self.entries if e.network and literal in e.network and e.allows_port(port)), None)
+            return next((e for e in self.entries if e.allows_port(port) and _holds(e.network, literal)), None)
         try:
             name = normalize_host(host)
         except ValueError:
@@ -96,15 +99,14 @@ class Allowlist:
                 return entry
         return None
 
-    def vet(self, address: IPAddress) -> str | None:
-        """Why a resolved address may not be used, or None if it may."""
-        if any(address in net for net in METADATA):
-            return "a cloud metadata address (always refused)"
-        special = (address.is_loopback or address.is_private or address.is_link_local or address.is_multicast
-                   or address.is_reserved or address.is_unspecified)
-        if special and not any(e.network and address in e.network for e in self.entries):
-            return f"{address} is a loopback, private or special address not named by a CIDR entry"
-        return None
+    def refusal(self, address: IPAddress, port: int) -> Refusal | None:
+        """Why `address` may not be used for `port` (kind and message), or None."""
+        return addresses.vet(address, port, self.entries)
+
+    def vet(self, address: IPAddress, port: int) -> str | None:
+        """Why a resolved address may not be used for `port`, or None if it may."""
+        refused = self.refusal(address, port)
+        return refused.message if refused else None
 
 
 FORWARD_BASE = 10  # exact hosts get 127.0.0.10, .11, ... in the sandbox's /etc/hosts
@@ -123,7 +125,16 @@ def forwarded_hosts(entries: tuple[Entry, ...]) -> tuple[tuple[str, str, tuple[i
 
 
 def _literal(host: str) -> IPAddress | None:
+    """The normalised IP address a request host names, or None for a name."""
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return addresses.normalize(ipaddress.ip_address(host.strip("[]")))
     except ValueError:
         return None
+
+
+def _holds(network: IPNetwork | None, address: IPAddress) -> bool:
+    """Whether a CIDR entry names the (normalised) address, in either spelling."""
+    if network is None:
+        return False
+    plain = addresses.normalize_network(network)
+    return plain.version == address.version and address in plain

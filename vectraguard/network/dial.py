@@ -67,7 +67,7 @@ def dial(allowlist: Allowlist, host: str, port: int) -> tuple[socket.socket, str
     reasons = []
     for family, kind, proto, _, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])
-        why = allowlist.vet(address)
+        why = allowlist.vet(address, port)
         if why:
             reasons.append(why)
             continue
