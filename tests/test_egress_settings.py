@@ -136,17 +136,19 @@ def test_a_proxy_password_given_on_the_command_line_is_stored_nowhere(caller: Ca
 
 BAD = [
     ("upstream_proxy: https://proxy.internal:3129",
-     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the scheme must be "
-      "http (the proxy is spoken to in plain HTTP; TLS to the destination goes through it), not 'https'")),
+     ("network.upstream_proxy: the URL 'https://proxy.internal:3129': only http:// proxies are supported "
+      "(not https; write http://host:port)")),
     ("upstream_proxy: http://proxy.internal",
-     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the host and the "
-      "port are both required")),
+     "network.upstream_proxy: expected `environment` or http://[user:password@]host:port: the port is required"),
     ("upstream_proxy: http://proxy.internal:3129/path",
-     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port: nothing may follow "
-      "the port")),
+     ("network.upstream_proxy: the URL 'http://proxy.internal:3129/path': a proxy URL has no path "
+      "(write http://host:port)")),
     ("upstream_proxy: http://proxy.internal:99999",
-     ("network.upstream_proxy: expected `environment` or http://[user:password@]host:port "
-      "(Port out of range 0-65535)")),
+     ("network.upstream_proxy: the URL 'http://proxy.internal:99999': the port must be a number "
+      "from 1 to 65535")),
+    ("upstream_proxy: http://u:pw-in-error@proxy.internal:99999",
+     ("network.upstream_proxy: the URL 'http://u:***@proxy.internal:99999': the port must be a number "
+      "from 1 to 65535")),
     ("upstream_proxy: environment\n  no_proxy: [corp.example]",
      "network.no_proxy: only applies with an upstream_proxy URL (`environment` uses the host's no_proxy)"),
     ("upstream_proxy: http://p:1\n  no_proxy: [-bad-]",
@@ -224,8 +226,8 @@ def test_the_system_policy_caps_max_connections(caller: Caller, workspace: Path,
 
 @pytest.mark.parametrize(("url", "shown"), [
     ("http://alice:pw@proxy:3128", "http://alice:***@proxy:3128"),
-    ("http://alice:p%40ss@proxy:3128/", "http://alice:***@proxy:3128/"),
-    ("http://alice@proxy:3128", "http://alice@proxy:3128"),
+    ("http://alice:p%40ss@proxy:3128/", "http://alice:***@proxy:3128"),
+    ("http://alice@proxy:3128", "http://alice:***@proxy:3128"),  # one form whether or not a password is set
     ("http://proxy:3128", "http://proxy:3128"),
     ("environment", "environment"),
     (None, None),

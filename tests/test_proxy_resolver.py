@@ -1,8 +1,8 @@
 """The egress proxy's resolver: literals, a hosts map (and hosts(5) files), then DNS.
 
-DNS is asked only about names that cannot leave the machine: `localhost`,
-which the host's own resolver answers, and a name under `.invalid`, which
-RFC 6761 reserves to never resolve.
+DNS is asked only about `localhost`, which the host's own resolver answers
+from its hosts file, and about a name under `.invalid` (RFC 6761: never
+resolves) from a network namespace with nothing routed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.netns import private_netns
 from vectraguard.network.resolve import HOSTS_FILE_LIMIT, ResolveError, Resolver
 
 A = ipaddress.ip_address
@@ -59,8 +60,10 @@ def test_other_names_go_to_dns_deduplicated_in_order() -> None:
 
 
 def test_a_name_that_does_not_resolve() -> None:
-    with pytest.raises(ResolveError, match=r"^the name does not resolve \(.+\)$"):
-        _resolve(Resolver(), "no-such-host.invalid")
+    """Asked from a namespace where nothing is routed: even a resolver that
+    forwards `.invalid` cannot send the question off the machine."""
+    with private_netns() as netns, pytest.raises(ResolveError, match=r"^the name does not resolve \(.+\)$"):
+        netns.call(lambda: _resolve(Resolver(), "no-such-host.invalid"))
 
 
 def test_a_name_that_cannot_be_one() -> None:

@@ -20,37 +20,26 @@ _URL_FORM = "expected `environment` or http://[user:password@]host:port"
 
 
 def check_upstream(value: str) -> str:
-    """`value` unchanged if it is `environment` or a valid proxy URL."""
+    """`value` unchanged if it is `environment` or a valid proxy URL with its
+    port (network/upstream.py reads it: one parser for both)."""
     if value == ENVIRONMENT:
         return value
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{_URL_FORM} ({exc})") from None
-    if parts.scheme != "http":
-        raise ValueError(f"{_URL_FORM}: the scheme must be http (the proxy is spoken to in plain HTTP; "
-                         f"TLS to the destination goes through it), not {parts.scheme or 'missing'!r}")
-    if not parts.hostname or port is None:
-        raise ValueError(f"{_URL_FORM}: the host and the port are both required")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{_URL_FORM}: nothing may follow the port")
-    if any(c.isspace() or ord(c) < 0x20 for c in value):
-        raise ValueError(f"{_URL_FORM}: spaces and control characters are not allowed")
+    from vectraguard.network.upstream import UpstreamProxy
+
+    UpstreamProxy.from_url(value, (), source="the URL")
+    if urlsplit(value.strip()).port is None:
+        raise ValueError(f"{_URL_FORM}: the port is required")
     return value
 
 
 def redact(value: str | None) -> str | None:
     """The URL with its password replaced by `***` (for `profile show` and the
-    audit record); a value without a password is returned as it is."""
+    audit record); `environment` and None as they are."""
     if value is None or value == ENVIRONMENT:
         return value
-    parts = urlsplit(value)
-    if parts.password is None:
-        return value
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return parts._replace(netloc=f"{user}:***@{hostport}").geturl()
+    from vectraguard.network.upstream import UpstreamProxy
+
+    return UpstreamProxy.from_url(value, ()).redacted()
 
 
 def check_no_proxy(entries: list[str]) -> tuple[str, ...]:

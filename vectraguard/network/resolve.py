@@ -15,7 +15,8 @@ import ipaddress
 import socket
 from collections.abc import Mapping
 
-from vectraguard.network.allowlist import IPAddress, normalize_host
+from vectraguard.network.addresses import IPAddress
+from vectraguard.network.allowlist import normalize_host
 
 HOSTS_FILE_LIMIT = 1024 * 1024  # bytes
 
