@@ -29,6 +29,8 @@ WIDEN = "risk:\n  decisions:\n    network-widened: allow\n"
 TEST_PROFILES = {
     # The shipped `untrusted` profile, on the test image.
     "test-untrusted": f"extends: untrusted\nimage: {TEST_IMAGE}\n{WIDEN}",
+    # The shipped `untrusted` profile on its own image (python3), for clients busybox has not.
+    "test-python": f"extends: untrusted\n{WIDEN}",
     # The shipped `default` profile (its risk decisions untouched), on the test image.
     "test-default": f"extends: default\nimage: {TEST_IMAGE}\n",
     # `untrusted` with short limits, so the limit tests end quickly.

@@ -199,3 +199,9 @@ def test_match_request_normalizes_literals() -> None:
     assert allow.match_request("192.168.1.1", 443) is not None
     assert allow.match_request("[::ffff:10.1.2.3]", 80) is None  # wrong port
     assert allow.match_request("[::1]", 443) is None
+
+
+@pytest.mark.parametrize("host", ["x\r\nHost: evil.b.com", "evil.b.com/x", "evil b.com", "a\x00.b.com",
+                                  "evil.b.com:80@x.b.com", "-.b.com"])
+def test_a_host_with_characters_no_name_has_matches_no_entry(host: str) -> None:
+    assert Allowlist.parse(("*.b.com",)).match_request(host, 443) is None

@@ -1,13 +1,15 @@
 """Allowlisted egress through the planted proxy (NET-01..12), rootful.
 
-Every server here is started by the test on the host's loopback; the
-sandbox itself has no route anywhere (`--network none`), only the proxy
-socket Vectra Guard plants on its loopback.
+Every server here is started by the test; the sandbox itself has no route
+anywhere (`--network none`), only the proxy socket Vectra Guard plants on
+its loopback. The runs whose checks could send a packet somewhere if they
+were broken (names, metadata addresses) run inside a private network
+namespace with only `lo` (tests/support/netns.py), where the servers are
+too; names resolve through the profile's hosts file, never /etc/hosts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import socket
 import subprocess
@@ -17,26 +19,53 @@ from typing import Any
 
 import pytest
 
+from tests.support.netns import TRAP_ADDRESSES, Netns, private_netns
 from tests.support.vg import Caller
 from tests.support.web import serve
 
 P = ["run", "-p", "test-untrusted"]
 
 
+_GROUND: list[Netns] = []  # the namespace of the test running now (one at a time)
+
+
+@pytest.fixture(autouse=True)
+def ground() -> Iterator[Netns]:
+    """Every run in this module (through inside() and ns()) happens in a private namespace."""
+    with private_netns(TRAP_ADDRESSES) as netns:
+        _GROUND[:] = [netns]
+        try:
+            yield netns
+        finally:
+            _GROUND.clear()
+
+
+def ns() -> str:
+    return _GROUND[0].name
+
+
 @pytest.fixture
-def web() -> Iterator[tuple[int, list[str]]]:
-    with serve() as server:
+def web(ground: Netns) -> Iterator[tuple[int, list[str]]]:
+    with serve(ground.listen("127.0.0.1")) as server:
         yield server
 
 
 def inside(caller: Caller, cwd: Path, script: str, *options: str) -> str:
-    result = caller.run([*P, *options, "--", "sh", "-c", script], cwd=cwd, timeout=120)
+    result = caller.run([*P, *options, "--", "sh", "-c", script], cwd=cwd, timeout=120, netns=ns())
     assert result.returncode == 0, result.stderr.decode()
     return result.stdout.decode()
 
 
 def last_network(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
-    return caller.last_session(cwd)["events"][-1]["network"]  # type: ignore[no-any-return]
+    return caller.last_session(cwd, netns=ns())["events"][-1]["network"]  # type: ignore[no-any-return]
+
+
+def hosts_file(directory: Path, name: str, address: str) -> list[str]:
+    """The options making the proxy's resolver answer `address` for `name` (network.hosts_file)."""
+    path = directory / "egress-hosts"
+    path.write_text(f"{address} {name}\n")
+    path.chmod(0o644)
+    return ["--set", f"network.hosts_file={path}"]
 
 
 def test_an_allowed_destination_works_through_the_proxy_and_is_audited(
@@ -57,7 +86,7 @@ def test_connect_tunnels_to_an_allowed_port_only(root: Caller, workspace: Path, 
               "printf 'CONNECT 127.0.0.1:22 HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 3128")
     out = inside(root, workspace, script, "--allow", f"127.0.0.1/32:{port}")
     assert "HTTP/1.1 200 Connection established" in out and "hello /tunnel" in out
-    assert "HTTP/1.1 403 Forbidden" in out and "127.0.0.1:22 is not allowed: no network.allow entry matches" in out
+    assert "HTTP/1.1 403 Forbidden" in out and "127.0.0.1:22 is not allowed: port 22 is not allowed for this host" in out
     assert "To allow it: --allow 127.0.0.1:22" in out
     assert hits == ["/tunnel"]
 
@@ -66,23 +95,23 @@ CIDR = "127.0.0.1/32:{port}"
 
 
 @pytest.mark.parametrize(("url", "allow", "why"), [
-    ("http://127.0.0.1:{port2}/", CIDR, "no network.allow entry matches"),           # other port
+    ("http://127.0.0.1:{port2}/", CIDR, "is not allowed for this host"),             # other port
     ("http://unlisted.invalid:{port}/", CIDR, "no network.allow entry matches"),     # unlisted name
     ("http://2130706433:{port}/", CIDR, "no network.allow entry matches"),           # decimal IP literal
     ("http://[::1]:{port}/", CIDR, "no network.allow entry matches"),                # IPv6 literal
     ("http://pypi.org.evil.invalid/", "pypi.org", "no network.allow entry matches"),  # lookalike domains
     ("http://evilpypi.org/", "pypi.org", "no network.allow entry matches"),
-    ("http://pypi.org.:8080/", "pypi.org", "no network.allow entry matches"),        # listed host, other port
+    ("http://pypi.org.:8080/", "pypi.org", "is not allowed for this host"),          # listed host, other port
     # A listed *name* that resolves to loopback (DNS rebinding): refused unless a CIDR names it.
-    ("http://localhost:{port}/", "localhost:{port}", "loopback, private or special address"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "cloud metadata address (always refused)"),
+    ("http://localhost:{port}/", "localhost:{port}", "is loopback"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "cloud instance metadata service"),
 ])
 def test_denied_destinations_get_403_and_no_traffic(root: Caller, workspace: Path, web: tuple[int, list[str]],
                                                     url: str, allow: str, why: str) -> None:
     port, hits = web
     target = url.format(port=port, port2=port + 1)
     result = root.run([*P, "--allow", allow.format(port=port), "--", "sh", "-c", f"wget -O - {target} 2>&1; echo rc=$?"],
-                      cwd=workspace)
+                      cwd=workspace, netns=ns())
     out = result.stdout.decode()
     assert "403 Forbidden" in out and "rc=1" in out, out
     assert hits == []
@@ -130,13 +159,23 @@ def test_policy_can_forbid_the_allowlist_mode(root: Caller, workspace: Path, tmp
 
 
 def test_rootless_allowlist_works_through_a_podman_unshare_helper(
-        rootless: Caller, rootless_workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
-    port, hits = web
+        rootless: Caller, rootless_workspace: Path) -> None:
+    """In the host's namespace (the rootless service lives there): only an allowed loopback server is reached."""
+    with serve() as (port, hits):
+        _rootless_run(rootless, rootless_workspace, port, hits)
+
+
+def _rootless_run(rootless: Caller, rootless_workspace: Path, port: int, hits: list[str]) -> None:
+    upstream_name = UPSTREAM
+    hosts = rootless_workspace.parent / f"{rootless_workspace.name}-hosts"
+    hosts.write_text(f"127.0.0.1 {UPSTREAM}\n")
+    hosts.chmod(0o644)
     script = (f"wget -q -O - http://127.0.0.1:{port}/via-proxy; echo rc=$?; "
               f"wget -q -O - http://127.0.0.1:{port + 1}/ 2>&1; echo rc=$?; "
               f"unset http_proxy HTTP_PROXY; wget -q -O - http://{upstream_name}:{port}/via-forwarder")
     result = rootless.run(["run", "-p", "test-best-effort", "--allow", f"127.0.0.1/32:{port}",
-                           "--allow", f"{upstream_name}:{port}", "--", "sh", "-c", script], cwd=rootless_workspace)
+                           "--allow", f"{upstream_name}:{port}", "--set", f"network.hosts_file={hosts}",
+                           "--", "sh", "-c", script], cwd=rootless_workspace)
     out = result.stdout.decode()
     assert result.returncode == 0, result.stderr.decode()
     assert out.splitlines()[:2] == ["hello /via-proxy", "rc=0"]
@@ -167,32 +206,15 @@ def test_the_proxy_listens_only_inside_the_sandbox_and_only_while_it_runs(root: 
 UPSTREAM = "vg-upstream.test"
 
 
-@contextlib.contextmanager
-def host_entry(name: str, address: str) -> Iterator[str]:
-    """`name` resolves to `address` on the host for a while (the proxy resolves on the host)."""
-    hosts = Path("/etc/hosts")
-    original = hosts.read_text()
-    hosts.write_text(original + f"\n{address} {name}\n")
-    try:
-        yield name
-    finally:
-        hosts.write_text(original)
-
-
-@pytest.fixture
-def upstream_name() -> Iterator[str]:
-    """A name the host resolves to its loopback (where the test's server is)."""
-    with host_entry(UPSTREAM, "127.0.0.1") as name:
-        yield name
-
-
 def test_a_transparent_forwarder_serves_clients_that_ignore_proxies(
-        root: Caller, workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
+        root: Caller, workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
     port, hits = web
+    upstream_name = UPSTREAM
     script = (f"unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY; grep {upstream_name} /etc/hosts; "
               f"wget -q -O - http://{upstream_name}:{port}/forwarded; "
               f"printf 'GET /raw HTTP/1.0\\r\\n\\r\\n' | nc {upstream_name} {port} | tail -1")
-    out = inside(root, workspace, script, "--allow", f"{upstream_name}:{port}", "--allow", f"127.0.0.1/32:{port}")
+    out = inside(root, workspace, script, "--allow", f"{upstream_name}:{port}", "--allow", f"127.0.0.1/32:{port}",
+                 *hosts_file(tmp_path, UPSTREAM, "127.0.0.1"))
     lines = out.splitlines()
     assert lines[0].split() == ["127.0.0.10", upstream_name]
     assert lines[1:] == ["hello /forwarded", "hello /raw"]
@@ -202,26 +224,30 @@ def test_a_transparent_forwarder_serves_clients_that_ignore_proxies(
 
 
 def test_a_denied_forwarded_connection_is_closed_at_once(
-        root: Caller, workspace: Path, web: tuple[int, list[str]], upstream_name: str) -> None:
+        root: Caller, workspace: Path, web: tuple[int, list[str]], tmp_path: Path) -> None:
     port, hits = web
+    upstream_name = UPSTREAM
     # The name is listed, but it resolves to loopback and no CIDR names that.
     out = inside(root, workspace, f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc {upstream_name} {port}; echo done",
-                 "--allow", f"{upstream_name}:{port}")
+                 "--allow", f"{upstream_name}:{port}", *hosts_file(tmp_path, UPSTREAM, "127.0.0.1"))
     assert out == "done\n"  # closed at once, nothing came back
     assert hits == []
     [entry] = last_network(root, workspace)
     assert (entry["via"], entry["decision"]) == ("forwarder", "denied")
-    assert "loopback, private or special address" in entry["reason"]
+    assert "127.0.0.1 is loopback" in entry["reason"]
 
 
-def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path) -> None:
-    """NET-08/09/12: a fake DNS server and an IPv6 server on the host see nothing."""
+def _udp_socket() -> socket.socket:
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind(("127.0.0.1", 0))
+    return dns
+
+
+def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path, ground: Netns) -> None:
+    """NET-08/09/12: a fake DNS server and an IPv6 server where the run is see nothing."""
+    dns = ground.call(_udp_socket)
     dns.settimeout(0.5)
-    v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    v6.bind(("::1", 0))
-    v6.listen()
+    v6 = ground.listen("::1")
     v6.settimeout(0.5)
     dns_port, v6_port = dns.getsockname()[1], v6.getsockname()[1]
     try:
@@ -262,11 +288,12 @@ def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(ro
     assert [f["rule"] for f in approved["findings"]] == ["network-full"]
 
 
-def test_a_listed_name_rebinding_to_a_private_address_is_refused(root: Caller, workspace: Path) -> None:
+def test_a_listed_name_rebinding_to_a_private_address_is_refused(
+        root: Caller, workspace: Path, tmp_path: Path) -> None:
     """NET-07: refused before any connection is attempted (so nothing is sent to that address)."""
-    with host_entry("vg-private.test", "10.255.255.1"):
-        out = inside(root, workspace, "wget -O - http://vg-private.test/ 2>&1; echo rc=$?", "--allow", "vg-private.test")
+    out = inside(root, workspace, "wget -O - http://vg-private.test/ 2>&1; echo rc=$?", "--allow", "vg-private.test",
+                 *hosts_file(tmp_path, "vg-private.test", "10.255.255.1"))
     assert "403 Forbidden" in out and "rc=1" in out
     [entry] = last_network(root, workspace)
     assert entry["decision"] == "denied" and entry["address"] is None
-    assert "10.255.255.1 is a loopback, private or special address" in entry["reason"]
+    assert "10.255.255.1 is private" in entry["reason"] and entry["refusal"] == "special-address"

@@ -94,7 +94,7 @@ def test_special_address_without_an_address() -> None:
 def test_the_entries_offered_do_open_the_destination() -> None:
     """The fixes the summary offers are entries the allowlist accepts and that match."""
     assert Allowlist.parse(("10.1.2.3/32:5432",)).match_request("10.1.2.3", 5432) is not None
-    assert Allowlist.parse(("[fd00::7/128]:6379",)).vet(ipaddress.ip_address("fd00::7")) is None
+    assert Allowlist.parse(("[fd00::7/128]:6379",)).vet(ipaddress.ip_address("fd00::7"), 6379) is None
     assert Allowlist.parse(("[2001:db8::5/128]:8080",)).match_request("2001:db8::5", 8080) is not None
     assert Allowlist.parse(("github.com:22",)).match_request("github.com", 22) is not None
 
@@ -122,8 +122,9 @@ def test_sni_mismatch_and_missing_sni() -> None:
 
 def test_not_tls() -> None:
     assert one_line(denied("pypi.org", 443, "not-tls")) == (
-        "  pypi.org:443: the connection did not start TLS, and an entry without a port lets only TLS through on 443;"
-        " to let other traffic through, name the port. To allow it: --allow pypi.org:443, "
+        "  pypi.org:443: the connection started neither TLS nor an HTTP request for this host, and an entry without "
+        "a port lets only those through; to let another protocol through, name the port. To allow it: "
+        "--allow pypi.org:443, "
         'or in a profile: network: {allow: ["pypi.org:443"]}')
 
 
@@ -138,8 +139,8 @@ def test_unreachable() -> None:
 
 
 def test_over_limit() -> None:
-    assert one_line(denied("pypi.org", 443, "over-limit")) == (
-        "  pypi.org:443: more connections at once than network.max_connections allows; "
+    assert one_line(denied("(over the connection limit)", 0, "over-limit")) == (
+        "  connections beyond the limit: more connections at once than network.max_connections allows; "
         "raise it in a profile (network: {max_connections: N}) if the run needs more.")
 
 
@@ -188,7 +189,9 @@ def test_attempts_are_grouped_by_destination_and_kind_in_first_seen_order() -> N
                       denied("a.example", 8443, "port"), denied("a.example", 443, "over-limit"),
                       denied("a.example", 443, "not-allowlisted"))
     assert [line.split(":", 2)[0] + ":" + line.split(":", 2)[1] for line in lines[1:]] == [
-        "  a.example:443 (3 attempts)", "  b.example:443", "  a.example:8443", "  a.example:443"]
+        "  a.example:443 (3 attempts)", "  b.example:443", "  a.example:8443",
+        "  connections beyond the limit: more connections at once than network.max_connections allows; "
+        "raise it in a profile (network"]
     assert lines[0] == HEADING.format(4)
     assert "network.max_connections" in lines[4]
 

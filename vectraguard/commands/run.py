@@ -63,7 +63,7 @@ class Prepared:
     mounts: tuple[mount_rules.Mount, ...]
     image_ref: str
     compiled: Compiled
-    allowlist: Any  # network.allowlist.Allowlist in allowlist mode, else None
+    egress: Any  # network.egress.EgressSettings in allowlist mode, else None
     approvals: tuple[dict[str, Any], ...]
     expected_mounts: tuple[held.Expected, ...]  # what the sandbox must have at each bind target
     workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
@@ -137,7 +137,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     system_policy = policy.load()
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
-    allowlist = _allowlist(profile) if profile.network_mode == "allowlist" else None
+    egress = _egress(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy)
     # Held open from here on: what the sandbox gets is checked to be these (before_start).
@@ -159,7 +159,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                         tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay),
                         gate.network_summary(profile))
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
-    return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, allowlist, approvals,
+    return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace)
 
 
@@ -194,14 +194,16 @@ def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
         home_volume=AGENT_VOLUME_PREFIX + profile.name if profile.agent.home == "volume" else None)
 
 
-def _allowlist(profile: ResolvedProfile) -> Any:
+def _egress(profile: ResolvedProfile) -> Any:
     from vectraguard.network.allowlist import Allowlist
+    from vectraguard.network.egress import EgressSettings
 
     try:
-        return Allowlist.parse(profile.network_allow)
+        allowlist = Allowlist.parse(profile.network_allow)
     except ValueError as exc:
         origin = profile.provenance.get("network.allow", Origin("<profile>"))
         raise errors.PolicyError(f"vectraguard: {origin}: network.allow: {exc}") from None
+    return EgressSettings.from_profile(profile, allowlist)
 
 
 def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
@@ -227,7 +229,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         if recording is not None:
             recording.feed(stream, data)
 
-    egress = Egress(prepared.allowlist, prepared.facts.rootless)
+    egress = Egress(prepared.egress, prepared.facts.rootless)
     workspace = prepared.workspace
 
     def finish(status: str, exit_status: int, reason: str, image_id: str,
@@ -263,6 +265,11 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace))
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
+    if egress.section is not None:
+        from vectraguard.network.summary import refused_summary
+
+        for line in refused_summary(egress.section, audit.session_id):
+            _say(line)
     for line in workspace.report() if workspace is not None else ():
         _say(f"vectraguard: {line}")
     return result.exit_status
@@ -302,7 +309,7 @@ def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any
     def check(inspect: dict[str, Any]) -> None:
         pid = int(inspect["State"]["Pid"])
         held.verify(pid, prepared.expected_mounts, spec.mount_targets())
-        if prepared.allowlist is not None:
+        if prepared.egress is not None:
             egress.plant(pid)
 
     return check

@@ -15,12 +15,14 @@ the port that contains it and lies inside that range.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from vectraguard.network import addresses
 from vectraguard.network.addresses import IPAddress, IPNetwork, Refusal
 
 DEFAULT_PORTS = (80, 443)
+_HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,20 @@ class Entry:
 
 
 def normalize_host(host: str) -> str:
+    """Lowercase, no trailing dot, punycode; ValueError for anything that is
+    not letters, digits, `-`, `_` and dots once encoded (Python's idna codec
+    passes ASCII labels through unchecked: `x\r\nHost: evil.b.com` would
+    otherwise end in `.b.com` and match `*.b.com`)."""
     host = host.strip().rstrip(".").lower()
     if not host or len(host) > 253:
         raise ValueError(f"{host!r} is not a host name")
     try:
-        return host.encode("idna").decode("ascii")
+        encoded = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError(f"{host!r} is not a valid host name") from None
+    if not _HOST_NAME.fullmatch(encoded):
+        raise ValueError(f"{host!r} is not a valid host name")
+    return encoded
 
 
 def parse_entry(text: str) -> Entry:

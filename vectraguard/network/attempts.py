@@ -11,9 +11,11 @@ record are bounded either way; the count of attempts is exact.
 
 The record's keys (record.finished), times in seconds since the epoch:
 
-    network               [{at, via, host, port, address, decision, reason, bytes_out, bytes_in}]
+    network               [{at, via, host, port, address, decision, reason, bytes_out, bytes_in,
+                            refusal?, asked?}] — `refusal`, on a denied attempt, is its kind
+                            (summary.py); `asked`, the Host or TLS server name the sandbox sent
     network_attempts      every attempt, those above included
-    network_rest          [{via, host, port, decision, reason, attempts, first_at, last_at,
+    network_rest          [{via, host, port, decision, reason, refusal?, attempts, first_at, last_at,
                             bytes_out, bytes_in}]  — only when there were more attempts
     network_rest_others   {destinations, attempts, first_at, last_at, bytes_out, bytes_in}
                           — only when more destinations than named; `destinations` is
@@ -49,10 +51,11 @@ class Bucket:
     bytes_out: int = 0
     bytes_in: int = 0
     reason: str = ""
+    refusal: str = ""
 
     def count(self, entry: dict[str, Any]) -> None:
         if not self.attempts:
-            self.first_at, self.reason = entry["at"], entry["reason"]
+            self.first_at, self.reason, self.refusal = entry["at"], entry["reason"], entry.get("refusal", "")
         self.attempts += 1
         self.first_at, self.last_at = min(self.first_at, entry["at"]), max(self.last_at, entry["at"])
 
@@ -82,6 +85,8 @@ class ConnectionLog:
         """Log one attempt: `entry` (cut to size in place) is the dict the
         relay goes on counting bytes in; returns it."""
         entry["host"], entry["reason"] = cut(str(entry["host"]), TEXT_BYTES), cut(entry["reason"], TEXT_BYTES)
+        if "asked" in entry:  # what the sandbox's Host header or TLS server name said: its own text
+            entry["asked"] = cut(str(entry["asked"]), TEXT_BYTES)
         entry["port"] = _port(entry["port"])
         with self.lock:
             self.attempts += 1
@@ -124,7 +129,8 @@ class ConnectionLog:
             others_seen = len(self.others_seen)
         if buckets:
             section["network_rest"] = [{"via": via, "host": host, "port": port, "decision": decision,
-                                        "reason": bucket.reason, **bucket.summary()}
+                                        "reason": bucket.reason, **({"refusal": bucket.refusal} if bucket.refusal
+                                                                    else {}), **bucket.summary()}
                                        for (via, host, port, decision), bucket in buckets.items()]
         if others.attempts:
             section["network_rest_others"] = {"destinations": others_seen, **others.summary()}

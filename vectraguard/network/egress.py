@@ -1,32 +1,72 @@
 """The egress side of one allowlisted session: listeners planted in the
-sandbox before its command starts, closed when the session ends."""
+sandbox before its command starts, served by one event loop (server.py),
+closed when the session ends."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vectraguard import errors
+
+
+@dataclass(frozen=True)
+class EgressSettings:
+    """What a profile's `network` section says about the way out, checked
+    before anything runs. `resolver` and `upstream` are resolve.Resolver and
+    upstream.UpstreamProxy (imported only for allowlisted runs)."""
+
+    allowlist: Any
+    max_connections: int
+    resolver: Any
+    upstream: Any
+
+    @classmethod
+    def from_profile(cls, profile: Any, allowlist: Any, environ: Mapping[str, str] = os.environ) -> EgressSettings:
+        """PolicyError (nothing runs) for a hosts file or an upstream proxy that cannot be used."""
+        from vectraguard.network.resolve import Resolver
+        from vectraguard.network.upstream import UpstreamProxy
+
+        path = profile.network_hosts_file
+        try:
+            resolver = Resolver.from_hosts_file(path) if path else Resolver()
+        except ValueError as exc:
+            raise errors.PolicyError(f"vectraguard: network.hosts_file: {exc}",
+                                     hint="fix the file, or remove network.hosts_file from the profile") from None
+        try:
+            upstream = UpstreamProxy.from_setting(profile.network_upstream_proxy, profile.network_no_proxy, environ)
+        except ValueError as exc:
+            raise errors.PolicyError(f"vectraguard: network.upstream_proxy: {exc}",
+                                     hint="an http://[user:password@]host:port URL, or `environment`") from None
+        return cls(allowlist, profile.network_max_connections, resolver, upstream)
 
 
 class Egress:
     """The allowlist proxy of one session: planted before the command starts,
     closed when the session ends, whatever way it ends."""
 
-    def __init__(self, allowlist: Any, rootless: bool) -> None:
-        self.allowlist = allowlist
+    def __init__(self, settings: EgressSettings | None, rootless: bool) -> None:
+        self.settings = settings
         self.rootless = rootless
-        self.servers: list[Any] = []
+        self.servers: Any = None
         self.log: Any = None
+        self.section: dict[str, Any] | None = None
 
     def plant(self, pid: int) -> None:
         from vectraguard.network.allowlist import forwarded_hosts
         from vectraguard.network.attempts import ConnectionLog
-        from vectraguard.network.forward import Forwarder
+        from vectraguard.network.dial import Dialer
+        from vectraguard.network.forward import forwarder
         from vectraguard.network.plant import listen_in, listen_in_rootless
-        from vectraguard.network.proxy import ProxyServer
+        from vectraguard.network.proxy import serve_proxy
+        from vectraguard.network.server import EgressServers
         from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
 
-        forwards = [(name, address, port) for name, address, ports in forwarded_hosts(self.allowlist.entries)
+        settings = self.settings
+        assert settings is not None
+        forwards = [(name, address, port) for name, address, ports in forwarded_hosts(settings.allowlist.entries)
                     for port in ports]
         try:
             plant = listen_in_rootless if self.rootless else listen_in
@@ -36,14 +76,19 @@ class Egress:
                 f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
                 hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
         self.log = ConnectionLog()
-        self.servers.append(ProxyServer(listeners[0], self.allowlist, self.log))
-        self.servers += [Forwarder(listener, name, port, self.allowlist, self.log)
-                         for listener, (name, _, port) in zip(listeners[1:], forwards)]
-        for server in self.servers:
-            server.start()
+        dialer = Dialer(settings.allowlist, settings.resolver, settings.upstream)
+        self.servers = EgressServers(dialer, self.log, settings.max_connections)
+        self.servers.start([(listeners[0], "proxy", serve_proxy),
+                            *((listener, "forwarder", forwarder(name, port))
+                              for listener, (name, _, port) in zip(listeners[1:], forwards))])
 
     def close(self) -> dict[str, Any] | None:
         """The record's network keys (network/attempts.py), or None without an allowlist."""
-        for server in self.servers:
-            server.close()
-        return self.log.snapshot() if self.log is not None else None
+        if self.servers is not None:
+            self.servers.close()
+            self.servers = None
+        if self.log is not None:
+            self.section = self.log.snapshot()
+            if self.settings is not None and self.settings.upstream is not None:
+                self.section["network_upstream_proxy"] = self.settings.upstream.redacted()
+        return self.section

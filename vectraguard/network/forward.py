@@ -4,40 +4,41 @@ For clients that ignore proxy variables and for protocols other than HTTP
 (`db.internal:5432`): each exact host name of the allowlist gets a loopback
 address of its own in the sandbox's /etc/hosts, and a listener planted on
 that address and each allowed port forwards raw TCP to the real host — after
-the same checks as the proxy (dial.py). A denied connection is closed at once.
+the same checks as the proxy (dial.py), and with the same reading of the
+first bytes (tunnel.py): TLS must name this host, HTTP must name it in
+Host, and another protocol passes only for an entry naming the port. A
+denied connection is closed at once.
 """
 
 from __future__ import annotations
 
-import socket
-import time
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
 
-from vectraguard.network.allowlist import Allowlist
-from vectraguard.network.attempts import ConnectionLog
-from vectraguard.network.dial import Denied, PlantedServer, dial, relay
+from vectraguard.network.dial import Denied
+from vectraguard.network.server import Attempt, EgressServers, serve_checked
+from vectraguard.network.tunnel import pass_inspected
 
 
-class Forwarder(PlantedServer):
-    def __init__(self, listener: socket.socket, host: str, port: int, allowlist: Allowlist,
-                 log: ConnectionLog) -> None:
-        super().__init__(listener, allowlist, log)
-        self.host, self.port = host, port
+def forwarder(host: str, port: int) -> Callable[[EgressServers, asyncio.StreamReader, asyncio.StreamWriter],
+                                                Awaitable[None]]:
+    """The handler of the listener planted for host:port."""
 
-    def _serve(self, client: socket.socket) -> None:
-        entry: dict[str, Any] = {"at": time.time(), "via": "forwarder", "host": self.host, "port": self.port,
-                                 "address": None, "decision": "denied", "reason": "", "bytes_out": 0, "bytes_in": 0}
-        with client:
+    async def serve(servers: EgressServers, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        attempt = Attempt(servers.log, "forwarder", host, port)
+
+        async def run() -> None:
             try:
-                upstream, address, rule = dial(self.allowlist, self.host, self.port)
+                dialed = await servers.dialer.dial(host, port)
             except Denied as exc:
-                entry["reason"] = str(exc)
-                self.log.add(entry)
-                return  # closing the connection at once: never a hang
-            entry.update(address=address, decision="allowed", reason=f"rule {rule}")
-            self.log.add(entry)
+                attempt.entry["address"] = exc.address
+                raise
             try:
-                with upstream:
-                    relay(client, upstream, entry)
+                await pass_inspected((reader, writer), dialed, host, port, attempt.entry, attempt.decider(dialed),
+                                     servers.idle_timeout)
             finally:
-                self.log.closed(entry)  # its bytes, into the counts of the attempts after the first ones
+                dialed.writer.close()
+
+        await serve_checked(servers, attempt, run)
+
+    return serve

@@ -22,6 +22,7 @@ Host) inside what we took for one request's body: request smuggling.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -133,8 +134,17 @@ def authority_matches(text: str, host: str, port: int, default_port: int) -> boo
     if port_text and (not port_text.isdigit() or len(port_text) > 5):
         return False
     asked_port = int(port_text) if port_text else default_port
+    return asked_port == port and _same_host(name, host.strip("[]"))
+
+
+def _same_host(asked: str, checked: str) -> bool:
+    """The same IP address (as written or not), or the same normalised name."""
     try:
-        return normalize_host(name) == normalize_host(host.strip("[]")) and asked_port == port
+        return ipaddress.ip_address(asked) == ipaddress.ip_address(checked)
+    except ValueError:
+        pass
+    try:
+        return normalize_host(asked) == normalize_host(checked)
     except ValueError:
         return False
 

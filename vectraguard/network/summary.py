@@ -116,6 +116,8 @@ def _line(refused: Refused) -> str:
     count = f" ({refused.attempts} attempts)" if refused.attempts > 1 else ""
     if refused.kind == "malformed":  # it named no destination
         return f"a request the proxy could not read{count}: {_shown(refused.reason)}."
+    if refused.kind == "over-limit":  # refused before it could name one
+        return f"connections beyond the limit{count}: {_why(refused)}"
     return f"{_where(refused.host, refused.port)}{count}: {_why(refused)}"
 
 
@@ -138,8 +140,9 @@ def _why(refused: Refused) -> str:
         return (f"its TLS greeting {asked}; no allowlist entry can allow it "
                 "(a tunnel may only carry TLS for the host it was opened to).")
     if kind == "not-tls":
-        return ("the connection did not start TLS, and an entry without a port lets only TLS through on 443;"
-                " to let other traffic through, name the port." + _fix(f"{_host_entry(refused.host)}:{port}"))
+        return ("the connection started neither TLS nor an HTTP request for this host, and an entry without a "
+                "port lets only those through; to let another protocol through, name the port."
+                + _fix(f"{_host_entry(refused.host)}:{port}"))
     if kind == "unresolvable":
         return f"the name does not resolve ({_shown(_after(refused.reason, 'the name does not resolve'))})."
     if kind == "unreachable":
