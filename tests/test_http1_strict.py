@@ -87,6 +87,8 @@ def test_the_outgoing_head_closes_after_one_request_and_drops_proxy_fields() -> 
     (b"GET / HTTP/1.1\n", "yes"),             # a bare LF still reads as HTTP (and is refused when parsed)
     (b"EHLO mail.test\r\n", "no"), (b"\x00\x00\x00\x08\x04\xd2\x16\x2f", "no"), (b"SSH-2.0-x\r\n", "no"),
     (b"\x16\x03\x01", "no"),
+    (b"\r\n", "more"), (b"\r\nGET / HTTP/1.1\r\n", "yes"),   # empty lines a server skips first
+    (b"A" * 40 + b" / HTTP/1.1\r\n", "yes"),
 ])
 def test_first_bytes_are_http_only_when_the_request_line_says_so(data: bytes, state: str) -> None:
     assert http1.request_line_state(data) == state

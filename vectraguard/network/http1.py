@@ -30,6 +30,7 @@ from vectraguard.network.allowlist import normalize_host
 
 MAX_HEAD = 64 * 1024
 MAX_CHUNK_LINE = 4096
+MAX_METHOD = 1024  # a longer first word is no method any server takes
 COPY_CHUNK = 64 * 1024
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FIELD_VALUE = re.compile(rb"^[\t\x20-\x7e\x80-\xff]*$")
@@ -61,13 +62,16 @@ def request_line_state(data: bytes) -> str:
     "no" when they cannot become one, "more" while they still might (a
     client may send `G`, wait, then the rest: deciding early would let a
     request through unchecked)."""
+    data = data.lstrip(b"\r\n")  # servers skip empty lines before a request line (RFC 9112 §2.2)
+    if not data:
+        return "more"
     line_end = data.find(b"\n")
     line = data if line_end < 0 else data[:line_end].removesuffix(b"\r")
     method, space, rest = line.partition(b" ")
-    if not _TOKEN.match(method or b"-"):
+    if not _TOKEN.match(method):
         return "no"
     if not space:
-        return "more" if line_end < 0 and len(method) < 32 else "no"
+        return "more" if line_end < 0 and len(method) < MAX_METHOD else "no"
     if line_end < 0:
         return "more" if _FIELD_VALUE.match(rest) else "no"
     return "yes" if rest.rsplit(b" ", 1)[-1].upper().startswith(b"HTTP/") else "no"
