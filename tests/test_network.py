@@ -74,8 +74,8 @@ CIDR = "127.0.0.1/32:{port}"
     ("http://evilpypi.org/", "pypi.org", "no network.allow entry matches"),
     ("http://pypi.org.:8080/", "pypi.org", "no network.allow entry matches"),        # listed host, other port
     # A listed *name* that resolves to loopback (DNS rebinding): refused unless a CIDR names it.
-    ("http://localhost:{port}/", "localhost:{port}", "loopback, private or special address"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "cloud metadata address (always refused)"),
+    ("http://localhost:{port}/", "localhost:{port}", "is loopback: open it with a CIDR entry inside 127.0.0.0/8"),
+    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254/32:80", "169.254.169.254 is the cloud instance metadata service"),
 ])
 def test_denied_destinations_get_403_and_no_traffic(root: Caller, workspace: Path, web: tuple[int, list[str]],
                                                     url: str, allow: str, why: str) -> None:
@@ -211,7 +211,7 @@ def test_a_denied_forwarded_connection_is_closed_at_once(
     assert hits == []
     [entry] = last_network(root, workspace)
     assert (entry["via"], entry["decision"]) == ("forwarder", "denied")
-    assert "loopback, private or special address" in entry["reason"]
+    assert "is loopback: open it with a CIDR entry inside 127.0.0.0/8" in entry["reason"]
 
 
 def test_no_dns_udp_or_ipv6_leaves_the_sandbox(root: Caller, workspace: Path) -> None:
@@ -269,4 +269,4 @@ def test_a_listed_name_rebinding_to_a_private_address_is_refused(root: Caller, w
     assert "403 Forbidden" in out and "rc=1" in out
     [entry] = last_network(root, workspace)
     assert entry["decision"] == "denied" and entry["address"] is None
-    assert "10.255.255.1 is a loopback, private or special address" in entry["reason"]
+    assert "10.255.255.1 is private (RFC 1918)" in entry["reason"]
