@@ -57,25 +57,27 @@ def client_hello_server_name(data: bytes) -> HelloResult:
 def _read(data: bytes) -> HelloResult:
     if data and data[0] != HANDSHAKE_RECORD:
         return HelloResult("not-tls", reason=f"first byte {data[0]} is not a handshake record ({HANDSHAKE_RECORD})")
-    handshake, consumed = _handshake_bytes(data)
+    handshake, consumed, partial_end = _handshake_bytes(data)
     if handshake and handshake[0] != CLIENT_HELLO:
         raise _Malformed(f"the first handshake message is type {handshake[0]}, not a ClientHello")
     if len(handshake) < 4:
-        return _need(consumed + _RECORD_HEADER + 4 - len(handshake))
+        return _need(max(partial_end, consumed + _RECORD_HEADER + 4 - len(handshake)))
     length = int.from_bytes(handshake[1:4], "big")
     if length + 4 > MAX_HELLO:
         raise _Malformed("the ClientHello is larger than 64 KiB")
     missing = length + 4 - len(handshake)
     if missing > 0:
-        return _need(consumed + _RECORD_HEADER + missing)
+        return _need(max(partial_end, consumed + _RECORD_HEADER + missing))
     return _client_hello(handshake[4:4 + length])
 
 
-def _handshake_bytes(data: bytes) -> tuple[bytes, int]:
-    """Handshake content of the complete records at the start of data, and
-    the bytes they take; stops at the first incomplete record. A record too
+def _handshake_bytes(data: bytes) -> tuple[bytes, int, int]:
+    """Handshake content of the complete records at the start of data, the
+    bytes they take, and where an incomplete record after them ends (0 if
+    none); stops at the first incomplete record. A record too
     long, of another type or version, or empty is malformed."""
-    parts, offset = [], 0
+    parts: list[bytes] = []
+    offset = 0
     while offset + _RECORD_HEADER <= len(data):
         kind, major, length = data[offset], data[offset + 1], int.from_bytes(data[offset + 3:offset + 5], "big")
         if kind != HANDSHAKE_RECORD:
@@ -87,12 +89,12 @@ def _handshake_bytes(data: bytes) -> tuple[bytes, int]:
         if offset + _RECORD_HEADER + length > len(data):
             if offset + _RECORD_HEADER + length > MAX_HELLO:
                 raise _Malformed("the ClientHello is larger than 64 KiB")
-            break
+            return b"".join(parts), offset, offset + _RECORD_HEADER + length
         parts.append(data[offset + _RECORD_HEADER:offset + _RECORD_HEADER + length])
         offset += _RECORD_HEADER + length
         if sum(map(len, parts)) >= 4 and _hello_complete(b"".join(parts)):
             break
-    return b"".join(parts), offset
+    return b"".join(parts), offset, 0
 
 
 def _hello_complete(handshake: bytes) -> bool:
