@@ -31,7 +31,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     [
         (["run", "-p", "no-such-profile", "--", "true"],
          "vectraguard: unknown profile 'no-such-profile'; available profiles: agent-shell, aider, claude-code, codex, default, "
-         "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
+         "dev, generic, test-best-effort, test-default, test-noexec, test-python, test-tight, test-untrusted, untrusted"),
         (["check", "--"],
          "vectraguard check: no command given; vectraguard check [OPTIONS] -- CMD [ARG...]   or   "
          "vectraguard check [OPTIONS] -- 'CMD LINE'"),
@@ -42,7 +42,7 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "vectraguard approvals revoke: give approval ids, or --all; `vectraguard approvals list` shows the ids"),
         (["check", "-p", "nope", "--", "true"],
          "vectraguard: unknown profile 'nope'; available profiles: agent-shell, aider, claude-code, codex, default, "
-         "dev, generic, test-best-effort, test-default, test-noexec, test-tight, test-untrusted, untrusted"),
+         "dev, generic, test-best-effort, test-default, test-noexec, test-python, test-tight, test-untrusted, untrusted"),
         (["run", "-p", "../etc/passwd", "--", "true"],
          "vectraguard: '../etc/passwd' is not a valid profile name; profile names are lowercase letters, "
          "digits, '.', '_' and '-'"),
