@@ -79,7 +79,7 @@ def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socke
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 conn, _ = server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 helper.kill()
                 raise OSError(0, "the podman unshare helper did not answer") from None
             with conn:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from vectraguard.network import http1
 from vectraguard.network.dial import Denied, Dialed
 from vectraguard.network.server import Attempt, EgressServers, serve_checked
-from vectraguard.network.tunnel import Refused, pass_inspected
+from vectraguard.network.tunnel import pass_inspected
 
 HEAD_TIMEOUT_S = 10.0
 
@@ -146,5 +146,3 @@ def _reply(writer: asyncio.StreamWriter, status: int, body: str) -> None:
     writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(data)}\r\n"
                  f"Connection: close\r\n\r\n".encode() + data)
 
-
-__all__ = ["Refused", "serve_proxy"]

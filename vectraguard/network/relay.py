@@ -75,10 +75,3 @@ async def first_failure(*coroutines: Any, guard: Any = None) -> None:
         await asyncio.gather(*everything, return_exceptions=True)
     if failure is not None:
         raise failure
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    """Close, without waiting long for a peer that does not read."""
-    writer.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)

@@ -24,12 +24,11 @@ from typing import Any
 
 from vectraguard.network.attempts import ConnectionLog
 from vectraguard.network.dial import STREAM_LIMIT, Denied, Dialed, Dialer, bounded
-from vectraguard.network.relay import IDLE_TIMEOUT_S, close
+from vectraguard.network.relay import IDLE_TIMEOUT_S
 from vectraguard.network.tunnel import Refused
 
 RESOLVER_THREADS = 4
 STOP_TIMEOUT_S = 2.0
-Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Attempt:
@@ -74,6 +73,7 @@ class Attempt:
 
 
 Handler = Callable[["EgressServers", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+ClientCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class EgressServers:
@@ -84,7 +84,6 @@ class EgressServers:
         self.dialer, self.log = dialer, log
         self.max_connections, self.idle_timeout = max_connections, idle_timeout
         self.open = 0
-        self.refused_over_limit = 0
         self._loop = asyncio.new_event_loop()
         self._loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(RESOLVER_THREADS, "vg-resolve"))
         self._thread = threading.Thread(target=self._run, name="vg-egress", daemon=True)
@@ -94,19 +93,14 @@ class EgressServers:
     def start(self, listeners: list[tuple[socket.socket, str, Handler]]) -> None:
         """Serve each listener (`via` names it in the record: "proxy", "forwarder")
         with its handler; returns once they are served."""
-        ready = threading.Event()
-
         async def open_servers() -> None:
             for listener, via, handler in listeners:
                 listener.setblocking(False)
                 self._servers.append(await asyncio.start_server(self._admit(via, handler), sock=listener,
                                                                 limit=STREAM_LIMIT, backlog=128))
-            ready.set()
 
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(open_servers(), self._loop)
-        future.result(timeout=10)
-        ready.wait(10)
+        asyncio.run_coroutine_threadsafe(open_servers(), self._loop).result(timeout=10)
 
     def close(self) -> None:
         """Stop serving and end every connection; never blocks the run for long."""
@@ -127,6 +121,8 @@ class EgressServers:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        # asyncio's default handler prints tracebacks to stderr, which is the person's terminal.
+        self._loop.set_exception_handler(lambda loop, context: None)
         try:
             self._loop.run_forever()
         finally:
@@ -134,11 +130,10 @@ class EgressServers:
                 self._loop.run_until_complete(self._loop.shutdown_default_executor())
             self._loop.close()
 
-    def _admit(self, via: str, handler: Handler) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    def _admit(self, via: str, handler: Handler) -> ClientCallback:
         async def admitted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             if self.open >= self.max_connections:
-                self.refused_over_limit += 1
                 Attempt(self.log, via, "(over the connection limit)", 0).decide(
                     "over-limit", f"more than network.max_connections ({self.max_connections}) open at once")
                 writer.transport.abort()  # at once: a flood must not cost us a close handshake each
@@ -150,6 +145,9 @@ class EgressServers:
                 await handler(self, reader, bounded(writer))
             except (Refused, Denied, OSError, TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 pass  # each path has recorded its decision; the connection just ends
+            except Exception as exc:  # noqa: BLE001 - a bug: recorded, never a traceback on the terminal
+                Attempt(self.log, via, "(internal error)", 0).decide(
+                    "malformed", f"internal error: {exc.__class__.__name__}: {exc}")
             finally:
                 self.open -= 1
                 if task is not None:
@@ -175,5 +173,3 @@ async def serve_checked(servers: EgressServers, attempt: Attempt, run: Callable[
     finally:
         attempt.end()
 
-
-__all__ = ["Attempt", "EgressServers", "Handler", "Streams", "close", "serve_checked"]
