@@ -26,6 +26,7 @@ def refusal(address: str, port: int, *entries: str) -> Refusal | None:
 @pytest.mark.parametrize(("given", "plain"), [
     ("::ffff:169.254.169.254", "169.254.169.254"),
     ("::ffff:127.0.0.1", "127.0.0.1"),
+    ("::ffff:0:a01:203", "10.1.2.3"),        # SIIT's IPv4-translated form (found by a blind attack)
     ("64:ff9b::7f00:1", "127.0.0.1"),
     ("64:ff9b:1::a00:1", "10.0.0.1"),
     ("::127.0.0.1", "127.0.0.1"),
@@ -83,7 +84,7 @@ def test_ecs_message() -> None:
 
 
 @pytest.mark.parametrize("wrapped", ["::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "::169.254.169.254",
-                                     "2002:a9fe:a9fe::1", "64:ff9b:1::a9fe:a9fe"])
+                                     "2002:a9fe:a9fe::1", "64:ff9b:1::a9fe:a9fe", "::ffff:0:a9fe:a9fe"])
 def test_wrapped_metadata_is_refused(wrapped: str) -> None:
     got = refusal(wrapped, 80, "[::/0]:80", "0.0.0.0/0:80", f"[{wrapped}/128]:80")
     assert got is not None and got.kind == "always-refused"

@@ -97,6 +97,28 @@ def test_a_plain_http_request_must_name_the_host_that_was_checked(
     assert asked == ["other.test", "127.0.0.1:18080", "other.test", "other.test"]
 
 
+def test_a_request_to_switch_protocols_is_refused_so_nothing_rides_on_a_101(
+        root: Caller, workspace: Path, ground: Netns, tmp_path: Path) -> None:
+    """Found by a blind attack: after a 101 answer the relay carried anything, a second
+    request to another host included. A WebSocket or h2c upgrade over plain HTTP is refused."""
+    with serve(ground.listen("127.0.0.1")) as (port, hits):
+        crlf = "\\r\\n"
+        upgrade = f"Upgrade: websocket{crlf}Connection: Upgrade{crlf}{crlf}GET /smuggled HTTP/1.1{crlf}Host: evil.test"
+        script = "; ".join([
+            f"printf 'GET http://ws.test:{port}/a HTTP/1.1{crlf}Host: ws.test:{port}{crlf}{upgrade}{crlf}{crlf}' "
+            "| nc 127.0.0.1 3128",
+            f"printf 'GET /b HTTP/1.1{crlf}Host: ws.test:{port}{crlf}Upgrade: h2c{crlf}HTTP2-Settings: AAMA{crlf}"
+            f"Connection: Upgrade, HTTP2-Settings{crlf}{crlf}' | nc ws.test {port}; echo fwd=$?",
+        ])
+        result = root.run([*P, "--allow", f"ws.test:{port}", "--allow", f"127.0.0.1/32:{port}",
+                           *hosts_file(tmp_path, {"ws.test": "127.0.0.1"}), "--", "sh", "-c", script],
+                          cwd=workspace, netns=ground.name)
+        assert result.returncode == 0, result.stderr.decode()
+        assert "403 Forbidden" in result.stdout.decode() and "switch protocols" in result.stdout.decode()
+        assert hits == []
+    assert refusals(network_of(root, workspace, ground)) == [("ws.test", "upgrade")] * 2
+
+
 TLS_CLIENT = r"""
 import socket, ssl, sys
 port, target = int(sys.argv[1]), sys.argv[2]

@@ -4,6 +4,8 @@
 address, so `::ffff:127.0.0.1` is judged as 127.0.0.1. Decisions:
 
 - IPv4-mapped `::ffff:0:0/96` (RFC 4291 §2.5.5.2): the low 32 bits.
+- IPv4-translated `::ffff:0:0:0/96` (SIIT, RFC 2765 §2.1): the low 32 bits
+  (a stateless translator delivers it to that IPv4 address).
 - IPv4-compatible `::/96` (RFC 4291 §2.5.5.1, deprecated) except `::` and
   `::1`: the low 32 bits (`::127.0.0.1` is 127.0.0.1; `::2` is 0.0.0.2).
 - NAT64 `64:ff9b::/96` (RFC 6052 §2.1): the low 32 bits.
@@ -139,13 +141,14 @@ SPECIAL_RANGES: tuple[tuple[IPNetwork, str], ...] = tuple(
 )
 
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT's IPv4-translated form, ::ffff:0:a.b.c.d (RFC 2765)
 _COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 _SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
 _TEREDO = ipaddress.IPv6Network("2001::/32")
 # Wrappers that carry the IPv4 address in their last 32 bits.
-_LOW_32 = (_MAPPED, _COMPATIBLE, _NAT64, _NAT64_LOCAL)
+_LOW_32 = (_MAPPED, _TRANSLATED, _COMPATIBLE, _NAT64, _NAT64_LOCAL)
 
 
 def normalize(address: IPAddress) -> IPAddress:

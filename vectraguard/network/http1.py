@@ -7,9 +7,11 @@ wins over Host). A request whose Host names another site than the one that
 was checked would reach that other site. So every plain-HTTP request the
 proxy passes must name the checked destination, and the proxy passes one
 request per connection: it forwards exactly that request's head and body,
-with `Connection: close`, and nothing the client sends after it — unless
-the server answers `101 Switching Protocols` (a WebSocket), after which the
-bytes are no longer HTTP.
+with `Connection: close`, and nothing the client sends after it. A request
+to switch protocols (`Upgrade`: a WebSocket over plain HTTP, HTTP/2 as
+h2c) is refused: after a `101` the bytes are no longer requests the proxy
+can read, and a second request, to any host, would ride on them. Over TLS
+(wss://, https://) the tunnel is checked by its server name instead.
 
 The head is read strictly (RFC 9112 §2.2, §5, §6): CRLF line ends only, no
 obsolete line folding, no whitespace before a field's colon, no control
@@ -153,12 +155,21 @@ def _same_host(asked: str, checked: str) -> bool:
         return False
 
 
+def check_upgrade(request: Request) -> str | None:
+    """Why a request asking to switch protocols cannot pass, or None."""
+    asked = request.field("upgrade") + request.field("http2-settings")
+    if asked or any("upgrade" in value.lower() for value in request.field("connection")):
+        return (f"a request to switch protocols ({(asked or ['Connection: Upgrade'])[0][:60]}) cannot be checked "
+                "after the switch; use TLS (wss://, https://)")
+    return None
+
+
 def check_destination(request: Request, host: str, port: int) -> str | None:
     """Why the request names another destination than host:port, or None.
     `host` is what was checked (a name or an IP literal)."""
     hosts = request.field("host")
     if len(hosts) > 1:
-        return "more than one Host header"
+        return "more than one Host header (" + ", ".join(h[:60] for h in hosts[:3]) + ")"
     target = request.target
     if "://" in target:
         scheme, _, rest = target.partition("://")
@@ -177,18 +188,17 @@ def check_destination(request: Request, host: str, port: int) -> str | None:
 def outgoing_head(request: Request, host: str, port: int, *, extra: tuple[str, ...] = (),
                   origin_form: bool = True) -> bytes:
     """The head we send: the checked Host (added when the client sent none),
-    no hop-by-hop or proxy fields, `Connection: close` unless it asks to
-    upgrade (then `Connection: Upgrade` and its Upgrade field are kept)."""
+    no hop-by-hop or proxy fields, and `Connection: close`."""
     target = request.target
     if origin_form and "://" in target:
         rest = target.partition("://")[2]
         target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-    upgrade = request.field("upgrade")
-    dropped = ("connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "upgrade")
+    dropped = ("connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "upgrade",
+               "http2-settings")
     fields = [f"{name}: {value}" for name, value in request.fields if name.lower() not in dropped]
     if not request.field("host"):
         fields.insert(0, f"Host: {host if ':' not in host else f'[{host}]'}" + ("" if port == 80 else f":{port}"))
-    fields += [f"Upgrade: {upgrade[0]}", "Connection: Upgrade"] if upgrade else ["Connection: close"]
+    fields.append("Connection: close")
     return "\r\n".join([f"{request.method} {target} {request.version}", *fields, *extra, "", ""]).encode("latin-1")
 
 
@@ -281,12 +291,3 @@ class _Buffered:
         data = bytes(self.buffer[:count])
         del self.buffer[:count]
         return data
-
-
-def is_switching_protocols(first: bytes) -> bool | None:
-    """Does the server's answer start with `101`? None while the status line is incomplete."""
-    end = first.find(b"\r\n")
-    if end < 0:
-        return None if len(first) < 64 else False
-    parts = first[:end].split(b" ", 2)
-    return len(parts) >= 2 and parts[0].startswith(b"HTTP/1.") and parts[1] == b"101"

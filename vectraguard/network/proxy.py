@@ -78,6 +78,12 @@ async def _plain(servers: EgressServers, reader: asyncio.StreamReader, writer: a
         _reply(writer, 403, f"vectraguard: refused: {mismatch}, not {host}:{port}; a request through this proxy "
                             f"must name the host it goes to (rule: Host matches the checked destination)\n")
         return
+    upgrade = http1.check_upgrade(request)
+    if upgrade:
+        attempt.decide("upgrade", upgrade)
+        attempt.end()
+        _reply(writer, 403, f"vectraguard: refused: {upgrade}\n")
+        return
 
     async def run() -> None:
         dialed = await _dial(servers, attempt, writer, host, port, http_request=True)

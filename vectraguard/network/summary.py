@@ -28,7 +28,7 @@ from vectraguard.network.allowlist import parse_entry
 from vectraguard.output import printable
 
 KINDS = ("not-allowlisted", "port", "special-address", "always-refused", "host-mismatch", "sni-mismatch",
-         "not-tls", "unresolvable", "unreachable", "over-limit", "malformed")
+         "not-tls", "unresolvable", "unreachable", "over-limit", "malformed", "upgrade")
 SHOWN_BYTES = 120  # of any one text the sandbox chose
 _ENTRY_CHARACTERS = re.compile(r"[A-Za-z0-9._\-]+:[0-9]+|\[[0-9a-fA-F:.]+/[0-9]+\]:[0-9]+|[0-9.]+/[0-9]+:[0-9]+")
 
@@ -147,6 +147,9 @@ def _why(refused: Refused) -> str:
         return f"the name does not resolve ({_shown(_after(refused.reason, 'the name does not resolve'))})."
     if kind == "unreachable":
         return f"no connection could be made ({_shown(refused.reason)})."
+    if kind == "upgrade":
+        return ("a plain-HTTP request to switch protocols (a WebSocket or h2c); no allowlist entry can allow it "
+                "(after the switch, requests to any host could follow): use wss:// or https://.")
     if kind == "over-limit":
         return ("more connections at once than network.max_connections allows; "
                 "raise it in a profile (network: {max_connections: N}) if the run needs more.")

@@ -52,10 +52,9 @@ async def pass_inspected(client: tuple[asyncio.StreamReader, asyncio.StreamWrite
     (kind None: allowed). Raises Refused after telling it."""
     activity = Activity()
     upstream = (dialed.reader, dialed.writer)
-    switching = asyncio.get_running_loop().create_future()
 
     async def server_to_client() -> None:
-        await _watch_first(upstream[0], client[1], entry, activity, switching)
+        await copy(upstream[0], client[1], entry, "bytes_in", activity)
 
     async def client_to_server() -> None:
         first = await _first_bytes(client[0], dialed.explicit_port, activity, prefix)
@@ -73,7 +72,7 @@ async def pass_inspected(client: tuple[asyncio.StreamReader, asyncio.StreamWrite
             entry["bytes_out"] += len(first)
             await copy(client[0], upstream[1], entry, "bytes_out", activity)
         elif http1.request_line_state(first) == "yes":
-            await _one_request(first, client[0], dialed, host, port, entry, decided, switching, activity)
+            await _one_request(first, client[0], dialed, host, port, entry, decided)
         elif dialed.explicit_port:
             decided(None, "", "")
             upstream[1].write(first)
@@ -162,9 +161,8 @@ def _complete(data: bytes) -> bool:
 
 
 async def _one_request(first: bytes, reader: asyncio.StreamReader, dialed: Dialed, host: str, port: int,
-                       entry: dict[str, Any], decided: Any, switching: asyncio.Future[bool],
-                       activity: Activity) -> None:
-    """Forward one checked request; the rest of the client's bytes only after a 101."""
+                       entry: dict[str, Any], decided: Any) -> None:
+    """Forward one checked request; nothing the client sends after it."""
     end = http1.head_end(first)
     try:
         request = http1.parse_request(first[:end])
@@ -174,6 +172,9 @@ async def _one_request(first: bytes, reader: asyncio.StreamReader, dialed: Diale
     if mismatch:
         asked = (request.field("host") or [request.target])[0]
         raise _refuse(decided, "host-mismatch", asked, f"{mismatch}, not {host}:{port}")
+    upgrade = http1.check_upgrade(request)
+    if upgrade:
+        raise _refuse(decided, "upgrade", "", upgrade)
     decided(None, "", "")
     head = http1.outgoing_head(request, host, port, extra=dialed.extra, origin_form=not dialed.via_upstream)
     dialed.writer.write(head)
@@ -183,30 +184,3 @@ async def _one_request(first: bytes, reader: asyncio.StreamReader, dialed: Diale
     except http1.BadRequest:
         return  # the body ended the request badly: what was sent stays the one request
     await dialed.writer.drain()
-    if await switching:
-        await copy(reader, dialed.writer, entry, "bytes_out", activity)
-
-
-async def _watch_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, entry: dict[str, Any],
-                       activity: Activity, switching: asyncio.Future[bool]) -> None:
-    """Server to client; tells `switching` whether the answer began with 101."""
-    seen = b""
-    try:
-        while True:
-            data = await reader.read(CHUNK)
-            activity.touch()
-            if not switching.done():
-                seen += data[:64]
-                verdict = http1.is_switching_protocols(seen) if data else False
-                if verdict is not None:
-                    switching.set_result(verdict)
-            if not data:
-                if writer.can_write_eof():
-                    writer.write_eof()
-                return
-            writer.write(data)
-            entry["bytes_in"] += len(data)
-            await writer.drain()
-    finally:
-        if not switching.done():
-            switching.set_result(False)

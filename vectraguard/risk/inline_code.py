@@ -45,10 +45,10 @@ _RUNNERS = (r"system|popen|exec[lv]?p?e?|spawn|spawnSync|execSync|execFileSync|e
             r"call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|proc_open|execute|capture[23]?e?|"
             r"pipeline\w*|Command|open|callCommand|spawnCommand|readProcess|cmd|doShellScript|shell_command|"
             r"shell-command|os:cmd|Shell|sh")
-_STRING = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)"""
+_STRING = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q))[^\\])*)(?P=q)"""
 _CALL = rf"""(?:\b(?:{_RUNNERS}))\s*\(?\s*(?:\[\s*)?[bBrRuU]?{_STRING}"""
 # Groovy/Kotlin scripts: "CMD".execute()
-_EXECUTE_METHOD = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)\s*\.execute\s*\("""
+_EXECUTE_METHOD = r"""(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q))[^\\])*)(?P=q)\s*\.execute\s*\("""
 _LIST = r"""(?:run|call|Popen|check_call|check_output|spawn|spawnSync|execFileSync|exec(?:vp?e?)?|capture\w*)\s*\(\s*\[([^\]]*)\]"""
 _PROGRAM_AND_LIST = r"""(?:spawn|spawnSync|execFile|execFileSync|Popen)\s*\(\s*(['"])([^'"]+)\1\s*,\s*\[([^\]]*)\]"""
 # os.execvp(FILE, ARGV): the list is the whole argv, its first word included.
@@ -86,7 +86,7 @@ _DECODE = (r"""\b(?:b64decode|decodebytes|fromhex|unhexlify|decompress|codecs\.d
            r"""[\[(]::-1\]|reverse\b)|\.pack\s*\(""")
 _RUNS_ANYTHING = r"""\b(?:exec|eval|system|popen|subprocess|spawn|child_process|Function|shell_exec|passthru|qx|load)\b|`"""
 
-_PERL_BARE = r"""\b(?:system|exec)\s+(?!\()(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q)).)*)(?P=q)|\bopen\s*\(?[^;]*['"]\s*\|\s*['"]|\bopen\s*\(?[^;]*['"](?P<s2>[^'"|]+)\|['"]"""
+_PERL_BARE = r"""\b(?:system|exec)\s+(?!\()(?P<q>['"])(?P<s>(?:\\.|(?!(?P=q))[^\\])*)(?P=q)|\bopen\s*\(?[^;]*['"]\s*\|\s*['"]|\bopen\s*\(?[^;]*['"](?P<s2>[^'"|]+)\|['"]"""
 
 
 @cache
