@@ -151,6 +151,17 @@ _TEREDO = ipaddress.IPv6Network("2001::/32")
 _LOW_32 = (_MAPPED, _TRANSLATED, _COMPATIBLE, _NAT64, _NAT64_LOCAL)
 
 
+def ip_literal(host: str) -> IPAddress | None:
+    """The IP address a host text names (`10.0.0.1`, `::1`, `[::1]`), as written; None for a name."""
+    text = host.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def normalize(address: IPAddress) -> IPAddress:
     """The IPv4 address an IPv6 spelling reaches (see the module docstring);
     any other address unchanged."""

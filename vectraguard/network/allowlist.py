@@ -135,10 +135,8 @@ def forwarded_hosts(entries: tuple[Entry, ...]) -> tuple[tuple[str, str, tuple[i
 
 def _literal(host: str) -> IPAddress | None:
     """The normalised IP address a request host names, or None for a name."""
-    try:
-        return addresses.normalize(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        return None
+    literal = addresses.ip_literal(host)
+    return None if literal is None else addresses.normalize(literal)
 
 
 def _holds(network: IPNetwork | None, address: IPAddress) -> bool:

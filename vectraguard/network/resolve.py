@@ -15,7 +15,7 @@ import ipaddress
 import socket
 from collections.abc import Mapping
 
-from vectraguard.network.addresses import IPAddress
+from vectraguard.network.addresses import IPAddress, ip_literal
 from vectraguard.network.allowlist import normalize_host
 
 HOSTS_FILE_LIMIT = 1024 * 1024  # bytes
@@ -57,7 +57,7 @@ class Resolver:
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         """The addresses of `host`, in order, without repeats; ResolveError when it has none."""
-        literal = _literal(host)
+        literal = ip_literal(host)
         if literal is not None:
             return [literal]
         try:
@@ -92,13 +92,3 @@ def _parse_line(fields: list[str]) -> tuple[IPAddress, list[str]]:
     if len(fields) < 2:
         raise ValueError(f"{fields[0]} is followed by no host name")
     return address, [normalize_host(name) for name in fields[1:]]
-
-
-def _literal(host: str) -> IPAddress | None:
-    text = host.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None

@@ -23,10 +23,10 @@ matched, the HTTP Host may name another site of the same front end
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import Any
 
 from vectraguard.network import http1, tls
+from vectraguard.network.addresses import ip_literal
 from vectraguard.network.allowlist import normalize_host
 from vectraguard.network.dial import Dialed
 from vectraguard.network.relay import CHUNK, Activity, copy, first_failure, idle_guard
@@ -99,19 +99,11 @@ def _is_handshake(data: bytes) -> bool:
 
 def _same_name(name: Any, host: str) -> bool:
     if name is None:
-        return _is_literal(host)  # an IP literal: a ClientHello carries no name
+        return ip_literal(host) is not None  # an IP literal: a ClientHello carries no name
     try:
-        return not _is_literal(host) and normalize_host(name) == normalize_host(host)
+        return ip_literal(host) is None and normalize_host(name) == normalize_host(host)
     except ValueError:
         return False
-
-
-def _is_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _refuse(decided: Any, kind: str, asked: str, message: str) -> Refused:
