@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller
+from tests.support.vg import ROOTLESS_USER, TEST_IMAGE, Caller, outcome
 from tests.support.web import serve
 from vectraguard.config import profiles
 from vectraguard.images import recipe
@@ -157,7 +157,7 @@ def test_a_fake_agent_sees_only_what_its_definition_grants_and_keeps_its_home(
         # The recorded command is the definition's, then the arguments.
         assert sorted(s["events"][0]["argv"][-1] for s in shown) == ["session-one", "session-two"]
         assert all(s["events"][0]["argv"][:2] == ["sh", "-c"] for s in shown)
-        started, finished = shown[0]["events"][0], shown[0]["events"][-1]
+        started, finished = shown[0]["events"][0], outcome(shown[0]["events"])
         assert "FAKE_AGENT_API_KEY" in started["env_names"] and "OTHER_SECRET" not in started["env_names"]
         cast = Path(finished["recording"]["path"]).read_text().splitlines()
         assert json.loads(cast[0])["version"] == 2

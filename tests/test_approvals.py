@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.terminal import Terminal
-from tests.support.vg import TEST_IMAGE, Caller
+from tests.support.vg import TEST_IMAGE, Caller, outcome
 
 pytestmark = pytest.mark.usefixtures("hang_up_leftovers")
 
@@ -42,7 +42,7 @@ def policy(env: dict[str, str], text: str) -> None:
 
 
 def decisions(caller: Caller, cwd: Path, env: dict[str, str]) -> list[dict[str, Any]]:
-    return caller.last_session(cwd, env)["events"][-1]["approvals"]  # type: ignore[no-any-return]
+    return outcome(caller.last_session(cwd, env)["events"])["approvals"]  # type: ignore[no-any-return]
 
 
 def answer_on_terminal(caller: Caller, cwd: Path, env: dict[str, str], args: list[str], reply: bytes,
@@ -70,8 +70,8 @@ def test_deny_refuses_before_anything_runs_and_names_the_setting(root: Caller, w
     assert "exfiltration (secret-pipe-out)" in err and "deny by risk.decisions.exfiltration" in err
     assert "untrusted.yaml" in err  # the file (and line) that decided
     session = root.last_session(workspace, env)
-    assert session["events"][-1]["status"] == "refused"
-    [denied] = session["events"][-1]["approvals"]
+    assert outcome(session["events"])["status"] == "refused"
+    [denied] = outcome(session["events"])["approvals"]
     assert denied["decision"] == "denied" and denied["verdict"] == "deny" and denied["user"] == "root"
     assert [f["rule"] for f in denied["findings"]] == ["secret-pipe-out", "home-file-out"]
 
@@ -156,7 +156,7 @@ def test_asked_on_the_terminal_no_refuses_it(root: Caller, workspace: Path, env:
     assert b"not approved" in shown and b"ran-42" not in shown
     [declined] = decisions(root, workspace, env)
     assert (declined["decision"], declined["by"]) == ("declined", "terminal")
-    assert root.last_session(workspace, env)["events"][-1]["status"] == "refused"
+    assert outcome(root.last_session(workspace, env)["events"])["status"] == "refused"
 
 
 def test_the_question_shows_control_characters_escaped(root: Caller, workspace: Path, env: dict[str, str],

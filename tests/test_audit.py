@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vg import Caller
+from tests.support.vg import Caller, outcome
 
 P = ["run", "-p", "test-tight"]
 
@@ -117,7 +117,7 @@ def test_large_output_is_bounded_and_summarised(root: Caller, workspace: Path, d
     assert result.returncode == 0 and len(result.stdout) == 3000004
     [row] = sessions(root, workspace, env)
     shown = json.loads(root.run(["logs", "show", row["id"], "--json"], cwd=workspace, extra_env=env).stdout)
-    summary = shown["events"][-1]["output"]["stdout"]
+    summary = outcome(shown["events"])["output"]["stdout"]
     assert summary["bytes"] == 3000004 and summary["truncated"] is True
     import hashlib
     assert summary["sha256"] == hashlib.sha256(result.stdout).hexdigest()
@@ -207,12 +207,12 @@ def test_export_gives_json_lines_and_the_chain_head(root: Caller, workspace: Pat
     root.run([*P, "--", "sh", "-c", "printf 'raw\\377'"], cwd=workspace, extra_env=env)
     root.run(["run", "-p", "nope", "--", "true"], cwd=workspace, extra_env=env)
     lines = [json.loads(line) for line in root.run(["logs", "export"], cwd=workspace, extra_env=env).stdout.splitlines()]
-    assert [line.get("kind") for line in lines[:-1]] == ["started", "finished", "refused"]
+    assert [line.get("kind") for line in lines[:-1]] == ["started", "finished", "removed", "refused"]
     import base64
     assert base64.b64decode(lines[1]["output_raw"]["stdout"]["head_b64"]) == b"raw\xff"
     head = verify(root, workspace, env).stdout.decode().split()[-1]
-    assert lines[-1] == {"seq": 3, "session": None, "kind": "chain-head", "prev_hash": None, "hash": head,
-                         "head": f"3:{head}", "events": 3, "pruned_through": 0}
+    assert lines[-1] == {"seq": 4, "session": None, "kind": "chain-head", "prev_hash": None, "hash": head,
+                         "head": f"4:{head}", "events": 4, "pruned_through": 0}
     assert lines[2]["prev_hash"] == lines[1]["hash"]
 
 
@@ -230,7 +230,7 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     for row in sessions(root, workspace, env):
         (recordings / f"{row['id']}.cast").write_text("{}\n")
     result = root.run(["logs", "prune", "--before", cut, "--yes"], cwd=workspace, extra_env=env)
-    assert result.stdout.decode().splitlines()[-1].startswith("pruned 2 sessions (events up to 4), 2 recordings and 0 "
+    assert result.stdout.decode().splitlines()[-1].startswith("pruned 2 sessions (events up to 6), 2 recordings and 0 "
                                                               "workspace layers")
     rows = sessions(root, workspace, env)
     assert [r["command"] for r in rows] == ["echo new"]
@@ -238,8 +238,8 @@ def test_prune_keeps_the_chain_verifiable(root: Caller, workspace: Path, data_di
     assert verify(root, workspace, env).returncode == 0
     root.run([*P, "--", "echo", "after"], cwd=workspace, extra_env=env)
     assert verify(root, workspace, env).returncode == 0
-    _tamper(data_dir, "UPDATE events SET body = replace(body, 'ok', 'failed') WHERE seq = 6")
-    assert "event 6 (finished of session" in verify(root, workspace, env).stderr.decode()
+    _tamper(data_dir, "UPDATE events SET body = replace(body, 'ok', 'failed') WHERE seq = 8")  # started, finished, removed
+    assert "event 8 (finished of session" in verify(root, workspace, env).stderr.decode()
 
 
 def test_an_interrupted_run_is_recorded_as_interrupted(root: Caller, workspace: Path, data_dir: Path) -> None:

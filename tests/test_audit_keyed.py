@@ -196,7 +196,7 @@ def test_each_record_is_forwarded_to_syslog(root: Caller, workspace: Path, home:
     assert _vg(root, workspace, home, "run", "-p", "test-tight", "--", "sh", "-c", "echo out; exit 3").returncode == 3
     _decide(root, workspace, home, "decided")
     exported = [json.loads(line) for line in _vg(root, workspace, home, "logs", "export").stdout.splitlines()[:-1]]
-    assert [e["kind"] for e in exported] == ["started", "finished", "checked"]
+    assert [e["kind"] for e in exported] == ["started", "finished", "removed", "checked"]
     for event in exported:
         match = _RFC5424.fullmatch(syslog.recv(65536).decode())
         assert match is not None

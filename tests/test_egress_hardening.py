@@ -25,7 +25,7 @@ import pytest
 
 from tests.support.netns import TRAP_ADDRESSES, Netns, private_netns
 from tests.support.tls import ServerCert, serve_tls, test_ca
-from tests.support.vg import Caller
+from tests.support.vg import Caller, outcome
 from tests.support.web import serve
 
 P = ["run", "-p", "test-untrusted"]  # the test image: busybox wget and nc
@@ -46,7 +46,7 @@ def hosts_file(directory: Path, mapping: dict[str, str]) -> list[str]:
 
 
 def network_of(caller: Caller, cwd: Path, ground: Netns) -> list[dict[str, Any]]:
-    return caller.last_session(cwd, netns=ground.name)["events"][-1]["network"]  # type: ignore[no-any-return]
+    return outcome(caller.last_session(cwd, netns=ground.name)["events"])["network"]  # type: ignore[no-any-return]
 
 
 def refusals(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -55,7 +55,7 @@ def refusals(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def all_refusals(caller: Caller, cwd: Path, ground: Netns) -> list[tuple[str, str]]:
     """Every refused attempt, the first ones one by one and the rest from their counts (attempts.py)."""
-    finished = caller.last_session(cwd, netns=ground.name)["events"][-1]
+    finished = outcome(caller.last_session(cwd, netns=ground.name)["events"])
     rest = [(b["host"], b.get("refusal", "")) for b in finished.get("network_rest", []) if b["decision"] == "denied"
             for _ in range(b["attempts"])]
     return refusals(finished["network"]) + rest
@@ -291,7 +291,7 @@ def test_a_flood_of_connections_is_capped_and_the_timeout_still_ends_the_run(
     assert out.decode().startswith("held "), out.decode()
     assert 0 < peak <= 16, peak  # one event loop and a bounded resolver pool, not a thread per connection
     session = root.last_session(workspace, netns=ground.name)
-    finished = session["events"][-1]
+    finished = outcome(session["events"])
     over = sum(e.get("attempts", 1) for e in [*finished["network"], *finished.get("network_rest", [])]
                if e.get("refusal") == "over-limit")
     held = int(out.decode().split()[1])
@@ -401,7 +401,7 @@ def test_an_upstream_proxy_with_credentials_is_used_and_its_credentials_stay_out
     assert secret not in out and secret not in result.stderr.decode()
     session = root.last_session(workspace, netns=ground.name)
     assert secret not in json.dumps(session)
-    assert session["events"][-1]["network_upstream_proxy"] == "http://corp:***@127.0.0.1:" + proxy_url.rsplit(":", 1)[1]
+    assert outcome(session["events"])["network_upstream_proxy"] == "http://corp:***@127.0.0.1:" + proxy_url.rsplit(":", 1)[1]
 
 
 CA_CLIENT = r"""

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.netns import NETNS_DIR, TRAP_ADDRESSES, Netns, private_netns
 from tests.support.tls import Seen, serve_tls, test_ca
-from tests.support.vg import Caller
+from tests.support.vg import Caller, outcome
 from tests.support.web import serve
 
 TEST_NET = ("192.0.2.1", "2001:db8::1")  # documentation ranges (RFC 5737, RFC 3849): never routed
@@ -103,7 +103,7 @@ def test_a_rootful_allowlisted_run_inside_reaches_a_server_inside_and_nothing_el
         out = result.stdout.decode()
         assert out.startswith("hello /inside\n") and "403 Forbidden" in out and "rc=1" in out
         assert hits == ["/inside"] and metadata_hits == []
-    network = root.last_session(workspace, netns=ground.name)["events"][-1]["network"]
+    network = outcome(root.last_session(workspace, netns=ground.name)["events"])["network"]
     assert [(entry["decision"], entry["host"]) for entry in network] == [("allowed", "127.0.0.1"),
                                                                           ("denied", "169.254.169.254")]
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.netns import TRAP_ADDRESSES, Netns, private_netns
-from tests.support.vg import Caller
+from tests.support.vg import Caller, outcome
 from tests.support.web import serve
 
 P = ["run", "-p", "test-untrusted"]
@@ -57,7 +57,7 @@ def inside(caller: Caller, cwd: Path, script: str, *options: str) -> str:
 
 
 def last_network(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
-    return caller.last_session(cwd, netns=ns())["events"][-1]["network"]  # type: ignore[no-any-return]
+    return outcome(caller.last_session(cwd, netns=ns())["events"])["network"]  # type: ignore[no-any-return]
 
 
 def hosts_file(directory: Path, name: str, address: str) -> list[str]:
@@ -283,7 +283,7 @@ def test_full_network_with_yes_gets_an_interface_and_the_approval_is_recorded(ro
                       cwd=workspace)
     assert result.returncode == 0, result.stderr.decode()
     assert set(result.stdout.decode().split()) - {"lo"}  # a real interface besides loopback
-    [approved] = root.last_session(workspace)["events"][-1]["approvals"]
+    [approved] = outcome(root.last_session(workspace)["events"])["approvals"]
     assert (approved["decision"], approved["by"]) == ("approved", "--yes")
     assert [f["rule"] for f in approved["findings"]] == ["network-full"]
 

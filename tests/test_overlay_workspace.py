@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
+from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller, outcome
 
 BEST_EFFORT = ("--set", "limits.enforcement=best-effort")  # rootless cgroups v1/hybrid: no limits to enforce
 
@@ -166,7 +166,7 @@ def test_rw_mode_keeps_git_read_only_and_reports_protected_paths(rootless: Calle
     assert "created, changed or deleted protected paths in the workspace (rw mode): .envrc" in result.stderr.decode()
     assert _git(repo, ROOTLESS_USER, "status").returncode == 0
     assert not marker.exists()
-    finished = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    finished = outcome(rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"])
     assert finished["workspace"] == {"mode": "rw", "protected_changed": [".envrc"]}
     shutil.rmtree(repo)
 
@@ -267,7 +267,7 @@ def test_the_size_cap_stops_a_writer_and_the_run_says_so(rootless: Caller, data_
     assert "workspace writes reached the limit (4Mi" in err, err
     changes = _changes(rootless, repo, data_dir, _layer_id(result))
     assert 0 < changes["big"]["size"] <= 4 << 20  # what was written stays reviewable
-    finished = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    finished = outcome(rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"])
     assert finished["workspace"]["cap_hit"] is True and finished["workspace"]["cap"] == 4 << 20
     shutil.rmtree(repo)
 
@@ -432,7 +432,7 @@ def test_sparse_deep_and_undecodable_names_are_harvested_within_bounds(rootless:
     assert leaf.count("/") == 1101
     applied = _vg(rootless, repo, data_dir, "apply", layer)
     assert "Traceback" not in applied.stderr.decode(), applied.stderr.decode()
-    shown = rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"][-1]
+    shown = outcome(rootless.last_session(repo, {"VECTRAGUARD_DATA_DIR": str(data_dir)})["events"])
     assert shown["kind"] == "workspace-applied" or "workspace" in str(shown), shown
     assert (repo / os.fsdecode(b"bad\xffname")).read_text() == "hi\n"
     verify = _vg(rootless, repo, data_dir, "logs", "verify")

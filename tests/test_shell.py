@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.terminal import Terminal
-from tests.support.vg import Caller
+from tests.support.vg import Caller, outcome
 
 PROMPT = b"$ "
 
@@ -86,7 +86,7 @@ def test_the_session_is_recorded_as_asciicast_and_replays(root: Caller, workspac
     term.send(b"exit\r")
     assert term.wait() == 0
     shown = root.last_session(workspace)
-    recording = shown["events"][-1]["recording"]
+    recording = outcome(shown["events"])["recording"]
     lines = Path(recording["path"]).read_text().splitlines()
     header = json.loads(lines[0])
     assert header["version"] == 2 and header["width"] == 80 and header["height"] == 24

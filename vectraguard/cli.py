@@ -164,6 +164,14 @@ def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
         "shell", help="an interactive shell in a fresh sandbox, recorded: shell [OPTIONS] [-- SHELL ARGS]",
         description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
         "pseudo-terminal; the session is recorded (output only) for `vectraguard logs replay`.", epilog=EPILOG))
+    reap = sandbox_sub.add_parser(
+        "reap", help="remove this user's sandboxes whose run has ended (a killed run leaves its sandbox behind)",
+        description="A run returns its exit status as soon as its command has exited; its stopped sandbox is "
+        "removed just after, by a detached process. `reap` removes every sandbox whose run is gone and whose "
+        "removal is not under way, and records each removal in that session's audit record.")
+    reap.add_argument("--wait", action="store_true",
+                      help="first wait until the removals under way have ended (for scripts and tests that "
+                      "check that nothing is left)")
 
 
 def _fill_agent(agent: argparse.ArgumentParser) -> None:
@@ -421,6 +429,7 @@ COMMANDS = {
     ("run", None): "run",
     ("sandbox", "run"): "run",
     ("sandbox", "shell"): "shell",
+    ("sandbox", "reap"): "reap",
     ("agent", "start"): "agent",
     ("agent", "list"): "agent",
     ("image", "build"): "image",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -60,8 +61,23 @@ class Caller:
         if netns:
             extra_env = {**self.service_env(), **(extra_env or {})}
         argv, env = self.argv(self.vg(args), extra_env, netns)
-        return subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True,
+        done = subprocess.run(argv, cwd=cwd, env=env, input=input, capture_output=True,
                               timeout=timeout, check=False, start_new_session=True)
+        self.wait_for_removals()
+        return done
+
+    def wait_for_removals(self) -> None:
+        """Until the detached removals of this caller's runs have ended (each
+        holds a lock while it works: runtime/removal.py), so that what a test
+        sees next — containers, audit events — no longer changes under it."""
+        from vectraguard.runtime.removal import wait_for_pending
+
+        if self.user is None:
+            directory = Path("/run/vectraguard")
+        else:
+            uid = pwd.getpwnam(self.user).pw_uid
+            directory = Path(f"/tmp/vectraguard-{uid}")  # runtime_dir() without XDG_RUNTIME_DIR, as environment() gives
+        wait_for_pending(directory / "removals")
 
     def last_session(self, cwd: Path, extra_env: dict[str, str] | None = None,
                      netns: str | None = None) -> dict[str, Any]:
@@ -97,10 +113,20 @@ class Caller:
         return argv
 
     def sandboxes(self) -> list[str]:
-        """IDs of every container Vectra Guard created that still exists."""
+        """IDs of every container Vectra Guard created that still exists (once the removals under way have ended)."""
+        self.wait_for_removals()
         argv, env = self.argv(["podman", "ps", "-a", "--filter", f"label={LABEL_SESSION}", "--format", "{{.ID}}"])
         out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60)
         return out.stdout.split()
+
+
+STATUS_KINDS = ("started", "finished", "refused", "incomplete", "checked")
+
+
+def outcome(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event that set the session's status last (`finished`, `refused`...),
+    not the notes that may follow it, such as `removed`."""
+    return [event for event in events if event.get("kind") in STATUS_KINDS][-1]
 
 
 def installed_profiles_dir() -> str:

@@ -151,3 +151,26 @@ class RunAudit:
                     f"(its exit status, {exit_status}, and output are not recorded); {UNAVAILABLE_HINT}")
         return (f"{told}: session {self.session_id} is recorded incomplete, with exit status {exit_status} "
                 f"(its output is not recorded); {UNAVAILABLE_HINT}")
+
+
+def record_removal(session_id: str, container_id: str, error: str = "", by: str = "vectraguard") -> None:
+    """A `removed` event in the session's record: its container is gone (`by`
+    the run's own detached remover, or the `reaper` after a killed run), or
+    could not be removed (`error`; the reaper will try again). It adds to
+    the record and leaves the session's status alone. Called in a detached
+    process, after the run has returned: it never raises (a store that
+    cannot take it loses only this note)."""
+    try:
+        store = open_store()
+    except Exception:  # noqa: BLE001 - see above
+        return
+    try:
+        body: dict[str, Any] = {"version": SCHEMA_VERSION, "session": session_id, "at": record.now(),
+                                "container_id": container_id, "by": by}
+        if error:
+            body["error"] = error
+        store.append(session_id, "removed", body, index={})
+    except Exception:  # noqa: BLE001 - see above
+        pass
+    finally:
+        store.close()

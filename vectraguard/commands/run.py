@@ -250,7 +250,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                                  stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
                                  before_start=_before_start(prepared, egress),
                                  tty_fd=0 if spec.terminal else None,
-                                 after_create=workspace.mount if workspace is not None else None)
+                                 after_create=workspace.mount if workspace is not None else None,
+                                 leave_container=True)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
@@ -272,7 +273,23 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
             _say(line)
     for line in workspace.report() if workspace is not None else ():
         _say(f"vectraguard: {line}")
+    audit.store.close()  # before the fork: a SQLite connection must not cross one
+    _remove_later(client, result.container_id, audit.session_id)
     return result.exit_status
+
+
+def _remove_later(client: Any, container_id: str, session_id: str) -> None:
+    """The stopped container goes after we return (runtime/removal.py); its
+    removal, and that of any sandbox a killed run left, is recorded."""
+    from vectraguard.audit.run_audit import record_removal
+    from vectraguard.runtime import reaper, removal
+    from vectraguard.sandbox.spec import LABEL_SESSION
+
+    def reap() -> None:
+        reaper.reap_orphans(client, lambda listed: record_removal(
+            str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
+
+    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), reap)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}

@@ -1,9 +1,12 @@
 """Running one sandbox session: create, attach, start, pump, wait, remove.
 
 The container is removed on every path out of `run_session` — normal exit,
-timeout, Ctrl-C, SIGTERM, SIGHUP, and errors. Signals only set a flag and
+timeout, Ctrl-C, SIGTERM, SIGHUP, and errors — or, when the caller asks,
+left stopped on the paths that return a result, for the caller to remove
+once the outcome is recorded (removal.py). Signals only set a flag and
 wake the pump, so cleanup always runs in the normal flow, never inside a
-signal handler.
+signal handler. The exit status comes from conmon's exit file as soon as
+the command has exited (exit_file.py), from Podman's wait otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,13 +23,13 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from vectraguard import errors
-from vectraguard.runtime.attach import OutputSink, StreamPump
+from vectraguard import diag, errors
+from vectraguard.paths import runtime_dir
 from vectraguard.runtime import oci
+from vectraguard.runtime.attach import OutputSink, StreamPump
+from vectraguard.runtime.exit_file import ExitFile
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
-from vectraguard.runtime.reaper import reap_orphans
-from vectraguard.paths import runtime_dir
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
 # Every signal whose default action ends the process (signal(7)): each stops the sandbox and is
@@ -49,30 +51,6 @@ class RunResult:
     container_id: str
     signal: int | None = None
     image_id: str = ""  # the image the container was created from (sha256), as Podman resolved it
-
-
-class _Housekeeping(threading.Thread):
-    """Work that must not delay the command, done while it runs: learning the
-    image ID the container was created from, finding its memory cgroup if
-    the usual path was not it, and reaping sandboxes of killed runs."""
-
-    def __init__(self, client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str) -> None:
-        super().__init__(daemon=True)
-        self.client, self.cid, self.oom, self.cgroup_mode = client, cid, oom, cgroup_mode
-        self.image_id = ""
-
-    def run(self) -> None:
-        try:
-            info = self.client.inspect(self.cid)
-            self.image_id = str(info.get("Image", ""))
-            cgroup = info.get("State", {}).get("CgroupPath")
-            if cgroup and not self.oom.armed:
-                self.oom.arm(cgroup, self.cgroup_mode)
-            reap_orphans(self.client)
-        except Exception as exc:  # noqa: BLE001 - housekeeping must never fail the run
-            from vectraguard import diag
-
-            diag.debug(f"sandbox housekeeping failed: {exc}")
 
 
 class _Interrupts:
@@ -113,18 +91,24 @@ def _signals_deferred() -> Iterator[_Interrupts]:
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
                 before_start: Callable[[dict[str, Any]], None] | None = None, tty_fd: int | None = None,
-                after_create: Callable[[dict[str, Any]], None] | None = None) -> RunResult:
+                after_create: Callable[[dict[str, Any]], None] | None = None,
+                leave_container: bool = False) -> RunResult:
     """`after_create` gets the container's inspect document once it exists and
     before it is initialised (its user-id mapping is known; its mounts are
     not made yet: the overlay workspace is mounted then). `before_start` gets
     the inspect document again once the container is initialised — its
     namespaces and mounts exist, `State.Pid` is its init — and before the
     command runs (to check its mounts and runtime, to plant the network
-    listeners); what it raises ends the run, and the container is removed."""
+    listeners); what it raises ends the run, and the container is removed.
+
+    With `leave_container`, a session that ends with a RunResult leaves its
+    (stopped) container for the caller to remove — after it has recorded
+    the outcome (removal.remove_later); on every other path it is removed
+    here, before returning or raising."""
     oom = OomWatch()
+    returned = False
     with _signals_deferred() as interrupts, _hosts_file(spec) as hosts_file:
         cid = _create(client, spec, hosts_file)
-        helper = _Housekeeping(client, cid, oom, cgroup_mode)
         try:
             created = client.inspect(cid)
             # Before init: with the wrong runtime, init itself may fail obscurely.
@@ -132,25 +116,25 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
             if after_create is not None:
                 after_create(created)
             if interrupts.received is not None:
+                returned = True
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
             started = _start(client, cid, oom, cgroup_mode, before_start)
             if isinstance(started, RunResult):
+                returned = True
                 return started
-            sock, initial = started
-            helper.start()
+            sock, initial, initialised = started
             try:
                 result = _supervise(client, cid, sock, initial, stdin_fd, sink, interrupts, timeout, kill_grace, oom,
-                                    tty_fd)
+                                    tty_fd, ExitFile.of(initialised))
             finally:
                 sock.close()
-            helper.join(timeout=5)
-            return dataclasses.replace(result, image_id=helper.image_id)
+            returned = True
+            return dataclasses.replace(result, image_id=str(initialised.get("Image", "")))
         except LibpodError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the run: {exc.message}") from None
         finally:
-            _remove(client, cid)
-            if helper.ident is not None:
-                helper.join(timeout=5)
+            if not (returned and leave_container):
+                _remove(client, cid)
             oom.close()
 
 
@@ -181,15 +165,23 @@ def _create(client: Libpod, spec: ContainerSpec, hosts_file: str) -> str:
 
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
-           before_start: Callable[[dict[str, Any]], None] | None) -> tuple[socket.socket, bytes] | RunResult:
+           before_start: Callable[[dict[str, Any]], None] | None
+           ) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
+    """Initialise (attach), check (`before_start`), start. The inspect document
+    of the initialised container comes back with the stream: its image ID,
+    cgroup and conmon are known from then on."""
     sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
     oom.arm_by_convention(cid, cgroup_mode)
-    if before_start is not None:
-        try:
-            before_start(client.inspect(cid))
-        except BaseException:
-            sock.close()
-            raise
+    try:
+        initialised = client.inspect(cid)
+        cgroup = initialised.get("State", {}).get("CgroupPath")
+        if cgroup and not oom.armed:
+            oom.arm(cgroup, cgroup_mode)
+        if before_start is not None:
+            before_start(initialised)
+    except BaseException:
+        sock.close()
+        raise
     try:
         client.start(cid)
     except LibpodError as exc:
@@ -200,12 +192,12 @@ def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
         if "permission denied" in exc.message.lower():
             return RunResult(errors.EXIT_CANNOT_EXECUTE, "cannot-execute", cid)
         raise errors.RuntimeUnavailable(f"vectraguard: the sandbox failed to start: {exc.message}") from None
-    return sock, initial
+    return sock, initial, initialised
 
 
 def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, stdin_fd: int | None,
                sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float,
-               oom: OomWatch, tty_fd: int | None) -> RunResult:
+               oom: OomWatch, tty_fd: int | None, exit_file: ExitFile | None) -> RunResult:
     pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd, raw=tty_fd is not None)
     deadline = time.monotonic() + timeout
     if tty_fd is not None:
@@ -222,7 +214,16 @@ def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, st
         _stop(client, cid, pump, kill_grace)
     # Read now: Podman's cleanup deletes the cgroup shortly after the exit.
     oom_killed = outcome == "eof" and oom.fired()
-    status = client.wait(cid, WAIT_TIMEOUT_S)
+    # conmon's exit file when the command ended by itself; else, or when the
+    # file does not come, Podman's wait (which also waits for its cleanup).
+    status = exit_file.read() if outcome == "eof" and exit_file is not None else None
+    source = "conmon's exit file"
+    if status is None:
+        source = "Podman's wait"
+        status = client.wait(cid, WAIT_TIMEOUT_S)
+    elif status == errors.EXIT_SIGNAL_BASE + signal.SIGKILL and not oom_killed:
+        oom_killed = oom.fired()  # the kill may have been counted after the stream ended
+    diag.debug(f"exit status {status}, from {source}")
     if outcome == "deadline":
         return RunResult(errors.EXIT_TIMEOUT, "timeout", cid)
     if outcome == "stop" and interrupts.received is not None:

@@ -1,0 +1,19 @@
+"""`vectraguard sandbox reap [--wait]`: remove the sandboxes of runs that have ended."""
+
+from __future__ import annotations
+
+import argparse
+
+from vectraguard.audit.run_audit import record_removal
+from vectraguard.runtime import host, reaper, removal, service
+from vectraguard.sandbox.spec import LABEL_SESSION
+
+
+def main(args: argparse.Namespace) -> int:
+    abandoned = removal.wait_for_pending() if args.wait else []
+    client = service.connect(host.detect().oci_runtime)
+    reaped = reaper.reap_orphans(client, lambda listed: record_removal(
+        str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
+    for cid in reaped:
+        print(f"removed sandbox {cid[:12]}{' (its remover had stopped)' if cid in abandoned else ''}")
+    return 0
