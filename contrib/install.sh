@@ -25,7 +25,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
     mmdebstrap tini git ca-certificates man-db \
-    python3 python3-venv >/dev/null
+    python3 python3-venv gcc libc6-dev >/dev/null
 
 for file in /etc/subuid /etc/subgid; do
     grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >> "$file"
@@ -40,6 +40,14 @@ fi
 "$prefix/bin/pip" install -q --disable-pip-version-check "$repo[test]"
 # A checkout with an unchanged version number is still new code: reinstall it.
 "$prefix/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$repo"
+
+# The first program of every sandbox (contrib/entry/vectraguard-entry.c):
+# static, since it is bind-mounted into images that may have no C library.
+mkdir -p "$prefix/libexec"
+gcc -static -Os -Wall -Werror -o "$prefix/libexec/vectraguard-entry.new" "$repo/contrib/entry/vectraguard-entry.c"
+strip "$prefix/libexec/vectraguard-entry.new"
+chmod 755 "$prefix/libexec/vectraguard-entry.new"
+mv -f "$prefix/libexec/vectraguard-entry.new" "$prefix/libexec/vectraguard-entry"
 
 ln -sf "$prefix/bin/vectraguard" /usr/local/bin/vectraguard
 for page in "$prefix"/share/man/man1/*.1 "$prefix"/share/man/man5/*.5; do

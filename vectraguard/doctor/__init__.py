@@ -2,7 +2,7 @@
 
 finding       one check's outcome: ok, warn or fail, with a fix hint
 context       the facts gathered once and shared by the checks
-host_checks   user, cgroups, rlimits, limits, init, subordinate ids
+host_checks   user, cgroups, rlimits, limits, init, entry program, subordinate ids
 podman_checks Podman, its service, OCI runtimes, network backends, image
 tool_checks   helper programs: nftables, mmdebstrap
 checks        all of them, in the order they are reported

@@ -24,6 +24,7 @@ def run_all() -> list[Finding]:
             host_checks.resource_limits(ctx),
             host_checks.overlay_workspace(ctx),
             host_checks.init(ctx),
+            host_checks.entry(ctx),
             host_checks.subordinate_ids(ctx),
             host_checks.net_tun(ctx),
             podman_checks.network(ctx),

@@ -71,6 +71,13 @@ def init(ctx: Context) -> Finding:
                 "that is not found or not executable as exit status 1 (not 127/126)", "apt-get install tini")
 
 
+def entry(ctx: Context) -> Finding:
+    if ctx.facts.entry_path:
+        return ok("entry program", f"vectraguard-entry at {ctx.facts.entry_path}: sandboxes can be pooled")
+    return warn("entry program", "vectraguard-entry is not installed: runs give Podman the command directly, and "
+                "no sandbox can be pooled (`pool`, `vectraguard pool start`)", "run contrib/install.sh, which builds it")
+
+
 def subordinate_ids(ctx: Context) -> Finding:
     check = "subordinate ids"
     if not ctx.facts.rootless:

@@ -11,6 +11,8 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from vectraguard.sandbox.entry import installed_entry
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -27,6 +29,7 @@ class HostFacts:
     init_path: str | None  # a static tini; None: Podman's default init (catatonit)
     limits_enforced: bool  # can Podman enforce cpu/memory/pids for this caller?
     why_not_enforced: str
+    entry_path: str | None = None  # the installed vectraguard-entry (sandbox/entry.py); None: not installed
 
 
 def cgroup_mode(root: Path = CGROUP_ROOT) -> str:
@@ -105,4 +108,5 @@ def detect() -> HostFacts:
         init_path=pick_init(),
         limits_enforced=enforced,
         why_not_enforced=why,
+        entry_path=installed_entry(),
     )

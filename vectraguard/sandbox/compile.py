@@ -119,6 +119,7 @@ def compile_spec(
         stop_grace=max(1, math.ceil(limits.kill_grace)),
         oci_runtime=host.oci_runtime,
         init_path=host.init_path,
+        entry_path=host.entry_path,
     )
     return Compiled(spec, tuple(notices))
 

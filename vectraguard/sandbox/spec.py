@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from vectraguard.audit import exact
+from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
 
 LABEL_SESSION = "io.vectraguard.session"
 LABEL_OWNER = "io.vectraguard.owner"
 LABEL_PROFILE = "io.vectraguard.profile"
+LABEL_POOL = "io.vectraguard.pool"  # a pooled container (vectraguard/pool/): its slot
 CPU_PERIOD_US = 100_000
 USERNS_SIZE = 65536
 
@@ -95,11 +97,15 @@ class ContainerSpec:
     stop_grace: int
     oci_runtime: str | None
     init_path: str | None
+    # The host's vectraguard-entry (sandbox/entry.py): the container runs it, and it
+    # runs the command written for it; None: Podman is given the command directly.
+    entry_path: str | None = None
 
     def mount_targets(self) -> tuple[str, ...]:
         """Every path inside the sandbox that this spec mounts something at."""
+        entry = (ENTRY_TARGET, RUN_DIR_TARGET) if self.entry_path else ()
         return (*(b.target for b in self.binds), *(t.target for t in self.tmpfs), *(v.target for v in self.volumes),
-                "/etc/hosts")
+                "/etc/hosts", *entry)
 
     def not_exact(self) -> list[str]:
         """What Podman would not get byte for byte, one phrase each ([] when all would).
@@ -126,13 +132,20 @@ class ContainerSpec:
     def render_hosts(self) -> str:
         return "".join(f"{address}\t{name}\n" for address, name in self.hosts)
 
-    def to_specgen(self, hosts_file: str) -> dict[str, Any]:
-        """`hosts_file`: where the runtime wrote render_hosts(), to be mounted at /etc/hosts."""
+    def to_specgen(self, hosts_file: str, run_dir: str | None = None) -> dict[str, Any]:
+        """`hosts_file`: where the runtime wrote render_hosts(), to be mounted at
+        /etc/hosts. `run_dir`: with `entry_path`, the directory the command
+        file is (or will be) written to (sandbox/entry.py); the container's
+        own command and environment are then the entry program's, not the run's."""
+        entry = self.entry_path is not None and run_dir is not None
+        binds = [*self.binds, BindMount(hosts_file, "/etc/hosts", True)]
+        if entry:
+            binds += [BindMount(str(self.entry_path), ENTRY_TARGET, True), BindMount(str(run_dir), RUN_DIR_TARGET, True)]
         spec: dict[str, Any] = {
             "image": self.image,
-            "command": list(self.command),
+            "command": [ENTRY_TARGET] if entry else list(self.command),
             "work_dir": self.workdir,
-            "env": dict(self.env),
+            "env": {} if entry else dict(self.env),
             # Podman would otherwise add the image's and host's variables.
             "env_host": False,
             "httpproxy": False,
@@ -148,7 +161,7 @@ class ContainerSpec:
             # storage
             "read_only_filesystem": True,
             "read_write_tmpfs": False,
-            "mounts": [self._bind(b) for b in (*self.binds, BindMount(hosts_file, "/etc/hosts", True))]
+            "mounts": [self._bind(b) for b in binds]
             + [self._tmpfs(t) for t in self.tmpfs],
             # security
             "user": self.user,
