@@ -200,6 +200,24 @@ def _fill_agent(agent: argparse.ArgumentParser) -> None:
                             help="do not use the project's .vectraguard.yaml (trusted or not)")
 
 
+def _fill_pool(pool: argparse.ArgumentParser) -> None:
+    pool.description = (
+        "Sandboxes created and initialised ahead of the runs, so that a run only has to start one. A run takes "
+        "one from the pool when its sandbox would be made exactly the same (profile, policy, options, image, "
+        "directory); it is refilled after the run returns. A profile can ask for one with `pool: N`.")
+    pool_sub = pool.add_subparsers(dest="pool_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    start = pool_sub.add_parser(
+        "start", help="fill a pool for the runs these options describe, in this directory: "
+        "pool start [RUN OPTIONS] [-n N]", epilog=EPILOG)
+    start.add_argument("-n", "--number", type=int, choices=range(1, 9), metavar="N",
+                       help="how many to keep ready, 1-8 (default: the profile's pool, at least 2)")
+    _add_run_options(start)
+    stop = pool_sub.add_parser("stop", help="remove the ready sandboxes and stop refilling them")
+    stop.add_argument("-p", "--profile", metavar="NAME", help="only this profile's")
+    listing = pool_sub.add_parser("list", help="the ready sandboxes")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def _fill_image(image: argparse.ArgumentParser) -> None:
     image_sub = image.add_subparsers(dest="image_command", metavar="SUBCOMMAND", parser_class=_Parser)
     build = image_sub.add_parser("build", help="build the default image, or an agent's, from Debian packages "
@@ -407,6 +425,8 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("sandbox", "sandbox commands (sandbox run is the same as run)", _fill_sandbox),
     ("agent", "AI agent sessions in a sandbox: agent start NAME | agent list", _fill_agent),
     ("image", "build and list sandbox images", _fill_image),
+    ("pool", "sandboxes kept initialised ahead of the runs: pool start [RUN OPTIONS] [-n N] | stop | list",
+     _fill_pool),
     ("profile", "list, show and validate profiles", _fill_profile),
     ("trust", "trust the project file of DIR (default: here); `trust list` lists them", _fill_trust),
     ("untrust", "stop trusting the project file of DIR (default: here)", _fill_untrust),
@@ -432,6 +452,9 @@ COMMANDS = {
     ("sandbox", "reap"): "reap",
     ("agent", "start"): "agent",
     ("agent", "list"): "agent",
+    ("pool", "start"): "pool",
+    ("pool", "stop"): "pool",
+    ("pool", "list"): "pool",
     ("image", "build"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",

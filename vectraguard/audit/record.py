@@ -200,8 +200,10 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
              approvals: list[dict[str, Any]] | None = None,
              recording: dict[str, Any] | None = None,
              workspace: dict[str, Any] | None = None,
-             undelivered: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """`network`: the keys network/attempts.py gives (`network`, `network_attempts`
+             undelivered: dict[str, dict[str, Any]] | None = None,
+             container: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`container`: {"id": the container's ID, "pooled": whether it came from the
+    pool (vectraguard/pool/)}, when one ran. `network`: the keys network/attempts.py gives (`network`, `network_attempts`
     and the counts per destination), already bounded; None for a run without egress.
     Lists and texts others can grow are capped here (audit/bounds.py).
     `undelivered`: per stream (stdout, stderr) whose writing to the caller
@@ -215,7 +217,8 @@ def finished(session: str, *, status: str, exit_status: int, reason: str, image_
             "reason": bounds.cut(reason, bounds.REASON_BYTES), "image_id": image_id, "started_at": started_at,
             "at": at, "duration_ms": duration_ms, "output": output, "approvals": bounds.approvals(approvals or []),
             **(network or {"network": [], "network_attempts": 0}), "recording": recording,
-            **({"workspace": _workspace(workspace)} if workspace is not None else {})}
+            **({"workspace": _workspace(workspace)} if workspace is not None else {}),
+            **({"container": container} if container is not None else {})}
 
 
 def _workspace(summary: dict[str, Any]) -> dict[str, Any]:

@@ -104,7 +104,8 @@ class RunAudit:
     def finished(self, status: str, exit_status: int, reason: str, image_id: str,
                  capture: OutputCapture | None, network: dict[str, Any] | None = None,
                  recording: dict[str, Any] | None = None, workspace: dict[str, Any] | None = None,
-                 undelivered: dict[str, dict[str, Any]] | None = None) -> str | None:
+                 undelivered: dict[str, dict[str, Any]] | None = None,
+                 container: dict[str, Any] | None = None) -> str | None:
         """Record how the run ended. The run has happened: a store that cannot
         take this record (it filled up during the run) does not raise; the
         session is marked `incomplete` with the reason and the exit status
@@ -117,7 +118,7 @@ class RunAudit:
         body = record.finished(self.session_id, status=status, exit_status=exit_status, reason=reason,
                                image_id=image_id, started_at=self.started_at, at=at, duration_ms=duration_ms,
                                capture=capture, network=network, approvals=self.approvals, recording=recording,
-                               workspace=workspace, undelivered=undelivered)
+                               workspace=workspace, undelivered=undelivered, container=container)
         outputs = ({name: (bytes(capture.streams[fd].head), bytes(capture.streams[fd].tail))
                     for name, fd in (("stdout", 1), ("stderr", 2))} if capture else None)
         index = {"status": status, "exit_status": exit_status, "ended_at": at, "duration_ms": duration_ms}

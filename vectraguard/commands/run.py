@@ -27,7 +27,7 @@ from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
 from vectraguard.runtime.attach import Delivery, usable_stdin, write_to_fds
 from vectraguard.runtime.owner import current_owner
-from vectraguard.runtime.session import run_session
+from vectraguard.runtime.session import Claimed, run_session
 from vectraguard.sandbox import held, mount_plan
 from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.compile import Compiled, compile_spec, runs_as_caller
@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
 
 def launch(args: argparse.Namespace, session: Session) -> int:
     """Record, prepare and run one sandbox session."""
-    cwd = _working_directory()
+    cwd = working_directory()
     session_id, owner = new_session_id(), current_owner()
     agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
     audit = RunAudit.open(session_id, agent, list(args.command), cwd, owner)
@@ -230,13 +230,14 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
             recording.feed(stream, data)
 
     egress = Egress(prepared.egress, prepared.facts.rootless)
+    egress.preload()
     workspace = prepared.workspace
 
     def finish(status: str, exit_status: int, reason: str, image_id: str,
-               workspace_record: dict[str, Any] | None) -> None:
+               workspace_record: dict[str, Any] | None, container: dict[str, Any] | None = None) -> None:
         warning = audit.finished(status, exit_status, reason, image_id, capture, egress.close(),
                                  recording.close() if recording is not None else None, workspace_record,
-                                 _undelivered(delivery))
+                                 _undelivered(delivery), container)
         for line in [*_delivery_notes(delivery, audit.session_id), *([warning] if warning else [])]:
             _say(line)
 
@@ -244,6 +245,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         if workspace is not None:
             workspace.open()
         client = service.connect(prepared.facts.oci_runtime)
+        pool_plan, claimed = _from_pool(client, prepared, audit.owner, audit.cwd)
         # The relay ends after the terminal's settings are back: what we say next starts on a clean line.
         with passthrough.until_end(), _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
@@ -251,7 +253,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                                  before_start=_before_start(prepared, egress),
                                  tty_fd=0 if spec.terminal else None,
                                  after_create=workspace.mount if workspace is not None else None,
-                                 leave_container=True)
+                                 leave_container=True,
+                                 claimed=Claimed(claimed.cid, claimed.run_dir) if claimed is not None else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
@@ -263,7 +266,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                _close_workspace(workspace))
         raise
     status = record.status_for(result.reason, result.exit_status)
-    finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace))
+    finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace),
+           {"id": result.container_id, "pooled": result.pooled})
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     if egress.section is not None:
@@ -274,22 +278,47 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     for line in workspace.report() if workspace is not None else ():
         _say(f"vectraguard: {line}")
     audit.store.close()  # before the fork: a SQLite connection must not cross one
-    _remove_later(client, result.container_id, audit.session_id)
+    refill = None
+    if pool_plan is not None:
+        from vectraguard.pool import use
+
+        def refill() -> None:
+            use.after_run(client, spec, pool_plan, claimed)
+    _remove_later(client, result.container_id, audit.session_id, refill)
     return result.exit_status
 
 
-def _remove_later(client: Any, container_id: str, session_id: str) -> None:
+def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str) -> tuple[Any, Any]:
+    """(the run's pool plan, the pooled container it took), each None when there is none."""
+    profile, spec = prepared.profile, prepared.compiled.spec
+    if spec.entry_path is None:
+        return None, None
+    from vectraguard.pool import plan, use
+
+    wanted = plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
+                       profile.workspace_mode)
+    if wanted is None:
+        return None, None
+    return wanted, use.take(client, spec, wanted, owner)
+
+
+def _remove_later(client: Any, container_id: str, session_id: str, refill: Callable[[], None] | None) -> None:
     """The stopped container goes after we return (runtime/removal.py); its
-    removal, and that of any sandbox a killed run left, is recorded."""
+    removal, and that of any sandbox a killed run left, is recorded; then the
+    pool, if the run uses one, is refilled and pruned."""
     from vectraguard.audit.run_audit import record_removal
+    from vectraguard.pool.reap import reap_pool
     from vectraguard.runtime import reaper, removal
     from vectraguard.sandbox.spec import LABEL_SESSION
 
-    def reap() -> None:
+    def then() -> None:
+        if refill is not None:
+            refill()
         reaper.reap_orphans(client, lambda listed: record_removal(
             str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
+        reap_pool(client)
 
-    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), reap)
+    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), then)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}
@@ -367,7 +396,7 @@ def new_session_id() -> str:
     return record.new_session_id()
 
 
-def _working_directory() -> str:
+def working_directory() -> str:
     try:
         return os.path.realpath(os.getcwd())
     except OSError as exc:

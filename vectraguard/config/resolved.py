@@ -93,6 +93,8 @@ class ResolvedProfile:
     network_no_proxy: tuple[str, ...] = ()  # host suffixes / CIDRs that bypass an upstream URL
     network_trust_host_ca: bool = False  # mount the host's CA bundle (vectraguard/network/host_ca.py)
     network_hosts_file: str | None = None  # absolute host path, hosts(5), read before DNS
+    pool: int = 0  # sandboxes kept initialised ahead of the runs (vectraguard/pool/)
+    pool_idle: float = 300.0  # seconds a pooled sandbox may wait unclaimed
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -127,6 +129,8 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
         },
         "security": {"user": profile.user, "seccomp": profile.seccomp},
         "output": {"passthrough": profile.output_passthrough},
+        # Only when used: the digest of every profile without a pool stays what it was.
+        **({"pool": profile.pool, "pool_idle": units.format_duration(profile.pool_idle)} if profile.pool else {}),
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
         **({"risk": dict(profile.risk)} if profile.risk else {}),
     }
@@ -237,6 +241,8 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         protected=tuple(r.get("filesystem.protected", list, [])),
         git_writable=r.get("filesystem.git", str, "read-only") == "writable",
         output_passthrough=r.get("output.passthrough", str, "filtered"),
+        pool=r.get("pool", int, 0, optional=True),
+        pool_idle=r.get("pool_idle", units.parse_duration, 300.0, optional=True),
         **_egress(r),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})

@@ -47,6 +47,14 @@ class Libpod:
     def create(self, specgen: dict[str, Any]) -> str:
         return str(self.json("POST", "/containers/create", body=specgen)["Id"])
 
+    def init(self, cid: str) -> None:
+        """Initialise a created container (its namespaces, mounts and conmon) without starting its command."""
+        self.json("POST", f"/containers/{cid}/init")
+
+    def image_id(self, name: str) -> str:
+        """The ID (sha256 hex) of the image `name` stands for now."""
+        return str(self.json("GET", f"/images/{_quote(name)}/json")["Id"])
+
     def start(self, cid: str) -> None:
         self.json("POST", f"/containers/{cid}/start")
 

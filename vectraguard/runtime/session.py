@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
 from vectraguard.paths import runtime_dir
@@ -30,6 +31,7 @@ from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.exit_file import ExitFile
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
+from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
 # Every signal whose default action ends the process (signal(7)): each stops the sandbox and is
@@ -51,6 +53,7 @@ class RunResult:
     container_id: str
     signal: int | None = None
     image_id: str = ""  # the image the container was created from (sha256), as Podman resolved it
+    pooled: bool = False  # the container came from the pool (vectraguard/pool/)
 
 
 class _Interrupts:
@@ -92,7 +95,7 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
                 stdin_fd: int | None, sink: OutputSink, cgroup_mode: str,
                 before_start: Callable[[dict[str, Any]], None] | None = None, tty_fd: int | None = None,
                 after_create: Callable[[dict[str, Any]], None] | None = None,
-                leave_container: bool = False) -> RunResult:
+                leave_container: bool = False, claimed: Claimed | None = None) -> RunResult:
     """`after_create` gets the container's inspect document once it exists and
     before it is initialised (its user-id mapping is known; its mounts are
     not made yet: the overlay workspace is mounted then). `before_start` gets
@@ -104,21 +107,50 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
     With `leave_container`, a session that ends with a RunResult leaves its
     (stopped) container for the caller to remove — after it has recorded
     the outcome (removal.remove_later); on every other path it is removed
-    here, before returning or raising."""
+    here, before returning or raising.
+
+    With `claimed` (a pooled container), there is nothing to create: the
+    command is written for its entry program, and it is attached to,
+    checked (`before_start`) and started like a fresh one; `after_create`
+    is not called (a run with something to do there is never pooled). If it
+    cannot be attached to, a fresh container is made instead."""
+    if claimed is not None:
+        try:
+            return _session(client, spec, timeout, kill_grace, stdin_fd, sink, cgroup_mode, before_start, tty_fd,
+                            after_create, leave_container, claimed)
+        except _PooledGone:
+            pass  # nothing ran: a cold sandbox instead
+    return _session(client, spec, timeout, kill_grace, stdin_fd, sink, cgroup_mode, before_start, tty_fd,
+                    after_create, leave_container, None)
+
+
+class _PooledGone(Exception):
+    """The claimed container could not be attached to (it is gone, or not initialised any more)."""
+
+
+def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: float, stdin_fd: int | None,
+             sink: OutputSink, cgroup_mode: str, before_start: Callable[[dict[str, Any]], None] | None,
+             tty_fd: int | None, after_create: Callable[[dict[str, Any]], None] | None, leave_container: bool,
+             claimed: Claimed | None) -> RunResult:
     oom = OomWatch()
     returned = False
-    with _signals_deferred() as interrupts, _hosts_file(spec) as hosts_file:
-        cid = _create(client, spec, hosts_file)
+    with _signals_deferred() as interrupts, _own_files(spec, claimed) as (hosts_file, run_dir):
+        if claimed is None:
+            cid = _create(client, spec, hosts_file, run_dir)
+        else:
+            cid = claimed.cid
+            entry.write_command(Path(claimed.run_dir), spec.command, spec.env, spec.workdir)
         try:
-            created = client.inspect(cid)
-            # Before init: with the wrong runtime, init itself may fail obscurely.
-            oci.verify_runtime(created, spec.oci_runtime)
-            if after_create is not None:
-                after_create(created)
+            if claimed is None:
+                created = client.inspect(cid)
+                # Before init: with the wrong runtime, init itself may fail obscurely.
+                oci.verify_runtime(created, spec.oci_runtime)
+                if after_create is not None:
+                    after_create(created)
             if interrupts.received is not None:
                 returned = True
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-            started = _start(client, cid, oom, cgroup_mode, before_start)
+            started = _start(client, cid, oom, cgroup_mode, before_start, claimed is not None, spec.oci_runtime)
             if isinstance(started, RunResult):
                 returned = True
                 return started
@@ -129,13 +161,32 @@ def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_gra
             finally:
                 sock.close()
             returned = True
-            return dataclasses.replace(result, image_id=str(initialised.get("Image", "")))
+            return dataclasses.replace(result, image_id=str(initialised.get("Image", "")), pooled=claimed is not None)
         except LibpodError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the run: {exc.message}") from None
         finally:
             if not (returned and leave_container):
                 _remove(client, cid)
             oom.close()
+
+
+class Claimed(NamedTuple):
+    """A pooled container taken for this run (vectraguard/pool/): created and
+    initialised already, its command file to be written in `run_dir`."""
+
+    cid: str
+    run_dir: str
+
+
+@contextmanager
+def _own_files(spec: ContainerSpec, claimed: Claimed | None) -> Iterator[tuple[str, str | None]]:
+    """The hosts file and command directory a fresh container is made with
+    (a pooled one has its own, which go with it: pool/store.py)."""
+    if claimed is not None:
+        yield "", None
+        return
+    with _hosts_file(spec) as hosts_file, _run_dir(spec) as run_dir:
+        yield hosts_file, run_dir
 
 
 @contextmanager
@@ -152,12 +203,27 @@ def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
         path.unlink(missing_ok=True)
 
 
-def _create(client: Libpod, spec: ContainerSpec, hosts_file: str) -> str:
+@contextmanager
+def _run_dir(spec: ContainerSpec) -> Iterator[str | None]:
+    """The directory holding the command file for vectraguard-entry, for the
+    session's lifetime; None when the entry program is not used."""
+    if spec.entry_path is None:
+        yield None
+        return
+    directory = entry.make_run_dir(runtime_dir() / "entries", spec.labels.get(LABEL_SESSION, str(os.getpid())))
+    try:
+        entry.write_command(directory, spec.command, spec.env, spec.workdir)
+        yield str(directory)
+    finally:
+        entry.remove_run_dir(directory)
+
+
+def _create(client: Libpod, spec: ContainerSpec, hosts_file: str, run_dir: str | None) -> str:
     # By name: Podman resolves it to exactly one image, whose ID we learn
     # from the container afterwards. An inspect first would cost a round
     # trip on every run. Podman's create never pulls from a registry.
     try:
-        return client.create(spec.to_specgen(hosts_file))
+        return client.create(spec.to_specgen(hosts_file, run_dir))
     except LibpodError as exc:
         if "image not known" in exc.message:
             raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found") from None
@@ -165,15 +231,26 @@ def _create(client: Libpod, spec: ContainerSpec, hosts_file: str) -> str:
 
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
-           before_start: Callable[[dict[str, Any]], None] | None
+           before_start: Callable[[dict[str, Any]], None] | None, pooled: bool, oci_runtime: str | None
            ) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
     """Initialise (attach), check (`before_start`), start. The inspect document
     of the initialised container comes back with the stream: its image ID,
-    cgroup and conmon are known from then on."""
-    sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
+    cgroup and conmon are known from then on. A pooled container was
+    initialised when it was made: _PooledGone when it cannot be attached to,
+    or is not waiting to start."""
+    try:
+        sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
+    except LibpodError:
+        if pooled:
+            raise _PooledGone from None
+        raise
     oom.arm_by_convention(cid, cgroup_mode)
     try:
         initialised = client.inspect(cid)
+        if pooled:
+            if initialised.get("State", {}).get("Status") not in ("created", "initialized"):
+                raise _PooledGone
+            oci.verify_runtime(initialised, oci_runtime)
         cgroup = initialised.get("State", {}).get("CgroupPath")
         if cgroup and not oom.armed:
             oom.arm(cgroup, cgroup_mode)

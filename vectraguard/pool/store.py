@@ -1,0 +1,179 @@
+"""The pool's index: one small file per pooled container, in this user's
+private runtime directory (`pool/`).
+
+    SLOT.KEY.CID.ready              made and initialised, free to take
+    SLOT.KEY.CID.OWNER.claimed      taken by the run OWNER (pid-starttime)
+
+A run claims a container by renaming its `.ready` file to `.claimed`:
+rename(2) is atomic, so of two runs that try the same one, exactly one
+succeeds; the other gets ENOENT and tries the next or runs cold. The file
+holds the container's facts as JSON (Entry). Nothing in it is trusted
+beyond this user's own directory (0700, checked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vectraguard.paths import ensure_private_dir, runtime_dir
+
+READY, CLAIMED = ".ready", ".claimed"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One pooled container."""
+
+    cid: str
+    profile: str  # the profile's name
+    cwd: str  # the directory of the runs it is for
+    slot: str  # key.slot(): profile and directory
+    key: str  # key.pool_key(): what it was made of
+    image_id: str  # the image it was created from (sha256 hex)
+    run_dir: str  # host directory of its command file (sandbox/entry.py)
+    hosts_file: str  # host file mounted at its /etc/hosts
+    created: float  # time.time() when it was ready
+    idle: float  # seconds it may wait unclaimed before the reaper removes it
+
+
+def pool_dir() -> Path:
+    return runtime_dir() / "pool"
+
+
+def _ready_name(entry: Entry) -> str:
+    return f"{entry.slot}.{entry.key}.{entry.cid}{READY}"
+
+
+def ensure_dir() -> Path:
+    directory = pool_dir()
+    ensure_private_dir(directory.parent)
+    ensure_private_dir(directory)
+    return directory
+
+
+def add(entry: Entry) -> None:
+    """Publish a ready container (written whole, then renamed into place)."""
+    directory = ensure_dir()
+    temporary = directory / f".{entry.cid}.new"
+    temporary.write_text(json.dumps(asdict(entry)))
+    os.rename(temporary, directory / _ready_name(entry))
+
+
+def _read(path: Path) -> Entry | None:
+    try:
+        return Entry(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def claim(slot: str, key: str, owner: str) -> tuple[Entry, Path] | None:
+    """Take a ready container of this slot and key for the run `owner`, the
+    newest first; (its entry, its claim file) or None when there is none."""
+    directory = pool_dir()
+    prefix = f"{slot}.{key}."
+    try:
+        names = [name for name in os.listdir(directory) if name.startswith(prefix) and name.endswith(READY)]
+    except OSError:
+        return None
+    owner_part = owner.replace(":", "-")
+    for name in sorted(names, key=lambda n: _mtime(directory / n), reverse=True):
+        claimed = directory / f"{name[:-len(READY)]}.{owner_part}{CLAIMED}"
+        try:
+            os.rename(directory / name, claimed)
+        except OSError:
+            continue  # another run took it first
+        entry = _read(claimed)
+        if entry is not None:
+            return entry, claimed
+        claimed.unlink(missing_ok=True)
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def ready(slot: str | None = None) -> Iterator[tuple[Entry, Path]]:
+    """Every ready container (of `slot`, if given)."""
+    yield from _listed(READY, slot)
+
+
+def claimed() -> Iterator[tuple[Entry, Path, str]]:
+    """Every claimed container, with its claim file and its owner (pid:starttime)."""
+    for entry, path in _listed(CLAIMED, None):
+        owner = path.name[: -len(CLAIMED)].rsplit(".", 1)[-1].replace("-", ":")
+        yield entry, path, owner
+
+
+def _listed(suffix: str, slot: str | None) -> Iterator[tuple[Entry, Path]]:
+    directory = pool_dir()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if name.endswith(suffix) and (slot is None or name.startswith(f"{slot}.")):
+            entry = _read(directory / name)
+            if entry is not None:
+                yield entry, directory / name
+
+
+def take_for_removal(path: Path) -> bool:
+    """Take a ready entry out of the pool so that no run claims it; False when a run took it first."""
+    try:
+        os.rename(path, path.with_name(f".{path.name}.removing"))
+        return True
+    except OSError:
+        return False
+
+
+def forget(entry: Entry) -> None:
+    """Drop every index file and host file of `entry` (its container is gone)."""
+    from vectraguard.sandbox import entry as entry_files
+
+    directory = pool_dir()
+    try:
+        names = [n for n in os.listdir(directory) if entry.cid in n]
+    except OSError:
+        names = []
+    for name in names:
+        (directory / name).unlink(missing_ok=True)
+    Path(entry.hosts_file).unlink(missing_ok=True)
+    entry_files.remove_run_dir(Path(entry.run_dir))
+
+
+def expired(entry: Entry, now: float | None = None) -> bool:
+    return (now if now is not None else time.time()) - entry.created > entry.idle
+
+
+def _size_file(slot: str) -> Path:
+    return pool_dir() / f"{slot}.size"
+
+
+def set_size(slot: str, size: int, idle: float) -> None:
+    """Keep `size` ready for this slot (`vectraguard pool start`), whatever the profile says; 0 forgets it."""
+    path = _size_file(slot)
+    if size <= 0:
+        path.unlink(missing_ok=True)
+        return
+    ensure_dir()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps({"size": size, "idle": idle}))
+    os.rename(temporary, path)
+
+
+def size_of(slot: str) -> tuple[int, float] | None:
+    """(size, idle seconds) set by `pool start` for this slot, if any."""
+    try:
+        data = json.loads(_size_file(slot).read_text())
+        return int(data["size"]), float(data["idle"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

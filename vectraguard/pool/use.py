@@ -1,0 +1,46 @@
+"""What a run does with the pool: take a container from it, and have it
+refilled after returning (whether it may use one at all: plan.py)."""
+
+from __future__ import annotations
+
+from vectraguard.pool import store
+from vectraguard.pool.plan import Plan
+from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.sandbox.spec import ContainerSpec
+
+
+def take(client: Libpod, spec: ContainerSpec, wanted: Plan, owner: str) -> store.Entry | None:
+    """A ready container for this run, claimed for `owner`; None when there is
+    none, or the image its name stands for has changed since (then that
+    container is removed)."""
+    got = store.claim(wanted.slot, wanted.key, owner)
+    if got is None:
+        return None
+    found, _path = got
+    try:
+        current = client.image_id(spec.image)
+    except LibpodError:
+        current = ""
+    if current and current == found.image_id:
+        return found
+    drop(client, found)
+    return None
+
+
+def drop(client: Libpod, found: store.Entry) -> None:
+    """Remove a claimed container that will not run."""
+    try:
+        client.remove(found.cid)
+    except LibpodError:
+        pass  # reaped later by its label
+    store.forget(found)
+
+
+def after_run(client: Libpod, spec: ContainerSpec, wanted: Plan, used: store.Entry | None) -> None:
+    """In the detached remover, once the run's container is gone: forget it
+    (when it came from the pool) and refill the pool."""
+    from vectraguard.pool.fill import fill
+
+    if used is not None:
+        store.forget(used)
+    fill(client, spec, wanted)
