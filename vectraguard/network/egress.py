@@ -5,6 +5,7 @@ closed when the session ends."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,15 @@ class EgressSettings:
         return cls(allowlist, profile.network_max_connections, resolver, upstream)
 
 
+def _import_servers() -> None:
+    import vectraguard.network.attempts
+    import vectraguard.network.dial
+    import vectraguard.network.forward
+    import vectraguard.network.plant
+    import vectraguard.network.proxy
+    import vectraguard.network.server  # noqa: F401
+
+
 class Egress:
     """The allowlist proxy of one session: planted before the command starts,
     closed when the session ends, whatever way it ends."""
@@ -53,8 +63,18 @@ class Egress:
         self.servers: Any = None
         self.log: Any = None
         self.section: dict[str, Any] | None = None
+        self._loading: threading.Thread | None = None
+
+    def preload(self) -> None:
+        """Import what plant() needs (asyncio and the proxy: ~20 ms) in a thread,
+        while Podman creates and initialises the container: off the run's path."""
+        if self.settings is not None and self._loading is None:
+            self._loading = threading.Thread(target=_import_servers, name="egress-preload", daemon=True)
+            self._loading.start()
 
     def plant(self, pid: int) -> None:
+        if self._loading is not None:
+            self._loading.join()
         from vectraguard.network.allowlist import forwarded_hosts
         from vectraguard.network.attempts import ConnectionLog
         from vectraguard.network.dial import Dialer
@@ -84,6 +104,8 @@ class Egress:
 
     def close(self) -> dict[str, Any] | None:
         """The record's network keys (network/attempts.py), or None without an allowlist."""
+        if self._loading is not None:
+            self._loading.join()  # a run that ended before plant(): no thread may outlive the session
         if self.servers is not None:
             self.servers.close()
             self.servers = None
