@@ -475,6 +475,31 @@ def test_the_cache_is_bounded(env: Env, judged: list[tuple[str, ...]], monkeypat
     assert len(judged) == 4  # the newest was kept
 
 
+def test_a_file_that_changes_while_it_is_judged_leaves_nothing_to_cache(tmp_path: Path) -> None:
+    from vectraguard.approvals import observed
+
+    script = tmp_path / "x.sh"
+    script.write_text("echo one\n")
+    with observed.watching() as notes:
+        observed.script_text(str(script), 1024)
+        observed.script_text(str(script), 1024)
+    assert notes.complete and len(notes.items()) == 1 and observed.unchanged(notes.items())
+    with observed.watching() as notes:
+        observed.script_text(str(script), 1024)
+        script.write_text("echo two\n")
+        observed.script_text(str(script), 1024)
+    assert not notes.complete
+
+
+@pytest.mark.parametrize("notes", [None, {}, [["nothing", "/", True]], [["exists"]], [["text", "/etc/hostname", None]],
+                                   [["text", [1, 2, 3], None]], [["realpath", 42, "/"]], [["exists", 0, True]],
+                                   [["text", ["/etc/hostname", True], None]]])
+def test_malformed_notes_never_hold(notes: Any) -> None:
+    from vectraguard.approvals import observed
+
+    assert not observed.unchanged(notes)
+
+
 def test_an_unwritable_cache_only_costs_time(env: Env, judged: list[tuple[str, ...]]) -> None:
     (env.cache / "vectraguard").write_text("not a directory\n")
     assert gate(env, RISKY, "t-allow")[0]["decision"] == "allowed"

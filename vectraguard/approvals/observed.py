@@ -18,6 +18,7 @@ incomplete: such a decision is not cached.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -50,26 +51,32 @@ class Notes:
             self.seen[key] = [kind, argument, result]
 
 
-_watching: Notes | None = None
+# A context variable, not a global: another thread (or a nested watch) keeps its own notes.
+_watching: contextvars.ContextVar[Notes | None] = contextvars.ContextVar("observed", default=None)
 
 
 @contextlib.contextmanager
 def watching() -> Iterator[Notes]:
-    """Note every look made inside the block."""
-    global _watching
-    outer, _watching = _watching, Notes()
+    """Note every look made inside the block (in this thread)."""
+    notes = Notes()
+    token = _watching.set(notes)
     try:
-        yield _watching
+        yield notes
     finally:
-        _watching = outer
+        _watching.reset(token)
 
 
 def _look(kind: str, argument: Any) -> Any:
     """A look's result as JSON keeps it, noted when watching."""
     result = _LOOKS[kind](argument)
-    if _watching is not None:
-        _watching.add(kind, argument, result)
+    _note(kind, argument, result)
     return result
+
+
+def _note(kind: str, argument: Any, result: Any) -> None:
+    notes = _watching.get()
+    if notes is not None:
+        notes.add(kind, argument, result)
 
 
 # -- the looks ------------------------------------------------------------------------------------
@@ -80,8 +87,7 @@ def script_text(path: str, max_bytes: int) -> str | None:
     followed) of at most `max_bytes`, as UTF-8 with bad bytes replaced; None
     when it is not one or cannot be read."""
     text = _read_text(path, max_bytes)
-    if _watching is not None:
-        _watching.add("text", [path, max_bytes], _fingerprint(text))
+    _note("text", [path, max_bytes], _fingerprint(text))
     return text
 
 
@@ -138,13 +144,23 @@ _LOOKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _path_argument(note: list[Any]) -> bool:
+    """A note's argument is a path (for "text": [path, byte limit]): never a number,
+    which os.path would take for an open file descriptor."""
+    kind, argument = note[0], note[1]
+    if kind == "text":
+        return isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str) \
+            and type(argument[1]) is int
+    return isinstance(argument, str)
+
+
 def unchanged(notes: Any) -> bool:
     """Whether every look in `notes` (as `Notes.items` gave them, through
     JSON) gives the same result now; False for anything malformed."""
     if not isinstance(notes, list):
         return False
     for note in notes:
-        if not (isinstance(note, list) and len(note) == 3 and note[0] in _LOOKS):
+        if not (isinstance(note, list) and len(note) == 3 and note[0] in _LOOKS and _path_argument(note)):
             return False
         kind, argument, result = note
         try:
