@@ -44,12 +44,16 @@ class Entry:
 
 
 def cache_dir() -> Path:
+    """RuntimeError when there is no home directory to find it in."""
     return paths.cache_dir() / "decisions"
 
 
 def lookup(key: str) -> Entry | None:
     """The entry stored under `key`, if there is a sound one of the user's own."""
-    directory = cache_dir()
+    try:
+        directory = cache_dir()
+    except RuntimeError:  # no $HOME, no password entry: no cache
+        return None
     if not _private_directory(directory):
         return None
     raw = _read_own(directory / f"{key}.json")
@@ -76,8 +80,8 @@ def store(key: str, entry: Entry) -> None:
                           "notes": entry.notes, "entries": list(entry.entries)}).encode("utf-8", "surrogatepass")
     if len(payload) > MAX_ENTRY_BYTES:
         return
-    directory = cache_dir()
     try:
+        directory = cache_dir()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private_directory(directory):
             return
@@ -90,7 +94,7 @@ def store(key: str, entry: Entry) -> None:
             Path(tmp).unlink(missing_ok=True)
             return
         _prune(directory)
-    except OSError:
+    except (OSError, RuntimeError):
         return
 
 

@@ -10,6 +10,10 @@ decided, by whom (the setting, the flag, the person, the remembered
 approval) and when. A refusal carries its entries on the exception, so the
 refused record has them too.
 
+`settled` also says whether the terminal had a say and until when a
+remembered approval holds: approvals/cached_gate.py reuses only an outcome
+no person had a say in, and no longer than the approval it rests on.
+
 `grant` is the same question asked ahead of time (`approvals grant`), for
 a command that an agent's hook will meet: only a remembered yes counts.
 
