@@ -332,6 +332,14 @@ def test_a_script_that_appears_is_a_miss(env: Env, judged: list[tuple[str, ...]]
     assert last[0]["by"] == "--yes" and "rm-recursive" in [f["rule"] for f in last[0]["findings"]]
 
 
+def test_a_makefile_that_make_would_choose_instead_is_a_miss(env: Env, judged: list[tuple[str, ...]]) -> None:
+    (env.cwd / "Makefile").write_text("all:\n\ttrue\n")
+    line = ("sh", "-c", "make; rm -rf ~/cache")
+    last = hit_then_miss(env, judged, lambda: gate(env, line, "t-ask", "--yes"),
+                         lambda: (env.cwd / "GNUmakefile").write_text("all:\n\ttrue\n"))
+    assert [run["path"] for run in last[0]["runs"]] == [str(env.cwd / "GNUmakefile")]
+
+
 def test_another_home_is_a_miss(env: Env, judged: list[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = env.cwd / "home1", env.cwd / "home2"
     for home, text in ((first, "echo hello\n"), (second, "rm -rf ~/cache\n")):
