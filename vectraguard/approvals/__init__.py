@@ -1,1 +1,1 @@
-"""Human approval of risky runs: the question, remembered answers, the gate."""
+"""Human approval of risky runs: the question, remembered answers, the gate, and the gate's cached decisions."""

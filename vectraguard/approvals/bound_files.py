@@ -20,7 +20,7 @@ import os
 import stat
 from dataclasses import dataclass
 
-from vectraguard.approvals import script_files
+from vectraguard.approvals import observed
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_FILES = 64
@@ -54,6 +54,10 @@ class Binding:
 
 def bind(command: tuple[str, ...] | str, cwd: str) -> Binding:
     """The files `command` (an argv, or a command line) runs from `cwd`, read now."""
+    # The command reader (risk/*) only here: a cached gate decision checks
+    # digests (approvals/observed.py) without importing it.
+    from vectraguard.approvals import script_files
+
     files: list[BoundFile] = []
     problems: list[str] = []
     found = script_files.named(command, cwd)
@@ -63,8 +67,9 @@ def bind(command: tuple[str, ...] | str, cwd: str) -> Binding:
         if item.path is None:
             problems.append(f"{item.text}: cannot tell which file this runs")
             continue
-        target = os.path.realpath(item.path)
-        digest, why = (None, "a kernel or device file") if _kernel(item.path) else sha256(target)
+        # Through `observed`, which notes these looks for a cached gate decision to check again.
+        target = observed.realpath(item.path)
+        digest, why = (None, "a kernel or device file") if _kernel(item.path) else observed.sha256(target)
         if digest is None:
             problems.append(f"{item.path}: {why}")
         else:

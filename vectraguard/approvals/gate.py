@@ -10,6 +10,10 @@ decided, by whom (the setting, the flag, the person, the remembered
 approval) and when. A refusal carries its entries on the exception, so the
 refused record has them too.
 
+`settled` also says whether the terminal had a say and until when a
+remembered approval holds: approvals/cached_gate.py reuses only an outcome
+no person had a say in, and no longer than the approval it rests on.
+
 `grant` is the same question asked ahead of time (`approvals grant`), for
 a command that an agent's hook will meet: only a remembered yes counts.
 
@@ -56,10 +60,26 @@ class Run:
         return printable(shlex.join(self.argv))
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A run that may go ahead: its audit entries, and what they rest on."""
+
+    entries: tuple[dict[str, Any], ...]
+    # Whether the terminal had a say: a person answered, or there was no terminal
+    # to ask on. Only an outcome without one may be reused (approvals/cached_gate.py).
+    asked: bool = False
+    until: float | None = None  # the remembered approval it rests on holds until then (seconds since the epoch)
+
+
 def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) -> tuple[dict[str, Any], ...]:
     """The audit entries of a run that may go ahead, or PolicyError."""
+    return settled(decision, run, yes=yes, policy=policy).entries
+
+
+def settled(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) -> Settled:
+    """`settle`, saying whether the terminal had a say and until when a remembered approval holds."""
     if not decision.judged:
-        return ()
+        return Settled(())
     user, _ = record.who()
 
     def entry(outcome: str, by: str, **extra: Any) -> dict[str, Any]:
@@ -68,7 +88,7 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
 
     details = _details(decision)
     if decision.verdict == "allow":
-        return (entry("allowed", "risk.decisions"),)
+        return Settled((entry("allowed", "risk.decisions"),))
     if decision.verdict == "deny":
         raise _denial(run, details, entry("denied", "risk.decisions"))
     from vectraguard.approvals import store  # only a run with findings needs the store
@@ -77,11 +97,12 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
     remembered = store.find(run.argv, run.cwd, run.digest, binding)
     ran = _runs(binding)  # in each entry: the content a yes was given to
     if remembered is not None:
-        return (entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
-                      approved_by=remembered.user, approved_at=remembered.created_at, **ran),)
+        return Settled((entry("approved", f"remembered approval {remembered.id}", remembered=remembered.id,
+                              approved_by=remembered.user, approved_at=remembered.created_at, **ran),),
+                       until=remembered.expires_at)
     if yes:
         if _policy(policy, "approvals.allow_yes", True):
-            return (entry("approved", "--yes", **ran),)
+            return Settled((entry("approved", "--yes", **ran),))
         details.append(f"--yes is not accepted: {policy.rule('approvals.allow_yes') if policy else ''}")
     remember_for = _remember_for(run.profile, policy) if binding.complete else None
     answer = prompt.ask(_screen(run, details, binding),
@@ -89,7 +110,7 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
     if answer is None:
         if _policy(policy, "approvals.without_terminal", "refuse") == "approve":
             assert policy is not None
-            return (entry("approved", policy.rule("approvals.without_terminal"), **ran),)
+            return Settled((entry("approved", policy.rule("approvals.without_terminal"), **ran),), asked=True)
         raise _refusal(f"vectraguard: `{run.command()[:200]}` needs approval, and there is no terminal to ask on",
                        details, "run it from a terminal to be asked, or pass --yes",
                        entry("refused", "no terminal", **ran))
@@ -100,8 +121,8 @@ def settle(decision: Decision, run: Run, *, yes: bool, policy: Policy | None) ->
         kept = store.remember(run.argv, run.cwd, run.profile.name, run.digest,
                               tuple(j.finding.rule for j in decision.judged), user, record.now(), remember_for,
                               binding.files)
-        return (entry("approved", "terminal", remembered=kept.id, **ran),)
-    return (entry("approved", "terminal", **ran),)
+        return Settled((entry("approved", "terminal", remembered=kept.id, **ran),), asked=True)
+    return Settled((entry("approved", "terminal", **ran),), asked=True)
 
 
 def grant(decision: Decision, run: Run, *, policy: Policy | None) -> Remembered | None:

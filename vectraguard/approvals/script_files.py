@@ -22,11 +22,11 @@ read: what deploy.sh itself runs is part of its content, not bound apart.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from dataclasses import dataclass
 
+from vectraguard.approvals import observed
 from vectraguard.risk import shells, wrappers
 from vectraguard.risk.shellwords import Simple, Word, parse
 
@@ -271,7 +271,7 @@ class _Reader:
         if directory is None:
             self.unknown("the makefile (in a directory that cannot be known)")
             return
-        chosen = next((m for m in MAKEFILES if os.path.exists(posixpath.join(directory, m))), MAKEFILES[-1])
+        chosen = next((m for m in MAKEFILES if observed.exists(posixpath.join(directory, m))), MAKEFILES[-1])
         self.file(chosen, directory)
 
     def _program_from(self, stdin: Stdin | None, program: str) -> None:

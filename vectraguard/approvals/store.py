@@ -59,6 +59,23 @@ def store_path() -> Path:
     return paths.data_dir() / STORE_NAME
 
 
+def generation() -> str | None:
+    """The store's state, for a cached gate decision's key (approvals/cached_gate.py):
+    "sha256:" and the hex SHA-256 of its bytes, "absent" when there is no
+    store, None when it cannot be read (then nothing is cached). Every grant,
+    revocation and pruning writes other bytes (an entry's id is random), however
+    close in time: unlike an mtime, whose tick can hold two writes, or an
+    inode number, which a rewrite may reuse."""
+    import hashlib
+
+    try:
+        return "sha256:" + hashlib.sha256(store_path().read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "absent"
+    except OSError:
+        return None
+
+
 def load() -> list[Remembered]:
     raw = state_file.read(store_path(), WHAT, HINT) or []
     try:

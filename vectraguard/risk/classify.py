@@ -28,8 +28,8 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from vectraguard.approvals import observed
 from vectraguard.risk import (
     decoding,
     inline_code,
@@ -229,10 +229,10 @@ class _Judge:
         if path.startswith("/"):
             return path
         if path.startswith("~"):
-            return os.path.expanduser(path)
+            return observed.expanduser(path)
         base = self.directory or "."
         if base.startswith("~"):
-            base = os.path.expanduser(base)
+            base = observed.expanduser(base)
         return os.path.normpath(os.path.join(self.cwd, base, path))
 
     def _through_link(self, arg: str) -> str:
@@ -1335,10 +1335,5 @@ def _assignment(word: str) -> bool:
 
 
 def _read_script(path: str) -> str | None:
-    try:
-        file = Path(path)
-        if not file.is_file() or file.stat().st_size > MAX_SCRIPT_BYTES:
-            return None
-        return file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+    # Through `observed`, which notes what was read for a cached gate decision to check again.
+    return observed.script_text(path, MAX_SCRIPT_BYTES)
