@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import diag, errors, resources, units
-from vectraguard.approvals import gate
+from vectraguard.approvals import cached_gate
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
 from vectraguard.config import flags, policy, profiles
 from vectraguard.config.problems import Origin, raise_if_any
-from vectraguard.config.resolved import ResolvedProfile, digest
+from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.network.egress import Egress
-from vectraguard.risk.assess import assess
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
 from vectraguard.runtime.attach import Delivery, usable_stdin, write_to_fds
@@ -154,11 +153,10 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
-    decision = assess(request.argv, cwd, profile, args, sources, system_policy)
-    gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
-                        tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay),
-                        gate.network_summary(profile))
-    approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
+    # A decision judged before, with nothing it rests on changed, is reused (approvals/cached_gate.py).
+    writable = tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay)
+    approvals = cached_gate.settle(request.argv, cwd, profile, sources, system_policy, writable,
+                                   yes=args.yes, args=args)
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace)
 
