@@ -60,10 +60,11 @@ def test_two_hundred_runs_return_their_own_status_and_leave_no_sandbox(root: Cal
     assert set(root.sandboxes()) == before
 
 
-def test_a_run_is_recorded_removed_after_it_returned(root: Caller, workspace: Path) -> None:
-    result = root.run([*P, "--", "sh", "-c", "exit 9"], cwd=workspace)
+def test_a_run_is_recorded_removed_after_it_returned(root: Caller, workspace: Path, data_dir: Path) -> None:
+    env = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    result = root.run([*P, "--", "sh", "-c", "exit 9"], cwd=workspace, extra_env=env)
     assert result.returncode == 9
-    record = root.last_session(workspace)
+    record = root.last_session(workspace, env)
     kinds = [event["kind"] for event in record["events"]]
     assert kinds == ["started", "finished", "removed"]
     removed = record["events"][-1]
@@ -71,20 +72,23 @@ def test_a_run_is_recorded_removed_after_it_returned(root: Caller, workspace: Pa
     assert removed["container_id"] not in root.sandboxes()
 
 
-def test_the_reaper_records_what_it_removes(root: Caller, workspace: Path) -> None:
+def test_the_reaper_records_what_it_removes(root: Caller, workspace: Path, data_dir: Path) -> None:
     """A killed run leaves its sandbox; `sandbox reap` removes it and says so in that session's record."""
-    proc = root.popen([*P, "--", "sh", "-c", "echo ready; sleep 300"], cwd=workspace)
+    private = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 300"]), private)
+    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     proc.kill()
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)
     [orphan] = _owned_by(root, proc.pid)
-    argv, env = root.argv(root.vg(["sandbox", "reap", "--wait"]))
+    argv, env = root.argv(root.vg(["sandbox", "reap", "--wait"]), private)
     reaped = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert reaped.returncode == 0, reaped.stderr
     # (Another run's remover may have reaped it first: then it is recorded all the same.)
     assert f"removed sandbox {orphan[:12]}" in reaped.stdout or reaped.stdout == ""
     assert orphan not in root.sandboxes()
-    events = root.last_session(workspace)["events"]
+    events = root.last_session(workspace, private)["events"]
     assert [e["kind"] for e in events][-1] == "removed"
     assert events[-1]["by"] == "reaper" and orphan.startswith(events[-1]["container_id"][:12])
 

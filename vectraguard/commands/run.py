@@ -252,7 +252,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                                  tty_fd=0 if spec.terminal else None,
                                  after_create=workspace.mount if workspace is not None else None,
                                  leave_container=True,
-                                 claimed=Claimed(claimed.cid, claimed.run_dir) if claimed is not None else None)
+                                 claimed=Claimed(claimed.cid, claimed.run_dir, claimed.facts, claimed.init)
+                                 if claimed is not None else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)

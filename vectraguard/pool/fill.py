@@ -21,6 +21,7 @@ from vectraguard.pool import store
 from vectraguard.pool.plan import Plan
 from vectraguard.runtime import oci
 from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.runtime.owner import process_identity
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import (
     LABEL_OWNER,
@@ -74,9 +75,16 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
         client.init(cid)
         info = client.inspect(cid)
         oci.verify_runtime(info, spec.oci_runtime)
+        state = info.get("State", {})
+        init = process_identity(int(state.get("Pid") or 0)) if state.get("Status") == "initialized" else None
+        if init is None:
+            raise RuntimeError("not initialised")
+        image_id = str(info.get("Image", ""))
+        facts = {"Id": cid, "Image": image_id, "OCIRuntime": info.get("OCIRuntime"),
+                 "State": {key: state.get(key) for key in ("Status", "Pid", "ConmonPid", "CgroupPath")}}
         made = store.Entry(cid=cid, profile=wanted.profile, cwd=wanted.cwd, slot=wanted.slot, key=wanted.key,
-                           image_id=str(info.get("Image", "")), run_dir=str(run_dir), hosts_file=str(hosts),
-                           created=time.time(), idle=wanted.idle)
+                           image_id=image_id, run_dir=str(run_dir), hosts_file=str(hosts),
+                           created=time.time(), idle=wanted.idle, facts=facts, init=init)
         store.add(made)
         return made
     except Exception:  # noqa: BLE001 - a pool is an optimisation: a failed fill leaves runs cold

@@ -17,8 +17,9 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vectraguard.paths import ensure_private_dir, runtime_dir
 
@@ -39,6 +40,11 @@ class Entry:
     hosts_file: str  # host file mounted at its /etc/hosts
     created: float  # time.time() when it was ready
     idle: float  # seconds it may wait unclaimed before the reaper removes it
+    # What Podman said of it once initialised (the inspect fields a run needs:
+    # runtime/session.py), and its init's identity (PID:STARTTIME), by which a
+    # run knows without asking Podman again that it is still that container.
+    facts: dict[str, Any] = field(default_factory=dict)
+    init: str = ""
 
 
 def pool_dir() -> Path:

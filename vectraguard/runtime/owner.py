@@ -20,6 +20,12 @@ def _start_time(pid: int) -> str | None:
     return fields[19].decode()
 
 
+def process_identity(pid: int) -> str | None:
+    """`PID:STARTTIME`, or None when no such process exists."""
+    started = _start_time(pid)
+    return None if started is None else f"{pid}:{started}"
+
+
 def current_owner() -> str:
     pid = os.getpid()
     return f"{pid}:{_start_time(pid)}"

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 from pathlib import Path
+from types import FrameType
 from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
@@ -31,6 +31,7 @@ from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.exit_file import ExitFile
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
+from vectraguard.runtime.owner import process_identity
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
@@ -150,7 +151,7 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
             if interrupts.received is not None:
                 returned = True
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-            started = _start(client, cid, oom, cgroup_mode, before_start, claimed is not None, spec.oci_runtime)
+            started = _start(client, cid, oom, cgroup_mode, before_start, claimed, spec.oci_runtime)
             if isinstance(started, RunResult):
                 returned = True
                 return started
@@ -172,10 +173,16 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
 
 class Claimed(NamedTuple):
     """A pooled container taken for this run (vectraguard/pool/): created and
-    initialised already, its command file to be written in `run_dir`."""
+    initialised already, its command file to be written in `run_dir`. `facts`:
+    its inspect document's fields a run needs, as Podman gave them once it
+    was initialised; `init`: its init process's PID:STARTTIME then. While
+    that process lives, the container is still that initialised one (an init
+    is never replaced): no inspect is needed."""
 
     cid: str
     run_dir: str
+    facts: dict[str, Any]
+    init: str
 
 
 @contextmanager
@@ -231,26 +238,29 @@ def _create(client: Libpod, spec: ContainerSpec, hosts_file: str, run_dir: str |
 
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
-           before_start: Callable[[dict[str, Any]], None] | None, pooled: bool, oci_runtime: str | None
-           ) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
+           before_start: Callable[[dict[str, Any]], None] | None, claimed: Claimed | None,
+           oci_runtime: str | None) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
     """Initialise (attach), check (`before_start`), start. The inspect document
     of the initialised container comes back with the stream: its image ID,
     cgroup and conmon are known from then on. A pooled container was
     initialised when it was made: _PooledGone when it cannot be attached to,
-    or is not waiting to start."""
+    or its init is not the one it was made with (Claimed)."""
     try:
         sock, initial = client.attach(cid)  # initializes the container: its cgroup exists from here
     except LibpodError:
-        if pooled:
+        if claimed is not None:
             raise _PooledGone from None
         raise
     oom.arm_by_convention(cid, cgroup_mode)
     try:
-        initialised = client.inspect(cid)
-        if pooled:
-            if initialised.get("State", {}).get("Status") not in ("created", "initialized"):
+        if claimed is not None:
+            pid = int(claimed.facts.get("State", {}).get("Pid") or 0)
+            if not claimed.init or process_identity(pid) != claimed.init:
                 raise _PooledGone
+            initialised = claimed.facts
             oci.verify_runtime(initialised, oci_runtime)
+        else:
+            initialised = client.inspect(cid)
         cgroup = initialised.get("State", {}).get("CgroupPath")
         if cgroup and not oom.armed:
             oom.arm(cgroup, cgroup_mode)
