@@ -3,17 +3,18 @@
 A run's container is removed by a detached process, so that the caller
 gets the exit status as soon as the command has exited (removal costs
 10-20 ms, more when Podman's cleanup still holds the container). The
-process is a double fork: the run waits for the first child, which exits
-at once; the grandchild, in its own session, with its standard streams on
-/dev/null (a caller reading our output until EOF must not wait for it), is
-reparented to init, which reaps it. It removes the container, records the
-removal, then reaps the sandboxes of runs that were killed (reaper.py).
+process is a child in a session of its own, with its standard streams on
+/dev/null (a caller reading our output until EOF must not wait for it);
+`vectraguard run` exits right after forking it (one fork, no wait), so
+it is reparented to init, which reaps it. It removes the container,
+records the removal, refills the pool (vectraguard/pool/), then reaps the
+sandboxes of runs that were killed (reaper.py).
 
 Each pending removal is a file in `removals/` of the runtime directory,
-named by the container ID and locked (flock) by the grandchild for as long
+named by the container ID and locked (flock) by that process for as long
 as it works: `wait_for_pending` — `vectraguard sandbox reap --wait`, and
 the tests — takes each lock in turn, so it returns exactly when every
-removal started before it has ended, without sleeping. A grandchild that
+removal started before it has ended, without sleeping. A remover that
 died leaves its file unlocked, and the container to the reaper.
 
 Forking is done only while this process has one thread (a fork copies no
@@ -79,22 +80,16 @@ def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
         return False
     if child == 0:  # pragma: no cover - runs in the detached process (tested through its effects)
         _detached(client, cid, lock, on_removed, then)
-    os.close(lock)  # the grandchild holds the lock through its own copy
-    try:
-        os.waitpid(child, 0)
-    except ChildProcessError:
-        pass
+    os.close(lock)  # the child holds the lock through its own copy
     return True
 
 
 def _detached(client: Libpod, cid: str, lock: int, on_removed: OnRemoved | None,
               then: Callable[[], None] | None) -> None:
-    """The first child: fork the grandchild and exit; the grandchild works, then exits. Never returns."""
+    """The detached process: works, then exits. Never returns."""
     status = 0
     try:
         os.setsid()
-        if os.fork() != 0:
-            os._exit(0)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
