@@ -226,7 +226,7 @@ def test_a_replaced_workspace_is_not_served_from_the_pool(root: Caller, tmp_path
 def test_pool_start_list_and_stop(root: Caller, workspace: Path, pool_home: dict[str, str]) -> None:
     started = root.run(["pool", "start", "-p", "test-untrusted", "-n", "2"], cwd=workspace, extra_env=pool_home)
     assert started.returncode == 0, started.stderr
-    assert b"2 of 2 ready" in started.stdout
+    assert b"2 ready, 2 kept" in started.stdout
     listed = json.loads(root.run(["pool", "list", "--json"], cwd=workspace, extra_env=pool_home).stdout)
     mine = [row for row in listed if row["directory"] == str(workspace) and row["profile"] == "test-untrusted"]
     assert len(mine) == 2

@@ -42,9 +42,12 @@ def _start(args: argparse.Namespace) -> int:
     client = service.connect(prepared.facts.oci_runtime)
     fill(client, spec, wanted)
     ready = sum(1 for found, _ in store.ready(wanted.slot) if found.key == wanted.key)
-    print(f"pool for profile {profile.name} in {cwd}: {ready} of {size} ready "
-          f"(removed after {profile.pool_idle:g}s unused)")
-    return 0 if ready == size else errors.EXIT_REFUSED
+    print(f"pool for profile {profile.name} in {cwd}: {ready} ready, {size} kept "
+          f"(each removed after {profile.pool_idle:g}s unused)")
+    if ready < size:
+        raise errors.RuntimeUnavailable(f"vectraguard: Podman made only {ready} of the {size} pooled sandboxes",
+                                        hint="`vectraguard -vv pool start ...` says why; runs still work, cold")
+    return 0
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -87,7 +87,10 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
                            created=time.time(), idle=wanted.idle, facts=facts, init=init)
         store.add(made)
         return made
-    except Exception:  # noqa: BLE001 - a pool is an optimisation: a failed fill leaves runs cold
+    except Exception as exc:  # noqa: BLE001 - a pool is an optimisation: a failed fill leaves runs cold
+        from vectraguard import diag
+
+        diag.debug(f"pool: could not make a sandbox: {exc}")
         if cid:
             try:
                 client.remove(cid)
