@@ -71,10 +71,14 @@ def _session_caller(user: str | None) -> Iterator[Caller]:
         _write_profiles(config_home, user)
         caller = Caller(user, config_home)
         build_test_image(caller.podman(), TEST_IMAGE, image_dir)
-        before = set(caller.sandboxes())
+        before, pooled_before = set(caller.sandboxes()), set(caller.pooled())
         yield caller
         leaked = set(caller.sandboxes()) - before
         assert not leaked, f"sandboxes left behind by the test suite ({user or 'root'}): {leaked}"
+        # Pools are kept on purpose (agent-shell keeps one): `pool stop` must remove them all.
+        caller.run(["pool", "stop"], cwd=Path("/"))
+        left = set(caller.pooled()) - pooled_before
+        assert not left, f"pooled sandboxes `pool stop` left behind ({user or 'root'}): {left}"
     finally:
         shutil.rmtree(config_home, ignore_errors=True)
         shutil.rmtree(image_dir, ignore_errors=True)

@@ -112,6 +112,13 @@ class Caller:
         argv, _ = self.argv(["podman"])
         return argv
 
+    def pooled(self) -> list[str]:
+        """IDs of every pooled container (vectraguard/pool/) of this caller's that still exists."""
+        self.wait_for_removals()
+        argv, env = self.argv(["podman", "ps", "-a", "--filter", "label=io.vectraguard.pool", "--format", "{{.ID}}"])
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=60)
+        return out.stdout.split()
+
     def sandboxes(self) -> list[str]:
         """IDs of every container Vectra Guard created that still exists (once the removals under way have ended)."""
         self.wait_for_removals()
