@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from vectraguard.paths import runtime_dir
 from vectraguard.pool import store
@@ -82,9 +83,11 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
         image_id = str(info.get("Image", ""))
         facts = {"Id": cid, "Image": image_id, "OCIRuntime": info.get("OCIRuntime"),
                  "State": {key: state.get(key) for key in ("Status", "Pid", "ConmonPid", "CgroupPath")}}
+        images = _image_index(info)
         made = store.Entry(cid=cid, profile=wanted.profile, cwd=wanted.cwd, slot=wanted.slot, key=wanted.key,
                            image_id=image_id, run_dir=str(run_dir), hosts_file=str(hosts),
-                           created=time.time(), idle=wanted.idle, facts=facts, init=init)
+                           created=time.time(), idle=wanted.idle, facts=facts, init=init,
+                           images_file=images, images_identity=store.file_identity(images) if images else [])
         store.add(made)
         return made
     except Exception as exc:  # noqa: BLE001 - a pool is an optimisation: a failed fill leaves runs cold
@@ -99,6 +102,18 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
         hosts.unlink(missing_ok=True)
         entry.remove_run_dir(Path(run_dir))
         return None
+
+
+def _image_index(info: dict[str, Any]) -> str:
+    """containers/storage's image index for the container's storage: GRAPHROOT/DRIVER-images/images.json,
+    GRAPHROOT being three levels above the container's upper layer (GRAPHROOT/DRIVER/ID/diff); "" if absent."""
+    driver = info.get("GraphDriver", {})
+    upper = str(driver.get("Data", {}).get("UpperDir", ""))
+    name = str(driver.get("Name", ""))
+    if not upper.startswith("/") or not name.isidentifier():
+        return ""
+    index = Path(upper).parents[2] / f"{name}-images" / "images.json"
+    return str(index) if index.is_file() else ""
 
 
 def discard(client: Libpod, found: store.Entry, path: Path) -> bool:

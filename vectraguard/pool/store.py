@@ -45,6 +45,11 @@ class Entry:
     # run knows without asking Podman again that it is still that container.
     facts: dict[str, Any] = field(default_factory=dict)
     init: str = ""
+    # Podman's image index (containers/storage's <driver>-images/images.json) and
+    # its identity when the container was made: unchanged, no image was added,
+    # removed or re-tagged since, so the name still stands for `image_id`.
+    images_file: str = ""
+    images_identity: list[int] = field(default_factory=list)
 
 
 def pool_dir() -> Path:
@@ -183,3 +188,12 @@ def size_of(slot: str) -> tuple[int, float] | None:
         return int(data["size"]), float(data["idle"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def file_identity(path: str) -> list[int]:
+    """[device, inode, mtime_ns, size] of `path`; [] when it cannot be read."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    return [info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size]

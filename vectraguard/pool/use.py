@@ -12,11 +12,14 @@ from vectraguard.sandbox.spec import ContainerSpec
 def take(client: Libpod, spec: ContainerSpec, wanted: Plan, owner: str) -> store.Entry | None:
     """A ready container for this run, claimed for `owner`; None when there is
     none, or the image its name stands for has changed since (then that
-    container is removed)."""
+    container is removed). Podman is asked for the image's ID only when its
+    image index changed since the container was made (store.Entry)."""
     got = store.claim(wanted.slot, wanted.key, owner)
     if got is None:
         return None
     found, _path = got
+    if found.images_file and found.images_identity == store.file_identity(found.images_file):
+        return found  # no image added, removed or re-tagged since it was made
     try:
         current = client.image_id(spec.image)
     except LibpodError:
