@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import diag, errors, resources, units
-from vectraguard.approvals import gate
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
@@ -22,7 +21,6 @@ from vectraguard.config import flags, policy, profiles
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile, digest
 from vectraguard.network.egress import Egress
-from vectraguard.risk.assess import assess
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
 from vectraguard.runtime.attach import Delivery, usable_stdin, write_to_fds
@@ -154,6 +152,10 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
+    # Imported here, not at the top: the judge and the gate (~20 ms of imports) are this step's alone.
+    from vectraguard.approvals import gate
+    from vectraguard.risk.assess import assess
+
     decision = assess(request.argv, cwd, profile, args, sources, system_policy)
     gate_run = gate.Run(request.argv, cwd, profile, digest(profile),
                         tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay),

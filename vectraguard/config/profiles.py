@@ -10,7 +10,6 @@ the merge or the resolved model.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +140,7 @@ ADDITIVE_KEYS = ("network.allow",)
 
 def split_additions(fragment: Layer) -> tuple[Layer, Layer | None]:
     """A fragment as (its values, a layer appending its ADDITIVE_KEYS lists)."""
-    data = copy.deepcopy(fragment.data)
+    data = merge.copy_data(fragment.data)
     appends: list[tuple[str, tuple[Any, ...]]] = []
     for path in ADDITIVE_KEYS:
         *parents, leaf = path.split(".")

@@ -54,7 +54,6 @@ import posixpath
 import pwd
 import stat
 import sys
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -314,6 +313,8 @@ def _storage_conf_dirs(home: str) -> list[str]:
 def _read_toml(name: str) -> dict[str, Any]:
     try:
         with open(name, "rb") as stream:
+            import tomllib  # only when such a file exists: ~2 ms of every run's start otherwise
+
             return tomllib.load(stream)
     except (OSError, ValueError):
         # Absent is usual; a broken file Podman refuses itself, and the
