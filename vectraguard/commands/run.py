@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vectraguard import diag, errors, resources, units
+from vectraguard import diag, errors, resources, startup, units
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
@@ -161,6 +161,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                         tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay),
                         gate.network_summary(profile))
     approvals = gate.settle(decision, gate_run, yes=args.yes, policy=system_policy)
+    startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace)
 
