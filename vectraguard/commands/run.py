@@ -9,11 +9,10 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vectraguard import diag, errors, resources, startup, units
+from vectraguard import diag, errors, records, resources, startup, units
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
@@ -35,7 +34,7 @@ from vectraguard.terminal.relay import TerminalRelay
 DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 
 
-@dataclass(frozen=True)
+@records.record
 class Session:
     """What kind of session `launch` runs."""
 
@@ -51,7 +50,7 @@ SHELL = Session(terminal=True, recorded=True)
 AGENT_VOLUME_PREFIX = "vectraguard-agent-"
 
 
-@dataclass(frozen=True)
+@records.record
 class Prepared:
     """Everything decided before anything runs."""
 

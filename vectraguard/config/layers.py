@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vectraguard.config import cache, schema, yamlio
 from vectraguard.config.problems import Origin, Problem, raise_if_any
+from vectraguard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One configuration source (a file, or the command line) as validated data with line numbers."""
 

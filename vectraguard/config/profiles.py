@@ -11,7 +11,6 @@ the merge or the resolved model.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,14 @@ from vectraguard import paths, resources
 from vectraguard.config import merge, project, resolved
 from vectraguard.config.layers import Layer, load_file
 from vectraguard.errors import ConfigError
+from vectraguard.records import record
 
 MAX_EXTENDS_DEPTH = 16
 IMPLICIT_PARENT = "default"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
-@dataclass(frozen=True)
+@record
 class Sources:
     """Where profiles come from for one invocation. The project file, when
     given, has already passed the trust check (see config/project.py)."""

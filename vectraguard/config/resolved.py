@@ -8,18 +8,18 @@ unit. Conversion problems are located at the file:line that set the value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from vectraguard import units
 from vectraguard.config import upstream
 from vectraguard.config.merge import Merged
 from vectraguard.config.problems import Origin, Problem, raise_if_any
+from vectraguard.records import record
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class MountEntry:
     """A mount as a profile asks for it (before the mount rules check it)."""
 
@@ -29,7 +29,7 @@ class MountEntry:
     origin: Origin
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """Resource limits, in base units (CPUs, bytes, counts, seconds)."""
 
@@ -43,7 +43,7 @@ class Limits:
     workspace_writes: int = 2 << 30  # bytes an overlay workspace's layer may hold
 
 
-@dataclass(frozen=True)
+@record
 class Recipe:
     """What `image build --agent` adds to the default image's packages."""
 
@@ -52,7 +52,7 @@ class Recipe:
     pip: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Agent:
     """The `agent` section: present only in agent definitions."""
 
@@ -61,7 +61,7 @@ class Agent:
     recipe: Recipe
 
 
-@dataclass(frozen=True)
+@record
 class ResolvedProfile:
     """A profile with every layer applied, typed, with the provenance of each key."""
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vectraguard import errors
+from vectraguard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class EgressSettings:
     """What a profile's `network` section says about the way out, checked
     before anything runs. `resolver` and `upstream` are resolve.Resolver and

@@ -54,12 +54,12 @@ import posixpath
 import pwd
 import stat
 import sys
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from vectraguard.config.problems import Origin
 from vectraguard.errors import PolicyError
+from vectraguard.records import record, replace
 
 # Inside the sandbox these belong to the kernel or the runtime.
 FORBIDDEN_TARGETS = ("/", "/proc", "/sys", "/dev", "/run", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib64", "/var", "/boot")
@@ -120,7 +120,7 @@ STORAGE_CONFS = ("/usr/share/containers/storage.conf", "/etc/containers/storage.
 LOGIN_UIDS = range(1000, 65534)
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     """A checked bind mount: a real host path at a normalized sandbox path."""
 
@@ -201,7 +201,7 @@ def protected_mounts(workspace: Mount, *, git_writable: bool) -> tuple[Mount, ..
     return tuple(found)
 
 
-@dataclass(frozen=True)
+@record
 class DenyRule:
     """A host path no mount may expose."""
 
@@ -214,7 +214,7 @@ class DenyRule:
     socket_waivable: bool = False  # a socket the system policy allows may lie inside (/run/user)
 
 
-@dataclass(frozen=True)
+@record
 class DenyList:
     """The deny rules of one run, and the sockets the system policy allows."""
 

@@ -9,10 +9,10 @@ field names.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vectraguard.audit import exact
+from vectraguard.records import record
 
 LABEL_SESSION = "io.vectraguard.session"
 LABEL_OWNER = "io.vectraguard.owner"
@@ -21,7 +21,7 @@ CPU_PERIOD_US = 100_000
 USERNS_SIZE = 65536
 
 
-@dataclass(frozen=True)
+@record
 class BindMount:
     """A bind mount in the container spec."""
 
@@ -30,7 +30,7 @@ class BindMount:
     read_only: bool
 
 
-@dataclass(frozen=True)
+@record
 class TmpfsMount:
     """A size-capped tmpfs in the container spec."""
 
@@ -43,7 +43,7 @@ class TmpfsMount:
     noexec: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class VolumeMount:
     """A named Podman volume (created on first use, kept between sandboxes)."""
 
@@ -52,7 +52,7 @@ class VolumeMount:
     noexec: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Rlimit:
     """A resource limit of the sandbox's processes."""
 
@@ -61,7 +61,7 @@ class Rlimit:
     hard: int
 
 
-@dataclass(frozen=True)
+@record
 class ContainerSpec:
     """Everything Podman is told about one sandbox; to_specgen() writes it in libpod's terms."""
 
