@@ -89,8 +89,8 @@ def __delattr__(self: Any, name: str) -> None:
 
 def replace(obj: T, **changes: Any) -> T:
     """A copy of record `obj` with `changes` (dataclasses.replace's counterpart)."""
-    unknown = set(changes) - set(getattr(obj, _FIELDS))
-    if unknown:
-        raise TypeError(f"{obj.__class__.__qualname__} has no field {min(unknown)!r}")
-    values = {name: getattr(obj, name) for name in getattr(obj, _FIELDS)}
-    return obj.__class__(**{**values, **changes})
+    names = getattr(obj, _FIELDS)
+    for name in changes:
+        if name not in names:
+            raise TypeError(f"{obj.__class__.__qualname__} has no field {name!r}")
+    return obj.__class__(*[changes[name] if name in changes else getattr(obj, name) for name in names])
