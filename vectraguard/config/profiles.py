@@ -140,18 +140,26 @@ ADDITIVE_KEYS = ("network.allow",)
 
 def split_additions(fragment: Layer) -> tuple[Layer, Layer | None]:
     """A fragment as (its values, a layer appending its ADDITIVE_KEYS lists)."""
+    appends = [(path, values) for path in ADDITIVE_KEYS if (values := _list_at(fragment.data, path)) is not None]
+    if not appends:
+        return fragment, None  # most fragments (risk-rules, the largest, among them): nothing to copy
     data = merge.copy_data(fragment.data)
-    appends: list[tuple[str, tuple[Any, ...]]] = []
-    for path in ADDITIVE_KEYS:
+    for path, _ in appends:
         *parents, leaf = path.split(".")
         node: Any = data
         for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and leaf in node:
-            appends.append((path, tuple(node.pop(leaf))))
-    if not appends:
-        return fragment, None
+            node = node[part]
+        del node[leaf]
     return Layer(fragment.source, data, fragment.lines), Layer(fragment.source, {}, fragment.lines, tuple(appends))
+
+
+def _list_at(data: dict[str, Any], path: str) -> tuple[Any, ...] | None:
+    """The list at dotted `path` in `data` as a tuple; None if it or a section on the way is missing."""
+    *parents, leaf = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return tuple(node[leaf]) if isinstance(node, dict) and leaf in node else None
 
 
 def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
