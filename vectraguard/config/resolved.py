@@ -134,12 +134,22 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
 
 def digest(profile: ResolvedProfile) -> str:
     """The resolved profile's identity: the audit record carries it, and a
-    remembered approval is bound to it."""
+    remembered approval is bound to it. Computed once a profile: a run
+    asks twice (the gate, the `started` record), ~0.5 ms each."""
+    known = _digests.get(id(profile))
+    if known is not None and known[0] is profile:
+        return known[1]
     import hashlib
     import json
 
     canonical = {"name": profile.name, **as_dict(profile)}
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    value = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    _digests[id(profile)] = (profile, value)  # the profile kept alive: its id is not reused meanwhile
+    return value
+
+
+# id(profile) -> (profile, its digest); a process resolves a handful of profiles.
+_digests: dict[int, tuple[ResolvedProfile, str]] = {}
 
 
 def _agent_dict(agent: Agent) -> dict[str, Any]:
