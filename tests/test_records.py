@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from vectraguard.records import record, replace
+from vectraguard.records import ordered_record, record, replace
 
 
 @record
@@ -70,6 +70,31 @@ def test_a_required_field_after_a_default_is_refused() -> None:
         class Bad:
             a: int = 0
             b: int  # type: ignore[misc]
+
+
+@ordered_record
+class Place:
+    """Ordered by file, then line."""
+
+    file: str
+    line: int = 0
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class DataPlace:
+    file: str
+    line: int = 0
+
+
+def test_ordered_records_sort_as_ordered_dataclasses_do() -> None:
+    pairs = [("b", 2), ("a", 10), ("b", 1), ("a", 9), ("a", 0)]
+    assert [(p.file, p.line) for p in sorted(Place(*pair) for pair in pairs)] == \
+           [(p.file, p.line) for p in sorted(DataPlace(*pair) for pair in pairs)]
+    assert Place("a", 1) <= Place("a", 1) < Place("a", 2) and Place("b") >= Place("a", 5) > Place("a", 4)
+    with pytest.raises(TypeError):
+        assert Place("a") < DataPlace("a")  # type: ignore[operator]
+    with pytest.raises(TypeError):
+        assert Point(1) < Point(2)  # type: ignore[operator]  # a plain record has no order
 
 
 def test_replace() -> None:

@@ -45,6 +45,15 @@ def record(cls: type[T]) -> type[T]:
     return cls
 
 
+@dataclass_transform(frozen_default=True, order_default=True)
+def ordered_record(cls: type[T]) -> type[T]:
+    """`record`, ordered as `@dataclass(frozen=True, order=True)` is: by the fields' tuple."""
+    record(cls)
+    for method in (__lt__, __le__, __gt__, __ge__):
+        setattr(cls, method.__name__, method)
+    return cls
+
+
 def _init(cls: type, names: tuple[str, ...], defaults: dict[str, Any]) -> Any:
     """The one compiled method: an __init__ with the fields as its parameters."""
     params = ", ".join(f"{name}=_default_{name}" if name in defaults else name for name in names)
@@ -73,6 +82,22 @@ def __eq__(self: Any, other: object) -> bool:
 
 def __hash__(self: Any) -> int:
     return hash(_values(self))
+
+
+def __lt__(self: Any, other: object) -> bool:
+    return _values(self) < _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def __le__(self: Any, other: object) -> bool:
+    return _values(self) <= _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def __gt__(self: Any, other: object) -> bool:
+    return _values(self) > _values(other) if other.__class__ is self.__class__ else NotImplemented
+
+
+def __ge__(self: Any, other: object) -> bool:
+    return _values(self) >= _values(other) if other.__class__ is self.__class__ else NotImplemented
 
 
 def __setattr__(self: Any, name: str, value: Any) -> None:
