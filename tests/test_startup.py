@@ -63,7 +63,6 @@ NOT_FOR_A_PLAIN_RUN = (
     "vectraguard.network.summary",  # the allowlist's egress
     "vectraguard.audit.recording",  # shells and agents
     "termios", "tty",  # an interactive terminal
-    "subprocess",  # starting a Podman service that is already running
     "vectraguard.images", "vectraguard.doctor",
 )
 
