@@ -80,3 +80,21 @@ def test_targets_are_normalized(home: Path, target: str, accepted: str) -> None:
 def test_forbidden_targets(home: Path, target: str) -> None:
     with pytest.raises(PolicyError):
         make("app", target, home)
+
+
+def test_the_deny_rules_resolve_paths_exactly_as_realpath_does(tmp_path: Path) -> None:
+    """The rules' resolver looks at each directory once; what it gives must be realpath's answer."""
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "real" / "file").write_text("")
+    links = {"to-real": "real", "abs-to-deep": str(tmp_path / "real" / "deep"), "chain": "to-real",
+             "up": "real/deep/..", "dangling": "nowhere/at/all", "loop-a": "loop-b", "loop-b": "loop-a",
+             "real/deep/back": "../../to-real", "to-file": "real/file", "self": "."}
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    names = [*links, "real", "real/deep", "real/file", "absent", "real/file/under-a-file"]
+    paths = [str(tmp_path / name / tail) for name in names for tail in ("", "x", "deep", "deep/x", "back/deep")]
+    paths += ["/", "/proc/self/root", "/proc/self/cwd/x", str(tmp_path) + "/up/../file", str(tmp_path) + "/./real"]
+    resolve = mounts._RealPaths()
+    for _ in range(2):  # and the second time, from what it remembers
+        assert {path: resolve(os.path.abspath(path)) for path in paths} == \
+               {path: os.path.realpath(os.path.abspath(path)) for path in paths}

@@ -6,6 +6,9 @@ import sys
 
 
 def main() -> int:
+    from vectraguard import startup
+
+    startup.begin()  # fewer garbage collections while starting (startup.py)
     # Imported here, not at module level, so that `python -m vectraguard`
     # and the console script share one code path through cli.main.
     from vectraguard.cli import main as cli_main

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from vectraguard import paths
 from vectraguard.config import policy as system_policy
 from vectraguard.errors import ConfigError
+from vectraguard.records import record
 
 DEFAULT_SYSLOG_SOCKET = Path("/dev/log")
 MIN_KEY_BYTES = 32  # HMAC-SHA256's block of security: a shorter key is a guessable key
 KEY_HINT = "create it with: (umask 077; head -c 32 /dev/urandom > FILE)"
 
 
-@dataclass(frozen=True)
+@record
 class AuditSettings:
     """`key_file`: None = keyed mode off; `forward`: None or "syslog"."""
 

@@ -31,6 +31,7 @@ from vectraguard.audit import exact, forward, keyed
 from vectraguard.audit import settings as settings_module
 from vectraguard.audit.settings import AuditSettings
 from vectraguard.errors import VGError
+from vectraguard.records import record
 from vectraguard.terminal.escape import printable
 
 SCHEMA_VERSION = 1
@@ -147,7 +148,7 @@ def store_path() -> Path:
     return paths.data_dir() / DB_NAME
 
 
-@dataclass(frozen=True)
+@record
 class PrunePlan:
     """What a prune drops: events up to `through` (0: nothing), the sessions
     that go whole, and the first and last `started_at` among them (store form)."""

@@ -9,12 +9,10 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vectraguard import diag, errors, resources, units
-from vectraguard.approvals import cached_gate
+from vectraguard import diag, errors, records, resources, startup, units
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
@@ -36,7 +34,7 @@ from vectraguard.terminal.relay import TerminalRelay
 DEFAULT_IMAGE_PREFIX = "localhost/vectraguard/"
 
 
-@dataclass(frozen=True)
+@records.record
 class Session:
     """What kind of session `launch` runs."""
 
@@ -52,7 +50,7 @@ SHELL = Session(terminal=True, recorded=True)
 AGENT_VOLUME_PREFIX = "vectraguard-agent-"
 
 
-@dataclass(frozen=True)
+@records.record
 class Prepared:
     """Everything decided before anything runs."""
 
@@ -153,10 +151,13 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
+    from vectraguard.approvals import cached_gate  # here: the gate is this step's alone
+
     # A decision judged before, with nothing it rests on changed, is reused (approvals/cached_gate.py).
     writable = tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay)
     approvals = cached_gate.settle(request.argv, cwd, profile, sources, system_policy, writable,
                                    yes=args.yes, args=args)
+    startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace)
 
@@ -252,7 +253,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                                  tty_fd=0 if spec.terminal else None,
                                  after_create=workspace.mount if workspace is not None else None,
                                  leave_container=True,
-                                 claimed=Claimed(claimed.cid, claimed.run_dir, claimed.facts, claimed.init)
+                                 claimed=Claimed(claimed.cid, claimed.run_dir, claimed.facts or {}, claimed.init)
                                  if claimed is not None else None)
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vectraguard.config import cache, schema, yamlio
 from vectraguard.config.problems import Origin, Problem, raise_if_any
+from vectraguard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """One configuration source (a file, or the command line) as validated data with line numbers."""
 
@@ -64,9 +64,11 @@ def load_bytes(raw: bytes, path: Path, schema_name: str) -> Layer:
 
 def _holds_proxy_url(data: dict[str, Any]) -> bool:
     """Whether a document sets network.upstream_proxy, which may carry a
-    password: such a layer is validated each time, never copied to the cache."""
+    password: such a layer is validated each time, never copied to the cache.
+    An explicit null (the shipped default.yaml's) holds no URL: counting it
+    would re-parse and re-validate every shipped profile on every run."""
     network = data.get("network")
-    return isinstance(network, dict) and "upstream_proxy" in network
+    return isinstance(network, dict) and network.get("upstream_proxy") is not None
 
 
 def validated_layer(source: str, data: dict[str, Any], schema_name: str) -> Layer:

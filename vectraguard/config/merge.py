@@ -6,7 +6,6 @@ rule for that path. Every key keeps the Origin of the layer that set it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,20 @@ LIST_KEYS: dict[str, str] = {
     "filesystem.mounts": "target",
     "risk.rules": "id",
 }
+
+
+def copy_data(value: Any) -> Any:
+    """A deep copy of configuration data: dicts, lists and tuples are copied,
+    everything else (str, int, float, bool, None: what YAML and JSON give)
+    is immutable and shared. copy.deepcopy does the same ~5x slower (its
+    memo and dispatch), which a run pays for every key of every layer."""
+    if isinstance(value, dict):
+        return {key: copy_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_data(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(copy_data(item) for item in value)
+    return value
 
 
 def _by_key(old: list[Any], new: list[Any], key: str) -> list[Any]:
@@ -58,7 +71,7 @@ def _append(result: Merged, path: str, values: tuple[Any, ...], layer: Layer) ->
     current = node.setdefault(leaf, [])
     if not isinstance(current, list):
         raise ConfigError(f"vectraguard: {layer.source}: --set {path}+=: {path} is not a list; use {path}=VALUE")
-    current.extend(copy.deepcopy(list(values)))
+    current.extend(copy_data(list(values)))
     result.provenance[path] = layer.origin(path)
 
 
@@ -74,9 +87,9 @@ def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str)
             continue
         entry_key = LIST_KEYS.get(path)
         if entry_key is not None and isinstance(target.get(key), list):
-            target[key] = _by_key(target[key], copy.deepcopy(value), entry_key)
+            target[key] = _by_key(target[key], copy_data(value), entry_key)
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = copy_data(value)
         if entry_key is not None and isinstance(value, list):
             # Entries merged by key keep their own origins.
             for index, entry in enumerate(value):

@@ -12,18 +12,18 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from vectraguard import paths, units
 from vectraguard.config.layers import Layer, load_file
 from vectraguard.config.problems import Origin, Problem
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.records import record
 
 FILE_NAME = "policy.yaml"
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """The system policy file, validated."""
 

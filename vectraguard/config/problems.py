@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from vectraguard.errors import ConfigError, VGError
+from vectraguard.records import ordered_record
 
 
-@dataclass(frozen=True, order=True)
+@ordered_record
 class Origin:
     """Where a value came from: a file and line, or a command-line flag."""
 
@@ -19,7 +19,7 @@ class Origin:
         return f"{self.source}:{self.line}" if self.line else self.source
 
 
-@dataclass(frozen=True, order=True)
+@ordered_record
 class Problem:
     """One thing wrong with the configuration, with where it was set."""
 

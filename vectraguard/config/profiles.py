@@ -10,9 +10,7 @@ the merge or the resolved model.
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +18,14 @@ from vectraguard import paths, resources
 from vectraguard.config import merge, project, resolved
 from vectraguard.config.layers import Layer, load_file
 from vectraguard.errors import ConfigError
+from vectraguard.records import record
 
 MAX_EXTENDS_DEPTH = 16
 IMPLICIT_PARENT = "default"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 
-@dataclass(frozen=True)
+@record
 class Sources:
     """Where profiles come from for one invocation. The project file, when
     given, has already passed the trust check (see config/project.py)."""
@@ -141,18 +140,26 @@ ADDITIVE_KEYS = ("network.allow",)
 
 def split_additions(fragment: Layer) -> tuple[Layer, Layer | None]:
     """A fragment as (its values, a layer appending its ADDITIVE_KEYS lists)."""
-    data = copy.deepcopy(fragment.data)
-    appends: list[tuple[str, tuple[Any, ...]]] = []
-    for path in ADDITIVE_KEYS:
+    appends = [(path, values) for path in ADDITIVE_KEYS if (values := _list_at(fragment.data, path)) is not None]
+    if not appends:
+        return fragment, None  # most fragments (risk-rules, the largest, among them): nothing to copy
+    data = merge.copy_data(fragment.data)
+    for path, _ in appends:
         *parents, leaf = path.split(".")
         node: Any = data
         for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and leaf in node:
-            appends.append((path, tuple(node.pop(leaf))))
-    if not appends:
-        return fragment, None
+            node = node[part]
+        del node[leaf]
     return Layer(fragment.source, data, fragment.lines), Layer(fragment.source, {}, fragment.lines, tuple(appends))
+
+
+def _list_at(data: dict[str, Any], path: str) -> tuple[Any, ...] | None:
+    """The list at dotted `path` in `data` as a tuple; None if it or a section on the way is missing."""
+    *parents, leaf = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    return tuple(node[leaf]) if isinstance(node, dict) and leaf in node else None
 
 
 def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from vectraguard.config import trust
@@ -33,6 +32,7 @@ from vectraguard.config.layers import Layer, load_bytes
 from vectraguard.config.problems import Problem, raise_if_any
 from vectraguard.config.yamlio import MAX_FILE_BYTES
 from vectraguard.errors import ConfigError
+from vectraguard.records import record
 
 FILE_NAME = ".vectraguard.yaml"
 ROOT_UID = 0
@@ -40,7 +40,7 @@ ROOT_UID = 0
 _noticed: set[str] = set()  # each ignored file is mentioned once per process
 
 
-@dataclass(frozen=True)
+@record
 class ProjectFile:
     """A project file found for a working directory."""
 

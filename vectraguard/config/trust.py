@@ -10,16 +10,16 @@ sandbox can ever mount.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from vectraguard import paths, state_file
+from vectraguard.records import record
 
 STORE_NAME = "trust.json"
 WHAT = "trust store"
 
 
-@dataclass(frozen=True)
+@record
 class TrustEntry:
     """A trusted project file: its path, the digest trusted, and when."""
 

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Protocol
+
+from vectraguard.records import record
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -47,7 +48,7 @@ class CidrEntry(Protocol):
     def allows_port(self, port: int) -> bool: ...
 
 
-@dataclass(frozen=True)
+@record
 class Refusal:
     """kind: "always-refused" | "special-address"; message: one short line."""
 

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
 from vectraguard.network import addresses
 from vectraguard.network.addresses import IPAddress, IPNetwork, Refusal
+from vectraguard.records import record
 
 DEFAULT_PORTS = (80, 443)
 _HOST_NAME = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     text: str
     host: str | None  # a normalized name, or "*.suffix"
@@ -84,7 +84,7 @@ def _split_port(text: str) -> tuple[str, str]:
     return text, ""
 
 
-@dataclass(frozen=True)
+@record
 class Allowlist:
     entries: tuple[Entry, ...]
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vectraguard import errors
+from vectraguard.records import record
 
 
-@dataclass(frozen=True)
+@record
 class EgressSettings:
     """What a profile's `network` section says about the way out, checked
     before anything runs. `resolver` and `upstream` are resolve.Resolver and

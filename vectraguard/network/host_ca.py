@@ -16,7 +16,6 @@ Node.js (in addition to its built-in roots), pip and git.
 from __future__ import annotations
 
 import os
-import ssl
 
 from vectraguard.errors import PolicyError
 
@@ -34,6 +33,8 @@ _HINT = ("set SSL_CERT_FILE to a PEM bundle of the CAs to trust (readable by eve
 def find_bundle(environ: dict[str, str] | None = None) -> str:
     """The host path of the CA bundle to mount (as found, not resolved:
     the mount plan resolves and checks it). PolicyError if none is usable."""
+    import ssl  # only for a run that wants the bundle: ~4 ms (libssl) of every other run's start
+
     env = os.environ if environ is None else environ
     paths = ssl.get_default_verify_paths()
     explicit = env.get(paths.openssl_cafile_env)

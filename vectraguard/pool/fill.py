@@ -9,7 +9,6 @@ policy or the directory's contents changed) and those idle too long.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import os
 import secrets
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vectraguard import records
 from vectraguard.paths import runtime_dir
 from vectraguard.pool import store
 from vectraguard.pool.plan import Plan
@@ -69,7 +69,7 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
     hosts.write_text(spec.render_hosts())
     hosts.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_SESSION, LABEL_OWNER)}
-    specgen = dataclasses.replace(spec, labels={**labels, LABEL_POOL: wanted.slot}).to_specgen(str(hosts), str(run_dir))
+    specgen = records.replace(spec, labels={**labels, LABEL_POOL: wanted.slot}).to_specgen(str(hosts), str(run_dir))
     cid = ""
     try:
         cid = client.create(specgen)

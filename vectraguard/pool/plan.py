@@ -14,15 +14,15 @@ cold, as it would without a pool.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from vectraguard.pool import store
 from vectraguard.pool.key import pool_key, slot
+from vectraguard.records import record
 from vectraguard.sandbox.held import Expected
 from vectraguard.sandbox.spec import ContainerSpec
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """Where a run looks in the pool, and how many it keeps there."""
 

@@ -17,16 +17,16 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vectraguard.paths import ensure_private_dir, runtime_dir
+from vectraguard.records import as_dict, record
 
 READY, CLAIMED = ".ready", ".claimed"
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One pooled container."""
 
@@ -43,13 +43,13 @@ class Entry:
     # What Podman said of it once initialised (the inspect fields a run needs:
     # runtime/session.py), and its init's identity (PID:STARTTIME), by which a
     # run knows without asking Podman again that it is still that container.
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Any = None  # dict[str, Any]
     init: str = ""
     # Podman's image index (containers/storage's <driver>-images/images.json) and
     # its identity when the container was made: unchanged, no image was added,
     # removed or re-tagged since, so the name still stands for `image_id`.
     images_file: str = ""
-    images_identity: list[int] = field(default_factory=list)
+    images_identity: Any = None  # list[int]
 
 
 def pool_dir() -> Path:
@@ -71,7 +71,7 @@ def add(entry: Entry) -> None:
     """Publish a ready container (written whole, then renamed into place)."""
     directory = ensure_dir()
     temporary = directory / f".{entry.cid}.new"
-    temporary.write_text(json.dumps(asdict(entry)))
+    temporary.write_text(json.dumps(as_dict(entry)))
     os.rename(temporary, directory / _ready_name(entry))
 
 

@@ -18,7 +18,7 @@ def take(client: Libpod, spec: ContainerSpec, wanted: Plan, owner: str) -> store
     if got is None:
         return None
     found, _path = got
-    if found.images_file and found.images_identity == store.file_identity(found.images_file):
+    if found.images_file and list(found.images_identity or ()) == store.file_identity(found.images_file):
         return found  # no image added, removed or re-tagged since it was made
     try:
         current = client.image_id(spec.image)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import resource
-from dataclasses import dataclass
 from pathlib import Path
 
+from vectraguard.records import record
 from vectraguard.sandbox.entry import installed_entry
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-@dataclass(frozen=True)
+@record
 class HostFacts:
     """What this host and caller can do, as the compiler needs to know it."""
 

@@ -11,7 +11,6 @@ the command has exited (exit_file.py), from Podman's wait otherwise.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -19,12 +18,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
+from vectraguard.records import record, replace
 from vectraguard.paths import runtime_dir
 from vectraguard.runtime import oci
 from vectraguard.runtime.attach import OutputSink, StreamPump
@@ -45,7 +44,7 @@ KILL_ANSWER_S = 5.0  # a kill Podman has not answered by then is waiting on some
 WAIT_TIMEOUT_S = 60.0
 
 
-@dataclass(frozen=True)
+@record
 class RunResult:
     """How a sandboxed run ended."""
 
@@ -162,7 +161,7 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
             finally:
                 sock.close()
             returned = True
-            return dataclasses.replace(result, image_id=str(initialised.get("Image", "")), pooled=claimed is not None)
+            return replace(result, image_id=str(initialised.get("Image", "")), pooled=claimed is not None)
         except LibpodError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the run: {exc.message}") from None
         finally:

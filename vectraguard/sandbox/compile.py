@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 import posixpath
-from dataclasses import dataclass
 
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import LimitNotEnforceable
 from vectraguard.network import host_ca
+from vectraguard.records import record
 from vectraguard.runtime.host import HostFacts
 from vectraguard.sandbox.mounts import Mount
 from vectraguard.sandbox.request import RunRequest
@@ -46,7 +46,7 @@ PROXY_URL = f"http://{PROXY_ADDRESS}:{PROXY_PORT}"
 BACKSTOP_MARGIN = 30
 
 
-@dataclass(frozen=True)
+@record
 class Compiled:
     """The container spec, and what the user must be told about it."""
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from vectraguard.errors import PolicyError
+from vectraguard.records import record
 
 _WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -51,7 +52,7 @@ class Held:
         return stat.S_ISDIR(self.mode)
 
 
-@dataclass(frozen=True)
+@record
 class Expected:
     """What the sandbox must have at `target` once its mounts are made."""
 
@@ -125,7 +126,7 @@ def same_object(held: Held, fd: int) -> bool:
     return (info.st_dev, info.st_ino) == (held.device, held.inode)
 
 
-@dataclass(frozen=True)
+@record
 class MountEntry:
     """One line of /proc/PID/mountinfo (proc(5)): the parts checked here."""
 

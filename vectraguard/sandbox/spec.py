@@ -9,10 +9,10 @@ field names.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vectraguard.audit import exact
+from vectraguard.records import record
 from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
 
 LABEL_SESSION = "io.vectraguard.session"
@@ -23,7 +23,7 @@ CPU_PERIOD_US = 100_000
 USERNS_SIZE = 65536
 
 
-@dataclass(frozen=True)
+@record
 class BindMount:
     """A bind mount in the container spec."""
 
@@ -32,7 +32,7 @@ class BindMount:
     read_only: bool
 
 
-@dataclass(frozen=True)
+@record
 class TmpfsMount:
     """A size-capped tmpfs in the container spec."""
 
@@ -45,7 +45,7 @@ class TmpfsMount:
     noexec: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class VolumeMount:
     """A named Podman volume (created on first use, kept between sandboxes)."""
 
@@ -54,7 +54,7 @@ class VolumeMount:
     noexec: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Rlimit:
     """A resource limit of the sandbox's processes."""
 
@@ -63,7 +63,7 @@ class Rlimit:
     hard: int
 
 
-@dataclass(frozen=True)
+@record
 class ContainerSpec:
     """Everything Podman is told about one sandbox; to_specgen() writes it in libpod's terms."""
 
