@@ -23,8 +23,8 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
-from vectraguard.records import record, replace
 from vectraguard.paths import runtime_dir
+from vectraguard.records import record, replace
 from vectraguard.runtime import oci
 from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.exit_file import ExitFile
