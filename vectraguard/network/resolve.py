@@ -10,7 +10,6 @@ allowlist normalises them (lowercase, no trailing dot, punycode).
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
 from collections.abc import Mapping
@@ -69,6 +68,8 @@ class Resolver:
                 raise ResolveError("the name does not resolve (the hosts map lists it without an address)")
             return list(self.hosts[name])
         try:
+            import asyncio  # here: a resolver is made before any loop runs, and asyncio costs ~25 ms to import
+
             infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             why = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)

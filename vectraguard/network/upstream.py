@@ -24,18 +24,21 @@ and vets names itself where it can.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from vectraguard.audit.bounds import cut
 from vectraguard.network.allowlist import normalize_host
 from vectraguard.output import printable
+
+if TYPE_CHECKING:  # at run time asyncio is imported by what runs the loop (~25 ms, not before)
+    import asyncio
 
 DEFAULT_PORT = 1080  # curl's default for a proxy URL without a port
 HEAD_LIMIT = 16 * 1024  # bytes of a CONNECT response's status line and headers
@@ -129,6 +132,8 @@ class UpstreamProxy:
         proxy cannot be reached, does not answer within `timeout` seconds, sends
         a head over HEAD_LIMIT bytes, or answers other than 2xx; also for a host
         that is no host name or address (it goes into the request's head)."""
+        import asyncio
+
         if not _HOST_TEXT.fullmatch(host) or not 0 < port < 65536:
             raise UpstreamError(f"not a destination to ask the upstream proxy for: "
                                 f"{printable(cut(repr(host), 200))} port {port}")
@@ -239,6 +244,8 @@ def _authority(host: str, port: int) -> str:
 
 
 def _why(exc: BaseException) -> str:
+    import asyncio
+
     if isinstance(exc, TimeoutError):
         return "no answer in time"
     if isinstance(exc, asyncio.IncompleteReadError):
