@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 
+from vectraguard import records
 from vectraguard.approvals import observed
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -27,7 +27,7 @@ MAX_FILES = 64
 NOT_READ = ("/proc", "/sys", "/dev")  # kernel and device files: not content an approval can be bound to
 
 
-@dataclass(frozen=True)
+@records.record
 class BoundFile:
     """One file an approval is bound to."""
 
@@ -36,7 +36,7 @@ class BoundFile:
     sha256: str  # hex digest of its content
 
 
-@dataclass(frozen=True)
+@records.record
 class Binding:
     """What a command runs, as found now."""
 

@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vectraguard import paths
+from vectraguard import paths, records
 
 FORMAT = 1
 MAX_ENTRIES = 256
@@ -33,7 +32,7 @@ KEEP_AFTER_PRUNING = 192
 MAX_ENTRY_BYTES = 256 * 1024
 
 
-@dataclass(frozen=True)
+@records.record
 class Entry:
     """One cached decision."""
 

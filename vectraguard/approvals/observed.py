@@ -23,19 +23,18 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 MAX_NOTES = 256
 
 
-@dataclass
 class Notes:
     """The looks of one judging, in order, each once."""
 
-    seen: dict[str, list[Any]] = field(default_factory=dict)  # canonical [kind, argument] -> the note
-    complete: bool = True
+    def __init__(self) -> None:
+        self.seen: dict[str, list[Any]] = {}  # canonical [kind, argument] -> the note
+        self.complete = True
 
     def items(self) -> list[list[Any]]:
         return list(self.seen.values())

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vectraguard import paths, state_file
+from vectraguard import paths, records, state_file
 from vectraguard.approvals.bound_files import Binding, BoundFile, bind
 from vectraguard.errors import ConfigError, UsageError
 
@@ -32,7 +31,7 @@ WHAT = "approvals store"
 HINT = "inspect or remove it (every remembered approval is then forgotten)"
 
 
-@dataclass(frozen=True)
+@records.record
 class Remembered:
     """One remembered approval: what it is bound to, who gave it, until when."""
 
@@ -134,4 +133,9 @@ def revoke(prefixes: list[str], everything: bool = False) -> list[Remembered]:
 
 
 def _save(entries: list[Remembered]) -> None:
-    state_file.write(store_path(), [asdict(e) for e in entries], WHAT)
+    state_file.write(store_path(), [_as_dict(e) for e in entries], WHAT)
+
+
+def _as_dict(entry: Remembered) -> dict[str, object]:
+    """`entry` as JSON-ready data, its bound files as objects too (what dataclasses.asdict gave)."""
+    return {**records.as_dict(entry), "files": [records.as_dict(f) for f in entry.files]}

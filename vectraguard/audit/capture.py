@@ -9,21 +9,20 @@ escape sequences, NULs and invalid UTF-8 are the evidence, not noise.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 
 HEAD_BYTES = 64 * 1024
 TAIL_BYTES = 64 * 1024
 
 
-@dataclass
 class StreamCapture:
     """One output stream's capture: bounded head and tail, the byte count, the digest."""
 
-    head: bytearray = field(default_factory=bytearray)
-    tail: bytearray = field(default_factory=bytearray)
-    total: int = 0
-    digest: Any = field(default_factory=hashlib.sha256)
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+        self.digest: Any = hashlib.sha256()
 
     def feed(self, data: bytes) -> None:
         self.total += len(data)

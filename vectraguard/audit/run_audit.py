@@ -7,7 +7,6 @@ of DESIGN §1 and this module alone decides what goes into the record.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from vectraguard.audit import exact, record, reserve
@@ -26,22 +25,24 @@ from vectraguard.runtime.owner import owner_alive
 from vectraguard.sandbox.mounts import Mount
 
 
-@dataclass
 class RunAudit:
     """The audit record of one run, written as it happens."""
 
-    store: AuditStore
-    session_id: str
-    agent: str | None
-    argv: list[str]
-    cwd: str
-    owner: str
-    started_at: str = ""
-    _started_clock: float = field(default=0.0, repr=False)
-    approvals: list[dict[str, Any]] = field(default_factory=list)
-    # The values the record must not repeat (see record.py): the sandbox's
-    # environment once known, kept for the reason `finished` records.
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    def __init__(self, store: AuditStore, session_id: str, agent: str | None, argv: list[str], cwd: str,
+                 owner: str, started_at: str = "", _started_clock: float = 0.0,
+                 approvals: list[dict[str, Any]] | None = None, secrets: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.agent = agent
+        self.argv = argv
+        self.cwd = cwd
+        self.owner = owner
+        self.started_at = started_at
+        self._started_clock = _started_clock
+        self.approvals: list[dict[str, Any]] = [] if approvals is None else approvals
+        # The values the record must not repeat (see record.py): the sandbox's
+        # environment once known, kept for the reason `finished` records.
+        self.secrets: dict[str, str] = {} if secrets is None else secrets
 
     @classmethod
     def open(cls, session_id: str, agent: str | None, argv: list[str], cwd: str, owner: str) -> RunAudit:

@@ -22,7 +22,6 @@ import sqlite3
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +158,17 @@ class PrunePlan:
     newest: str | None
 
 
-@dataclass
 class AuditStore:
     """The audit database: hash-chained events and the session index.
     `settings`: keyed mode and forwarding (settings.py); None = the system
     policy's, read at the first write."""
 
-    db: sqlite3.Connection
-    path: Path
-    settings: AuditSettings | None = None
-    _key: bytes | None = field(default=None, init=False, repr=False)
-    _written: list[tuple[int, str, str, str, str]] = field(default_factory=list, init=False, repr=False)
+    def __init__(self, db: sqlite3.Connection, path: Path, settings: AuditSettings | None = None) -> None:
+        self.db = db
+        self.path = path
+        self.settings = settings
+        self._key: bytes | None = None
+        self._written: list[tuple[int, str, str, str, str]] = []
 
     # -- writing ---------------------------------------------------------------------------
     @contextmanager

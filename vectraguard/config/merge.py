@@ -6,7 +6,6 @@ rule for that path. Every key keeps the Origin of the layer that set it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from vectraguard.config.layers import Layer
@@ -14,12 +13,12 @@ from vectraguard.config.problems import Origin
 from vectraguard.errors import ConfigError
 
 
-@dataclass
 class Merged:
     """Layers merged: the data, and for each key the layer and line that set it."""
 
-    data: dict[str, Any] = field(default_factory=dict)
-    provenance: dict[str, Origin] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.provenance: dict[str, Origin] = {}
 
 
 # Lists not named here replace. These merge entry by entry, on a key: a later

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +56,14 @@ class _Refused:
 REFUSED = _Refused()
 
 
-@dataclass
 class LoadedYaml:
     """A parsed document: data, the line of each key path, and problems."""
 
-    path: str
-    data: Any = None
-    lines: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.data: Any = None
+        self.lines: dict[str, int] = {}
+        self.problems: list[Problem] = []
 
 
 def _plain(value: Any) -> Any:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from vectraguard import records
 
 CLASSES = ("destructive", "network", "privilege", "exfiltration", "opaque")
 # Findings about the run rather than its command (see risk/decide.py): ids that
@@ -31,7 +32,7 @@ OPAQUE_RULES = {
 }
 
 
-@dataclass(frozen=True)
+@records.record
 class Command:
     """One command as the judge sees it, after quotes, variables and wrappers."""
 
@@ -109,7 +110,7 @@ class Regexes:
 _NONE = Regexes((), "", "")
 
 
-@dataclass(frozen=True)
+@records.record
 class Rule:
     """One compiled rule: every condition given must hold."""
 

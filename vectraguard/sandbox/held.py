@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from vectraguard.errors import PolicyError
 from vectraguard.records import record
@@ -32,20 +31,53 @@ from vectraguard.records import record
 _WALK_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-@dataclass(frozen=True)
 class Held:
     """A checked mount source, open for the rest of the run.
 
     `fd` is an O_PATH descriptor (closed only when the process exits: the
-    kernel then cannot reuse the inode number for something else)."""
+    kernel then cannot reuse the inode number for something else). Frozen;
+    equal, hashed and shown by everything but `fd` (a plain class, not a
+    record, for that one exception)."""
 
     path: str  # the canonical path it was opened by
-    fd: int = field(compare=False, repr=False)
+    fd: int
     device: int
     inode: int
     mode: int  # st_mode: type and permission bits
     uid: int
     gid: int
+
+    def __init__(self, path: str, fd: int, device: int, inode: int, mode: int, uid: int, gid: int) -> None:
+        fields = {"path": path, "fd": fd, "device": device, "inode": inode, "mode": mode, "uid": uid, "gid": gid}
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def _identity(self) -> tuple[str, int, int, int, int, int]:
+        return (self.path, self.device, self.inode, self.mode, self.uid, self.gid)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Held)
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return (f"Held(path={self.path!r}, device={self.device!r}, inode={self.inode!r}, mode={self.mode!r}, "
+                f"uid={self.uid!r}, gid={self.gid!r})")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Imported only on this mistake: dataclasses costs ~6 ms at start-up.
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        from dataclasses import FrozenInstanceError
+
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     @property
     def is_dir(self) -> bool:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 ESC, BEL, CAN, SUB, DEL = 0x1B, 0x07, 0x18, 0x1A, 0x7F
 REPLACEMENT = "\ufffd".encode()
@@ -65,23 +64,22 @@ _WHOLE_CSI = re.compile(rb"\x1b\[([\x20-\x3f]{0,%d})([\x40-\x7e])" % MAX_CSI)
 _SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
 
 
-@dataclass(frozen=True)
 class Policy:
     """What a filter lets through. `controls`: C0 bytes (and DEL) kept as they are;
     `keep_csi(parameters and intermediates, final byte)`; `keep_escape`: every
     `ESC I* F` sequence; `keep_string(kind, payload)`, kind one of osc, dcs, sos,
-    pm, apc (None: no string is ever kept, so none is buffered)."""
+    pm, apc (None: no string is ever kept, so none is buffered). `text` matches a
+    run of bytes that pass as they are. Not changed once made."""
 
-    name: str
-    controls: bytes
-    keep_csi: Callable[[bytes, int], bool]
-    keep_escape: bool
-    keep_string: Callable[[str, bytes], bool] | None
-    text: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        kept = b"".join(re.escape(bytes([c])) for c in self.controls)
-        object.__setattr__(self, "text", re.compile(rb"(?:[" + kept + rb"]|" + _TEXT + rb")+"))
+    def __init__(self, name: str, controls: bytes, keep_csi: Callable[[bytes, int], bool], keep_escape: bool,
+                 keep_string: Callable[[str, bytes], bool] | None) -> None:
+        self.name = name
+        self.controls = controls
+        self.keep_csi = keep_csi
+        self.keep_escape = keep_escape
+        self.keep_string = keep_string
+        kept = b"".join(re.escape(bytes([c])) for c in controls)
+        self.text: re.Pattern[bytes] = re.compile(rb"(?:[" + kept + rb"]|" + _TEXT + rb")+")
 
 
 _SGR = re.compile(rb"[0-9;:]*")
