@@ -67,7 +67,7 @@ def test_a_literal_backslash_x_is_not_confused_with_a_byte(root: Caller, workspa
     """The old record wrote b"\\xe9" as the four characters \\xe9: the same as this literal text."""
     assert _vg(root, [*P, "--", "echo", "caf\\xe9.txt"], workspace, data_dir).returncode == 0
     [row] = _listed(root, workspace, data_dir)
-    [started, _] = _shown(root, row["id"], workspace, data_dir)["events"]
+    [started, *_] = _shown(root, row["id"], workspace, data_dir)["events"]
     assert started["argv"] == ["echo", "caf\\xe9.txt"]
     assert b"  argv: echo 'caf\\xe9.txt'\n" in _vg(root, ["logs", "show", row["id"]], workspace, data_dir).stdout
 

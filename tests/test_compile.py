@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vectraguard import records
 from vectraguard.config import profiles
 from vectraguard.errors import LimitNotEnforceable
 from vectraguard.runtime.host import HostFacts
@@ -92,10 +93,8 @@ def test_best_effort_drops_cgroup_limits_keeps_rlimits(tmp_path: Path) -> None:
 def test_an_agent_gets_its_repository_and_a_home_volume() -> None:
     """Started in a subdirectory of a repository: the repository is the workspace,
     the command starts in the subdirectory's place, $HOME is the agent's volume."""
-    import dataclasses
-
-    request = dataclasses.replace(REQUEST, cwd="/home/alice/app/src/lib", workspace="/home/alice/app",
-                                  home_volume="vectraguard-agent-claude-code")
+    request = records.replace(REQUEST, cwd="/home/alice/app/src/lib", workspace="/home/alice/app",
+                              home_volume="vectraguard-agent-claude-code")
     profile = profiles.resolve("claude-code", [])
     specgen = compile_spec(profile, request, ROOTFUL, image="sha256:feed", mounts=MOUNTS,
                            seccomp_profile_path="/s.json").spec.to_specgen("/tmp/x.hosts")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import shlex
 import sys
@@ -188,7 +187,7 @@ def _agent_request(request: RunRequest, profile: ResolvedProfile) -> RunRequest:
     from vectraguard.config.project import repository_root
 
     repository = repository_root(Path(request.cwd))
-    return dataclasses.replace(
+    return records.replace(
         request, argv=argv, workspace=str(repository) if repository else None,
         home_volume=AGENT_VOLUME_PREFIX + profile.name if profile.agent.home == "volume" else None)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vectraguard import records
 
 
-@dataclass(frozen=True)
+@records.record
 class RunRequest:
     """What the caller asked for: the command, the profile, where, and per-run overrides."""
 
