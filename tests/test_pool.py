@@ -267,3 +267,70 @@ def test_no_pool_for_a_terminal_or_an_overlay_workspace(root: Caller, workspace:
     assert refused.returncode != 0
     assert b"cannot have a pool here: an overlay workspace is mounted for one session" in refused.stderr
     assert b"Traceback" not in refused.stderr
+
+
+def _killed_run(caller: Caller, cwd: Path, env: dict[str, str], args: list[str]) -> int:
+    """A run of `args` killed with SIGKILL once its command has started; its pid."""
+    argv, full_env = caller.argv(caller.vg([*args, "--", "sh", "-c", "echo ready; sleep 300"]), env)
+    proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc.kill()
+    proc.communicate(timeout=30)
+    return proc.pid
+
+
+def test_a_killed_pooled_run_is_reaped_and_recorded(root: Caller, workspace: Path,
+                                                    pool_home: dict[str, str]) -> None:
+    _warm(root, workspace, pool_home, POOLED)
+    _killed_run(root, workspace, pool_home, POOLED)
+    session = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace,
+                                  extra_env=pool_home).stdout)[0]["id"]
+    reaped = root.run(["sandbox", "reap", "--wait"], cwd=workspace, extra_env=pool_home)
+    assert reaped.returncode == 0, reaped.stderr
+    shown = json.loads(root.run(["logs", "show", session, "--json"], cwd=workspace, extra_env=pool_home).stdout)
+    [removed] = [e for e in shown["events"] if e["kind"] == "removed"]
+    assert removed["by"] == "reaper"
+    assert removed["container_id"] not in _pooled_ids(root)
+    assert not (Path("/run/vectraguard/entries") / session).exists()
+
+
+def test_a_killed_runs_files_go_with_its_sandbox(root: Caller, workspace: Path, pool_home: dict[str, str]) -> None:
+    """The command file holds the sandbox's environment: it must not outlive the run."""
+    _killed_run(root, workspace, pool_home, [*P, "--env", "TOKEN=do-not-keep"])
+    session = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace,
+                                  extra_env=pool_home).stdout)[0]["id"]
+    assert (Path("/run/vectraguard/entries") / session / "command").exists()
+    assert root.run(["sandbox", "reap", "--wait"], cwd=workspace, extra_env=pool_home).returncode == 0
+    assert not (Path("/run/vectraguard/entries") / session).exists()
+    assert not (Path("/run/vectraguard/sessions") / f"{session}.hosts").exists()
+
+
+def test_pool_stop_is_not_undone_by_a_run_in_flight(root: Caller, workspace: Path,
+                                                     pool_home: dict[str, str]) -> None:
+    assert root.run(["pool", "start", "-p", "test-untrusted", "-n", "2"], cwd=workspace,
+                    extra_env=pool_home).returncode == 0
+    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 2"]), pool_home)
+    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    assert root.run(["pool", "stop", "-p", "test-untrusted"], cwd=workspace, extra_env=pool_home).returncode == 0
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    root.wait_for_removals()
+    listed = json.loads(root.run(["pool", "list", "--json"], cwd=workspace, extra_env=pool_home).stdout)
+    assert [row for row in listed if row["profile"] == "test-untrusted" and row["directory"] == str(workspace)] == []
+
+
+def test_pool_stop_leaves_nothing_of_a_killed_pool_start(root: Caller, workspace: Path,
+                                                         pool_home: dict[str, str]) -> None:
+    before = set(root.pooled())
+    argv, env = root.argv(root.vg(["pool", "start", "-p", "test-untrusted", "-n", "8"]), pool_home)
+    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    while not set(root.pooled()) - before and proc.poll() is None:
+        pass  # until it has made a container (or ended)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert root.run(["pool", "stop"], cwd=workspace, extra_env=pool_home).returncode == 0
+    assert set(root.pooled()) - before == set()

@@ -174,7 +174,8 @@ def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
         "reap", help="remove this user's sandboxes whose run has ended (a killed run leaves its sandbox behind)",
         description="A run returns its exit status as soon as its command has exited; its stopped sandbox is "
         "removed just after, by a detached process. `reap` removes every sandbox whose run is gone and whose "
-        "removal is not under way, and records each removal in that session's audit record.")
+        "removal is not under way, and records each removal in that session's audit record (in the audit store "
+        "this command uses); and pooled sandboxes idle longer than their pool_idle, or left by a killed run.")
     reap.add_argument("--wait", action="store_true",
                       help="first wait until the removals under way have ended (for scripts and tests that "
                       "check that nothing is left)")

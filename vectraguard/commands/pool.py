@@ -61,6 +61,10 @@ def _stop(args: argparse.Namespace) -> int:
         if args.profile is None or found.profile == args.profile:
             store.set_size(found.slot, 0, 0)
             removed += discard(client, found, path)
+    if args.profile is None:
+        from vectraguard.pool.reap import reap_pool
+
+        removed += len(reap_pool(client))  # and those no index lists (a fill that was killed)
     print(f"removed {removed} pooled sandbox{'es' if removed != 1 else ''}")
     return 0
 

@@ -14,6 +14,9 @@ def main(args: argparse.Namespace) -> int:
     client = service.connect(host.detect().oci_runtime)
     reaped = reaper.reap_orphans(client, lambda listed: record_removal(
         str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
+    from vectraguard.pool.reap import reap_pool
+
+    reaped += reap_pool(client, lambda session, cid: record_removal(session, cid, by="reaper"))
     for cid in reaped:
         print(f"removed sandbox {cid[:12]}{' (its remover had stopped)' if cid in abandoned else ''}")
     return 0

@@ -243,7 +243,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         if workspace is not None:
             workspace.open()
         client = service.connect(prepared.facts.oci_runtime)
-        pool_plan, claimed = _from_pool(client, prepared, audit.owner, audit.cwd)
+        pool_plan, claimed = _from_pool(client, prepared, audit.owner, audit.cwd, audit.session_id)
         # The relay ends after the terminal's settings are back: what we say next starts on a clean line.
         with passthrough.until_end(), _raw_terminal(0 if spec.terminal else None):
             result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
@@ -287,7 +287,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     return result.exit_status
 
 
-def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str) -> tuple[Any, Any]:
+def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str, session_id: str) -> tuple[Any, Any]:
     """(the run's pool plan, the pooled container it took), each None when there is none."""
     profile, spec = prepared.profile, prepared.compiled.spec
     if spec.entry_path is None:
@@ -298,7 +298,7 @@ def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str) -> tuple[A
                        profile.workspace_mode)
     if wanted is None:
         return None, None
-    return wanted, use.take(client, spec, wanted, owner)
+    return wanted, use.take(client, spec, wanted, owner, session_id)
 
 
 def _remove_later(client: Any, container_id: str, session_id: str, refill: Callable[[], None] | None) -> None:
@@ -315,7 +315,7 @@ def _remove_later(client: Any, container_id: str, session_id: str, refill: Calla
             refill()
         reaper.reap_orphans(client, lambda listed: record_removal(
             str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
-        reap_pool(client)
+        reap_pool(client, lambda session, cid: record_removal(session, cid, by="reaper"))
 
     removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), then)
 

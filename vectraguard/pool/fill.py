@@ -107,8 +107,8 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
 def _image_index(info: dict[str, Any]) -> str:
     """containers/storage's image index for the container's storage: GRAPHROOT/DRIVER-images/images.json,
     GRAPHROOT being three levels above the container's upper layer (GRAPHROOT/DRIVER/ID/diff); "" if absent."""
-    driver = info.get("GraphDriver", {})
-    upper = str(driver.get("Data", {}).get("UpperDir", ""))
+    driver = info.get("GraphDriver") or {}
+    upper = str((driver.get("Data") or {}).get("UpperDir", ""))
     name = str(driver.get("Name", ""))
     if not upper.startswith("/") or not name.isidentifier():
         return ""

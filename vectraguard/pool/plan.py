@@ -32,6 +32,7 @@ class Plan:
     key: str
     size: int
     idle: float  # seconds
+    profile_pool: int = 0  # the profile's own `pool` (the rest of `size` came from `pool start`)
 
 
 def why_not(spec: ContainerSpec, workspace_mode: str) -> str | None:
@@ -56,4 +57,11 @@ def plan(profile_name: str, pool_size: int, idle: float, cwd: str, spec: Contain
         idle = max(idle, started[1]) if started else idle
     if size <= 0 or why_not(spec, workspace_mode) is not None:
         return None
-    return Plan(profile_name, cwd, where, pool_key(spec, expected), size, idle)
+    return Plan(profile_name, cwd, where, pool_key(spec, expected), size, idle, pool_size)
+
+
+def still_wanted(wanted: Plan) -> int:
+    """How many to keep now: the profile's own pool, or what `pool start` asked for if it
+    still stands (a `pool stop` since the run began must not be undone by its refill)."""
+    started = store.size_of(wanted.slot)
+    return max(wanted.profile_pool, started[0] if started else 0)

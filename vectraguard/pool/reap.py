@@ -8,6 +8,9 @@ removal is under way (its remover holds the lock) is left alone.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from vectraguard.pool import store
 from vectraguard.pool.fill import discard
 from vectraguard.runtime.libpod import Libpod, LibpodError
@@ -15,8 +18,12 @@ from vectraguard.runtime.owner import owner_alive
 from vectraguard.runtime.removal import pending_locked
 from vectraguard.sandbox.spec import LABEL_POOL
 
+# (session that claimed it or "-", container ID) -> None: records the removal of a killed run's pooled container.
+OnReaped = Callable[[str, str], None]
+ORPHAN_FILES_AFTER_S = 120.0  # a fill under way has made its files but not yet indexed them
 
-def reap_pool(client: Libpod) -> list[str]:
+
+def reap_pool(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]:
     """Remove what the pool no longer needs; the container IDs removed."""
     removed = []
     known = set()
@@ -25,7 +32,7 @@ def reap_pool(client: Libpod) -> list[str]:
             removed.append(found.cid)
         else:
             known.add(found.cid)
-    for found, _path, owner in list(store.claimed()):
+    for found, _path, owner, session in list(store.claimed()):
         if owner_alive(owner) or pending_locked(found.cid):
             known.add(found.cid)
             continue
@@ -36,6 +43,8 @@ def reap_pool(client: Libpod) -> list[str]:
             continue
         store.forget(found)
         removed.append(found.cid)
+        if on_reaped is not None and session != "-":
+            on_reaped(session, found.cid)
     for listed in client.list_labelled(LABEL_POOL):
         cid = str(listed.get("Id", ""))
         if cid in known or cid in removed or pending_locked(cid):
@@ -45,4 +54,27 @@ def reap_pool(client: Libpod) -> list[str]:
         except LibpodError:
             continue
         removed.append(cid)
+    _sweep_files()
     return removed
+
+
+def _sweep_files() -> None:
+    """Command directories and hosts files of pooled containers no index entry names
+    (a fill or a `pool start` that was killed): they may hold a run's environment."""
+    from vectraguard.paths import runtime_dir
+    from vectraguard.sandbox import entry
+
+    used = store.referenced_files()
+    now = time.time()
+    for directory, pattern in ((runtime_dir() / "entries", "pool-*"), (runtime_dir() / "sessions", "pool-*.hosts")):
+        for path in directory.glob(pattern):
+            try:
+                old = now - path.lstat().st_mtime > ORPHAN_FILES_AFTER_S
+            except OSError:
+                continue
+            if str(path) in used or not old:
+                continue
+            if path.is_dir():
+                entry.remove_run_dir(path)
+            else:
+                path.unlink(missing_ok=True)

@@ -82,9 +82,11 @@ def _read(path: Path) -> Entry | None:
         return None
 
 
-def claim(slot: str, key: str, owner: str) -> tuple[Entry, Path] | None:
-    """Take a ready container of this slot and key for the run `owner`, the
-    newest first; (its entry, its claim file) or None when there is none."""
+def claim(slot: str, key: str, owner: str, session: str = "-") -> tuple[Entry, Path] | None:
+    """Take a ready container of this slot and key for the run `owner` of
+    `session` (both in the claim file's name: the reaper records the removal
+    of a killed run's container in its session), the newest first; (its
+    entry, its claim file) or None when there is none."""
     directory = pool_dir()
     prefix = f"{slot}.{key}."
     try:
@@ -92,8 +94,9 @@ def claim(slot: str, key: str, owner: str) -> tuple[Entry, Path] | None:
     except OSError:
         return None
     owner_part = owner.replace(":", "-")
+    session = session if session.isalnum() else "-"
     for name in sorted(names, key=lambda n: _mtime(directory / n), reverse=True):
-        claimed = directory / f"{name[:-len(READY)]}.{owner_part}{CLAIMED}"
+        claimed = directory / f"{name[:-len(READY)]}.{owner_part}.{session}{CLAIMED}"
         try:
             os.rename(directory / name, claimed)
         except OSError:
@@ -117,11 +120,23 @@ def ready(slot: str | None = None) -> Iterator[tuple[Entry, Path]]:
     yield from _listed(READY, slot)
 
 
-def claimed() -> Iterator[tuple[Entry, Path, str]]:
-    """Every claimed container, with its claim file and its owner (pid:starttime)."""
+def claimed() -> Iterator[tuple[Entry, Path, str, str]]:
+    """Every claimed container, with its claim file, its owner (pid:starttime)
+    and the session that claimed it ("-": unknown)."""
     for entry, path in _listed(CLAIMED, None):
-        owner = path.name[: -len(CLAIMED)].rsplit(".", 1)[-1].replace("-", ":")
-        yield entry, path, owner
+        owner, session = path.name[: -len(CLAIMED)].rsplit(".", 2)[-2:]
+        pid, _, started = owner.partition("-")
+        if pid.isdigit() and started.isdigit():  # a name in another format is no owner to judge dead
+            yield entry, path, f"{pid}:{started}", session
+
+
+def referenced_files() -> set[str]:
+    """Every host file and directory an indexed pooled container uses (its command directory, its hosts file)."""
+    used: set[str] = set()
+    for suffix in (READY, CLAIMED, ".removing"):
+        for entry, _ in _listed(suffix, None):
+            used.update((entry.run_dir, entry.hosts_file))
+    return used
 
 
 def _listed(suffix: str, slot: str | None) -> Iterator[tuple[Entry, Path]]:

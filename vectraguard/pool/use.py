@@ -9,12 +9,12 @@ from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.sandbox.spec import ContainerSpec
 
 
-def take(client: Libpod, spec: ContainerSpec, wanted: Plan, owner: str) -> store.Entry | None:
+def take(client: Libpod, spec: ContainerSpec, wanted: Plan, owner: str, session: str = "-") -> store.Entry | None:
     """A ready container for this run, claimed for `owner`; None when there is
     none, or the image its name stands for has changed since (then that
     container is removed). Podman is asked for the image's ID only when its
     image index changed since the container was made (store.Entry)."""
-    got = store.claim(wanted.slot, wanted.key, owner)
+    got = store.claim(wanted.slot, wanted.key, owner, session)
     if got is None:
         return None
     found, _path = got
@@ -42,8 +42,12 @@ def drop(client: Libpod, found: store.Entry) -> None:
 def after_run(client: Libpod, spec: ContainerSpec, wanted: Plan, used: store.Entry | None) -> None:
     """In the detached remover, once the run's container is gone: forget it
     (when it came from the pool) and refill the pool."""
+    from vectraguard import records
     from vectraguard.pool.fill import fill
+    from vectraguard.pool.plan import still_wanted
 
     if used is not None:
         store.forget(used)
-    fill(client, spec, wanted)
+    size = still_wanted(wanted)
+    if size > 0:
+        fill(client, spec, records.replace(wanted, size=size))

@@ -2,7 +2,7 @@
 
 SIGKILL gives no chance to clean up; the next run (its detached remover,
 removal.py) looks for sandboxes whose owning process is gone and removes
-them, as does `vectraguard sandbox reap`. A container whose removal is
+them, and the files made for them, as does `vectraguard sandbox reap`. A container whose removal is
 under way (a detached remover holds its lock) is left to that remover.
 (Podman's own timeout, set to the profile's timeout plus a margin, stops
 such a container even if no run comes.)
@@ -16,7 +16,7 @@ from typing import Any
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.runtime.removal import pending_locked
-from vectraguard.sandbox.spec import LABEL_OWNER
+from vectraguard.sandbox.spec import LABEL_OWNER, LABEL_SESSION
 
 # The container's listing entry (its labels name the session) -> None: records the removal.
 OnReaped = Callable[[dict[str, Any]], None]
@@ -34,6 +34,21 @@ def reap_orphans(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]
         except LibpodError:
             continue
         reaped.append(container["Id"])
+        forget_session_files(str((container.get("Labels") or {}).get(LABEL_SESSION, "")))
         if on_reaped is not None:
             on_reaped(container)
     return reaped
+
+
+def forget_session_files(session: str) -> None:
+    """The hosts file and command directory a killed run left (runtime/session.py): the
+    command file holds the sandbox's environment, which must not outlive its run."""
+    if not session.isalnum():
+        return
+    from vectraguard.paths import runtime_dir
+    from vectraguard.sandbox import entry
+
+    (runtime_dir() / "sessions" / f"{session}.hosts").unlink(missing_ok=True)
+    run_dir = runtime_dir() / "entries" / session
+    if run_dir.is_dir():
+        entry.remove_run_dir(run_dir)
