@@ -75,13 +75,7 @@ def test_a_run_is_recorded_removed_after_it_returned(root: Caller, workspace: Pa
 def test_the_reaper_records_what_it_removes(root: Caller, workspace: Path, data_dir: Path) -> None:
     """A killed run leaves its sandbox; `sandbox reap` removes it and says so in that session's record."""
     private = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
-    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 300"]), private)
-    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    proc.kill()
-    proc.communicate(timeout=30)
-    [orphan] = _owned_by(root, proc.pid)
+    [orphan] = _owned_by(root, root.killed_run(P, cwd=workspace, extra_env=private))
     argv, env = root.argv(root.vg(["sandbox", "reap", "--wait"]), private)
     reaped = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert reaped.returncode == 0, reaped.stderr

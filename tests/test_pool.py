@@ -269,21 +269,10 @@ def test_no_pool_for_a_terminal_or_an_overlay_workspace(root: Caller, workspace:
     assert b"Traceback" not in refused.stderr
 
 
-def _killed_run(caller: Caller, cwd: Path, env: dict[str, str], args: list[str]) -> int:
-    """A run of `args` killed with SIGKILL once its command has started; its pid."""
-    argv, full_env = caller.argv(caller.vg([*args, "--", "sh", "-c", "echo ready; sleep 300"]), env)
-    proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    proc.kill()
-    proc.communicate(timeout=30)
-    return proc.pid
-
-
 def test_a_killed_pooled_run_is_reaped_and_recorded(root: Caller, workspace: Path,
                                                     pool_home: dict[str, str]) -> None:
     _warm(root, workspace, pool_home, POOLED)
-    _killed_run(root, workspace, pool_home, POOLED)
+    root.killed_run(POOLED, cwd=workspace, extra_env=pool_home)
     session = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace,
                                   extra_env=pool_home).stdout)[0]["id"]
     reaped = root.run(["sandbox", "reap", "--wait"], cwd=workspace, extra_env=pool_home)
@@ -297,7 +286,7 @@ def test_a_killed_pooled_run_is_reaped_and_recorded(root: Caller, workspace: Pat
 
 def test_a_killed_runs_files_go_with_its_sandbox(root: Caller, workspace: Path, pool_home: dict[str, str]) -> None:
     """The command file holds the sandbox's environment: it must not outlive the run."""
-    _killed_run(root, workspace, pool_home, [*P, "--env", "TOKEN=do-not-keep"])
+    root.killed_run([*P, "--env", "TOKEN=do-not-keep"], cwd=workspace, extra_env=pool_home)
     session = json.loads(root.run(["logs", "list", "--json", "--limit", "1"], cwd=workspace,
                                   extra_env=pool_home).stdout)[0]["id"]
     assert (Path("/run/vectraguard/entries") / session / "command").exists()

@@ -108,6 +108,17 @@ class Caller:
         return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
 
+    def killed_run(self, args: Sequence[str], *, cwd: Path, extra_env: dict[str, str] | None = None) -> int:
+        """`vectraguard ARGS -- sh -c 'echo ready; sleep 300'`, killed with SIGKILL once its
+        command has started (nothing of it can clean up); its pid."""
+        argv, env = self.argv(self.vg([*args, "--", "sh", "-c", "echo ready; sleep 300"]), extra_env)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        proc.kill()
+        proc.communicate(timeout=30)
+        return proc.pid
+
     def podman(self) -> list[str]:
         argv, _ = self.argv(["podman"])
         return argv
