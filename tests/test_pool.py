@@ -164,6 +164,34 @@ def test_claims_are_exclusive_under_contention(tmp_path: Path, monkeypatch: pyte
     assert list(store.ready()) == []
 
 
+def test_a_fill_makes_up_for_claims_made_while_it_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-to-back runs claim while a refill is under way, and a second
+    refill finds the first holding the lock: the pool still ends full.
+    (Podman is not needed for the count; `make` stands in for it.)"""
+    from vectraguard.pool import fill, store
+    from vectraguard.pool.plan import Plan
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setattr(store, "pool_dir", lambda: runtime / "pool")
+    made: list[str] = []
+
+    def make(client: Any, spec: Any, wanted: Plan) -> store.Entry:
+        entry = store.Entry(cid=f"c{len(made)}", profile="p", cwd="/", slot=wanted.slot, key=wanted.key,
+                            image_id="i", run_dir="/nonexistent", hosts_file="/nonexistent",
+                            created=__import__("time").time(), idle=60.0)
+        store.add(entry)
+        made.append(entry.cid)
+        if len(made) == 1:  # a run claims the container just made, while this fill still works
+            assert store.claim(wanted.slot, wanted.key, f"{os.getpid()}:1") is not None
+        return entry
+
+    monkeypatch.setattr(fill, "make", make)
+    wanted = Plan(profile="p", cwd="/", slot="slot", key="key", size=2, idle=60.0)
+    assert fill.fill(None, None, wanted) == 3  # type: ignore[arg-type]
+    assert sorted(found.cid for found, _ in store.ready("slot")) == ["c1", "c2"]
+
+
 def test_a_changed_profile_discards_the_pool(root: Caller, workspace: Path, pool_home: dict[str, str]) -> None:
     _warm(root, workspace, pool_home, POOLED)
     old = _pooled_ids(root)

@@ -13,7 +13,9 @@ def main() -> int:
     # and the console script share one code path through cli.main.
     from vectraguard.cli import main as cli_main
 
-    return cli_main(sys.argv[1:])
+    status = cli_main(sys.argv[1:])
+    startup.exit_now(status)  # a finished run: no interpreter finalisation (startup.py)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The garbage collector while a command starts.
+"""The garbage collector while a command starts, and a quick exit once a run is done.
 
 Start-up allocates ~100,000 objects that nearly all live until the process
 ends (modules, classes, compiled patterns, the resolved profile). At
@@ -8,11 +8,19 @@ call to Podman (bench/startup). `begin` raises the threshold for the
 start; `end` sets what was allocated so far aside for good (gc.freeze:
 later collections do not walk it) and restores the threshold, so a long
 session collects as usual. A command that never calls `end` is a short one.
+
+A finished run exits without the interpreter's finalisation (tearing down
+~190 modules: ~5 ms of every `vectraguard run`, measured spawn to exit),
+but only when its code said all it wrote is closed (`done`) and nothing else
+could still need the finalisation: one thread (a non-daemon thread would be
+waited for), no atexit callbacks, and standard output and error flushed.
 """
 
 from __future__ import annotations
 
 import gc
+import os
+import sys
 
 START_THRESHOLD = 50_000
 _usual: tuple[int, int, int] | None = None
@@ -31,3 +39,27 @@ def end() -> None:
         gc.freeze()
         gc.set_threshold(*_usual)
         _usual = None
+
+
+_done = False
+
+
+def done() -> None:
+    """Said by a run once its records, captures and recording are closed."""
+    global _done
+    _done = True
+
+
+def exit_now(status: int) -> None:
+    """Exit with `status` at once if `done` was said and nothing needs the
+    interpreter's finalisation; else return (the caller exits as usual)."""
+    callbacks = getattr(__import__("atexit"), "_ncallbacks", None)  # CPython's; absent elsewhere: no quick exit
+    threading = sys.modules.get("threading")  # never imported: no thread was started (not imported here: ~0.5 ms)
+    if not _done or callbacks is None or callbacks() or (threading is not None and threading.active_count() != 1):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # the usual exit reports it as it always did
+    os._exit(status)

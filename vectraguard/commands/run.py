@@ -277,13 +277,17 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     for line in workspace.report() if workspace is not None else ():
         _say(f"vectraguard: {line}")
     audit.store.close()  # before the fork: a SQLite connection must not cross one
-    refill = None
+    refill = forget = None
     if pool_plan is not None:
         from vectraguard.pool import use
 
         def refill() -> None:
-            use.after_run(client, spec, pool_plan, claimed)
-    _remove_later(client, result.container_id, audit.session_id, refill)
+            use.refill(client, spec, pool_plan)
+
+        def forget() -> None:
+            use.forget(claimed)
+    _remove_later(client, result.container_id, audit.session_id, refill, forget)
+    startup.done()  # everything this run wrote is closed: it may exit without finalisation
     return result.exit_status
 
 
@@ -301,23 +305,26 @@ def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str, session_id
     return wanted, use.take(client, spec, wanted, owner, session_id)
 
 
-def _remove_later(client: Any, container_id: str, session_id: str, refill: Callable[[], None] | None) -> None:
-    """The stopped container goes after we return (runtime/removal.py); its
-    removal, and that of any sandbox a killed run left, is recorded; then the
-    pool, if the run uses one, is refilled and pruned."""
+def _remove_later(client: Any, container_id: str, session_id: str, refill: Callable[[], None] | None,
+                  forget: Callable[[], None] | None) -> None:
+    """The stopped container goes after we return (runtime/removal.py): the
+    pool, if the run uses one, is refilled first; the removal, and that of
+    any sandbox a killed run left, is recorded; the pooled container's
+    entry is forgotten and the pool pruned."""
     from vectraguard.audit.run_audit import record_removal
     from vectraguard.pool.reap import reap_pool
     from vectraguard.runtime import reaper, removal
     from vectraguard.sandbox.spec import LABEL_SESSION
 
     def then() -> None:
-        if refill is not None:
-            refill()
+        if forget is not None:
+            forget()
         reaper.reap_orphans(client, lambda listed: record_removal(
             str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
         reap_pool(client, lambda session, cid: record_removal(session, cid, by="reaper"))
 
-    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), then)
+    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), then,
+                         first=refill)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}

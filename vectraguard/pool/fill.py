@@ -1,10 +1,11 @@
 """Making pooled containers: created and initialised, waiting for a run.
 
-A fill runs in the detached process that removes a run's container
-(runtime/removal.py), after the run has returned; `vectraguard pool start`
+A fill runs in the detached process a run leaves behind (runtime/removal.py),
+after the run has returned and before that process removes the run's own
+container (so the next run finds one ready sooner); `vectraguard pool start`
 runs one in the foreground. One fill per slot at a time (a lock); a fill
-first discards the slot's containers of another key (the profile, the
-policy or the directory's contents changed) and those idle too long.
+discards the slot's containers of another key (the profile, the policy or
+the directory's contents changed) and those idle too long.
 """
 
 from __future__ import annotations
@@ -34,29 +35,54 @@ from vectraguard.sandbox.spec import (
 
 def fill(client: Libpod, spec: ContainerSpec, wanted: Plan) -> int:
     """Bring the slot's ready containers of `key` up to `size`; how many were made.
-    Returns 0 at once when another fill of this slot is under way."""
+
+    One fill per slot at a time: a fill that finds another under way waits
+    for it (up to LOCK_WAIT seconds, then gives up and makes nothing), and
+    each fill counts again after every container it makes, so runs that
+    claimed containers while it worked are made up for: back-to-back runs
+    would otherwise find the pool empty (each run's remover refills once,
+    and a remover that found the lock taken used to make nothing)."""
     directory = store.ensure_dir()
-    slot, key = wanted.slot, wanted.key
-    lock = os.open(directory / f".{slot}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = os.open(directory / f".{wanted.slot}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock(lock):
             return 0
-        have = 0
-        for found, path in store.ready(slot):
-            if found.key != key or store.expired(found):
-                discard(client, found, path)
-            else:
-                have += 1
         made = 0
-        for _ in range(max(0, wanted.size - have)):
-            if make(client, spec, wanted) is None:
+        # Bounded: a claim per make could otherwise keep one remover filling forever.
+        for _ in range(2 * wanted.size):
+            if _ready_count(client, wanted) >= wanted.size or make(client, spec, wanted) is None:
                 break
             made += 1
         return made
     finally:
         os.close(lock)
+
+
+LOCK_WAIT = 30.0  # seconds: several fills of a few hundred ms each
+
+
+def _lock(fd: int) -> bool:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)  # detached or `pool start`: nobody waits on this process
+
+
+def _ready_count(client: Libpod, wanted: Plan) -> int:
+    """Ready containers of the slot with `wanted`'s key; the others (another
+    key: the profile, policy or directory changed; idle too long) are discarded."""
+    have = 0
+    for found, path in store.ready(wanted.slot):
+        if found.key != wanted.key or store.expired(found):
+            discard(client, found, path)
+        else:
+            have += 1
+    return have
 
 
 def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | None:

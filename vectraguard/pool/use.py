@@ -39,15 +39,19 @@ def drop(client: Libpod, found: store.Entry) -> None:
     store.forget(found)
 
 
-def after_run(client: Libpod, spec: ContainerSpec, wanted: Plan, used: store.Entry | None) -> None:
-    """In the detached remover, once the run's container is gone: forget it
-    (when it came from the pool) and refill the pool."""
+def refill(client: Libpod, spec: ContainerSpec, wanted: Plan) -> None:
+    """In the detached process a run leaves, before its container is removed:
+    bring the pool back to the size still wanted (plan.still_wanted)."""
     from vectraguard import records
     from vectraguard.pool.fill import fill
     from vectraguard.pool.plan import still_wanted
 
-    if used is not None:
-        store.forget(used)
     size = still_wanted(wanted)
     if size > 0:
         fill(client, spec, records.replace(wanted, size=size))
+
+
+def forget(used: store.Entry | None) -> None:
+    """Once a pooled run's container is gone: its index entry goes too."""
+    if used is not None:
+        store.forget(used)

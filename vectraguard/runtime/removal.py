@@ -6,8 +6,9 @@ gets the exit status as soon as the command has exited (removal costs
 process is a child in a session of its own, with its standard streams on
 /dev/null (a caller reading our output until EOF must not wait for it);
 `vectraguard run` exits right after forking it (one fork, no wait), so
-it is reparented to init, which reaps it. It removes the container,
-records the removal, refills the pool (vectraguard/pool/), then reaps the
+it is reparented to init, which reaps it. It refills the pool if the run
+used one (vectraguard/pool/: first, so the next run finds a container
+ready sooner), removes the container, records the removal, then reaps the
 sandboxes of runs that were killed (reaper.py).
 
 Each pending removal is a file in `removals/` of the runtime directory,
@@ -60,9 +61,10 @@ def remove_now(client: Libpod, cid: str, on_removed: OnRemoved | None = None) ->
 
 
 def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
-                 then: Callable[[], None] | None = None) -> bool:
-    """Remove `cid` in a detached process, then call `then` there (the reaper).
-    False when it could not be detached and was removed here instead (its
+                 then: Callable[[], None] | None = None, first: Callable[[], None] | None = None) -> bool:
+    """Remove `cid` in a detached process: there call `first` (the pool's
+    refill), remove it, then call `then` (the reaper). False when it could
+    not be detached and was removed here instead, with neither called (its
     error, if any, went to `on_removed`)."""
     lock = _lock_pending(cid)
     if lock is None or threading.active_count() != 1:
@@ -79,13 +81,13 @@ def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
         remove_now(client, cid, on_removed)
         return False
     if child == 0:  # pragma: no cover - runs in the detached process (tested through its effects)
-        _detached(client, cid, lock, on_removed, then)
+        _detached(client, cid, lock, on_removed, then, first)
     os.close(lock)  # the child holds the lock through its own copy
     return True
 
 
 def _detached(client: Libpod, cid: str, lock: int, on_removed: OnRemoved | None,
-              then: Callable[[], None] | None) -> None:
+              then: Callable[[], None] | None, first: Callable[[], None] | None) -> None:
     """The detached process: works, then exits. Never returns."""
     status = 0
     try:
@@ -95,6 +97,9 @@ def _detached(client: Libpod, cid: str, lock: int, on_removed: OnRemoved | None,
             os.dup2(null, fd)
         os.closerange(3, lock)
         os.closerange(lock + 1, 65536)
+        if first is not None:
+            with contextlib.suppress(Exception):  # the removal must happen whatever the refill did
+                first()
         remove_now(client, cid, on_removed)
         if then is not None:
             then()
