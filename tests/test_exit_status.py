@@ -87,6 +87,23 @@ def test_the_reaper_records_what_it_removes(root: Caller, workspace: Path, data_
     assert events[-1]["by"] == "reaper" and orphan.startswith(events[-1]["container_id"][:12])
 
 
+def test_a_sandbox_reaped_from_another_store_is_not_recorded_there(root: Caller, workspace: Path,
+                                                                   tmp_path: Path) -> None:
+    """The reaper of a run recorded in store B removes what a killed run of
+    store A left; B gets no `removed` event for a session it never had (it
+    would read as a session whose beginning was deleted), and verifies."""
+    store_a, store_b = tmp_path / "a", tmp_path / "b"
+    [orphan] = _owned_by(root, root.killed_run(P, cwd=workspace, extra_env={"VECTRAGUARD_DATA_DIR": str(store_a)}))
+    other = {"VECTRAGUARD_DATA_DIR": str(store_b)}
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=other).returncode == 0
+    argv, env = root.argv(root.vg(["sandbox", "reap", "--wait"]), other)
+    assert subprocess.run(argv, cwd=workspace, env=env, capture_output=True, timeout=120, check=False).returncode == 0
+    assert orphan not in root.sandboxes()
+    verified = root.run(["logs", "verify"], cwd=workspace, extra_env=other)
+    assert verified.returncode == 0, verified.stderr
+    assert [e["kind"] for e in root.last_session(workspace, other)["events"]] == ["started", "finished", "removed"]
+
+
 def _owned_by(caller: Caller, pid: int) -> list[str]:
     """The sandboxes whose owner label names process `pid` (other tests may run sandboxes meanwhile)."""
     argv, env = caller.argv(["podman", "ps", "-a", "--no-trunc", "--filter", "label=io.vectraguard.owner",

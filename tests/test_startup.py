@@ -67,6 +67,13 @@ NOT_FOR_A_PLAIN_RUN = (
     # ~7 ms with ast, dis and tokenize: value classes on the path are records
     # (vectraguard/records.py) or plain classes.
     "dataclasses", "inspect",
+    # OpenSSL (~2.5 ms): short digests come from vectraguard/digests.py, and
+    # `true` writes no output to hash; hmac and secrets load it too.
+    "_hashlib", "hashlib", "hmac", "secrets",
+    "threading",  # the allowlist's preload thread only
+    "vectraguard.terminal.sequences",  # the filter for output that reaches a terminal
+    "vectraguard.risk.rules", "vectraguard.approvals.gate",  # the judge: a cached decision needs neither
+    "vectraguard.pool.reap", "vectraguard.runtime.reaper",  # the detached remover imports them, after the run
 )
 
 
@@ -83,3 +90,15 @@ def test_a_plain_run_imports_only_what_it_uses(root: Caller, workspace: Path) ->
     if any(Path(conf).exists() for conf in ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")):
         unexpected = tuple(name for name in unexpected if name != "tomllib")  # this host has one to read
     assert sorted(name for name in names if name.startswith(unexpected)) == []
+
+
+def test_short_digests_are_sha256() -> None:
+    """digests.py (CPython's own SHA-256, not OpenSSL's) gives hashlib's digests."""
+    import hashlib
+
+    from vectraguard.digests import sha256_hex, sha256_of
+
+    for data in (b"", b"abc", bytes(range(256)) * 300):
+        assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
+        assert sha256_of([data, b"-", data]) == hashlib.sha256(data + b"-" + data).hexdigest()
+    assert sha256_hex(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2 B.1

@@ -50,12 +50,23 @@ def done() -> None:
     _done = True
 
 
+def only_thread() -> bool:
+    """Whether this process runs no other Python thread (a fork copies none
+    of them, and the interpreter's exit would wait for them). Without
+    `threading` ever imported none was started, and it is not imported here
+    (~0.5 ms of a run)."""
+    threading = sys.modules.get("threading")
+    return threading is None or threading.active_count() == 1
+
+
 def exit_now(status: int) -> None:
     """Exit with `status` at once if `done` was said and nothing needs the
     interpreter's finalisation; else return (the caller exits as usual)."""
-    callbacks = getattr(__import__("atexit"), "_ncallbacks", None)  # CPython's; absent elsewhere: no quick exit
-    threading = sys.modules.get("threading")  # never imported: no thread was started (not imported here: ~0.5 ms)
-    if not _done or callbacks is None or callbacks() or (threading is not None and threading.active_count() != 1):
+    if not _done or not only_thread():
+        return
+    atexit = sys.modules.get("atexit")  # never imported: nothing registered a callback
+    callbacks = getattr(atexit, "_ncallbacks", None) if atexit is not None else (lambda: 0)
+    if callbacks is None or callbacks():  # CPython's count; unknown elsewhere: no quick exit
         return
     try:
         sys.stdout.flush()

@@ -15,7 +15,6 @@ last component not followed again once resolved (O_NOFOLLOW).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 
@@ -93,6 +92,8 @@ def sha256(path: str) -> tuple[str | None, str]:
             return None, "not a regular file"
         if info.st_size > MAX_BYTES:
             return None, f"larger than {MAX_BYTES // (1024 * 1024)} MiB"
+        import hashlib  # here: OpenSSL is loaded only for a line that runs a script (digests.py)
+
         digest, total = hashlib.sha256(), 0
         while chunk := os.read(fd, 1024 * 1024):
             total += len(chunk)

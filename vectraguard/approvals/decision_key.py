@@ -27,7 +27,6 @@ is never part of a cached decision: an outcome that consulted it is not cached.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -39,6 +38,7 @@ from vectraguard.config import profiles
 from vectraguard.config.flags import COMMAND_LINE
 from vectraguard.config.policy import Policy
 from vectraguard.config.resolved import ResolvedProfile, digest
+from vectraguard.digests import sha256_hex
 
 FORMAT = 1  # of the key's parts and of cache entries; a change makes every old entry a miss
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ def key(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: prof
         text = json.dumps(parts, sort_keys=True)
     except (TypeError, ValueError):  # a value JSON cannot hold: no key, no cache
         return None
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256_hex(text.encode("utf-8", "surrogatepass"))
 
 
 def profile_without_command_line(profile: ResolvedProfile, sources: profiles.Sources) -> ResolvedProfile | None:
@@ -102,7 +102,7 @@ def judge_digest() -> str:
                 listing.append([str(path), None])
                 continue
             listing.append([str(path), info.st_size, info.st_mtime_ns, info.st_ino])
-    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return sha256_hex(json.dumps(listing).encode())
 
 
 def _profile_identity(profile: ResolvedProfile) -> list[Any]:

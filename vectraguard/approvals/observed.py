@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from vectraguard.digests import sha256_hex
 
 MAX_NOTES = 256
 
@@ -119,7 +120,7 @@ def _read_text(path: str, max_bytes: int) -> str | None:
 
 
 def _fingerprint(text: str | None) -> str | None:
-    return None if text is None else hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return None if text is None else sha256_hex(text.encode("utf-8", "surrogatepass"))
 
 
 def _digest(path: str) -> list[str | None]:

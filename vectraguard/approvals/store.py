@@ -65,10 +65,10 @@ def generation() -> str | None:
     revocation and pruning writes other bytes (an entry's id is random), however
     close in time: unlike an mtime, whose tick can hold two writes, or an
     inode number, which a rewrite may reuse."""
-    import hashlib
+    from vectraguard.digests import sha256_hex
 
     try:
-        return "sha256:" + hashlib.sha256(store_path().read_bytes()).hexdigest()
+        return "sha256:" + sha256_hex(store_path().read_bytes())
     except FileNotFoundError:
         return "absent"
     except OSError:

@@ -14,10 +14,11 @@ RECORDS KEEP; the network's own aggregation is network/attempts.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
+
+from vectraguard.digests import sha256_hex
 
 TEXT_BYTES = 256  # a host, a per-attempt reason, a path, each field of a finding or approval
 REASON_BYTES = 2048  # the reason of a refused, finished or checked record
@@ -115,7 +116,7 @@ def listed(key: str, items: Sequence[Any]) -> dict[str, Any]:
         return {key: bounded}
     # ASCII JSON (non-ASCII as \u escapes): any string hashes, a lone surrogate of a file name included.
     whole = json.dumps(list(items), sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(whole.encode()).hexdigest()
+    digest = sha256_hex(whole.encode())
     return {key: bounded, f"{key}_omitted": omitted, f"{key}_sha256": digest}
 
 

@@ -8,8 +8,9 @@ escape sequences, NULs and invalid UTF-8 are the evidence, not noise.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
+
+from vectraguard.digests import sha256_hex
 
 HEAD_BYTES = 64 * 1024
 TAIL_BYTES = 64 * 1024
@@ -22,10 +23,14 @@ class StreamCapture:
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
-        self.digest: Any = hashlib.sha256()
+        self.digest: Any = None  # hashlib's, made at the first byte (digests.py: OpenSSL only for output)
 
     def feed(self, data: bytes) -> None:
         self.total += len(data)
+        if self.digest is None:
+            import hashlib
+
+            self.digest = hashlib.sha256()
         self.digest.update(data)
         room = HEAD_BYTES - len(self.head)
         if room > 0:
@@ -41,9 +46,9 @@ class StreamCapture:
         return self.total > len(self.head) + len(self.tail)
 
     def summary(self) -> dict[str, Any]:
-        return {"bytes": self.total, "sha256": self.digest.hexdigest(), "truncated": self.truncated,
-                "head_sha256": hashlib.sha256(self.head).hexdigest(),
-                "tail_sha256": hashlib.sha256(self.tail).hexdigest()}
+        whole = self.digest.hexdigest() if self.digest is not None else sha256_hex(b"")
+        return {"bytes": self.total, "sha256": whole, "truncated": self.truncated,
+                "head_sha256": sha256_hex(bytes(self.head)), "tail_sha256": sha256_hex(bytes(self.tail))}
 
 
 class OutputCapture:

@@ -16,19 +16,28 @@ cannot stand in for the other). Lowercase hex.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 MAC_HEAD = "mac_head"  # the meta key
+
+# hmac and hashlib are imported by the functions: they load OpenSSL (~2.5 ms,
+# digests.py), which a store without a key (the default) never needs.
+
+
+def _mac(key: bytes, message: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def event_mac(key: bytes, seq: int, digest: str) -> str:
-    return hmac.new(key, f"vectraguard-audit-v1 event\n{seq}\n{digest}".encode(), hashlib.sha256).hexdigest()
+    return _mac(key, f"vectraguard-audit-v1 event\n{seq}\n{digest}")
 
 
 def head_mac(key: bytes, seq: int, digest: str) -> str:
-    return hmac.new(key, f"vectraguard-audit-v1 head\n{seq}\n{digest}".encode(), hashlib.sha256).hexdigest()
+    return _mac(key, f"vectraguard-audit-v1 head\n{seq}\n{digest}")
 
 
 def same(a: str, b: str) -> bool:
+    import hmac
+
     return hmac.compare_digest(a.encode(), b.encode())

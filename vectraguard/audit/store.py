@@ -15,7 +15,6 @@ Fail closed: if the store cannot be opened or written, nothing runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -29,6 +28,7 @@ from vectraguard import paths
 from vectraguard.audit import exact, forward, keyed
 from vectraguard.audit import settings as settings_module
 from vectraguard.audit.settings import AuditSettings
+from vectraguard.digests import sha256_hex
 from vectraguard.errors import VGError
 from vectraguard.records import record
 from vectraguard.terminal.escape import printable
@@ -110,6 +110,17 @@ class TamperedRecord(VGError):
         super().__init__(printable(message), hint="`vectraguard logs verify` names what was changed")
 
 
+class UnknownSession(VGError):
+    """An event that does not open a session, for a session this store has no
+    events of: a sandbox of a run recorded in another store (another
+    VECTRAGUARD_DATA_DIR, reaped here), or of a pruned session. Written, it
+    would read as the rest of a session whose beginning was deleted."""
+
+    def __init__(self, session_id: str, kind: str) -> None:
+        super().__init__(f"vectraguard: no session {session_id} in this audit store: its {kind} event is not "
+                         "recorded here")
+
+
 def record_of(seq: int, session_id: str, body: str) -> dict[str, Any]:
     """An event's body as the record it must be (a JSON object), else TamperedRecord."""
     try:
@@ -140,7 +151,7 @@ def index_text(value: Any) -> Any:
 
 
 def chain_hash(prev: str, seq: int, session_id: str, kind: str, body: str) -> str:
-    return hashlib.sha256(f"{prev}\n{seq}\n{session_id}\n{kind}\n{body}".encode()).hexdigest()
+    return sha256_hex(f"{prev}\n{seq}\n{session_id}\n{kind}\n{body}".encode())
 
 
 def store_path() -> Path:
@@ -233,9 +244,14 @@ class AuditStore:
 
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
                outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
-        """One event, its session index row and output blobs, in one durable transaction."""
+        """One event, its session index row and output blobs, in one durable
+        transaction. UnknownSession (nothing written) for an event that opens no
+        session, of a session with no events here."""
         index = {column: index_text(value) for column, value in index.items()}
         with self._transaction():
+            if kind not in OPENING_KINDS and self.db.execute(
+                    "SELECT 1 FROM events WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is None:
+                raise UnknownSession(session_id, kind)
             self._insert_event(session_id, kind, body)
             if kind in OPENING_KINDS:
                 self.db.execute(f"INSERT INTO sessions({', '.join(index)}) VALUES ({', '.join('?' * len(index))})",

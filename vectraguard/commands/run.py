@@ -312,11 +312,13 @@ def _remove_later(client: Any, container_id: str, session_id: str, refill: Calla
     any sandbox a killed run left, is recorded; the pooled container's
     entry is forgotten and the pool pruned."""
     from vectraguard.audit.run_audit import record_removal
-    from vectraguard.pool.reap import reap_pool
-    from vectraguard.runtime import reaper, removal
-    from vectraguard.sandbox.spec import LABEL_SESSION
+    from vectraguard.runtime import removal
 
-    def then() -> None:
+    def then() -> None:  # in the detached process: what it imports is off the run's path
+        from vectraguard.pool.reap import reap_pool
+        from vectraguard.runtime import reaper
+        from vectraguard.sandbox.spec import LABEL_SESSION
+
         if forget is not None:
             forget()
         reaper.reap_orphans(client, lambda listed: record_removal(

@@ -12,7 +12,6 @@ planted by someone else.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import __version__, paths
+from vectraguard.digests import sha256_of
 
 
 def cache_dir() -> Path:
@@ -27,11 +27,8 @@ def cache_dir() -> Path:
 
 
 def cache_key(schema: bytes, content: bytes) -> str:
-    digest = hashlib.sha256()
-    for part in (__version__.encode(), schema, content):
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()
+    parts = (__version__.encode(), schema, content)
+    return sha256_of([piece for part in parts for piece in (len(part).to_bytes(8, "big"), part)])
 
 
 def _private(path: Path) -> bool:

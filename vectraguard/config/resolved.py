@@ -143,11 +143,12 @@ def digest(profile: ResolvedProfile) -> str:
     known = _digests.get(id(profile))
     if known is not None and known[0] is profile:
         return known[1]
-    import hashlib
     import json
 
+    from vectraguard.digests import sha256_hex
+
     canonical = {"name": profile.name, **as_dict(profile)}
-    value = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    value = sha256_hex(json.dumps(canonical, sort_keys=True).encode())
     _digests[id(profile)] = (profile, value)  # the profile kept alive: its id is not reused meanwhile
     return value
 
@@ -286,7 +287,7 @@ def _workspace_writes(value: Any) -> int:
 def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
     """What the schema cannot see: a duration that does not parse, a decision
     for a rule that does not exist (a typo there would silently decide nothing)."""
-    from vectraguard.risk.rules import CLASSES, NETWORK_FULL, NETWORK_WIDENED, OPAQUE_RULES
+    from vectraguard.risk.names import CLASSES, NETWORK_FULL, NETWORK_WIDENED, OPAQUE_RULES
 
     problems = []
     remember_for = risk.get("remember_for")

@@ -9,10 +9,10 @@ sandbox can ever mount.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from vectraguard import paths, state_file
+from vectraguard.digests import sha256_hex
 from vectraguard.records import record
 
 STORE_NAME = "trust.json"
@@ -29,7 +29,7 @@ class TrustEntry:
 
 
 def digest(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+    return sha256_hex(content)
 
 
 def store_path() -> Path:

@@ -23,12 +23,12 @@ input reaches an internal error.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
 
 from vectraguard.config.problems import Origin, Problem, dotted
+from vectraguard.digests import sha256_hex
 
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 32
@@ -200,7 +200,7 @@ def fingerprint() -> bytes:
     """This reader's own source: the validated-layer cache (config/cache.py)
     must not keep accepting a file the reader's rules now refuse, even
     within one version of Vectra Guard (an editable install, a patch)."""
-    return hashlib.sha256(Path(__file__).read_bytes()).digest()
+    return bytes.fromhex(sha256_hex(Path(__file__).read_bytes()))
 
 
 def load_yaml_text(text: str, path: str) -> LoadedYaml:

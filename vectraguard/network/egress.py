@@ -5,7 +5,6 @@ closed when the session ends."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,12 +62,14 @@ class Egress:
         self.servers: Any = None
         self.log: Any = None
         self.section: dict[str, Any] | None = None
-        self._loading: threading.Thread | None = None
+        self._loading: Any = None  # threading.Thread (imported only for an allowlist run)
 
     def preload(self) -> None:
         """Import what plant() needs (asyncio and the proxy: ~20 ms) in a thread,
         while Podman creates and initialises the container: off the run's path."""
         if self.settings is not None and self._loading is None:
+            import threading
+
             self._loading = threading.Thread(target=_import_servers, name="egress-preload", daemon=True)
             self._loading.start()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -88,7 +87,7 @@ def _ready_count(client: Libpod, wanted: Plan) -> int:
 def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | None:
     """One pooled container, published in the index; None when Podman refused
     (nothing is left behind then)."""
-    name = f"pool-{secrets.token_hex(8)}"
+    name = f"pool-{os.urandom(8).hex()}"  # os.urandom: what secrets.token_hex reads, without its OpenSSL
     run_dir = entry.make_run_dir(runtime_dir() / "entries", name)
     hosts = runtime_dir() / "sessions" / f"{name}.hosts"
     hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -22,12 +22,12 @@ discards the slot's containers of another key (the profile changed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
 
 from vectraguard import __version__
+from vectraguard.digests import sha256_hex
 from vectraguard.sandbox.held import Expected
 from vectraguard.sandbox.spec import LABEL_OWNER, LABEL_SESSION, ContainerSpec
 
@@ -42,12 +42,12 @@ def pool_key(spec: ContainerSpec, expected: Iterable[Expected]) -> str:
     sources = [(item.target, item.held.device, item.held.inode) if item.held else (item.target, None, None)
                for item in expected]
     with open(spec.seccomp_profile_path, "rb") as handle:  # Podman reads it at create: the filter is baked in
-        seccomp = hashlib.sha256(handle.read()).hexdigest()
+        seccomp = sha256_hex(handle.read())
     document = {"version": __version__, "specgen": specgen, "sources": sources,
                 # Made when the container was: its /etc/hosts, and the programs mounted into it.
                 "hosts": spec.render_hosts(), "seccomp": seccomp,
                 "programs": [_identity(path) for path in (spec.entry_path, spec.init_path)]}
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return sha256_hex(json.dumps(document, sort_keys=True).encode())
 
 
 def _identity(path: str | None) -> list[int] | None:
@@ -59,4 +59,4 @@ def _identity(path: str | None) -> list[int] | None:
 
 def slot(profile_name: str, cwd: str) -> str:
     """16 hex digits naming (profile, directory) for this user."""
-    return hashlib.sha256(json.dumps([profile_name, cwd]).encode()).hexdigest()[:16]
+    return sha256_hex(json.dumps([profile_name, cwd]).encode())[:16]

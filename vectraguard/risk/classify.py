@@ -12,7 +12,7 @@ inline programs (risk/inline_code.py), whose shell strings are judged in
 turn. Every command it finds is matched against the rules (data, from the
 profile).
 
-What it cannot see is a finding too, of class `opaque` (rules.OPAQUE_RULES):
+What it cannot see is a finding too, of class `opaque` (names.OPAQUE_RULES):
 a command name, an `eval`'d or `sh -c`'d text, a sourced file or a program
 fed to a shell that is known only when the line runs, a program decoded on
 the line, an inline program that builds its command. Nothing is executed; a
@@ -38,7 +38,8 @@ from vectraguard.risk import (
     shellwords,
     wrappers,
 )
-from vectraguard.risk.rules import OPAQUE_RULES, Command, Index, Rule
+from vectraguard.risk.names import OPAQUE_RULES
+from vectraguard.risk.rules import Command, Index, Rule
 
 MAX_DEPTH = 8  # nested scripts (sh -c "sh -c ..."); deeper is opaque
 # Lines judged for one command (nested scripts, function calls, here-documents ...): a bound

@@ -24,7 +24,7 @@ from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.network.allowlist import Entry, parse_entry
 from vectraguard.risk.classify import Finding
-from vectraguard.risk.rules import NETWORK_FULL, NETWORK_WIDENED
+from vectraguard.risk.names import NETWORK_FULL, NETWORK_WIDENED
 
 VERDICTS = ("allow", "ask", "deny")  # weakest first
 DEFAULT_VERDICT = "ask"

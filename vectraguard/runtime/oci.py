@@ -10,7 +10,6 @@ service.py) and checks each container's inspect document before it starts.
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Any
 
 from vectraguard.errors import RuntimeUnavailable
@@ -67,6 +66,8 @@ def runtime_given(client: Libpod, image: str, oci_runtime: str | None) -> str | 
     does); the container is never started and is always removed. Raises
     LibpodError when Podman refuses the create, RuntimeUnavailable when the
     service does not answer."""
+    import secrets  # here: it loads OpenSSL (through hmac), which a run does not need (digests.py)
+
     specgen: dict[str, Any] = {"image": image, "command": ["true"], "name": f"vectraguard-doctor-{secrets.token_hex(4)}",
                                "netns": {"nsmode": "none"}}
     if oci_runtime:

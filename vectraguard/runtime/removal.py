@@ -29,11 +29,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from vectraguard import diag
+from vectraguard import diag, startup
 from vectraguard.paths import ensure_private_dir, runtime_dir
 from vectraguard.runtime.libpod import Libpod, LibpodError
 
@@ -67,7 +66,7 @@ def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
     not be detached and was removed here instead, with neither called (its
     error, if any, went to `on_removed`)."""
     lock = _lock_pending(cid)
-    if lock is None or threading.active_count() != 1:
+    if lock is None or not startup.only_thread():
         diag.debug(f"sandbox {cid[:12]} removed before returning: "
                    f"{'no place to note it' if lock is None else 'other threads run'}")
         if lock is not None:

@@ -64,9 +64,9 @@ def _service_name(oci_runtime: str | None) -> str:
         raise ValueError(f"not an OCI runtime name: {oci_runtime!r}")
     if "/" not in oci_runtime:
         return f"podman-{name}"
-    import hashlib
+    from vectraguard.digests import sha256_hex
 
-    return f"podman-{name}-{hashlib.sha256(oci_runtime.encode()).hexdigest()[:8]}"
+    return f"podman-{name}-{sha256_hex(oci_runtime.encode())[:8]}"
 
 
 def private_socket(oci_runtime: str | None) -> Path:

@@ -20,8 +20,6 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 
-from vectraguard.terminal.sequences import LIVE, TERMINAL_OWNER, Policy, SequenceFilter
-
 OutputSink = Callable[[int, bytes], None]  # (stream 1 or 2, bytes), as runtime/attach.py has it
 RESET = b"\x1b[0m"  # plain attributes: all the LIVE policy lets a sandbox change that could restyle our text
 # Where more passed (an interactive session, or output.passthrough: raw), also what would make
@@ -41,11 +39,15 @@ class TerminalRelay:
     def __init__(self, deliver: OutputSink, fds: Mapping[int, int], passthrough: str, interactive: bool) -> None:
         if passthrough not in PASSTHROUGH_MODES:
             raise ValueError(f"output.passthrough: {passthrough!r} is not one of {', '.join(PASSTHROUGH_MODES)}")
-        policy: Policy | None = None if passthrough == "raw" else TERMINAL_OWNER if interactive else LIVE
         self._deliver = deliver
-        self._reset = RESET if policy is LIVE else FULL_RESET
-        self._filters = {stream: SequenceFilter(policy) for stream, fd in fds.items()
-                         if policy is not None and os.isatty(fd)}
+        self._reset = RESET if passthrough != "raw" and not interactive else FULL_RESET  # LIVE's: see below
+        terminals = [stream for stream, fd in fds.items() if os.isatty(fd)] if passthrough != "raw" else []
+        self._filters = {}
+        if terminals:  # the filter is imported only for a terminal (~0.7 ms of a run that writes to none)
+            from vectraguard.terminal.sequences import LIVE, TERMINAL_OWNER, SequenceFilter
+
+            policy = TERMINAL_OWNER if interactive else LIVE
+            self._filters = {stream: SequenceFilter(policy) for stream in terminals}
         self._devices = {stream: _terminal(fd) for stream, fd in fds.items()}
         self._last_byte: dict[int, int] = {}  # terminal device -> the last byte written to it
 
