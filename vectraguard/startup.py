@@ -13,7 +13,9 @@ A finished run exits without the interpreter's finalisation (tearing down
 ~190 modules: ~5 ms of every `vectraguard run`, measured spawn to exit),
 but only when its code said all it wrote is closed (`done`) and nothing else
 could still need the finalisation: one thread (a non-daemon thread would be
-waited for), no atexit callbacks, and standard output and error flushed.
+waited for); the atexit callbacks are run first, as the usual exit runs
+them, and standard output and error flushed. An allowlist run, with asyncio
+and the proxy loaded (~300 modules), saves ~40 ms.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ def exit_now(status: int) -> None:
     if not _done or not only_thread():
         return
     atexit = sys.modules.get("atexit")  # never imported: nothing registered a callback
-    callbacks = getattr(atexit, "_ncallbacks", None) if atexit is not None else (lambda: 0)
-    if callbacks is None or callbacks():  # CPython's count; unknown elsewhere: no quick exit
+    run_callbacks = getattr(atexit, "_run_exitfuncs", None) if atexit is not None else (lambda: None)
+    if run_callbacks is None:  # CPython's; unknown elsewhere: the usual exit
         return
+    run_callbacks()  # what the usual exit runs (logging's shutdown, once asyncio imported it), in its order
     try:
         sys.stdout.flush()
         sys.stderr.flush()
