@@ -171,7 +171,9 @@ def record_removal(session_id: str, container_id: str, error: str = "", by: str 
                                 "container_id": container_id, "by": by}
         if error:
             body["error"] = error
-        store.append(session_id, "removed", body, index={})
+        # Only into a session this store has: the reaper removes the sandboxes of
+        # every killed run, whichever store (VECTRAGUARD_DATA_DIR) recorded it.
+        store.append(session_id, "removed", body, index={}, known_session=True)
     except Exception:  # noqa: BLE001 - see above
         pass
     finally:

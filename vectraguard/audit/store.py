@@ -243,13 +243,14 @@ class AuditStore:
         self._written.append((seq, session_id, kind, text, digest))
 
     def append(self, session_id: str, kind: str, body: dict[str, Any], index: dict[str, Any],
-               outputs: dict[str, tuple[bytes, bytes]] | None = None) -> None:
+               outputs: dict[str, tuple[bytes, bytes]] | None = None, *, known_session: bool = False) -> None:
         """One event, its session index row and output blobs, in one durable
-        transaction. UnknownSession (nothing written) for an event that opens no
-        session, of a session with no events here."""
+        transaction. `known_session`: UnknownSession (nothing written) if the
+        session has no events here (the reaper's notes of removals, which may
+        be of another store's runs)."""
         index = {column: index_text(value) for column, value in index.items()}
         with self._transaction():
-            if kind not in OPENING_KINDS and self.db.execute(
+            if known_session and kind not in OPENING_KINDS and self.db.execute(
                     "SELECT 1 FROM events WHERE session_id = ? LIMIT 1", (session_id,)).fetchone() is None:
                 raise UnknownSession(session_id, kind)
             self._insert_event(session_id, kind, body)
