@@ -2,8 +2,8 @@
 # Install Vectra Guard and everything it needs on a Debian 12 / Ubuntu 24.04 host.
 # Run as root. Idempotent: running it again upgrades Vectra Guard in place.
 #
-#   - system packages: Podman with runc (works on every cgroup layout), the
-#     rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
+#   - system packages: Podman with runc (works on every cgroup layout), gVisor's
+#     runsc (`isolation: gvisor`), the rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
 #     from Debian packages, no registry needed), git (reviewing an overlay
 #     workspace asks it what it would read or run, and re-checks new objects);
 #   - a subordinate id range for the "containers" user, so that rootful Podman
@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
-    mmdebstrap tini git ca-certificates man-db \
+    mmdebstrap tini git ca-certificates man-db runsc \
     python3 python3-venv gcc libc6-dev >/dev/null
 
 for file in /etc/subuid /etc/subgid; do
@@ -48,6 +48,12 @@ gcc -static -Os -Wall -Werror -o "$prefix/libexec/vectraguard-entry.new" "$repo/
 strip "$prefix/libexec/vectraguard-entry.new"
 chmod 755 "$prefix/libexec/vectraguard-entry.new"
 mv -f "$prefix/libexec/vectraguard-entry.new" "$prefix/libexec/vectraguard-entry"
+
+# `isolation: gvisor`: the OCI runtimes Podman is given, runsc with fixed flags
+# (contrib/gvisor/, why: vectraguard/isolation/gvisor.py); root-owned, 0755.
+for wrapper in "$repo"/contrib/gvisor/runsc-*; do
+    install -m 755 -o root -g root "$wrapper" "$prefix/libexec/$(basename "$wrapper")"
+done
 
 ln -sf "$prefix/bin/vectraguard" /usr/local/bin/vectraguard
 for page in "$prefix"/share/man/man1/*.1 "$prefix"/share/man/man5/*.5; do

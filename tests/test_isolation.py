@@ -23,19 +23,22 @@ import pytest
 from tests.support.vg import Caller
 
 UNTRUSTED = ["run", "-p", "test-untrusted"]
+# The isolation level's option: none here (container); tests/test_isolation_gvisor.py runs these tests again
+# with `--isolation gvisor` (it sets LEVEL for the whole module).
+LEVEL: list[str] = []
 
 
 def inside(caller: Caller, workspace: Path, script: str, *options: str, **kw: Any) -> str:
     # These scripts attack the sandbox on purpose (setuid, mount, unshare ...): the
     # risk gate would ask first, so they are approved here (--yes); the gate has
     # its own tests (test_approvals.py).
-    result = caller.run([*UNTRUSTED, "--yes", *options, "--", "sh", "-c", script], cwd=workspace, **kw)
+    result = caller.run([*UNTRUSTED, *LEVEL, "--yes", *options, "--", "sh", "-c", script], cwd=workspace, **kw)
     assert result.returncode == 0, (result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout.decode()
 
 
 def probe(caller: Caller, workspace: Path, *args: str, profile: str = "test-untrusted") -> Any:
-    result = caller.run(["run", "-p", profile, "--", "vgprobe", *args], cwd=workspace)
+    result = caller.run(["run", "-p", profile, *LEVEL, "--", "vgprobe", *args], cwd=workspace)
     assert result.returncode == 0, (result.returncode, result.stderr.decode(errors="replace"))
     return json.loads(result.stdout.decode().splitlines()[-1])
 
@@ -261,7 +264,7 @@ def test_sec01_only_the_fixed_environment_reaches_the_sandbox(root: Caller, work
     secrets = {"AWS_SECRET_ACCESS_KEY": "aws-s3cr3t", "GITHUB_TOKEN": "ghp_s3cr3t",
                "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock", "HTTPS_PROXY": "http://proxy.invalid:3128",
                "TERM": "xterm-256color"}
-    result = root.run([*UNTRUSTED, "--", "env"], cwd=workspace, extra_env=secrets)
+    result = root.run([*UNTRUSTED, *LEVEL, "--", "env"], cwd=workspace, extra_env=secrets)
     env = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
     # container= and HOSTNAME are set by Podman itself and carry nothing of the host.
     assert set(env) == {"PATH", "HOME", "TERM", "LANG", "container", "HOSTNAME"}
@@ -272,7 +275,7 @@ def test_sec01_only_the_fixed_environment_reaches_the_sandbox(root: Caller, work
 
 
 def test_sec01_allowed_variables_pass_by_name(root: Caller, workspace: Path) -> None:
-    result = root.run([*UNTRUSTED, "--env", "GITHUB_TOKEN", "--env", "MODE=test", "--", "env"],
+    result = root.run([*UNTRUSTED, *LEVEL, "--env", "GITHUB_TOKEN", "--env", "MODE=test", "--", "env"],
                       cwd=workspace, extra_env={"GITHUB_TOKEN": "ghp_passed", "AWS_SECRET_ACCESS_KEY": "no"})
     env = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
     assert env["GITHUB_TOKEN"] == "ghp_passed" and env["MODE"] == "test"
@@ -288,20 +291,20 @@ def test_dos01_fork_bomb_hits_the_pids_limit(root: Caller, workspace: Path) -> N
 
 
 def test_dos02_memory_bomb_is_killed_and_reported_as_oom(root: Caller, workspace: Path) -> None:
-    result = root.run(["run", "-p", "test-tight", "--", "vgprobe", "mem-bomb", "512"], cwd=workspace)
+    result = root.run(["run", "-p", "test-tight", *LEVEL, "--", "vgprobe", "mem-bomb", "512"], cwd=workspace)
     assert result.returncode == 137
     assert b"killed: out of memory (limit 64Mi)" in result.stderr
     assert b"allocated_mib" not in result.stdout
 
 
 def test_dos02_a_plain_sigkill_is_not_reported_as_oom(root: Caller, workspace: Path) -> None:
-    result = root.run(["run", "-p", "test-tight", "--", "sh", "-c", "kill -KILL $$"], cwd=workspace)
+    result = root.run(["run", "-p", "test-tight", *LEVEL, "--", "sh", "-c", "kill -KILL $$"], cwd=workspace)
     assert result.returncode == 137
     assert b"out of memory" not in result.stderr
 
 
 def test_dos05_timeout_kills_a_process_that_traps_term(root: Caller, workspace: Path) -> None:
-    result = root.run(["run", "-p", "test-tight", "--", "sh", "-c", "trap '' TERM INT; while :; do sleep 1; done"],
+    result = root.run(["run", "-p", "test-tight", *LEVEL, "--", "sh", "-c", "trap '' TERM INT; while :; do sleep 1; done"],
                       cwd=workspace, timeout=120)
     assert result.returncode == 124
     assert b"timed out after 5s" in result.stderr
@@ -326,7 +329,7 @@ def test_iso05_the_runtime_binaries_cannot_be_overwritten(root: Caller, workspac
     """ISO-05 (CVE-2019-5736): /proc/self/exe is not writable; host runtime binaries are unchanged."""
     binaries = [Path(p) for p in ("/usr/bin/runc", "/usr/bin/conmon", "/usr/bin/tini-static") if Path(p).exists()]
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in binaries}
-    result = root.run(["run", "-p", "test-untrusted", "--", "sh", "-c",
+    result = root.run(["run", "-p", "test-untrusted", *LEVEL, "--", "sh", "-c",
                        "vgprobe write /proc/self/exe; vgprobe write /run/podman-init; vgprobe write /proc/1/exe"],
                       cwd=workspace)
     results = [json.loads(line)["result"] for line in result.stdout.decode().splitlines()]

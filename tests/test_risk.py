@@ -85,6 +85,27 @@ def test_a_script_file_passed_to_a_shell_is_read(tmp_path: Path) -> None:
     assert classify(["sh", "install.sh"], shipped_rules(), cwd=None) == []  # nothing to read
 
 
+def test_a_compiled_program_run_by_path_is_not_read_as_a_script(tmp_path: Path) -> None:
+    """`./tool` of an ELF executable: the kernel loads it, no shell reads it (it was
+    parsed as shell text, and its bytes gave dozens of nonsense findings); the same
+    bytes given to a shell (`sh tool`: dash reads it line by line) are still read."""
+    tool = tmp_path / "tool"
+    tool.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(56) + b"\nrm -rf \"$HOME\"\n")
+    tool.chmod(0o755)
+    assert classify(["./tool"], shipped_rules(), cwd=str(tmp_path)) == []
+    assert "rm-recursive" in {f.rule for f in classify(["sh", "tool"], shipped_rules(), cwd=str(tmp_path))}
+    (tmp_path / "setup.sh").write_text("#!/bin/sh\nrm -rf \"$HOME\"\n")
+    assert {f.rule for f in classify(["./setup.sh"], shipped_rules(), cwd=str(tmp_path))} == {"rm-recursive"}
+
+
+@pytest.mark.parametrize("name", ["script", "ls", "true", "make", "python3", "find", "sh"])
+def test_a_workspace_file_named_like_a_program_is_read_for_what_it_runs(tmp_path: Path, name: str) -> None:
+    """`./script` runs the file's own text, not util-linux's script: it was judged by
+    its name only (and `script`, `ls`, `true` pass), its text never read."""
+    (tmp_path / name).write_text("#!/bin/sh\nrm -rf \"$HOME\"\n")
+    assert "rm-recursive" in {f.rule for f in classify([f"./{name}"], shipped_rules(), cwd=str(tmp_path))}
+
+
 def test_benign_look_alikes_stay_quiet() -> None:
     rules = shipped_rules()
     for command in ('git commit -m "stop rm -rf ~ in docs"', "rm -rf node_modules dist", "grep -rn 'rm -rf' .",

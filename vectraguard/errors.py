@@ -58,3 +58,7 @@ class ImageNotFound(RuntimeUnavailable):
 
 class LimitNotEnforceable(VGError):
     """A limit the profile requires cannot be enforced on this host."""
+
+
+class IsolationUnavailable(RuntimeUnavailable):
+    """The profile's isolation level cannot be given on this host (vectraguard/isolation/)."""

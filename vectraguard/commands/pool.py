@@ -39,7 +39,7 @@ def _start(args: argparse.Namespace) -> int:
                        profile.workspace_mode, size=size)
     assert wanted is not None  # why_not said it can
     store.set_size(wanted.slot, size, profile.pool_idle)
-    client = service.connect(prepared.facts.oci_runtime)
+    client = service.connect(spec.oci_runtime)
     fill(client, spec, wanted)
     ready = sum(1 for found, _ in store.ready(wanted.slot) if found.key == wanted.key)
     print(f"pool for profile {profile.name} in {cwd}: {ready} ready, {size} kept "

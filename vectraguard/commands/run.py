@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vectraguard import diag, errors, records, resources, startup, units
+from vectraguard import diag, errors, records, startup, units
 from vectraguard.audit import record
 from vectraguard.audit.capture import OutputCapture
 from vectraguard.audit.run_audit import RunAudit
 from vectraguard.config import flags, policy, profiles
 from vectraguard.config.problems import Origin, raise_if_any
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.isolation import files as isolation_files
 from vectraguard.network.egress import Egress
 from vectraguard.runtime import host as host_facts
 from vectraguard.runtime import service
@@ -146,7 +147,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
 
         workspace = modes.for_run(profile.workspace_mode, session_id, held_sources[0], profile, facts.rootless, owner)
     compiled = compile_spec(profile, request, facts, image=image_ref, mounts=sandbox_mounts,
-                            seccomp_profile_path=str(resources.seccomp_path(profile.seccomp, noexec=profile.noexec_tmpfs)),
+                            seccomp_profile_path=isolation_files.seccomp_path(profile),
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
@@ -242,7 +243,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     try:
         if workspace is not None:
             workspace.open()
-        client = service.connect(prepared.facts.oci_runtime)
+        client = service.connect(spec.oci_runtime)  # the isolation level's runtime (compile.isolation_runtime)
         pool_plan, claimed = _from_pool(client, prepared, audit.owner, audit.cwd, audit.session_id)
         # The relay ends after the terminal's settings are back: what we say next starts on a clean line.
         with passthrough.until_end(), _raw_terminal(0 if spec.terminal else None):
@@ -361,10 +362,13 @@ def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any
     spec = prepared.compiled.spec
 
     def check(inspect: dict[str, Any]) -> None:
-        pid = int(inspect["State"]["Pid"])
-        held.verify(pid, prepared.expected_mounts, spec.mount_targets())
+        from vectraguard.isolation.views import mount_view
+
+        view = mount_view(prepared.profile.isolation, inspect)  # which process shows the sandbox's mounts
+        held.verify(view.pid, prepared.expected_mounts, spec.mount_targets(),
+                    check_options=view.options_enforced_by_host)
         if prepared.egress is not None:
-            egress.plant(pid)
+            egress.plant(int(inspect["State"]["Pid"]))  # its network namespace, whatever the level
 
     return check
 

@@ -33,7 +33,8 @@ def flags_layer(args: argparse.Namespace) -> Layer:
         node[leaf] = value
 
     for flag, path in (("cpus", "limits.cpus"), ("memory", "limits.memory"), ("timeout", "limits.timeout"),
-                       ("network", "network.mode"), ("workspace", "filesystem.workspace.mode")):
+                       ("network", "network.mode"), ("workspace", "filesystem.workspace.mode"),
+                       ("isolation", "isolation")):
         if getattr(args, flag) is not None:
             put(path, getattr(args, flag))
     if args.pids is not None:

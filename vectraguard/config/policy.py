@@ -85,7 +85,24 @@ def check_profile(profile: ResolvedProfile, policy: Policy | None) -> list[Probl
             problems.append(_violation(profile, key, name, "is a variable the system never passes",
                                        policy.rule("env.deny")))
     problems += _check_limits(profile, policy)
+    problems += _check_isolation(profile, policy)
     return problems
+
+
+def _check_isolation(profile: ResolvedProfile, policy: Policy) -> list[Problem]:
+    """The level must be at least security.isolation_minimum, and at least the
+    one security.isolation_minimum_for names for this profile (by the name the
+    run asked for: a profile of another name, even one that extends it, is
+    held to security.isolation_minimum only — say so to whoever writes both)."""
+    from vectraguard.isolation.levels import at_least
+
+    rules = [("security.isolation_minimum", policy.get("security.isolation_minimum"))]
+    by_name = policy.get("security.isolation_minimum_for") or {}
+    if profile.name in by_name:
+        rules.append((f"security.isolation_minimum_for.{profile.name}", by_name[profile.name]))
+    return [_violation(profile, "isolation", profile.isolation, f"is weaker than the minimum isolation {minimum}",
+                       policy.rule(path))
+            for path, minimum in rules if minimum is not None and not at_least(profile.isolation, minimum)]
 
 
 _LIMITS: dict[str, tuple[Callable[[Any], float], Callable[[ResolvedProfile], float]]] = {

@@ -95,6 +95,7 @@ class ResolvedProfile:
     network_hosts_file: str | None = None  # absolute host path, hosts(5), read before DNS
     pool: int = 0  # sandboxes kept initialised ahead of the runs (vectraguard/pool/)
     pool_idle: float = 300.0  # seconds a pooled sandbox may wait unclaimed
+    isolation: str = "container"  # "container" | "gvisor" | "lite" (vectraguard/isolation/)
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -131,6 +132,8 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
         "output": {"passthrough": profile.output_passthrough},
         # Only when used: the digest of every profile without a pool stays what it was.
         **({"pool": profile.pool, "pool_idle": units.format_duration(profile.pool_idle)} if profile.pool else {}),
+        # Likewise: a profile at the default level keeps its digest (and the approvals bound to it).
+        **({"isolation": profile.isolation} if profile.isolation != "container" else {}),
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
         **({"risk": dict(profile.risk)} if profile.risk else {}),
     }
@@ -254,6 +257,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         output_passthrough=r.get("output.passthrough", str, "filtered"),
         pool=r.get("pool", int, 0, optional=True),
         pool_idle=r.get("pool_idle", units.parse_duration, 300.0, optional=True),
+        isolation=r.get("isolation", str, "container", optional=True),
         **_egress(r),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from vectraguard.doctor import host_checks, podman_checks, tool_checks
+from vectraguard.doctor import host_checks, isolation_checks, podman_checks, tool_checks
 from vectraguard.doctor.context import gather
 from vectraguard.doctor.finding import Finding
 
@@ -19,6 +19,7 @@ def run_all() -> list[Finding]:
             host_checks.cgroups(ctx),
             podman_checks.runtime_in_use(ctx),
             *podman_checks.oci_runtimes(ctx),
+            *isolation_checks.levels_supported(ctx),
             host_checks.profiles(ctx),
             host_checks.rlimits(ctx),
             host_checks.resource_limits(ctx),

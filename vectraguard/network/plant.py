@@ -33,6 +33,24 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1  # netdevice(7), <linux/sockios.h>, <net/if.h>
+
+
+def _loopback_up() -> None:
+    """Bring up `lo` of the namespace this thread is in. runc does it for a
+    container's new network namespace; runsc (isolation gvisor, whose
+    --network=host uses this namespace as it is) does not, and the sandbox
+    would find its 127.0.0.1 unreachable. Up already: nothing changes."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as control:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(control, SIOCGIFFLAGS, request)[:18])[1]
+        if not flags & IFF_UP:
+            fcntl.ioctl(control, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
+
+
 def listen_in(pid: int, endpoints: list[tuple[str, int]], *, return_home: bool = True) -> list[socket.socket]:
     """Listening TCP sockets bound to each address:port inside the netns of `pid`.
 
@@ -45,6 +63,7 @@ def listen_in(pid: int, endpoints: list[tuple[str, int]], *, return_home: bool =
     try:
         _setns(target)
         try:
+            _loopback_up()
             for address, port in endpoints:
                 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 listeners.append(listener)

@@ -47,6 +47,9 @@ MAX_DEPTH = 8  # nested scripts (sh -c "sh -c ..."); deeper is opaque
 # what is left unread is opaque.
 MAX_LINES = 2000
 MAX_SCRIPT_BYTES = 256 * 1024
+ELF_MAGIC = "\x7fELF"  # the first bytes of an executable the kernel runs itself (elf(5))
+# Programs named by a path in these are the system's own, judged by their name.
+SYSTEM_PROGRAM_DIRS = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/")
 # An expansion whose value is unknown is kept as its text (`${X}`, `$(cmd)`)
 # followed by this mark, which no shell word can contain: what came from it is
 # known to be unknown wherever it travels (into `eval`, `sh -c`, a name).
@@ -724,6 +727,12 @@ class _Judge:
         if UNKNOWN in argv[0]:
             self.opaque("opaque-command-name", shlex.join(argv))
         place = posixpath.normpath(argv[0])
+        read_first = "/" in argv[0] and not place.startswith(SYSTEM_PROGRAM_DIRS)
+        if read_first:
+            # `./script`, `./ls`, `bin/true`: a file of the workspace named like a known
+            # program runs its own text, not that program's: read it before the name is
+            # judged as the program's (whose handling below may end the judging).
+            self.script_file(argv[0], depth, positional=argv, executed=True)
         if re.match(r"/(tmp|var/tmp|dev/shm)/(.*/)?\.", place) and place not in self.files and \
                 place not in self.downloaded:
             self.opaque("opaque-loaded", shlex.join(argv),
@@ -945,8 +954,8 @@ class _Judge:
             if name == "ln" and destination and len(copied) == 1 and any(
                     re.fullmatch(r"-[a-zA-Z]*s[a-zA-Z]*|--symbolic", a) for a in argv[1:]):
                 self.links[posixpath.normpath(self._under_directory(destination)).lstrip("./")] = copied[0]
-        if "/" in argv[0]:
-            self.script_file(argv[0], depth, positional=argv)
+        if "/" in argv[0] and not read_first:
+            self.script_file(argv[0], depth, positional=argv, executed=True)
         elif argv[0] in self.downloaded:  # `curl -o ~/.local/bin/tool …; tool`: found on PATH by name
             self._fetched_then_run(argv[0], argv)
         return decoding.static_output(argv, stdin.known)
@@ -1191,7 +1200,8 @@ class _Judge:
         if fetcher is not None:  # fetched earlier on this line, now run: as if piped into a shell
             self.match(Command("sh", (path,), ((fetcher, path),)), ["sh", path])
 
-    def script_file(self, path: str, depth: int, positional: list[str] | None) -> None:
+    def script_file(self, path: str, depth: int, positional: list[str] | None, *, executed: bool = False) -> None:
+        """`executed`: the file is run itself (`./tool`), not given to a shell (`sh tool`, `. tool`)."""
         if not path:
             return
         self._fetched_then_run(path, [path])
@@ -1199,6 +1209,10 @@ class _Judge:
         text = self.files.get(posixpath.normpath(path))
         if text is None and self.cwd is not None and UNKNOWN not in path and "$" not in path:
             text = _read_script(self._host_path(path))
+        if executed and text is not None and text.startswith(ELF_MAGIC):
+            # A compiled program: the kernel loads it, no shell reads it (read all the same,
+            # so that a cached decision notices when it is replaced by a script).
+            return
         if text is not None:
             self.with_positional(positional, text, depth + 1)
         else:

@@ -30,6 +30,10 @@ class HostFacts:
     limits_enforced: bool  # can Podman enforce cpu/memory/pids for this caller?
     why_not_enforced: str
     entry_path: str | None = None  # the installed vectraguard-entry (sandbox/entry.py); None: not installed
+    # `isolation: gvisor` (vectraguard/isolation/gvisor.py): the directory of the runsc
+    # wrappers, or None, and then why not.
+    gvisor_dir: str | None = None
+    why_no_gvisor: str = "not detected"
 
 
 def cgroup_mode(root: Path = CGROUP_ROOT) -> str:
@@ -88,6 +92,9 @@ def _rootless_v2_delegated(uid: int) -> bool:
 
 
 def detect() -> HostFacts:
+    from vectraguard.isolation import gvisor
+
+    no_gvisor = gvisor.why_not()  # a few stat calls
     uid = os.geteuid()
     mode = cgroup_mode()
     rootless = uid != 0
@@ -109,4 +116,6 @@ def detect() -> HostFacts:
         limits_enforced=enforced,
         why_not_enforced=why,
         entry_path=installed_entry(),
+        gvisor_dir=None if no_gvisor else gvisor.wrapper_dir(),
+        why_no_gvisor=no_gvisor,
     )

@@ -11,7 +11,7 @@ import math
 import posixpath
 
 from vectraguard.config.resolved import ResolvedProfile
-from vectraguard.errors import LimitNotEnforceable
+from vectraguard.errors import IsolationUnavailable, LimitNotEnforceable
 from vectraguard.network import host_ca
 from vectraguard.records import record
 from vectraguard.runtime.host import HostFacts
@@ -72,20 +72,24 @@ def compile_spec(
     cpus: float | None = limits.cpus
     memory: int | None = limits.memory
     pids: int | None = limits.pids
-    if not host.limits_enforced:
+    level = isolation_runtime(profile, host)
+    why_not_enforced = host.why_not_enforced or level.why_not_enforced
+    if why_not_enforced:
         if limits.enforcement != "best-effort":
             raise LimitNotEnforceable(
                 f"vectraguard: profile {profile.name!r} requires cpu, memory and pids limits, "
-                f"but {host.why_not_enforced}",
+                f"but {why_not_enforced}",
                 hint="run as root, use a host with cgroups v2 and delegated controllers, "
                 "or accept best-effort limits: `limits.enforcement: best-effort` in a profile "
                 "(include: [allow-best-effort-limits]) or --set limits.enforcement=best-effort",
             )
         cpus = memory = pids = None
         notices.append(
-            f"limits are best-effort: {host.why_not_enforced}; "
+            f"limits are best-effort: {why_not_enforced}; "
             "processes are capped by RLIMIT_NPROC, memory and cpu are not capped"
         )
+    elif pids is not None:
+        pids = pids * level.pids_per_process + level.pids_base
     spec = ContainerSpec(
         image=image,
         command=request.argv,
@@ -105,7 +109,7 @@ def compile_spec(
         volumes=(VolumeMount(request.home_volume, SANDBOX_HOME, noexec=profile.noexec_tmpfs),)
         if request.home_volume else (),
         user=profile.user,
-        private_userns=not host.rootless,
+        private_userns=not host.rootless and level.private_userns,
         keep_id=runs_as_caller(host, mounts),
         seccomp_profile_path=seccomp_profile_path,
         cpus=cpus,
@@ -117,11 +121,61 @@ def compile_spec(
         ),
         backstop_timeout=math.ceil(limits.timeout + limits.kill_grace) + BACKSTOP_MARGIN,
         stop_grace=max(1, math.ceil(limits.kill_grace)),
-        oci_runtime=host.oci_runtime,
+        oci_runtime=level.oci_runtime,
         init_path=host.init_path,
         entry_path=host.entry_path,
     )
     return Compiled(spec, tuple(notices))
+
+
+@record
+class LevelRuntime:
+    """How the profile's isolation level runs on this host."""
+
+    oci_runtime: str | None  # what Podman's service is given (None: its default)
+    why_not_enforced: str  # "" or why cgroup limits cannot be applied at this level
+    pids_per_process: int  # host tasks (in the pids cgroup) per process of the sandbox's own
+    pids_base: int  # and those the level itself needs
+    private_userns: bool = True  # rootful: Podman's user namespace of unprivileged ids (userns=auto)
+
+
+# runsc's own host threads and processes count against the container's pids
+# cgroup: measured here (Debian's runsc 2022-12, ptrace platform), a sandbox
+# with one process holds ~72 host tasks and each further process ~5.4 more
+# (its ptrace stub and Sentry threads); below ~64 it hangs while starting.
+# gVisor does not enforce RLIMIT_NPROC, and when runsc cannot create a
+# thread the whole sandbox ends (Go's fatal exit, status 2): the cgroup limit
+# is set so that the profile's number of processes fits, and a fork bomb
+# ends the sandbox instead of failing its forks as under runc.
+GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE = 6, 128
+
+
+def isolation_runtime(profile: ResolvedProfile, host: HostFacts) -> LevelRuntime:
+    """The OCI runtime for the profile's `isolation`; IsolationUnavailable when this host cannot give it."""
+    if profile.isolation == "container":
+        return LevelRuntime(host.oci_runtime, "", 1, 0)
+    where = profile.provenance.get("isolation")
+    asked = f" (isolation set by {where})" if where is not None else ""
+    if profile.isolation == "gvisor":
+        if host.gvisor_dir is None:
+            raise IsolationUnavailable(
+                f"vectraguard: profile {profile.name!r} asks for isolation gvisor{asked}, which this host cannot "
+                f"give: {host.why_no_gvisor}",
+                hint="`vectraguard doctor` says which isolation levels this host supports")
+        from vectraguard.isolation import gvisor
+
+        # No userns=auto: runsc's Gofer, which opens the mount sources, would run
+        # as an unmapped id and could not reach them (a workspace under /root,
+        # Vectra Guard's own 0700 run directory); runsc itself runs its Sentry,
+        # the kernel the sandbox talks to, as nobody in a user namespace of its
+        # own, and confines the Gofer with its own seccomp filter (gvisor.py).
+        return LevelRuntime(gvisor.runtime_for(profile.network_mode, host.rootless, host.gvisor_dir),
+                            "gVisor cannot use cgroups rootless (runsc --ignore-cgroups)" if host.rootless else "",
+                            GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE, private_userns=False)
+    raise IsolationUnavailable(
+        f"vectraguard: profile {profile.name!r} asks for isolation {profile.isolation}{asked}, which this "
+        "version of Vectra Guard does not provide yet",
+        hint="use isolation container or gvisor (`vectraguard doctor` lists them)")
 
 
 def runs_as_caller(host: HostFacts, mounts: tuple[Mount, ...]) -> bool:
