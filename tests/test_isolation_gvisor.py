@@ -50,6 +50,14 @@ def test_the_run_got_gvisor_and_a_container_run_did_not(root: Caller, workspace:
     assert plain.returncode == 0 and plain.stdout.decode().strip() != "4.4.0"
 
 
+def test_the_record_says_which_level_ran(root: Caller, workspace: Path, data_dir: Path) -> None:
+    private = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    assert root.run([*iso.UNTRUSTED, *GVISOR, "--", "true"], cwd=workspace, extra_env=private).returncode == 0
+    assert root.last_session(workspace, private)["events"][0]["isolation"] == "gvisor"
+    assert root.run([*iso.UNTRUSTED, "--", "true"], cwd=workspace, extra_env=private).returncode == 0
+    assert root.last_session(workspace, private)["events"][0]["isolation"] == "container"
+
+
 # -- where gVisor shows the same property another way (each replaces the test of that name) ----------
 
 def test_iso01_no_capabilities_no_new_privs_seccomp_non_root(root: Caller, workspace: Path) -> None:

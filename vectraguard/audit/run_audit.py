@@ -94,7 +94,7 @@ class RunAudit:
             mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only, **({"overlay": True} if m.overlay else {})}
                     for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
-            approvals=self.approvals)
+            approvals=self.approvals, isolation=profile.isolation)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     @staticmethod

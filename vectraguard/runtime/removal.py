@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,11 @@ def remove_now(client: Libpod, cid: str, on_removed: OnRemoved | None = None) ->
     return error
 
 
+# Signals a terminal sends to its foreground process group (termios(3), tty_ioctl(4)).
+TERMINAL_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
+                              signal.SIGTTOU, signal.SIGWINCH})
+
+
 def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
                  then: Callable[[], None] | None = None, first: Callable[[], None] | None = None) -> bool:
     """Remove `cid` in a detached process: there call `first` (the pool's
@@ -73,24 +79,36 @@ def remove_later(client: Libpod, cid: str, on_removed: OnRemoved | None = None,
             _release(lock, cid)
         remove_now(client, cid, on_removed)
         return False
+    # Until the child has a session of its own, a hang-up or Ctrl-C on the
+    # caller's terminal reaches it too: a shell session's terminal closes as
+    # `vectraguard` exits, and the child died with it, its sandbox left to the
+    # reaper. Blocked from before the fork; the child ignores them once detached.
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINAL_SIGNALS)
     try:
         child = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
         _release(lock, cid)
         remove_now(client, cid, on_removed)
         return False
     if child == 0:  # pragma: no cover - runs in the detached process (tested through its effects)
-        _detached(client, cid, lock, on_removed, then, first)
+        _detached(client, cid, lock, on_removed, then, first, masked)
+    signal.pthread_sigmask(signal.SIG_SETMASK, masked)
     os.close(lock)  # the child holds the lock through its own copy
     return True
 
 
+
 def _detached(client: Libpod, cid: str, lock: int, on_removed: OnRemoved | None,
-              then: Callable[[], None] | None, first: Callable[[], None] | None) -> None:
+              then: Callable[[], None] | None, first: Callable[[], None] | None,
+              masked: set[int | signal.Signals]) -> None:
     """The detached process: works, then exits. Never returns."""
     status = 0
     try:
-        os.setsid()
+        os.setsid()  # no controlling terminal from here on
+        for number in TERMINAL_SIGNALS:  # what arrived before is discarded, nothing more can
+            signal.signal(number, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, masked)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
