@@ -58,14 +58,10 @@ def wrapper_dir() -> str:
     return os.path.join(sys.prefix, "libexec")
 
 
-def installed(directory: str | None = None) -> str | None:
-    """The directory of the four wrappers when they and runsc are there and
-    only root (or this user) can change them; else None (why_not says why)."""
-    return None if why_not(directory) else (directory or wrapper_dir())
-
-
 def why_not(directory: str | None = None) -> str:
-    """"" when gVisor can be used here; else why not, and what to do."""
+    """"" when gVisor can be used here (runsc and the four wrappers in
+    `directory`, default wrapper_dir(), which only root or this user can
+    change); else why not, and what to do."""
     directory = directory or wrapper_dir()
     if not _trusted(RUNSC, executable=True):
         return f"gVisor's runsc is not installed at {RUNSC} (apt-get install runsc, or rerun contrib/install.sh)"

@@ -143,10 +143,11 @@ class LevelRuntime:
 # cgroup: measured here (Debian's runsc 2022-12, ptrace platform), a sandbox
 # with one process holds ~72 host tasks and each further process ~5.4 more
 # (its ptrace stub and Sentry threads); below ~64 it hangs while starting.
-# gVisor does not enforce RLIMIT_NPROC, and when runsc cannot create a
-# thread the whole sandbox ends (Go's fatal exit, status 2): the cgroup limit
-# is set so that the profile's number of processes fits, and a fork bomb
-# ends the sandbox instead of failing its forks as under runc.
+# The cgroup limit is set so that the profile's number of processes fits:
+# the sandbox's own RLIMIT_NPROC (rlimits: the profile's value) is what fails
+# its forks (EAGAIN, as under runc; gVisor enforces it). When runsc itself
+# cannot create a task, the whole sandbox ends (Go's fatal exit, status 2):
+# seen here only with the sandbox's processes at its RLIMIT_NPROC exactly.
 GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE = 6, 128
 
 
