@@ -95,6 +95,13 @@ def test_gvisor_rootless_needs_best_effort_limits() -> None:
     assert compiled.spec.pids is None and any("best-effort" in n for n in compiled.notices)  # type: ignore[attr-defined]
 
 
+def test_gvisor_with_an_overlay_workspace_is_refused_before_anything_starts() -> None:
+    """Found by a blind attack: `-p dev --isolation gvisor` failed late, blaming a user namespace."""
+    with pytest.raises(IsolationUnavailable, match="overlay workspace") as refused:
+        _compile(ROOTFUL, isolation="gvisor", **{"filesystem.workspace.mode": "overlay"})
+    assert "--workspace ro" in (refused.value.hint or "")
+
+
 def test_lite_is_refused_clearly_in_this_version() -> None:
     with pytest.raises(IsolationUnavailable, match="does not provide yet"):
         _compile(ROOTFUL, isolation="lite")

@@ -37,4 +37,5 @@ def _gvisor(ctx: Context) -> Finding:
         return warn(check, f"{version}: cannot start containers here: {result.reason()}",
                     "profiles asking for gvisor will fail to start; `podman run --runtime "
                     f"{wrapper} ...` shows the error")
-    return ok(check, f"{version}: works{limits}; {levels.PROTECTS['gvisor']}")
+    return ok(check, f"{version}: works{limits}; {levels.PROTECTS['gvisor']}; workspaces ro or none only "
+              "(no overlay: `dev` and the agents need --workspace ro or isolation container)")

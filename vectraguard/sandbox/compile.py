@@ -163,6 +163,13 @@ def isolation_runtime(profile: ResolvedProfile, host: HostFacts) -> LevelRuntime
                 f"vectraguard: profile {profile.name!r} asks for isolation gvisor{asked}, which this host cannot "
                 f"give: {host.why_no_gvisor}",
                 hint="`vectraguard doctor` says which isolation levels this host supports")
+        if profile.workspace_mode == "overlay":
+            where_mode = profile.provenance.get("filesystem.workspace.mode")
+            raise IsolationUnavailable(
+                f"vectraguard: profile {profile.name!r} asks for isolation gvisor{asked} with an overlay workspace"
+                f"{f' (set by {where_mode})' if where_mode is not None else ''}, which this version cannot give: "
+                "the overlay layer is mounted for the sandbox's mapped ids, and a gVisor sandbox has none",
+                hint="run it with --workspace ro or --workspace none, or at isolation container")
         from vectraguard.isolation import gvisor
 
         # No userns=auto: runsc's Gofer, which opens the mount sources, would run
