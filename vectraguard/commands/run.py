@@ -21,10 +21,9 @@ from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.isolation import files as isolation_files
 from vectraguard.network.egress import Egress
 from vectraguard.runtime import host as host_facts
-from vectraguard.runtime import service
 from vectraguard.runtime.attach import Delivery, usable_stdin, write_to_fds
+from vectraguard.runtime.interface import SandboxRuntime, SandboxView, SessionRequest
 from vectraguard.runtime.owner import current_owner
-from vectraguard.runtime.session import Claimed, run_session
 from vectraguard.sandbox import held, mount_plan
 from vectraguard.sandbox import mounts as mount_rules
 from vectraguard.sandbox.compile import Compiled, compile_spec, runs_as_caller
@@ -64,6 +63,7 @@ class Prepared:
     approvals: tuple[dict[str, Any], ...]
     expected_mounts: tuple[held.Expected, ...]  # what the sandbox must have at each bind target
     workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
+    lite: Any = None  # lite.plan.LitePlan at isolation lite, else None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -138,7 +138,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy)
     # Held open from here on: what the sandbox gets is checked to be these (before_start).
-    held_sources = mount_plan.hold_mounts(sandbox_mounts, keep_id=runs_as_caller(facts, sandbox_mounts),
+    held_sources = mount_plan.hold_mounts(sandbox_mounts, keep_id=runs_as_caller(facts, sandbox_mounts, profile.isolation),
                                           rootless=facts.rootless, workspace_first=profile.workspace_mode != "none")
     image_ref = request.image_override or profile.image
     workspace = None
@@ -150,6 +150,11 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             seccomp_profile_path=isolation_files.seccomp_path(profile),
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
+    lite = None
+    if profile.isolation == "lite":
+        from vectraguard.lite import plan as lite_plan
+
+        lite = lite_plan.prepare(compiled.spec, facts.rootless)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     from vectraguard.approvals import cached_gate  # here: the gate is this step's alone
 
@@ -159,7 +164,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                                    yes=args.yes, args=args)
     startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
-                    mount_plan.expectations(sandbox_mounts, held_sources), workspace)
+                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite)
 
 
 def _refuse_unless_exact(compiled: Compiled) -> None:
@@ -240,21 +245,17 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         for line in [*_delivery_notes(delivery, audit.session_id), *([warning] if warning else [])]:
             _say(line)
 
+    runtime = _runtime(prepared, audit.owner, audit.cwd)
     try:
         if workspace is not None:
             workspace.open()
-        client = service.connect(spec.oci_runtime)  # the isolation level's runtime (compile.isolation_runtime)
-        pool_plan, claimed = _from_pool(client, prepared, audit.owner, audit.cwd, audit.session_id)
         # The relay ends after the terminal's settings are back: what we say next starts on a clean line.
         with passthrough.until_end(), _raw_terminal(0 if spec.terminal else None):
-            result = run_session(client, spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
-                                 stdin_fd=usable_stdin(0), sink=sink, cgroup_mode=prepared.facts.cgroup_mode,
-                                 before_start=_before_start(prepared, egress),
-                                 tty_fd=0 if spec.terminal else None,
-                                 after_create=workspace.mount if workspace is not None else None,
-                                 leave_container=True,
-                                 claimed=Claimed(claimed.cid, claimed.run_dir, claimed.facts or {}, claimed.init)
-                                 if claimed is not None else None)
+            result = runtime.run(SessionRequest(
+                spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
+                stdin_fd=usable_stdin(0), sink=sink, tty_fd=0 if spec.terminal else None,
+                before_start=_before_start(prepared, egress), listen=egress.endpoints(),
+                after_create=workspace.mount if workspace is not None else None))
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)
@@ -267,7 +268,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
         raise
     status = record.status_for(result.reason, result.exit_status)
     finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace),
-           {"id": result.container_id, "pooled": result.pooled})
+           {"id": result.container_id, "pooled": result.pooled} if result.container_id else None)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)
     if egress.section is not None:
@@ -278,56 +279,27 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     for line in workspace.report() if workspace is not None else ():
         _say(f"vectraguard: {line}")
     audit.store.close()  # before the fork: a SQLite connection must not cross one
-    refill = forget = None
-    if pool_plan is not None:
-        from vectraguard.pool import use
-
-        def refill() -> None:
-            use.refill(client, spec, pool_plan)
-
-        def forget() -> None:
-            use.forget(claimed)
-    _remove_later(client, result.container_id, audit.session_id, refill, forget)
+    runtime.release(result, audit.session_id)
     startup.done()  # everything this run wrote is closed: it may exit without finalisation
     return result.exit_status
 
 
-def _from_pool(client: Any, prepared: Prepared, owner: str, cwd: str, session_id: str) -> tuple[Any, Any]:
-    """(the run's pool plan, the pooled container it took), each None when there is none."""
+def _runtime(prepared: Prepared, owner: str, cwd: str) -> SandboxRuntime:
+    """The runtime for the profile's isolation level (runtime/interface.py)."""
     profile, spec = prepared.profile, prepared.compiled.spec
-    if spec.entry_path is None:
-        return None, None
-    from vectraguard.pool import plan, use
+    if profile.isolation == "lite":
+        from vectraguard.lite.runtime import LiteRuntime
 
-    wanted = plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
-                       profile.workspace_mode)
-    if wanted is None:
-        return None, None
-    return wanted, use.take(client, spec, wanted, owner, session_id)
+        return LiteRuntime(prepared.facts, prepared.lite, prepared.expected_mounts)
+    from vectraguard.runtime.podman_runtime import PodmanRuntime
 
+    wanted = None
+    if spec.entry_path is not None:
+        from vectraguard.pool import plan
 
-def _remove_later(client: Any, container_id: str, session_id: str, refill: Callable[[], None] | None,
-                  forget: Callable[[], None] | None) -> None:
-    """The stopped container goes after we return (runtime/removal.py): the
-    pool, if the run uses one, is refilled first; the removal, and that of
-    any sandbox a killed run left, is recorded; the pooled container's
-    entry is forgotten and the pool pruned."""
-    from vectraguard.audit.run_audit import record_removal
-    from vectraguard.runtime import removal
-
-    def then() -> None:  # in the detached process: what it imports is off the run's path
-        from vectraguard.pool.reap import reap_pool
-        from vectraguard.runtime import reaper
-        from vectraguard.sandbox.spec import LABEL_SESSION
-
-        if forget is not None:
-            forget()
-        reaper.reap_orphans(client, lambda listed: record_removal(
-            str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
-        reap_pool(client, lambda session, cid: record_removal(session, cid, by="reaper"))
-
-    removal.remove_later(client, container_id, lambda cid, error: record_removal(session_id, cid, error), then,
-                         first=refill)
+        wanted = plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
+                           profile.workspace_mode)
+    return PodmanRuntime(profile.isolation, prepared.facts.rootless, prepared.facts.cgroup_mode, wanted, owner)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}
@@ -357,18 +329,15 @@ def _say(line: str) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
-def _before_start(prepared: Prepared, egress: Egress) -> Callable[[dict[str, Any]], None]:
-    """The checks between the container's initialisation and its start, then the egress listeners."""
+def _before_start(prepared: Prepared, egress: Egress) -> Callable[[SandboxView], None]:
+    """The checks between the sandbox's set-up and its command's start, then the egress listeners."""
     spec = prepared.compiled.spec
 
-    def check(inspect: dict[str, Any]) -> None:
-        from vectraguard.isolation.views import mount_view
-
-        view = mount_view(prepared.profile.isolation, inspect)  # which process shows the sandbox's mounts
-        held.verify(view.pid, prepared.expected_mounts, spec.mount_targets(),
+    def check(view: SandboxView) -> None:
+        held.verify(view.mount_pid, prepared.expected_mounts, spec.mount_targets(),
                     check_options=view.options_enforced_by_host)
         if prepared.egress is not None:
-            egress.plant(int(inspect["State"]["Pid"]))  # its network namespace, whatever the level
+            egress.serve(list(view.listeners))
 
     return check
 

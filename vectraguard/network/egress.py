@@ -1,15 +1,19 @@
-"""The egress side of one allowlisted session: listeners planted in the
-sandbox before its command starts, served by one event loop (server.py),
-closed when the session ends."""
+"""The egress side of one allowlisted session: listeners the runtime bound
+inside the sandbox before its command starts (the Podman runtime through
+network/plant.py, the lite one through its init), served by one event loop
+(server.py), closed when the session ends."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vectraguard import errors
 from vectraguard.records import record
+
+if TYPE_CHECKING:
+    import socket
 
 
 @record
@@ -73,35 +77,41 @@ class Egress:
             self._loading = threading.Thread(target=_import_servers, name="egress-preload", daemon=True)
             self._loading.start()
 
-    def plant(self, pid: int) -> None:
+    def endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Where, on the sandbox's loopback, listeners are wanted (IPv4
+        address, port): the proxy first, then one forwarder per exact
+        allowlisted host and port; () without an allowlist."""
+        if self.settings is None:
+            return ()
+        from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
+
+        return ((PROXY_ADDRESS, PROXY_PORT), *((address, port) for _, address, port in self._forwards()))
+
+    def _forwards(self) -> list[tuple[str, str, int]]:
+        from vectraguard.network.allowlist import forwarded_hosts
+
+        assert self.settings is not None
+        return [(name, address, port) for name, address, ports in forwarded_hosts(self.settings.allowlist.entries)
+                for port in ports]
+
+    def serve(self, listeners: list[socket.socket]) -> None:
+        """Serve the listeners the runtime bound inside the sandbox (in the order of endpoints())."""
         if self._loading is not None:
             self._loading.join()
-        from vectraguard.network.allowlist import forwarded_hosts
         from vectraguard.network.attempts import ConnectionLog
         from vectraguard.network.dial import Dialer
         from vectraguard.network.forward import forwarder
-        from vectraguard.network.plant import listen_in, listen_in_rootless
         from vectraguard.network.proxy import serve_proxy
         from vectraguard.network.server import EgressServers
-        from vectraguard.sandbox.compile import PROXY_ADDRESS, PROXY_PORT
 
         settings = self.settings
-        assert settings is not None
-        forwards = [(name, address, port) for name, address, ports in forwarded_hosts(settings.allowlist.entries)
-                    for port in ports]
-        try:
-            plant = listen_in_rootless if self.rootless else listen_in
-            listeners = plant(pid, [(PROXY_ADDRESS, PROXY_PORT), *((a, p) for _, a, p in forwards)])
-        except OSError as exc:
-            raise errors.RuntimeUnavailable(
-                f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
-                hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
+        assert settings is not None and len(listeners) == len(self.endpoints())
         self.log = ConnectionLog()
         dialer = Dialer(settings.allowlist, settings.resolver, settings.upstream)
         self.servers = EgressServers(dialer, self.log, settings.max_connections)
         self.servers.start([(listeners[0], "proxy", serve_proxy),
                             *((listener, "forwarder", forwarder(name, port))
-                              for listener, (name, _, port) in zip(listeners[1:], forwards))])
+                              for listener, (name, _, port) in zip(listeners[1:], self._forwards()))])
 
     def close(self) -> dict[str, Any] | None:
         """The record's network keys (network/attempts.py), or None without an allowlist."""

@@ -56,7 +56,7 @@ class RunResult:
     pooled: bool = False  # the container came from the pool (vectraguard/pool/)
 
 
-class _Interrupts:
+class Interrupts:
     """Signal flags + self-pipe so the select loop wakes at once."""
 
     def __init__(self) -> None:
@@ -80,8 +80,8 @@ class _Interrupts:
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[_Interrupts]:
-    interrupts = _Interrupts()
+def signals_deferred() -> Iterator[Interrupts]:
+    interrupts = Interrupts()
     previous = {sig: signal.signal(sig, interrupts.handler) for sig in (*HANDLED_SIGNALS, signal.SIGWINCH)}
     try:
         yield interrupts
@@ -134,7 +134,7 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
              claimed: Claimed | None) -> RunResult:
     oom = OomWatch()
     returned = False
-    with _signals_deferred() as interrupts, _own_files(spec, claimed) as (hosts_file, run_dir):
+    with signals_deferred() as interrupts, _own_files(spec, claimed) as (hosts_file, run_dir):
         if claimed is None:
             cid = _create(client, spec, hosts_file, run_dir)
         else:
@@ -282,7 +282,7 @@ def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
 
 
 def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, stdin_fd: int | None,
-               sink: OutputSink, interrupts: _Interrupts, timeout: float, kill_grace: float,
+               sink: OutputSink, interrupts: Interrupts, timeout: float, kill_grace: float,
                oom: OomWatch, tty_fd: int | None, exit_file: ExitFile | None) -> RunResult:
     pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd, raw=tty_fd is not None)
     deadline = time.monotonic() + timeout
