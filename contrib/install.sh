@@ -3,11 +3,13 @@
 # Run as root. Idempotent: running it again upgrades Vectra Guard in place.
 #
 #   - system packages: Podman with runc (works on every cgroup layout), gVisor's
-#     runsc (`isolation: gvisor`), the rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
+#     runsc (`isolation: gvisor`), bubblewrap (`isolation: lite`), the rootless helpers, tini (the sandbox's init), mmdebstrap (builds images
 #     from Debian packages, no registry needed), git (reviewing an overlay
 #     workspace asks it what it would read or run, and re-checks new objects);
 #   - a subordinate id range for the "containers" user, so that rootful Podman
 #     can give every sandbox a user namespace of its own (--userns=auto);
+#   - the system user `vectraguard-sandbox`, which owns nothing: a rootful
+#     `isolation: lite` sandbox runs as it (vectraguard/lite/support.py);
 #   - Vectra Guard itself in a virtual environment at /opt/vectraguard, with
 #     the command in /usr/local/bin and its man pages where `man` finds them.
 set -eu
@@ -24,12 +26,15 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
-    mmdebstrap tini git ca-certificates man-db runsc \
+    mmdebstrap tini git ca-certificates man-db runsc bubblewrap \
     python3 python3-venv gcc libc6-dev >/dev/null
 
 for file in /etc/subuid /etc/subgid; do
     grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >> "$file"
 done
+
+id vectraguard-sandbox >/dev/null 2>&1 || \
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vectraguard-sandbox
 
 # Debian's own Python, not whatever `python3` is first on PATH (pyenv,
 # conda...): the venv must be usable by every user, rootless ones included.
@@ -48,6 +53,13 @@ gcc -static -Os -Wall -Werror -o "$prefix/libexec/vectraguard-entry.new" "$repo/
 strip "$prefix/libexec/vectraguard-entry.new"
 chmod 755 "$prefix/libexec/vectraguard-entry.new"
 mv -f "$prefix/libexec/vectraguard-entry.new" "$prefix/libexec/vectraguard-entry"
+
+# `isolation: lite`: the first program of every sandbox bubblewrap starts
+# (contrib/lite/vectraguard-lite-init.c; static for the same reason).
+gcc -static -Os -Wall -Werror -o "$prefix/libexec/vectraguard-lite-init.new" "$repo/contrib/lite/vectraguard-lite-init.c"
+strip "$prefix/libexec/vectraguard-lite-init.new"
+chmod 755 "$prefix/libexec/vectraguard-lite-init.new"
+mv -f "$prefix/libexec/vectraguard-lite-init.new" "$prefix/libexec/vectraguard-lite-init"
 
 # `isolation: gvisor`: the OCI runtimes Podman is given, runsc with fixed flags
 # (contrib/gvisor/, why: vectraguard/isolation/gvisor.py); root-owned, 0755.

@@ -16,9 +16,48 @@ def levels_supported(ctx: Context) -> list[Finding]:
     return [
         ok("isolation container", f"{levels.PROTECTS['container']}: the default level"),
         _gvisor(ctx),
-        warn("isolation lite", "not provided by this version of Vectra Guard: a profile asking for it is refused",
-             "use isolation container or gvisor"),
+        _lite(ctx),
     ]
+
+
+def _lite(ctx: Context) -> Finding:
+    """bubblewrap, the init and Landlock (lite/support.py), then a probe: an
+    unprivileged user namespace made by the user a sandbox runs as."""
+    import subprocess
+
+    from vectraguard import errors
+    from vectraguard.lite import plan, support
+
+    check = "isolation lite"
+    if ctx.facts.why_no_lite:
+        return warn(check, f"not available: {ctx.facts.why_no_lite}", "profiles asking for lite are refused")
+    user: dict[str, object] = {}
+    if not ctx.facts.rootless:
+        try:
+            uid, gid = plan.sandbox_user()
+        except errors.VGError as exc:
+            return warn(check, " ".join(exc.lines()), "profiles asking for lite are refused")
+        user = {"user": uid, "group": gid, "extra_groups": []}
+    try:
+        probe = subprocess.run([support.BWRAP, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+                               timeout=30, check=False, **user)  # type: ignore[call-overload]
+        failed = probe.stderr.strip() if probe.returncode != 0 else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        failed = str(exc)
+    if failed:
+        return warn(check, f"bubblewrap cannot make a sandbox here: {failed}",
+                    "unprivileged user namespaces must be allowed (sysctl kernel.unprivileged_userns_clone=1; on "
+                    "Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile "
+                    "for bwrap)")
+    from vectraguard.images import unpacked
+
+    limits = " (rootless: no cgroup limits; profiles must accept best-effort limits)" if ctx.facts.rootless else ""
+    if ctx.image_ref and unpacked.lookup(ctx.image_ref) is None:
+        return warn(check, f"works, but the default image {ctx.image_ref} is not unpacked for it",
+                    "`vectraguard image build` unpacks it")
+    return ok(check, f"works{limits}; {levels.PROTECTS['lite']}; workspaces ro, rw or none, network none or "
+              "allowlist")
 
 
 def _gvisor(ctx: Context) -> Finding:

@@ -15,7 +15,8 @@ DEFAULT = "container"
 
 # One line each, for `doctor`, `profile show` readers and refusals.
 PROTECTS = {
-    "lite": "namespaces, seccomp and Landlock on the host's kernel; no container engine at run time",
+    "lite": "namespaces (bubblewrap), seccomp, Landlock and no capabilities on the host's kernel, as one "
+            "unprivileged host user shared by every rootful sandbox (rootless: the caller); no container engine",
     "container": "namespaces, a user namespace of unprivileged host ids, seccomp, no capabilities (runc)",
     "gvisor": "gVisor's user-space kernel between the sandbox and the host's (its Sentry runs as nobody); "
               "seccomp and no capabilities inside",

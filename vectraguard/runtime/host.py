@@ -34,6 +34,8 @@ class HostFacts:
     # wrappers, or None, and then why not.
     gvisor_dir: str | None = None
     why_no_gvisor: str = "not detected"
+    # `isolation: lite` (vectraguard/lite/): "" when this host can run it, else why not.
+    why_no_lite: str = "not detected"
 
 
 def cgroup_mode(root: Path = CGROUP_ROOT) -> str:
@@ -93,6 +95,7 @@ def _rootless_v2_delegated(uid: int) -> bool:
 
 def detect() -> HostFacts:
     from vectraguard.isolation import gvisor
+    from vectraguard.lite import support as lite
 
     no_gvisor = gvisor.why_not()  # a few stat calls
     uid = os.geteuid()
@@ -118,4 +121,5 @@ def detect() -> HostFacts:
         entry_path=installed_entry(),
         gvisor_dir=None if no_gvisor else gvisor.wrapper_dir(),
         why_no_gvisor=no_gvisor,
+        why_no_lite=lite.why_not(),
     )

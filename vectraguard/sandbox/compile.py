@@ -110,7 +110,7 @@ def compile_spec(
         if request.home_volume else (),
         user=profile.user,
         private_userns=not host.rootless and level.private_userns,
-        keep_id=runs_as_caller(host, mounts),
+        keep_id=runs_as_caller(host, mounts, profile.isolation),
         seccomp_profile_path=seccomp_profile_path,
         cpus=cpus,
         memory=memory,
@@ -180,16 +180,29 @@ def isolation_runtime(profile: ResolvedProfile, host: HostFacts) -> LevelRuntime
         return LevelRuntime(gvisor.runtime_for(profile.network_mode, host.rootless, host.gvisor_dir),
                             "gVisor cannot use cgroups rootless (runsc --ignore-cgroups)" if host.rootless else "",
                             GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE, private_userns=False)
+    if profile.isolation == "lite":
+        from vectraguard.lite import limits as lite
+
+        refusal = host.why_no_lite or lite.what_lite_cannot_give(profile)
+        if refusal:
+            raise IsolationUnavailable(
+                f"vectraguard: profile {profile.name!r} asks for isolation lite{asked}, which "
+                f"{'this host' if host.why_no_lite else 'this version'} cannot give: {refusal}",
+                hint="`vectraguard doctor` says which isolation levels this host supports; "
+                     "isolation container gives every setting")
+        return LevelRuntime(None, lite.why_not_enforced(host.rootless), 1, 0, private_userns=False)
     raise IsolationUnavailable(
         f"vectraguard: profile {profile.name!r} asks for isolation {profile.isolation}{asked}, which this "
-        "version of Vectra Guard does not provide yet",
-        hint="use isolation container or gvisor (`vectraguard doctor` lists them)")
+        "version of Vectra Guard does not provide",
+        hint="use isolation container, gvisor or lite (`vectraguard doctor` lists them)")
 
 
-def runs_as_caller(host: HostFacts, mounts: tuple[Mount, ...]) -> bool:
+def runs_as_caller(host: HostFacts, mounts: tuple[Mount, ...], isolation: str = "container") -> bool:
     """Rootless, a read-write mount is only useful if the sandbox user is the
-    caller (who owns the files): that is what Podman's keep-id maps."""
-    return host.rootless and any(not m.read_only for m in mounts)
+    caller (who owns the files): that is what Podman's keep-id maps. At
+    isolation lite rootless, the sandbox user is always the caller (an
+    unprivileged user namespace maps only its creator's id)."""
+    return host.rootless and (isolation == "lite" or any(not m.read_only for m in mounts))
 
 
 def _workdir(profile: ResolvedProfile, request: RunRequest) -> str:

@@ -1,0 +1,97 @@
+"""The one place that knows bubblewrap's and vectraguard-lite-init's options.
+
+A `lite` sandbox is `bwrap` (bubblewrap 0.8, bwrap(1)) building the
+namespaces and the mount table from the ContainerSpec, then running
+Vectra Guard's init (contrib/lite/vectraguard-lite-init.c) as its first
+program, which hands the planted listeners back, waits for the go-ahead,
+remounts the noexec tmpfs, drops every capability, applies the rlimits,
+Landlock and the seccomp filter, and executes the command.
+
+Every host object reaches bwrap as a file descriptor the caller opened
+(`--ro-bind-fd`/`--bind-fd`): mount sources are the descriptors held since
+they were checked (sandbox/held.py), so what is mounted is what was
+checked, and rootful bubblewrap — which runs as an unprivileged system user
+— needs no search permission on the directories above them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from vectraguard.lite.plan import LitePlan
+from vectraguard.records import record
+from vectraguard.sandbox.entry import ENTRY_TARGET
+from vectraguard.sandbox.spec import ContainerSpec
+
+SHM_SIZE = 64 << 20  # Podman's default /dev/shm
+# Held by the init from bwrap until it has made its noexec remounts; it
+# drops every capability before anything else runs (init step 5).
+INIT_CAPABILITY = "CAP_SYS_ADMIN"
+
+
+@record
+class Fds:
+    """Descriptors open in the caller, inherited by bwrap under the same numbers."""
+
+    entries: Mapping[str, int]  # top-level entry name -> O_PATH fd in the unpacked image
+    binds: Mapping[str, int]  # mount target -> held O_PATH fd of its source
+    hosts: int  # the sandbox's /etc/hosts
+    init: int  # vectraguard-lite-init
+    bpf: int  # the seccomp filter, read by the init
+    control: int  # the init's end of the control socket
+
+
+def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str, int], ...],
+         bwrap: str) -> list[str]:
+    """The whole command line. ValueError for a spec it cannot express (a
+    user that is not UID:GID, a volume)."""
+    uid, _, gid = spec.user.partition(":")
+    if not (uid.isdigit() and gid.isdigit()):
+        raise ValueError(f"isolation lite needs a numeric security.user UID:GID, not {spec.user!r}")
+    if spec.volumes:
+        raise ValueError("isolation lite has no volumes")
+    line = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup", "--uid", uid, "--gid", gid, "--hostname", spec.hostname,
+            "--die-with-parent", "--new-session", "--cap-add", INIT_CAPABILITY, "--clearenv"]
+    for name, value in spec.env.items():
+        line += ["--setenv", name, value]
+    line += ["--chdir", spec.workdir]
+    for entry in plan.entries:
+        if entry.kind == "symlink":
+            line += ["--symlink", entry.link, f"/{entry.name}"]
+        else:
+            line += ["--ro-bind-fd", str(fds.entries[entry.name]), f"/{entry.name}"]
+    line += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_SIZE), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    for bind in spec.binds:
+        line += ["--ro-bind-fd" if bind.read_only else "--bind-fd", str(fds.binds[bind.target]), bind.target]
+    for tmpfs in spec.tmpfs:
+        line += ["--size", str(tmpfs.size), "--perms", tmpfs.mode, "--tmpfs", tmpfs.target]
+    line += ["--ro-bind-fd", str(fds.hosts), "/etc/hosts", "--ro-bind-fd", str(fds.init), ENTRY_TARGET,
+             "--remount-ro", "/", "--", ENTRY_TARGET, *init_options(spec, fds, listen), "--", *spec.command]
+    return line
+
+
+def init_options(spec: ContainerSpec, fds: Fds, listen: tuple[tuple[str, int], ...]) -> list[str]:
+    """vectraguard-lite-init's options (before its `--`)."""
+    options = ["--control", str(fds.control)]
+    for address, port in listen:
+        options += ["--listen", f"{address}:{port}"]
+    writable = [t.target for t in spec.tmpfs] + [b.target for b in spec.binds if not b.read_only]
+    for tmpfs in spec.tmpfs:
+        if tmpfs.noexec:
+            options += ["--noexec", tmpfs.target]
+    if any(t.noexec for t in spec.tmpfs):
+        options += ["--noexec", "/dev/shm"]  # the other writable tmpfs: noexec too, as the profile asks
+    # Landlock: everything readable and executable (noexec mounts stop
+    # execution where the profile wants it stopped, mmap included); writable
+    # only where a writable mount is; devices only under /dev.
+    options += ["--read", "/", "--exec", "/"]
+    for target in [*writable, "/dev/shm"]:
+        options += ["--write", target]
+    options += ["--device", "/dev"]
+    for rlimit in spec.rlimits:
+        options += ["--rlimit", f"{rlimit.name}={rlimit.soft}:{rlimit.hard}"]
+    if spec.terminal:
+        options += ["--tty"]
+    options += ["--seccomp", str(fds.bpf)]
+    return options
