@@ -9,6 +9,7 @@ a bad argument). Needs /usr/bin/bwrap; the 32-bit probe needs gcc.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -103,8 +104,20 @@ def bwrap_argv(command: list[str], seccomp_fd: int | None) -> list[str]:
     return argv + ["--", *command]
 
 
+@functools.cache
+def bwrap_missing() -> str:
+    """Why bwrap cannot run a sandbox here, or ""."""
+    if not os.access(BWRAP, os.X_OK):
+        return f"{BWRAP} is not installed"
+    done = subprocess.run(bwrap_argv(["true"], None), capture_output=True, text=True)
+    return "" if done.returncode == 0 else f"bwrap cannot make a sandbox here: {done.stderr.strip()}"
+
+
 def run_in_bwrap(command: list[str], bpf: bytes | None) -> subprocess.CompletedProcess[str]:
-    """`command` in a bwrap sandbox, under the BPF program `bpf` if given."""
+    """`command` in a bwrap sandbox, under the BPF program `bpf` if given;
+    skips the test when bwrap cannot run here."""
+    if reason := bwrap_missing():
+        pytest.skip(reason)
     if bpf is None:
         return subprocess.run(bwrap_argv(command, None), capture_output=True, text=True, timeout=60)
     read, write = os.pipe()
@@ -123,15 +136,6 @@ def probe(bpf: bytes | None, *names: str) -> dict[str, int]:
     assert done.returncode == 0, done.stderr
     result: dict[str, int] = json.loads(done.stdout)
     return result
-
-
-@pytest.fixture(scope="module", autouse=True)
-def needs_bwrap() -> None:
-    if not os.access(BWRAP, os.X_OK):
-        pytest.skip(f"{BWRAP} is not installed")
-    done = subprocess.run(bwrap_argv(["true"], None), capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"bwrap cannot make a sandbox here: {done.stderr.strip()}")
 
 
 @pytest.fixture(scope="module")
