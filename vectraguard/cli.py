@@ -121,8 +121,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
                    "sandbox) or full (Podman's ordinary network; asks for approval)")
     p.add_argument("--isolation", choices=("container", "gvisor", "lite"),
                    help="what stands between the sandbox and the host's kernel: container (runc, the default), "
-                   "gvisor (gVisor's user-space kernel in between; slower to start) or lite (no container engine; "
-                   "not available in this version); `vectraguard doctor` says which this host supports")
+                   "gvisor (gVisor's user-space kernel in between; slower to start) or lite (bubblewrap, Landlock and "
+                   "seccomp, no container engine; fastest); `vectraguard doctor` says which this host supports")
     if yes:
         p.add_argument("--yes", action="store_true",
                        help="approve a run that needs approval (risky findings, the full network) instead of "
