@@ -63,6 +63,7 @@ _DIR_OWNER_BITS = 0o500
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _MiB = 1 << 20
+_CRAFTED = "an image exported by Podman never has such an entry: this one was crafted"
 
 
 class Readable(Protocol):
@@ -411,13 +412,14 @@ class _Extractor:
         assert source is not None  # a regular member always has a body
         with os.fdopen(os.open(name, _CREATE_FILE, 0o600, dir_fd=parent), "wb") as out:
             shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()  # before utime: a later write would set the time again
             os.fchmod(out.fileno(), member.mode & _KEEP_BITS)
             os.utime(out.fileno(), (member.mtime, member.mtime))
         self.stats.files += 1
         self.stats.bytes += member.size
 
     def _hardlink(self, member: tarfile.TarInfo, parent: int, name: str) -> None:
-        target = _parts(member.linkname)
+        target = _parts(member.linkname, member)
         if not target:
             raise _refused(member, "is a hard link to the tree's top")
         try:
@@ -476,15 +478,17 @@ def _is_dir(parent: int, name: str) -> bool:
         return False
 
 
-def _parts(name: str) -> list[str]:
-    """A member name as path components below the top: leading slashes and `.` dropped; `..` refused."""
+def _parts(name: str, link_of: tarfile.TarInfo | None = None) -> list[str]:
+    """A member name (or the target of hard link `link_of`) as components below the top:
+    leading slashes and `.` dropped, `..` refused."""
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
+        if link_of is not None:
+            raise _refused(link_of, f"is a hard link to {name!r}, which climbs out with '..'")
         raise PolicyError(f"vectraguard: refusing to unpack this image: the entry {name!r} climbs out with '..'",
-                          hint="an image exported by Podman never has one; the image was crafted")
+                          hint=_CRAFTED)
     return parts
 
 
 def _refused(member: tarfile.TarInfo, why: str) -> PolicyError:
-    return PolicyError(f"vectraguard: refusing to unpack this image: the entry {member.name!r} {why}",
-                       hint="an image exported by Podman never has one; the image was crafted")
+    return PolicyError(f"vectraguard: refusing to unpack this image: the entry {member.name!r} {why}", hint=_CRAFTED)
