@@ -241,6 +241,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("--ignore-project", action="store_true",
                        help="do not use the project's .vectraguard.yaml to find the agent")
     build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
+    unpack = image_sub.add_parser("unpack", help="unpack an image already in Podman's storage for isolation lite "
+                                  "(image build does it for the images it builds); prints the tree's path")
+    unpack.add_argument("ref", metavar="REF", help="the image, as profiles name it")
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -435,7 +438,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
     ("sandbox", "sandbox commands (sandbox run is the same as run)", _fill_sandbox),
     ("agent", "AI agent sessions in a sandbox: agent start NAME | agent list", _fill_agent),
-    ("image", "build and list sandbox images", _fill_image),
+    ("image", "build, unpack and list sandbox images", _fill_image),
     ("pool", "sandboxes kept initialised ahead of the runs: pool start [RUN OPTIONS] [-n N] | stop | list",
      _fill_pool),
     ("profile", "list, show and validate profiles", _fill_profile),
@@ -467,6 +470,7 @@ COMMANDS = {
     ("pool", "stop"): "pool",
     ("pool", "list"): "pool",
     ("image", "build"): "image",
+    ("image", "unpack"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
     ("changes", None): "changes",

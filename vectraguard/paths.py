@@ -29,6 +29,21 @@ def cache_dir() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache")
 
 
+def rootfs_dir() -> Path:
+    """Where images are unpacked for isolation lite (images/unpacked.py).
+
+    Shared by every run of this user, like Podman's image storage, hence not
+    under VECTRAGUARD_DATA_DIR: root's in /var/lib, a user's under
+    $XDG_DATA_HOME; VECTRAGUARD_ROOTFS_DIR (absolute) overrides both.
+    """
+    override = os.environ.get("VECTRAGUARD_ROOTFS_DIR")
+    if override and os.path.isabs(override):
+        return Path(override)
+    if os.geteuid() == 0:
+        return Path("/var/lib/vectraguard/rootfs")
+    return _xdg("XDG_DATA_HOME", ".local/share") / "rootfs"
+
+
 def system_dir() -> Path:
     return Path(os.environ.get("VECTRAGUARD_SYSTEM_DIR", "/etc/vectraguard"))
 
@@ -69,8 +84,8 @@ def own_state() -> tuple[str, ...]:
     mountable (they hold the records of every run made without the override).
     """
     uid = os.geteuid()
-    dirs = [config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir(),
-            Path("/etc/vectraguard"), Path("/run/vectraguard"), Path(f"/tmp/vectraguard-{uid}"),
+    dirs = [config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir(), rootfs_dir(),
+            Path("/etc/vectraguard"), Path("/var/lib/vectraguard"), Path("/run/vectraguard"), Path(f"/tmp/vectraguard-{uid}"),
             Path(f"/run/user/{uid}/vectraguard")]
     try:
         home = Path.home()

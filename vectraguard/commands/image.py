@@ -1,4 +1,4 @@
-"""`vectraguard image build` and `vectraguard image list`."""
+"""`vectraguard image build`, `image unpack` and `image list`."""
 
 from __future__ import annotations
 
@@ -8,20 +8,28 @@ import sys
 
 from vectraguard import errors, output
 from vectraguard.config import profiles
-from vectraguard.images import build, catalog, recipe
+from vectraguard.images import build, catalog, recipe, unpacked
+from vectraguard.runtime.podman_api import open_client
 
 
 def main(args: argparse.Namespace) -> int:
     if args.image_command == "build":
         return build_command(args)
+    if args.image_command == "unpack":
+        return unpack_command(args)
     return list_command(args)
 
 
-def build_command(args: argparse.Namespace) -> int:
+def _reporter(args: argparse.Namespace) -> build.Report:
     def report(text: str) -> None:
         if not args.quiet:
             print(f"vectraguard: {text}", file=sys.stderr, flush=True)
 
+    return report
+
+
+def build_command(args: argparse.Namespace) -> int:
+    report = _reporter(args)
     plan = _agent_plan(args) if args.agent else recipe.default_plan(args.suite or recipe.DEFAULT_SUITE)
     result = build.build_image(plan, args.mirror, rebuild=args.rebuild, report=report,
                                echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2)
@@ -41,6 +49,14 @@ def _agent_plan(args: argparse.Namespace) -> recipe.ImagePlan:
     tag = profile.image.rpartition(":")[2] if ":" in profile.image.rpartition("/")[2] else recipe.DEFAULT_SUITE
     r = profile.agent.recipe
     return recipe.agent_plan(args.agent, profile.image, args.suite or tag, r.debian, r.npm, r.pip)
+
+
+def unpack_command(args: argparse.Namespace) -> int:
+    """Unpack an image loaded into Podman some other way, for isolation lite; print the tree's path."""
+    with open_client(timeout=build.IMPORT_TIMEOUT_S) as client:
+        tree = unpacked.unpack_image(client, args.ref, report=_reporter(args))
+    print(tree.path)
+    return 0
 
 
 def list_command(args: argparse.Namespace) -> int:

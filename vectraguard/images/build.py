@@ -2,7 +2,9 @@
 
 Sequence: look the image up (skip unless --rebuild), mmdebstrap a rootfs
 tar into a private temporary directory, stream it into Podman with the
-image config, drop the image it replaced, write the build record. The
+image config, drop the image it replaced, write the build record, unpack
+the image for isolation lite (unpacked.py; also when the build is skipped,
+if it is not unpacked yet) and drop the replaced image's tree. The
 temporary directories go away on every exit path, Ctrl-C included.
 """
 
@@ -17,7 +19,7 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from vectraguard.images import importer, recipe, record, rootfs, scratch
+from vectraguard.images import importer, recipe, record, rootfs, scratch, unpacked
 from vectraguard.runtime.podman_api import open_client
 
 if TYPE_CHECKING:
@@ -42,16 +44,20 @@ def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, re
         previous = importer.existing_id(client, ref)
         if previous and not rebuild:
             report(f"{ref} already exists ({previous}); skipping the build (--rebuild builds it again)")
+            unpacked.unpack_image(client, ref, report=report)  # unpacks only if not unpacked yet
             return BuildResult(ref, previous, skipped=True)
         rootfs.require_mmdebstrap()
         started = time.monotonic()
         image_id = _build_and_import(client, plan, mirror, report=report, echo=echo, verbose=verbose)
         if previous and previous != image_id and importer.remove_if_unused(client, previous):
             report(f"removed the image it replaces ({previous})")
-    record.write_record(plan.kind, record.BuildRecord(
-        ref=ref, id=image_id, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        suite=plan.suite, mirror=mirror, packages=list(plan.packages),
-    ))
+        record.write_record(plan.kind, record.BuildRecord(
+            ref=ref, id=image_id, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            suite=plan.suite, mirror=mirror, packages=list(plan.packages),
+        ))
+        unpacked.unpack_image(client, ref, report=report)
+    if previous and previous != image_id and unpacked.discard_unreferenced(previous):
+        report(f"removed the unpacked tree of the image it replaces ({previous})")
     report(f"done: {ref} {image_id} ({_since(started)} in all)")
     return BuildResult(ref, image_id, skipped=False)
 
