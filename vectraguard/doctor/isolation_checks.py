@@ -29,8 +29,9 @@ def _lite(ctx: Context) -> Finding:
     from vectraguard.lite import plan, support
 
     check = "isolation lite"
-    if ctx.facts.why_no_lite:
-        return warn(check, f"not available: {ctx.facts.why_no_lite}", "profiles asking for lite are refused")
+    if ctx.facts.why_no_lite or support.landlock_abi() < 1:
+        return warn(check, f"not available: {ctx.facts.why_no_lite or support.NO_LANDLOCK}",
+                    "profiles asking for lite are refused")
     user: dict[str, object] = {}
     if not ctx.facts.rootless:
         try:
@@ -56,7 +57,7 @@ def _lite(ctx: Context) -> Finding:
     if ctx.image_ref and unpacked.lookup(ctx.image_ref) is None:
         return warn(check, f"works, but the default image {ctx.image_ref} is not unpacked for it",
                     "`vectraguard image build` unpacks it")
-    return ok(check, f"works{limits}; {levels.PROTECTS['lite']}; workspaces ro, rw or none, network none or "
+    return ok(check, f"works (Landlock ABI {support.landlock_abi()}){limits}; {levels.PROTECTS['lite']}; workspaces ro, rw or none, network none or "
               "allowlist")
 
 

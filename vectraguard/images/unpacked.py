@@ -206,9 +206,31 @@ def _hex_of(image_id: str) -> str:
     return hex_id
 
 
+# Root's trees are reached by path by the unprivileged user a rootful lite
+# sandbox's bubblewrap runs as (lite/support.py): bubblewrap resolves bind
+# sources by name after entering its user namespace, even those given as
+# descriptors (bubblewrap issue #570). So root's store is searchable by
+# others (never listable or writable); a user's stays private.
+SHARED_STORE_MODE, PRIVATE_STORE_MODE = 0o711, 0o700
+
+
+def _ensure_store(root: Path) -> None:
+    """`root` made if needed; RuntimeUnavailable unless it is a directory of ours that nobody else can write."""
+    import stat
+
+    mode = SHARED_STORE_MODE if os.geteuid() == 0 else PRIVATE_STORE_MODE
+    root.mkdir(mode=mode, parents=True, exist_ok=True)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise RuntimeUnavailable(f"vectraguard: {root} is not a directory of yours that only you can write",
+                                 hint=f"remove it (it may have been planted by another user): rm -rf {root}")
+    if stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(root, mode)
+
+
 @contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
-    paths.ensure_private_dir(root)
+    _ensure_store(root)
     fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -226,6 +248,8 @@ def _unpack_locked(stream: Readable, hex_id: str, root: Path) -> tuple[UnpackedR
     try:
         partial.mkdir(mode=0o700)
         stats = _extract(stream, partial, root)
+        _add_mount_points(partial)
+        partial.chmod(0o555)  # the tree's own `/`, as the image has it (minus write bits)
         stats.seconds = round(time.monotonic() - started, 3)
         os.sync()  # the record promises a whole tree, also after a power cut
         final = root / hex_id
@@ -240,6 +264,33 @@ def _unpack_locked(stream: Readable, hex_id: str, root: Path) -> tuple[UnpackedR
         remove_tree(partial)
         raise
     return UnpackedRoot(final, f"sha256:{hex_id}"), stats
+
+
+# Files a `lite` sandbox mounts something onto inside a directory of the
+# image, which it binds read-only (lite/plan.py): runc makes a missing one
+# itself, bubblewrap cannot in a read-only directory. Made empty (0444)
+# where the image has the directory and not the file.
+MOUNT_POINTS = ("etc/hosts",)
+
+
+def _add_mount_points(top: Path) -> None:
+    import stat
+
+    for relative in MOUNT_POINTS:
+        parent, name = os.path.split(relative)
+        directory = top / parent
+        try:
+            info = os.lstat(directory)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or os.path.lexists(directory / name):
+            continue
+        os.chmod(directory, info.st_mode | stat.S_IWUSR)
+        try:
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o444)
+            os.close(fd)
+        finally:
+            os.chmod(directory, stat.S_IMODE(info.st_mode))
 
 
 def _extract(stream: Readable, top: Path, root: Path) -> UnpackStats:

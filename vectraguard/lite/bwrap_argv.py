@@ -8,10 +8,12 @@ remounts the noexec tmpfs, drops every capability, applies the rlimits,
 Landlock and the seccomp filter, and executes the command.
 
 Every host object reaches bwrap as a file descriptor the caller opened
-(`--ro-bind-fd`/`--bind-fd`): mount sources are the descriptors held since
-they were checked (sandbox/held.py), so what is mounted is what was
-checked, and rootful bubblewrap — which runs as an unprivileged system user
-— needs no search permission on the directories above them.
+(`--ro-bind-fd`/`--bind-fd`; /etc/hosts as data). bubblewrap 0.8 still
+resolves such a descriptor's path by name once inside its user namespace
+(bubblewrap issue #570): rootful, where it runs as an unprivileged system
+user, every source must be reachable by path for "others" (plan.py checks
+it first), and what it mounted is proved to be the held object before the
+command runs (sandbox/held.py verify, through the init's /proc/PID/root).
 """
 
 from __future__ import annotations
@@ -24,9 +26,14 @@ from vectraguard.sandbox.entry import ENTRY_TARGET
 from vectraguard.sandbox.spec import ContainerSpec
 
 SHM_SIZE = 64 << 20  # Podman's default /dev/shm
-# Held by the init from bwrap until it has made its noexec remounts; it
-# drops every capability before anything else runs (init step 5).
-INIT_CAPABILITY = "CAP_SYS_ADMIN"
+DEV_SIZE = 64 << 10  # /dev holds only device nodes and symlinks
+# The host's device nodes bound into /dev, as OCI's default devices (runtime-spec config-linux.md) minus console.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+# Held by the init, in the sandbox's own user namespace only, from bwrap
+# until it has bound the allowlist's forwarders (ports below 1024:
+# CAP_NET_BIND_SERVICE), remounted the noexec tmpfs (CAP_SYS_ADMIN) and
+# locked the securebits (CAP_SETPCAP); it then drops every capability for good.
+INIT_CAPABILITIES = ("CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN", "CAP_SETPCAP")
 
 
 @record
@@ -35,7 +42,7 @@ class Fds:
 
     entries: Mapping[str, int]  # top-level entry name -> O_PATH fd in the unpacked image
     binds: Mapping[str, int]  # mount target -> held O_PATH fd of its source
-    hosts: int  # the sandbox's /etc/hosts
+    hosts: int  # the sandbox's /etc/hosts: its bytes, read by bwrap (--ro-bind-data)
     init: int  # vectraguard-lite-init
     bpf: int  # the seccomp filter, read by the init
     control: int  # the init's end of the control socket
@@ -52,7 +59,8 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
         raise ValueError("isolation lite has no volumes")
     line = [bwrap, "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
             "--unshare-cgroup", "--uid", uid, "--gid", gid, "--hostname", spec.hostname,
-            "--die-with-parent", "--new-session", "--cap-add", INIT_CAPABILITY, "--clearenv"]
+            "--die-with-parent", "--new-session", *(f for cap in INIT_CAPABILITIES for f in ("--cap-add", cap)),
+            "--clearenv"]
     for name, value in spec.env.items():
         line += ["--setenv", name, value]
     line += ["--chdir", spec.workdir]
@@ -61,14 +69,30 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
             line += ["--symlink", entry.link, f"/{entry.name}"]
         else:
             line += ["--ro-bind-fd", str(fds.entries[entry.name]), f"/{entry.name}"]
-    line += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_SIZE), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    line += ["--proc", "/proc", *_dev()]
     for bind in spec.binds:
         line += ["--ro-bind-fd" if bind.read_only else "--bind-fd", str(fds.binds[bind.target]), bind.target]
     for tmpfs in spec.tmpfs:
         line += ["--size", str(tmpfs.size), "--perms", tmpfs.mode, "--tmpfs", tmpfs.target]
-    line += ["--ro-bind-fd", str(fds.hosts), "/etc/hosts", "--ro-bind-fd", str(fds.init), ENTRY_TARGET,
+    line += ["--perms", "0444", "--ro-bind-data", str(fds.hosts), "/etc/hosts", "--ro-bind-fd", str(fds.init), ENTRY_TARGET,
              "--remount-ro", "/", "--", ENTRY_TARGET, *init_options(spec, fds, listen), "--", *spec.command]
     return line
+
+
+def _dev() -> list[str]:
+    """A minimal /dev of our own rather than bwrap's `--dev`: for the devpts
+    it mounts there, `--dev` sets the sandbox up as uid 0 and then moves it
+    into a second, nested user namespace for its uid 1000 — and the network
+    namespace stays the first one's, so the init could no longer bind the
+    allowlist's forwarders on ports below 1024. No devpts: a terminal
+    session's pseudo-terminal is one of ours (streams.py), already open."""
+    line = ["--size", str(DEV_SIZE), "--perms", "0755", "--tmpfs", "/dev"]
+    for name in DEVICES:
+        line += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        line += ["--symlink", target, f"/dev/{name}"]
+    return [*line, "--size", str(SHM_SIZE), "--perms", "1777", "--tmpfs", "/dev/shm"]
 
 
 def init_options(spec: ContainerSpec, fds: Fds, listen: tuple[tuple[str, int], ...]) -> list[str]:

@@ -41,7 +41,6 @@ from vectraguard import errors
 from vectraguard.lite import bwrap_argv, support
 from vectraguard.lite.plan import LitePlan
 from vectraguard.lite.streams import Streams
-from vectraguard.paths import runtime_dir
 from vectraguard.runtime.host import HostFacts
 from vectraguard.runtime.interface import SandboxView, SessionRequest
 from vectraguard.runtime.session import RunResult, signals_deferred
@@ -157,16 +156,11 @@ def _with_control(fds: bwrap_argv.Fds, control: int) -> bwrap_argv.Fds:
 
 
 def _hosts_file(spec: ContainerSpec, stack: ExitStack) -> int:
-    """The sandbox's /etc/hosts, written into our private runtime directory and opened."""
-    from vectraguard.paths import ensure_private_dir
-
-    directory = runtime_dir() / "sessions"
-    ensure_private_dir(directory)
-    path = directory / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
-    path.write_text(spec.render_hosts())
-    path.chmod(0o644)
-    stack.callback(path.unlink, missing_ok=True)
-    return os.open(path, os.O_PATH | os.O_CLOEXEC)
+    """The sandbox's /etc/hosts as an anonymous file for bwrap to copy (never on disk)."""
+    fd = os.memfd_create("vectraguard-hosts", os.MFD_CLOEXEC)
+    os.write(fd, spec.render_hosts().encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _handshake(parent: socket.socket, listeners: int, process: subprocess.Popen[bytes],

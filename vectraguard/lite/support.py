@@ -1,9 +1,10 @@
 """Whether this host can run isolation `lite`, and what the level cannot give.
 
-Cheap checks on every run (a few stat calls and one small read, no
-subprocess): bubblewrap, Vectra Guard's init for it, Landlock in the
-kernel. What needs a probe (can this user make a user namespace at all?)
-is `vectraguard doctor`'s (doctor/isolation_checks.py).
+Cheap checks on every run (a few stat calls, no subprocess): bubblewrap
+and Vectra Guard's init for it. Landlock is asked of the kernel
+(landlock_abi) only when a run asks for lite (lite/plan.py) and by
+`vectraguard doctor`, which also probes whether the sandbox's user may
+make a user namespace at all (doctor/isolation_checks.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 
 BWRAP = "/usr/bin/bwrap"
 INIT_NAME = "vectraguard-lite-init"  # contrib/lite/vectraguard-lite-init.c, built by contrib/install.sh
-LSM_LIST = "/sys/kernel/security/lsm"
+SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture (Linux 5.13+)
+LANDLOCK_CREATE_RULESET_VERSION = 1
 # Rootful, bubblewrap runs as this system user (contrib/install.sh makes it):
 # the sandbox's uid inside maps to it, an id that owns nothing on the host.
 SANDBOX_USER = "vectraguard-sandbox"
@@ -31,15 +33,23 @@ def why_not(init: str | None = None) -> str:
     init = init or init_path()
     if not _trusted(init):
         return f"Vectra Guard's sandbox init {init} is missing or others may change it (rerun contrib/install.sh)"
-    try:
-        with open(LSM_LIST) as listing:
-            active = listing.read().strip().split(",")
-    except OSError:
-        active = []
-    if "landlock" not in active:
-        return ("the kernel has no Landlock (not in the active security modules): add `lsm=landlock,...` to the "
-                "kernel's command line, or use a kernel >= 5.13 built with CONFIG_SECURITY_LANDLOCK")
     return ""
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (landlock(7)); 0 when it has none
+    (not built in, or not among the active security modules)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    version = libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(int(version), 0)
+
+
+NO_LANDLOCK = ("the kernel has no Landlock: use a kernel >= 5.13 built with CONFIG_SECURITY_LANDLOCK and "
+               "`landlock` among its active security modules (the `lsm=` boot parameter)")
 
 
 def _trusted(path: str) -> bool:
