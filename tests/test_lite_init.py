@@ -178,6 +178,39 @@ def test_the_seccomp_filter_is_the_one_given(init: Path, unprivileged: bool, pro
         assert "Operation not permitted" in done.stderr and done.status != 0
 
 
+def _libseccomp_program(denied: str, error: int) -> bytes:
+    """What libseccomp's seccomp_export_bpf writes for "allow all but `denied` (errno)"."""
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError:
+        pytest.skip("libseccomp.so.2 is not installed")
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    context = lib.seccomp_init(lite_bwrap.SECCOMP_RET_ALLOW)
+    fd = os.memfd_create("bpf", 0)
+    try:
+        number = lib.seccomp_syscall_resolve_name(denied.encode())
+        assert lib.seccomp_rule_add(context, lite_bwrap.SECCOMP_RET_ERRNO | error, number, 0) == 0
+        assert lib.seccomp_export_bpf(context, fd) == 0
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 1 << 20)
+    finally:
+        os.close(fd)
+        lib.seccomp_release(context)
+
+
+def test_a_filter_exported_by_libseccomp_is_read_as_it_is(init: Path, unprivileged: bool) -> None:
+    """The format the Python compiler must match: libseccomp's own export (all architectures it adds)."""
+    done = _sh(init, unprivileged, BASE, "uname -s; echo status=$?",
+               seccomp=_libseccomp_program("uname", errno.EPERM))
+    assert done.stdout == "status=1\n"
+    assert "Operation not permitted" in done.stderr
+
+
 def test_nothing_inherited_reaches_the_command(init: Path, unprivileged: bool, out: Path) -> None:
     leaked = out / "inherited-file"
     leaked.write_text("")
