@@ -3,12 +3,15 @@
  *
  * bubblewrap runs it in the sandbox's namespaces, after building the mount
  * namespace and pivoting into the new root, as the sandbox's uid with
- * CAP_SYS_ADMIN and CAP_SETPCAP in the sandbox's own user namespace only
- * (bwrap --cap-add). It locks the process down and execs the command:
+ * CAP_NET_BIND_SERVICE (forwarders on ports below 1024), CAP_SYS_ADMIN and
+ * CAP_SETPCAP in the sandbox's own user namespace only (bwrap --cap-add;
+ * vectraguard/lite/bwrap_argv.py). It locks the process down and execs the
+ * command:
  *
  *   vectraguard-lite-init --control FD --seccomp FD [--listen ADDR:PORT]...
  *       [--noexec PATH]... [--read PATH]... [--exec PATH]... [--write PATH]...
- *       [--device PATH]... [--rlimit NAME=SOFT:HARD]... -- COMMAND [ARG]...
+ *       [--device PATH]... [--rlimit NAME=SOFT:HARD]... [--tty FD] [--devpts PATH]
+ *       -- COMMAND [ARG]...
  *
  * Every option takes one value, in the next argument; PATHs are absolute.
  * --control FD is an AF_UNIX SOCK_STREAM socket shared with the parent (the
@@ -25,7 +28,9 @@
  *     then close them here.
  *  3. Wait for one byte: "G" goes on; anything else or EOF exits 125 without
  *     running anything. Meanwhile the parent puts this process into its
- *     cgroups and checks its mounts through /proc/PID/root.
+ *     cgroups and checks its mounts through /proc/PID/root. With --tty FD
+ *     (a pseudo-terminal of the parent's), make it the controlling terminal
+ *     of a session of its own. Mount --devpts.
  *  4. If there are --noexec paths: enter a mount namespace of its own (a copy
  *     of the one checked) and remount each PATH noexec,nosuid,nodev, keeping
  *     its other flags.
@@ -66,6 +71,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -110,9 +116,10 @@ struct ruleset_attr {
                         LANDLOCK_ACCESS_FS_IOCTL_DEV)
 
 enum option { OPT_CONTROL, OPT_SECCOMP, OPT_LISTEN, OPT_NOEXEC, OPT_READ, OPT_EXEC, OPT_WRITE,
-              OPT_DEVICE, OPT_RLIMIT, OPT_COUNT };
+              OPT_DEVICE, OPT_RLIMIT, OPT_TTY, OPT_DEVPTS, OPT_COUNT };
 static const char *const option_names[OPT_COUNT] = {
     "--control", "--seccomp", "--listen", "--noexec", "--read", "--exec", "--write", "--device", "--rlimit",
+    "--tty", "--devpts",
 };
 
 static const struct { const char *name; int resource; } rlimit_names[] = {
@@ -127,6 +134,7 @@ static int argc_options; /* argv[1 .. argc_options-1] are option/value pairs */
 static char **args;
 static int control_fd = -1;
 static int seccomp_fd = -1;
+static int tty_fd = -1;
 static struct sock_filter filter[BPF_MAXINSNS];
 static unsigned short filter_length;
 
@@ -280,6 +288,12 @@ static int parse_options(int argc, char **argv) {
             if (++listeners > MAX_LISTENERS)
                 fail(0, "--listen: more than %d listeners", MAX_LISTENERS);
             break;
+        case OPT_TTY:
+            if (tty_fd >= 0)
+                fail(0, "--tty given twice");
+            if ((tty_fd = parse_fd(value)) < 0 || !isatty(tty_fd))
+                fail(0, "--tty %s: not an open terminal", value);
+            break;
         case OPT_RLIMIT:
             if (parse_rlimit(value, &resource, &limit) != 0)
                 fail(0, "--rlimit %s: not NAME=SOFT:HARD with a known name and SOFT <= HARD", value);
@@ -405,6 +419,23 @@ static void remount_noexec(void) {
         if (mount(NULL, path, NULL, flags, NULL) != 0)
             fail(errno, "--noexec %s: remount", path);
     }
+}
+
+/*
+ * What a container gets and bubblewrap's options cannot give without --dev
+ * (whose nested user namespace keeps the network namespace out of our
+ * reach: bwrap_argv.py): a devpts instance of the sandbox's own, for
+ * programs that open pseudo-terminals (none of the host's are in it).
+ * (sysfs cannot be mounted here: the kernel allows a new one in a user
+ * namespace only where one is already fully visible, and bwrap's new root
+ * has none; a lite sandbox has no /sys.)
+ */
+static void mount_devpts(void) {
+    int cursor = 1;
+    const char *path;
+    while ((path = next_value(OPT_DEVPTS, &cursor)) != NULL)
+        if (mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0)
+            fail(errno, "--devpts %s: mount", path);
 }
 
 /* The value of the line "NAME:\t..." in /proc/self/status (in `base`), or -1. */
@@ -546,6 +577,16 @@ int main(int argc, char **argv) {
     read_seccomp();
     send_listeners();
     wait_for_go();
+    mount_devpts();
+    /* A terminal session's pseudo-terminal (the parent's, never the caller's
+     * own terminal) becomes the controlling terminal of the session bwrap's
+     * --new-session made: job control and ^C work inside. */
+    /* bwrap's setsid() ran in its pid 1, before it forked us: a session of
+     * our own first (we lead no process group, so setsid works). */
+    if (tty_fd >= 0 && setsid() < 0)
+        fail(errno, "--tty %d: setsid", tty_fd);
+    if (tty_fd >= 0 && ioctl(tty_fd, TIOCSCTTY, 0) != 0)
+        fail(errno, "--tty %d: TIOCSCTTY", tty_fd);
     remount_noexec();
     drop_capabilities();
     apply_rlimits();

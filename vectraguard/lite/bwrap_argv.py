@@ -29,6 +29,7 @@ SHM_SIZE = 64 << 20  # Podman's default /dev/shm
 DEV_SIZE = 64 << 10  # /dev holds only device nodes and symlinks
 # The host's device nodes bound into /dev, as OCI's default devices (runtime-spec config-linux.md) minus console.
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+CONSOLE = "/dev/console"
 # Held by the init, in the sandbox's own user namespace only, from bwrap
 # until it has bound the allowlist's forwarders (ports below 1024:
 # CAP_NET_BIND_SERVICE), remounted the noexec tmpfs (CAP_SYS_ADMIN) and
@@ -46,6 +47,7 @@ class Fds:
     init: int  # vectraguard-lite-init
     bpf: int  # the seccomp filter, read by the init
     control: int  # the init's end of the control socket
+    tty: str = ""  # a terminal session's pseudo-terminal (ours, streams.py), e.g. /dev/pts/3
 
 
 def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str, int], ...],
@@ -61,7 +63,8 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
             "--unshare-cgroup", "--uid", uid, "--gid", gid, "--hostname", spec.hostname,
             "--die-with-parent", "--new-session", *(f for cap in INIT_CAPABILITIES for f in ("--cap-add", cap)),
             "--clearenv"]
-    for name, value in spec.env.items():
+    # HOSTNAME as Podman sets it (bash and others read it); bwrap adds PWD.
+    for name, value in {"HOSTNAME": spec.hostname, **spec.env}.items():
         line += ["--setenv", name, value]
     line += ["--chdir", spec.workdir]
     for entry in plan.entries:
@@ -70,6 +73,8 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
         else:
             line += ["--ro-bind-fd", str(fds.entries[entry.name]), f"/{entry.name}"]
     line += ["--proc", "/proc", *_dev()]
+    if fds.tty:  # a terminal session's: /dev/pts is the sandbox's own devpts
+        line += ["--dev-bind", fds.tty, CONSOLE]
     for bind in spec.binds:
         line += ["--ro-bind-fd" if bind.read_only else "--bind-fd", str(fds.binds[bind.target]), bind.target]
     for tmpfs in spec.tmpfs:
@@ -84,15 +89,16 @@ def _dev() -> list[str]:
     it mounts there, `--dev` sets the sandbox up as uid 0 and then moves it
     into a second, nested user namespace for its uid 1000 — and the network
     namespace stays the first one's, so the init could no longer bind the
-    allowlist's forwarders on ports below 1024. No devpts: a terminal
-    session's pseudo-terminal is one of ours (streams.py), already open."""
+    allowlist's forwarders on ports below 1024. The init mounts the
+    sandbox's own devpts on /dev/pts (and /dev/ptmx points there); a
+    terminal session's pseudo-terminal, ours (streams.py), is /dev/console."""
     line = ["--size", str(DEV_SIZE), "--perms", "0755", "--tmpfs", "/dev"]
     for name in DEVICES:
         line += ["--dev-bind", f"/dev/{name}", f"/dev/{name}"]
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2")):
+                         ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")):
         line += ["--symlink", target, f"/dev/{name}"]
-    return [*line, "--size", str(SHM_SIZE), "--perms", "1777", "--tmpfs", "/dev/shm"]
+    return [*line, "--dir", "/dev/pts", "--size", str(SHM_SIZE), "--perms", "1777", "--tmpfs", "/dev/shm"]
 
 
 def init_options(spec: ContainerSpec, fds: Fds, listen: tuple[tuple[str, int], ...]) -> list[str]:
@@ -115,7 +121,8 @@ def init_options(spec: ContainerSpec, fds: Fds, listen: tuple[tuple[str, int], .
     options += ["--device", "/dev"]
     for rlimit in spec.rlimits:
         options += ["--rlimit", f"{rlimit.name}={rlimit.soft}:{rlimit.hard}"]
+    options += ["--devpts", "/dev/pts"]
     if spec.terminal:
-        options += ["--tty"]
+        options += ["--tty", "0"]
     options += ["--seccomp", str(fds.bpf)]
     return options

@@ -23,7 +23,8 @@ from vectraguard.sandbox.entry import ENTRY_TARGET
 from vectraguard.sandbox.spec import ContainerSpec
 
 # Made by the runtime on the sandbox's root, never taken from the image:
-# /run holds only the init (ENTRY_TARGET); /proc and /dev are bubblewrap's.
+# /run holds only the init (ENTRY_TARGET); /proc and /dev are bubblewrap's;
+# there is no /sys (the init's comment in contrib/lite says why).
 OWN_TOP_LEVEL = frozenset({"proc", "dev", "run", "sys"})
 
 

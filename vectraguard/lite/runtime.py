@@ -73,7 +73,7 @@ class LiteRuntime:
             streams = Streams(request.stdin_fd, spec.terminal)
             stack.callback(streams.close)
             cgroup = self._cgroup(spec, stack)
-            fds = _with_control(fds, child.fileno())
+            fds = _with_control(fds, child.fileno(), os.ttyname(streams.child[0]) if spec.terminal else "")
             line = bwrap_argv.argv(spec, self.plan, fds, request.listen, support.BWRAP)
             process = self._start(line, fds, streams)
             child.close()
@@ -149,10 +149,10 @@ class _Interrupted(Exception):
         self.signum = signum
 
 
-def _with_control(fds: bwrap_argv.Fds, control: int) -> bwrap_argv.Fds:
+def _with_control(fds: bwrap_argv.Fds, control: int, tty: str) -> bwrap_argv.Fds:
     from vectraguard.records import replace
 
-    return replace(fds, control=control)
+    return replace(fds, control=control, tty=tty)
 
 
 def _hosts_file(spec: ContainerSpec, stack: ExitStack) -> int:
