@@ -25,7 +25,7 @@ from vectraguard.sandbox.request import RunRequest
 
 ROOTFUL = HostFacts(rootless=False, uid=0, cgroup_mode="hybrid", nofile_hard=20000, nproc_hard=-1,
                     oci_runtime="/usr/bin/runc", init_path=None, limits_enforced=True, why_not_enforced="",
-                    gvisor_dir="/opt/vg/libexec", why_no_gvisor="")
+                    gvisor_dir="/opt/vg/libexec", why_no_gvisor="", why_no_lite="")
 NO_GVISOR = records.replace(ROOTFUL, gvisor_dir=None, why_no_gvisor="gVisor's runsc is not installed at /usr/bin/runsc")
 ROOTLESS = records.replace(ROOTFUL, rootless=True, uid=1000)
 REQUEST = RunRequest(argv=("true",), profile="untrusted", cwd="/home/alice/app", host_env=(),
@@ -102,9 +102,35 @@ def test_gvisor_with_an_overlay_workspace_is_refused_before_anything_starts() ->
     assert "--workspace ro" in (refused.value.hint or "")
 
 
-def test_lite_is_refused_clearly_in_this_version() -> None:
-    with pytest.raises(IsolationUnavailable, match="does not provide yet"):
-        _compile(ROOTFUL, isolation="lite")
+def test_lite_compiles_to_no_oci_runtime_with_its_own_cgroup_limits() -> None:
+    compiled = _compile(ROOTFUL, isolation="lite")
+    spec = compiled.spec  # type: ignore[attr-defined]
+    own = profiles.resolve("untrusted", []).limits
+    assert spec.oci_runtime is None and spec.pids == own.pids and spec.memory == own.memory
+    assert not spec.private_userns and not spec.keep_id
+
+
+def test_lite_where_it_cannot_run_is_refused_with_the_reason() -> None:
+    host = records.replace(ROOTFUL, why_no_lite="bubblewrap is not installed at /usr/bin/bwrap")
+    with pytest.raises(IsolationUnavailable, match="this host cannot give: bubblewrap is not installed"):
+        _compile(host, isolation="lite")
+
+
+@pytest.mark.parametrize(("values", "words"), [
+    ({"filesystem.workspace.mode": "overlay"}, "overlay workspace"),
+    ({"network.mode": "full"}, "network full"),
+])
+def test_lite_refuses_what_it_cannot_give_before_anything_starts(values: dict[str, object], words: str) -> None:
+    with pytest.raises(IsolationUnavailable, match=words) as refused:
+        _compile(ROOTFUL, isolation="lite", **values)
+    assert "set by command line" in str(refused.value)
+
+
+def test_lite_rootless_needs_best_effort_limits_and_runs_as_the_caller() -> None:
+    with pytest.raises(LimitNotEnforceable, match="isolation lite makes cgroups only as root"):
+        _compile(ROOTLESS, isolation="lite")
+    compiled = _compile(ROOTLESS, isolation="lite", **{"limits.enforcement": "best-effort"})
+    assert compiled.spec.pids is None and compiled.spec.keep_id  # type: ignore[attr-defined]
 
 
 def test_an_unknown_level_is_a_located_schema_error() -> None:
