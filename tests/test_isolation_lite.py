@@ -93,10 +93,9 @@ def test_no_container_is_made(root: Caller, workspace: Path) -> None:
 def test_fs09_read_only_mounts_cannot_be_written_or_remounted(root: Caller, workspace: Path) -> None:
     """As test_isolation's, from a directory others can reach (a rootful lite
     sandbox is set up as an unprivileged user; pytest's tmp_path is below a 0700 one)."""
+    import json
     import shutil
     import tempfile
-
-    import json
 
     top = Path(tempfile.mkdtemp(prefix="vg-lite-ro-"))
     top.chmod(0o755)
@@ -194,6 +193,28 @@ def test_an_image_that_is_not_unpacked_is_refused(root: Caller, workspace: Path)
 def test_rootless_without_best_effort_limits_is_refused(rootless: Caller, rootless_workspace: Path) -> None:
     result = rootless.run([*iso.UNTRUSTED, *LITE, "--", "true"], cwd=rootless_workspace)
     assert result.returncode == 125 and "best-effort" in result.stderr.decode(), result.stderr
+
+
+def test_rootless_posture_is_the_same(rootless: Caller, rootless_workspace: Path) -> None:
+    """Rootless (no cgroup: best-effort limits), the same lock-down from inside."""
+    import json
+
+    unpacked = rootless.run(["image", "unpack", TEST_IMAGE], cwd=Path("/"), timeout=600)
+    assert unpacked.returncode == 0, unpacked.stderr.decode(errors="replace")
+    result = rootless.run(["run", "-p", "test-best-effort", *LITE, "--", "vgprobe", "status"], cwd=rootless_workspace)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout.decode().splitlines()[-1])
+    for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[key], 16) == 0, key
+    assert status["NoNewPrivs"] == 1 and status["Seccomp"] == 2 and status["uid"] == 1000
+    host = iso.host_namespaces()
+    assert not [name for name in ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
+                if status["namespaces"][name] == host[name]]
+    escape = rootless.run(["run", "-p", "test-best-effort", *LITE, "--yes", "--", "sh", "-c",
+                           "touch /etc/x /usr/x 2>&1; kill -0 1 2>&1; echo kill=$?; unshare -U true 2>&1; echo u=$?"],
+                          cwd=rootless_workspace)
+    out = escape.stdout.decode()
+    assert "kill=0" not in out and "u=0" not in out and "Read-only file system" in out, out
 
 
 def test_rootless_with_best_effort_limits_runs_as_the_caller(rootless: Caller, rootless_workspace: Path) -> None:

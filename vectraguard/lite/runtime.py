@@ -174,12 +174,12 @@ def _handshake(parent: socket.socket, listeners: int, process: subprocess.Popen[
     except TimeoutError:
         raise errors.RuntimeUnavailable(f"vectraguard: the lite sandbox was not ready after {HANDSHAKE_S:g} s; "
                                         "nothing ran") from None
-    received, pid, uid = array.array("i"), 0, -1
+    received, pid = array.array("i"), 0
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             received.frombytes(data[: len(data) - len(data) % fd_size])
         elif level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-            pid, uid, _ = _UCRED.unpack(data[:_UCRED.size])
+            pid, _, _ = _UCRED.unpack(data[:_UCRED.size])
     sockets = [socket.socket(fileno=fd) for fd in received]
     if message != b"R" or len(sockets) != listeners or pid <= 0:
         for sock in sockets:
@@ -289,7 +289,7 @@ def _stop(process: subprocess.Popen[bytes], pid: int, streams: Streams, request:
     """TERM to the command, its grace period to finish writing, then KILL to
     everything: bwrap (the sandbox's pid 1 goes with it, and the kernel ends
     every process of its pid namespace) and what is left in the cgroup."""
-    never = lambda: False  # noqa: E731
+    never = lambda: False
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
