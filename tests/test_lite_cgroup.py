@@ -7,6 +7,7 @@ v1/hybrid (one directory per controller) and v2 (one directory).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,7 +44,7 @@ FORK_UNTIL_REFUSED = textwrap.dedent("""
     import errno, os, signal, sys
     sys.stdin.read(1)
     forked = 0
-    while True:
+    while forked < 50:  # bounded, should the group not hold it
         try:
             pid = os.fork()
         except OSError as exc:
@@ -53,29 +54,58 @@ FORK_UNTIL_REFUSED = textwrap.dedent("""
             signal.pause()
             os._exit(0)
         forked += 1
+    else:
+        print(forked, "none", flush=True)
     sys.stdin.read(1)
 """)
 # A tree that keeps forking: subshells that start sleepers, and orphans them.
-FORKING_TREE = "head -c 1 >/dev/null; while :; do (sleep 1000 & sleep 1000 &); sleep 0.01; done"
+FORKING_TREE = "head -c 1 >/dev/null; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); (sleep 1000 & sleep 1000 &); sleep 0.01; done"
+
+
+HANG_GUARD_S = 60  # a wait that a broken module would make endless fails instead (not a timing check)
+_spawned: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_strays() -> Iterator[None]:
+    """Every process a test started is gone after it, whatever the module under test did."""
+    yield
+    while _spawned:
+        process = _spawned.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(HANG_GUARD_S)
 
 
 @pytest.fixture
 def parent() -> Iterator[str]:
-    """A parent of the test's own; whatever is left under it is killed and removed."""
+    """A parent of the test's own; whatever is left under it is killed and removed (without the module)."""
     name = f"vectraguard-test-{uuid.uuid4().hex[:8]}"
     yield name
     tops = [CGROUP_ROOT / name] if MODE == "v2" else [CGROUP_ROOT / c / name for c in CONTROLLERS]
-    for top in tops:
-        if top.is_dir():
-            for group in top.iterdir():
-                if group.is_dir():
-                    SandboxCgroup(MODE, {"pids": group}).kill_all()
-                    group.rmdir()
-            top.rmdir()
+    for top in (t for t in tops if t.is_dir()):
+        for group in (g for g in top.iterdir() if g.is_dir()):
+            for _ in range(100):
+                pids = (group / "cgroup.procs").read_text().split()
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.05)
+            group.rmdir()
+        top.rmdir()
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    _spawned.append(process)
+    return process
 
 
 def _blocked(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    """Started, and waiting for one byte on its stdin (_release) before it does anything."""
+    return _spawn(argv)
 
 
 def _release(process: subprocess.Popen[bytes]) -> None:
@@ -96,7 +126,7 @@ def test_a_process_over_its_memory_is_oom_killed_and_the_group_says_so(parent: s
         assert group.pids() == {process.pid}
         assert not group.oom_killed()
         _release(process)
-        out, _ = process.communicate()
+        out, _ = process.communicate(timeout=HANG_GUARD_S)
         assert process.returncode == -signal.SIGKILL, out
         assert b"survived" not in out
         assert group.oom_killed()
@@ -132,13 +162,14 @@ def test_with_pids_5_the_fifth_process_cannot_be_forked(parent: str) -> None:
         assert _read(group, "pids", "pids.max") == "5"
         process = _blocked([sys.executable, "-c", FORK_UNTIL_REFUSED])
         group.add(process.pid)
+        assert group.pids() == {process.pid}
         _release(process)
         assert process.stdout is not None
         line = process.stdout.readline().decode().split()
         assert line == ["4", "EAGAIN"]  # the forker and 4 children: 5 processes
         assert len(group.pids()) == 5
         assert group.kill_all()
-        process.wait()
+        process.wait(HANG_GUARD_S)
 
 
 def test_cpus_become_a_quota_per_period(parent: str) -> None:
@@ -155,6 +186,7 @@ def test_kill_all_ends_a_tree_that_keeps_forking(parent: str) -> None:
     group = SandboxCgroup.create("tree", memory=None, pids=64, cpus=None, mode=MODE, parent=parent)
     process = _blocked(["/bin/sh", "-c", FORKING_TREE])
     group.add(process.pid)
+    assert group.pids() == {process.pid}
     _release(process)
     seen: set[int] = set()
     for _ in range(1000):  # until the tree has grown a little (no assertion on how fast)
@@ -165,7 +197,7 @@ def test_kill_all_ends_a_tree_that_keeps_forking(parent: str) -> None:
     assert len(seen) >= 8, seen
     assert group.kill_all()
     assert group.pids() == set()
-    assert process.wait() == -signal.SIGKILL
+    assert process.wait(HANG_GUARD_S) == -signal.SIGKILL
     assert group.remove()
 
 
@@ -181,9 +213,9 @@ def test_remove_leaves_no_directory_and_is_safe_twice(parent: str) -> None:
 
 def test_leaving_the_block_kills_what_is_left_and_removes_the_group(parent: str) -> None:
     with SandboxCgroup.create("block", memory=None, pids=10, cpus=None, mode=MODE, parent=parent) as group:
-        process = subprocess.Popen(["sleep", "1000"])
+        process = _spawn(["sleep", "1000"])
         group.add(process.pid)
-    assert process.wait() == -signal.SIGKILL
+    assert process.wait(HANG_GUARD_S) == -signal.SIGKILL
     assert not any(d.exists() for d in group.directories.values())
 
 
@@ -199,12 +231,12 @@ def test_reap_stale_removes_the_group_of_a_dead_owner_and_keeps_a_live_one(paren
 
 def test_reap_stale_kills_what_a_dead_owner_left_only_when_asked(parent: str) -> None:
     dead = _group_of_a_dead_owner("leftover", parent)
-    sleeper = subprocess.Popen(["sleep", "1000"])
+    sleeper = _spawn(["sleep", "1000"])
     SandboxCgroup(MODE, {"pids": dead[0]}).add(sleeper.pid)  # the first directory holds it
     assert reap_stale(mode=MODE, parent=parent) == [d for d in dead[1:]]
     assert dead[0].is_dir() and sleeper.poll() is None
     assert reap_stale(mode=MODE, parent=parent, kill=True) == [dead[0]]
-    assert sleeper.wait() == -signal.SIGKILL
+    assert sleeper.wait(HANG_GUARD_S) == -signal.SIGKILL
 
 
 def _group_of_a_dead_owner(name: str, parent: str) -> list[Path]:
@@ -279,4 +311,4 @@ def test_usage_reports_memory_charged(parent: str) -> None:
         usage = group.usage()  # while it holds 30 MB
         assert usage.memory is not None and usage.memory >= 30 * MiB
         _release(process)
-        process.wait()
+        process.wait(HANG_GUARD_S)
