@@ -1,4 +1,5 @@
-"""`vectraguard sandbox reap [--wait]`: remove the sandboxes of runs that have ended."""
+"""`vectraguard sandbox reap [--wait]`: remove the sandboxes of runs that have ended
+(containers, pooled containers, and rootful the cgroups of lite sandboxes)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,10 @@ def main(args: argparse.Namespace) -> int:
     reaped += reap_pool(client, lambda session, cid: record_removal(session, cid, by="reaper"))
     for cid in reaped:
         print(f"removed sandbox {cid[:12]}{' (its remover had stopped)' if cid in abandoned else ''}")
+    facts = host.detect()
+    if not facts.rootless:  # isolation lite's cgroups, left by a killed vectraguard (lite/cgroup.py)
+        from vectraguard.lite import cgroup
+
+        for group in cgroup.reap_stale(mode=facts.cgroup_mode, kill=True):
+            print(f"removed the cgroup of an ended lite sandbox: {group}")
     return 0

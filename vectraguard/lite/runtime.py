@@ -37,7 +37,7 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from vectraguard import errors
+from vectraguard import diag, errors
 from vectraguard.lite import bwrap_argv, support
 from vectraguard.lite.plan import LitePlan
 from vectraguard.lite.streams import Streams
@@ -61,7 +61,13 @@ class LiteRuntime:
         self.sources = {item.target: item.held for item in expected}
 
     def release(self, result: RunResult, session_id: str) -> None:
-        """Nothing is left: the session removed everything before returning."""
+        """The session removed everything before returning; rootful, the
+        cgroups a killed Vectra Guard left (their processes ended with its
+        bwrap: --die-with-parent) go too."""
+        if not self.facts.rootless:
+            from vectraguard.lite import cgroup
+
+            cgroup.reap_stale(mode=self.facts.cgroup_mode, kill=True)
 
     def run(self, request: SessionRequest) -> RunResult:
         spec = request.spec
@@ -125,6 +131,8 @@ class LiteRuntime:
                                             pids=spec.pids, cpus=spec.cpus, mode=self.facts.cgroup_mode)
         stack.callback(group.remove)
         stack.callback(group.kill_all)
+        for note in group.notes:  # what the kernel cannot give and the profile did not insist on
+            diag.warning(note)
         return group
 
     def _start(self, line: list[str], fds: bwrap_argv.Fds, streams: Streams) -> subprocess.Popen[bytes]:
