@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,10 +146,15 @@ def test_priv04_dangerous_syscalls_are_blocked(root: Caller, workspace: Path, op
 
 
 @pytest.fixture(scope="module")
-def syscall_results(root: Caller, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    workspace = tmp_path_factory.mktemp("syscalls")
+def syscall_results(root: Caller) -> Iterator[dict[str, str]]:
+    # A directory others can reach: rootful gvisor and lite open mount sources
+    # as an id that owns nothing (pytest's own tmp dirs sit below a 0700 one).
+    workspace = Path(tempfile.mkdtemp(prefix="vg-syscalls-"))
     workspace.chmod(0o755)
-    return probe(root, workspace, "syscalls")  # type: ignore[no-any-return]
+    try:
+        yield probe(root, workspace, "syscalls")
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def test_ordinary_syscalls_still_work(root: Caller, workspace: Path) -> None:
@@ -171,14 +177,22 @@ def test_fs01_writes_outside_the_mounts_fail_and_the_host_is_unchanged(root: Cal
     assert not Path("/etc/x").exists() and not Path("/escaped").exists()
 
 
-def test_fs09_read_only_mounts_cannot_be_written_or_remounted(root: Caller, workspace: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory others can reach (see syscall_results)."""
+    path = Path(tempfile.mkdtemp(prefix="vg-shared-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_fs09_read_only_mounts_cannot_be_written_or_remounted(root: Caller, workspace: Path, shared_tmp: Path) -> None:
     # World-writable, so that the read-only mount is the only thing in the way.
-    data = Path(tmp_path / "data")
+    data = Path(shared_tmp / "data")
     data.mkdir()
     data.chmod(0o777)
     (data / "f").write_text("x")
     (data / "f").chmod(0o666)
-    tmp_path.chmod(0o755)
     out = inside(root, workspace, "vgprobe write /data/f; mount -o remount,rw /data 2>&1; echo rc=$?; cat /data/f",
                  "--mount", f"{data}:/data:ro")
     lines = out.splitlines()

@@ -181,6 +181,36 @@ def test_the_gvisor_sandbox_runs_as_nobody_on_the_host(root: Caller, workspace: 
     assert sentries and owners == {65534}, owners
 
 
+def test_the_sandbox_uid_is_not_the_hosts_uid_for_the_files_it_is_given(root: Caller, workspace: Path) -> None:
+    """Found by a blind attack: without Podman's user namespace, the sandbox's
+    uid 1000 was the host's uid 1000 for the files under its mounts. Now a
+    gVisor sandbox gets a range of unprivileged ids as at container: a
+    host file of uid 1000 that its mode keeps from others stays unreadable."""
+    secret = workspace / "uid1000.txt"
+    secret.write_text("host uid 1000 only\n")
+    os.chown(secret, 1000, 1000)
+    secret.chmod(0o600)
+    out = iso.inside(root, workspace, "cat /workspace/uid1000.txt 2>&1; echo rc=$?; cat /workspace/hello.txt")
+    assert "host uid 1000 only" not in out and "rc=1" in out and "hello from the workspace" in out, out
+
+
+def test_a_workspace_others_cannot_reach_is_refused_before_anything_starts(root: Caller) -> None:
+    """runsc's file proxy opens the mount sources as an id that owns nothing on the host."""
+    import shutil
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="vg-gvisor-private-"))  # 0700
+    inner = top / "project"
+    inner.mkdir()
+    inner.chmod(0o755)
+    try:
+        result = root.run([*iso.UNTRUSTED, *GVISOR, "--", "true"], cwd=inner)
+        assert result.returncode == 125 and "not searchable by others" in result.stderr.decode(), result.stderr
+        assert root.run([*iso.UNTRUSTED, "--", "true"], cwd=inner).returncode == 0  # runc opens it as root
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def _argv0(pid: str) -> bytes:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:

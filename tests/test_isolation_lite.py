@@ -44,21 +44,6 @@ def _at_lite(root: Caller) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def syscall_results(root: Caller) -> Iterator[dict[str, str]]:
-    """As test_isolation's, from a directory others can reach: a rootful lite
-    sandbox is set up as an unprivileged user (pytest's own are 0700)."""
-    import shutil
-    import tempfile
-
-    workspace = Path(tempfile.mkdtemp(prefix="vg-lite-syscalls-"))
-    workspace.chmod(0o755)
-    try:
-        yield iso.probe(root, workspace, "syscalls")
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-
-
 def test_the_run_got_lite_and_a_container_run_did_not(root: Caller, workspace: Path) -> None:
     """At lite, the sandbox's pid 1 is bubblewrap (no container init), and
     Landlock's signal scope stops a signal to it from the command (under
@@ -89,30 +74,6 @@ def test_no_container_is_made(root: Caller, workspace: Path) -> None:
 
 
 # -- where lite shows the same property another way (each replaces the test of that name) ----------
-
-def test_fs09_read_only_mounts_cannot_be_written_or_remounted(root: Caller, workspace: Path) -> None:
-    """As test_isolation's, from a directory others can reach (a rootful lite
-    sandbox is set up as an unprivileged user; pytest's tmp_path is below a 0700 one)."""
-    import json
-    import shutil
-    import tempfile
-
-    top = Path(tempfile.mkdtemp(prefix="vg-lite-ro-"))
-    top.chmod(0o755)
-    try:
-        data = top / "data"
-        data.mkdir()
-        data.chmod(0o777)
-        (data / "f").write_text("x")
-        (data / "f").chmod(0o666)
-        out = iso.inside(root, workspace, "vgprobe write /data/f; mount -o remount,rw /data 2>&1; echo rc=$?; "
-                         "cat /data/f", "--mount", f"{data}:/data:ro")
-        lines = out.splitlines()
-        assert json.loads(lines[0])["result"] == "EROFS"
-        assert "rc=0" not in out and lines[-1] == "x" and (data / "f").read_text() == "x"
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
-
 
 def test_net01_only_loopback_nothing_reachable(root: Caller, workspace: Path,
                                                host_listener: tuple[int, list[str]]) -> None:

@@ -58,6 +58,40 @@ def runtime_dir() -> Path:
     return Path(f"/tmp/vectraguard-{os.geteuid()}")
 
 
+def hosts_dir() -> Path:
+    """Where the sandboxes' /etc/hosts files are kept while they run.
+
+    Root's are in /run/vectraguard-hosts, searchable by others (0711: never
+    listable, never writable): at `isolation: gvisor` the file is opened by
+    runsc's Gofer inside the sandbox's own user namespace, as an unmapped id
+    that could not pass the private runtime directory (0700). What they hold
+    is no secret (loopback names and the allowlist's forwarded names). Other
+    users' stay in their private runtime directory (their sandboxes' ids map
+    to them)."""
+    if os.geteuid() == 0:
+        return Path("/run/vectraguard-hosts")
+    return runtime_dir() / "sessions"
+
+
+def ensure_hosts_dir() -> Path:
+    """hosts_dir(), made if needed: RuntimeUnavailable unless it is ours and
+    nobody else can write it (root's: then made 0711)."""
+    import stat
+
+    from vectraguard.errors import RuntimeUnavailable
+
+    path = hosts_dir()
+    mode = 0o711 if os.geteuid() == 0 else 0o700
+    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise RuntimeUnavailable(f"vectraguard: {path} is not a directory of yours that only you can write",
+                                 hint=f"remove it (it may have been planted by another user): rm -rf {path}")
+    if stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(path, mode)
+    return path
+
+
 def ensure_private_dir(path: Path) -> None:
     """Create `path` (0700) if needed and check that it is a directory of ours
     that no one else can write: a planted one (e.g. under /tmp) is refused."""
@@ -84,8 +118,9 @@ def own_state() -> tuple[str, ...]:
     mountable (they hold the records of every run made without the override).
     """
     uid = os.geteuid()
-    dirs = [config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir(), rootfs_dir(),
-            Path("/etc/vectraguard"), Path("/var/lib/vectraguard"), Path("/run/vectraguard"), Path(f"/tmp/vectraguard-{uid}"),
+    dirs = [config_dir(), data_dir(), cache_dir(), system_dir(), runtime_dir(), hosts_dir(), rootfs_dir(),
+            Path("/etc/vectraguard"), Path("/var/lib/vectraguard"), Path("/run/vectraguard"), Path("/run/vectraguard-hosts"),
+            Path(f"/tmp/vectraguard-{uid}"),
             Path(f"/run/user/{uid}/vectraguard")]
     try:
         home = Path.home()

@@ -140,6 +140,8 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     # Held open from here on: what the sandbox gets is checked to be these (before_start).
     held_sources = mount_plan.hold_mounts(sandbox_mounts, keep_id=runs_as_caller(facts, sandbox_mounts, profile.isolation),
                                           rootless=facts.rootless, workspace_first=profile.workspace_mode != "none")
+    # Rootful gvisor and lite open the sources as an id that owns nothing (isolation/files.py).
+    isolation_files.check_reachable(profile.isolation, facts.rootless, [source.path for source in held_sources])
     image_ref = request.image_override or profile.image
     workspace = None
     if profile.workspace_mode in ("overlay", "rw"):  # the workspace mount is the first

@@ -78,4 +78,5 @@ def _gvisor(ctx: Context) -> Finding:
                     "profiles asking for gvisor will fail to start; `podman run --runtime "
                     f"{wrapper} ...` shows the error")
     return ok(check, f"{version}: works{limits}; {levels.PROTECTS['gvisor']}; workspaces ro or none only "
-              "(no overlay: `dev` and the agents need --workspace ro or isolation container)")
+              "(no overlay: `dev` and the agents need --workspace ro or isolation container), from directories "
+              "others can search")

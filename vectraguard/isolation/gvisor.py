@@ -20,16 +20,19 @@ PREFIX/libexec (contrib/gvisor/), each `exec /usr/bin/runsc` with fixed flags:
   no cpu, memory or pids limits, refused unless the profile accepts
   best-effort limits (compile.py, as for rootless Podman without delegation).
 
-Rootful, the container gets no user namespace of Podman's (no userns=auto):
-runsc's Gofer, the file proxy that opens every mount source, would then run
-as an unmapped id and could not reach a source below a 0700 directory (a
-workspace under /root, Vectra Guard's own run directory; runc opens them
-before entering the namespace, runsc 2022-12 does not). runsc runs its
-Sentry — the kernel the sandbox's processes talk to, and what an exploit
-inside reaches first — as nobody in a user namespace of its own, and the
-Gofer as root under runsc's own seccomp filter (checked here: `ps` shows
-runsc-sandbox as nobody, runsc-gofer as root). The sandbox's processes run
-as the profile's user inside gVisor's kernel.
+Rootful, the container gets Podman's user namespace of unprivileged ids
+(userns=auto) as at container, so the sandbox's uid 1000 is not the host's
+uid 1000 for the files it is given. runsc runs its Sentry — the kernel the
+sandbox's processes talk to, and what an exploit inside reaches first — as
+nobody, and its Gofer, the file proxy that opens every mount source, as the
+container's root (the first id of that range) under runsc's own seccomp
+filter (checked: `ps` shows runsc-sandbox as nobody, runsc-gofer as
+2147483647 here). runsc 2022-12 opens the sources after entering that
+namespace, unlike runc: a source below a directory others cannot search
+is refused before anything starts (isolation/files.py check_reachable),
+hosts files live in a searchable directory (paths.hosts_dir), and the
+command is given to Podman directly rather than through vectraguard-entry
+(its command directory is private), so this level has no pool.
 
 Podman's REST API ignores a per-container runtime, so each wrapper is the
 `--runtime` of a Podman service of its own (runtime/service.py), and every

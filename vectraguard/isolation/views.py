@@ -6,7 +6,8 @@ sandbox's mounts. Under runc that is the container's init (Podman's
 State.Pid), and the mount table's `ro`, `nosuid` and `nodev` are the kernel's,
 so they are checked too. Under gVisor the init is inside gVisor's kernel:
 State.Pid is runsc's Sentry, chrooted to an empty directory; the bind mounts
-are made by runsc's Gofer, in a mount namespace of its own, where the
+are made by runsc's Gofer (running as the container's root: the first id of
+its user namespace), in a mount namespace of its own, where the
 workspace sits at its target with its real device and inode but without
 `ro` (gVisor's kernel enforces the spec's options on what it serves; the
 isolation tests prove it from inside).
@@ -32,15 +33,27 @@ def mount_view(isolation: str, inspect: dict[str, Any]) -> MountView:
     state = inspect.get("State") or {}
     if isolation != "gvisor":
         return MountView(int(state["Pid"]), True)
-    return MountView(gofer_pid(int(state.get("ConmonPid") or 0)), False)
+    return MountView(gofer_pid(int(state.get("ConmonPid") or 0), container_root(inspect)), False)
 
 
-def gofer_pid(conmon: int) -> int:
+def container_root(inspect: dict[str, Any]) -> int:
+    """The host uid the container's uid 0 maps to (Podman's userns=auto
+    range: HostConfig.IDMappings.UidMap "0:HOST:SIZE"); 0 without a mapping."""
+    for entry in ((inspect.get("HostConfig") or {}).get("IDMappings") or {}).get("UidMap") or ():
+        inside, host, _ = (str(entry).split(":") + ["", ""])[:3]
+        if inside == "0" and host.isdigit():
+            return int(host)
+    return 0
+
+
+def gofer_pid(conmon: int, root_uid: int = 0) -> int:
     """runsc's Gofer of the container whose conmon is `conmon`: a child of it,
-    running /usr/bin/runsc as root with argv[0] `runsc-gofer` (runsc names its
-    processes so). Only root can start a process as root under conmon, and the
-    sandbox's own processes live inside gVisor, not on the host."""
-    found = [pid for pid in _children(conmon) if _is_gofer(pid)] if conmon > 0 else []
+    running /usr/bin/runsc as the container's root (`root_uid` on the host:
+    root, or the first id of its user namespace) with argv[0] `runsc-gofer`
+    (runsc names its processes so). Only root can start a process as that id
+    under conmon, and the sandbox's own processes live inside gVisor, not on
+    the host."""
+    found = [pid for pid in _children(conmon) if _is_gofer(pid, root_uid)] if conmon > 0 else []
     if len(found) != 1:
         raise PolicyError("vectraguard: cannot check the sandbox's mounts before it starts: runsc's file proxy "
                           f"(runsc-gofer) is not the one child of conmon {conmon} it should be ({len(found)} found)",
@@ -67,7 +80,7 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def _is_gofer(pid: int) -> bool:
+def _is_gofer(pid: int, root_uid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             argv0 = cmdline.read().split(b"\0", 1)[0]
@@ -75,4 +88,4 @@ def _is_gofer(pid: int) -> bool:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return False
-    return argv0 == b"runsc-gofer" and info.st_uid == 0 and exe == gvisor.RUNSC
+    return argv0 == b"runsc-gofer" and info.st_uid == root_uid and exe == gvisor.RUNSC

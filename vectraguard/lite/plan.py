@@ -68,9 +68,9 @@ def prepare(spec: ContainerSpec, rootless: bool) -> LitePlan:
     entries = _entries(root, {_top(target) for target in targets if _top(target) == target.strip("/")})
     for target in targets:
         _check_target(root, target, entries)
-    if not rootless:
-        for path in (root, *(bind.source for bind in spec.binds)):
-            _check_reachable(path)
+    from vectraguard.isolation.files import check_reachable
+
+    check_reachable("lite", rootless, [root])  # the mount sources: commands/run.py, for every level
     return LitePlan(root, found.image_id, entries, _bpf(spec.seccomp_profile_path), support.init_path(),
                     None if rootless else sandbox_user())
 
@@ -113,28 +113,6 @@ def _check_target(root: str, target: str, entries: tuple[RootEntry, ...]) -> Non
                 f"{'directory' if info is None else 'plain path'} there, and its {posixpath.join('/', top)} is "
                 "read-only in the sandbox",
                 hint="mount at a path the image has, or directly below / (e.g. /data), or use isolation container")
-
-
-def _check_reachable(path: str) -> None:
-    """Rootful, bubblewrap runs as an unprivileged user and resolves every
-    mount source by name (bwrap_argv.py): each directory above it must be
-    searchable by others."""
-    parent = posixpath.dirname(path.rstrip("/")) or "/"
-    while True:
-        try:
-            info = os.stat(parent)
-        except OSError as exc:
-            raise errors.IsolationUnavailable(f"vectraguard: isolation lite cannot reach {path}: {parent}: "
-                                              f"{exc.strerror}") from None
-        if not info.st_mode & stat.S_IXOTH:
-            raise errors.IsolationUnavailable(
-                f"vectraguard: isolation lite cannot mount {path}: a rootful lite sandbox is set up as the "
-                f"unprivileged user {support.SANDBOX_USER}, and {parent} is not searchable by others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o})",
-                hint=f"run from a directory others can reach (chmod o+x {parent}), or use isolation container")
-        if parent == "/":
-            return
-        parent = posixpath.dirname(parent)
 
 
 def _bpf(profile_path: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard import records
-from vectraguard.paths import runtime_dir
+from vectraguard.paths import ensure_hosts_dir, runtime_dir
 from vectraguard.pool import store
 from vectraguard.pool.plan import Plan
 from vectraguard.runtime import oci
@@ -89,8 +89,7 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
     (nothing is left behind then)."""
     name = f"pool-{os.urandom(8).hex()}"  # os.urandom: what secrets.token_hex reads, without its OpenSSL
     run_dir = entry.make_run_dir(runtime_dir() / "entries", name)
-    hosts = runtime_dir() / "sessions" / f"{name}.hosts"
-    hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    hosts = ensure_hosts_dir() / f"{name}.hosts"
     hosts.write_text(spec.render_hosts())
     hosts.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_SESSION, LABEL_OWNER)}

@@ -61,12 +61,12 @@ def reap_pool(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]:
 def _sweep_files() -> None:
     """Command directories and hosts files of pooled containers no index entry names
     (a fill or a `pool start` that was killed): they may hold a run's environment."""
-    from vectraguard.paths import runtime_dir
+    from vectraguard.paths import hosts_dir, runtime_dir
     from vectraguard.sandbox import entry
 
     used = store.referenced_files()
     now = time.time()
-    for directory, pattern in ((runtime_dir() / "entries", "pool-*"), (runtime_dir() / "sessions", "pool-*.hosts")):
+    for directory, pattern in ((runtime_dir() / "entries", "pool-*"), (hosts_dir(), "pool-*.hosts")):
         for path in directory.glob(pattern):
             try:
                 old = now - path.lstat().st_mtime > ORPHAN_FILES_AFTER_S

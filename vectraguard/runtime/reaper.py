@@ -45,10 +45,10 @@ def forget_session_files(session: str) -> None:
     command file holds the sandbox's environment, which must not outlive its run."""
     if not session.isalnum():
         return
-    from vectraguard.paths import runtime_dir
+    from vectraguard.paths import hosts_dir, runtime_dir
     from vectraguard.sandbox import entry
 
-    (runtime_dir() / "sessions" / f"{session}.hosts").unlink(missing_ok=True)
+    (hosts_dir() / f"{session}.hosts").unlink(missing_ok=True)
     run_dir = runtime_dir() / "entries" / session
     if run_dir.is_dir():
         entry.remove_run_dir(run_dir)

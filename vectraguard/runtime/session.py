@@ -197,10 +197,10 @@ def _own_files(spec: ContainerSpec, claimed: Claimed | None) -> Iterator[tuple[s
 
 @contextmanager
 def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
-    """The sandbox's /etc/hosts, in our private runtime directory, for the session's lifetime."""
-    directory = runtime_dir() / "sessions"
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
+    """The sandbox's /etc/hosts, in paths.hosts_dir(), for the session's lifetime."""
+    from vectraguard.paths import ensure_hosts_dir
+
+    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
     path.write_text(spec.render_hosts())
     path.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     try:

@@ -123,7 +123,7 @@ def compile_spec(
         stop_grace=max(1, math.ceil(limits.kill_grace)),
         oci_runtime=level.oci_runtime,
         init_path=host.init_path,
-        entry_path=host.entry_path,
+        entry_path=host.entry_path if level.entry else None,
     )
     return Compiled(spec, tuple(notices))
 
@@ -137,6 +137,7 @@ class LevelRuntime:
     pids_per_process: int  # host tasks (in the pids cgroup) per process of the sandbox's own
     pids_base: int  # and those the level itself needs
     private_userns: bool = True  # rootful: Podman's user namespace of unprivileged ids (userns=auto)
+    entry: bool = True  # the command through vectraguard-entry (and so pools), when it is installed
 
 
 # runsc's own host threads and processes count against the container's pids
@@ -172,14 +173,16 @@ def isolation_runtime(profile: ResolvedProfile, host: HostFacts) -> LevelRuntime
                 hint="run it with --workspace ro or --workspace none, or at isolation container")
         from vectraguard.isolation import gvisor
 
-        # No userns=auto: runsc's Gofer, which opens the mount sources, would run
-        # as an unmapped id and could not reach them (a workspace under /root,
-        # Vectra Guard's own 0700 run directory); runsc itself runs its Sentry,
-        # the kernel the sandbox talks to, as nobody in a user namespace of its
-        # own, and confines the Gofer with its own seccomp filter (gvisor.py).
+        # userns=auto as at container: the sandbox's ids are a range of
+        # unprivileged host ids, so its uid 1000 is not the host's uid 1000 for
+        # the files it is given. runsc's Gofer then opens the mount sources as
+        # an unmapped id: they must be reachable by others (commands/run.py
+        # checks it first), hosts files live in a searchable directory
+        # (paths.hosts_dir), and there is no vectraguard-entry (its command
+        # directory is private to us), so no pool at this level.
         return LevelRuntime(gvisor.runtime_for(profile.network_mode, host.rootless, host.gvisor_dir),
                             "gVisor cannot use cgroups rootless (runsc --ignore-cgroups)" if host.rootless else "",
-                            GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE, private_userns=False)
+                            GVISOR_PIDS_PER_PROCESS, GVISOR_PIDS_BASE, entry=False)
     if profile.isolation == "lite":
         from vectraguard.lite import limits as lite
 
