@@ -80,7 +80,11 @@ class LiteRuntime:
             stack.callback(streams.close)
             cgroup = self._cgroup(spec, stack)
             fds = _with_control(fds, child.fileno(), os.ttyname(streams.child[0]) if spec.terminal else "")
-            line = bwrap_argv.argv(spec, self.plan, fds, request.listen, support.BWRAP)
+            try:
+                line = bwrap_argv.argv(spec, self.plan, fds, request.listen, support.BWRAP)
+            except ValueError as exc:
+                raise errors.IsolationUnavailable(f"vectraguard: {exc}; nothing ran",
+                                                  hint="use isolation container") from None
             process = self._start(line, fds, streams)
             child.close()
             streams.close_child()
@@ -118,7 +122,7 @@ class LiteRuntime:
             if source is None:  # only an overlay has no held source, and lite refuses overlays (limits.py)
                 raise errors.IsolationUnavailable(f"vectraguard: isolation lite: no checked source for {bind.target}")
             binds[bind.target] = source.fd
-        hosts = keep(_hosts_file(spec, stack))
+        hosts = keep(_hosts_file(spec))
         return bwrap_argv.Fds(entries, binds, hosts, keep(os.open(self.plan.init_path, os.O_PATH | os.O_CLOEXEC)),
                               keep(os.open(self.plan.bpf_path, os.O_RDONLY | os.O_CLOEXEC)), -1)
 
@@ -163,7 +167,7 @@ def _with_control(fds: bwrap_argv.Fds, control: int, tty: str) -> bwrap_argv.Fds
     return replace(fds, control=control, tty=tty)
 
 
-def _hosts_file(spec: ContainerSpec, stack: ExitStack) -> int:
+def _hosts_file(spec: ContainerSpec) -> int:
     """The sandbox's /etc/hosts as an anonymous file for bwrap to copy (never on disk)."""
     fd = os.memfd_create("vectraguard-hosts", os.MFD_CLOEXEC)
     os.write(fd, spec.render_hosts().encode())
