@@ -51,7 +51,7 @@ def _lite(ctx: Context) -> Finding:
                     "unprivileged user namespaces must be allowed (sysctl kernel.unprivileged_userns_clone=1; on "
                     "Ubuntu 24.04 also kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile "
                     "for bwrap)")
-    from vectraguard.images import unpacked
+    from vectraguard.images import unpacked_root as unpacked
 
     limits = " (rootless: no cgroup limits; profiles must accept best-effort limits)" if ctx.facts.rootless else ""
     if ctx.image_ref and unpacked.lookup(ctx.image_ref) is None:

@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import stat
@@ -45,11 +44,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, cast
-from urllib.parse import quote
 
 from vectraguard import paths
-from vectraguard.errors import ImageNotFound, PolicyError, RuntimeUnavailable, UsageError
+from vectraguard.errors import ImageNotFound, PolicyError, RuntimeUnavailable
 from vectraguard.images.importer import existing_id
+# What a run needs is in unpacked_root.py (imports little); re-exported here.
+from vectraguard.images.unpacked_root import _HEX, UnpackedRoot, _complete_tree, _ref_file, lookup  # noqa: F401
 from vectraguard.runtime.podman_api import error_message, podman_errors
 
 if TYPE_CHECKING:
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 
 Report = Callable[[str], None]
 LABEL_UNPACK = "io.vectraguard.unpack"  # the throw-away container an unpack exports; value: the image hex
-_HEX = re.compile(r"[0-9a-f]{64}")
 _KEEP_BITS = 0o555  # read and execute only
 _DIR_OWNER_BITS = 0o500
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -72,12 +71,6 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class UnpackedRoot:
-    path: Path  # the tree, to bind read-only as the sandbox's /
-    image_id: str  # "sha256:<hex>"
-
-
 @dataclass
 class UnpackStats:
     """What one unpack wrote; also the completion record's body."""
@@ -89,43 +82,6 @@ class UnpackStats:
     skipped: int = 0  # device nodes, FIFOs and tar entry types with no meaning here
     bytes: int = 0  # regular files' contents
     seconds: float = 0.0
-
-
-# --- reading: what a run calls --------------------------------------------------------
-
-
-def lookup(ref: str, root: Path | None = None) -> UnpackedRoot | None:
-    """The complete tree `ref` names, or None (never unpacked, unpacking, removed, unreadable).
-
-    Cheap enough for every run: one small read and two stats, no lock, no Podman.
-    """
-    root = root or paths.rootfs_dir()
-    try:
-        image_id = (root / "refs" / _ref_file(ref)).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError, UsageError):
-        return None
-    hex_id = image_id.removeprefix("sha256:")
-    if not (image_id.startswith("sha256:") and _HEX.fullmatch(hex_id)):
-        return None
-    return _complete_tree(root, hex_id)
-
-
-def _complete_tree(root: Path, hex_id: str) -> UnpackedRoot | None:
-    try:
-        if not (stat.S_ISREG((root / f"{hex_id}.json").stat().st_mode)
-                and stat.S_ISDIR((root / hex_id).lstat().st_mode)):
-            return None
-    except OSError:
-        return None
-    return UnpackedRoot(root / hex_id, f"sha256:{hex_id}")
-
-
-def _ref_file(ref: str) -> str:
-    """The file name under refs/ for `ref`: percent-quoted, so one name, never a path."""
-    name = quote(ref, safe="")
-    if not ref or ref.startswith(".") or len(name) > 255 or not ref.isprintable():
-        raise UsageError(f"vectraguard: {ref!r} is not an image reference")
-    return name
 
 
 # --- writing: image build and image unpack --------------------------------------------

@@ -51,7 +51,7 @@ def prepare(spec: ContainerSpec, rootless: bool) -> LitePlan:
     """IsolationUnavailable (nothing runs) when the image is not unpacked, a
     mount target cannot be made in it, or the sandbox user is missing;
     ConfigError when the seccomp profile cannot be compiled."""
-    from vectraguard.images import unpacked
+    from vectraguard.images import unpacked_root as unpacked
 
     if support.landlock_abi() < 1:
         raise errors.IsolationUnavailable(f"vectraguard: isolation lite cannot be given here: {support.NO_LANDLOCK}",
@@ -116,7 +116,7 @@ def _check_target(root: str, target: str, entries: tuple[RootEntry, ...]) -> Non
 
 
 def _bpf(profile_path: str) -> str:
-    from vectraguard.lite import seccomp_bpf
+    from vectraguard.lite import seccomp_cache as seccomp_bpf
     from vectraguard.paths import ensure_private_dir, runtime_dir
 
     directory = runtime_dir() / "seccomp"

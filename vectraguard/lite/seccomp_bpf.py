@@ -53,10 +53,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import hashlib
 import json
-import os
-import stat
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -64,9 +61,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# Bump when the output for the same profile and libseccomp changes: it is part
-# of the cache file's name.
-COMPILER_REVISION = 1
+# cached_bpf (a compiled profile kept on disk) is seccomp_cache.py's, which
+# imports this module only to compile; re-exported here.
+from vectraguard.lite.seccomp_cache import COMPILER_REVISION, cached_bpf  # noqa: F401
 
 # Kernel return values (include/uapi/linux/seccomp.h), equal to libseccomp's.
 _RET_ERRNO = 0x0005_0000
@@ -159,27 +156,6 @@ def compile_report(path: str) -> Compiled:
     return _compile(Path(path).read_bytes(), path)
 
 
-def cached_bpf(path: str, cache_dir: Path) -> Path:
-    """The compiled profile at `path`, as a file in `cache_dir`.
-
-    `cache_dir` is the caller's private directory (owned by the caller, not
-    writable by group or others, else ValueError). The file is named from the
-    SHA-256 of the profile's bytes, libseccomp's version and
-    COMPILER_REVISION, written once (temporary file, fsync, rename); a later
-    call with an unchanged profile reads the profile and stats the file."""
-    _check_private(cache_dir)
-    data = Path(path).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    target = cache_dir / f"{digest}-libseccomp{libseccomp_version()}-r{COMPILER_REVISION}.bpf"
-    try:
-        if stat.S_ISREG(os.lstat(target).st_mode):
-            return target
-    except FileNotFoundError:
-        pass
-    _write_atomic(target, _compile(data, path).bpf)
-    return target
-
-
 @functools.cache
 def libseccomp_version() -> str:
     """libseccomp's version, "major.minor.micro", from seccomp_version()."""
@@ -194,25 +170,6 @@ def _binding() -> ModuleType:
 
     module: ModuleType = pyseccomp
     return module
-
-
-def _check_private(cache_dir: Path) -> None:
-    info = os.lstat(cache_dir)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise ValueError(f"seccomp cache {cache_dir}: not a private directory of uid {os.geteuid()}")
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # --- reading the profile (pure) ---------------------------------------------
