@@ -43,7 +43,7 @@ from vectraguard.lite.plan import LitePlan
 from vectraguard.lite.streams import Streams
 from vectraguard.runtime.host import HostFacts
 from vectraguard.runtime.interface import SandboxView, SessionRequest
-from vectraguard.runtime.session import RunResult, signals_deferred
+from vectraguard.runtime.outcome import RunResult, signals_deferred
 from vectraguard.sandbox.held import Expected
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 

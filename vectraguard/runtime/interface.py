@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 
 from vectraguard.records import record
 from vectraguard.runtime.attach import OutputSink
-from vectraguard.runtime.session import RunResult
+from vectraguard.runtime.outcome import RunResult
 from vectraguard.sandbox.spec import ContainerSpec
 
 

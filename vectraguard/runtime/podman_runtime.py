@@ -17,7 +17,8 @@ from typing import Any
 from vectraguard import errors
 from vectraguard.runtime import service
 from vectraguard.runtime.interface import SandboxView, SessionRequest
-from vectraguard.runtime.session import Claimed, RunResult, run_session
+from vectraguard.runtime.outcome import RunResult
+from vectraguard.runtime.session import Claimed, run_session
 
 
 class PodmanRuntime:

@@ -19,76 +19,24 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
 from vectraguard.paths import runtime_dir
-from vectraguard.records import record, replace
+from vectraguard.records import replace
 from vectraguard.runtime import oci
 from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.exit_file import ExitFile
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
+from vectraguard.runtime.outcome import Interrupts, RunResult, signals_deferred
 from vectraguard.runtime.owner import process_identity
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
-# Every signal whose default action ends the process (signal(7)): each stops the sandbox and is
-# recorded as an interruption, instead of ending Vectra Guard with its run left `started`.
-HANDLED_SIGNALS = tuple(getattr(signal, name) for name in (
-    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO",
-    "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT", "SIGTRAP") if hasattr(signal, name))
 FINAL_DRAIN_S = 10.0
 KILL_ANSWER_S = 5.0  # a kill Podman has not answered by then is waiting on something: see _signal
 WAIT_TIMEOUT_S = 60.0
-
-
-@record
-class RunResult:
-    """How a sandboxed run ended."""
-
-    exit_status: int
-    reason: str  # "exited" | "timeout" | "oom" | "interrupted" | "not-found" | "cannot-execute"
-    container_id: str
-    signal: int | None = None
-    image_id: str = ""  # the image the container was created from (sha256), as Podman resolved it
-    pooled: bool = False  # the container came from the pool (vectraguard/pool/)
-
-
-class Interrupts:
-    """Signal flags + self-pipe so the select loop wakes at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self.resized = False
-        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-
-    def handler(self, signum: int, _frame: FrameType | None) -> None:
-        if signum == signal.SIGWINCH:
-            self.resized = True
-        elif self.received is None:
-            self.received = signum
-        try:
-            os.write(self.write_fd, b"\0")
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        os.close(self.read_fd)
-        os.close(self.write_fd)
-
-
-@contextmanager
-def signals_deferred() -> Iterator[Interrupts]:
-    interrupts = Interrupts()
-    previous = {sig: signal.signal(sig, interrupts.handler) for sig in (*HANDLED_SIGNALS, signal.SIGWINCH)}
-    try:
-        yield interrupts
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        interrupts.close()
 
 
 def run_session(client: Libpod, spec: ContainerSpec, *, timeout: float, kill_grace: float,
