@@ -74,14 +74,23 @@ def hosts_dir() -> Path:
 
 
 def ensure_hosts_dir() -> Path:
-    """hosts_dir(), made if needed: RuntimeUnavailable unless it is ours and
-    nobody else can write it (root's: then made 0711)."""
+    """hosts_dir(), made if needed (root's: 0711); RuntimeUnavailable unless it
+    is ours and nobody else can write it."""
+    path = hosts_dir()
+    ensure_own_dir(path, searchable=os.geteuid() == 0)
+    return path
+
+
+def ensure_own_dir(path: Path, *, searchable: bool) -> None:
+    """Create `path` if needed and check that it is a directory of ours that
+    nobody else can write; its mode is then 0711 when `searchable` (others
+    may open what they know the name of below it, never list it), else 0700.
+    RuntimeUnavailable for a planted one."""
     import stat
 
     from vectraguard.errors import RuntimeUnavailable
 
-    path = hosts_dir()
-    mode = 0o711 if os.geteuid() == 0 else 0o700
+    mode = 0o711 if searchable else 0o700
     path.mkdir(mode=mode, parents=True, exist_ok=True)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
@@ -89,7 +98,6 @@ def ensure_hosts_dir() -> Path:
                                  hint=f"remove it (it may have been planted by another user): rm -rf {path}")
     if stat.S_IMODE(info.st_mode) != mode:
         os.chmod(path, mode)
-    return path
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -162,31 +162,14 @@ def _hex_of(image_id: str) -> str:
     return hex_id
 
 
-# Root's trees are reached by path by the unprivileged user a rootful lite
-# sandbox's bubblewrap runs as (lite/support.py): bubblewrap resolves bind
-# sources by name after entering its user namespace, even those given as
-# descriptors (bubblewrap issue #570). So root's store is searchable by
-# others (never listable or writable); a user's stays private.
-SHARED_STORE_MODE, PRIVATE_STORE_MODE = 0o711, 0o700
-
-
-def _ensure_store(root: Path) -> None:
-    """`root` made if needed; RuntimeUnavailable unless it is a directory of ours that nobody else can write."""
-    import stat
-
-    mode = SHARED_STORE_MODE if os.geteuid() == 0 else PRIVATE_STORE_MODE
-    root.mkdir(mode=mode, parents=True, exist_ok=True)
-    info = root.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
-        raise RuntimeUnavailable(f"vectraguard: {root} is not a directory of yours that only you can write",
-                                 hint=f"remove it (it may have been planted by another user): rm -rf {root}")
-    if stat.S_IMODE(info.st_mode) != mode:
-        os.chmod(root, mode)
-
-
 @contextmanager
 def _writer_lock(root: Path) -> Iterator[None]:
-    _ensure_store(root)
+    # Root's trees are reached by path by the unprivileged user a rootful lite
+    # sandbox's bubblewrap runs as (lite/support.py): bubblewrap resolves bind
+    # sources by name after entering its user namespace, even those given as
+    # descriptors (bubblewrap issue #570). So root's store is searchable by
+    # others (never listable or writable); a user's stays private.
+    paths.ensure_own_dir(root, searchable=os.geteuid() == 0)
     fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
