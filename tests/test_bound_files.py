@@ -167,3 +167,25 @@ def test_a_file_over_the_size_cap_is_not_read(tmp_path: Path, monkeypatch: pytes
     big.write_bytes(b"x" * (1024 * 1024))
     assert sha256(str(big)) == (hashlib.sha256(b"x" * (1024 * 1024)).hexdigest(), "")
 
+
+
+@pytest.mark.parametrize("line", ["python3 k1.py", "sh k7.sh", "sh /proc/kmsg", "sh link.sh", "sh fifo.sh"])
+def test_the_judge_never_blocks_on_a_kernel_file_a_script_names(tmp_path: Path, line: str) -> None:
+    """Found by a blind attack: the judge read /proc/kmsg (a regular file of size 0
+    whose read blocks, and consumes the host's kernel log) because a script
+    named it, and `vectraguard check` or `run` hung on the host. A file the
+    judge reads must say how much it holds, and only that much is read."""
+    import subprocess
+    import sys
+
+    (tmp_path / "k1.py").write_text('print(open("/proc/kmsg").read(1))\n')
+    (tmp_path / "k7.sh").write_text(". /proc/kmsg\n")
+    (tmp_path / "link.sh").symlink_to("/proc/kmsg")
+    os.mkfifo(tmp_path / "fifo.sh")
+    env = {**os.environ, "VECTRAGUARD_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "vectraguard", "check", "-p", "default", "--", *line.split()],
+                              cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`vectraguard check -- {line}` hung (it read a file that never ends)")
+    assert done.returncode in (0, 1, 2, 125) and b"Traceback" not in done.stderr, done.stderr

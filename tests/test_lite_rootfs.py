@@ -347,3 +347,14 @@ def test_image_unpack_exports_the_default_image_through_podman(root: Path) -> No
     # Once unpacked, a second call finds the tree without exporting again.
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0 and again.stdout == done.stdout and "unpacking" not in again.stderr
+
+
+def test_a_reference_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    """Found by a blind attack: `image unpack $'\\xff'` was an internal error (UnicodeEncodeError)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "vectraguard", "image", "unpack", b"\xff".decode(errors="surrogateescape")],
+                          capture_output=True, env={**os.environ, "VECTRAGUARD_ROOTFS_DIR": str(tmp_path)}, timeout=120)
+    assert done.returncode == 125 and b"not UTF-8" in done.stderr and b"internal error" not in done.stderr, done.stderr
+    assert unpacked.lookup(b"\xff".decode(errors="surrogateescape"), tmp_path) is None

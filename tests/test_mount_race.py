@@ -172,3 +172,17 @@ def test_a_swapped_mount_source_is_never_what_the_sandbox_gets(
                               f"({seen_data} got data, {refused} refused)")
     assert seen_data > 0, f"no try mounted the real directory ({refused} refused: {sorted(reasons)[:5]})"
     assert not other, f"unexpected listings: {other[:3]}"
+
+
+def test_the_mount_table_is_split_on_newlines_only() -> None:
+    """Found by a blind attack: a working directory named with a carriage
+    return was refused as "replaced between its check and the mount":
+    str.splitlines() also splits on \\r, \\f, \\v and \\x1c-\\x1e, which the
+    kernel leaves unescaped in /proc/PID/mountinfo (it escapes only space,
+    tab, newline and backslash)."""
+    from vectraguard.sandbox.held import parse_mountinfo
+
+    line = "36 35 0:40 / /work/odd\rname\x1cx rw,nosuid - tmpfs tmpfs rw\n"
+    (entry,) = parse_mountinfo(line + "37 35 0:41 / /tmp\\040x ro - tmpfs tmpfs ro\n")[:1]
+    assert entry.mount_point == "/work/odd\rname\x1cx" and "nosuid" in entry.options
+    assert parse_mountinfo(line)[0].mount_point == "/work/odd\rname\x1cx"

@@ -22,7 +22,6 @@ import contextvars
 import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from vectraguard.digests import sha256_hex
@@ -110,13 +109,32 @@ def sha256(path: str) -> tuple[str | None, str]:
 
 
 def _read_text(path: str, max_bytes: int) -> str | None:
+    """Never more than the file says it holds, and never a file that says it
+    holds nothing: the judge runs on the host, before any sandbox, and a
+    script may name a kernel file (/proc/kmsg: size 0, a read that blocks
+    until the kernel logs, and takes what it reads from the host's logger).
+    A pseudo-file's text is the host's, not what the sandbox would see, and
+    an empty script runs nothing: None (cannot be read) for both."""
+    import stat
+
     try:
-        file = Path(path)
-        if not file.is_file() or file.stat().st_size > max_bytes:
-            return None
-        return file.read_text(encoding="utf-8", errors="replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= max_bytes:
+            return None
+        data = b""
+        while len(data) <= info.st_size and (chunk := os.read(fd, info.st_size + 1 - len(data))):
+            data += chunk
+        if len(data) > max_bytes:  # it grew while being read
+            return None
+        return data.decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _fingerprint(text: str | None) -> str | None:

@@ -54,7 +54,10 @@ def _complete_tree(root: Path, hex_id: str) -> UnpackedRoot | None:
 
 def _ref_file(ref: str) -> str:
     """The file name under refs/ for `ref`: percent-quoted, so one name, never a path."""
-    name = quote(ref, safe="")
+    try:
+        name = quote(ref, safe="")
+    except UnicodeEncodeError:  # bytes of the command line that are not UTF-8 (surrogate escapes)
+        raise UsageError(f"vectraguard: {ref!r} is not an image reference (it is not UTF-8)") from None
     if not ref or ref.startswith(".") or len(name) > 255 or not ref.isprintable():
         raise UsageError(f"vectraguard: {ref!r} is not an image reference")
     return name

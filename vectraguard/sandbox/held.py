@@ -170,7 +170,7 @@ def parse_mountinfo(text: str) -> list[MountEntry]:
     """Fields per proc(5): ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER.
     Paths escape space, tab, newline and backslash as octal (\\040)."""
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): a path may hold \r, \f, \x1c... unescaped
         fields = line.split(" ")
         if len(fields) < 6:
             continue
