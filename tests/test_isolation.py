@@ -217,6 +217,43 @@ def test_tmp_and_home_are_size_capped_nosuid_nodev_tmpfs(root: Caller, workspace
     assert "No space left on device" in out and "rc=1" in out
 
 
+SETID_PROBE = """
+import errno, os, stat
+def attempt(name, call):
+    try:
+        call()
+        print(name, "ok")
+    except OSError as exc:
+        print(name, errno.errorcode[exc.errno])
+open("/tmp/plain", "w").close()
+fd = os.open("/tmp/held", os.O_CREAT | os.O_WRONLY, 0o644)
+attempt("chmod-755", lambda: os.chmod("/tmp/plain", 0o755))
+attempt("chmod-4755", lambda: os.chmod("/tmp/plain", 0o4755))
+attempt("chmod-2755", lambda: os.chmod("/tmp/plain", 0o2755))
+attempt("fchmod-6755", lambda: os.fchmod(fd, 0o6755))
+attempt("fchmodat-4755", lambda: os.chmod("plain", 0o4755, dir_fd=os.open("/tmp", os.O_RDONLY)))
+attempt("create-4755", lambda: os.close(os.open("/tmp/c1", os.O_CREAT | os.O_WRONLY, 0o4755)))
+attempt("create-2755-at", lambda: os.close(os.open("c2", os.O_CREAT | os.O_WRONLY, 0o2755, dir_fd=os.open("/tmp", os.O_RDONLY))))
+attempt("create-644", lambda: os.close(os.open("/tmp/c3", os.O_CREAT | os.O_WRONLY, 0o644)))
+attempt("mknod-4755", lambda: os.mknod("/tmp/n1", stat.S_IFREG | 0o4755))
+attempt("tmpfile-4755", lambda: os.close(os.open("/tmp", os.O_TMPFILE | os.O_WRONLY, 0o4755)))
+print("setid-files", [n for n in os.listdir("/tmp") if os.stat("/tmp/" + n).st_mode & 0o6000])
+"""
+
+
+def test_priv05_no_set_uid_or_set_gid_file_can_be_made(root: Caller, workspace: Path, default_image: str) -> None:
+    """A mount's nosuid covers only what runs inside it: a set-id file made in a
+    read-write workspace would be set-id on the host (found by a blind attack on
+    isolation lite). Every call that sets a mode refuses the bits; plain modes work."""
+    result = root.run(["run", "-p", "test-python", *LEVEL, "--yes", "--", "python3", "-c", SETID_PROBE],
+                      cwd=workspace)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    answers = dict(line.split(" ", 1) for line in result.stdout.decode().splitlines())
+    assert answers.pop("setid-files") == "[]"
+    assert answers.pop("chmod-755") == "ok" and answers.pop("create-644") == "ok"
+    assert set(answers.values()) == {"EPERM"}, answers
+
+
 def test_home_is_owned_by_the_sandbox_user_and_writable(root: Caller, workspace: Path) -> None:
     out = inside(root, workspace, "cd && touch .profile-test && stat -c %u . && echo HOME=$HOME")
     assert out.splitlines() == ["1000", "HOME=/home/sandbox"]

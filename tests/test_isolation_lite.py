@@ -23,6 +23,7 @@ from tests.support.vg import TEST_IMAGE, Caller
 from tests.test_isolation import *
 
 LITE = ["--isolation", "lite"]
+DEFAULT_IMAGE = "localhost/vectraguard/default:bookworm"
 
 
 def _lite_missing() -> str:
@@ -35,10 +36,11 @@ pytestmark = pytest.mark.skipif(bool(_lite_missing()), reason=f"no isolation lit
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _at_lite(root: Caller) -> Iterator[None]:
+def _at_lite(root: Caller, default_image: str) -> Iterator[None]:
     """Module-wide, before the module's other fixtures: the test image unpacked for lite, LEVEL set."""
-    unpacked = root.run(["image", "unpack", TEST_IMAGE], cwd=Path("/"), timeout=600)
-    assert unpacked.returncode == 0, unpacked.stderr.decode(errors="replace")
+    for image in (TEST_IMAGE, DEFAULT_IMAGE):  # test-python runs the default image
+        unpacked = root.run(["image", "unpack", image], cwd=Path("/"), timeout=600)
+        assert unpacked.returncode == 0, unpacked.stderr.decode(errors="replace")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(iso, "LEVEL", LITE)
         yield

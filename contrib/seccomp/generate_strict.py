@@ -161,12 +161,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "eventfd", "eventfd2", "cachestat",
     ),
     "paths and metadata": (
-        "open", "openat", "openat2", "creat", "stat", "fstat", "lstat",
+        "stat", "fstat", "lstat",
         "newfstatat", "statx", "statfs", "fstatfs", "access", "faccessat",
         "faccessat2", "readlink", "readlinkat", "getcwd", "chdir", "fchdir",
         "getdents", "getdents64", "mkdir", "mkdirat", "rmdir", "unlink",
         "unlinkat", "rename", "renameat", "renameat2", "link", "linkat",
-        "symlink", "symlinkat", "chmod", "fchmod", "fchmodat", "fchmodat2",
+        "symlink", "symlinkat",
         "chown", "fchown", "lchown", "fchownat", "truncate", "ftruncate",
         "utime", "utimes", "futimesat", "utimensat", "getxattr", "lgetxattr",
         "fgetxattr", "listxattr", "llistxattr", "flistxattr", "setxattr",
@@ -307,6 +307,23 @@ TIOCLINUX = 0x541C
 # mknod/mknodat: fifos, sockets and regular files only; device nodes need
 # CAP_MKNOD today, refusing them here keeps that true if a capability slips in.
 S_IFMT = 0o170000
+
+# No set-user-ID or set-group-ID file is made in a sandbox: a mount's nosuid
+# covers only what runs inside it, and a read-write workspace is the host's
+# own directory. Found by a blind attack on isolation lite, whose rootful
+# sandboxes all run as one host user: a sandbox planted a set-uid copy of a
+# shell in an rw workspace, any local user who ran it became that user, and
+# with it could read and write every running lite sandbox. The mode bits are
+# checked wherever a call sets them: chmod and its relatives; open, openat and
+# creat when they create (O_CREAT or O_TMPFILE); mknod of a regular file.
+# openat2 passes its mode in memory, where a filter cannot look: ENOSYS, which
+# glibc and Go never need (open and openat are what they call), and which the
+# programs that try it first take as "use openat".
+S_ISUID, S_ISGID = 0o4000, 0o2000
+SETID = S_ISUID | S_ISGID
+O_CREAT, O_TMPFILE_BIT = 0o100, 0o20000000  # <asm-generic/fcntl.h>: O_TMPFILE = __O_TMPFILE | O_DIRECTORY
+MODE_ARG = {"chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2, "creat": 1}
+OPEN_ARGS = {"open": (1, 2), "openat": (2, 3)}  # (flags index, mode index)
 NODE_TYPES = {0: "regular (0)", 0o100000: "S_IFREG", 0o010000: "S_IFIFO", 0o140000: "S_IFSOCK"}
 
 # socket: only the address families sandboxes use. AF_UNIX (local IPC:
@@ -389,9 +406,22 @@ def conditional_rules() -> list[Rule]:
                    (low32(1, value),), errno=("EPERM", EPERM))
               for value, name in ((TIOCSTI, "TIOCSTI"), (TIOCLINUX, "TIOCLINUX"))]
     for call, mode_index in (("mknod", 1), ("mknodat", 2)):
-        rules += [Rule((call,), ALLOW, f"{call} {name}", (Arg(mode_index, S_IFMT, kind),))
+        rules += [Rule((call,), ALLOW, f"{call} {name}, neither set-uid nor set-gid",
+                       (Arg(mode_index, S_IFMT | SETID, kind),))
                   for kind, name in NODE_TYPES.items()]
-    return rules + socket_rules()
+    return rules + setid_rules() + socket_rules()
+
+
+def setid_rules() -> list[Rule]:
+    """Every call that sets a file's mode, allowed only without S_ISUID and S_ISGID (above)."""
+    rules = [Rule((call,), ALLOW, f"{call}: no set-uid or set-gid bit", (Arg(index, SETID, 0),))
+             for call, index in MODE_ARG.items()]
+    for call, (flags, mode) in OPEN_ARGS.items():
+        rules += [Rule((call,), ALLOW, f"{call} that creates nothing", (Arg(flags, O_CREAT | O_TMPFILE_BIT, 0),)),
+                  Rule((call,), ALLOW, f"{call} creating a file with no set-uid or set-gid bit",
+                       (Arg(mode, SETID, 0),))]
+    rules.append(Rule(("openat2",), ERRNO, "openat2: its mode is unreadable, use openat", errno=("ENOSYS", ENOSYS)))
+    return rules
 
 
 def socket_rules() -> list[Rule]:
