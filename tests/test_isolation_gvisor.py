@@ -211,6 +211,25 @@ def test_a_workspace_others_cannot_reach_is_refused_before_anything_starts(root:
         shutil.rmtree(top, ignore_errors=True)
 
 
+def test_rootless_gvisor_with_best_effort_limits(rootless: Caller, rootless_workspace: Path) -> None:
+    """Rootless, runsc cannot use cgroups: refused unless the profile accepts
+    best-effort limits; then the level holds from inside (its own kernel,
+    the profile's seccomp, no capabilities, the sandbox user)."""
+    import json
+
+    refused = rootless.run([*iso.UNTRUSTED, *GVISOR, "--", "true"], cwd=rootless_workspace)
+    assert refused.returncode == 125 and "gVisor cannot use cgroups rootless" in refused.stderr.decode(), \
+        refused.stderr
+    result = rootless.run(["run", "-p", "test-best-effort", *GVISOR, "--", "vgprobe", "status"],
+                          cwd=rootless_workspace)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout.decode().splitlines()[-1])
+    assert all(int(status[key], 16) == 0 for key in ("CapInh", "CapPrm", "CapEff", "CapBnd"))
+    assert status["Seccomp"] == 2 and status["uid"] == 1000
+    kernel = rootless.run(["run", "-p", "test-best-effort", *GVISOR, "--", "uname", "-r"], cwd=rootless_workspace)
+    assert kernel.returncode == 0 and kernel.stdout.decode().strip() == "4.4.0", kernel.stderr
+
+
 def _argv0(pid: str) -> bytes:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:

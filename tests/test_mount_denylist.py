@@ -367,3 +367,37 @@ def test_a_refused_mount_is_recorded(as_root: Who) -> None:
     [row] = json.loads(listed.stdout)
     shown = json.loads(who.caller.run(["logs", "show", row["id"], "--json"], cwd=who.ws, extra_env=env).stdout)
     assert message.removeprefix("vectraguard: ").split(";")[0] in shown["events"][0]["reason"]
+
+
+def test_the_protected_paths_also_protect_what_a_link_or_gitdir_file_names(tmp_path: Path) -> None:
+    """A rw workspace's `.git` as a `gitdir:` file or a link, and a linked
+    `.envrc`: what they stand for inside the workspace is bound read-only too
+    (found by a blind attack); a link leaving the workspace adds nothing."""
+    from vectraguard.sandbox.mounts import Mount, protected_mounts
+
+    (tmp_path / "store" / "hooks").mkdir(parents=True)
+    (tmp_path / ".git").write_text("gitdir: store\n")
+    (tmp_path / "envrc.real").write_text("x")
+    (tmp_path / ".envrc").symlink_to("envrc.real")
+    (tmp_path / ".mcp.json").symlink_to("/etc/hostname")
+    found = {m.target: m for m in protected_mounts(Mount(str(tmp_path), "/workspace", False), git_writable=False)}
+    assert set(found) == {"/workspace/.git", "/workspace/store", "/workspace/envrc.real"}
+    assert all(m.read_only for m in found.values()) and found["/workspace/store"].source == str(tmp_path / "store")
+
+
+def test_git_that_never_answers_refuses_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository a sandbox wrote may include a FIFO in its config (found by a
+    blind attack: the next rw run hung forever, and a killed vectraguard left git
+    waiting): git is killed by timeout(1) and the run is refused."""
+    import subprocess
+
+    from vectraguard.workspace import gitguard
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    os.mkfifo(tmp_path / ".git" / "inc")
+    subprocess.run(["git", "-C", str(tmp_path), "config", "include.path", "inc"], check=True)
+    monkeypatch.setattr(gitguard, "GIT_TIMEOUT_S", 2)
+    with pytest.raises(gitguard.GitDidNotAnswer, match="did not answer"):
+        gitguard.configured(str(tmp_path))
+    left = subprocess.run(["pgrep", "-f", f"safe.directory=\\* rev-parse"], capture_output=True)
+    assert left.returncode != 0, left.stdout  # no git left waiting

@@ -67,3 +67,32 @@ def test_fs07_git_hooks_config_and_envrc_stay_read_only(rootless: Caller, rootle
     assert not (rootless_workspace / ".claude/settings.local.json").exists()
     for name in (".git/config", ".envrc", ".vscode/tasks.json", ".claude/settings.json", ".mcp.json"):
         assert (rootless_workspace / name).read_text() == "original\n"
+
+
+def _own(tree: Path) -> None:
+    for path in [tree, *tree.rglob("*")]:
+        shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER, follow_symlinks=False) if path.is_symlink() else \
+            shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+
+
+def test_fs07_what_a_linked_or_gitdir_git_stands_for_stays_read_only(rootless: Caller,
+                                                                     rootless_workspace: Path) -> None:
+    """Found by a blind attack: with `.git` a symbolic link, or a `gitdir:`
+    file, pointing inside the workspace, the real git directory stayed
+    writable, and the sandbox set core.fsmonitor there for the host's next
+    `git status`. Likewise a linked `.envrc`: its target is what direnv runs."""
+    (rootless_workspace / "gitstore" / "hooks").mkdir(parents=True)
+    (rootless_workspace / "gitstore" / "config").write_text("[core]\n")
+    (rootless_workspace / ".git").symlink_to("gitstore")
+    (rootless_workspace / "envrc.real").write_text("original\n")
+    (rootless_workspace / ".envrc").symlink_to("envrc.real")
+    _own(rootless_workspace)
+    script = ("for f in gitstore/config gitstore/hooks/pre-commit envrc.real; do "
+              "echo evil >> $f 2>/dev/null && echo \"$f=written\" || echo \"$f=refused\"; done; "
+              "echo fine > src.txt && echo src=written")
+    result = rootless.run(["run", "-p", "dev", "--workspace", "rw", "--image", TEST_IMAGE, "--set",
+                           "limits.enforcement=best-effort", "--", "sh", "-c", script], cwd=rootless_workspace)
+    assert result.stdout.decode().split() == ["gitstore/config=refused", "gitstore/hooks/pre-commit=refused",
+                                              "envrc.real=refused", "src=written"], result.stderr
+    assert (rootless_workspace / "gitstore" / "config").read_text() == "[core]\n"
+    assert (rootless_workspace / "envrc.real").read_text() == "original\n"

@@ -188,18 +188,49 @@ PROTECTED_IN_WORKSPACE = (".git/hooks", ".git/config", ".envrc", ".vscode/tasks.
 def protected_mounts(workspace: Mount, *, git_writable: bool) -> tuple[Mount, ...]:
     """Read-only mounts over the sensitive paths that exist in a rw workspace;
     the whole `.git` (directory or `gitdir:` file) unless `git_writable` — a
-    mount point cannot be renamed away, replaced or written."""
+    mount point cannot be renamed away, replaced or written.
+
+    What such a path stands for is protected too, when it lies in the same
+    workspace: the target of a symbolic link (`.envrc -> envrc.real`, `.git ->
+    gitstore`) and the directory a `gitdir:` file names. Found by a blind
+    attack: with `.git` a link or a `gitdir:` file, the real git directory
+    stayed writable, and the sandbox set `core.fsmonitor` there for the
+    host's next `git status` to run. (The link itself is not a mount point
+    and can still be replaced: the end-of-run list names it.)"""
     if workspace.read_only or workspace.overlay:
         return ()
-    found = []
+    found: dict[str, Mount] = {}
     relatives = PROTECTED_IN_WORKSPACE if git_writable else (
         ".git", *(r for r in PROTECTED_IN_WORKSPACE if not r.startswith(".git/")))
     for relative in relatives:
         path = os.path.join(workspace.source, relative)
-        # Only real files and directories of the workspace itself (no symlink games).
-        if os.path.lexists(path) and not os.path.islink(path):
-            found.append(Mount(path, posixpath.join(workspace.target, relative), True))
-    return tuple(found)
+        if not os.path.lexists(path):
+            continue
+        if not os.path.islink(path):
+            found.setdefault(path, Mount(path, posixpath.join(workspace.target, relative), True))
+        for real in _stands_for(path, relative, workspace.source):
+            inside = posixpath.relpath(real, workspace.source)
+            found.setdefault(real, Mount(real, posixpath.join(workspace.target, inside), True))
+    return tuple(found.values())
+
+
+def _stands_for(path: str, relative: str, top: str) -> list[str]:
+    """What a protected path makes the host read instead, inside `top`
+    (resolved, existing): a link's target; for `.git`, also the directory its
+    `gitdir:` line names (gitrepository-layout(5))."""
+    found = []
+    if os.path.islink(path):
+        found.append(os.path.realpath(path))
+    if relative == ".git" and os.path.isfile(path):
+        try:
+            with open(path, "rb") as gitfile:
+                first = gitfile.read(4096).split(b"\n", 1)[0].strip()
+        except OSError:
+            first = b""
+        if first.startswith(b"gitdir:"):
+            named = os.fsdecode(first[len(b"gitdir:"):].strip())
+            found.append(os.path.realpath(os.path.join(os.path.dirname(os.path.realpath(path)), named)))
+    return [real for real in found if real != top and real.startswith(top.rstrip("/") + "/") and os.path.exists(real)]
 
 
 @record

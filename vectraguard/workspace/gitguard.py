@@ -38,9 +38,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vectraguard import errors
 from vectraguard.workspace.changeset import ABSENT, DIRECTORY, FILE, Change
 
-GIT_TIMEOUT_S = 30
+GIT_TIMEOUT_S = 10
+# coreutils timeout(1) after it sent KILL: 128+9, or killed by it itself (it re-raises the
+# signal it sent on itself: -9 to subprocess); 127: the command was not found.
+TIMEOUT_KILLED, TIMEOUT_MISSING = (128 + 9, -9), 127
 # What git reads in a git directory (gitrepository-layout(5)).
 GIT_DIR_NAMES = ("HEAD", "config", "config.worktree", "commondir", "gitdir", "objects", "refs", "packed-refs",
                  "hooks", "info", "logs", "index", "worktrees", "modules", "shallow", "branches")
@@ -52,16 +56,38 @@ INFLATE_LIMIT = 1 << 31  # an object that inflates past this is not checked, so 
 Finding = tuple[str, str]  # (path relative to the workspace, why git would use it)
 
 
+class GitDidNotAnswer(errors.PolicyError):
+    """git, asked about a repository a sandbox could have written, did not answer in time."""
+
+
 def _git(args: Sequence[str], cwd: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes] | None:
+    """git's answer; None without git. The repository may be one a sandbox
+    wrote (found by a blind attack: an `include.path` naming a FIFO, or
+    /dev/tty, kept git — and the run — waiting forever, and a git orphaned
+    by a killed vectraguard waited on). So git runs in a session of its own
+    (no controlling terminal: /dev/tty cannot be opened), under coreutils'
+    `timeout`, which kills it even if we are gone; GitDidNotAnswer when it
+    had to."""
     git = shutil.which("git")
     if git is None:
         return None
     try:
-        return subprocess.run([git, "-c", "safe.directory=*", *args], cwd=cwd, capture_output=True,
-                              timeout=GIT_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
+        done = subprocess.run(["timeout", "-s", "KILL", str(GIT_TIMEOUT_S), git, "-c", "safe.directory=*", *args],
+                              cwd=cwd, capture_output=True, timeout=GIT_TIMEOUT_S + 10, check=False,
+                              stdin=subprocess.DEVNULL, start_new_session=True,
                               env=env if env is not None else {**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    except FileNotFoundError:
+        return None  # no coreutils timeout: as without git
     except (OSError, subprocess.SubprocessError):
+        done = None
+    if done is not None and done.returncode == TIMEOUT_MISSING:
         return None
+    if done is None or done.returncode in TIMEOUT_KILLED:
+        raise GitDidNotAnswer(
+            f"vectraguard: git did not answer within {GIT_TIMEOUT_S} s about the repository in {cwd}: its "
+            "configuration may include something that never ends (a FIFO, a terminal); nothing ran",
+            hint="look at .git/config (include.path, includeIf) before running git there yourself")
+    return done
 
 
 def _inside(workspace: str, path: str) -> str | None:
