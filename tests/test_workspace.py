@@ -3,6 +3,7 @@ cannot do to the host through it (FS-02, FS-08)."""
 
 from __future__ import annotations
 
+import os
 import pwd
 import shutil
 from pathlib import Path
@@ -70,9 +71,9 @@ def test_fs07_git_hooks_config_and_envrc_stay_read_only(rootless: Caller, rootle
 
 
 def _own(tree: Path) -> None:
+    entry = pwd.getpwnam(ROOTLESS_USER)
     for path in [tree, *tree.rglob("*")]:
-        shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER, follow_symlinks=False) if path.is_symlink() else \
-            shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+        os.lchown(path, entry.pw_uid, entry.pw_gid)
 
 
 def test_fs07_what_a_linked_or_gitdir_git_stands_for_stays_read_only(rootless: Caller,

@@ -36,9 +36,14 @@ def mount_view(isolation: str, inspect: dict[str, Any]) -> MountView:
     return MountView(gofer_pid(int(state.get("ConmonPid") or 0), container_root(inspect)), False)
 
 
-def container_root(inspect: dict[str, Any]) -> int:
-    """The host uid the container's uid 0 maps to (Podman's userns=auto
-    range: HostConfig.IDMappings.UidMap "0:HOST:SIZE"); 0 without a mapping."""
+def container_root(inspect: dict[str, Any]) -> int | None:
+    """The host uid the container's uid 0 maps to, rootful (Podman's
+    userns=auto range: HostConfig.IDMappings.UidMap "0:HOST:SIZE"); 0 without
+    a mapping. None rootless: the map is relative to the user's own user
+    namespace (the caller, then its subordinate ids), and only the caller can
+    start a process under its conmon anyway."""
+    if os.geteuid() != 0:
+        return None
     for entry in ((inspect.get("HostConfig") or {}).get("IDMappings") or {}).get("UidMap") or ():
         inside, host, _ = (str(entry).split(":") + ["", ""])[:3]
         if inside == "0" and host.isdigit():
@@ -46,7 +51,7 @@ def container_root(inspect: dict[str, Any]) -> int:
     return 0
 
 
-def gofer_pid(conmon: int, root_uid: int = 0) -> int:
+def gofer_pid(conmon: int, root_uid: int | None = 0) -> int:
     """runsc's Gofer of the container whose conmon is `conmon`: a child of it,
     running /usr/bin/runsc as the container's root (`root_uid` on the host:
     root, or the first id of its user namespace) with argv[0] `runsc-gofer`
@@ -80,7 +85,7 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def _is_gofer(pid: int, root_uid: int) -> bool:
+def _is_gofer(pid: int, root_uid: int | None) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             argv0 = cmdline.read().split(b"\0", 1)[0]
@@ -88,4 +93,4 @@ def _is_gofer(pid: int, root_uid: int) -> bool:
         exe = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return False
-    return argv0 == b"runsc-gofer" and info.st_uid == root_uid and exe == gvisor.RUNSC
+    return argv0 == b"runsc-gofer" and root_uid in (None, info.st_uid) and exe == gvisor.RUNSC
