@@ -42,6 +42,16 @@ def _bwrap_works_unprivileged() -> bool:
     return subprocess.run(argv, capture_output=True, timeout=60, check=False).returncode == 0
 
 
+def _through(run: LiteRun) -> Finished:
+    """Handshake (`R`), go, and the run's end; the sandbox is killed whatever happens."""
+    try:
+        assert run.handshake().kind == "R"
+        run.go()
+        return run.finish()
+    finally:
+        run.kill()
+
+
 @pytest.fixture(scope="session")
 def init() -> Iterator[Path]:
     for tool in ("bwrap", "gcc", "strip", "setpriv"):
@@ -156,12 +166,7 @@ def test_without_cap_setpcap_the_init_refuses_to_go_on(init: Path, out: Path) ->
         pytest.skip("bwrap cannot make an unprivileged user namespace here")
     run = LiteRun.start(init, [*BASE, "--write", "/mnt"], MARK, unprivileged=True, caps=["CAP_SYS_ADMIN"],
                         bwrap_args=["--bind", str(out), "/mnt"])
-    try:
-        assert run.handshake().kind == "R"
-        run.go()
-        done = run.finish()
-    finally:
-        run.kill()
+    done = _through(run)
     assert done.control == (b"Fvectraguard-lite-init: locking the securebits (bwrap needs --cap-add CAP_SETPCAP): "
                             b"Operation not permitted\n")
     assert (done.status, (out / "marker").exists()) == (125, False)
@@ -408,12 +413,7 @@ def test_a_failure_after_go_runs_nothing(init: Path, unprivileged: bool, out: Pa
                                          message: str) -> None:
     run = LiteRun.start(init, [*BASE, "--write", "/mnt", *args], MARK, unprivileged=unprivileged,
                         bwrap_args=["--bind", str(out), "/mnt"])
-    try:
-        assert run.handshake().kind == "R"
-        run.go()
-        done = run.finish()
-    finally:
-        run.kill()
+    done = _through(run)
     assert done.control == f"Fvectraguard-lite-init: {message}\n".encode()
     assert (done.status, (out / "marker").exists()) == (125, False)
 
@@ -429,12 +429,7 @@ def test_without_landlock_it_fails_closed(init: Path, unprivileged: bool, out: P
                             bwrap_args=["--bind", str(out), "/mnt", "--seccomp", str(outer)])
     finally:
         os.close(outer)
-    try:
-        assert run.handshake().kind == "R"
-        run.go()
-        done = run.finish()
-    finally:
-        run.kill()
+    done = _through(run)
     assert done.control == (b"Fvectraguard-lite-init: Landlock is needed for isolation lite, and this kernel "
                             b"does not provide it: Function not implemented\n")
     assert (done.status, (out / "marker").exists()) == (125, False)
