@@ -98,7 +98,7 @@ def test_sec01_only_the_fixed_environment_reaches_the_sandbox(root: Caller, work
     secrets = {"AWS_SECRET_ACCESS_KEY": "aws-s3cr3t", "GITHUB_TOKEN": "ghp_s3cr3t",
                "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock", "HTTPS_PROXY": "http://proxy.invalid:3128",
                "TERM": "xterm-256color"}
-    result = root.run([*iso.UNTRUSTED, *LITE, "--", "env"], cwd=workspace, extra_env=secrets)
+    result = root.run([*iso.UNTRUSTED, *iso.LEVEL, "--", "env"], cwd=workspace, extra_env=secrets)
     env = dict(line.split("=", 1) for line in result.stdout.decode().splitlines())
     assert set(env) == {"PATH", "HOME", "TERM", "LANG", "HOSTNAME", "PWD"}
     assert env["TERM"] == "xterm-256color" and env["HOME"] == "/home/sandbox" and env["PWD"] == "/workspace"

@@ -48,6 +48,7 @@ class Fds:
     bpf: int  # the seccomp filter, read by the init
     control: int  # the init's end of the control socket
     tty: str = ""  # a terminal session's pseudo-terminal (ours, streams.py), e.g. /dev/pts/3
+    empty: tuple[int, ...] = ()  # empty files, one per PROC_COVERED path
 
 
 def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str, int], ...],
@@ -72,7 +73,7 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
             line += ["--symlink", entry.link, f"/{entry.name}"]
         else:
             line += ["--ro-bind-fd", str(fds.entries[entry.name]), f"/{entry.name}"]
-    line += ["--proc", "/proc", *_dev()]
+    line += ["--proc", "/proc", *_proc_covers(fds.empty), *_dev()]
     if fds.tty:  # a terminal session's: /dev/pts is the sandbox's own devpts
         line += ["--dev-bind", fds.tty, CONSOLE]
     for bind in spec.binds:
@@ -82,6 +83,23 @@ def argv(spec: ContainerSpec, plan: LitePlan, fds: Fds, listen: tuple[tuple[str,
     line += ["--perms", "0444", "--ro-bind-data", str(fds.hosts), "/etc/hosts", "--ro-bind-fd", str(fds.init), ENTRY_TARGET,
              "--remount-ro", "/", "--", ENTRY_TARGET, *init_options(spec, fds, listen), "--", *spec.command]
     return line
+
+
+# The kernel's key lists show the descriptions of every key the sandbox's
+# host uid may view: nothing rootful (a user that owns nothing), but the
+# caller's own keyrings rootless, where the sandbox is the caller (found by
+# the rootless isolation matrix). Covered with an empty file, as runc covers
+# its masked paths (OCI config-linux.md maskedPaths).
+PROC_COVERED = ("/proc/keys", "/proc/key-users")
+
+
+def _proc_covers(empty: tuple[int, ...]) -> list[str]:
+    """An empty read-only file over each of PROC_COVERED: `empty` holds one
+    descriptor of an empty file per path (bwrap reads each to its end)."""
+    if len(empty) != len(PROC_COVERED):
+        raise ValueError("one empty file per covered /proc path is needed")
+    return [part for path, fd in zip(PROC_COVERED, empty)
+            for part in ("--perms", "0444", "--ro-bind-data", str(fd), path)]
 
 
 def _dev() -> list[str]:

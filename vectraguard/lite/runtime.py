@@ -123,8 +123,9 @@ class LiteRuntime:
                 raise errors.IsolationUnavailable(f"vectraguard: isolation lite: no checked source for {bind.target}")
             binds[bind.target] = source.fd
         hosts = keep(_hosts_file(spec))
+        empty = tuple(keep(os.memfd_create("vectraguard-empty", os.MFD_CLOEXEC)) for _ in bwrap_argv.PROC_COVERED)
         return bwrap_argv.Fds(entries, binds, hosts, keep(os.open(self.plan.init_path, os.O_PATH | os.O_CLOEXEC)),
-                              keep(os.open(self.plan.bpf_path, os.O_RDONLY | os.O_CLOEXEC)), -1)
+                              keep(os.open(self.plan.bpf_path, os.O_RDONLY | os.O_CLOEXEC)), -1, empty=empty)
 
     def _cgroup(self, spec: ContainerSpec, stack: ExitStack) -> Any:
         if self.facts.rootless or (spec.memory is None and spec.pids is None and spec.cpus is None):
@@ -140,7 +141,8 @@ class LiteRuntime:
         return group
 
     def _start(self, line: list[str], fds: bwrap_argv.Fds, streams: Streams) -> subprocess.Popen[bytes]:
-        inherited = sorted({*fds.entries.values(), *fds.binds.values(), fds.hosts, fds.init, fds.bpf, fds.control})
+        inherited = sorted({*fds.entries.values(), *fds.binds.values(), fds.hosts, fds.init, fds.bpf, fds.control,
+                            *fds.empty})
         user: dict[str, Any] = {}
         if self.plan.run_as is not None:
             uid, gid = self.plan.run_as
