@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,24 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VECTRAGUARD_SYSTEM_DIR", str(tmp_path / "etc"))
 
 
+_DEFAULT: list[Any] = []
+
+
+def _default_profile() -> tuple[Any, Any]:
+    """The shipped `default` profile and its rules, resolved once for the
+    module: every test runs with empty configuration and system directories
+    (_isolated), so each would resolve the same profile again, validating
+    its layers and compiling the rules' patterns anew."""
+    if not _DEFAULT:
+        profile = profiles.resolve("default", [], profiles.Sources())
+        _DEFAULT.append((profile, rules_of(profile)))
+    return _DEFAULT[0]
+
+
 def judged(line: str, cwd: str | None = "/home/dev/project") -> tuple[str, set[str], set[str]]:
     """(verdict, rule ids, classes) of a line under the default profile."""
-    profile = profiles.resolve("default", [], profiles.Sources())
-    findings = classify(line, rules_of(profile), cwd=cwd)
+    profile, rules = _default_profile()
+    findings = classify(line, rules, cwd=cwd)
     return decide(findings, profile).verdict, {f.rule for f in findings}, {f.cls for f in findings}
 
 
