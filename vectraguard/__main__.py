@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> int:
+    from vectraguard.forkserver import client
+
+    if client.wanted(sys.argv):
+        served = client.run(sys.argv)  # this user's fork server (forkserver/): the imports below are done there
+        if served is not None:
+            sys.stdout.flush()
+            os._exit(served)
     from vectraguard import startup
 
     startup.begin()  # fewer garbage collections while starting (startup.py)

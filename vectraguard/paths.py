@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vectraguard import rundir
+
 
 def _xdg(variable: str, fallback: str) -> Path:
     value = os.environ.get(variable)
@@ -49,13 +51,8 @@ def system_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """A private directory for this user's sockets and locks."""
-    if os.geteuid() == 0:
-        return Path("/run/vectraguard")
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isdir(xdg) and os.stat(xdg).st_uid == os.geteuid():
-        return Path(xdg) / "vectraguard"
-    return Path(f"/tmp/vectraguard-{os.geteuid()}")
+    """A private directory for this user's sockets and locks (rundir.py)."""
+    return Path(rundir.runtime_dir())
 
 
 def hosts_dir() -> Path:

@@ -8,8 +8,9 @@ prompt (or hide part of itself) with terminal escape sequences.
 
 from __future__ import annotations
 
-import os
 from enum import Enum
+
+from vectraguard.terminal import controlling
 
 
 class Answer(Enum):
@@ -25,7 +26,7 @@ def ask(screen: str, remember_for: str | None, *, once: bool = True) -> Answer |
     remember answer, None leaves it out; without `once` (approving ahead of
     time) every yes is remembered. Anything but a yes is a no."""
     try:
-        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fd = controlling.open_terminal()
     except OSError:
         return None
     if once:

@@ -21,7 +21,7 @@ from vectraguard.audit.store import (
     open_store,
 )
 from vectraguard.config.resolved import ResolvedProfile, as_dict, digest
-from vectraguard.runtime.owner import owner_alive
+from vectraguard.runtime.owner import acting_for_client, owner_alive
 from vectraguard.sandbox.mounts import Mount
 
 
@@ -94,7 +94,7 @@ class RunAudit:
             mounts=[{"source": m.source, "target": m.target, "read_only": m.read_only, **({"overlay": True} if m.overlay else {})}
                     for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
-            approvals=self.approvals, isolation=profile.isolation)
+            approvals=self.approvals, isolation=profile.isolation, forkserver=acting_for_client())
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     @staticmethod

@@ -26,7 +26,27 @@ def process_identity(pid: int) -> str | None:
     return None if started is None else f"{pid}:{started}"
 
 
+# A run made by the fork server is owned by the `vectraguard` its user started
+# (the client), not by the server's process that does the work: the client is
+# what a person or a supervisor sees, signals and kills, and that process ends
+# as soon as its client does (forkserver/child.py).
+_acting_for: str | None = None
+
+
+def act_for(identity: str) -> None:
+    """Own this process's runs in the name of `identity` (`PID:STARTTIME`)."""
+    global _acting_for
+    _acting_for = identity
+
+
+def acting_for_client() -> bool:
+    """Whether this process runs on behalf of a fork server's client."""
+    return _acting_for is not None
+
+
 def current_owner() -> str:
+    if _acting_for is not None:
+        return _acting_for
     pid = os.getpid()
     return f"{pid}:{_start_time(pid)}"
 

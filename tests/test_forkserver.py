@@ -1,0 +1,286 @@
+"""The fork server (vectraguard/forkserver/), on real runs: what a served run
+sees and records, who may be served, and that no client ever reaches code,
+a confinement or a server that is not what it would have run itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.vg import Caller, outcome
+from vectraguard.forkserver import client, wire
+
+P = ["run", "-p", "test-untrusted"]
+SERVER = b"vectraguard.forkserver.server"
+
+
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process."""
+    found: dict[int, tuple[int, bytes]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        found[int(entry)] = (int(stat_line[stat_line.rindex(")") + 2:].split()[1]), cmdline)
+    return found
+
+
+def _server_children() -> set[int]:
+    """The processes a fork server forked (each runs one request)."""
+    table = _processes()
+    return {pid for pid, (parent, cmdline) in table.items()
+            if SERVER in cmdline and parent in table and SERVER in table[parent][1]}
+
+
+def _until(condition: object, what: str, within: float = 30.0) -> None:
+    """Wait for `condition()` (a callable) to hold, polling; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {within:g} s")
+        time.sleep(0.05)
+
+
+def _socket_of(caller: Caller, extra_env: dict[str, str] | None = None) -> Path:
+    """The server socket `caller`'s runs look for (their runtime directory, this package's name)."""
+    if caller.user is None:
+        runtime = Path("/run/vectraguard")
+    else:
+        import pwd
+
+        runtime = Path(f"/tmp/vectraguard-{pwd.getpwnam(caller.user).pw_uid}")
+    return runtime / Path(client.socket_path()).name
+
+
+def _serve(caller: Caller, extra_env: dict[str, str] | None = None) -> None:
+    """Start `caller`'s fork server (a second one exits at once) and wait for its socket."""
+    argv, env = caller.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], extra_env)
+    subprocess.run(argv, env=env, cwd="/", check=True, timeout=60, start_new_session=True)
+    path = _socket_of(caller)
+    _until(lambda: path.exists(), f"the fork server's socket {path}")
+
+
+def _popen(caller: Caller, args: list[str], extra_env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    argv, env = caller.argv(caller.vg(args), extra_env)
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+def _started(caller: Caller, cwd: Path, private: dict[str, str]) -> dict[str, object]:
+    return caller.last_session(cwd, private)["events"][0]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def private(data_dir: Path) -> dict[str, str]:
+    return {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+
+
+def test_a_served_run_is_the_callers_own_and_says_it_was_served(root: Caller, workspace: Path,
+                                                                 private: dict[str, str]) -> None:
+    _serve(root)
+    (workspace / "note.txt").write_text("from the workspace\n")
+    env = {**private, "GREETING": "hello from the caller", "TZ": "Pacific/Auckland"}
+    proc = _popen(root, [*P, "--env", "GREETING", "--", "sh", "-c",
+                         'cat note.txt; echo "$GREETING"; echo err >&2; exit 7'], env, workspace)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 7, err
+    assert out == b"from the workspace\nhello from the caller\n"
+    assert err == b"err\n"
+    root.wait_for_removals()
+    started = _started(root, workspace, private)
+    assert started["forkserver"] is True
+    assert str(started["owner"]).startswith(f"{proc.pid}:")  # the `vectraguard` the caller started owns it
+    assert started["cwd"] == str(workspace)
+
+
+def test_concurrent_served_runs_keep_their_own_environment_and_directory(root: Caller, tmp_path: Path,
+                                                                        private: dict[str, str]) -> None:
+    _serve(root)
+    procs = []
+    for name in ("first", "second", "third"):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "who").write_text(name)
+        procs.append((name, _popen(root, [*P, "--env", "WHO", "--", "sh", "-c", 'echo "$WHO $(cat who)"'],
+                                   {**private, "WHO": name}, directory)))
+    for name, proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert (proc.returncode, out) == (0, f"{name} {name}\n".encode()), err
+    root.wait_for_removals()
+
+
+def test_ctrl_c_reaches_a_served_run(root: Caller, workspace: Path, private: dict[str, str]) -> None:
+    _serve(root)
+    proc = _popen(root, [*P, "--", "sh", "-c", "echo ready; sleep 300"], private, workspace)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted; sandbox stopped and removed" in err
+    root.wait_for_removals()
+    session = root.last_session(workspace, private)
+    assert session["events"][0]["forkserver"] is True
+    assert outcome(session["events"])["status"] == "interrupted"
+
+
+def test_killing_the_client_kills_the_process_running_its_command(root: Caller, workspace: Path,
+                                                                  private: dict[str, str]) -> None:
+    _serve(root)
+    before = _server_children()
+    proc = _popen(root, [*P, "--", "sh", "-c", "echo ready; sleep 300"], private, workspace)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    running = _server_children() - before
+    assert len(running) == 1, "the served run's process was not found"
+    proc.kill()
+    proc.communicate(timeout=30)
+    _until(lambda: not running & _server_children(), "the run's process ending with its client")
+    # As when an in-process run is killed: its sandbox is an orphan, and the next run reaps it.
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=private).returncode == 0
+    listed = json.loads(root.run(["logs", "list", "--json"], cwd=workspace, extra_env=private).stdout)
+    assert [row["status"] for row in listed][:2] == ["ok", "incomplete"]
+
+
+@pytest.mark.parametrize("confinement", [
+    pytest.param(["setpriv", "--no-new-privs", "--"], id="no_new_privs"),
+    pytest.param(["setpriv", "--bounding-set", "-net_raw", "--"], id="smaller-bounding-set"),
+    pytest.param(["unshare", "--mount", "--propagation", "unchanged", "--"], id="own-mount-namespace"),
+    pytest.param(["unshare", "--uts", "--"], id="own-uts-namespace"),
+])
+def test_a_client_more_confined_than_the_server_runs_its_command_itself(
+        root: Caller, workspace: Path, private: dict[str, str], confinement: list[str]) -> None:
+    _serve(root)
+    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo inside"]), private)
+    done = subprocess.run([*confinement, *argv], cwd=workspace, env=env, capture_output=True, timeout=120,
+                          check=False, start_new_session=True)
+    assert (done.returncode, done.stdout) == (0, b"inside\n"), done.stderr
+    root.wait_for_removals()
+    assert _started(root, workspace, private)["forkserver"] is False
+
+
+def test_garbage_on_the_socket_is_refused_and_the_server_keeps_serving(root: Caller, workspace: Path,
+                                                                       private: dict[str, str]) -> None:
+    _serve(root)
+    for payload in (b"", b"\0\0\0\x05hello", b"\xff\xff\xff\xffx", wire.encode(b"/nonexistent", [], [b"x"], [], [], [])):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(30)
+            sock.connect(str(_socket_of(root)))
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+            answer = b"".join(iter(lambda: sock.recv(4096), b""))
+            assert answer == b"" or answer.startswith(b"N"), answer
+    assert root.run([*P, "--", "true"], cwd=workspace, extra_env=private).returncode == 0
+    assert _started(root, workspace, private)["forkserver"] is True
+
+
+def test_a_request_with_descriptors_that_do_not_match_their_names_is_refused() -> None:
+    body = wire.encode(b"/usr/bin/python3", [b"/x"], [b"vectraguard", b"run"], [], [], ["0", "tty", "tty"])
+    with pytest.raises(wire.BadRequest):
+        wire.Request(body[4:])
+    for bad in (b"VGFS2\0x:/p\0a:v", b"VGFS1\0a:v", b"VGFS1\0x:/p\0a:v\0q:what", b"VGFS1\0x:/p\0a:v\0e:=x",
+                b"VGFS1\0x:/p\0a:v\0s:7:utf-8:strict", b"VGFS1\0x:/p\0a:v\0f:0,0"):
+        with pytest.raises(wire.BadRequest):
+            wire.Request(bad)
+
+
+def test_another_user_cannot_reach_roots_server(root: Caller, rootless: Caller) -> None:
+    _serve(root)
+    probe = ("import socket, sys\n"
+             "s = socket.socket(socket.AF_UNIX)\n"
+             "try:\n    s.connect(sys.argv[1])\nexcept PermissionError:\n    print('refused')\n"
+             "else:\n    print('connected')\n")
+    argv, env = rootless.argv([sys.executable, "-c", probe, str(_socket_of(root))])
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "refused\n"
+
+
+def test_a_rootless_caller_is_served_by_its_own_server(rootless: Caller, rootless_workspace: Path) -> None:
+    _serve(rootless)
+    assert rootless.run(["run", "-p", "test-best-effort", "--", "true"], cwd=rootless_workspace).returncode == 0
+    started = rootless.last_session(rootless_workspace)["events"][0]
+    assert started["forkserver"] is True
+
+
+def test_a_runtime_directory_someone_else_made_is_never_connected_to(rootless: Caller) -> None:
+    """A user's runtime directory planted by another (root here, as an attacker
+    would be another user) with a listening socket of the right name: the
+    client must not hand it the command line, environment and terminal."""
+    import pwd
+
+    user = pwd.getpwnam(rootless.user or "")
+    base = Path(tempfile.mkdtemp(prefix="vg-planted-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        xdg = base / "xdg"
+        xdg.mkdir(mode=0o700)
+        os.chown(xdg, user.pw_uid, user.pw_gid)
+        planted = xdg / "vectraguard"
+        planted.mkdir(mode=0o755)  # root's, not the user's
+        env = {"XDG_RUNTIME_DIR": str(xdg), "SECRET_TOKEN": "do-not-send"}
+        argv, full_env = rootless.argv([sys.executable, "-c", "from vectraguard import rundir; print(rundir.runtime_dir())"], env)
+        where = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=60, check=True).stdout
+        assert where == f"{planted}\n"  # the client would look there
+        trap = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        trap.bind(str(planted / Path(client.socket_path()).name))
+        os.chmod(planted / Path(client.socket_path()).name, 0o777)
+        trap.listen(8)
+        trap.setblocking(False)
+        with trap:
+            argv, full_env = rootless.argv(rootless.vg([*P, "--", "true"]), env)
+            subprocess.run(argv, env=full_env, cwd="/", capture_output=True, timeout=120, check=False,
+                           start_new_session=True)
+            with pytest.raises(BlockingIOError):
+                trap.accept()
+    finally:
+        shutil.rmtree(base)
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the package under test, imported through PYTHONPATH: its own server."""
+    import vectraguard
+
+    copy = tmp_path / "tree"
+    shutil.copytree(Path(vectraguard.__file__).parent, copy / "vectraguard",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [tmp_path, copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0))
+    yield copy
+    shutil.rmtree(copy)  # its server sees its directories go, and exits
+
+
+def test_a_change_to_the_installed_code_is_never_served_by_the_old(root: Caller, package_copy: Path) -> None:
+    env = {"PYTHONPATH": str(package_copy)}
+    ask = "from vectraguard.forkserver import client; print(client.socket_path())"
+    argv, full_env = root.argv([sys.executable, "-c", ask], env)
+    path = Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
+                               check=True).stdout.strip())
+    argv, full_env = root.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], env)
+    subprocess.run(argv, env=full_env, cwd="/", check=True, timeout=60, start_new_session=True)
+    _until(lambda: path.exists(), "the copy's fork server")
+    argv, full_env = root.argv([sys.executable, "-m", "vectraguard", "run", "--help"], env)
+
+    def help_text() -> str:
+        return subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60, check=True,
+                              start_new_session=True).stdout
+
+    assert "SRC:DST[:ro|rw]" in help_text() and "CHANGED" not in help_text()
+    cli = package_copy / "vectraguard" / "cli.py"
+    cli.write_text(cli.read_text().replace('metavar="SRC:DST[:ro|rw]"', 'metavar="SRC:DST[:ro|rw]:CHANGED"', 1))
+    assert "SRC:DST[:ro|rw]:CHANGED" in help_text()  # the very next run
+    _until(lambda: not path.exists(), "the old server leaving")

@@ -1,0 +1,250 @@
+"""The fork server's client: the first thing `vectraguard run` and `check` do.
+
+It hands the command line, the environment, the working directory, the
+standard streams and the controlling terminal to this user's fork server
+(forkserver/server.py), forwards the signals it receives to the process
+that runs the command, and exits with that process's status. Whenever the
+server cannot take the request it returns None and the caller runs the
+command itself, as before, starting a server for the next run if none
+answered. Nothing here may import more than `os`, `sys`, `signal` and the
+socket module's C core: this module's whole point is the ~40 ms of imports
+it lets a run skip.
+
+Refused (None, run in-process) when VECTRAGUARD_FORKSERVER is 0/off/no/false,
+for commands other than `run` and `check`, when the runtime directory is
+not private and ours, when whoever listens is not us (SO_PEERCRED), and
+for a background job on its terminal (job control: the server's process
+could read the terminal without being stopped).
+"""
+
+from __future__ import annotations
+
+import _socket
+import os
+import signal
+import sys
+
+from vectraguard import rundir
+from vectraguard.forkserver import wire
+
+COMMANDS = frozenset({"run", "check"})
+OFF = frozenset({"0", "off", "no", "false"})
+# What a terminal or a supervisor sends to end or resize a run (signal(7)); each goes to the run's process.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH, signal.SIGUSR1,
+             signal.SIGUSR2, signal.SIGALRM)
+SO_PEERCRED_SIZE = 12  # struct ucred: pid, uid, gid (socket(7))
+EXIT_LOST = 125
+
+
+def wanted(argv: list[str]) -> bool:
+    """Whether this command line goes to the fork server."""
+    if os.environ.get("VECTRAGUARD_FORKSERVER", "").lower() in OFF:
+        return False
+    for word in argv[1:]:
+        if word == "--":
+            return False
+        if not word.startswith("-"):
+            return word in COMMANDS
+    return False
+
+
+def package_dir() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def socket_path() -> str:
+    """This installation's server socket: one per user, interpreter and
+    copy of the package (its __init__.py's device, inode and mtime: a
+    reinstall is a new server). OSError if the package cannot be stat'ed."""
+    package = package_dir()
+    info = os.stat(os.path.join(package, "__init__.py"))
+    key = 0xCBF29CE484222325  # FNV-1a, 64-bit: a name, not a secret (the directory is private)
+    for byte in os.fsencode(sys.executable) + b"\0" + os.fsencode(package):
+        key = ((key ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    name = f"forkserver-{key:016x}-{info.st_dev:x}-{info.st_ino:x}-{info.st_mtime_ns:x}.sock"
+    return os.path.join(rundir.runtime_dir(), name)
+
+
+def _private_dir(path: str) -> bool | None:
+    """True when `path` is a directory of ours no one else can enter; None when absent."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
+    return (info.st_mode & 0o170000) == 0o040000 and info.st_uid == os.geteuid() and not info.st_mode & 0o077
+
+
+class _Forwarder:
+    """Signal handlers that pass each signal to the run's process, keeping
+    those that arrive before its pid is known."""
+
+    def __init__(self) -> None:
+        self.pidfd: int | None = None
+        self.pending: list[int] = []
+        self.previous = {sig: signal.signal(sig, self.handler) for sig in FORWARDED}
+
+    def handler(self, signum: int, _frame: object) -> None:
+        if self.pidfd is None:
+            self.pending.append(signum)
+            return
+        try:
+            signal.pidfd_send_signal(self.pidfd, signum)
+        except OSError:
+            pass  # the process has ended; its status is on its way
+
+    def attach(self, pid: int) -> None:
+        self.pidfd = os.pidfd_open(pid)
+        for signum in self.pending:
+            signal.pidfd_send_signal(self.pidfd, signum)
+        self.pending.clear()
+
+    def restore(self) -> None:
+        """Back to the handlers before; what arrived meanwhile is raised again here."""
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            signal.raise_signal(signum)
+
+
+def _descriptors() -> tuple[list[int], list[str], list[int]] | None:
+    """The descriptors to pass, their names, and those opened here (to close).
+    None for a background job on its terminal."""
+    fds, names = [], []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue  # closed in the caller: closed in the run too
+        fds.append(fd)
+        names.append(str(fd))
+    opened = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+    fds.append(opened[0])
+    names.append("cwd")
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        tty = -1  # no controlling terminal
+    if tty >= 0:
+        opened.append(tty)
+        try:
+            foreground = os.tcgetpgrp(tty) == os.getpgrp()
+        except OSError:
+            foreground = False
+        if not foreground:
+            for fd in opened:
+                os.close(fd)
+            return None
+        fds.append(tty)
+        names.append("tty")
+    return fds, names, opened
+
+
+def module_path() -> list[str] | None:
+    """sys.path without the entry the interpreter put first (the script's
+    directory, or the working directory for -m and -c), which the server
+    (started with -P) does not have; None when this copy of the package is
+    not found through the rest, so a server could not load it."""
+    path = sys.path if sys.flags.safe_path or sys.flags.isolated else sys.path[1:]
+    return path if os.path.dirname(package_dir()) in path else None
+
+
+def _request(names: list[str], path: list[str]) -> bytes:
+    streams = [(fd, stream.encoding, stream.errors or "strict")
+               for fd, stream in enumerate((sys.stdin, sys.stdout, sys.stderr)) if stream is not None]
+    return wire.encode(os.fsencode(sys.executable), [os.fsencode(entry) for entry in path],
+                       [os.fsencode(word) for word in sys.argv], list(os.environb.items()), streams, names)
+
+
+def _line(sock: _socket.socket) -> bytes:
+    """One answer line, without its newline; b"" at end of stream."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(64)
+        if not chunk:
+            return b""
+        data += chunk
+    return data[:-1]
+
+
+def run(argv: list[str]) -> int | None:
+    """Run `argv` through the fork server: its exit status, or None when
+    the caller must run it itself."""
+    path_entries = module_path()
+    if path_entries is None:
+        return None
+    try:
+        path = socket_path()
+    except OSError:
+        return None
+    private = _private_dir(os.path.dirname(path))
+    if private is None:
+        start_server()
+        return None
+    if not private or len(os.fsencode(path)) >= 108:  # sun_path holds 108 bytes, NUL included (unix(7))
+        return None
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        return _run_on(sock, path, path_entries)
+    finally:
+        sock.close()
+
+
+def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | None:
+    try:
+        sock.connect(path)
+    except (FileNotFoundError, ConnectionRefusedError):
+        start_server()
+        return None
+    except OSError:
+        return None
+    peer = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, SO_PEERCRED_SIZE)
+    if int.from_bytes(peer[4:8], sys.byteorder) != os.geteuid():
+        return None
+    try:
+        passed = _descriptors()
+    except OSError:
+        return None
+    if passed is None:
+        return None
+    fds, names, opened = passed
+    forwarder = _Forwarder()
+    try:
+        try:
+            data = _request(names, path_entries)
+            rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+            sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+            if sent < len(data):
+                sock.sendall(data[sent:])
+        finally:
+            for fd in opened:
+                os.close(fd)
+        answer = _line(sock)
+        if not answer.startswith(b"P"):
+            forwarder.restore()
+            return None
+        forwarder.attach(int(answer[1:]))
+        final = _line(sock)
+    except OSError:
+        forwarder.restore()
+        return None
+    if final.startswith(b"X"):
+        return int(final[1:])
+    os.write(2, b"vectraguard: the process running this command ended without an exit status (fork server); "
+                b"its record says how far it got: vectraguard logs list\n")
+    return EXIT_LOST
+
+
+def start_server() -> None:
+    """Start this user's fork server in the background (a new session, no
+    terminal, standard streams on /dev/null), for the next run. It makes
+    the runtime directory, takes its lock, or exits if another holds it."""
+    null = os.devnull
+    actions = [(os.POSIX_SPAWN_OPEN, 0, null, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
+    try:
+        os.posix_spawn(sys.executable, [sys.executable, "-P", "-m", "vectraguard.forkserver.server"], os.environ,
+                       file_actions=actions, setsid=True)
+    except OSError:
+        pass  # runs stay in-process

@@ -1,0 +1,163 @@
+"""Whether a client may have its command run by this fork server's process.
+
+The process that runs a request is forked from the server, so it carries
+the server's credentials and confinement, not the client's. It may run a
+client's command only when that makes no difference: same user and groups,
+same capabilities, same no_new_privs and seccomp state, same namespaces,
+same LSM label — a client confined in any of these ways (an agent's
+bubblewrap, Codex's seccomp and Landlock: Landlock needs no_new_privs
+unless CAP_SYS_ADMIN, so it shows as no_new_privs) must not escape its
+confinement through the server. Its resource limits, umask and cgroups are
+then taken on (a cgroup it cannot join is a refusal). All of it is read from
+/proc/PID (proc(5)) of the pid the kernel gave with the connection
+(SO_PEERCRED), held by a pidfd (SO_PEERPIDFD, Linux 6.5; pidfd_open before
+that) and checked to still be alive after the reads, so a pid reused in
+between is not mistaken for the client.
+
+Each check returns a reason (str) to refuse, or None.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import select
+import socket
+import sys
+from dataclasses import dataclass
+
+from vectraguard.runtime.owner import process_identity
+
+SO_PEERPIDFD = 77  # <asm-generic/socket.h>, Linux 6.5
+NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
+# /proc/PID/status fields that must be equal to ours.
+SAME_STATUS = ("Uid", "Gid", "Groups", "NoNewPrivs", "Seccomp", "Seccomp_filters", "CapInh", "CapPrm", "CapEff",
+               "CapBnd", "CapAmb")
+# /proc/PID/limits rows (fs/proc/base.c lnames) and their RLIMIT_* numbers (<asm-generic/resource.h>;
+# the resource module lacks RLIMIT_LOCKS).
+LIMITS = {
+    "Max cpu time": 0, "Max file size": 1, "Max data size": 2, "Max stack size": 3, "Max core file size": 4,
+    "Max resident set": 5, "Max processes": 6, "Max open files": 7, "Max locked memory": 8,
+    "Max address space": 9, "Max file locks": 10, "Max pending signals": 11, "Max msgqueue size": 12,
+    "Max nice priority": 13, "Max realtime priority": 14, "Max realtime timeout": 15,
+}
+
+
+@dataclass
+class Peer:
+    """What the run takes on from its client: pid and identity (runtime/owner.py), umask, limits
+    (resource -> (soft, hard)), cgroup lines."""
+
+    pid: int
+    identity: str
+    umask: int
+    limits: dict[int, tuple[int, int]]
+    cgroups: list[str]
+
+
+def _status(pid: int | str) -> dict[str, str]:
+    with open(f"/proc/{pid}/status", encoding="utf-8", errors="replace") as handle:
+        return {key: value.strip() for key, _, value in (line.partition(":") for line in handle)}
+
+
+def _limits(pid: int) -> dict[int, tuple[int, int]]:
+    found: dict[int, tuple[int, int]] = {}
+    with open(f"/proc/{pid}/limits", encoding="ascii") as handle:
+        for line in handle.readlines()[1:]:
+            name, soft, hard = line[:26].strip(), *line[26:].split()[:2]
+            if name in LIMITS:
+                found[LIMITS[name]] = (_limit(soft), _limit(hard))
+    return found
+
+
+def _limit(text: str) -> int:
+    return resource.RLIM_INFINITY if text == "unlimited" else int(text)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EINVAL):
+            return b""  # no LSM answers it (EINVAL): equal to ours, which is absent too
+        raise
+
+
+def _pidfd(conn: socket.socket, pid: int) -> int:
+    try:
+        raw = conn.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+        if raw >= 0:
+            return raw
+    except OSError:
+        pass
+    return os.pidfd_open(pid)
+
+
+def examine(conn: socket.socket) -> Peer | str:
+    """The client at the other end of `conn`, or why it may not be served here."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    pid, uid, gid = (int.from_bytes(creds[i:i + 4], sys.byteorder)
+                     for i in (0, 4, 8))
+    if uid != os.geteuid() or gid != os.getegid():
+        return f"the client runs as uid {uid} gid {gid}, the server as {os.geteuid()} {os.getegid()}"
+    try:
+        pidfd = _pidfd(conn, pid)
+    except OSError as exc:
+        return f"the client's process cannot be held: {exc.strerror}"
+    try:
+        theirs, ours = _status(pid), _status("self")
+        for key in SAME_STATUS:
+            if theirs.get(key) != ours.get(key):
+                return f"the client's {key} differs from the server's"
+        for name in NAMESPACES:
+            try:
+                if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+                    return f"the client is in another {name} namespace"
+            except FileNotFoundError:
+                continue  # this kernel has no such namespace
+        if _read(f"/proc/{pid}/attr/current") != _read("/proc/self/attr/current"):
+            return "the client's LSM label differs from the server's"
+        identity = process_identity(pid)
+        umask = int(theirs["Umask"], 8)
+        limits = _limits(pid)
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
+            cgroups = handle.read().splitlines()
+        if select.select([pidfd], [], [], 0)[0]:  # readable: the process has ended (pidfd_open(2))
+            return "the client's process ended"
+        if identity is None:
+            raise ValueError("no start time")
+    except (OSError, KeyError, ValueError) as exc:
+        return f"the client's process could not be examined: {exc}"
+    finally:
+        os.close(pidfd)
+    return Peer(pid, identity, umask, limits, cgroups)
+
+
+def take_on(peer: Peer) -> str | None:
+    """Give this process the client's limits, umask and cgroups; a reason when one cannot be."""
+    for number, wanted in peer.limits.items():
+        if resource.getrlimit(number) != wanted:
+            try:
+                resource.setrlimit(number, wanted)
+            except (OSError, ValueError) as exc:
+                return f"resource limit {number} of the client cannot be set here: {exc}"
+    os.umask(peer.umask)
+    with open("/proc/self/cgroup", encoding="utf-8") as handle:
+        ours = set(handle.read().splitlines())
+    for line in peer.cgroups:
+        if line in ours:
+            continue
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0":
+            base = "/sys/fs/cgroup"
+        else:
+            name = controllers.removeprefix("name=") if controllers.startswith("name=") else controllers
+            base = f"/sys/fs/cgroup/{name}"
+        try:
+            with open(f"{base}{path}/cgroup.procs", "w", encoding="ascii") as handle:
+                handle.write("0")
+        except OSError as exc:
+            return f"the client's cgroup {path} cannot be joined: {exc.strerror}"
+    return None

@@ -1,0 +1,151 @@
+"""The fork server: a resident process per user that has imported the code
+a run needs, and forks once per `vectraguard run` or `check` to run it.
+
+Started by a client that found none (client.start_server), as
+`python -m vectraguard.forkserver.server`: it leaves the client (fork, the
+parent exits), closes what it inherited, imports every module of the
+package and the standard modules a run imports lazily, takes
+`forkserver-….lock` beside its socket (one server per socket; a second
+exits), binds the socket (0600, in the private runtime directory), and
+serves: each connection is handed to a forked child (child.py) and closed
+here. It never parses a request itself.
+
+It exits when idle for IDLE_S, when its socket is removed or replaced, and
+as soon as anything changes in a directory its code came from (inotify,
+read before each fork, so an upgrade is never served by the old code);
+SIGTERM ends it at once. Children are never waited for: SIGCHLD is
+ignored, so the kernel reaps them (sigaction(2)). Their runs are theirs;
+the server's exit does not touch them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import importlib
+import os
+import pkgutil
+import select
+import signal
+import socket
+import stat
+import sys
+import time
+from pathlib import Path
+
+IDLE_S = 600.0  # ten minutes without a request; the next run starts a new server
+BACKLOG = 64
+# Standard and third-party modules a run imports inside functions (grep "^\s+import" vectraguard/).
+LAZY_IMPORTS = ("asyncio", "base64", "ctypes", "datetime", "difflib", "fcntl", "hashlib", "hmac", "json",
+                "jsonschema", "pty", "pwd", "referencing", "secrets", "shlex", "socket", "sqlite3", "ssl",
+                "struct", "subprocess", "tempfile", "termios", "threading", "traceback", "tty", "zlib")
+NOT_WARMED = ("vectraguard.__main__", "vectraguard.forkserver.server")
+
+
+def _leave_the_client() -> None:
+    if os.fork():
+        os._exit(0)  # the client's child ends here; the server is reparented to init
+    os.chdir("/")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, 1 << 16)
+
+
+def _warm() -> list[str]:
+    """Import what a run may import; the directories the code came from."""
+    import vectraguard
+
+    for name in LAZY_IMPORTS:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    for module in pkgutil.walk_packages(vectraguard.__path__, "vectraguard."):
+        if module.name not in NOT_WARMED:
+            with contextlib.suppress(Exception):  # e.g. lite's binding where libseccomp is missing
+                importlib.import_module(module.name)
+    directories = {os.path.dirname(getattr(module, "__file__", None) or "")
+                   for name, module in list(sys.modules.items()) if name.split(".")[0] == "vectraguard"}
+    return sorted(d for d in directories if d)
+
+
+def main() -> int:
+    _leave_the_client()
+    from vectraguard import paths, rundir
+    from vectraguard.forkserver import child, client, inotify
+
+    path = client.socket_path()
+    try:
+        paths.ensure_private_dir(Path(rundir.runtime_dir()))
+    except Exception:  # noqa: BLE001 - nobody to tell: clients run in-process
+        return 1
+    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another server has it
+    directories = _warm()
+    try:
+        watch = inotify.Watch(directories)
+    except OSError:
+        return 1  # without knowing when the code changes, serving could run stale code
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # a server that died: we hold the lock
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old_umask = os.umask(0o177)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old_umask)
+    listener.listen(BACKLOG)
+    bound = os.stat(path).st_ino
+    identity = (os.fsencode(sys.executable), [os.fsencode(entry) for entry in sys.path])
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.environ.clear()  # the starting client's, secrets included: each run brings its own (child.py)
+    gc.collect()
+    gc.freeze()  # the children share these pages; no collection will write to them (gc.freeze docs)
+    last = time.monotonic()
+    while True:
+        ready, _, _ = select.select([listener, watch.fd], [], [], 5.0)
+        if watch.changed() or not _still_ours(path, bound):
+            break
+        if listener in ready:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            last = time.monotonic()
+            if watch.changed():  # an upgrade just before this request: the client runs it itself
+                conn.close()
+                break
+            try:
+                pid = os.fork()
+            except OSError:
+                conn.close()
+                continue
+            if pid == 0:
+                listener.close()
+                watch.close()
+                os.close(lock)
+                child.serve(conn, identity)
+            conn.close()
+        elif time.monotonic() - last > IDLE_S:
+            break
+    listener.close()
+    if _still_ours(path, bound):
+        os.unlink(path)
+    return 0
+
+
+def _still_ours(path: str, inode: int) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISSOCK(info.st_mode) and info.st_ino == inode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
