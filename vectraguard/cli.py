@@ -162,6 +162,20 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_built: dict[str | None, argparse.ArgumentParser] = {}
+
+
+def parser_for(only: str | None) -> argparse.ArgumentParser:
+    """build_parser(only), built once per process: parsing leaves a parser as
+    it was (argparse keeps what it parses in the namespace it returns), and
+    the fork server (forkserver/server.py) builds those of `run` and `check`
+    before it forks, so a served run does not (~3.5 ms)."""
+    parser = _built.get(only)
+    if parser is None:
+        parser = _built[only] = build_parser(only)
+    return parser
+
+
 def _fill_run(run: argparse.ArgumentParser) -> None:
     run.description, run.epilog = "Run CMD in a fresh sandbox and remove it afterwards.", EPILOG
     _add_run_options(run)
@@ -510,7 +524,7 @@ def main(argv: Sequence[str]) -> int:
 
     try:
         options, command = split_command(argv)
-        parser = build_parser(only=_command_word(options))
+        parser = parser_for(_command_word(options))
         args = parser.parse_args(options)
         diag.configure(-1 if args.quiet else args.verbose)
         sub = getattr(args, f"{args.command_name}_command", None) if args.command_name else None

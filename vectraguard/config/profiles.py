@@ -183,6 +183,21 @@ def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
     return found_layers
 
 
+# The chain a resolution last read, with the name and the Sources object it
+# was read for: a run resolves its profile twice — with its command line's
+# values, then (approvals/decision_key.py) without them — and the second
+# reads the same files again (~6 ms). Reused only for that very Sources
+# object, so the second resolution judges the very layers the first ran.
+_last_chain: tuple[str, Sources, list[Layer]] | None = None
+
+
 def resolve(name: str, overrides: list[Layer], sources: Sources | None = None) -> resolved.ResolvedProfile:
-    merged = merge.merge([*chain(name, sources or Sources()), *overrides])
+    global _last_chain
+    sources = sources or Sources()
+    if _last_chain is not None and _last_chain[0] == name and _last_chain[1] is sources:
+        layers = _last_chain[2]
+    else:
+        layers = chain(name, sources)
+        _last_chain = (name, sources, layers)
+    merged = merge.merge([*layers, *overrides])
     return resolved.build(name, merged)

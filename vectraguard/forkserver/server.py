@@ -64,9 +64,48 @@ def _warm() -> list[str]:
         if module.name not in NOT_WARMED:
             with contextlib.suppress(Exception):  # e.g. lite's binding where libseccomp is missing
                 importlib.import_module(module.name)
+    from vectraguard import cli, resources
+    from vectraguard.forkserver import client
+
+    for command in client.COMMANDS:
+        cli.parser_for(command)
+    with contextlib.suppress(Exception):
+        _compile_shipped_rules()
     directories = {os.path.dirname(getattr(module, "__file__", None) or "")
                    for name, module in list(sys.modules.items()) if name.split(".")[0] == "vectraguard"}
-    return sorted(d for d in directories if d)
+    # The shipped profiles and schemas: what the caches filled above were read from.
+    with contextlib.suppress(Exception):
+        data = resources.data_root()
+        directories |= {str(data / "profiles"), str(data / "profiles" / "fragments"), str(data / "schemas")}
+    return sorted(d for d in directories if d and os.path.isdir(d))
+
+
+def _compile_shipped_rules() -> None:
+    """Compile every pattern of every shipped profile's rules into the
+    process's table (risk/rules.py `compiled`), resolving the profiles with
+    nothing but the shipped layers: configuration, cache and system
+    directories all point at an empty directory, removed afterwards."""
+    import tempfile
+
+    from vectraguard import resources
+    from vectraguard.config import profiles
+    from vectraguard.risk.rules import compile_rules
+
+    saved = dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="vectraguard-forkserver-") as empty:
+        os.environ.clear()
+        os.environ.update({"HOME": empty, "XDG_CONFIG_HOME": empty, "XDG_CACHE_HOME": empty, "XDG_DATA_HOME": empty,
+                           "VECTRAGUARD_SYSTEM_DIR": empty, "VECTRAGUARD_DATA_DIR": empty})
+        try:
+            for path in sorted(resources.profiles_dir().glob("*.yaml")):
+                with contextlib.suppress(Exception):
+                    risk = profiles.resolve(path.stem, [], profiles.Sources()).risk or {}
+                    for rule in compile_rules(risk.get("rules", []), risk.get("patterns", {})):
+                        for regexes in rule.regexes():
+                            regexes.compile_all()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
 
 def main() -> int:

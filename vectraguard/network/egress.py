@@ -67,15 +67,31 @@ class Egress:
         self.log: Any = None
         self.section: dict[str, Any] | None = None
         self._loading: Any = None  # threading.Thread (imported only for an allowlist run)
+        self._served = False
 
     def preload(self) -> None:
-        """Import what plant() needs (asyncio and the proxy: ~20 ms) in a thread,
-        while Podman creates and initialises the container: off the run's path."""
+        """Import what plant() needs (asyncio and the proxy: ~20 ms) and start
+        the servers' event loop, in a thread, while Podman creates and
+        initialises the container: off the run's path."""
         if self.settings is not None and self._loading is None:
             import threading
 
-            self._loading = threading.Thread(target=_import_servers, name="egress-preload", daemon=True)
+            self._loading = threading.Thread(target=self._prepare_servers, name="egress-preload", daemon=True)
             self._loading.start()
+
+    def _prepare_servers(self) -> None:
+        _import_servers()
+        from vectraguard.network.attempts import ConnectionLog
+        from vectraguard.network.dial import Dialer
+        from vectraguard.network.server import EgressServers
+
+        settings = self.settings
+        assert settings is not None
+        log = ConnectionLog()
+        servers = EgressServers(Dialer(settings.allowlist, settings.resolver, settings.upstream), log,
+                                settings.max_connections)
+        servers.run_loop()
+        self.log, self.servers = log, servers
 
     def endpoints(self) -> tuple[tuple[str, int], ...]:
         """Where, on the sandbox's loopback, listeners are wanted (IPv4
@@ -98,17 +114,13 @@ class Egress:
         """Serve the listeners the runtime bound inside the sandbox (in the order of endpoints())."""
         if self._loading is not None:
             self._loading.join()
-        from vectraguard.network.attempts import ConnectionLog
-        from vectraguard.network.dial import Dialer
+        if self.servers is None:  # not preloaded
+            self._prepare_servers()
         from vectraguard.network.forward import forwarder
         from vectraguard.network.proxy import serve_proxy
-        from vectraguard.network.server import EgressServers
 
-        settings = self.settings
-        assert settings is not None and len(listeners) == len(self.endpoints())
-        self.log = ConnectionLog()
-        dialer = Dialer(settings.allowlist, settings.resolver, settings.upstream)
-        self.servers = EgressServers(dialer, self.log, settings.max_connections)
+        assert self.settings is not None and len(listeners) == len(self.endpoints())
+        self._served = True
         self.servers.start([(listeners[0], "proxy", serve_proxy),
                             *((listener, "forwarder", forwarder(name, port))
                               for listener, (name, _, port) in zip(listeners[1:], self._forwards()))])
@@ -120,7 +132,7 @@ class Egress:
         if self.servers is not None:
             self.servers.close()
             self.servers = None
-        if self.log is not None:
+        if self.log is not None and self._served:  # a run that ended before plant() has no network keys
             self.section = self.log.snapshot()
             if self.settings is not None and self.settings.upstream is not None:
                 self.section["network_upstream_proxy"] = self.settings.upstream.redacted()

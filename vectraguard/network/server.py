@@ -90,6 +90,11 @@ class EgressServers:
         self._servers: list[asyncio.AbstractServer] = []
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def run_loop(self) -> None:
+        """Start the event loop's thread, ahead of start() (Egress.preload: while Podman works)."""
+        if not self._thread.is_alive():
+            self._thread.start()
+
     def start(self, listeners: list[tuple[socket.socket, str, Handler]]) -> None:
         """Serve each listener (`via` names it in the record: "proxy", "forwarder")
         with its handler; returns once they are served."""
@@ -99,7 +104,7 @@ class EgressServers:
                 self._servers.append(await asyncio.start_server(self._admit(via, handler), sock=listener,
                                                                 limit=STREAM_LIMIT, backlog=128))
 
-        self._thread.start()
+        self.run_loop()
         asyncio.run_coroutine_threadsafe(open_servers(), self._loop).result(timeout=10)
 
     def close(self) -> None:
