@@ -156,6 +156,32 @@ def test_killing_the_client_kills_the_process_running_its_command(root: Caller, 
     assert [row["status"] for row in listed][:2] == ["ok", "incomplete"]
 
 
+def test_the_served_process_takes_on_the_callers_scheduling_umask_and_limits(root: Caller, workspace: Path,
+                                                                               private: dict[str, str]) -> None:
+    _serve(root)
+    before = _server_children()
+    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo ready; sleep 300"]), private)
+    wrapped = ["nice", "-n", "7", "taskset", "-c", "0", "prlimit", "--nofile=321:654", "sh", "-c",
+               'umask 027; echo 300 > /proc/self/oom_score_adj; exec "$@"', "sh", *argv]
+    proc = subprocess.Popen(wrapped, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        [served] = _server_children() - before
+        status = Path(f"/proc/{served}/status").read_text()
+        assert "\nUmask:\t0027\n" in status
+        assert os.getpriority(os.PRIO_PROCESS, served) == 7
+        assert os.sched_getaffinity(served) == {0}
+        assert Path(f"/proc/{served}/oom_score_adj").read_text().strip() == "300"
+        limits = Path(f"/proc/{served}/limits").read_text()
+        assert any(line.startswith("Max open files") and line.split()[3:5] == ["321", "654"]
+                   for line in limits.splitlines())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    root.wait_for_removals()
+
+
 @pytest.mark.parametrize("confinement", [
     pytest.param(["setpriv", "--no-new-privs", "--"], id="no_new_privs"),
     pytest.param(["setpriv", "--bounding-set", "-net_raw", "--"], id="smaller-bounding-set"),

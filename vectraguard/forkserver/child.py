@@ -42,9 +42,12 @@ class Refused(Exception):
     """The request cannot be served here; the client runs it itself."""
 
 
-def serve(conn: socket.socket, identity: tuple[bytes, list[bytes]]) -> NoReturn:
-    """Handle the request on `conn` and exit; `identity` is the server's
-    (executable, sys.path), which the client's must equal."""
+Identity = tuple[bytes, list[bytes], str]  # sys.executable, sys.path, file-system encoding:error handler
+
+
+def serve(conn: socket.socket, identity: Identity) -> NoReturn:
+    """Handle the request on `conn` and exit; `identity` is the server's,
+    which the client's must equal (it decides which code and how names are read)."""
     try:
         request, fds = _receive(conn)
         try:
@@ -103,9 +106,9 @@ def _receive(conn: socket.socket) -> tuple[wire.Request, dict[str, int]]:
 
 
 def _become(conn: socket.socket, request: wire.Request, fds: dict[str, int],
-            identity: tuple[bytes, list[bytes]]) -> None:
-    if (request.executable, request.path) != identity:
-        raise Refused("the client's interpreter or module path differs from the server's")
+            identity: Identity) -> None:
+    if (request.executable, request.path, request.fs_encoding) != identity:
+        raise Refused("the client's interpreter, module path or file-system encoding differs from the server's")
     client = peers.examine(conn)
     if isinstance(client, str):
         raise Refused(client)

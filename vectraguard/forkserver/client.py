@@ -155,7 +155,8 @@ def _request(names: list[str], path: list[str]) -> bytes:
     streams = [(fd, stream.encoding, stream.errors or "strict")
                for fd, stream in enumerate((sys.stdin, sys.stdout, sys.stderr)) if stream is not None]
     return wire.encode(os.fsencode(sys.executable), [os.fsencode(entry) for entry in path],
-                       [os.fsencode(word) for word in sys.argv], list(os.environb.items()), streams, names)
+                       [os.fsencode(word) for word in sys.argv], list(os.environb.items()), streams, names,
+                       f"{sys.getfilesystemencoding()}:{sys.getfilesystemencodeerrors()}")
 
 
 def _line(sock: _socket.socket) -> bytes:

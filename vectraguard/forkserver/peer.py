@@ -7,8 +7,9 @@ same capabilities, same no_new_privs and seccomp state, same namespaces,
 same LSM label — a client confined in any of these ways (an agent's
 bubblewrap, Codex's seccomp and Landlock: Landlock needs no_new_privs
 unless CAP_SYS_ADMIN, so it shows as no_new_privs) must not escape its
-confinement through the server. Its resource limits, umask and cgroups are
-then taken on (a cgroup it cannot join is a refusal). All of it is read from
+confinement through the server. Its resource limits, umask, scheduling
+(nice value, CPU affinity, policy, I/O priority, OOM score adjustment) and
+cgroups are then taken on (what cannot be taken on is a refusal). All of it is read from
 /proc/PID (proc(5)) of the pid the kernel gave with the connection
 (SO_PEERCRED), held by a pidfd (SO_PEERPIDFD, Linux 6.5; pidfd_open before
 that) and checked to still be alive after the reads, so a pid reused in
@@ -19,6 +20,7 @@ Each check returns a reason (str) to refuse, or None.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import resource
@@ -54,6 +56,72 @@ class Peer:
     umask: int
     limits: dict[int, tuple[int, int]]
     cgroups: list[str]
+    scheduling: Scheduling
+
+
+@dataclass
+class Scheduling:
+    """How the kernel schedules a process: nice value, CPU affinity, policy and
+    its priority (sched(7)), I/O priority (ioprio_get(2): class << 13 | data),
+    OOM score adjustment (proc(5))."""
+
+    nice: int
+    affinity: set[int]
+    policy: int
+    priority: int
+    ioprio: int
+    oom_score_adj: int
+
+    @classmethod
+    def of(cls, pid: int) -> Scheduling:
+        """OSError when `pid` cannot be read; ValueError on an architecture whose ioprio numbers are not known."""
+        with open(f"/proc/{pid}/oom_score_adj", encoding="ascii") as handle:
+            oom = int(handle.read())
+        return cls(os.getpriority(os.PRIO_PROCESS, pid), os.sched_getaffinity(pid), os.sched_getscheduler(pid),
+                   os.sched_getparam(pid).sched_priority, _ioprio_get(pid), oom)
+
+    def apply(self) -> None:
+        """Make this process's scheduling `self`; OSError where the kernel refuses (e.g. a lower nice value)."""
+        here = Scheduling.of(os.getpid())
+        if (here.policy, here.priority) != (self.policy, self.priority):
+            os.sched_setscheduler(0, self.policy, os.sched_param(self.priority))
+        if here.nice != self.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)
+        if here.affinity != self.affinity:
+            os.sched_setaffinity(0, self.affinity)
+        if here.ioprio != self.ioprio:
+            _ioprio_set(self.ioprio)
+        if here.oom_score_adj != self.oom_score_adj:
+            with open("/proc/self/oom_score_adj", "w", encoding="ascii") as handle:
+                handle.write(str(self.oom_score_adj))
+
+
+# ioprio_get/ioprio_set numbers (<asm/unistd.h>); IOPRIO_WHO_PROCESS = 1 (<linux/ioprio.h>).
+_IOPRIO_SYSCALLS = {"x86_64": (252, 251), "aarch64": (31, 30)}
+_IOPRIO_WHO_PROCESS = 1
+
+
+def _ioprio_syscalls() -> tuple[int, int]:
+    machine = os.uname().machine
+    if machine not in _IOPRIO_SYSCALLS:
+        raise ValueError(f"ioprio system call numbers unknown on {machine}")
+    return _IOPRIO_SYSCALLS[machine]
+
+
+def _ioprio_get(pid: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    value = int(libc.syscall(_ioprio_syscalls()[0], _IOPRIO_WHO_PROCESS, pid))
+    if value < 0:
+        errno_value = ctypes.get_errno()
+        raise OSError(errno_value, os.strerror(errno_value), "ioprio_get")
+    return value
+
+
+def _ioprio_set(value: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_ioprio_syscalls()[1], _IOPRIO_WHO_PROCESS, 0, value) < 0:
+        errno_value = ctypes.get_errno()
+        raise OSError(errno_value, os.strerror(errno_value), "ioprio_set")
 
 
 def _status(pid: int | str) -> dict[str, str]:
@@ -124,6 +192,7 @@ def examine(conn: socket.socket) -> Peer | str:
         limits = _limits(pid)
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
             cgroups = handle.read().splitlines()
+        scheduling = Scheduling.of(pid)
         if select.select([pidfd], [], [], 0)[0]:  # readable: the process has ended (pidfd_open(2))
             return "the client's process ended"
         if identity is None:
@@ -132,7 +201,7 @@ def examine(conn: socket.socket) -> Peer | str:
         return f"the client's process could not be examined: {exc}"
     finally:
         os.close(pidfd)
-    return Peer(pid, identity, umask, limits, cgroups)
+    return Peer(pid, identity, umask, limits, cgroups, scheduling)
 
 
 def take_on(peer: Peer) -> str | None:
@@ -144,6 +213,10 @@ def take_on(peer: Peer) -> str | None:
             except (OSError, ValueError) as exc:
                 return f"resource limit {number} of the client cannot be set here: {exc}"
     os.umask(peer.umask)
+    try:
+        peer.scheduling.apply()
+    except (OSError, ValueError) as exc:
+        return f"the client's scheduling cannot be taken on here: {exc}"
     with open("/proc/self/cgroup", encoding="utf-8") as handle:
         ours = set(handle.read().splitlines())
     for line in peer.cgroups:

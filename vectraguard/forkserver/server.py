@@ -138,7 +138,8 @@ def main() -> int:
         os.umask(old_umask)
     listener.listen(BACKLOG)
     bound = os.stat(path).st_ino
-    identity = (os.fsencode(sys.executable), [os.fsencode(entry) for entry in sys.path])
+    identity = (os.fsencode(sys.executable), [os.fsencode(entry) for entry in sys.path],
+                f"{sys.getfilesystemencoding()}:{sys.getfilesystemencodeerrors()}")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)

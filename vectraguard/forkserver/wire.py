@@ -6,6 +6,7 @@ can contain a NUL, so the split is exact):
 
     VGFS1                      the protocol version
     x:EXECUTABLE               sys.executable of the client
+    c:ENCODING:ERRORS          its file-system encoding and error handler (sys.getfilesystemencoding())
     p:ENTRY ...                sys.path, in order
     a:WORD ...                 sys.argv, in order (argv[0] included)
     e:NAME=VALUE ...           the environment
@@ -36,9 +37,9 @@ class BadRequest(ValueError):
 
 
 def encode(executable: bytes, path: list[bytes], argv: list[bytes], environ: list[tuple[bytes, bytes]],
-           streams: list[tuple[int, str, str]], fd_names: list[str]) -> bytes:
+           streams: list[tuple[int, str, str]], fd_names: list[str], fs_encoding: str = "utf-8:surrogateescape") -> bytes:
     """One framed request (see the module docstring)."""
-    fields = [VERSION, b"x:" + executable]
+    fields = [VERSION, b"x:" + executable, b"c:" + fs_encoding.encode("ascii")]
     fields += [b"p:" + entry for entry in path]
     fields += [b"a:" + word for word in argv]
     fields += [b"e:" + name + b"=" + value for name, value in environ]
@@ -56,6 +57,7 @@ class Request:
         if not fields or fields[0] != VERSION:
             raise BadRequest("not a version-1 request")
         self.executable = b""
+        self.fs_encoding = ""
         self.path: list[bytes] = []
         self.argv: list[bytes] = []
         self.environ: dict[bytes, bytes] = {}
@@ -67,6 +69,8 @@ class Request:
                 raise BadRequest("a field without a tag")
             if tag == b"x":
                 self.executable = value
+            elif tag == b"c":
+                self.fs_encoding = value.decode("ascii", "strict")
             elif tag == b"p":
                 self.path.append(value)
             elif tag == b"a":
