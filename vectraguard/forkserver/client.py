@@ -6,9 +6,9 @@ standard streams and the controlling terminal to this user's fork server
 that runs the command, and exits with that process's status. Whenever the
 server cannot take the request it returns None and the caller runs the
 command itself, as before, starting a server for the next run if none
-answered. Nothing here may import more than `os`, `sys`, `signal` and the
-socket module's C core: this module's whole point is the ~40 ms of imports
-it lets a run skip.
+answered. Nothing here may import more than `os`, `sys` and the C cores of
+the signal and socket modules (`signal` itself imports enum, ~3 ms): this
+module's whole point is the ~40 ms of imports it lets a run skip.
 
 Refused (None, run in-process) when VECTRAGUARD_FORKSERVER is 0/off/no/false,
 for commands other than `run` and `check`, when the runtime directory is
@@ -19,9 +19,9 @@ could read the terminal without being stopped).
 
 from __future__ import annotations
 
+import _signal
 import _socket
 import os
-import signal
 import sys
 
 from vectraguard import rundir
@@ -30,8 +30,8 @@ from vectraguard.forkserver import wire
 COMMANDS = frozenset({"run", "check"})
 OFF = frozenset({"0", "off", "no", "false"})
 # What a terminal or a supervisor sends to end or resize a run (signal(7)); each goes to the run's process.
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH, signal.SIGUSR1,
-             signal.SIGUSR2, signal.SIGALRM)
+FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGWINCH, _signal.SIGUSR1,
+             _signal.SIGUSR2, _signal.SIGALRM)
 SO_PEERCRED_SIZE = 12  # struct ucred: pid, uid, gid (socket(7))
 EXIT_LOST = 125
 
@@ -83,30 +83,30 @@ class _Forwarder:
     def __init__(self) -> None:
         self.pidfd: int | None = None
         self.pending: list[int] = []
-        self.previous = {sig: signal.signal(sig, self.handler) for sig in FORWARDED}
+        self.previous = {sig: _signal.signal(sig, self.handler) for sig in FORWARDED}
 
     def handler(self, signum: int, _frame: object) -> None:
         if self.pidfd is None:
             self.pending.append(signum)
             return
         try:
-            signal.pidfd_send_signal(self.pidfd, signum)
+            _signal.pidfd_send_signal(self.pidfd, signum)
         except OSError:
             pass  # the process has ended; its status is on its way
 
     def attach(self, pid: int) -> None:
         self.pidfd = os.pidfd_open(pid)
         for signum in self.pending:
-            signal.pidfd_send_signal(self.pidfd, signum)
+            _signal.pidfd_send_signal(self.pidfd, signum)
         self.pending.clear()
 
     def restore(self) -> None:
         """Back to the handlers before; what arrived meanwhile is raised again here."""
         for sig, previous in self.previous.items():
-            signal.signal(sig, previous)
+            _signal.signal(sig, previous)
         pending, self.pending = self.pending, []
         for signum in pending:
-            signal.raise_signal(signum)
+            _signal.raise_signal(signum)
 
 
 def _descriptors() -> tuple[list[int], list[str], list[int]] | None:
