@@ -56,7 +56,7 @@ def serve(conn: socket.socket, identity: Identity) -> NoReturn:
             for fd in fds.values():
                 if fd not in (0, 1, 2):
                     os.close(fd)
-    except (Refused, wire.BadRequest, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - anything before the answer: nothing ran, the client runs it itself
         _answer(conn, b"N" + str(exc).encode(errors="replace"))
         os._exit(0)
     _arm_hangup(conn)
@@ -196,12 +196,15 @@ def _run() -> int:
     except BaseException:  # noqa: BLE001 - as the interpreter would: a traceback, status 1
         traceback.print_exc()
         status = 1
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        threading._shutdown()  # what Py_FinalizeEx does first
-    atexit = sys.modules.get("atexit")
-    if atexit is not None:
-        atexit._run_exitfuncs()
+    try:
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading._shutdown()  # what Py_FinalizeEx does first
+        atexit = sys.modules.get("atexit")
+        if atexit is not None:
+            atexit._run_exitfuncs()  # prints what a callback raises, as the interpreter's exit does
+    except BaseException:  # noqa: BLE001 - the status is still the run's
+        traceback.print_exc()
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             try:

@@ -166,10 +166,13 @@ def main() -> int:
                 conn.close()
                 continue
             if pid == 0:
-                listener.close()
-                watch.close()
-                os.close(lock)
-                child.serve(conn, identity)
+                try:
+                    listener.close()
+                    watch.close()
+                    os.close(lock)
+                    child.serve(conn, identity)
+                finally:
+                    os._exit(1)  # never back into this loop: a child is not a server
             conn.close()
         elif time.monotonic() - last > IDLE_S:
             break
