@@ -10,7 +10,11 @@ def main() -> int:
     from vectraguard.forkserver import client
 
     if client.wanted(sys.argv):
-        served = client.run(sys.argv)  # this user's fork server (forkserver/): the imports below are done there
+        try:
+            served = client.run(sys.argv)  # this user's fork server (forkserver/): the imports below are done there
+        except KeyboardInterrupt:  # Ctrl-C before the server took the run: nothing ran
+            os.write(2, b"vectraguard: interrupted\n")
+            os._exit(130)
         if served is not None:
             sys.stdout.flush()
             os._exit(served)

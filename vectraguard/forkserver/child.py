@@ -48,6 +48,9 @@ Identity = tuple[bytes, list[bytes], str]  # sys.executable, sys.path, file-syst
 def serve(conn: socket.socket, identity: Identity) -> NoReturn:
     """Handle the request on `conn` and exit; `identity` is the server's,
     which the client's must equal (it decides which code and how names are read)."""
+    peer_pid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4], sys.byteorder)
+    peers.let_attach(peer_pid)  # for the proof (peer.may_look_into_us), undone once it is checked
+    _answer(conn, b"H%d" % os.getpid())
     try:
         request, fds = _receive(conn)
         try:
@@ -109,6 +112,10 @@ def _become(conn: socket.socket, request: wire.Request, fds: dict[str, int],
             identity: Identity) -> None:
     if (request.executable, request.path, request.fs_encoding) != identity:
         raise Refused("the client's interpreter, module path or file-system encoding differs from the server's")
+    proven = "proof" in fds and peers.may_look_into_us(fds["proof"])
+    peers.let_attach(0)
+    if not proven:
+        raise Refused("the client may not look into this process: it is confined in a way the server is not")
     client = peers.examine(conn)
     if isinstance(client, str):
         raise Refused(client)
@@ -125,8 +132,8 @@ def _become(conn: socket.socket, request: wire.Request, fds: dict[str, int],
     for fd in (0, 1, 2):
         if str(fd) in fds:
             os.dup2(fds[str(fd)], fd)
-        else:
-            os.close(fd)  # closed in the client: closed here
+        # Closed in the client: left on the server's /dev/null, never closed, so
+        # that nothing this process opens later becomes the run's stdin or stdout.
     if "tty" in fds:
         controlling.passed = os.dup(fds["tty"])
     _streams(request.streams)

@@ -26,13 +26,16 @@ import sys
 
 from vectraguard import rundir
 from vectraguard.forkserver import wire
+from vectraguard.runtime import signal_sets
 
 COMMANDS = frozenset({"run", "check"})
 OFF = frozenset({"0", "off", "no", "false"})
-# What a terminal or a supervisor sends to end or resize a run (signal(7)); each goes to the run's process.
-FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT, _signal.SIGWINCH, _signal.SIGUSR1,
-             _signal.SIGUSR2, _signal.SIGALRM)
+# What ends a run, resizes its terminal or stops it (runtime/signal_sets.py); each is passed on.
+ENDING = tuple(getattr(_signal, name) for name in signal_sets.ENDING if hasattr(_signal, name))
+RESIZE = _signal.SIGWINCH
+STOPPING = tuple(getattr(_signal, name) for name in signal_sets.STOPPING)
 SO_PEERCRED_SIZE = 12  # struct ucred: pid, uid, gid (socket(7))
+ANSWER_TIMEOUT_S = 5.0  # a server that has not taken the request by then is not waited for
 EXIT_LOST = 125
 
 
@@ -76,50 +79,94 @@ def _private_dir(path: str) -> bool | None:
     return (info.st_mode & 0o170000) == 0o040000 and info.st_uid == os.geteuid() and not info.st_mode & 0o077
 
 
-class _Forwarder:
-    """Signal handlers that pass each signal to the run's process, keeping
-    those that arrive before its pid is known."""
+class _Abandon(Exception):
+    """A signal came before the server took the request: give it up, then act on the signal here."""
 
-    def __init__(self) -> None:
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Forwarder:
+    """The client's signal handlers. Before the run's process is known, a
+    signal that ends or stops abandons the request (the client then acts on
+    it as usual, and runs nothing); after, each is passed on to that process.
+    A stop from the terminal (Ctrl-Z) stops that process and then this one,
+    and continues it when this one is continued in the foreground: in the
+    background a run that reads its terminal is kept stopped, as the
+    terminal would stop an in-process run that reads it (SIGTTIN)."""
+
+    def __init__(self, tty: int | None) -> None:
+        self.tty = tty
         self.pidfd: int | None = None
-        self.pending: list[int] = []
-        self.previous = {sig: _signal.signal(sig, self.handler) for sig in FORWARDED}
+        self.previous = {sig: _signal.signal(sig, self.handler) for sig in (*ENDING, RESIZE, *STOPPING)}
 
     def handler(self, signum: int, _frame: object) -> None:
         if self.pidfd is None:
-            self.pending.append(signum)
+            if signum != RESIZE:  # the run reads the size when it starts
+                raise _Abandon(signum)
             return
+        if signum in STOPPING:
+            self._stop(signum)
+            return
+        self._send(signum)
+
+    def _send(self, signum: int) -> None:
+        assert self.pidfd is not None
         try:
             _signal.pidfd_send_signal(self.pidfd, signum)
         except OSError:
             pass  # the process has ended; its status is on its way
 
+    def _stop(self, signum: int) -> None:
+        self._send(_signal.SIGSTOP)
+        while True:
+            continued: list[int] = []
+            previous = _signal.signal(_signal.SIGCONT, lambda number, _frame: continued.append(number))
+            _signal.signal(signum, _signal.SIG_DFL)
+            _signal.raise_signal(signum)  # stopped here until continued; its handlers run before it returns
+            _signal.signal(signum, self.handler)
+            _signal.signal(_signal.SIGCONT, previous)
+            # Not stopped (an orphaned process group ignores the terminal's stops,
+            # signal(7)): neither is an in-process run, so the run goes on.
+            if not continued or not self._reads_terminal_in_background():
+                break
+            signum = _signal.SIGTTIN
+        self._send(_signal.SIGCONT)
+
+    def _reads_terminal_in_background(self) -> bool:
+        if self.tty is None:
+            return False
+        try:
+            background = os.tcgetpgrp(self.tty) != os.getpgrp()
+            return background and os.isatty(0) and os.path.samestat(os.fstat(0), os.fstat(self.tty))
+        except OSError:
+            return False
+
     def attach(self, pid: int) -> None:
         self.pidfd = os.pidfd_open(pid)
-        for signum in self.pending:
-            _signal.pidfd_send_signal(self.pidfd, signum)
-        self.pending.clear()
 
     def restore(self) -> None:
-        """Back to the handlers before; what arrived meanwhile is raised again here."""
         for sig, previous in self.previous.items():
             _signal.signal(sig, previous)
-        pending, self.pending = self.pending, []
-        for signum in pending:
-            _signal.raise_signal(signum)
 
 
-def _descriptors() -> tuple[list[int], list[str], list[int]] | None:
-    """The descriptors to pass, their names, and those opened here (to close).
-    None for a background job on its terminal."""
-    fds, names = [], []
+def _standard_streams_open() -> bool:
+    """Whether descriptors 0, 1 and 2 are all open. A caller with one closed
+    runs the command itself: the first descriptor opened here (the socket)
+    would take its number and be passed on as that stream."""
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
         except OSError:
-            continue  # closed in the caller: closed in the run too
-        fds.append(fd)
-        names.append(str(fd))
+            return False
+    return True
+
+
+def _descriptors() -> tuple[list[int], list[str], list[int], int | None] | None:
+    """The descriptors to pass, their names, those opened here (to close), and
+    the terminal's. None for a background job on its terminal."""
+    fds, names = [0, 1, 2], ["0", "1", "2"]  # all open: run() checked before opening anything
     opened = [os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
     fds.append(opened[0])
     names.append("cwd")
@@ -139,7 +186,7 @@ def _descriptors() -> tuple[list[int], list[str], list[int]] | None:
             return None
         fds.append(tty)
         names.append("tty")
-    return fds, names, opened
+    return fds, names, opened, tty if tty >= 0 else None
 
 
 def module_path() -> list[str] | None:
@@ -174,7 +221,7 @@ def run(argv: list[str]) -> int | None:
     """Run `argv` through the fork server: its exit status, or None when
     the caller must run it itself."""
     path_entries = module_path()
-    if path_entries is None:
+    if path_entries is None or not _standard_streams_open():
         return None
     try:
         path = socket_path()
@@ -194,6 +241,7 @@ def run(argv: list[str]) -> int | None:
 
 
 def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | None:
+    sock.settimeout(ANSWER_TIMEOUT_S)
     try:
         sock.connect(path)
     except (FileNotFoundError, ConnectionRefusedError):
@@ -210,32 +258,67 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
         return None
     if passed is None:
         return None
-    fds, names, opened = passed
-    forwarder = _Forwarder()
+    fds, names, opened, tty = passed
+    forwarder = _Forwarder(tty)
     try:
         try:
-            data = _request(names, path_entries)
-            rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+            hello = _line(sock)
+            if not hello.startswith(b"H"):
+                _abandon(forwarder, sock)
+                return None
+            # The proof that this process may attach to the one that will run
+            # its command (ptrace access, which a Landlock domain and other
+            # confinement deny towards a less confined process: peer.py).
+            proof = os.open(f"/proc/{int(hello[1:])}/mem", os.O_RDONLY | os.O_CLOEXEC)
+            opened.append(proof)
+            data = _request([*names, "proof"], path_entries)
+            rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (*fds, proof))
             sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
             if sent < len(data):
                 sock.sendall(data[sent:])
         finally:
             for fd in opened:
-                os.close(fd)
+                if fd != tty:
+                    os.close(fd)
         answer = _line(sock)
         if not answer.startswith(b"P"):
-            forwarder.restore()
+            _abandon(forwarder, sock)
             return None
         forwarder.attach(int(answer[1:]))
+        sock.settimeout(None)
         final = _line(sock)
-    except OSError:
+    except _Abandon as abandon:
+        sock.close()  # the server's process ends at the hang-up, having run nothing or been killed
         forwarder.restore()
+        _signal.raise_signal(abandon.signum)
         return None
+    except TimeoutError:
+        # A server that has not answered: unbound, so that later runs start a new
+        # one rather than wait for it too (it exits when it finds its socket gone).
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        _abandon(forwarder, sock)
+        return None
+    except (OSError, ValueError):
+        _abandon(forwarder, sock)
+        return None
+    finally:
+        if tty is not None:
+            os.close(tty)
+    forwarder.restore()
     if final.startswith(b"X"):
         return int(final[1:])
     os.write(2, b"vectraguard: the process running this command ended without an exit status (fork server); "
                 b"its record says how far it got: vectraguard logs list\n")
     return EXIT_LOST
+
+
+def _abandon(forwarder: _Forwarder, sock: _socket.socket) -> None:
+    """The request was not taken: the caller runs the command itself."""
+    sock.close()
+    forwarder.restore()
 
 
 def start_server() -> None:

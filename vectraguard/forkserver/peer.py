@@ -3,11 +3,13 @@
 The process that runs a request is forked from the server, so it carries
 the server's credentials and confinement, not the client's. It may run a
 client's command only when that makes no difference: same user and groups,
-same capabilities, same no_new_privs and seccomp state, same namespaces,
-same LSM label — a client confined in any of these ways (an agent's
-bubblewrap, Codex's seccomp and Landlock: Landlock needs no_new_privs
-unless CAP_SYS_ADMIN, so it shows as no_new_privs) must not escape its
-confinement through the server. Its resource limits, umask, scheduling
+same capabilities, same no_new_privs, no seccomp filter at all (what a
+filter allows cannot be read back), same namespaces, same LSM label, and
+ptrace attach access to the serving process (may_look_into_us: what shows a
+Landlock domain) — a client confined in any of these ways (an agent's
+bubblewrap, Codex's seccomp and Landlock) must not escape its confinement
+through the server. A client that limits its address space or data size
+is not served either: the serving process is the whole server's size. Its resource limits, umask, scheduling
 (nice value, CPU affinity, policy, I/O priority, OOM score adjustment) and
 cgroups are then taken on (what cannot be taken on is a refusal). All of it is read from
 /proc/PID (proc(5)) of the pid the kernel gave with the connection
@@ -163,6 +165,33 @@ def _pidfd(conn: socket.socket, pid: int) -> int:
     return os.pidfd_open(pid)
 
 
+PR_SET_PTRACER = 0x59616D61  # <linux/prctl.h>: Yama's exception for a named process
+
+
+def let_attach(pid: int) -> None:
+    """Let process `pid` pass Yama's ptrace_scope 1 towards this one (it allows
+    a process's descendants only); nothing else changes (prctl(2)). 0 undoes it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PTRACER, pid, 0, 0, 0)  # EINVAL without Yama: nothing to let through
+
+
+def may_look_into_us(proof: int) -> bool:
+    """Whether `proof` is this process's own /proc/PID/mem, opened by the
+    client: opening it takes ptrace attach access to this process
+    (PTRACE_MODE_ATTACH_FSCREDS, proc(5)), which Landlock denies a process
+    in a domain towards any process outside it, root included (landlock(7);
+    measured: read access, /proc/PID/environ, is let through for root), as
+    other confinement (LSMs, Yama's ptrace_scope 2 and 3) may. Nothing else
+    shows a Landlock domain (it sets no_new_privs only when unprivileged)."""
+    try:
+        mine = f"/proc/{os.getpid()}/mem"
+        if os.readlink(f"/proc/self/fd/{proof}") != mine:
+            return False
+        return os.path.samestat(os.fstat(proof), os.stat(mine))
+    except OSError:
+        return False
+
+
 def examine(conn: socket.socket) -> Peer | str:
     """The client at the other end of `conn`, or why it may not be served here."""
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
@@ -179,6 +208,8 @@ def examine(conn: socket.socket) -> Peer | str:
         for key in SAME_STATUS:
             if theirs.get(key) != ours.get(key):
                 return f"the client's {key} differs from the server's"
+        if theirs.get("Seccomp") != "0":  # what a filter allows cannot be read back: none is the only match
+            return "the client runs under a seccomp filter"
         for name in NAMESPACES:
             try:
                 if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
@@ -190,6 +221,10 @@ def examine(conn: socket.socket) -> Peer | str:
         identity = process_identity(pid)
         umask = int(theirs["Umask"], 8)
         limits = _limits(pid)
+        for number, name in ((9, "address space"), (2, "data size")):  # RLIMIT_AS, RLIMIT_DATA
+            if limits.get(number, (resource.RLIM_INFINITY,))[0] != resource.RLIM_INFINITY:
+                # This process is the whole server's size: it could fail where the client would not.
+                return f"the client limits its {name}"
         with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
             cgroups = handle.read().splitlines()
         scheduling = Scheduling.of(pid)

@@ -2,7 +2,7 @@
 a run needs, and forks once per `vectraguard run` or `check` to run it.
 
 Started by a client that found none (client.start_server), as
-`python -m vectraguard.forkserver.server`: it leaves the client (fork, the
+`python -P -m vectraguard.forkserver.server`: it leaves the client (fork, the
 parent exits), closes what it inherited, imports every module of the
 package and the standard modules a run imports lazily, takes
 `forkserver-….lock` beside its socket (one server per socket; a second
@@ -11,8 +11,10 @@ serves: each connection is handed to a forked child (child.py) and closed
 here. It never parses a request itself.
 
 It exits when idle for IDLE_S, when its socket is removed or replaced, and
-as soon as anything changes in a directory its code came from (inotify,
-read before each fork, so an upgrade is never served by the old code);
+as soon as anything changes in a directory its code came from — its own
+package, the standard library, the dependencies, the interpreter's, the
+shipped profiles and schemas (inotify, read before each fork, so an upgrade
+is never served by the old code);
 SIGTERM ends it at once. Children are never waited for: SIGCHLD is
 ignored, so the kernel reaps them (sigaction(2)). Their runs are theirs;
 the server's exit does not touch them.
@@ -71,8 +73,11 @@ def _warm() -> list[str]:
         cli.parser_for(command)
     with contextlib.suppress(Exception):
         _compile_shipped_rules()
-    directories = {os.path.dirname(getattr(module, "__file__", None) or "")
-                   for name, module in list(sys.modules.items()) if name.split(".")[0] == "vectraguard"}
+    # Every module's, the standard library's and the dependencies' too: an
+    # upgrade of any of them is code this process would otherwise keep serving.
+    directories = {os.path.dirname(os.path.realpath(path)) for module in list(sys.modules.values())
+                   if isinstance(path := getattr(module, "__file__", None), str)}
+    directories.add(os.path.dirname(os.path.realpath(sys.executable)))
     # The shipped profiles and schemas: what the caches filled above were read from.
     with contextlib.suppress(Exception):
         data = resources.data_root()
@@ -110,6 +115,8 @@ def _compile_shipped_rules() -> None:
 
 def main() -> int:
     _leave_the_client()
+    if _under_seccomp():
+        return 0  # what a filter allows cannot be compared with a client's: such a server could serve no one
     from vectraguard import paths, rundir
     from vectraguard.forkserver import child, client, inotify
 
@@ -180,6 +187,11 @@ def main() -> int:
     if _still_ours(path, bound):
         os.unlink(path)
     return 0
+
+
+def _under_seccomp() -> bool:
+    with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+        return any(line.split() == ["Seccomp:", "1"] or line.split() == ["Seccomp:", "2"] for line in handle)
 
 
 def _still_ours(path: str, inode: int) -> bool:

@@ -11,12 +11,10 @@ from contextlib import contextmanager
 from types import FrameType
 
 from vectraguard.records import record
+from vectraguard.runtime import signal_sets
 
-# Every signal whose default action ends the process (signal(7)): each stops the sandbox and is
-# recorded as an interruption, instead of ending Vectra Guard with its run left `started`.
-HANDLED_SIGNALS = tuple(getattr(signal, name) for name in (
-    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGIO",
-    "SIGPWR", "SIGXCPU", "SIGXFSZ", "SIGSTKFLT", "SIGTRAP") if hasattr(signal, name))
+# Every signal whose default action ends the process (runtime/signal_sets.py).
+HANDLED_SIGNALS = tuple(getattr(signal, name) for name in signal_sets.ENDING if hasattr(signal, name))
 
 
 @record
