@@ -190,6 +190,7 @@ CONFINE = str(Path(__file__).parent / "support" / "confine.py")
     pytest.param([sys.executable, CONFINE, "seccomp"], id="seccomp-filter-that-allows-everything"),
     pytest.param(["prlimit", "--as=4000000000", "--"], id="address-space-limit"),
     pytest.param(["setpriv", "--no-new-privs", "--"], id="no_new_privs"),
+    pytest.param(["env", "LD_BIND_NOW=1"], id="dynamic-loader-settings"),
     pytest.param(["setpriv", "--bounding-set", "-net_raw", "--"], id="smaller-bounding-set"),
     pytest.param(["unshare", "--mount", "--propagation", "unchanged", "--"], id="own-mount-namespace"),
     pytest.param(["unshare", "--uts", "--"], id="own-uts-namespace"),
@@ -219,9 +220,9 @@ def test_garbage_on_the_socket_is_refused_and_the_server_keeps_serving(root: Cal
             sock.sendall(payload)
             sock.shutdown(socket.SHUT_WR)
             answer = b"".join(iter(lambda: sock.recv(4096), b""))
-            hello, *rest = answer.split(b"\n")
-            assert hello.startswith(b"H"), answer  # the process that would serve it says who it is first
-            assert all(line.startswith(b"N") for line in rest if line), answer  # then refuses: never P, never X
+            ready, *rest = answer.split(b"\n")
+            assert ready == b"R", answer  # the forked process is there; then it refuses: never H, P or X
+            assert all(line.startswith(b"N") for line in rest if line), answer
     assert root.run([*P, "--", "true"], cwd=workspace, extra_env=private).returncode == 0
     assert _started(root, workspace, private)["forkserver"] is True
 
@@ -408,3 +409,19 @@ def _holds(pid: int, path: Path) -> bool:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}") == lock for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
+
+
+def test_the_server_keeps_nothing_of_the_environment_of_the_run_that_started_it(
+        root: Caller, package_copy: Path, workspace: Path, private: dict[str, str]) -> None:
+    env = {**private, "PYTHONPATH": str(package_copy), "SECRET_TOKEN": "do-not-keep"}
+    ask = "from vectraguard.forkserver import client; print(client.socket_path())"
+    argv, full_env = root.argv([sys.executable, "-c", ask], env)
+    path = Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
+                               check=True).stdout.strip())
+    argv, full_env = root.argv([sys.executable, "-m", "vectraguard", *P, "--", "true"], env)
+    assert subprocess.run(argv, env=full_env, cwd=workspace, timeout=120, check=False,
+                          start_new_session=True).returncode == 0  # runs itself, starts the server
+    _until(lambda: path.exists(), "the fork server the run started")
+    [server] = [pid for pid, (_, cmdline) in _processes().items() if SERVER in cmdline and _holds(pid, path)
+                and pid not in _server_children()]
+    assert b"do-not-keep" not in Path(f"/proc/{server}/environ").read_bytes()

@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 import traceback
 from typing import NoReturn
@@ -48,13 +49,13 @@ Identity = tuple[bytes, list[bytes], str]  # sys.executable, sys.path, file-syst
 def serve(conn: socket.socket, identity: Identity) -> NoReturn:
     """Handle the request on `conn` and exit; `identity` is the server's,
     which the client's must equal (it decides which code and how names are read)."""
-    peer_pid = int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4], sys.byteorder)
-    peers.let_attach(peer_pid)  # for the proof (peer.may_look_into_us), undone once it is checked
-    _answer(conn, b"H%d" % os.getpid())
+    _answer(conn, b"R")  # alive: only now does the client pass its descriptors (wire.py)
     try:
         request, fds = _receive(conn)
         try:
-            _become(conn, request, fds, identity)
+            _check_and_take_on(conn, request, identity)
+            _prove(conn)
+            _become(request, fds)
         finally:
             for fd in fds.values():
                 if fd not in (0, 1, 2):
@@ -108,14 +109,9 @@ def _receive(conn: socket.socket) -> tuple[wire.Request, dict[str, int]]:
     return request, dict(zip(request.fd_names, received, strict=True))
 
 
-def _become(conn: socket.socket, request: wire.Request, fds: dict[str, int],
-            identity: Identity) -> None:
+def _check_and_take_on(conn: socket.socket, request: wire.Request, identity: Identity) -> None:
     if (request.executable, request.path, request.fs_encoding) != identity:
         raise Refused("the client's interpreter, module path or file-system encoding differs from the server's")
-    proven = "proof" in fds and peers.may_look_into_us(fds["proof"])
-    peers.let_attach(0)
-    if not proven:
-        raise Refused("the client may not look into this process: it is confined in a way the server is not")
     client = peers.examine(conn)
     if isinstance(client, str):
         raise Refused(client)
@@ -123,11 +119,39 @@ def _become(conn: socket.socket, request: wire.Request, fds: dict[str, int],
     reason = peers.take_on(client)
     if reason is not None:
         raise Refused(reason)
+
+
+def _prove(conn: socket.socket) -> None:
+    """The last check, once every other has passed and this process has the
+    client's limits and cgroups: the client opens this process's
+    /proc/PID/mem (peer.may_look_into_us), let through Yama only meanwhile."""
+    peers.let_attach(_peer_pid(conn))
+    try:
+        _answer(conn, b"H%d" % os.getpid())
+        _, ancillary, _flags, _ = conn.recvmsg(1, socket.CMSG_SPACE(FD_SIZE), socket.MSG_CMSG_CLOEXEC)
+    finally:
+        peers.let_attach(0)
+    proof = [fd for level, kind, payload in ancillary if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+             for fd in array.array("i", payload[:len(payload) - len(payload) % FD_SIZE])]
+    try:
+        if len(proof) != 1 or not peers.may_look_into_us(proof[0]):
+            raise Refused("the client may not attach to this process: it is confined in a way the server is not")
+    finally:
+        for fd in proof:
+            os.close(fd)
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    return int.from_bytes(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4], sys.byteorder)
+
+
+def _become(request: wire.Request, fds: dict[str, int]) -> None:
     os.setpgid(0, 0)  # the server's process group gets none of the run's signals, nor the run the server's
     os.fchdir(fds["cwd"])
     os.environb.clear()
     os.environb.update(request.environ)
     time.tzset()  # time and datetime read TZ when imported, in the server
+    tempfile.tempdir = None  # gettempdir() chooses again, from this environment's TMPDIR
     sys.argv = [os.fsdecode(word) for word in request.argv]
     for fd in (0, 1, 2):
         if str(fd) in fds:

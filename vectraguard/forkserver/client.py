@@ -34,6 +34,8 @@ OFF = frozenset({"0", "off", "no", "false"})
 ENDING = tuple(getattr(_signal, name) for name in signal_sets.ENDING if hasattr(_signal, name))
 RESIZE = _signal.SIGWINCH
 STOPPING = tuple(getattr(_signal, name) for name in signal_sets.STOPPING)
+# sys.path (the identity a request is checked against: child.py) and where the socket is (rundir.py).
+SERVER_ENVIRONMENT = ("PYTHONPATH", "XDG_RUNTIME_DIR")
 SO_PEERCRED_SIZE = 12  # struct ucred: pid, uid, gid (socket(7))
 ANSWER_TIMEOUT_S = 5.0  # a server that has not taken the request by then is not waited for
 EXIT_LOST = 125
@@ -43,6 +45,8 @@ def wanted(argv: list[str]) -> bool:
     """Whether this command line goes to the fork server."""
     if os.environ.get("VECTRAGUARD_FORKSERVER", "").lower() in OFF:
         return False
+    if any(name.startswith("LD_") for name in os.environ):
+        return False  # the dynamic loader's settings (LD_PRELOAD ...) apply to this process, not to a served one
     for word in argv[1:]:
         if word == "--":
             return False
@@ -122,7 +126,7 @@ class _Forwarder:
         self._send(_signal.SIGSTOP)
         while True:
             continued: list[int] = []
-            previous = _signal.signal(_signal.SIGCONT, lambda number, _frame: continued.append(number))
+            previous = _signal.signal(_signal.SIGCONT, lambda number, _frame, seen=continued: seen.append(number))
             _signal.signal(signum, _signal.SIG_DFL)
             _signal.raise_signal(signum)  # stopped here until continued; its handlers run before it returns
             _signal.signal(signum, self.handler)
@@ -135,11 +139,12 @@ class _Forwarder:
         self._send(_signal.SIGCONT)
 
     def _reads_terminal_in_background(self) -> bool:
+        """In the background of the terminal it was given: the run may read it
+        (its stdin, or a question to approve), so it stays stopped."""
         if self.tty is None:
             return False
         try:
-            background = os.tcgetpgrp(self.tty) != os.getpgrp()
-            return background and os.isatty(0) and os.path.samestat(os.fstat(0), os.fstat(self.tty))
+            return os.tcgetpgrp(self.tty) != os.getpgrp()
         except OSError:
             return False
 
@@ -262,6 +267,14 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
     forwarder = _Forwarder(tty)
     try:
         try:
+            if _line(sock) != b"R":  # a process of the server's has taken the connection
+                _abandon(forwarder, sock)
+                return None
+            data = _request(names, path_entries)
+            rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+            sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+            if sent < len(data):
+                sock.sendall(data[sent:])
             hello = _line(sock)
             if not hello.startswith(b"H"):
                 _abandon(forwarder, sock)
@@ -271,11 +284,7 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
             # confinement deny towards a less confined process: peer.py).
             proof = os.open(f"/proc/{int(hello[1:])}/mem", os.O_RDONLY | os.O_CLOEXEC)
             opened.append(proof)
-            data = _request([*names, "proof"], path_entries)
-            rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (*fds, proof))
-            sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
-            if sent < len(data):
-                sock.sendall(data[sent:])
+            sock.sendmsg([b"p"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, proof.to_bytes(4, sys.byteorder))])
         finally:
             for fd in opened:
                 if fd != tty:
@@ -293,12 +302,14 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
         _signal.raise_signal(abandon.signum)
         return None
     except TimeoutError:
-        # A server that has not answered: unbound, so that later runs start a new
-        # one rather than wait for it too (it exits when it finds its socket gone).
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
+        # A server that has not answered: unbound, its lock file too, so that later
+        # runs start a new one rather than wait for it (it exits when it finds its
+        # socket gone; the new one locks a new file: server.py).
+        for stale in (path, path.removesuffix(".sock") + ".lock"):
+            try:
+                os.unlink(stale)
+            except OSError:
+                pass
         _abandon(forwarder, sock)
         return None
     except (OSError, ValueError):
@@ -327,8 +338,11 @@ def start_server() -> None:
     the runtime directory, takes its lock, or exits if another holds it."""
     null = os.devnull
     actions = [(os.POSIX_SPAWN_OPEN, 0, null, os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
+    # Nothing of this caller's environment but where the code is: the server
+    # outlives it and serves others (its environment block stays readable).
+    environment = {name: os.environ[name] for name in SERVER_ENVIRONMENT if name in os.environ}
     try:
-        os.posix_spawn(sys.executable, [sys.executable, "-P", "-m", "vectraguard.forkserver.server"], os.environ,
+        os.posix_spawn(sys.executable, [sys.executable, "-P", "-m", "vectraguard.forkserver.server"], environment,
                        file_actions=actions, setsid=True)
     except OSError:
         pass  # runs stay in-process

@@ -111,6 +111,7 @@ def _compile_shipped_rules() -> None:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            tempfile.tempdir = None  # chosen above from the empty directory's environment: not a run's
 
 
 def main() -> int:
@@ -125,11 +126,17 @@ def main() -> int:
         paths.ensure_private_dir(Path(rundir.runtime_dir()))
     except Exception:  # noqa: BLE001 - nobody to tell: clients run in-process
         return 1
-    lock = os.open(path.removesuffix(".sock") + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    lock_path = path.removesuffix(".sock") + ".lock"
+    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another server has it
+    try:
+        if not os.path.samestat(os.fstat(lock), os.stat(lock_path)):
+            return 0  # unlinked meanwhile (a client gave up on its holder): the next client starts a new server
+    except OSError:
+        return 0
     directories = _warm()
     try:
         watch = inotify.Watch(directories)

@@ -12,13 +12,14 @@ can contain a NUL, so the split is exact):
     e:NAME=VALUE ...           the environment
     s:FD:ENCODING:ERRORS       how the client's sys.stdin/stdout/stderr decode and encode
     f:NAME,NAME...             what the descriptors passed with the frame
-                               (SCM_RIGHTS, in order) are: 0, 1, 2, cwd, tty,
-                               proof (/proc/PID/mem of the process that
-                               said hello, opened by the client: peer.py)
+                               (SCM_RIGHTS, in order) are: 0, 1, 2, cwd, tty
 
-Answers are single lines. `H<pid>` comes first, before the request (the
-process that will run it, which the client proves it may look into); then
-`P<pid>` (the run's process took the request and
+Answers are single lines. `R` comes first, from the process forked for the
+connection: only then does the client send its request, so that no
+descriptor of the client's (its stdout's pipe ...) is ever left in flight
+in a connection a stuck server never accepted, keeping it open. `H<pid>`, once every other check has passed,
+asks for the proof: one byte carrying (SCM_RIGHTS) the client's open
+/proc/PID/mem of that process (peer.may_look_into_us). Then `P<pid>` (the run's process took the request and
 is about to start; from here the client forwards its signals to that pid),
 `N<reason>` (not taken: the client runs the command itself), `X<status>`
 (the run finished with this exit status). End of stream before `P` means
@@ -32,8 +33,8 @@ from __future__ import annotations
 
 VERSION = b"VGFS1"
 MAX_REQUEST = 16 * 1024 * 1024  # argv + environment can reach ARG_MAX (2 MiB by default); far above it
-MAX_FDS = 6
-FD_NAMES = ("0", "1", "2", "cwd", "tty", "proof")
+MAX_FDS = 5
+FD_NAMES = ("0", "1", "2", "cwd", "tty")
 
 
 class BadRequest(ValueError):
