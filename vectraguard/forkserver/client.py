@@ -11,10 +11,13 @@ the signal and socket modules (`signal` itself imports enum, ~3 ms): this
 module's whole point is the ~40 ms of imports it lets a run skip.
 
 Refused (None, run in-process) when VECTRAGUARD_FORKSERVER is 0/off/no/false,
-for commands other than `run` and `check`, when the runtime directory is
-not private and ours, when whoever listens is not us (SO_PEERCRED), and
-for a background job on its terminal (job control: the server's process
-could read the terminal without being stopped).
+for commands other than `run` and `check`, with any LD_* variable set, with
+a standard stream closed, when the runtime directory is not private and
+ours, when whoever listens is not us (SO_PEERCRED), for a background job
+on its terminal (job control: the server's process could read the terminal
+without being stopped), when the server refuses (`N`: peer.py says why) and
+when it does not answer within ANSWER_TIMEOUT_S (then its socket and lock
+are unlinked, so that the next run starts a new one).
 """
 
 from __future__ import annotations
