@@ -44,7 +44,8 @@ def test_a_warm_run_imports_nothing_heavy(root: Caller, workspace: Path) -> None
     # A cache of this test's own: one left by an earlier version must not hide a file never cached now
     # (the shipped default.yaml's `upstream_proxy: null` once kept it out of the cache).
     with tempfile.TemporaryDirectory() as own_cache:
-        profiled = {"PYTHONPROFILEIMPORTTIME": "1", "XDG_CACHE_HOME": own_cache}
+        # In its own process (a served run's client imports next to nothing: test_forkserver.py).
+        profiled = {"PYTHONPROFILEIMPORTTIME": "1", "XDG_CACHE_HOME": own_cache, "VECTRAGUARD_FORKSERVER": "0"}
         cold = root.run(args, cwd=workspace, extra_env=profiled)  # validates and caches profiles and flags
         assert cold.returncode == 0
         assert {"ruamel", "jsonschema"} <= imported_modules(cold.stderr)  # the check sees them when they happen
@@ -80,7 +81,7 @@ NOT_FOR_A_PLAIN_RUN = (
 def test_a_plain_run_imports_only_what_it_uses(root: Caller, workspace: Path) -> None:
     args = ["run", "-p", "test-untrusted", "--", "true"]
     with tempfile.TemporaryDirectory() as own_cache:
-        profiled = {"PYTHONPROFILEIMPORTTIME": "1", "XDG_CACHE_HOME": own_cache}
+        profiled = {"PYTHONPROFILEIMPORTTIME": "1", "XDG_CACHE_HOME": own_cache, "VECTRAGUARD_FORKSERVER": "0"}
         assert root.run(args, cwd=workspace, extra_env=profiled).returncode == 0  # fills the cache
         warm = root.run(args, cwd=workspace, extra_env=profiled)
     assert warm.returncode == 0
