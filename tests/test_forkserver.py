@@ -303,15 +303,26 @@ def package_copy(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(copy)  # its server sees its directories go, and exits
 
 
-def test_a_change_to_the_installed_code_is_never_served_by_the_old(root: Caller, package_copy: Path) -> None:
-    env = {"PYTHONPATH": str(package_copy)}
+def _copy_socket(root: Caller, env: dict[str, str]) -> Path:
+    """The socket path a run with `env` (a package copy's PYTHONPATH) looks for."""
     ask = "from vectraguard.forkserver import client; print(client.socket_path())"
     argv, full_env = root.argv([sys.executable, "-c", ask], env)
-    path = Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
+    return Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
                                check=True).stdout.strip())
+
+
+def _serve_copy(root: Caller, env: dict[str, str]) -> Path:
+    """Start the fork server of a package copy (`env` names it); its socket, once there."""
+    path = _copy_socket(root, env)
     argv, full_env = root.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], env)
     subprocess.run(argv, env=full_env, cwd="/", check=True, timeout=60, start_new_session=True)
     _until(lambda: path.exists(), "the copy's fork server")
+    return path
+
+
+def test_a_change_to_the_installed_code_is_never_served_by_the_old(root: Caller, package_copy: Path) -> None:
+    env = {"PYTHONPATH": str(package_copy)}
+    path = _serve_copy(root, env)
     argv, full_env = root.argv([sys.executable, "-m", "vectraguard", "run", "--help"], env)
 
     def help_text() -> str:
@@ -381,13 +392,7 @@ def test_a_server_that_does_not_answer_is_not_waited_for(root: Caller, package_c
     """A stopped (or frozen) server: the run goes ahead in-process after a bounded
     wait, and the server's socket is taken away so that the next run does not wait."""
     env = {**private, "PYTHONPATH": str(package_copy)}
-    ask = "from vectraguard.forkserver import client; print(client.socket_path())"
-    argv, full_env = root.argv([sys.executable, "-c", ask], env)
-    path = Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
-                               check=True).stdout.strip())
-    argv, full_env = root.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], env)
-    subprocess.run(argv, env=full_env, cwd="/", check=True, timeout=60, start_new_session=True)
-    _until(lambda: path.exists(), "the copy's fork server")
+    path = _serve_copy(root, env)
     [server] = [pid for pid, (_, cmdline) in _processes().items() if SERVER in cmdline and _holds(pid, path)
                 and pid not in _server_children()]
     os.kill(server, signal.SIGSTOP)
@@ -414,10 +419,7 @@ def _holds(pid: int, path: Path) -> bool:
 def test_the_server_keeps_nothing_of_the_environment_of_the_run_that_started_it(
         root: Caller, package_copy: Path, workspace: Path, private: dict[str, str]) -> None:
     env = {**private, "PYTHONPATH": str(package_copy), "SECRET_TOKEN": "do-not-keep"}
-    ask = "from vectraguard.forkserver import client; print(client.socket_path())"
-    argv, full_env = root.argv([sys.executable, "-c", ask], env)
-    path = Path(subprocess.run(argv, env=full_env, cwd="/", capture_output=True, text=True, timeout=60,
-                               check=True).stdout.strip())
+    path = _copy_socket(root, env)
     argv, full_env = root.argv([sys.executable, "-m", "vectraguard", *P, "--", "true"], env)
     assert subprocess.run(argv, env=full_env, cwd=workspace, timeout=120, check=False,
                           start_new_session=True).returncode == 0  # runs itself, starts the server
