@@ -68,12 +68,30 @@ def _socket_of(caller: Caller, extra_env: dict[str, str] | None = None) -> Path:
     return runtime / Path(client.socket_path()).name
 
 
+def _answers(path: Path) -> bool:
+    """Whether a server listens at `path` and forks for a connection (it says R)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        try:
+            sock.connect(str(path))
+            return sock.recv(2) == b"R\n"
+        except OSError:
+            return False
+
+
 def _serve(caller: Caller, extra_env: dict[str, str] | None = None) -> None:
-    """Start `caller`'s fork server (a second one exits at once) and wait for its socket."""
+    """Start `caller`'s fork server (a second one exits at once) and wait until one answers:
+    one that is leaving (its code changed, e.g. reinstalled) may still have its socket."""
     argv, env = caller.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], extra_env)
-    subprocess.run(argv, env=env, cwd="/", check=True, timeout=60, start_new_session=True)
     path = _socket_of(caller)
-    _until(lambda: path.exists(), f"the fork server's socket {path}")
+
+    def answering() -> bool:
+        if _answers(path):
+            return True
+        subprocess.run(argv, env=env, cwd="/", check=True, timeout=60, start_new_session=True)
+        return False
+
+    _until(answering, f"a fork server answering at {path}")
 
 
 def _popen(caller: Caller, args: list[str], extra_env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
