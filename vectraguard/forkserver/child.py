@@ -1,7 +1,9 @@
 """One request, in the process the fork server forked for it.
 
-It reads the request, checks the client (peer.py), becomes the client's
-process in everything a run can see — descriptors, working directory,
+It says it is there (`R`), reads the request, checks the client and takes
+on its limits, scheduling and cgroups (peer.py), asks for the proof that
+the client may attach to it (`H<pid>`, peer.may_look_into_us), becomes the
+client's process in everything a run can see — descriptors, working directory,
 environment (and the time zone read from it), argv, umask, resource
 limits, cgroups, the standard streams' encodings, default signal
 dispositions — then answers `P<pid>` and runs the command line through
