@@ -106,11 +106,15 @@ class _Forwarder:
     def __init__(self, tty: int | None) -> None:
         self.tty = tty
         self.pidfd: int | None = None
+        self.started = False  # the server said P: its process runs the command
+        self.pending: list[int] = []  # signals between P and attach()
         self.previous = {sig: _signal.signal(sig, self.handler) for sig in (*ENDING, RESIZE, *STOPPING)}
 
     def handler(self, signum: int, _frame: object) -> None:
         if self.pidfd is None:
-            if signum != RESIZE:  # the run reads the size when it starts
+            if self.started:
+                self.pending.append(signum)
+            elif signum != RESIZE:  # the run reads the size when it starts
                 raise _Abandon(signum)
             return
         if signum in STOPPING:
@@ -153,6 +157,9 @@ class _Forwarder:
 
     def attach(self, pid: int) -> None:
         self.pidfd = os.pidfd_open(pid)
+        for signum in self.pending:
+            self.handler(signum, None)
+        self.pending.clear()
 
     def restore(self) -> None:
         for sig, previous in self.previous.items():
@@ -214,15 +221,22 @@ def _request(names: list[str], path: list[str]) -> bytes:
                        f"{sys.getfilesystemencoding()}:{sys.getfilesystemencodeerrors()}")
 
 
-def _line(sock: _socket.socket) -> bytes:
-    """One answer line, without its newline; b"" at end of stream."""
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(64)
-        if not chunk:
-            return b""
-        data += chunk
-    return data[:-1]
+class _Lines:
+    """The server's answer lines, one at a time: two may come in one read
+    (a run that ends at once sends P and X together)."""
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock, self.buffer = sock, b""
+
+    def next(self) -> bytes:
+        """One line, without its newline; b"" at end of stream."""
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(64)
+            if not chunk:
+                return b""
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
 
 
 def run(argv: list[str]) -> int | None:
@@ -268,9 +282,10 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
         return None
     fds, names, opened, tty = passed
     forwarder = _Forwarder(tty)
+    lines = _Lines(sock)
     try:
         try:
-            if _line(sock) != b"R":  # a process of the server's has taken the connection
+            if lines.next() != b"R":  # a process of the server's has taken the connection
                 _abandon(forwarder, sock)
                 return None
             data = _request(names, path_entries)
@@ -278,7 +293,7 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
             sent = sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
             if sent < len(data):
                 sock.sendall(data[sent:])
-            hello = _line(sock)
+            hello = lines.next()
             if not hello.startswith(b"H"):
                 _abandon(forwarder, sock)
                 return None
@@ -292,13 +307,11 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
             for fd in opened:
                 if fd != tty:
                     os.close(fd)
-        answer = _line(sock)
+        answer = lines.next()
         if not answer.startswith(b"P"):
             _abandon(forwarder, sock)
             return None
-        forwarder.attach(int(answer[1:]))
-        sock.settimeout(None)
-        final = _line(sock)
+        forwarder.started = True  # from here on, whatever happens, the command is never run again here
     except _Abandon as abandon:
         sock.close()  # the server's process ends at the hang-up, having run nothing or been killed
         forwarder.restore()
@@ -318,6 +331,15 @@ def _run_on(sock: _socket.socket, path: str, path_entries: list[str]) -> int | N
     except (OSError, ValueError):
         _abandon(forwarder, sock)
         return None
+    finally:
+        if tty is not None and not forwarder.started:
+            os.close(tty)
+    try:
+        forwarder.attach(int(answer[1:]))
+        sock.settimeout(None)
+        final = lines.next()
+    except (OSError, ValueError):
+        final = b""
     finally:
         if tty is not None:
             os.close(tty)
