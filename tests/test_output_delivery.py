@@ -96,6 +96,20 @@ def test_closed_pipes_on_stdout_and_stderr_end_the_run_normally(
     assert _logs(root, ["verify"], workspace, data_dir).returncode == 0
 
 
+
+def test_a_run_started_with_stdout_closed_ends_with_the_commands_status_and_no_traceback(
+        root: Caller, workspace: Path, data_dir: Path) -> None:
+    """`vectraguard run ... >&-`: descriptor 1 not open at all (Python's sys.stdout is None), the
+    run is not served by the fork server (forkserver/client.py) and was a traceback at its exit."""
+    argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo gone; exit 3"]), {"VECTRAGUARD_DATA_DIR": str(data_dir)})
+    done = subprocess.run(argv, env=env, cwd=workspace, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(1), timeout=120, check=False)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert b"Traceback" not in done.stderr
+    row, events = _only_session(root, workspace, data_dir)
+    assert (row["status"], row["exit_status"]) == ("failed", 3)
+    assert outcome(events)["output"]["stdout"]["bytes"] == len("gone\n")
+
 def test_stderr_on_a_full_device_is_noted_and_stdout_still_delivered(
         root: Caller, workspace: Path, data_dir: Path) -> None:
     argv, env = root.argv(root.vg([*P, "--", "sh", "-c", "echo out; echo err >&2; exit 0"]),

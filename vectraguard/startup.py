@@ -72,8 +72,9 @@ def exit_now(status: int) -> None:
         return
     run_callbacks()  # what the usual exit runs (logging's shutdown, once asyncio imported it), in its order
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when the process was started with that descriptor closed
+                stream.flush()
     except (OSError, ValueError):
         return  # the usual exit reports it as it always did
     os._exit(status)
