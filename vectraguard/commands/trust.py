@@ -48,7 +48,8 @@ def trust_project(args: argparse.Namespace) -> int:
         _show_changes(found.path, raw, layer, known)
     entry = trust.trust(found.path, raw)
     print(f"trusted {found.path} (sha256 {entry.sha256[:16]}…)")
-    print(f"  default profile: {printable(sources.default_name())}; defines: {printable(', '.join(names)) or 'nothing'}")
+    defines = printable(", ".join(names)) or "nothing"
+    print(f"  default profile: {printable(sources.default_name())}; defines: {defines}")
     print("  any change to the file revokes this trust (versions trusted before stay trusted); "
           "the system policy still applies")
     return 0
@@ -101,7 +102,7 @@ def untrust(args: argparse.Namespace) -> int:
     found = project.find(str(start))
     path = found.path if found else start / project.FILE_NAME
     if trust.untrust(path):
-        print(f"no longer trusted: {path} (every version trusted before is forgotten too)")
+        print(f"no longer trusted: {path}")  # every version: trust.untrust forgets them all
     else:
         print(f"was not trusted: {path}")
     return 0
@@ -121,5 +122,6 @@ def list_trusted(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json(rows)
     else:
-        output.print_table([{**r, "sha256": r["sha256"][:16]} for r in rows], ["path", "sha256", "trusted at", "state", "versions"])
+        output.print_table([{**r, "sha256": r["sha256"][:16]} for r in rows],
+                           ["path", "sha256", "trusted at", "state", "versions"])
     return 0

@@ -117,7 +117,8 @@ def _filesystem(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
 
 _LIMITS: dict[str, Callable[[float], str]] = {
     "cpus": lambda v: f"{v:g}", "memory": lambda v: units.format_size(int(v)), "pids": lambda v: f"{v:g}",
-    "nofile": lambda v: f"{v:g}", "timeout": units.format_duration, "workspace_writes": lambda v: units.format_size(int(v)),
+    "nofile": lambda v: f"{v:g}", "timeout": units.format_duration,
+    "workspace_writes": lambda v: units.format_size(int(v)),
 }
 
 
