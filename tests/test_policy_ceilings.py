@@ -110,6 +110,10 @@ def test_a_shipped_default_above_a_ceiling_is_lowered_and_the_run_proceeds(
         f"limits.memory 512Mi -> 256Mi ({policy}:4)\n")
     quiet = caller.run(["-q", "run", "-p", "test-untrusted", "--", "true"], cwd=workspace, extra_env=env)
     assert (quiet.returncode, quiet.stderr) == (0, b"")
+    # `profile show --explain` shows the value runs get, set by the policy.
+    shown = caller.run(["profile", "show", "test-untrusted", "--explain", "--json"], cwd=workspace, extra_env=env)
+    [memory] = [row for row in json.loads(shown.stdout) if row["key"] == "limits.memory"]
+    assert memory == {"key": "limits.memory", "value": "256Mi", "set by": f"{policy}:4"}
 
 
 def test_a_value_someone_set_beyond_a_ceiling_is_refused(dirs: tuple[Path, Caller, dict[str, str]],
