@@ -21,6 +21,7 @@ WIDER = FIRST + (
     "    env:\n      allow: [AWS_SECRET_ACCESS_KEY]\n"
     "    network:\n      mode: allowlist\n      allow: [evil.example.com]\n"
     '    filesystem:\n      mounts:\n        - {source: "/srv/\\e]0;owned\\a\\e[2J", target: /data, mode: rw}\n'
+    '      protected: ["**/.git", "!.git/objects", "!.git/hooks"]\n'
     "    risk:\n      decisions:\n        destructive: allow\n"
     "    limits:\n      memory: 1Gi\n")
 THIRD = FIRST + "    limits:\n      pids: 64\n"
@@ -69,7 +70,11 @@ def test_trust_shows_what_widens_since_the_last_trusted_version(
         "WIDENS  filesystem.mounts: new rw mount /srv/\\x1b]0;owned\\x07\\x1b[2J -> /data",
         "WIDENS  limits.memory: 512Mi -> 1Gi",
         "WIDENS  risk.decisions.destructive: ask -> allow",
-    }
+        "WIDENS  filesystem.protected: exceptions added: !.git/hooks",
+    } | {line.strip() for line in lines if line.startswith("    WIDENS  filesystem.protected: protected paths removed: ")}
+    assert any(".envrc" in line for line in widened if "protected paths removed" in line)
+    # Fewer exceptions protect more: listed, not marked.
+    assert any(line.startswith("    changed filesystem.protected: exceptions removed: !.git/refs") for line in lines)
     # The file itself, line by line, after the summary; nothing from it reaches the terminal raw.
     assert "    +    network:" in lines and "    +      mode: allowlist" in lines
     assert "\x1b" not in shown and "\x07" not in shown

@@ -97,8 +97,7 @@ def _mounts(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
 
 
 def _filesystem(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
-    changes = [Change(c.key, c.text, not c.widens) for c in _added(
-        "filesystem.protected", "protected paths", old.protected, new.protected)]  # fewer protected paths widen
+    changes = _protected(old.protected, new.protected)
     for key, was, now in [("filesystem.git", old.git_writable, new.git_writable),
                           ("filesystem.noexec_tmpfs", not old.noexec_tmpfs, not new.noexec_tmpfs)]:
         if now and not was:
@@ -112,6 +111,22 @@ def _filesystem(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
                               f"{new.output_passthrough}", new.output_passthrough == "raw"))
     if old.image != new.image:
         changes.append(Change("image", f"image: {old.image} -> {new.image}", False))
+    return changes
+
+
+def _protected(old: tuple[str, ...], new: tuple[str, ...]) -> list[Change]:
+    """A protected path removed widens, as does an exception (`!PATH`) added; the reverse narrows."""
+    key = "filesystem.protected"
+    removed = [p for p in old if p not in new]
+    added = [p for p in new if p not in old]
+    changes = []
+    for entries, verb in ((removed, "removed"), (added, "added")):
+        for exception in (False, True):
+            chosen = [p for p in entries if p.startswith("!") == exception]
+            if chosen:
+                widens = (verb == "removed") != exception
+                what = "exceptions" if exception else "protected paths"
+                changes.append(Change(key, f"{key}: {what} {verb}: {', '.join(chosen)}", widens))
     return changes
 
 
