@@ -19,7 +19,7 @@ from vectraguard.runtime import host, oci, service
 from vectraguard.runtime.libpod import Libpod
 
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
-ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "rlimits",
+ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "system policy", "rlimits",
           "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
 CHOSEN = host.pick_oci_runtime(host.cgroup_mode())  # what Vectra Guard asks for on this host
 

@@ -43,7 +43,7 @@ def list_profiles(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     sources = _sources(args)
-    profile = profiles.resolve(args.name, [], sources)
+    profile = _as_runs_get_it(profiles.resolve(args.name, [], sources))
     canonical = as_dict(profile)
     if args.explain:
         rows = [{"key": key, "value": _text(value), "set by": str(_origin(profile, key))}
@@ -58,6 +58,17 @@ def show(args: argparse.Namespace) -> int:
         for key, value in _leaves(canonical, ""):
             print(f"{key}: {_text(value)}")
     return 0
+
+
+def _as_runs_get_it(profile: ResolvedProfile) -> ResolvedProfile:
+    """Shipped defaults above the policy's ceilings lowered, "set by" the policy (config/ceilings.py).
+    An invalid policy lowers nothing here: runs and doctor refuse and report it."""
+    from vectraguard.config import ceilings
+
+    try:
+        return ceilings.lower_shipped(profile, policy.load())[0]
+    except errors.VGError:
+        return profile
 
 
 def _sources(args: argparse.Namespace) -> profiles.Sources:

@@ -132,6 +132,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     if session.agent:
         request = _agent_request(request, profile)
     system_policy = policy.load()
+    profile = _within_ceilings(profile, system_policy, args)
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     egress = _egress(profile) if profile.network_mode == "allowlist" else None
@@ -167,6 +168,19 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
                     mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite)
+
+
+def _within_ceilings(profile: ResolvedProfile, system_policy: policy.Policy | None,
+                     args: argparse.Namespace) -> ResolvedProfile:
+    """Shipped defaults above the policy's maxima lowered, with one notice line (config/ceilings.py)."""
+    if system_policy is None:
+        return profile
+    from vectraguard.config import ceilings
+
+    profile, lowered = ceilings.lower_shipped(profile, system_policy)
+    if lowered and not getattr(args, "quiet", False):
+        _say(ceilings.notice(lowered))
+    return profile
 
 
 def _refuse_unless_exact(compiled: Compiled) -> None:

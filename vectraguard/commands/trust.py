@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from vectraguard import errors, output
-from vectraguard.config import profiles, project, trust
-from vectraguard.config.layers import load_bytes
+from vectraguard.config import profiles, project, trust, trust_review
+from vectraguard.config.layers import Layer, load_bytes
+from vectraguard.terminal.escape import printable
 
 
 def main(args: argparse.Namespace) -> int:
@@ -39,11 +41,60 @@ def trust_project(args: argparse.Namespace) -> int:
     names = list(layer.data.get("profiles", {}))
     for name in names:
         profiles.resolve(name, [], sources)
+    known = trust.load().get(str(found.path))
+    if known is not None and known.holds(trust.digest(raw)):
+        print(f"{found.path} is already trusted in this version (sha256 {trust.digest(raw)[:16]}…)")
+    else:
+        _show_changes(found.path, raw, layer, known)
     entry = trust.trust(found.path, raw)
     print(f"trusted {found.path} (sha256 {entry.sha256[:16]}…)")
-    print(f"  default profile: {sources.default_name()}; defines: {', '.join(names) or 'nothing'}")
-    print("  any change to the file revokes this trust; the system policy still applies")
+    defines = printable(", ".join(names)) or "nothing"
+    print(f"  default profile: {printable(sources.default_name())}; defines: {defines}")
+    print("  any change to the file revokes this trust (versions trusted before stay trusted); "
+          "the system policy still applies")
     return 0
+
+
+def _show_changes(path: Path, raw: bytes, layer: Layer, known: trust.TrustEntry | None) -> None:
+    """What this version changes: against the last trusted one, or against no project file."""
+    old_raw = trust.trusted_content(known.sha256) if known else None
+    old = _old_layer(path, old_raw)
+    if known is None:
+        print(f"first trust of {path}: what it changes from your own profiles (without a project file):")
+    elif old is None:
+        print(f"{path} changed since you trusted it ({known.trusted_at}); that version's content is not kept, "
+              "so it is compared with your own profiles (without a project file):")
+    else:
+        print(f"{path} changed since you trusted it ({known.trusted_at}):")
+    reviews = trust_review.review(layer, old)
+    for item in reviews:
+        note = f" ({printable(item.note)})" if item.note else ""
+        print(f"  profile {printable(item.name)}{note}:")
+        for change in sorted(item.changes, key=lambda c: not c.widens):
+            print(f"    {WIDENS if change.widens else CHANGED}{printable(change.text)}")
+    if not any(item.changes for item in reviews):
+        print("  (nothing a sandbox gets changes)")
+    if old is not None and old_raw is not None:
+        print("  the file, line by line:")
+        for line in trust_review.text_diff(_text(old_raw), _text(raw), str(path)):
+            print(f"    {printable(line)}")
+
+
+WIDENS = "WIDENS  "
+CHANGED = "changed "
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _old_layer(path: Path, raw: bytes | None) -> Layer | None:
+    if raw is None:
+        return None
+    try:
+        return load_bytes(raw, path, "project")
+    except errors.VGError:
+        return None  # valid when trusted, but the schema has changed since: compared as a first trust
 
 
 def untrust(args: argparse.Namespace) -> int:
@@ -51,23 +102,26 @@ def untrust(args: argparse.Namespace) -> int:
     found = project.find(str(start))
     path = found.path if found else start / project.FILE_NAME
     if trust.untrust(path):
-        print(f"no longer trusted: {path}")
+        print(f"no longer trusted: {path}")  # every version: trust.untrust forgets them all
     else:
         print(f"was not trusted: {path}")
     return 0
 
 
 def list_trusted(args: argparse.Namespace) -> int:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in trust.load().values():
         try:
             current = trust.digest(Path(entry.path).read_bytes())
-            state = "trusted" if current == entry.sha256 else "changed (not trusted)"
+            state = ("trusted" if current == entry.sha256 else
+                     "trusted (an earlier version)" if entry.holds(current) else "changed (not trusted)")
         except OSError:
             state = "missing"
-        rows.append({"path": entry.path, "sha256": entry.sha256, "trusted at": entry.trusted_at, "state": state})
+        rows.append({"path": entry.path, "sha256": entry.sha256, "trusted at": entry.trusted_at, "state": state,
+                     "versions": len(entry.versions)})
     if args.json:
         output.print_json(rows)
     else:
-        output.print_table([{**r, "sha256": r["sha256"][:16]} for r in rows], ["path", "sha256", "trusted at", "state"])
+        output.print_table([{**r, "sha256": r["sha256"][:16]} for r in rows],
+                           ["path", "sha256", "trusted at", "state", "versions"])
     return 0

@@ -5,5 +5,6 @@ context       the facts gathered once and shared by the checks
 host_checks   user, cgroups, rlimits, limits, init, entry program, subordinate ids
 podman_checks Podman, its service, OCI runtimes, network backends, image
 tool_checks   helper programs: nftables, mmdebstrap
+policy_checks the system policy, and the profiles it would refuse
 checks        all of them, in the order they are reported
 """

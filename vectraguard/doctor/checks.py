@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from vectraguard.doctor import host_checks, isolation_checks, podman_checks, tool_checks
+from vectraguard.doctor import (
+    host_checks,
+    isolation_checks,
+    podman_checks,
+    policy_checks,
+    tool_checks,
+)
 from vectraguard.doctor.context import gather
 from vectraguard.doctor.finding import Finding
 
@@ -21,6 +27,8 @@ def run_all() -> list[Finding]:
             *podman_checks.oci_runtimes(ctx),
             *isolation_checks.levels_supported(ctx),
             host_checks.profiles(ctx),
+            policy_checks.policy_file(ctx),
+            *policy_checks.refused_profiles(ctx),
             host_checks.rlimits(ctx),
             host_checks.resource_limits(ctx),
             host_checks.overlay_workspace(ctx),

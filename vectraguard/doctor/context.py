@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vectraguard.config import policy as system_policy
 from vectraguard.config import profiles as profile_files
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.errors import VGError
@@ -35,6 +36,8 @@ class Context:
     info: dict[str, Any] = field(default_factory=dict)  # `podman info` through the service
     profiles: dict[str, ResolvedProfile] = field(default_factory=dict)
     profile_errors: dict[str, VGError] = field(default_factory=dict)
+    policy: system_policy.Policy | None = None  # None: no policy file, or an invalid one (policy_error)
+    policy_error: VGError | None = None
     image_ref: str = ""  # the default profile's image
     image_id: str | None = None
     # `OCIRuntime` of a container created through the service (oci.runtime_given);
@@ -51,6 +54,10 @@ def gather(stack: ExitStack) -> Context:
     """Collect everything; the Podman client is closed when `stack` closes."""
     ctx = Context(facts=host.detect(), podman_version=run_tool(["podman", "version", "--format", "json"]))
     _resolve_profiles(ctx)
+    try:
+        ctx.policy = system_policy.load()
+    except VGError as exc:
+        ctx.policy_error = exc
     profile = ctx.default_profile
     ctx.image_ref = profile.image if profile else recipe.image_ref(recipe.DEFAULT_SUITE)
     _ask_service(ctx, stack)

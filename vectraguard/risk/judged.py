@@ -72,6 +72,10 @@ def judge(args: argparse.Namespace, verb: str) -> Judged:
     sources = profiles.Sources.for_directory(cwd, ignore_project=args.ignore_project)
     profile = profiles.resolve(args.profile or sources.default_name(), [flags.flags_layer(args)], sources)
     system_policy = policy.load()
+    if system_policy is not None:  # judged as a run would run it: shipped defaults within the ceilings
+        from vectraguard.config import ceilings
+
+        profile, _ = ceilings.lower_shipped(profile, system_policy)
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     decision = assess(command, cwd, profile, args, sources, system_policy)
