@@ -83,6 +83,39 @@ def test_bash_registers_a_completion_function(env: dict[str, str], home: Path) -
     assert registered.startswith("complete ") and registered.split()[-3:-1] == ["-F", "_shtab_vectraguard"]
 
 
+@pytest.mark.skipif(not Path("/usr/share/bash-completion/bash_completion").is_file(),
+                    reason="bash-completion is not installed (contrib/test.sh installs it)")
+def test_bash_completion_loads_the_installed_script_on_demand(env: dict[str, str], home: Path) -> None:
+    """Where contrib/install.sh puts it (under /usr/local/share, which bash-completion searches
+    through XDG_DATA_DIRS): here a directory of the test's own in its place."""
+    share = home / "share"
+    (share / "bash-completion" / "completions").mkdir(parents=True, exist_ok=True)
+    (share / "bash-completion" / "completions" / "vectraguard").write_text(
+        shell([sys.executable, "-m", "vectraguard", "completion", "bash"], env, home))
+    loaded = shell(["bash", "--norc", "--noprofile", "-c", ("source /usr/share/bash-completion/bash_completion; "
+                    "_completion_loader vectraguard; complete -p vectraguard")],
+                   {**env, "XDG_DATA_DIRS": f"{share}:/usr/share"}, home)
+    assert loaded.split()[-3:] == ["-F", "_shtab_vectraguard", "vectraguard"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed (contrib/test.sh installs it)")
+def test_zsh_autoloads_the_installed_script_from_fpath(env: dict[str, str], home: Path) -> None:
+    """As installed in site-functions: a file _vectraguard in a $fpath directory, found by compinit."""
+    functions = home / "site-functions"
+    functions.mkdir(exist_ok=True)
+    (functions / "_vectraguard").write_text(shell([sys.executable, "-m", "vectraguard", "completion", "zsh"], env, home))
+    found = shell(["zsh", "-f", "-c", (f"fpath=({functions} $fpath); autoload -U compinit; compinit -u -D; "
+                   "print -r -- $_comps[vectraguard]")], env, home)
+    assert found.strip() == "_vectraguard"
+
+
+def test_building_the_run_parser_loads_no_completion_or_suggestion_code(env: dict[str, str], home: Path) -> None:
+    code = ("import sys, vectraguard.cli as cli; cli.parser_for('run').parse_args(['run', '-p', 'x']); "
+            "print(' '.join(sorted(sys.modules)))")
+    loaded = set(shell([sys.executable, "-c", code], env, home).split())
+    assert loaded.isdisjoint({"shtab", "difflib", "vectraguard.completion", "vectraguard.suggest"})
+
+
 @pytest.mark.parametrize(
     ("words", "offered"),
     [

@@ -32,23 +32,23 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
     ("args", "expected"),
     [
         (["rnu"],
-         f"vectraguard: argument COMMAND: invalid choice: 'rnu' (did you mean 'run'?); choose from {COMMANDS}; "
-         "see `vectraguard --help`"),
+         (f"vectraguard: argument COMMAND: invalid choice: 'rnu' (did you mean 'run'?); choose from {COMMANDS}; "
+         "see `vectraguard --help`")),
         (["logs", "lsit"],
-         "vectraguard logs: argument SUBCOMMAND: invalid choice: 'lsit' (did you mean 'list'?); choose from "
-         "'list', 'show', 'verify', 'head', 'export', 'prune', 'replay'; see `vectraguard logs --help`"),
+         ("vectraguard logs: argument SUBCOMMAND: invalid choice: 'lsit' (did you mean 'list'?); choose from "
+         "'list', 'show', 'verify', 'head', 'export', 'prune', 'replay'; see `vectraguard logs --help`")),
         (["run", "--network", "ful", "--", "true"],
-         "vectraguard run: argument --network: invalid choice: 'ful' (did you mean 'full'?); choose from "
-         "'none', 'allowlist', 'full'; see `vectraguard run --help`"),
+         ("vectraguard run: argument --network: invalid choice: 'ful' (did you mean 'full'?); choose from "
+         "'none', 'allowlist', 'full'; see `vectraguard run --help`")),
         (["run", "--profle", "x"],
-         "vectraguard run: unrecognized arguments: --profle (did you mean --profile?); "
-         "see `vectraguard run --help`"),
+         ("vectraguard run: unrecognized arguments: --profle (did you mean --profile?); "
+         "see `vectraguard run --help`")),
         (["run", "--profle=test-untrusted", "--", "true"],
-         "vectraguard run: unrecognized arguments: --profle=test-untrusted (did you mean --profile?); "
-         "see `vectraguard run --help`"),
+         ("vectraguard run: unrecognized arguments: --profle=test-untrusted (did you mean --profile?); "
+         "see `vectraguard run --help`")),
         (["logs", "list", "--stauts", "ok"],
-         "vectraguard logs list: unrecognized arguments: --stauts (did you mean --status?) ok; "
-         "see `vectraguard logs list --help`"),
+         ("vectraguard logs list: unrecognized arguments: --stauts (did you mean --status?) ok; "
+         "see `vectraguard logs list --help`")),
         (["run", "-p", "untrsted", "--", "true"],
          f"vectraguard: unknown profile 'untrsted' (did you mean 'untrusted'?); available profiles: {PROFILES}"),
         (["profile", "show", "untrsted"],
@@ -56,17 +56,17 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         (["agent", "start", "claude-cod"],
          f"vectraguard: unknown profile 'claude-cod' (did you mean 'claude-code'?); available profiles: {PROFILES}"),
         (["completion", "bsh"],
-         "vectraguard completion: argument SHELL: invalid choice: 'bsh' (did you mean 'bash'?); choose from "
-         "'bash', 'zsh', 'fish'; see `vectraguard completion --help`"),
+         ("vectraguard completion: argument SHELL: invalid choice: 'bsh' (did you mean 'bash'?); choose from "
+         "'bash', 'zsh', 'fish'; see `vectraguard completion --help`")),
         # Nothing close: no guess, and for an option the reminder that the command's own go after --.
         (["run", "--bogus", "--", "true"],
-         "vectraguard run: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
-         "e.g. vectraguard run -- ls -la; see `vectraguard run --help`"),
+         ("vectraguard run: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
+         "e.g. vectraguard run -- ls -la; see `vectraguard run --help`")),
         (["xyzzy"],
          f"vectraguard: argument COMMAND: invalid choice: 'xyzzy'; choose from {COMMANDS}; see `vectraguard --help`"),
         (["pool", "start", "-n", "9"],
-         "vectraguard pool start: argument -n/--number: invalid choice: 9 (choose from 1, 2, 3, 4, 5, 6, 7, 8); "
-         "see `vectraguard pool start --help`"),
+         ("vectraguard pool start: argument -n/--number: invalid choice: 9 (choose from 1, 2, 3, 4, 5, 6, 7, 8); "
+         "see `vectraguard pool start --help`")),
     ],
 )
 def test_typos_get_a_suggestion(root: Caller, workspace: Path, args: list[str], expected: str) -> None:
