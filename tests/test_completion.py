@@ -172,6 +172,8 @@ def _fish_quote(text: str) -> str:
         ("vectraguard run -p unt", ["untrusted"]),
         ("vectraguard pool stop -p mine", [USER_PROFILE]),
         ("vectraguard profile show de", ["default", "dev"]),
+        ("vectraguard run -- ls da", ["data/"]),  # after --: the sandboxed command's words, paths
+        ("vectraguard run da", []),
     ],
 )
 def test_fish_offers(env: dict[str, str], home: Path, line: str, offered: list[str]) -> None:

@@ -43,6 +43,10 @@ def script(shell: str) -> str:
         # autoloaded from $fpath; `source <(vectraguard completion zsh)`, as with
         # podman, is a third way in (zsh_eval_context "file") that must register too.
         text = text.replace("[[ $zsh_eval_context[-1] == eval ]]", "[[ $zsh_eval_context[-1] == (eval|file) ]]")
+    if shell == "fish":
+        # shtab turns off file names for every word (`complete -f`); after `--` come the sandboxed
+        # command and its arguments, which are mostly paths (bash and zsh fall back to paths there).
+        text += f"\ncomplete -c {PROG} -n 'contains -- -- (commandline -opc)' -F\n"
     return text
 
 
