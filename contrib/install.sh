@@ -74,4 +74,16 @@ for page in "$prefix"/share/man/man1/*.1 "$prefix"/share/man/man5/*.5; do
     mkdir -p "/usr/local/share/man/$section"
     ln -sf "$page" "/usr/local/share/man/$section/"
 done
+# Shell completion, where each shell looks without configuration (Debian 12):
+# bash-completion reads /usr/local/share before /usr/share (XDG_DATA_DIRS'
+# default); zsh has /usr/local/share/zsh/site-functions in its $fpath; fish has
+# no /usr/local directory in its path, and vendor_completions.d is the one
+# meant for software that is not fish's own.
+for target in bash:/usr/local/share/bash-completion/completions/vectraguard \
+              zsh:/usr/local/share/zsh/site-functions/_vectraguard \
+              fish:/usr/share/fish/vendor_completions.d/vectraguard.fish; do
+    mkdir -p "$(dirname "${target#*:}")"
+    "$prefix/bin/vectraguard" completion "${target%%:*}" > "${target#*:}.new"
+    mv -f "${target#*:}.new" "${target#*:}"
+done
 echo "vectraguard installed: $(vectraguard --version)"

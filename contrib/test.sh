@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run the whole test suite, rootful and rootless, against real Podman.
 # Run as root. Installs what it needs first (contrib/install.sh, a C compiler
-# for the test probe, busybox for the test image, an unprivileged user for the
+# for the test probe, busybox for the test image, fish, zsh and bash-completion
+# for the completion tests, an unprivileged user for the
 # rootless tests), so it works on a fresh machine. Idempotent.
 set -eu
 
@@ -9,7 +10,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/contrib/install.sh"
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux >/dev/null
+apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion >/dev/null
 
 # The rootless tests run the real `vectraguard` as this user.
 id vgtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh vgtest

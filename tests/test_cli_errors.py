@@ -79,9 +79,9 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "vectraguard logs list: argument --limit: sessions must be between 1 and 1000000, got '-1'; "
          "see `vectraguard logs list --help`"),
         (["logs", "list", "--status", "bogus"],
-         "vectraguard logs list: argument --status: invalid choice: 'bogus' (choose from 'ok', 'failed', 'timeout', "
+         "vectraguard logs list: argument --status: invalid choice: 'bogus'; choose from 'ok', 'failed', 'timeout', "
          "'oom', 'killed', 'interrupted', 'refused', 'incomplete', 'started', 'checked/allow', 'checked/ask', "
-         "'checked/deny'); see `vectraguard logs list --help`"),
+         "'checked/deny'; see `vectraguard logs list --help`"),
         ([*P, "--timeout", "soon", "--", "true"],
          "vectraguard run: argument --timeout: 'soon' is not a duration (expected e.g. 30s, 10m, 2h or seconds); "
          "see `vectraguard run --help`"),
@@ -103,8 +103,8 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
          "vectraguard: image localhost/elsewhere:1 not found; build or load localhost/elsewhere:1 into Podman "
          "first (no registry is contacted)"),
         (["run", "--bogus", "--", "true"],
-         "vectraguard: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
-         "e.g. vectraguard run -- ls -la; see `vectraguard --help`"),
+         "vectraguard run: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
+         "e.g. vectraguard run -- ls -la; see `vectraguard run --help`"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:

@@ -49,6 +49,9 @@ class _Formatter(argparse.HelpFormatter):
         super().__init__(prog, width=(columns or 80) - 2)
 
 
+_UNRECOGNIZED_BY = "_vectraguard_unrecognized_by"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but bad usage is a VGError (exit 125, one line), not exit 2."""
 
@@ -58,9 +61,47 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         hint = f"see `{self.prog} --help`"
-        if message.startswith("unrecognized arguments"):
+        if message.startswith("unrecognized arguments") and "did you mean" not in message:
             hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
         raise errors.UsageError(f"{self.prog}: {message}", hint=hint)
+
+    # Typos get a suggestion (vectraguard/suggest.py); only a bad command line pays for it.
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:  # type: ignore[override]
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, _UNRECOGNIZED_BY):
+            # The innermost parser that did not know them: its options are the ones meant.
+            setattr(parsed, _UNRECOGNIZED_BY, self)
+        return parsed, extras
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            owner: _Parser = getattr(parsed, _UNRECOGNIZED_BY, self)
+            owner.error("unrecognized arguments: " + " ".join(owner._with_suggestion(word) for word in extras))
+        return parsed
+
+    def _with_suggestion(self, word: str) -> str:
+        if not word.startswith("-"):
+            return word
+        from vectraguard.suggest import close_match
+
+        # Compared without their dashes, which every option shares: `--bogus` is not like `--cpus`.
+        known = {s.lstrip("-"): s for action in self._actions for s in action.option_strings}
+        meant = close_match(word.split("=", 1)[0].lstrip("-"), known)
+        return f"{word} (did you mean {known[meant]}?)" if meant else word
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        choices = action.choices
+        if choices is None or value in choices:
+            return
+        if not isinstance(value, str):  # pool start -n: numbers, where a spelling suggests nothing
+            super()._check_value(action, value)
+            return
+        from vectraguard.suggest import did_you_mean
+
+        names = [str(c) for c in choices]
+        raise argparse.ArgumentError(action, f"invalid choice: {value!r}{did_you_mean(value, names)}; "
+                                     f"choose from {', '.join(map(repr, names))}")
 
 
 # A session's status (audit/record.py STATUSES and CHECKED_STATUSES; kept here so that
@@ -447,6 +488,17 @@ def _fill_discard(discard: argparse.ArgumentParser) -> None:
     discard.add_argument("id", metavar="ID", help=ID_HELP)
 
 
+def _fill_completion(completion: argparse.ArgumentParser) -> None:
+    completion.description = (
+        "Print the completion script of SHELL: commands, options, choices, profile names and session ids. "
+        "Load it now with `source <(vectraguard completion bash)` (zsh: the same; fish: "
+        "`vectraguard completion fish | source`); contrib/install.sh installs all three where the shells find them.")
+    completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL",
+                            help="bash, zsh or fish")
+    # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
+    completion.add_argument("--list", choices=("profiles", "sessions"), help=argparse.SUPPRESS)
+
+
 # The top-level commands, in --help order: name, one line, what fills its parser.
 _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
@@ -469,6 +521,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("apply", "bring a session's changes into the workspace: apply ID [PATH...] [--include-protected PATH]",
      _fill_apply),
     ("discard", "drop a session's changes without applying them: discard ID", _fill_discard),
+    ("completion", "print the shell completion script: completion bash|zsh|fish", _fill_completion),
 )
 
 
@@ -507,6 +560,7 @@ COMMANDS = {
     ("approvals", "revoke"): "approvals",
     ("trust", None): "trust",
     ("untrust", None): "trust",
+    ("completion", None): "completion",
 }
 
 

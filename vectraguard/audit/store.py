@@ -389,6 +389,11 @@ class AuditStore:
                                "ORDER BY id LIMIT ?", (given, given + "\U0010ffff", len(given), given, limit))
         return [r[0] for r in rows]
 
+    def recent_ids(self, limit: int) -> list[str]:
+        """The ids of the `limit` sessions started last, newest first (shell completion)."""
+        rows = self.db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         self.db.close()
 

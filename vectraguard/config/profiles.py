@@ -102,10 +102,13 @@ def chain(name: str, sources: Sources) -> list[Layer]:
             raise ConfigError(f"vectraguard: profile {name!r} has more than {MAX_EXTENDS_DEPTH} levels of extends")
         own = layers_of(current, sources)
         if not own:
+            from vectraguard.suggest import did_you_mean
+
             child = f" (extended by profile {seen[-1]!r})" if seen else ""
+            names = available(sources)
             raise ConfigError(
-                f"vectraguard: unknown profile {current!r}{child}",
-                hint=f"available profiles: {', '.join(available(sources))}",
+                f"vectraguard: unknown profile {current!r}{child}{did_you_mean(current, names)}",
+                hint=f"available profiles: {', '.join(names)}",
             )
         seen.append(current)
         layers[:0] = with_fragments(own, sources)

@@ -66,14 +66,11 @@ def _line_for(path: list[Any], lines: dict[str, int]) -> int:
 
 def _message(error: Any) -> str:
     if error.validator == "additionalProperties":
-        import difflib
+        from vectraguard.suggest import did_you_mean
 
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(allowed))
-        parts = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, allowed, n=1)
-            parts.append(f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        parts = [f"unknown key {key!r}{did_you_mean(key, allowed)}" for key in unknown]
         return "; ".join(parts) + f" — allowed: {', '.join(allowed)}"
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"

@@ -1,0 +1,73 @@
+"""Typos get a suggestion (vectraguard/suggest.py): unknown commands, subcommands,
+choices, options and profile names answer "did you mean …" in one located line,
+exit 125, and nothing starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.vg import Caller
+
+PROFILES = ("agent-shell, aider, claude-code, codex, default, dev, generic, test-best-effort, test-default, "
+            "test-noexec, test-python, test-tight, test-untrusted, untrusted")
+COMMANDS = ("'run', 'sandbox', 'agent', 'image', 'pool', 'profile', 'trust', 'untrust', 'logs', 'check', "
+            "'approvals', 'doctor', 'changes', 'diff', 'apply', 'discard', 'completion'")
+
+
+def refused(caller: Caller, args: list[str], cwd: Path) -> str:
+    before = set(caller.sandboxes())
+    result = caller.run(args, cwd=cwd)
+    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == b""
+    assert set(caller.sandboxes()) == before
+    message = result.stderr.decode()
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 1, message
+    return message.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["rnu"],
+         (f"vectraguard: argument COMMAND: invalid choice: 'rnu' (did you mean 'run'?); choose from {COMMANDS}; "
+         "see `vectraguard --help`")),
+        (["logs", "lsit"],
+         ("vectraguard logs: argument SUBCOMMAND: invalid choice: 'lsit' (did you mean 'list'?); choose from "
+         "'list', 'show', 'verify', 'head', 'export', 'prune', 'replay'; see `vectraguard logs --help`")),
+        (["run", "--network", "ful", "--", "true"],
+         ("vectraguard run: argument --network: invalid choice: 'ful' (did you mean 'full'?); choose from "
+         "'none', 'allowlist', 'full'; see `vectraguard run --help`")),
+        (["run", "--profle", "x"],
+         ("vectraguard run: unrecognized arguments: --profle (did you mean --profile?); "
+         "see `vectraguard run --help`")),
+        (["run", "--profle=test-untrusted", "--", "true"],
+         ("vectraguard run: unrecognized arguments: --profle=test-untrusted (did you mean --profile?); "
+         "see `vectraguard run --help`")),
+        (["logs", "list", "--stauts", "ok"],
+         ("vectraguard logs list: unrecognized arguments: --stauts (did you mean --status?) ok; "
+         "see `vectraguard logs list --help`")),
+        (["run", "-p", "untrsted", "--", "true"],
+         f"vectraguard: unknown profile 'untrsted' (did you mean 'untrusted'?); available profiles: {PROFILES}"),
+        (["profile", "show", "untrsted"],
+         f"vectraguard: unknown profile 'untrsted' (did you mean 'untrusted'?); available profiles: {PROFILES}"),
+        (["agent", "start", "claude-cod"],
+         f"vectraguard: unknown profile 'claude-cod' (did you mean 'claude-code'?); available profiles: {PROFILES}"),
+        (["completion", "bsh"],
+         ("vectraguard completion: argument SHELL: invalid choice: 'bsh' (did you mean 'bash'?); choose from "
+         "'bash', 'zsh', 'fish'; see `vectraguard completion --help`")),
+        # Nothing close: no guess, and for an option the reminder that the command's own go after --.
+        (["run", "--bogus", "--", "true"],
+         ("vectraguard run: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
+         "e.g. vectraguard run -- ls -la; see `vectraguard run --help`")),
+        (["xyzzy"],
+         f"vectraguard: argument COMMAND: invalid choice: 'xyzzy'; choose from {COMMANDS}; see `vectraguard --help`"),
+        (["pool", "start", "-n", "9"],
+         ("vectraguard pool start: argument -n/--number: invalid choice: 9 (choose from 1, 2, 3, 4, 5, 6, 7, 8); "
+         "see `vectraguard pool start --help`")),
+    ],
+)
+def test_typos_get_a_suggestion(root: Caller, workspace: Path, args: list[str], expected: str) -> None:
+    assert refused(root, args, workspace) == expected
