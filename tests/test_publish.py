@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,14 +83,14 @@ def global_address() -> str | None:
     """One non-loopback IPv4 address of this host (no packet is sent to find it)."""
     out = subprocess.run(["ip", "-o", "-4", "addr", "show", "scope", "global"], capture_output=True, text=True,
                          check=False).stdout.split()
-    return next((word.split("/")[0] for before, word in zip(out, out[1:]) if before == "inet"), None)
+    return next((word.split("/")[0] for before, word in itertools.pairwise(out) if before == "inet"), None)
 
 
 @contextlib.contextmanager
-def serving(caller: Caller, cwd: Path, options: list[str], profile: str = "test-untrusted") -> Iterator[
-        subprocess.Popen[bytes]]:
+def serving(caller: Caller, cwd: Path, options: list[str], profile: str = "test-untrusted",
+            script: str = SERVE) -> Iterator[subprocess.Popen[bytes]]:
     """A sandbox running SERVE with these options, once its server listens; ended (stdin closed) on leaving."""
-    argv, env = caller.argv(caller.vg(["run", "-p", profile, "--yes", *options, "--", "sh", "-c", SERVE]))
+    argv, env = caller.argv(caller.vg(["run", "-p", profile, "--yes", *options, "--", "sh", "-c", script]))
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None and proc.stdin is not None
@@ -122,8 +124,8 @@ def test_specs_parse(text: str, port: PublishedPort) -> None:
     ("foo", "network.publish: 'foo' is not [HOST_ADDR:]HOST_PORT:PORT (e.g. 8080:3000 or 127.0.0.1:8080:3000)"),
     ("localhost:8080:3000", "'localhost:8080:3000': host address 'localhost' is not an IP address"),
     ("[127.0.0.1]:8080:3000", "brackets are for IPv6 addresses only"),
-    ("0.0.0.0:8080:3000", "0.0.0.0:8080:3000: host address 0.0.0.0 is not a loopback address; refused by the "
-     "built-in rule (loopback only); the system policy's network.publish_addresses"),
+    ("0.0.0.0:8080:3000", ("0.0.0.0:8080:3000: host address 0.0.0.0 is not a loopback address; refused by the "
+                           "built-in rule (loopback only); the system policy's network.publish_addresses")),
 ])
 def test_bad_or_forbidden_specs_are_refused_before_anything_runs(me: Caller, workspace: Path, spec: str,
                                                                  message: str) -> None:
@@ -231,11 +233,46 @@ def test_the_relay_reaches_the_sandboxs_loopback_only(me: Caller, workspace: Pat
     assert entry["outcome"] == "refused" and entry["port"] == inner
 
 
+ECHO = "nc -ll -p 3002 -e cat & " + SERVE  # an echo server on the sandbox's port 3002 as well
+
+
+def echoed(port: int) -> socket.socket:
+    """A connection through published `port` once the echo server inside answers (it may start after "ready")."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        client = socket.create_connection(("127.0.0.1", port), timeout=30)
+        client.sendall(b"ping\n")
+        if client.recv(100) == b"ping\n":
+            return client
+        client.close()  # refused inside: nc is not listening yet
+    raise AssertionError("the echo server inside never answered through the published port")
+
+
+def test_connections_end_with_the_run_and_the_record_stays_bounded(me: Caller, workspace: Path) -> None:
+    port, echo = free_port(), free_port()
+    with serving(me, workspace, ["--publish", f"{port}:3000", "--publish", f"{echo}:3002"], script=ECHO) as proc:
+        held = echoed(echo)
+        for _ in range(25):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+                assert response.read() == b"hello-from-sandbox\n"
+    with held:  # the run is over: the relayed connection it held open was closed
+        held.settimeout(30)
+        assert held.recv(100) == b""
+    assert proc.returncode == 0
+    record = published_record(me, workspace)
+    assert len(record["network_published"]) == 20
+    rest = {(bucket["host"], bucket["port"]): bucket for bucket in record["network_published_rest"]}
+    total = record["network_published_connections"]
+    assert total == sum(1 for e in record["network_published"]) + sum(b["connections"] for b in rest.values())
+    served = rest[(f"127.0.0.1:{port}", 3000)]
+    assert served["refused"] == 0 and served["bytes_from_sandbox"] > 0
+
+
 def test_rootless_a_server_inside_is_reached_from_the_host(me_rootless: Caller, rootless_workspace: Path) -> None:
     port = free_port()
-    with serving(me_rootless, rootless_workspace, ["--publish", f"{port}:3000"], profile="test-best-effort"):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
-            assert response.read() == b"hello-from-sandbox\n"
+    with serving(me_rootless, rootless_workspace, ["--publish", f"{port}:3000"], profile="test-best-effort"), \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        assert response.read() == b"hello-from-sandbox\n"
     assert connect_error("127.0.0.1", port) == errno.ECONNREFUSED
     [entry] = published_record(me_rootless, rootless_workspace)["network_published"]
     assert entry["outcome"] == "relayed" and entry["bytes_from_sandbox"] > 0
