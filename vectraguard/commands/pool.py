@@ -30,6 +30,8 @@ def _start(args: argparse.Namespace) -> int:
     cwd = run.working_directory()
     args.command = ["true"]  # what is judged here: the pool's sandboxes run nothing until a run claims one
     prepared = run.prepare(args, cwd, run.new_session_id(), current_owner())
+    if prepared.publisher is not None:  # published ports belong to the run that claims a sandbox, not to the pool
+        prepared.publisher.close()
     profile, spec = prepared.profile, prepared.compiled.spec
     why = plan.why_not(spec, profile.workspace_mode)
     if why is not None:

@@ -64,6 +64,7 @@ class Prepared:
     expected_mounts: tuple[held.Expected, ...]  # what the sandbox must have at each bind target
     workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
     lite: Any = None  # lite.plan.LitePlan at isolation lite, else None
+    publisher: Any = None  # network.publish.Publisher, its host ports bound, when the profile publishes ports
 
 
 def main(args: argparse.Namespace) -> int:
@@ -135,6 +136,11 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     profile = _within_ceilings(profile, system_policy, args)
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this run", error=errors.PolicyError)
+    if profile.network_publish:
+        from vectraguard.network import publish_rules
+
+        raise_if_any(publish_rules.problems(profile, system_policy),
+                     "vectraguard: these ports cannot be published", error=errors.PolicyError)
     egress = _egress(profile) if profile.network_mode == "allowlist" else None
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy)
@@ -163,11 +169,36 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
 
     # A decision judged before, with nothing it rests on changed, is reused (approvals/cached_gate.py).
     writable = tuple(f"{m.source} -> {m.target}" for m in sandbox_mounts if not m.read_only and not m.overlay)
-    approvals = cached_gate.settle(request.argv, cwd, profile, sources, system_policy, writable,
-                                   yes=args.yes, args=args)
+    # Bound before the question: a port in use refuses the run before anyone is asked.
+    publisher = _publisher(profile) if profile.network_publish else None
+    try:
+        approvals = cached_gate.settle(request.argv, cwd, profile, sources, system_policy, writable,
+                                       yes=args.yes, args=args)
+    except BaseException:
+        if publisher is not None:
+            publisher.close()
+        raise
     startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
-                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite)
+                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite, publisher)
+
+
+def _publisher(profile: ResolvedProfile) -> Any:
+    """The profile's published ports, listening on the host (network/publish.py); refused if one cannot be bound."""
+    from vectraguard.network import publish, publish_rules
+
+    publisher = publish.Publisher(publish_rules.published(profile))
+    try:
+        publisher.bind_all()
+    except publish.PortInUse as exc:
+        port = exc.port  # type: ignore[attr-defined]
+        origin = profile.provenance.get("network.publish", Origin("<profile>"))
+        raise errors.UsageError(
+            f"vectraguard: {origin}: network.publish: {port.text()}: cannot listen on "
+            f"{port.host_address}:{port.host_port} ({exc.strerror}); nothing ran",
+            hint="choose another host port (e.g. --publish "
+                 f"{port.host_port + 1 if port.host_port < 65535 else 1024}:{port.port}), or stop what uses it") from None
+    return publisher
 
 
 def _within_ceilings(profile: ResolvedProfile, system_policy: policy.Policy | None,
@@ -255,7 +286,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
 
     def finish(status: str, exit_status: int, reason: str, image_id: str,
                workspace_record: dict[str, Any] | None, container: dict[str, Any] | None = None) -> None:
-        warning = audit.finished(status, exit_status, reason, image_id, capture, egress.close(),
+        warning = audit.finished(status, exit_status, reason, image_id, capture,
+                                 _network_section(egress, prepared.publisher),
                                  recording.close() if recording is not None else None, workspace_record,
                                  _undelivered(delivery), container)
         for line in [*_delivery_notes(delivery, audit.session_id), *([warning] if warning else [])]:
@@ -345,6 +377,16 @@ def _say(line: str) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
 
 
+def _network_section(egress: Egress, publisher: Any) -> dict[str, Any] | None:
+    """The record's network keys: the egress log's, and the published ports' connections
+    (network/publish_log.py). Closing both here ends every listener and connection of the run."""
+    section = egress.close()
+    published = publisher.close() if publisher is not None else None
+    if published is None:
+        return section
+    return {**(section or {"network": [], "network_attempts": 0}), **published}
+
+
 def _before_start(prepared: Prepared, egress: Egress) -> Callable[[SandboxView], None]:
     """The checks between the sandbox's set-up and its command's start, then the egress listeners."""
     spec = prepared.compiled.spec
@@ -354,8 +396,23 @@ def _before_start(prepared: Prepared, egress: Egress) -> Callable[[SandboxView],
                     check_options=view.options_enforced_by_host)
         if prepared.egress is not None:
             egress.serve(list(view.listeners))
+        if prepared.publisher is not None:
+            _publish(prepared, view)
 
     return check
+
+
+def _publish(prepared: Prepared, view: SandboxView) -> None:
+    """Serve the published ports into the sandbox's network namespace, before its command starts."""
+    if not view.netns_pid:
+        raise errors.RuntimeUnavailable("vectraguard: this runtime gives no network namespace to publish ports "
+                                        "into; nothing ran", hint="use --isolation container")
+    try:
+        prepared.publisher.start(view.netns_pid, prepared.facts.rootless)
+    except OSError as exc:
+        raise errors.RuntimeUnavailable(
+            f"vectraguard: could not publish ports into the sandbox ({exc.strerror or exc}); nothing ran",
+            hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
 
 
 def _close_workspace(workspace: Any) -> dict[str, Any] | None:

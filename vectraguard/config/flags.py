@@ -52,6 +52,9 @@ def flags_layer(args: argparse.Namespace) -> Layer:
     if args.allow:
         # --allow adds to the profile's allowlist rather than replacing it.
         appends.append(("network.allow", tuple(args.allow)))
+    if getattr(args, "publish", None):
+        # --publish adds to the profile's published ports (network.publish), as --allow does.
+        appends.append(("network.publish", tuple(args.publish)))
     for item in args.set:
         key, value, append = parse_set_flag(item)
         if key in ("extends", "include"):

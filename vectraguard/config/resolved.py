@@ -93,6 +93,7 @@ class ResolvedProfile:
     network_no_proxy: tuple[str, ...] = ()  # host suffixes / CIDRs that bypass an upstream URL
     network_trust_host_ca: bool = False  # mount the host's CA bundle (vectraguard/network/host_ca.py)
     network_hosts_file: str | None = None  # absolute host path, hosts(5), read before DNS
+    network_publish: tuple[str, ...] = ()  # [HOST_ADDR:]HOST_PORT:PORT each (network/publish_spec.py)
     pool: int = 0  # sandboxes kept initialised ahead of the runs (vectraguard/pool/)
     pool_idle: float = 300.0  # seconds a pooled sandbox may wait unclaimed
     isolation: str = "container"  # "container" | "gvisor" | "lite" (vectraguard/isolation/)
@@ -121,6 +122,7 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
             "upstream_proxy": upstream.redact(profile.network_upstream_proxy),
             "no_proxy": list(profile.network_no_proxy), "trust_host_ca": profile.network_trust_host_ca,
             "hosts_file": profile.network_hosts_file,
+            **({"publish": list(profile.network_publish)} if profile.network_publish else {}),
         },
         "limits": {
             "cpus": limits.cpus, "memory": units.format_size(limits.memory), "pids": limits.pids,
@@ -278,7 +280,15 @@ def _egress(r: _Reader) -> dict[str, Any]:
         "network_no_proxy": no_proxy,
         "network_trust_host_ca": r.get("network.trust_host_ca", bool, False, optional=True),
         "network_hosts_file": r.get("network.hosts_file", str, None, optional=True),
+        "network_publish": r.get("network.publish", _publish, tuple[str, ...](), optional=True),
     }
+
+
+def _publish(value: Any) -> tuple[str, ...]:
+    # Imported only when a profile publishes ports.
+    from vectraguard.network.publish_spec import check_list
+
+    return check_list(value)
 
 
 def _workspace_writes(value: Any) -> int:
@@ -291,7 +301,13 @@ def _workspace_writes(value: Any) -> int:
 def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
     """What the schema cannot see: a duration that does not parse, a decision
     for a rule that does not exist (a typo there would silently decide nothing)."""
-    from vectraguard.risk.names import CLASSES, NETWORK_FULL, NETWORK_WIDENED, OPAQUE_RULES
+    from vectraguard.risk.names import (
+        CLASSES,
+        NETWORK_FULL,
+        NETWORK_PUBLISH,
+        NETWORK_WIDENED,
+        OPAQUE_RULES,
+    )
 
     problems = []
     remember_for = risk.get("remember_for")
@@ -302,7 +318,7 @@ def _risk_problems(r: _Reader, risk: dict[str, Any]) -> list[Problem]:
             units.parse_duration(remember_for)
         except ValueError as exc:
             problems.append(Problem(r.origin("risk.remember_for"), "risk.remember_for", str(exc)))
-    known = {*CLASSES, NETWORK_FULL, NETWORK_WIDENED, *OPAQUE_RULES, *(rule.get("id") for rule in risk.get("rules", []))}
+    known = {*CLASSES, NETWORK_FULL, NETWORK_WIDENED, NETWORK_PUBLISH, *OPAQUE_RULES, *(rule.get("id") for rule in risk.get("rules", []))}
     for key in risk.get("decisions") or {}:
         if key not in known:
             path = f"risk.decisions.{key}"

@@ -24,7 +24,7 @@ from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.network.allowlist import Entry, parse_entry
 from vectraguard.risk.classify import Finding
-from vectraguard.risk.names import NETWORK_FULL, NETWORK_WIDENED
+from vectraguard.risk.names import NETWORK_FULL, NETWORK_PUBLISH, NETWORK_WIDENED
 
 VERDICTS = ("allow", "ask", "deny")  # weakest first
 DEFAULT_VERDICT = "ask"
@@ -83,6 +83,22 @@ def decide(findings: list[Finding], profile: ResolvedProfile, floor: Mapping[str
 
 
 def network_findings(profile: ResolvedProfile, base: ResolvedProfile | None) -> list[Finding]:
+    """The run's own network risk: its mode and allowlist (below), and its published ports."""
+    return [*_mode_findings(profile, base), *_publish_findings(profile)]
+
+
+def _publish_findings(profile: ResolvedProfile) -> list[Finding]:
+    """Published ports, whoever set them: pages the sandbox serves run in the
+    person's browser, which has the network the sandbox lacks."""
+    if not profile.network_publish:
+        return []
+    origin = profile.provenance.get("network.publish", Origin("<profile>"))
+    return [Finding(NETWORK_PUBLISH, "network", "publish " + ", ".join(profile.network_publish),
+                    f"the host's browser reaches the sandbox's server, and runs what it serves with the host's "
+                    f"network (network.publish set by {origin})")]
+
+
+def _mode_findings(profile: ResolvedProfile, base: ResolvedProfile | None) -> list[Finding]:
     """The run's own network risk. `base` is the same profile resolved without
     the command line (None when it does not resolve so: then every destination
     counts as the command line's). Mode `full` is a finding whoever set it;

@@ -11,6 +11,7 @@ CLASSES = ("destructive", "network", "privilege", "exfiltration", "opaque")
 # `risk.decisions` may name although no rule in `risk.rules` has them.
 NETWORK_FULL = "network-full"
 NETWORK_WIDENED = "network-widened"
+NETWORK_PUBLISH = "network-publish"  # ports of the sandbox published on the host (network/publish.py)
 # Findings of class `opaque`: the judge could not see what a line will run
 # (risk/classify.py), so it cannot be allowed on what it shows.
 OPAQUE_RULES = {

@@ -32,6 +32,7 @@ class SandboxView(NamedTuple):
     mount_pid: int  # a host process whose /proc/PID/root and mountinfo are the sandbox's (sandbox/held.py)
     options_enforced_by_host: bool  # its mount table's ro/nosuid/nodev are what protects the sandbox
     listeners: tuple[socket.socket, ...]  # bound inside, on the sandbox's loopback, as SessionRequest.listen asked
+    netns_pid: int = 0  # a host process in the sandbox's network namespace (published ports); 0: none to enter
 
 
 @record

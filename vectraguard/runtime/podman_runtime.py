@@ -60,7 +60,8 @@ class PodmanRuntime:
             if request.listen:
                 listeners = plant(int(inspect["State"]["Pid"]), list(request.listen), self.rootless)
             try:
-                request.before_start(SandboxView(view.pid, view.options_enforced_by_host, listeners))
+                request.before_start(SandboxView(view.pid, view.options_enforced_by_host, listeners,
+                                                 int(inspect["State"]["Pid"])))
             except BaseException:
                 for listener in listeners:
                     listener.close()
