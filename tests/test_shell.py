@@ -72,6 +72,15 @@ def test_tiocsti_cannot_reach_the_outer_terminal(root: Caller, workspace: Path) 
     assert term.wait() == 0
 
 
+def test_shell_args_after_the_separator_go_to_the_shell(root: Caller, workspace: Path) -> None:
+    """README: `sandbox shell [-- SHELL ARGS]`; ARGS are the shell's, not a program to run
+    (before, `-- -c CMD` ran a program named `-c`: 127)."""
+    term = shell(root, workspace, "--", "-c", "echo from-$((20+1)); test -t 0 && echo on-a-tty; exit 4")
+    out = term.expect(b"on-a-tty")
+    assert b"from-21" in out
+    assert term.wait() == 4
+
+
 def test_without_a_terminal_it_says_so(root: Caller, workspace: Path) -> None:
     result = root.run(["sandbox", "shell", "-p", "test-untrusted"], cwd=workspace)
     assert result.returncode == 125
