@@ -221,7 +221,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     with the command's exit status — whatever happens to our stdout and
     stderr (a full disk, a closed pipe: the output is still captured)."""
     profile, spec = prepared.profile, prepared.compiled.spec
-    for notice in prepared.compiled.notices:
+    for notice in prepared.compiled.notices if diag.notices_shown() else ():  # -q: errors only
         _say(f"vectraguard: warning: {notice}")
     audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
     capture = OutputCapture()
