@@ -57,9 +57,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        hint = f"see `{self.prog} --help`"
-        if message.startswith("unrecognized arguments"):
-            hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+        hint = f"see `{self.prog} --help`"  # unrecognized arguments: main's _unrecognized
         raise errors.UsageError(f"{self.prog}: {message}", hint=hint)
 
 
@@ -525,7 +523,9 @@ def main(argv: Sequence[str]) -> int:
     try:
         options, command = split_command(argv)
         parser = parser_for(_command_word(options))
-        args = parser.parse_args(options)
+        args, unknown = parser.parse_known_args(options)
+        if unknown:
+            _unrecognized(parser, args, unknown)
         diag.configure(-1 if args.quiet else args.verbose)
         sub = getattr(args, f"{args.command_name}_command", None) if args.command_name else None
         key = (args.command_name, sub)
@@ -557,6 +557,22 @@ def main(argv: Sequence[str]) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
         return _report_bug(exc)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> NoReturn:
+    """Words no option took: the hint to put the command after `--` only for
+    commands that run one (their parser has CMD), else that command's --help."""
+    chosen = parser
+    for dest in ("command_name", f"{args.command_name}_command"):
+        choices = chosen._subparsers._group_actions[0].choices if chosen._subparsers else {}
+        name = getattr(args, dest, None)
+        if not isinstance(choices, dict) or name not in choices:
+            break
+        chosen = choices[name]
+    hint = f"see `{chosen.prog} --help`"
+    if any(action.dest == "command" for action in chosen._actions):
+        hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+    raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {' '.join(unknown)}", hint=hint)
 
 
 def _command_word(options: Sequence[str]) -> str | None:
