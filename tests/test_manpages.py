@@ -256,3 +256,21 @@ def test_page_renders_without_warnings(page: Path) -> None:
     # A macro that did not expand shows up as a line starting with '.', or as \f in the text.
     leftovers = [line for line in result.stdout.splitlines() if re.match(r"\.[A-Za-z]{1,2}\b", line)]
     assert not leftovers and "\\f" not in result.stdout, f"{page.name} renders raw roff: {leftovers[:5]}"
+
+
+# --- (d) no page or schema says a mode or level that exists is missing -----------------
+
+
+def test_no_page_or_schema_says_what_exists_is_not_available() -> None:
+    """Both said so once (`none` the only network mode; lite "not available in this
+    version") after allowlist, full and lite had shipped: the values a schema allows
+    exist, so no description may call any of them unavailable, or the only one."""
+    texts = {PAGE_5.name: plain(PAGE_5.read_text()), PAGE_1.name: plain(PAGE_1.read_text())}
+    texts.update((path.name, path.read_text()) for path in SCHEMAS)
+    stale = re.compile(r"not (?:available|supported|implemented) in this version|in this version only|"
+                       r"only (?:network )?mode (?:this version|that runs)|this version runs only", re.IGNORECASE)
+    found = {name: stale.findall(" ".join(text.split())) for name, text in texts.items()}
+    assert not any(found.values()), found
+    modes = paragraphs(sections(PAGE_5.read_text())["PROFILE KEYS"])["network.mode"]
+    for mode in ("none", "allowlist", "full"):
+        assert re.search(rf"(?<![\w-]){mode}(?![\w-])", modes), f"network.mode does not describe {mode}"
