@@ -98,7 +98,8 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         from vectraguard.audit.recording import AsciicastWriter
 
         columns, rows = os.get_terminal_size(0) if session.terminal else (80, 24)
-        recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv))
+        recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv),
+                                    tty_fd=0 if session.terminal else None)
     return execute(prepared, audit, recording)
 
 
