@@ -403,6 +403,14 @@ def _fill_doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _fill_paths(paths: argparse.ArgumentParser) -> None:
+    paths.description = ("The directories Vectra Guard uses for you, as this environment sets them "
+                         "(XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CACHE_HOME, XDG_RUNTIME_DIR, VECTRAGUARD_DATA_DIR, "
+                         "VECTRAGUARD_SYSTEM_DIR, VECTRAGUARD_ROOTFS_DIR), what each holds and which variable "
+                         "chose it.")
+    paths.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 # Reviewing an overlay session's workspace changes (vectraguard/workspace/).
 PATHS_HELP = "paths relative to the workspace root, as `changes` lists them (a directory: everything beneath it)"
 
@@ -461,6 +469,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
                "check [--json] [OPTIONS] -- CMD"), _fill_check),
     ("approvals", "remembered approvals: approvals list | grant -- CMD | revoke ID...", _fill_approvals),
     ("doctor", "check what this host can do and what is missing", _fill_doctor),
+    ("paths", "the directories in effect: config, data, recordings, layers, runtime, cache ...", _fill_paths),
     ("changes", "what an overlay session changed in the workspace: changes [ID] [--all] [--json]",
      _fill_changes),
     ("diff", "the session's changes as unified diffs: diff ID [PATH...]", _fill_diff),
@@ -485,6 +494,7 @@ COMMANDS = {
     ("image", "unpack"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
+    ("paths", None): "paths",
     ("changes", None): "changes",
     ("diff", None): "changes",
     ("apply", None): "apply",

@@ -28,7 +28,7 @@ CAP_BYTES = 50 * 1024 * 1024
 
 
 def recordings_dir() -> Path:
-    return paths.data_dir() / "recordings"
+    return paths.recordings_dir()
 
 
 class AsciicastWriter:
