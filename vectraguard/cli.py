@@ -1,6 +1,6 @@
 """The command-line interface: the parser (no side effects) and dispatch.
 
-argparse-manpage imports `build_parser` to generate man/vectraguard.1, so
+vectraguard/manpage.py imports `build_parser` to generate man/vectraguard.1, so
 building the parser must not touch the host. Each command lives in
 vectraguard/commands/ and is imported only when chosen, keeping the start-up
 path of `vectraguard run` free of what other commands need.
