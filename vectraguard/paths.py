@@ -7,10 +7,9 @@ plane (configuration, caches, the Podman socket, later trust and audit).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from vectraguard import rundir
+from vectraguard import records, rundir
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -151,7 +150,7 @@ def own_state() -> tuple[str, ...]:
     return tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
 
 
-@dataclass(frozen=True)
+@records.record  # paths.py is on every run's path: not a dataclass (records.py)
 class Place:
     """One directory in effect (`vectraguard paths`): `name` a stable key, `what`
     it holds, `set_by` the variable that chose it ("default" when none did)."""
