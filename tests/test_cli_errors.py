@@ -105,6 +105,15 @@ def refused(caller: Caller, args: list[str], cwd: Path) -> str:
         (["run", "--bogus", "--", "true"],
          "vectraguard run: unrecognized arguments: --bogus; the sandboxed command and its options go after `--`, "
          "e.g. vectraguard run -- ls -la; see `vectraguard run --help`"),
+        (["sandbox", "run", "--json", "--", "true"],
+         "vectraguard sandbox run: unrecognized arguments: --json; the sandboxed command and its options go after "
+         "`--`, e.g. vectraguard run -- ls -la; see `vectraguard sandbox run --help`"),
+        # Commands that run no sandbox: no word about `--`.
+        (["logs", "head", "--json"], "vectraguard logs head: unrecognized arguments: --json; "
+         "see `vectraguard logs head --help`"),
+        (["discard", "0123abcd", "--json"], "vectraguard discard: unrecognized arguments: --json; "
+         "see `vectraguard discard --help`"),
+        (["--json"], "vectraguard: unrecognized arguments: --json; see `vectraguard --help`"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:

@@ -1,7 +1,8 @@
 """The man pages: vectraguard(1) is generated, vectraguard-profile(5) is written by hand.
 
 - man/vectraguard.1 must be what contrib/make-manpage.sh produces from the
-  parser today (only the .TH line, which carries the date, may differ);
+  parser today (only the .TH line, which carries the date, may differ), with
+  its sections and each option described once;
 - man/vectraguard-profile.5 must document every key of every schema in
   schemas/, in the section about that kind of file;
 - both must render with man(1) without a single warning.
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 import os
 import re
@@ -36,21 +36,15 @@ SECTION_OF_SCHEMA = {
     "policy": "SYSTEM POLICY",
 }
 
-# The arguments contrib/make-manpage.sh gives argparse-manpage (the version is
-# added at run time, as the script does). test_make_manpage_script_is_what_we_run
-# keeps the two in step.
-ARGPARSE_MANPAGE_ARGS = [
-    "--module", "vectraguard.cli", "--function", "build_parser",
-    "--prog", "vectraguard", "--project-name", "Vectra Guard", "--manual-title", "Vectra Guard manual",
-    "--description", "run commands, scripts and AI agents in locked-down Podman sandboxes",
-    "--format", "single-commands-section",
-]
-ARGPARSE_MANPAGE_MAIN = 'import sys; from argparse_manpage.cli import main; sys.argv[0] = "argparse-manpage"; main()'
-# argparse wraps usage lines to the terminal width; the committed page is 80 columns wide.
-MANPAGE_COLUMNS = "80"
+# How contrib/make-manpage.sh makes the page (test_make_manpage_script_is_what_we_run
+# keeps the two in step).
+GENERATOR = ["-m", "vectraguard.manpage", "--output"]
+# The sections a reader of vectraguard(1) looks for, in this order.
+SECTIONS_1 = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS", "EXAMPLES", "FILES", "ENVIRONMENT",
+              "EXIT STATUS", "SEE ALSO"]
 
 
-# --- (a) vectraguard.1 is not stale ------------------------------------------------
+# --- (a) vectraguard.1 is not stale, and describes each option once ----------------
 
 
 def _without_th(text: str) -> list[str]:
@@ -60,40 +54,69 @@ def _without_th(text: str) -> list[str]:
 def test_make_manpage_script_is_what_we_run() -> None:
     """If contrib/make-manpage.sh changes, this test must change with it."""
     script = MAKE_MANPAGE.read_text()
-    for arg in [*ARGPARSE_MANPAGE_ARGS, "--version", "--output", "man/vectraguard.1"]:
-        assert arg in script, (
-            f"contrib/make-manpage.sh no longer passes {arg!r} to argparse-manpage: "
-            "update ARGPARSE_MANPAGE_ARGS in tests/test_manpages.py to match it"
-        )
-    assert ARGPARSE_MANPAGE_MAIN.replace('"', '\\"') in script, (
-        "contrib/make-manpage.sh runs argparse-manpage differently: update tests/test_manpages.py to match it"
-    )
+    assert " ".join(GENERATOR) + " man/vectraguard.1" in script, (
+        "contrib/make-manpage.sh runs the generator differently: update GENERATOR in tests/test_manpages.py")
+
+
+def _generate(tmp_path: Path, module_dir: Path = REPO) -> str:
+    generated = tmp_path / "vectraguard.1"
+    env = {**os.environ, "PYTHONPATH": str(module_dir)}
+    result = subprocess.run([sys.executable, *GENERATOR, str(generated)], cwd=module_dir, env=env,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"the generator failed:\n{result.stdout}{result.stderr}"
+    return generated.read_text()
 
 
 def test_vectraguard_1_is_not_stale(tmp_path: Path) -> None:
-    if importlib.util.find_spec("argparse_manpage") is None:
-        pytest.skip(f"argparse-manpage is not installed for {sys.executable} (setup.cfg requires it; "
-                    "run the tests with contrib/test.sh, or pip install argparse-manpage)")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": MANPAGE_COLUMNS}
-    version = subprocess.run(
-        [sys.executable, "-c", "import vectraguard; print(vectraguard.__version__)"],
-        cwd=REPO, env=env, capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    generated = tmp_path / "vectraguard.1"
-    result = subprocess.run(
-        [sys.executable, "-c", ARGPARSE_MANPAGE_MAIN, *ARGPARSE_MANPAGE_ARGS,
-         "--version", version, "--output", str(generated)],
-        cwd=REPO, env=env, capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, f"argparse-manpage failed:\n{result.stdout}{result.stderr}"
-    committed, fresh = _without_th(PAGE_1.read_text()), _without_th(generated.read_text())
+    committed, fresh = _without_th(PAGE_1.read_text()), _without_th(_generate(tmp_path))
     diff = list(difflib.unified_diff(committed, fresh, "man/vectraguard.1 (committed)",
                                      "man/vectraguard.1 (from vectraguard/cli.py now)", lineterm=""))
     assert not diff, (
         "man/vectraguard.1 is stale: it no longer matches the parser in vectraguard/cli.py. "
-        "Run `contrib/make-manpage.sh` (e.g. `COLUMNS=80 contrib/make-manpage.sh /opt/vectraguard/bin/python`) "
-        "and commit man/vectraguard.1.\n" + "\n".join(diff[:80])
+        "Run `contrib/make-manpage.sh /opt/vectraguard/bin/python3` and commit man/vectraguard.1.\n"
+        + "\n".join(diff[:80])
     )
+
+
+def test_vectraguard_1_has_its_sections_and_each_option_once() -> None:
+    roff = PAGE_1.read_text()
+    assert [line[4:].strip('"') for line in roff.splitlines() if line.startswith(".SH ")] == SECTIONS_1
+    lines = roff.splitlines()
+    entries = [(plain_line(line), lines[index + 1]) for index, line in enumerate(lines)
+               if index and lines[index - 1] == ".TP" and line.startswith("\\fB\\-")]
+    tags = [tag for tag, _ in entries]
+    # Each option is described once (an option of the same name that means something else
+    # in another command, e.g. pool stop's --profile, is another option).
+    assert len(entries) == len(set(entries)), [entry for entry in entries if entries.count(entry) > 1][:5]
+    for flag in ("--mount", "--network", "--allow", "--set", "--workspace", "--isolation"):  # run's, five times before
+        assert sum(1 for tag in tags if tag.split(",")[-1].split()[0] == flag) == 1, flag
+    assert sum(1 for _, text in entries if text.startswith("machine\\-readable output (")) == 1
+    commands = sections(roff)["COMMANDS"]
+    start = commands.index(".SS vectraguard sandbox shell")
+    shell = commands[start:start + 8]
+    assert any("run option" in plain_line(line) and "vectraguard run" in plain_line(line) for line in shell), shell
+
+
+def test_a_new_command_and_run_option_appear_by_themselves(tmp_path: Path) -> None:
+    """Others add commands and run options to cli.py: the page picks them up from the parser."""
+    copy = tmp_path / "tree"
+    shutil.copytree(REPO / "vectraguard", copy / "vectraguard", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("profiles", "schemas"):
+        (copy / name).symlink_to(REPO / name)
+    cli = copy / "vectraguard" / "cli.py"
+    text = cli.read_text()
+    text = text.replace('    _add_layer_options(p)\n    p.add_argument("command"',
+                        '    p.add_argument("--frobnicate", metavar="HOW", help="frobnicate the sandbox")\n'
+                        '    _add_layer_options(p)\n    p.add_argument("command"', 1)
+    text = text.replace('    ("doctor", "check what',
+                        '    ("zap", "zap things", lambda p: p.add_argument("--json", action="store_true", '
+                        'help="machine-readable output")),\n    ("doctor", "check what', 1)
+    assert "--frobnicate" in text and '"zap"' in text, "cli.py changed shape: update this test"
+    cli.write_text(text)
+    page = _generate(tmp_path, copy)
+    assert page.count("\\fB\\-\\-frobnicate\\fR \\fIHOW\\fR") == 1  # described once, under run
+    assert ".SS vectraguard zap" in page and "\\fBvectraguard zap\\fR [\\fIOPTIONS\\fR]" in page
+    assert re.search(r"\bzap[,)]", page)  # --json's entry names it among its commands
 
 
 # --- (b) vectraguard-profile.5 documents every schema key -------------------------
@@ -256,3 +279,21 @@ def test_page_renders_without_warnings(page: Path) -> None:
     # A macro that did not expand shows up as a line starting with '.', or as \f in the text.
     leftovers = [line for line in result.stdout.splitlines() if re.match(r"\.[A-Za-z]{1,2}\b", line)]
     assert not leftovers and "\\f" not in result.stdout, f"{page.name} renders raw roff: {leftovers[:5]}"
+
+
+# --- (d) no page or schema says a mode or level that exists is missing -----------------
+
+
+def test_no_page_or_schema_says_what_exists_is_not_available() -> None:
+    """Both said so once (`none` the only network mode; lite "not available in this
+    version") after allowlist, full and lite had shipped: the values a schema allows
+    exist, so no description may call any of them unavailable, or the only one."""
+    texts = {PAGE_5.name: plain(PAGE_5.read_text()), PAGE_1.name: plain(PAGE_1.read_text())}
+    texts.update((path.name, path.read_text()) for path in SCHEMAS)
+    stale = re.compile(r"not (?:available|supported|implemented) in this version|in this version only|"
+                       r"only (?:network )?mode (?:this version|that runs)|this version runs only", re.IGNORECASE)
+    found = {name: stale.findall(" ".join(text.split())) for name, text in texts.items()}
+    assert not any(found.values()), found
+    modes = paragraphs(sections(PAGE_5.read_text())["PROFILE KEYS"])["network.mode"]
+    for mode in ("none", "allowlist", "full"):
+        assert re.search(rf"(?<![\w-]){mode}(?![\w-])", modes), f"network.mode does not describe {mode}"

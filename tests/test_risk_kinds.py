@@ -1034,6 +1034,50 @@ def test_an_absolute_path_inside_the_working_directory_is_judged_as_relative() -
     assert judged("rm -rf /home/dev/project/build", cwd=None)[0] == "ask"  # unknown directory: outside
 
 
+WORKSPACE_ENTRIES = [  # the sandbox's working tree is /workspace: a named entry in it is everyday work
+    "rm -rf /workspace/tests/__pycache__",
+    "rm -rf /workspace/build /workspace/dist",
+    "rm -rf /workspace/node_modules/.cache",
+    "rm -r /workspace//target",
+    "find /workspace/tests -name __pycache__ -prune -exec rm -rf {} +",
+]
+WORKSPACE_LOOKALIKES = [  # ... but not the tree itself, all of it, its hidden entries or a climb out of it
+    "rm -rf /workspace", "rm -rf /workspace/", "rm -rf //workspace", "rm -rf /workspace/*", "rm -rf /workspace/.git",
+    "rm -rf /workspace/./", "rm -rf /workspace/../etc", "rm -rf /workspace/tests/__pycache__/../../..",
+    "rm -rf /workspace/x/../../", "rm -rf /workspacex", "rm -rf ~/.cache/../.ssh", "rm -rf /tmp/build/../../etc",
+]
+
+
+@pytest.mark.parametrize("line", WORKSPACE_ENTRIES)
+def test_a_named_entry_of_the_sandbox_workspace_may_be_removed(line: str) -> None:
+    assert judged(line, cwd=None)[0] == "allow", judged(line, cwd=None)
+
+
+@pytest.mark.parametrize("line", WORKSPACE_LOOKALIKES)
+def test_the_workspace_itself_and_climbs_out_of_it_are_still_asked(line: str) -> None:
+    verdict, rules, classes = judged(line, cwd=None)
+    assert verdict != "allow" and "destructive" in classes, (line, rules)
+
+
+DATA_FILE_COMMANDS = ["/etc/passwd", "/etc/group", "/etc/shadow", "/boot/config", "/var/log/passwd", "/sys/kernel/x"]
+PROGRAMS_BY_PATH = [  # the program of that name, by a path that leads to it: still judged as that program
+    "/usr/sbin/useradd eve", "/usr/bin/passwd root", "/sbin/usermod -aG sudo eve", "/etc/../usr/sbin/useradd eve",
+    "/etc/alternatives/passwd root", "/proc/1/root/usr/sbin/useradd eve", "/dev/fd/3/../../../usr/bin/passwd",
+    "./passwd root", "/etc/passwd; passwd root", "/tmp/x/useradd eve",
+]
+
+
+@pytest.mark.parametrize("line", DATA_FILE_COMMANDS)
+def test_a_data_file_run_as_a_command_is_not_the_program_of_its_name(line: str) -> None:
+    assert judged(line, cwd=None)[0] == "allow", judged(line, cwd=None)
+
+
+@pytest.mark.parametrize("line", PROGRAMS_BY_PATH)
+def test_a_program_by_any_path_that_leads_to_it_is_still_that_program(line: str) -> None:
+    verdict, rules, _ = judged(line, cwd=None)
+    assert verdict != "allow" and "user-admin" in rules, (line, rules)
+
+
 def test_the_held_out_corpus_meets_the_targets() -> None:
     """Written by someone who had not seen the rules (DEVELOPERS.md): recall >= 0.97,
     false positives <= 3 % (any decision but allow). bench/risk_corpus.py prints the figures."""

@@ -72,6 +72,41 @@ def test_tiocsti_cannot_reach_the_outer_terminal(root: Caller, workspace: Path) 
     assert term.wait() == 0
 
 
+def test_shell_args_after_the_separator_go_to_the_shell(root: Caller, workspace: Path) -> None:
+    """README: `sandbox shell [-- SHELL ARGS]`; ARGS are the shell's, not a program to run
+    (before, `-- -c CMD` ran a program named `-c`: 127)."""
+    term = shell(root, workspace, "--", "-c", "echo from-$((20+1)); test -t 0 && echo on-a-tty; exit 4")
+    out = term.expect(b"on-a-tty")
+    assert b"from-21" in out
+    assert term.wait() == 4
+
+
+def test_a_resize_is_recorded_as_an_asciicast_resize_event(root: Caller, workspace: Path) -> None:
+    term = shell(root, workspace)
+    term.expect(PROMPT)
+    term.resize(30, 100)
+    deadline = time.monotonic() + 30
+    while True:  # the sandbox's terminal follows on SIGWINCH: ask until it has
+        term.send(b"stty size | sed 's/^/size-/'\r")
+        seen = term.expect(PROMPT)
+        if b"size-30 100" in seen:
+            break
+        assert time.monotonic() < deadline, seen
+    term.send(b"exit\r")
+    assert term.wait() == 0
+    shown = root.last_session(workspace)
+    path = Path(outcome(shown["events"])["recording"]["path"])
+    events = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert {kind for _, kind, _ in events} == {"o", "r"}
+    resizes = [(at, size) for at, kind, size in events if kind == "r"]
+    assert [size for _, size in resizes] == ["100x30"]  # asciicast v2: COLSxROWS, once
+    drawn = next(at for at, kind, text in events if kind == "o" and "size-30 100" in text)
+    assert resizes[0][0] <= drawn
+    # Replay ignores it (it does not resize the viewer's window) and plays the rest.
+    replay = root.run(["logs", "replay", shown["id"], "--speed", "1000"], cwd=workspace)
+    assert replay.returncode == 0 and b"size-30 100" in replay.stdout and b"100x30" not in replay.stdout
+
+
 def test_without_a_terminal_it_says_so(root: Caller, workspace: Path) -> None:
     result = root.run(["sandbox", "shell", "-p", "test-untrusted"], cwd=workspace)
     assert result.returncode == 125

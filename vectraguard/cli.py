@@ -1,6 +1,6 @@
 """The command-line interface: the parser (no side effects) and dispatch.
 
-argparse-manpage imports `build_parser` to generate man/vectraguard.1, so
+vectraguard/manpage.py imports `build_parser` to generate man/vectraguard.1, so
 building the parser must not touch the host. Each command lives in
 vectraguard/commands/ and is imported only when chosen, keeping the start-up
 path of `vectraguard run` free of what other commands need.
@@ -60,9 +60,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        hint = f"see `{self.prog} --help`"
-        if message.startswith("unrecognized arguments") and "did you mean" not in message:
-            hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+        hint = f"see `{self.prog} --help`"  # unrecognized arguments: main's _unrecognized
         raise errors.UsageError(f"{self.prog}: {message}", hint=hint)
 
     # Typos get a suggestion (vectraguard/suggest.py); only a bad command line pays for it.
@@ -450,6 +448,14 @@ def _fill_doctor(doctor: argparse.ArgumentParser) -> None:
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _fill_paths(paths: argparse.ArgumentParser) -> None:
+    paths.description = ("The directories Vectra Guard uses for you, as this environment sets them "
+                         "(XDG_CONFIG_HOME, XDG_DATA_HOME, XDG_CACHE_HOME, XDG_RUNTIME_DIR, VECTRAGUARD_DATA_DIR, "
+                         "VECTRAGUARD_SYSTEM_DIR, VECTRAGUARD_ROOTFS_DIR), what each holds and which variable "
+                         "chose it.")
+    paths.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 # Reviewing an overlay session's workspace changes (vectraguard/workspace/).
 PATHS_HELP = "paths relative to the workspace root, as `changes` lists them (a directory: everything beneath it)"
 
@@ -519,6 +525,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
                "check [--json] [OPTIONS] -- CMD"), _fill_check),
     ("approvals", "remembered approvals: approvals list | grant -- CMD | revoke ID...", _fill_approvals),
     ("doctor", "check what this host can do and what is missing", _fill_doctor),
+    ("paths", "the directories in effect: config, data, recordings, layers, runtime, cache ...", _fill_paths),
     ("changes", "what an overlay session changed in the workspace: changes [ID] [--all] [--json]",
      _fill_changes),
     ("diff", "the session's changes as unified diffs: diff ID [PATH...]", _fill_diff),
@@ -544,6 +551,7 @@ COMMANDS = {
     ("image", "unpack"): "image",
     ("image", "list"): "image",
     ("doctor", None): "doctor",
+    ("paths", None): "paths",
     ("changes", None): "changes",
     ("diff", None): "changes",
     ("apply", None): "apply",
@@ -583,7 +591,9 @@ def main(argv: Sequence[str]) -> int:
     try:
         options, command = split_command(argv)
         parser = parser_for(_command_word(options))
-        args = parser.parse_args(options)
+        args, unknown = parser.parse_known_args(options)
+        if unknown:
+            _unrecognized(parser, args, unknown)
         diag.configure(-1 if args.quiet else args.verbose)
         sub = getattr(args, f"{args.command_name}_command", None) if args.command_name else None
         key = (args.command_name, sub)
@@ -615,6 +625,26 @@ def main(argv: Sequence[str]) -> int:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: say where, not a traceback
         return _report_bug(exc)
+
+
+def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> NoReturn:
+    """Words no option took, named by the parser of the command chosen, each
+    option with a suggestion where one is close (_Parser._with_suggestion);
+    the hint to put the command after `--` only for commands that run one
+    (their parser has CMD) and when nothing was suggested, else that
+    command's --help."""
+    chosen = parser
+    for dest in ("command_name", f"{args.command_name}_command"):
+        choices = chosen._subparsers._group_actions[0].choices if chosen._subparsers else {}
+        name = getattr(args, dest, None)
+        if not isinstance(choices, dict) or name not in choices:
+            break
+        chosen = choices[name]
+    words = " ".join(chosen._with_suggestion(word) if isinstance(chosen, _Parser) else word for word in unknown)
+    hint = f"see `{chosen.prog} --help`"
+    if "(did you mean" not in words and any(action.dest == "command" for action in chosen._actions):
+        hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+    raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {words}", hint=hint)
 
 
 def _command_word(options: Sequence[str]) -> str | None:

@@ -3,6 +3,11 @@
 Diagnostics are for people debugging Vectra Guard (`-v`, `-vv`); they are
 not the audit record and not user-facing output. loguru costs ~60 ms to
 import, so it is imported only when a message will actually be shown.
+
+Notices are user-facing ("limits are best-effort", "ignoring a project file
+owned by another user"): printed as plain `vectraguard: ...` lines on stderr
+unless `-q` asked for errors only. Verbosity: -1 (-q) errors only, 0
+notices and warnings, 1 (-v) info, 2 (-vv) debug.
 """
 
 from __future__ import annotations
@@ -31,6 +36,17 @@ def _get() -> Any:
                    format="{time:HH:mm:ss.SSS} vectraguard {level}: {message}", colorize=False)
         _logger = logger
     return _logger
+
+
+def notices_shown() -> bool:
+    """False under -q: only errors are wanted."""
+    return _threshold >= 0
+
+
+def notice(line: str) -> None:
+    """A user-facing line on stderr (already prefixed), unless -q."""
+    if notices_shown():
+        print(line, file=sys.stderr, flush=True)
 
 
 def debug(message: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vectraguard import rundir
+from vectraguard import records, rundir
 
 
 def _xdg(variable: str, fallback: str) -> Path:
@@ -29,6 +29,16 @@ def data_dir() -> Path:
 
 def cache_dir() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache")
+
+
+def recordings_dir() -> Path:
+    """Interactive sessions' asciicast files (audit/recording.py)."""
+    return data_dir() / "recordings"
+
+
+def layers_dir() -> Path:
+    """Overlay workspaces' kept layers, one directory per session (workspace/store.py)."""
+    return data_dir() / "workspaces"
 
 
 def rootfs_dir() -> Path:
@@ -138,3 +148,46 @@ def own_state() -> tuple[str, ...]:
     if xdg_runtime and os.path.isabs(xdg_runtime):
         dirs.append(Path(xdg_runtime) / "vectraguard")
     return tuple(dict.fromkeys(os.path.abspath(d) for d in dirs))
+
+
+@records.record  # paths.py is on every run's path: not a dataclass (records.py)
+class Place:
+    """One directory in effect (`vectraguard paths`): `name` a stable key, `what`
+    it holds, `set_by` the variable that chose it ("default" when none did)."""
+
+    name: str
+    path: Path
+    what: str
+    set_by: str
+
+
+def _chosen_by(*variables: str) -> str:
+    """The first of `variables` set to an absolute path (what the functions above honour)."""
+    for variable in variables:
+        value = os.environ.get(variable)
+        if value and (os.path.isabs(value) or variable == "VECTRAGUARD_DATA_DIR"):
+            return variable
+    return "default"
+
+
+def places() -> list[Place]:
+    """Every directory Vectra Guard uses for this user, as they are now: the XDG_*
+    and VECTRAGUARD_* variables of this environment applied."""
+    data = _chosen_by("VECTRAGUARD_DATA_DIR", "XDG_DATA_HOME")
+    rootfs = _chosen_by("VECTRAGUARD_ROOTFS_DIR") if os.geteuid() == 0 else _chosen_by(
+        "VECTRAGUARD_ROOTFS_DIR", "XDG_DATA_HOME")
+    xdg_runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    in_xdg_runtime = os.geteuid() != 0 and bool(xdg_runtime) and runtime_dir().parent == Path(xdg_runtime)
+    return [
+        Place("config", config_dir(), "your profiles (profiles.d/) and settings", _chosen_by("XDG_CONFIG_HOME")),
+        Place("system", system_dir(), "system profiles (profiles.d/) and the policy (policy.yaml)",
+              "VECTRAGUARD_SYSTEM_DIR" if os.environ.get("VECTRAGUARD_SYSTEM_DIR") else "default"),
+        Place("data", data_dir(), "the audit store, trust and approvals", data),
+        Place("recordings", recordings_dir(), "recorded shell and agent sessions (asciicast)", data),
+        Place("layers", layers_dir(), "overlay workspaces' kept changes, per session", data),
+        Place("runtime", runtime_dir(), "sockets and locks: the fork server, the Podman service, removals",
+              "XDG_RUNTIME_DIR" if in_xdg_runtime else "default"),
+        Place("cache", cache_dir(), "validated profiles and decisions (safe to delete)",
+              _chosen_by("XDG_CACHE_HOME")),
+        Place("rootfs", rootfs_dir(), "images unpacked for isolation lite", rootfs),
+    ]

@@ -1,7 +1,12 @@
 """Session recordings as asciicast v2 files (what asciinema plays).
 
 Output only, with timing; keystrokes are not recorded (they carry
-passwords and tokens). The recording is size-capped: past the cap, output
+passwords and tokens). Window resizes are: an asciicast v2 resize event
+`[time, "r", "COLSxROWS"]` is written before the first output drawn at the
+new size (the terminal is measured, one ioctl, before each output event;
+the run's relay follows SIGWINCH for the sandbox itself). `replay` ignores
+resize events: it writes into the viewer's window, which it does not resize
+(the sequence that could, CSI 8 t, is one the live view drops too). The recording is size-capped: past the cap, output
 is no longer written and the file says so in a final marker event. Bytes
 are decoded incrementally as UTF-8 (asciicast events are strings), so a
 character split across two reads is not mangled.
@@ -23,11 +28,12 @@ CAP_BYTES = 50 * 1024 * 1024
 
 
 def recordings_dir() -> Path:
-    return paths.data_dir() / "recordings"
+    return paths.recordings_dir()
 
 
 class AsciicastWriter:
-    def __init__(self, session_id: str, width: int, height: int, command: str) -> None:
+    def __init__(self, session_id: str, width: int, height: int, command: str, tty_fd: int | None = None) -> None:
+        """`tty_fd`: the terminal whose size the session follows (resizes are recorded)."""
         directory = recordings_dir()
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / f"{session_id}.cast"
@@ -40,6 +46,21 @@ class AsciicastWriter:
         header = {"version": 2, "width": width, "height": height, "timestamp": int(time.time()),
                   "title": command, "env": {"TERM": os.environ.get("TERM", "xterm")}}
         self.file.write(json.dumps(header) + "\n")
+        self.tty_fd, self.size = tty_fd, (width, height)
+
+    def _note_resize(self) -> None:
+        if self.tty_fd is None:
+            return
+        try:
+            size = tuple(os.get_terminal_size(self.tty_fd))
+        except OSError:  # no longer a terminal (hung up): nothing to follow
+            return
+        if size != self.size:
+            self.size = (size[0], size[1])
+            self.file.write(json.dumps([self._now(), "r", f"{size[0]}x{size[1]}"]) + "\n")
+
+    def _now(self) -> float:
+        return round(time.monotonic() - self.start, 6)
 
     def feed(self, stream: int, data: bytes) -> None:
         if self.capped:
@@ -51,7 +72,8 @@ class AsciicastWriter:
             self.capped = True
             text = "\r\n[vectraguard: recording stopped at its size cap]\r\n"
         self.written += len(data)
-        self.file.write(json.dumps([round(time.monotonic() - self.start, 6), "o", text]) + "\n")
+        self._note_resize()
+        self.file.write(json.dumps([self._now(), "o", text]) + "\n")
 
     def close(self) -> dict[str, Any]:
         self.file.close()
@@ -68,7 +90,7 @@ def replay(data: bytes, write: Any, *, speed: float, idle_limit: float | None) -
     previous = 0.0
     for line in filter(None, lines):
         at, kind, text = json.loads(line)
-        if kind != "o":
+        if kind != "o":  # "r" (resize) and input events: not played (module docstring)
             continue
         pause = max(0.0, at - previous)
         if idle_limit is not None:

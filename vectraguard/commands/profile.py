@@ -51,7 +51,7 @@ def show(args: argparse.Namespace) -> int:
         if args.json:
             output.print_json(rows)
         else:
-            output.print_table(rows, ["key", "value", "set by"])
+            _print_explained(rows)
     elif args.json:
         output.print_json({"name": profile.name, **canonical})
     else:
@@ -69,6 +69,17 @@ def _as_runs_get_it(profile: ResolvedProfile) -> ResolvedProfile:
         return ceilings.lower_shipped(profile, policy.load())[0]
     except errors.VGError:
         return profile
+
+
+def _print_explained(rows: list[dict[str, str]]) -> None:
+    """The table fitted to the terminal (config/explain.py): the "set by" column stays in view."""
+    from vectraguard import resources
+    from vectraguard.config import explain
+
+    home = os.environ.get("HOME") or None
+    shipped = str(resources.profiles_dir())
+    cells = [(row["key"], row["value"], explain.abbreviate(row["set by"], shipped, home)) for row in rows]
+    sys.stdout.write("".join(line + "\n" for line in explain.table(cells, explain.width())))
 
 
 def _sources(args: argparse.Namespace) -> profiles.Sources:

@@ -99,7 +99,8 @@ def launch(args: argparse.Namespace, session: Session) -> int:
         from vectraguard.audit.recording import AsciicastWriter
 
         columns, rows = os.get_terminal_size(0) if session.terminal else (80, 24)
-        recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv))
+        recording = AsciicastWriter(session_id, columns, rows, shlex.join(prepared.argv),
+                                    tty_fd=0 if session.terminal else None)
     return execute(prepared, audit, recording)
 
 
@@ -266,7 +267,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     with the command's exit status — whatever happens to our stdout and
     stderr (a full disk, a closed pipe: the output is still captured)."""
     profile, spec = prepared.profile, prepared.compiled.spec
-    for notice in prepared.compiled.notices:
+    for notice in prepared.compiled.notices if diag.notices_shown() else ():  # -q: errors only
         _say(f"vectraguard: warning: {notice}")
     audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
     capture = OutputCapture()

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from typing import Any
 
-from vectraguard import errors
+from vectraguard import diag, errors
 from vectraguard.config import schema
 from vectraguard.config.layers import Layer, validated_layer
 from vectraguard.sandbox.compile import PROXY_VARIABLES
@@ -164,5 +163,5 @@ def parse_env_flags(flags: list[str], host_env: Any) -> dict[str, str]:
         elif name in host_env:
             values[name] = host_env[name]
         else:
-            print(f"vectraguard: warning: --env {name}: not set here, not passed", file=sys.stderr)
+            diag.notice(f"vectraguard: warning: --env {name}: not set here, not passed")
     return values

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from pathlib import Path
 
+from vectraguard import diag
 from vectraguard.config import trust
 from vectraguard.config.layers import Layer, load_bytes
 from vectraguard.config.problems import Problem, raise_if_any
@@ -110,8 +110,7 @@ def _foreign_target(info: os.stat_result) -> str:
 def notice(path: Path, why: str) -> None:
     if str(path) not in _noticed:
         _noticed.add(str(path))
-        print(f"vectraguard: notice: ignoring {path}: {why}; only your own or root's project files are used",
-              file=sys.stderr)
+        diag.notice(f"vectraguard: notice: ignoring {path}: {why}; only your own or root's project files are used")
 
 
 def repository_root(start: Path) -> Path | None:

@@ -50,6 +50,13 @@ MAX_SCRIPT_BYTES = 256 * 1024
 ELF_MAGIC = "\x7fELF"  # the first bytes of an executable the kernel runs itself (elf(5))
 # Programs named by a path in these are the system's own, judged by their name.
 SYSTEM_PROGRAM_DIRS = ("/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/")
+# Where a system keeps configuration, kernel settings and logs, never programs it
+# runs by name: `/etc/passwd` run as a command is that file (not executable), not
+# the program passwd, so the rules about a program's name are not applied to it.
+# Not /proc or /dev (/proc/1/root/usr/sbin/useradd, /dev/fd/3 are real programs),
+# nor /etc/alternatives (links to programs, by their names).
+NON_PROGRAM_DIRS = ("/etc/", "/sys/", "/boot/", "/var/log/")
+PROGRAM_LINK_DIRS = ("/etc/alternatives/",)
 # An expansion whose value is unknown is kept as its text (`${X}`, `$(cmd)`)
 # followed by this mark, which no shell word can contain: what came from it is
 # known to be unknown wherever it travels (into `eval`, `sh -c`, a name).
@@ -747,7 +754,10 @@ class _Judge:
         if inline_code.is_interpreter(name) and inline_code.program(name, argv)[0] is not None:
             # `curl … | python3 -c '…json.load(sys.stdin)…'`: an inline program's input is its data
             matched_sources = tuple(s for s in sources if s[0] not in FETCHERS)
-        self.match(Command(name, tuple(argv[1:]), matched_sources, redirects=(*redirects, *written)), argv)
+        # A path there names no program (NON_PROGRAM_DIRS): judged by rules about any command only.
+        judged_as = place if place.startswith(NON_PROGRAM_DIRS) and not place.startswith(PROGRAM_LINK_DIRS) \
+            else name
+        self.match(Command(judged_as, tuple(argv[1:]), matched_sources, redirects=(*redirects, *written)), argv)
         if argv[0] in self.shell_aliases and depth <= MAX_DEPTH:  # alias k='rm -rf'; k ~
             self.line(self.shell_aliases.pop(argv[0]) + " " + shlex.join(argv[1:]), depth + 1)
             return None

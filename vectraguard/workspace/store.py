@@ -64,7 +64,7 @@ class LayerRecord:
 
 
 def root() -> Path:
-    return paths.data_dir() / "workspaces"
+    return paths.layers_dir()
 
 
 @dataclass(frozen=True)
