@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.vg import Caller
+from vectraguard import cli
 
 PROFILES = ("agent-shell, aider, claude-code, codex, default, dev, generic, test-best-effort, test-default, "
             "test-noexec, test-python, test-tight, test-untrusted, untrusted")
-COMMANDS = ("'run', 'sandbox', 'agent', 'image', 'pool', 'profile', 'trust', 'untrust', 'logs', 'check', "
-            "'approvals', 'doctor', 'changes', 'diff', 'apply', 'discard', 'completion'")
+# Every command, in the parser's order (the list grows with the commands; its format is what is tested).
+COMMANDS = ", ".join(repr(name) for name, _, _ in cli._COMMAND_PARSERS)
 
 
 def refused(caller: Caller, args: list[str], cwd: Path) -> str:
