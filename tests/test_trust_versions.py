@@ -113,3 +113,25 @@ def test_untrust_forgets_every_version(root: Caller, project: tuple[Path, dict[s
     assert not any(kept.iterdir())  # the contents went with the versions
     again = root.run(["trust"], cwd=path.parent, extra_env=env)
     assert again.stdout.decode().startswith(f"first trust of {path}")
+
+
+@pytest.mark.parametrize("store", [
+    {"PATH": {}},  # neither versions nor sha256
+    {"PATH": {"versions": []}},  # no version at all
+    {"PATH": {"versions": [{"sha256": 7}]}},
+    {"PATH": ["not", "a", "map"]},
+])
+def test_a_trust_store_of_the_wrong_shape_refuses_with_one_line(
+        root: Caller, project: tuple[Path, dict[str, str]], store: dict[str, object]) -> None:
+    """Valid JSON that is not a trust store: every run and `trust` refuse, naming the file; never a traceback."""
+    path, env = project
+    _write(path, FIRST)
+    trust_json = Path(env["VECTRAGUARD_DATA_DIR"]) / "trust.json"
+    trust_json.parent.mkdir(parents=True, exist_ok=True)
+    trust_json.write_text(json.dumps({str(path) if k == "PATH" else k: v for k, v in store.items()}))
+    for args in (["trust"], ["run", "--", "true"]):
+        result = root.run(args, cwd=path.parent, extra_env=env)
+        message = result.stderr.decode()
+        assert result.returncode == 125, message
+        assert "Traceback" not in message
+        assert f"the trust store {trust_json} is unreadable (not a trust store" in message

@@ -24,6 +24,7 @@ from typing import Any
 
 from vectraguard import paths, state_file
 from vectraguard.digests import sha256_hex
+from vectraguard.errors import ConfigError
 from vectraguard.records import record
 
 STORE_NAME = "trust.json"
@@ -73,14 +74,30 @@ def contents_dir() -> Path:
 
 def load() -> dict[str, TrustEntry]:
     # Fail closed: an unreadable store trusts nothing, and says so.
-    raw = state_file.read(store_path(), WHAT, "inspect or remove it, then trust your projects again") or {}
-    return {key: TrustEntry(key, _versions(value)) for key, value in raw.items()}
+    hint = "inspect or remove it, then trust your projects again"
+    raw = state_file.read(store_path(), WHAT, hint) or {}
+    try:
+        return {key: TrustEntry(key, _versions(value)) for key, value in raw.items()}
+    except (AttributeError, KeyError, TypeError) as exc:  # valid JSON, not a trust store's shape
+        raise ConfigError(f"vectraguard: the {WHAT} {store_path()} is unreadable (not a trust store: "
+                          f"{exc.__class__.__name__} {exc})", hint=hint) from None
 
 
 def _versions(value: dict[str, Any]) -> tuple[TrustedVersion, ...]:
     if "versions" in value:
-        return tuple(TrustedVersion(v["sha256"], v.get("trusted_at", "")) for v in value["versions"])
-    return (TrustedVersion(value["sha256"], value.get("trusted_at", "")),)  # a store written before versions
+        versions = tuple(_version(v) for v in value["versions"])
+    else:
+        versions = (_version(value),)  # a store written before versions
+    if not versions:
+        raise KeyError("versions")
+    return versions
+
+
+def _version(value: dict[str, Any]) -> TrustedVersion:
+    sha256, trusted_at = value["sha256"], value.get("trusted_at", "")
+    if not isinstance(sha256, str) or not isinstance(trusted_at, str):
+        raise TypeError("sha256 and trusted_at must be strings")
+    return TrustedVersion(sha256, trusted_at)
 
 
 def is_trusted(path: Path, content: bytes) -> bool:
