@@ -27,12 +27,15 @@ _DURATION_FACTORS = {"ms": 0.001, "": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d"
 MAX_DURATION = 30 * 86400.0  # a month: longer is a typo
 
 
-def parse_size(text: str | int) -> int:
-    """`512Mi`, `2G`, `65536` (bytes) -> bytes. Must be > 0 and sane."""
+def parse_size(text: str | int | float) -> int:
+    """`512Mi`, `2G`, `65536` (bytes) -> bytes. Must be > 0 and sane. A YAML
+    number such as `1e9` is a float: taken when it is a whole number of bytes."""
     if isinstance(text, bool):
         raise ValueError("expected a size like 512Mi or 2G, not a boolean")
-    if isinstance(text, int):
-        value = text
+    if isinstance(text, (int, float)):
+        value = _whole(text, "bytes")
+    elif not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a size (expected e.g. 512Mi, 2G or a byte count)")
     else:
         m = _SIZE.fullmatch(text.strip())
         if not m:
@@ -52,6 +55,8 @@ def parse_duration(text: str | int | float) -> float:
         raise ValueError("expected a duration like 30s or 10m, not a boolean")
     if isinstance(text, (int, float)):
         value = float(text)
+    elif not isinstance(text, str):
+        raise ValueError(f"{text!r} is not a duration (expected e.g. 30s, 10m, 2h or seconds)")
     else:
         m = _DURATION.fullmatch(text.strip())
         if not m:
@@ -77,17 +82,27 @@ def parse_cpus(text: str | int | float) -> float:
     return value
 
 
-def parse_count(text: str | int, *, what: str, maximum: int = 1 << 31) -> int:
-    """A positive whole number (pids, open files)."""
+def parse_count(text: str | int | float, *, what: str, maximum: int = 1 << 31) -> int:
+    """A positive whole number (pids, open files); a float only when whole (`1e4`), never truncated."""
     if isinstance(text, bool):
         raise ValueError(f"expected a whole number of {what}, not a boolean")
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise ValueError(f"{text!r} is not a whole number of {what}") from None
+    if isinstance(text, float):
+        value = _whole(text, what)
+    else:
+        try:
+            value = int(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{text!r} is not a whole number of {what}") from None
     if value <= 0 or value > maximum:
         raise ValueError(f"{what} must be between 1 and {maximum}, got {text!r}")
     return value
+
+
+def _whole(number: int | float, what: str) -> int:
+    """`number` as an int; ValueError if it is not a whole number (2.5, inf, nan)."""
+    if isinstance(number, float) and not number.is_integer():
+        raise ValueError(f"{number!r} is not a whole number of {what}")
+    return int(number)
 
 
 def format_duration(seconds: float) -> str:
