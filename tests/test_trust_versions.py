@@ -120,15 +120,20 @@ def test_untrust_forgets_every_version(root: Caller, project: tuple[Path, dict[s
     {"PATH": {"versions": []}},  # no version at all
     {"PATH": {"versions": [{"sha256": 7}]}},
     {"PATH": ["not", "a", "map"]},
+    {"PATH": "x"},
+    {"PATH": {"versions": None}},
+    [],  # not an empty store: taken for one, the next `trust` deleted every kept version's content
 ])
 def test_a_trust_store_of_the_wrong_shape_refuses_with_one_line(
-        root: Caller, project: tuple[Path, dict[str, str]], store: dict[str, object]) -> None:
+        root: Caller, project: tuple[Path, dict[str, str]], store: dict[str, object] | list[object]) -> None:
     """Valid JSON that is not a trust store: every run and `trust` refuse, naming the file; never a traceback."""
     path, env = project
     _write(path, FIRST)
     trust_json = Path(env["VECTRAGUARD_DATA_DIR"]) / "trust.json"
     trust_json.parent.mkdir(parents=True, exist_ok=True)
-    trust_json.write_text(json.dumps({str(path) if k == "PATH" else k: v for k, v in store.items()}))
+    if isinstance(store, dict):
+        store = {str(path) if k == "PATH" else k: v for k, v in store.items()}
+    trust_json.write_text(json.dumps(store))
     for args in (["trust"], ["run", "--", "true"]):
         result = root.run(args, cwd=path.parent, extra_env=env)
         message = result.stderr.decode()

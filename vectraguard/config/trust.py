@@ -75,8 +75,12 @@ def contents_dir() -> Path:
 def load() -> dict[str, TrustEntry]:
     # Fail closed: an unreadable store trusts nothing, and says so.
     hint = "inspect or remove it, then trust your projects again"
-    raw = state_file.read(store_path(), WHAT, hint) or {}
+    raw = state_file.read(store_path(), WHAT, hint)
     try:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):  # `[]` too: taken for empty, the next `trust` dropped every kept content
+            raise TypeError(f"a JSON object was expected, not {type(raw).__name__}")
         return {key: TrustEntry(key, _versions(value)) for key, value in raw.items()}
     except (AttributeError, KeyError, TypeError) as exc:  # valid JSON, not a trust store's shape
         raise ConfigError(f"vectraguard: the {WHAT} {store_path()} is unreadable (not a trust store: "
