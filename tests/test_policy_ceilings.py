@@ -131,3 +131,19 @@ def test_a_value_someone_set_beyond_a_ceiling_is_refused(dirs: tuple[Path, Calle
         assert f"{origin}: limits.memory: " in stderr
         assert f"refused by policy rule limits.max.memory ({policy}:4)" in stderr
         assert "lowered" not in stderr
+
+
+def test_doctor_fails_when_the_policys_mount_roots_refuse_a_run_from_here(
+        dirs: tuple[Path, Caller, dict[str, str]], workspace: Path) -> None:
+    """A valid policy whose mount_roots admit nothing: every run is refused, so doctor is not "ready"."""
+    system, caller, env = dirs
+    (system / "policy.yaml").write_text("version: 1\nfilesystem:\n  mount_roots: [/nonexistent-root]\n")
+    status, checks = _doctor(caller, workspace, env)
+    assert (status, checks["system policy"]["status"]) == (1, "ok")
+    here = checks["a run here"]
+    assert here["status"] == "fail"
+    assert f"{workspace} is outside the allowed mount roots (/nonexistent-root)" in here["detail"]
+    assert str(system / "policy.yaml") in here["detail"]
+    (system / "policy.yaml").write_text(f"version: 1\nfilesystem:\n  mount_roots: [{workspace.parent}]\n")
+    status, checks = _doctor(caller, workspace, env)
+    assert checks["a run here"]["status"] == "ok", checks["a run here"]

@@ -29,6 +29,7 @@ def run_all() -> list[Finding]:
             host_checks.profiles(ctx),
             policy_checks.policy_file(ctx),
             *policy_checks.refused_profiles(ctx),
+            policy_checks.run_here(ctx),
             host_checks.rlimits(ctx),
             host_checks.resource_limits(ctx),
             host_checks.overlay_workspace(ctx),

@@ -11,11 +11,19 @@ what the policy does before users do:
   reason located; a fail for `default` (what a run without -p uses), a
   warning for the others. A value set in the system's own profiles.d is
   named as such: the administrator can fix both files.
+- "a run here": the mounts a run of the default profile from this
+  directory would make, checked as the run checks them (built-in deny
+  rules, the policy's mount_roots and denied_paths): a policy whose
+  mount_roots admit nothing refused every run while the rows above said
+  ready. A fail when the system policy is what refuses; a warning when it
+  is only this directory (a home directory itself, /tmp ...).
 """
 
 from __future__ import annotations
 
-from vectraguard import paths
+import os
+
+from vectraguard import errors, paths
 from vectraguard.config import ceilings, policy
 from vectraguard.config.problems import Problem
 from vectraguard.doctor.context import DEFAULT_PROFILE, Context
@@ -81,3 +89,34 @@ def _refused(name: str, problems: list[Problem]) -> Finding:
     if name == DEFAULT_PROFILE:
         return fail(check, detail + " (runs without -p use it)", hint)
     return warn(check, detail, hint)
+
+
+HERE = "a run here"
+
+
+def run_here(ctx: Context) -> Finding | None:
+    """Whether a run of this directory's default profile would get its mounts
+    (sandbox/mount_plan.py, the run's own checks; nothing is created)."""
+    if ctx.policy_error is not None:
+        return None  # "system policy" has already failed: every run is refused
+    from vectraguard.config import profiles
+    from vectraguard.sandbox import mount_plan
+    from vectraguard.sandbox.request import RunRequest
+
+    cwd, name = os.getcwd(), DEFAULT_PROFILE
+    try:
+        sources = profiles.Sources.for_directory(cwd, ignore_project=False)
+        name = sources.default_name()
+        profile = profiles.resolve(name, [], sources)
+        if ctx.policy is not None:
+            profile = ceilings.lower_shipped(profile, ctx.policy)[0]
+        request = RunRequest(argv=("true",), profile=name, cwd=cwd, host_env=tuple(os.environ.items()),
+                             session_id="doctor", owner="doctor")
+        mount_plan.resolve_mounts(profile, request, ctx.policy)
+    except errors.VGError as exc:
+        detail = "; ".join([exc.message.removeprefix("vectraguard: "), *(line.strip() for line in exc.details)])
+        hint = exc.hint or "run from a project directory, or change the file named"
+        if "system policy" in exc.message:
+            return fail(HERE, f"a run of profile {name} from {cwd} is refused: {detail}", hint)
+        return warn(HERE, f"a run from {cwd} is refused (this directory; elsewhere it may not be): {detail}", hint)
+    return ok(HERE, f"a run of profile {name} from {cwd} gets its mounts")
