@@ -152,6 +152,12 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             seccomp_profile_path=isolation_files.seccomp_path(profile),
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
+    if profile.image_packages and image_ref == profile.image:
+        # Built on first use (images/first_use.py), before lite looks for its unpacked tree.
+        from vectraguard.images import first_use
+
+        first_use.ensure_variant(profile, quiet=bool(getattr(args, "quiet", False)),
+                                 unpack=profile.isolation == "lite")
     lite = None
     if profile.isolation == "lite":
         from vectraguard.lite import plan as lite_plan
