@@ -248,8 +248,8 @@ def test_dev_has_its_toolchain(root: Caller, dev_image: str, workspace: Path) ->
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout.decode().startswith("GNU Make ")
     tools = "gcc g++ make pkg-config pip3 node npm git python3"
-    result = root.run(["run", "-p", "dev", "--workspace", "ro", "--yes", "--", "sh", "-c",
-                       f"for t in {tools}; do command -v $t >/dev/null || echo missing $t; done; "
-                       "python3 -m venv /tmp/v && /tmp/v/bin/python -c 'import sys; print(sys.prefix)'"], cwd=workspace)
+    script = (f"for t in {tools}; do command -v $t >/dev/null || echo missing $t; done; "
+              "python3 -m venv /tmp/v && /tmp/v/bin/python -c 'import sys; print(sys.prefix)'")
+    result = root.run(["run", "-p", "dev", "--workspace", "ro", "--yes", "--", "sh", "-c", script], cwd=workspace)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert result.stdout == b"/tmp/v\n"
