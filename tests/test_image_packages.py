@@ -227,7 +227,7 @@ def test_image_list_shows_the_size_podman_reports(hello: tuple[Caller, Path, str
             continue
         image = _inspect(caller, entry["ref"])
         assert image is not None and entry["size"] == image["Size"], entry
-    assert any(entry["ref"] == ref for entry in listed)
+    assert [entry["packages"] for entry in listed if entry["ref"] == ref] == [["hello"]]
 
 
 # --- the shipped dev toolchain --------------------------------------------------

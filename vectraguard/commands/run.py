@@ -397,6 +397,8 @@ def _image_hint(ref: str, profile: ResolvedProfile) -> str:
 
     if profile.agent is not None and ref == profile.image and ref.startswith(AGENT_REPOSITORY_PREFIX):
         return f"build it with `vectraguard image build --agent {profile.name}`"
+    if profile.image_packages and ref == profile.image:  # removed since this run built or found it
+        return f"build it with `vectraguard image build --profile {profile.name}`"
     if ref.startswith(DEFAULT_IMAGE_PREFIX):
         return "build it with `vectraguard image build`"
     return f"build or load {ref} into Podman first (no registry is contacted)"
