@@ -107,6 +107,14 @@ def test_the_short_form_meets_the_section(own: Caller, workspace: Path) -> None:
     assert shown["image"] == "localhost/some/image:1"
 
 
+def test_image_build_profile_needs_packages(own: Caller, workspace: Path) -> None:
+    result = own.run(["image", "build", "--profile", "default"], cwd=workspace)
+    assert result.returncode == 125
+    assert result.stderr.decode() == (
+        "vectraguard: profile 'default' names no image.packages: it runs localhost/vectraguard/default:bookworm; "
+        "`vectraguard image build` builds the default image\n")
+
+
 # --- the progress display -----------------------------------------------------
 
 def _fed(terminal: bool) -> tuple[progress.Display, str]:

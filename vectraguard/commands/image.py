@@ -66,7 +66,7 @@ def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
     profile = profiles.resolve(args.profile, [], sources)
     if not profile.image_packages:
         raise errors.UsageError(f"vectraguard: profile {args.profile!r} names no image.packages: it runs {profile.image}",
-                                hint="sha256:8a9171db7388525f65214dede15053b2f61be28c70795f347e359a882d51f1a4 builds the default image")
+                                hint="`vectraguard image build` builds the default image")
     if args.suite:
         raise errors.UsageError("vectraguard: image build --profile: the suite is the tag of the profile's image.ref",
                                 hint="set image.ref: localhost/vectraguard/default:SUITE in the profile instead of --suite")
