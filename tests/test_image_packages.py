@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -158,6 +159,22 @@ def test_progress_on_a_terminal_redraws_one_line() -> None:
     assert text.endswith("\r\033[2K")  # the line is cleared for what follows
 
 
+def test_progress_finds_a_real_terminal_and_redraws_on_it() -> None:
+    """A pseudo-terminal as stderr: the display notices it (isatty) and draws in place."""
+    controller, terminal = os.openpty()
+    with os.fdopen(terminal, "w") as stream:
+        display = progress.Display(stream)
+        assert display.terminal
+        for line in DATA.read_text().splitlines()[:300]:
+            display.feed(line)
+        display.close()
+    seen = b""
+    while not seen.endswith(b"\r\033[2K"):
+        seen += os.read(controller, 65536)
+    os.close(controller)
+    assert b"\r\033[2K[2/6] downloading essential packages " in seen and b"\n" not in seen
+
+
 # --- real builds --------------------------------------------------------------
 
 def _inspect(caller: Caller, ref: str) -> dict[str, object] | None:
@@ -171,10 +188,13 @@ def _remove_image(caller: Caller, ref: str) -> None:
     subprocess.run(argv, env=env, capture_output=True, timeout=120, check=False)
 
 
+Hello = tuple[Caller, Path, str, list[tuple[int, bytes, bytes]]]
+
+
 @pytest.fixture(scope="module")
-def hello(root: Caller) -> Iterator[tuple[Caller, Path, str, subprocess.CompletedProcess[bytes]]]:
-    """A profile with one small package, its variant built by its first run (and removed at the end:
-    only this module makes it)."""
+def hello(root: Caller) -> Iterator[Hello]:
+    """A profile with one small package, its variant built by its first runs — two at once, which
+    must build it once — and removed at the end (only this module makes it)."""
     home = Path(tempfile.mkdtemp(prefix="vg-hello-"))
     (home / "vectraguard" / "profiles.d").mkdir(parents=True)
     (home / "vectraguard" / "profiles.d" / "hello.yaml").write_text(HELLO_PROFILE)
@@ -183,26 +203,34 @@ def hello(root: Caller) -> Iterator[tuple[Caller, Path, str, subprocess.Complete
     caller = Caller(None, home)
     ref = variant.ref_for(recipe.image_ref("bookworm"), ("hello",))
     _remove_image(caller, ref)
-    first = caller.run(["run", "-p", "hello", "--", "hello"], cwd=work, timeout=BUILD_TIMEOUT,
-                       extra_env={"VECTRAGUARD_DATA_DIR": str(home / "data")})
-    yield caller, work, ref, first
+    argv, env = caller.argv(caller.vg(["run", "-p", "hello", "--", "hello"]),
+                            {"VECTRAGUARD_DATA_DIR": str(home / "data")})
+    runs = [subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=BUILD_TIMEOUT) for run in runs]
+    firsts = [(run.returncode, out, err) for run, (out, err) in zip(runs, outputs)]
+    caller.wait_for_removals()
+    yield caller, work, ref, firsts
     _remove_image(caller, ref)
     shutil.rmtree(home, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def test_a_first_run_builds_the_variant_with_progress_then_runs(hello: tuple[Caller, Path, str, subprocess.CompletedProcess[bytes]]) -> None:
-    _, _, ref, first = hello
-    stderr = first.stderr.decode()
-    assert first.returncode == 0, stderr
-    assert first.stdout == b"Hello, world!\n"
+def test_a_first_run_builds_the_variant_with_progress_then_runs(hello: Hello) -> None:
+    _, _, ref, firsts = hello
+    for status, stdout, stderr in firsts:
+        assert status == 0, stderr.decode()
+        assert stdout == b"Hello, world!\n"
+    builders = [stderr.decode() for _, _, stderr in firsts if b"building it now" in stderr]
+    assert len(builders) == 1, [stderr.decode() for _, _, stderr in firsts]  # the other waited, then found it
+    stderr = builders[0]
     assert f"vectraguard: profile hello runs on {ref} (the default image with hello), which is not built yet" in stderr
     # Not a terminal: plain progress lines, counts out of N.
     assert "vectraguard: [5/6] installing packages: " in stderr and "\r" not in stderr
     assert f"vectraguard: done: {ref} sha256:" in stderr
 
 
-def test_the_variant_is_labelled_and_recorded(hello: tuple[Caller, Path, str, subprocess.CompletedProcess[bytes]]) -> None:
+def test_the_variant_is_labelled_and_recorded(hello: Hello) -> None:
     caller, _, ref, _ = hello
     image = _inspect(caller, ref)
     assert image is not None
@@ -216,7 +244,7 @@ def test_the_variant_is_labelled_and_recorded(hello: tuple[Caller, Path, str, su
     assert built["id"] == f"sha256:{image['Id']}"
 
 
-def test_the_next_run_and_image_build_find_it(hello: tuple[Caller, Path, str, subprocess.CompletedProcess[bytes]]) -> None:
+def test_the_next_run_and_image_build_find_it(hello: Hello) -> None:
     caller, work, ref, _ = hello
     again = caller.run(["run", "-p", "hello", "--", "sh", "-c", "command -v hello"], cwd=work)
     assert again.returncode == 0 and again.stdout == b"/usr/bin/hello\n"
@@ -226,7 +254,7 @@ def test_the_next_run_and_image_build_find_it(hello: tuple[Caller, Path, str, su
     assert built.stderr.decode().startswith(f"vectraguard: {ref} already exists (")
 
 
-def test_image_list_shows_the_size_podman_reports(hello: tuple[Caller, Path, str, subprocess.CompletedProcess[bytes]]) -> None:
+def test_image_list_shows_the_size_podman_reports(hello: Hello) -> None:
     caller, work, ref, _ = hello
     listed = json.loads(caller.run(["image", "list", "--json"], cwd=work).stdout)
     assert listed

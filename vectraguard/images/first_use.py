@@ -25,18 +25,28 @@ from vectraguard.runtime.podman_api import open_client
 def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool) -> None:
     """Build the profile's variant image unless Podman has it (profile.image_packages must be set)."""
     plan = variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
-    with open_client(timeout=60) as client:
-        if importer.existing_id(client, plan.ref) is not None:
-            return
+    if _exists(plan.ref):
+        return
     lock_path = record.record_path(f".{plan.record_name}.lock")
     record.private_dirs(lock_path.parent)
     with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except BlockingIOError:
+            _say(f"waiting for another run that is building {plan.ref}", quiet)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _exists(plan.ref):  # another run built it while this one waited
+            return
         _say(f"profile {profile.name} runs on {plan.ref} (the default image with {', '.join(plan.extra)}), "
              f"which is not built yet: building it now (`vectraguard image build --profile {profile.name}` "
              "does it ahead)", quiet)
         build.build_image(plan, None, rebuild=False, report=lambda text: _say(text, quiet),
                           show_progress=not quiet, unpack=unpack)
+
+
+def _exists(ref: str) -> bool:
+    with open_client(timeout=60) as client:
+        return importer.existing_id(client, ref) is not None
 
 
 def _say(text: str, quiet: bool) -> None:
