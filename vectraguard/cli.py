@@ -293,10 +293,13 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("--agent", metavar="NAME",
                        help="build the image agent NAME's definition names, with its recipe (npm or PyPI "
                        "packages are fetched from their registries)")
+    build.add_argument("-p", "--profile", metavar="NAME",
+                       help="build the image profile NAME runs when it names image.packages (the default image "
+                       "with those Debian packages; a run builds it on first use otherwise)")
     build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
     build.add_argument("--suite", help="Debian suite (default: bookworm; for --agent, the image's tag)")
     build.add_argument("--ignore-project", action="store_true",
-                       help="do not use the project's .vectraguard.yaml to find the agent")
+                       help="do not use the project's .vectraguard.yaml to find the agent or profile")
     build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
     unpack = image_sub.add_parser("unpack", help="unpack an image already in Podman's storage for isolation lite "
                                   "(image build does it for the images it builds); prints the tree's path")

@@ -30,9 +30,15 @@ def _reporter(args: argparse.Namespace) -> build.Report:
 
 def build_command(args: argparse.Namespace) -> int:
     report = _reporter(args)
-    plan = _agent_plan(args) if args.agent else recipe.default_plan(args.suite or recipe.DEFAULT_SUITE)
+    if args.agent and args.profile:
+        raise errors.UsageError("vectraguard: image build: give --agent or --profile, not both")
+    if args.profile:
+        plan = _profile_plan(args)
+    else:
+        plan = _agent_plan(args) if args.agent else recipe.default_plan(args.suite or recipe.DEFAULT_SUITE)
     result = build.build_image(plan, args.mirror, rebuild=args.rebuild, report=report,
-                               echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2)
+                               echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2,
+                               show_progress=not args.quiet)
     # The one result, on stdout, for scripts: id=$(vectraguard -q image build)
     print(result.id)
     return 0
@@ -49,6 +55,22 @@ def _agent_plan(args: argparse.Namespace) -> recipe.ImagePlan:
     tag = profile.image.rpartition(":")[2] if ":" in profile.image.rpartition("/")[2] else recipe.DEFAULT_SUITE
     r = profile.agent.recipe
     return recipe.agent_plan(args.agent, profile.image, args.suite or tag, r.debian, r.npm, r.pip)
+
+
+def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
+    """The variant profile NAME's `image.packages` ask for (images/variant.py); --suite does not apply:
+    the suite is the tag of its `image.ref`."""
+    from vectraguard.images import variant
+
+    sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
+    profile = profiles.resolve(args.profile, [], sources)
+    if not profile.image_packages:
+        raise errors.UsageError(f"vectraguard: profile {args.profile!r} names no image.packages: it runs {profile.image}",
+                                hint="`vectraguard image build` builds the default image")
+    if args.suite:
+        raise errors.UsageError("vectraguard: image build --profile: the suite is the tag of the profile's image.ref",
+                                hint="set image.ref: localhost/vectraguard/default:SUITE in the profile instead of --suite")
+    return variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
 
 
 def unpack_command(args: argparse.Namespace) -> int:

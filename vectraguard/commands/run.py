@@ -160,6 +160,12 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
                             seccomp_profile_path=isolation_files.seccomp_path(profile),
                             overlay_source=workspace.source if workspace is not None else "")
     _refuse_unless_exact(compiled)
+    if profile.image_packages and image_ref == profile.image:
+        # Built on first use (images/first_use.py), before lite looks for its unpacked tree.
+        from vectraguard.images import first_use
+
+        first_use.ensure_variant(profile, quiet=bool(getattr(args, "quiet", False)),
+                                 unpack=profile.isolation == "lite")
     lite = None
     if profile.isolation == "lite":
         from vectraguard.lite import plan as lite_plan
@@ -463,6 +469,8 @@ def _image_hint(ref: str, profile: ResolvedProfile) -> str:
 
     if profile.agent is not None and ref == profile.image and ref.startswith(AGENT_REPOSITORY_PREFIX):
         return f"build it with `vectraguard image build --agent {profile.name}`"
+    if profile.image_packages and ref == profile.image:  # removed since this run built or found it
+        return f"build it with `vectraguard image build --profile {profile.name}`"
     if ref.startswith(DEFAULT_IMAGE_PREFIX):
         return "build it with `vectraguard image build`"
     return f"build or load {ref} into Podman first (no registry is contacted)"

@@ -29,6 +29,15 @@ LIST_KEYS: dict[str, str] = {
     "risk.rules": "id",
 }
 
+# A scalar here is short for a section with one key: `image: REF` is
+# `image: {ref: REF}`. A section meeting the short form extends it (the
+# `dev` profile adds packages to the default image it extends); the short
+# form meeting a section replaces it, as scalars do (`--image REF` names the
+# exact image to run).
+SHORTHANDS: dict[str, str] = {
+    "image": "ref",
+}
+
 
 def copy_data(value: Any) -> Any:
     """A deep copy of configuration data: dicts, lists and tuples are copied,
@@ -63,7 +72,8 @@ def _append(result: Merged, path: str, values: tuple[Any, ...], layer: Layer) ->
     """`--set key+=value`: extend the list the lower layers resolved to."""
     *parents, leaf = path.split(".")
     node = result.data
-    for part in parents:
+    for index, part in enumerate(parents):
+        _expand_shorthand(result, node, part, ".".join(parents[:index + 1]))
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"vectraguard: {layer.source}: --set {path}+=: {part} is not a section")
@@ -80,6 +90,7 @@ def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str)
         target = _container(result.data, prefix)
         result.provenance[path] = layer.origin(path)
         if isinstance(value, dict):
+            _expand_shorthand(result, target, key, path)
             if not isinstance(target.get(key), dict):
                 target[key] = {}
             _merge_into(result, value, layer, prefix=f"{path}.")
@@ -93,6 +104,15 @@ def _merge_into(result: Merged, data: dict[str, Any], layer: Layer, prefix: str)
             # Entries merged by key keep their own origins.
             for index, entry in enumerate(value):
                 result.provenance[f"{path}[{entry[entry_key]}]"] = layer.origin(f"{path}.{index}")
+
+
+def _expand_shorthand(result: Merged, node: dict[str, Any], key: str, path: str) -> None:
+    """Turn a short form already merged at `path` into its section, keeping where it came from."""
+    inner = SHORTHANDS.get(path)
+    if inner is not None and key in node and not isinstance(node[key], (dict, list)):
+        node[key] = {inner: node[key]}
+        if path in result.provenance:
+            result.provenance[f"{path}.{inner}"] = result.provenance[path]
 
 
 def _container(root: dict[str, Any], prefix: str) -> dict[str, Any]:

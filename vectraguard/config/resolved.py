@@ -97,6 +97,10 @@ class ResolvedProfile:
     pool: int = 0  # sandboxes kept initialised ahead of the runs (vectraguard/pool/)
     pool_idle: float = 300.0  # seconds a pooled sandbox may wait unclaimed
     isolation: str = "container"  # "container" | "gvisor" | "lite" (vectraguard/isolation/)
+    # image.packages: `image` is then the variant built from them (images/variant.py),
+    # image_base the default image they are added to (image.ref).
+    image_packages: tuple[str, ...] = ()
+    image_base: str = ""
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -104,7 +108,9 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
     limits = profile.limits
     return {
         "description": profile.description,
-        "image": profile.image,
+        # The short form unless packages are named: the digest of every other profile stays what it was.
+        "image": {"ref": profile.image_base, "packages": list(profile.image_packages)}
+        if profile.image_packages else profile.image,
         "filesystem": {
             "workspace": {"mode": profile.workspace_mode, "target": profile.workspace_target},
             "mounts": [{"source": m.source, "target": m.target, "mode": m.mode} for m in profile.mounts],
@@ -236,7 +242,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
     profile = ResolvedProfile(
         name=name,
         description=r.get("description", str, ""),
-        image=r.get("image", str, ""),
+        **_image(r),
         workspace_mode=r.get("filesystem.workspace.mode", str, "ro"),
         workspace_target=r.get("filesystem.workspace.target", str, "/workspace"),
         mounts=mounts,
@@ -265,6 +271,30 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
     r.problems += _risk_problems(r, merged.data.get("risk") or {})
     raise_if_any(r.problems, f"vectraguard: profile {name!r} has invalid values")
     return profile
+
+
+def _image(r: _Reader) -> dict[str, Any]:
+    """`image: REF`, or `image: {ref: REF, packages: [...]}` (merge.SHORTHANDS)."""
+    value = r.raw("image")
+    if not isinstance(value, dict):
+        return {"image": r.get("image", str, "")}
+    ref = r.get("image.ref", str, "")
+    packages = value.get("packages") or []
+    if not packages:
+        return {"image": ref}
+    from vectraguard.images import variant  # only for profiles that name packages
+
+    try:
+        checked = variant.checked_packages(packages)
+    except ValueError as exc:
+        r.problems.append(Problem(r.origin("image.packages"), "image.packages", str(exc)))
+        return {"image": ref}
+    try:
+        image = variant.ref_for(ref, checked)
+    except ValueError as exc:
+        r.problems.append(Problem(r.origin("image.ref"), "image.ref", f"{exc} (image.packages is set)"))
+        return {"image": ref}
+    return {"image": image, "image_packages": checked, "image_base": ref}
 
 
 def _egress(r: _Reader) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from vectraguard.images import importer, recipe, record, rootfs, scratch, unpacked
+from vectraguard.images import importer, progress, recipe, record, rootfs, scratch, unpacked
 from vectraguard.runtime.podman_api import open_client
 
 if TYPE_CHECKING:
@@ -37,25 +37,33 @@ class BuildResult:
 
 
 def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, report: Report,
-                echo: bool = False, verbose: bool = False) -> BuildResult:
+                echo: bool = False, verbose: bool = False, show_progress: bool = False,
+                unpack: bool = True) -> BuildResult:
+    """Build `plan` unless its image exists (or `rebuild`). `show_progress`: a progress
+    display on stderr (progress.py) while mmdebstrap works; `unpack`: also the tree
+    for isolation lite (a run's first-use build skips it unless the run is lite)."""
     mirror = recipe.checked_mirror(mirror)
     ref = plan.ref
     with open_client(timeout=IMPORT_TIMEOUT_S) as client:
         previous = importer.existing_id(client, ref)
         if previous and not rebuild:
             report(f"{ref} already exists ({previous}); skipping the build (--rebuild builds it again)")
-            unpacked.unpack_image(client, ref, report=report)  # unpacks only if not unpacked yet
+            if unpack:
+                unpacked.unpack_image(client, ref, report=report)  # unpacks only if not unpacked yet
             return BuildResult(ref, previous, skipped=True)
         rootfs.require_mmdebstrap()
         started = time.monotonic()
-        image_id = _build_and_import(client, plan, mirror, report=report, echo=echo, verbose=verbose)
+        image_id = _build_and_import(client, plan, mirror, report=report, echo=echo, verbose=verbose,
+                                     show_progress=show_progress and not echo)
         if previous and previous != image_id and importer.remove_if_unused(client, previous):
             report(f"removed the image it replaces ({previous})")
-        record.write_record(plan.kind, record.BuildRecord(
+        record.write_record(plan.record_name, record.BuildRecord(
             ref=ref, id=image_id, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             suite=plan.suite, mirror=mirror, packages=list(plan.packages),
+            recipe=plan.recipe_digest or None, extra=list(plan.extra),
         ))
-        unpacked.unpack_image(client, ref, report=report)
+        if unpack:
+            unpacked.unpack_image(client, ref, report=report)
     if previous and previous != image_id and unpacked.discard_unreferenced(previous):
         report(f"removed the unpacked tree of the image it replaces ({previous})")
     report(f"done: {ref} {image_id} ({_since(started)} in all)")
@@ -63,18 +71,29 @@ def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, re
 
 
 def _build_and_import(client: PodmanClient, plan: recipe.ImagePlan, mirror: str | None, *,
-                      report: Report, echo: bool, verbose: bool) -> str:
+                      report: Report, echo: bool, verbose: bool, show_progress: bool) -> str:
     with _termination_interrupts(), scratch.build_dirs(rootless=rootfs.needs_unshare()) as dirs:
         phase = time.monotonic()
-        extra = " and the agent's packages (several minutes)" if plan.kind != recipe.NAME else " (about a minute)"
-        report(f"building rootfs of Debian {plan.suite} with mmdebstrap{extra}…")
-        rootfs.build_rootfs(plan, mirror, dirs.tarball, tmpdir=dirs.mmdebstrap_tmp, echo=echo, verbose=verbose)
+        report(f"building rootfs of Debian {plan.suite} with mmdebstrap{_what(plan)}…")
+        display = progress.Display() if show_progress else None
+        try:
+            rootfs.build_rootfs(plan, mirror, dirs.tarball, tmpdir=dirs.mmdebstrap_tmp, echo=echo, verbose=verbose,
+                                on_line=display.feed if display is not None else None)
+        finally:
+            if display is not None:
+                display.close()
         report(f"rootfs built in {_since(phase)} ({dirs.tarball.stat().st_size / (1 << 20):.0f} MiB)")
         phase = time.monotonic()
         report("importing into Podman…")
         image_id = importer.import_rootfs(client, dirs.tarball, plan.ref, recipe.image_changes(plan))
         report(f"imported in {_since(phase)}")
     return image_id
+
+
+def _what(plan: recipe.ImagePlan) -> str:
+    if plan.extra:
+        return f" and {', '.join(plan.extra)} (a few minutes)"
+    return " and the agent's packages (several minutes)" if plan.kind != recipe.NAME else " (about a minute)"
 
 
 def _since(start: float) -> str:

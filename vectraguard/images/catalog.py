@@ -18,12 +18,13 @@ class ImageEntry:
     ref: str  # one row per tag; an untagged image is "<none>"
     id: str  # "sha256:<hex>"
     created: datetime  # UTC
-    size: int  # bytes
+    size: int  # bytes, as Podman's image list reports it (its storage's own count, not a file sum)
     kind: str  # the label's value, e.g. "default"
+    packages: tuple[str, ...] = ()  # a variant's extra Debian packages (its label)
 
     def as_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "id": self.id, "created": self.created.isoformat(timespec="seconds"),
-                "size": self.size, "kind": self.kind}
+                "size": self.size, "kind": self.kind, "packages": list(self.packages)}
 
 
 def list_images() -> list[ImageEntry]:
@@ -35,7 +36,9 @@ def list_images() -> list[ImageEntry]:
 
 def _entries(attrs: dict[str, Any]) -> list[ImageEntry]:
     created = datetime.fromtimestamp(int(attrs.get("Created") or 0), tz=timezone.utc)
-    kind = str((attrs.get("Labels") or {}).get(recipe.LABEL, ""))
+    labels = attrs.get("Labels") or {}
+    kind = str(labels.get(recipe.LABEL, ""))
+    packages = tuple(filter(None, str(labels.get(recipe.LABEL_PACKAGES, "")).split(",")))
     refs = attrs.get("RepoTags") or [UNTAGGED]
-    return [ImageEntry(str(ref), full_id(str(attrs["Id"])), created, int(attrs.get("Size") or 0), kind)
+    return [ImageEntry(str(ref), full_id(str(attrs["Id"])), created, int(attrs.get("Size") or 0), kind, packages)
             for ref in refs]

@@ -15,6 +15,8 @@ from vectraguard.errors import UsageError
 
 LABEL = "io.vectraguard.image"  # every image Vectra Guard builds carries it
 LABEL_SUITE = "io.vectraguard.suite"
+LABEL_PACKAGES = "io.vectraguard.packages"  # a variant's extra packages, comma-separated
+LABEL_RECIPE = "io.vectraguard.recipe"  # a variant's recipe digest
 NAME = "default"
 REPOSITORY = "localhost/vectraguard/default"
 AGENT_REPOSITORY_PREFIX = "localhost/vectraguard/agent-"
@@ -73,6 +75,13 @@ class ImagePlan:
     suite: str
     packages: tuple[str, ...]
     hooks: tuple[str, ...]  # mmdebstrap customize hooks, in order
+    extra: tuple[str, ...] = ()  # a variant's packages beyond the default ones (variant.py)
+    recipe_digest: str = ""  # a variant's name: SHA-256 of its recipe (variant.py)
+
+    @property
+    def record_name(self) -> str:
+        """The build record's file name (record.py): one per variant, as one per agent."""
+        return f"{self.kind}-{self.recipe_digest[:16]}" if self.recipe_digest else self.kind
 
 
 def default_plan(suite: str) -> ImagePlan:
@@ -129,6 +138,8 @@ def image_changes(plan: ImagePlan) -> list[str]:
         "ENV LANG=C.UTF-8",
         f"LABEL {LABEL}={plan.kind}",
         f"LABEL {LABEL_SUITE}={plan.suite}",
+        *([f"LABEL {LABEL_PACKAGES}={','.join(plan.extra)}"] if plan.extra else []),
+        *([f"LABEL {LABEL_RECIPE}={plan.recipe_digest}"] if plan.recipe_digest else []),
     ]
 
 

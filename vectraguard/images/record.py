@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from vectraguard import paths
@@ -24,6 +24,8 @@ class BuildRecord:
     suite: str
     mirror: str | None  # None: mmdebstrap's default
     packages: list[str]
+    recipe: str | None = None  # a variant's recipe digest (variant.py), which names its image
+    extra: list[str] = field(default_factory=list)  # a variant's packages beyond the default ones
 
 
 def record_path(name: str) -> Path:
@@ -33,7 +35,7 @@ def record_path(name: str) -> Path:
 def write_record(name: str, record: BuildRecord) -> Path:
     """Replace the record atomically: a reader sees the old one or the new one."""
     path = record_path(name)
-    _private_dirs(path.parent)
+    private_dirs(path.parent)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:  # mkstemp files are 0600
@@ -46,7 +48,7 @@ def write_record(name: str, record: BuildRecord) -> Path:
     return path
 
 
-def _private_dirs(directory: Path) -> None:
+def private_dirs(directory: Path) -> None:
     # The data dir will also hold the audit store: nobody else may list it.
     for path in (directory.parent, directory):
         path.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def mmdebstrap_argv(plan: recipe.ImagePlan, mirror: str | None, target: Path, *,
         *(f"--aptopt={option}" for option in recipe.APT_OPTIONS),
         *(f"--customize-hook={hook}" for hook in plan.hooks),
     ]
-    if verbose:
-        argv.append("--verbose")
+    # Always: apt's and dpkg's lines are what the progress display reads (progress.py);
+    # they are shown as they are only with -v.
+    argv.append("--verbose")
     argv += [plan.suite, str(target)]
     if mirror:
         argv.append(mirror)
@@ -72,13 +74,13 @@ def needs_unshare() -> bool:
 
 
 def build_rootfs(plan: recipe.ImagePlan, mirror: str | None, target: Path, *, tmpdir: Path, echo: bool,
-                 verbose: bool) -> None:
+                 verbose: bool, on_line: Callable[[str], None] | None = None) -> None:
     """Write the plan's rootfs to `target` (a tar) or raise a one-line error."""
     require_mmdebstrap()
     rootless = needs_unshare()
     suite = plan.suite
     argv = mmdebstrap_argv(plan, mirror, target, rootless=rootless, verbose=verbose)
-    run = run_mmdebstrap(argv, env={**os.environ, "TMPDIR": str(tmpdir)}, echo=echo)
+    run = run_mmdebstrap(argv, env={**os.environ, "TMPDIR": str(tmpdir)}, echo=echo, on_line=on_line)
     if run.timed_out:
         raise RuntimeUnavailable(f"vectraguard: mmdebstrap did not finish within {TIMEOUT_S // 60} minutes",
                                  hint="the mirror may be very slow: try --mirror with a closer one")
@@ -89,8 +91,9 @@ def build_rootfs(plan: recipe.ImagePlan, mirror: str | None, target: Path, *, tm
                                  hint="rerun with -v to see mmdebstrap's output")
 
 
-def run_mmdebstrap(argv: list[str], *, env: dict[str, str], echo: bool) -> MmdebstrapRun:
-    """Run it, keep the last lines of its output, echo them with -v."""
+def run_mmdebstrap(argv: list[str], *, env: dict[str, str], echo: bool,
+                   on_line: Callable[[str], None] | None = None) -> MmdebstrapRun:
+    """Run it, keep the last lines of its output, echo them with -v, hand each to `on_line` (progress)."""
     tail: deque[str] = deque(maxlen=40)
     timed_out = threading.Event()
     # stdin is /dev/null: mmdebstrap reads sources.list entries from stdin when told to.
@@ -107,6 +110,8 @@ def run_mmdebstrap(argv: list[str], *, env: dict[str, str], echo: bool) -> Mmdeb
         assert proc.stderr is not None
         for line in proc.stderr:
             tail.append(line.rstrip("\n"))
+            if on_line is not None:
+                on_line(tail[-1])
             if echo:
                 sys.stderr.write(line)
                 sys.stderr.flush()

@@ -1,0 +1,54 @@
+"""A profile's package variant, built on the first run that needs it.
+
+A profile with `image.packages` (the shipped `dev`) runs a variant image
+named by its recipe's digest (variant.py). When Podman has no such image,
+the run builds it first — the same build as `vectraguard image build
+--profile NAME`, with its progress on stderr — rather than refusing: the
+image is fully determined by the profile and Vectra Guard's recipe, and the
+first `run -p dev` should work on a machine that ran the README's set-up.
+Runs of profiles without packages never come here (no lookup, no import).
+
+Two runs that find it missing at once build it once: the second waits on a
+lock (a file beside the build records) and then finds the image there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sys
+
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.images import build, importer, record, variant
+from vectraguard.runtime.podman_api import open_client
+
+
+def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool) -> None:
+    """Build the profile's variant image unless Podman has it (profile.image_packages must be set)."""
+    plan = variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
+    if _exists(plan.ref):
+        return
+    lock_path = record.record_path(f".{plan.record_name}.lock")
+    record.private_dirs(lock_path.parent)
+    with open(lock_path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except BlockingIOError:
+            _say(f"waiting for another run that is building {plan.ref}", quiet)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if _exists(plan.ref):  # another run built it while this one waited
+            return
+        _say(f"profile {profile.name} runs on {plan.ref} (the default image with {', '.join(plan.extra)}), "
+             f"which is not built yet: building it now (`vectraguard image build --profile {profile.name}` "
+             "does it ahead)", quiet)
+        build.build_image(plan, None, rebuild=False, report=lambda text: _say(text, quiet),
+                          show_progress=not quiet, unpack=unpack)
+
+
+def _exists(ref: str) -> bool:
+    with open_client(timeout=60) as client:
+        return importer.existing_id(client, ref) is not None
+
+
+def _say(text: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"vectraguard: {text}", file=sys.stderr, flush=True)
