@@ -50,7 +50,10 @@ class Caller:
         return [*enter, *as_user, *program], {"PATH": SYSTEM_PATH}
 
     def vg(self, args: Sequence[str]) -> list[str]:
-        return [sys.executable, "-m", "vectraguard", *args]
+        # -P: the working directory (the project) is not on the module path, as
+        # for the installed `vectraguard` script (its own directory is);
+        # tests/test_host_helpers.py plants a `vectraguard/` package there.
+        return [sys.executable, "-P", "-m", "vectraguard", *args]
 
     def run(self, args: Sequence[str], *, cwd: Path, input: bytes = b"", timeout: float = 120,
             extra_env: dict[str, str] | None = None, netns: str | None = None) -> subprocess.CompletedProcess[bytes]:

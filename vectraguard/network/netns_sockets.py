@@ -22,11 +22,12 @@ import array
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
+
+from vectraguard.runtime import unshare
 
 HELPER_ANSWER_S = 30.0
 
@@ -75,9 +76,9 @@ class RootlessHelper:
                 server.listen(1)
                 server.settimeout(HELPER_ANSWER_S)
                 self._helper = subprocess.Popen(
-                    ["podman", "unshare", sys.executable, "-m", "vectraguard.network.netns_socket_helper",
-                     str(pid), path],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                    unshare.helper_argv("vectraguard.network.netns_socket_helper", str(pid), path),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    cwd=unshare.HELPER_CWD)
                 try:
                     self._channel, _ = server.accept()
                 except TimeoutError:

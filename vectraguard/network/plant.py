@@ -20,8 +20,9 @@ import ctypes
 import os
 import socket
 import subprocess
-import sys
 import tempfile
+
+from vectraguard.runtime import unshare
 
 CLONE_NEWNET = 0x40000000
 
@@ -93,9 +94,9 @@ def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socke
             server.listen(1)
             server.settimeout(30)
             helper = subprocess.Popen(
-                ["podman", "unshare", sys.executable, "-m", "vectraguard.network.plant_helper", str(pid), path,
-                 *(f"{address}:{port}" for address, port in endpoints)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                unshare.helper_argv("vectraguard.network.plant_helper", str(pid), path,
+                                    *(f"{address}:{port}" for address, port in endpoints)),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=unshare.HELPER_CWD)
             try:
                 conn, _ = server.accept()
             except TimeoutError:

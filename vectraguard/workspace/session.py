@@ -19,13 +19,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vectraguard import errors, paths
 from vectraguard.audit import record as audit_record
+from vectraguard.runtime import unshare
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.workspace import baseline, changeset, gitguard, layer, store
 
@@ -160,9 +160,9 @@ class OverlaySession:
     def _helper(self, command: str, *args: str) -> dict[str, Any]:
         """Run helper.py under `podman unshare`. OSError when it fails or
         overruns (then it and everything it started are killed)."""
-        child = subprocess.Popen(["podman", "unshare", sys.executable, "-m", "vectraguard.workspace.helper", command,
-                                  self.points.base, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, cwd="/", start_new_session=True)
+        child = subprocess.Popen(unshare.helper_argv("vectraguard.workspace.helper", command, self.points.base, *args),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 cwd=unshare.HELPER_CWD, start_new_session=True)
         try:
             out, err = child.communicate(timeout=HELPER_TIMEOUT_S)
         except subprocess.TimeoutExpired:
