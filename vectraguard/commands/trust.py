@@ -74,10 +74,16 @@ def _show_changes(path: Path, raw: bytes, layer: Layer, known: trust.TrustEntry 
             print(f"    {WIDENS if change.widens else CHANGED}{printable(change.text)}")
     if not any(item.changes for item in reviews):
         print("  (nothing a sandbox gets changes)")
-    if old is not None and old_raw is not None:
+    # Every line the file says, whatever the summary knows how to read: on a first
+    # trust (or with the trusted content lost) the diff against an empty file.
+    if old_raw is not None:
         print("  the file, line by line:")
-        for line in trust_review.text_diff(_text(old_raw), _text(raw), str(path)):
-            print(f"    {printable(line)}")
+        diff = trust_review.text_diff(_text(old_raw), _text(raw), str(path))
+    else:
+        print("  the whole file (no trusted version to compare with):")
+        diff = trust_review.text_diff("", _text(raw), str(path), before="nothing trusted")
+    for line in diff:
+        print(f"    {printable(line)}")
 
 
 WIDENS = "WIDENS  "
@@ -98,13 +104,18 @@ def _old_layer(path: Path, raw: bytes | None) -> Layer | None:
 
 
 def untrust(args: argparse.Namespace) -> int:
-    start = Path(os.path.realpath(args.dir or os.getcwd()))
-    found = project.find(str(start))
-    path = found.path if found else start / project.FILE_NAME
-    if trust.untrust(path):
+    start = os.path.realpath(args.dir or os.getcwd())
+    found = project.find(start)
+    if found is not None:
+        path: Path | None = found.path
+    else:
+        # No file now (a branch without it): forget the one runs from here would use when it is back.
+        known = trust.load()
+        path = next((place for place in project.places(start) if str(place) in known), None)
+    if path is not None and trust.untrust(path):
         print(f"no longer trusted: {path}")  # every version: trust.untrust forgets them all
     else:
-        print(f"was not trusted: {path}")
+        print(f"was not trusted: {path or f'no {project.FILE_NAME} in {start} or above (up to the repository root)'}")
     return 0
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from vectraguard import diag
@@ -51,25 +52,39 @@ class ProjectFile:
 def find(cwd: str) -> ProjectFile | None:
     """The nearest project file at or above `cwd` that is the caller's or
     root's; files someone else controls are skipped with a notice."""
-    here = Path(cwd)
-    try:
-        device = os.stat(here).st_dev
-    except OSError:
-        return None  # a working directory the caller cannot reach by its path: nothing above it is read
-    while True:
+    for here in _searched(cwd):
         candidate = here / FILE_NAME
         if os.path.lexists(candidate):
             why = foreign(candidate)
             if not why:
                 return ProjectFile(candidate, repository_root(here) or here)
             notice(candidate, why)
+    return None
+
+
+def places(cwd: str) -> list[Path]:
+    """Every path `find` looks at for `cwd`, nearest first, whether a file is
+    there or not: `untrust` forgets a file that is gone for now (a branch switch)."""
+    return [here / FILE_NAME for here in _searched(cwd)]
+
+
+def _searched(cwd: str) -> Iterator[Path]:
+    """`cwd`, then each directory above it, up to and including the repository
+    root (the first with .git) or the last one on `cwd`'s filesystem."""
+    here = Path(cwd)
+    try:
+        device = os.stat(here).st_dev
+    except OSError:
+        return  # a working directory the caller cannot reach by its path: nothing above it is read
+    while True:
+        yield here
         if (here / ".git").exists() or here.parent == here:
-            return None
+            return
         try:
             if os.stat(here.parent).st_dev != device:
-                return None
+                return
         except OSError:
-            return None
+            return
         here = here.parent
 
 
