@@ -164,8 +164,9 @@ def _filesystem(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
         changes.append(Change("output.passthrough", f"output.passthrough: {old.output_passthrough} -> "
                               f"{new.output_passthrough}", new.output_passthrough != "filtered"))
     if old.image != new.image:
-        # Another image runs in the same sandbox: what it may do is set by the rest of the profile.
-        changes.append(Change("image", f"image: {old.image} -> {new.image}", False))
+        # Other code in the sandbox (tools an attack needs, packages whose install scripts
+        # `image build` runs as root: image.packages): the user should see it as such.
+        changes.append(Change("image", f"image: {old.image} -> {new.image}", True))
     return changes
 
 

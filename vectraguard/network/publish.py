@@ -119,7 +119,8 @@ class Publisher:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
             peer = writer.get_extra_info("peername") or ("?", 0)
-            entry = self.log.opened(f"{peer[0]}:{peer[1]}", host, port.port)
+            address = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])  # as `host` writes IPv6
+            entry = self.log.opened(f"{address}:{peer[1]}", host, port.port)
             if self.open >= MAX_OPEN:
                 entry.update(outcome="over-limit", reason=f"more than {MAX_OPEN} published connections open at once")
                 writer.transport.abort()
