@@ -24,8 +24,6 @@ from vectraguard.audit.store import SCHEMA_VERSION, AuditStore, open_store
 from vectraguard.sessions import enter
 from vectraguard.sessions.running import RunningSession, one_running
 
-SLICE_S = 0.02  # how often the start of the exec's command is checked while its output flows
-
 
 def main(args: argparse.Namespace) -> int:
     if not args.command:
@@ -77,7 +75,12 @@ def _container(session: RunningSession) -> tuple[Any, str, str, Any]:
         raise errors.UsageError(f"vectraguard: session {session.id} has no running sandbox (it is starting or "
                                 "ending)", hint="`vectraguard ps` lists the running sessions")
     cid = str(found["Id"])
-    inspect = client.inspect(cid)
+    from vectraguard.runtime.libpod import LibpodError
+
+    try:
+        inspect = client.inspect(cid)
+    except LibpodError as exc:
+        raise errors.UsageError(f"vectraguard: the sandbox of session {session.id} is gone: {exc.message}") from None
     return client, cid, str((inspect.get("Config") or {}).get("User") or ""), enter.run_dir_of(inspect)
 
 
@@ -106,23 +109,26 @@ def _run(client: Any, cid: str, user: str, run_dir: Any, argv: list[str]) -> int
 
     stdin_fd = usable_stdin(0)
     stdin_fd = None if stdin_fd is not None and os.isatty(stdin_fd) else stdin_fd  # no terminal inside: see --help
-    with enter.command_written(run_dir, argv):
+    written = enter.WrittenCommand(run_dir, argv)
+    try:
         exec_id, sock, initial = enter.start(client, cid, user, stdin_fd is not None)
         pump = enter.Pump(sock, initial, stdin_fd, write_to_fds({1: 1, 2: 2}))
-        deadline = time.monotonic() + enter.CONSUMED_WITHIN_S
-        ended = False
-        # The command file goes back once the entry program has read it.
-        while not ended and not enter.consumed(client, exec_id):
-            if time.monotonic() > deadline:
-                pump.close()
-                raise errors.RuntimeUnavailable("vectraguard: the exec's process did not start in time")
-            ended = pump.for_a_while(SLICE_S)
-    try:
-        if not ended:
-            pump.to_the_end()
+        try:
+            state = enter.ExecState(client, exec_id)
+            deadline = time.monotonic() + enter.CONSUMED_WITHIN_S
+            ended = False
+            while not ended:
+                state.poll()
+                if written.fd is not None and state.consumed():
+                    written.release()  # the entry program has read it: the next exec may write its own
+                elif written.fd is not None and time.monotonic() > deadline:
+                    raise errors.RuntimeUnavailable("vectraguard: the exec's process did not start in time")
+                ended = pump.for_a_while(state.interval())
+        finally:
+            pump.close()
     finally:
-        pump.close()
-    return enter.exit_code(client, exec_id)
+        written.release()
+    return enter.final_exit_code(state)
 
 
 def _record(store: AuditStore, session: RunningSession, exec_id: str, argv: list[str], secrets: dict[str, str],

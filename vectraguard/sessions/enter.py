@@ -20,12 +20,10 @@ refused: its environment could not be reproduced exactly.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,26 +77,33 @@ def session_command(run_dir: Path) -> EntryCommand:
                                         f"({exc}): exec is refused") from None
 
 
-@contextlib.contextmanager
-def command_written(run_dir: Path, argv: list[str]) -> Iterator[tuple[EntryCommand, bytes]]:
-    """Lock the session's command directory, write `argv` with the session's
-    environment and directory; put the original back on leaving."""
-    fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        original = (run_dir / entry.COMMAND_FILE).read_bytes()
+class WrittenCommand:
+    """The session's command directory, locked, its file holding an exec's
+    argv with the session's environment and directory until `release`."""
+
+    def __init__(self, run_dir: Path, argv: list[str]) -> None:
+        self.run_dir = run_dir
+        self.fd: int | None = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
         try:
-            session = decode(original)
-        except ValueError:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            self.original = (run_dir / entry.COMMAND_FILE).read_bytes()
+            session = decode(self.original)
+            entry.write_command(run_dir, argv, session.env, session.cwd)
+        except (OSError, ValueError) as exc:
+            self.release()
             raise errors.RuntimeUnavailable(f"vectraguard: the session's command file in {run_dir} cannot be "
-                                            "read: exec is refused") from None
-        entry.write_command(run_dir, argv, session.env, session.cwd)
+                                            f"used ({exc}): exec is refused") from None
+
+    def release(self) -> None:
+        """Put the session's own file back and unlock; safe to call again."""
+        if self.fd is None:
+            return
         try:
-            yield session, original
+            if hasattr(self, "original"):
+                _put_back(self.run_dir, self.original)
         finally:
-            _put_back(run_dir, original)
-    finally:
-        os.close(fd)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _put_back(run_dir: Path, original: bytes) -> None:
@@ -127,11 +132,41 @@ def start(client: Libpod, cid: str, user: str, with_stdin: bool) -> tuple[str, s
     return exec_id, sock, rest
 
 
-def consumed(client: Libpod, exec_id: str) -> bool:
-    """Whether the exec's entry program has read its file: its process runs
-    something else now, or has ended."""
-    pid = int(client.json("GET", f"/exec/{exec_id}/json").get("Pid") or 0)
-    return pid != 0 and not _is_entry(pid)
+class ExecState:
+    """What Podman says of one exec session, asked now and then while its
+    output flows. Podman may drop a finished exec session soon after it ends
+    (seen on 4.3: "no such exec session" right after the stream's end), so
+    the exit code is taken whenever an answer has it, not only at the end."""
+
+    def __init__(self, client: Libpod, exec_id: str) -> None:
+        self.client, self.exec_id = client, exec_id
+        self.pid = 0
+        self.exit_code: int | None = None
+        self.gone = False
+        self.asked = 0
+
+    def poll(self) -> None:
+        if self.exit_code is not None or self.gone:
+            return
+        self.asked += 1
+        try:
+            state = self.client.json("GET", f"/exec/{self.exec_id}/json")
+        except LibpodError as exc:
+            if exc.status != 404:
+                raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the exec: {exc.message}") from None
+            self.gone = True
+            return
+        self.pid = self.pid or int(state.get("Pid") or 0)
+        if self.pid and not state.get("Running") and state.get("ExitCode") is not None:
+            self.exit_code = int(state["ExitCode"])
+
+    def consumed(self) -> bool:
+        """Whether the entry program has read its file: its process runs something else now, or has ended."""
+        return self.gone or self.exit_code is not None or (self.pid != 0 and not _is_entry(self.pid))
+
+    def interval(self) -> float:
+        """Often at first (most execs are short), then every 0.1 s."""
+        return POLL_S if self.asked < 100 else 0.1
 
 
 def _is_entry(pid: int) -> bool:
@@ -165,13 +200,16 @@ class Pump:
         self.sock.close()
 
 
-def exit_code(client: Libpod, exec_id: str) -> int:
-    """The exec's exit status, once Podman has it."""
+def final_exit_code(state: ExecState) -> int:
+    """The exec's exit status once its stream has ended."""
     deadline = time.monotonic() + EXIT_CODE_WITHIN_S
-    while True:
-        state = client.json("GET", f"/exec/{exec_id}/json")
-        if not state.get("Running") and state.get("ExitCode") is not None:
-            return int(state["ExitCode"])
-        if time.monotonic() >= deadline:
-            raise errors.RuntimeUnavailable("vectraguard: Podman did not report the exec's exit status")
-        time.sleep(POLL_S)
+    while state.exit_code is None and not state.gone:
+        state.poll()
+        if state.exit_code is None and time.monotonic() >= deadline:
+            break
+        time.sleep(0 if state.exit_code is not None else POLL_S)
+    if state.exit_code is None:
+        raise errors.RuntimeUnavailable("vectraguard: the command ran, but Podman no longer reports its exit status "
+                                        "(it dropped the exec session as soon as it ended)",
+                                        hint="run it again, or let the command print its status itself")
+    return state.exit_code
