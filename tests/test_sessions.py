@@ -220,3 +220,35 @@ def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> 
         unknown = running.vg(args)
         assert unknown.returncode == 125
         assert b"no session 'feedface'" in unknown.stderr
+
+
+def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, rootless_workspace: Path) -> None:
+    """Root pointed at another user's audit store sees their sessions, but may
+    neither stop them nor run commands in them (nor do their sandboxes show
+    in root's Podman)."""
+    data = Path(tempfile.mkdtemp(prefix="vg-sessions-rootless-"))
+    shutil.chown(data, "vgtest", "vgtest")
+    env = {"VECTRAGUARD_DATA_DIR": str(data)}
+    argv, full_env = rootless.argv(rootless.vg(["run", "-p", "test-best-effort", "--", "sh", "-c",
+                                                "echo ready; sleep 120"]), env)
+    proc = subprocess.Popen(argv, cwd=rootless_workspace, env=full_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        theirs = Running(rootless, proc, env, rootless_workspace, "")
+        session_id = theirs.session_id()
+        as_root = Running(root, proc, env, rootless_workspace, "")
+        for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
+            refused = as_root.vg(args)
+            assert refused.returncode == 125
+            assert f"session {session_id} belongs to another user".encode() in refused.stderr
+        assert proc.poll() is None  # still running
+        assert theirs.vg(["stop", session_id]).returncode == 0  # its own user may
+        proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+        rootless.wait_for_removals()
+        shutil.rmtree(data, ignore_errors=True)

@@ -8,6 +8,7 @@ is not running (the next run marks it `incomplete`).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from vectraguard import errors, ids
@@ -73,4 +74,20 @@ def one_running(store: AuditStore, given: str) -> RunningSession:
     session = _load(store, session_id)
     if session is None:
         raise errors.UsageError(f"vectraguard: session {session_id} has no `started` record", hint=HINT)
+    _refuse_unless_own(session)
     return session
+
+
+def _refuse_unless_own(session: RunningSession) -> None:
+    """A store is one user's, but root can point VECTRAGUARD_DATA_DIR at
+    another's: a session whose `vectraguard` runs as someone else is theirs
+    to stop or enter (root included: it would bypass their control)."""
+    try:
+        with open(f"/proc/{session.owner_pid}/status") as status:
+            uid = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
+    except (OSError, StopIteration, ValueError):
+        raise errors.UsageError(f"vectraguard: session {session.id} is not running") from None
+    if uid != os.getuid():
+        raise errors.PolicyError(f"vectraguard: session {session.id} belongs to another user (uid {uid}, "
+                                 f"recorded as {session.user!r}): only they can stop it or run commands in it",
+                                 hint="run the command as that user")
