@@ -152,7 +152,8 @@ class ExecState:
         try:
             state = self.client.json("GET", f"/exec/{self.exec_id}/json")
         except LibpodError as exc:
-            if exc.status != 404:
+            # Podman 4.3 answers 404, or 500 "container ... does not exist in database" while it drops the session.
+            if exc.status != 404 and "does not exist in database" not in exc.message:
                 raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the exec: {exc.message}") from None
             self.gone = True
             return
@@ -201,7 +202,9 @@ class Pump:
 
 
 def final_exit_code(state: ExecState) -> int:
-    """The exec's exit status once its stream has ended."""
+    """The exec's exit status once its stream has ended; RuntimeUnavailable
+    when Podman dropped the session before saying it (no guess is made:
+    its events do not name the exec session)."""
     deadline = time.monotonic() + EXIT_CODE_WITHIN_S
     while state.exit_code is None and not state.gone:
         state.poll()
