@@ -512,6 +512,50 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("--list", choices=("profiles", "sessions"), help=argparse.SUPPRESS)
 
 
+# Running sandboxes (vectraguard/sessions/): what runs now, stopping, entering and inspecting it.
+RUNNING_ID_HELP = ID_HELP + "; see `vectraguard ps`"
+
+
+def _fill_ps(ps: argparse.ArgumentParser) -> None:
+    ps.description = ("This user's running sandboxes: session id, profile, isolation level, age, CPU (percent of "
+                      "one CPU over half a second) and memory now, and the command. Read from this user's audit "
+                      "store: root sees root's sessions, not other users'. CPU and memory come from Podman's stats "
+                      "(the container's cgroup) or, for a rootful `lite` sandbox, from its own cgroup; `-` where "
+                      "there is none (rootless `lite`).")
+    ps.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _fill_stop(stop: argparse.ArgumentParser) -> None:
+    stop.description = ("End a running session as Ctrl-C would: its `vectraguard` is sent SIGTERM, which stops "
+                        "the sandbox (TERM, the profile's kill_grace, then KILL), records how it ended and removes "
+                        "it. The stop request (who, when) is recorded in the session first, and the session's "
+                        "`finished` record says it was stopped and by whom. Waits until it has ended.")
+    stop.add_argument("id", metavar="ID", help=RUNNING_ID_HELP)
+
+
+def _fill_exec(exec_: argparse.ArgumentParser) -> None:
+    exec_.description = (
+        "Run CMD in a running sandbox (isolation `container`), as its own command runs: the same user, no "
+        "capabilities, no_new_privs, the seccomp filter, the same environment and working directory. CMD is "
+        "judged by the approval gate as a run's command is (refused, asked, or allowed; --yes as for run), and "
+        "recorded in that session's audit record (`exec` and `exec-finished` events: the argv, the decision, the "
+        "exit status). No terminal is allocated; stdin is passed when it is not a terminal.")
+    exec_.epilog = "Exit status: CMD's own; 125 refused (by the gate, or the session is not running)."
+    exec_.add_argument("id", metavar="ID", help=RUNNING_ID_HELP)
+    exec_.add_argument("--yes", action="store_true",
+                       help="approve a command that needs approval instead of asking on the terminal, unless the "
+                       "system policy forbids it; recorded as approved by --yes")
+    exec_.add_argument("command", nargs="*", metavar="CMD", help="the command and its arguments; put them after `--`")
+
+
+def _fill_inspect(inspect: argparse.ArgumentParser) -> None:
+    inspect.description = ("A session's resolved profile and compiled sandbox spec, as recorded when it started "
+                           "(environment values are never recorded, only names; the risk rules by count and "
+                           "digest), with its record's facts. Running or ended.")
+    inspect.add_argument("id", metavar="ID", help=ID_HELP)
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 # The top-level commands, in --help order: name, one line, what fills its parser.
 _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
@@ -536,6 +580,10 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
      _fill_apply),
     ("discard", "drop a session's changes without applying them: discard ID", _fill_discard),
     ("completion", "print the shell completion script: completion bash|zsh|fish", _fill_completion),
+    ("ps", "this user's running sandboxes: ps [--json]", _fill_ps),
+    ("stop", "end a running session as Ctrl-C would: stop ID", _fill_stop),
+    ("exec", "run a command in a running sandbox, judged and recorded: exec ID [--yes] -- CMD", _fill_exec),
+    ("inspect", "a session's resolved profile and sandbox spec: inspect ID [--json]", _fill_inspect),
 )
 
 
@@ -576,6 +624,10 @@ COMMANDS = {
     ("trust", None): "trust",
     ("untrust", None): "trust",
     ("completion", None): "completion",
+    ("ps", None): "ps",
+    ("stop", None): "stop",
+    ("exec", None): "exec",
+    ("inspect", None): "inspect",
 }
 
 

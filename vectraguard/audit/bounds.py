@@ -30,6 +30,7 @@ PATHS_IN_FULL = 50  # each list of paths in a workspace-applied or workspace-dis
 NETWORK_IN_FULL = 20  # connection attempts recorded one by one; the rest are counted per destination
 NETWORK_DESTINATIONS = 20  # destinations counted by name after those; the others in one bucket
 OTHERS_COUNTED = 10_000  # distinct destinations the "others" bucket tells apart (memory stays bounded)
+SANDBOX_BYTES = 32 * 1024  # the resolved profile and container spec a `started` record keeps (sessions/snapshot.py)
 
 _MARK_BYTES = 24  # room kept for the cut mark, "…[+NNNNNNNNNN chars]"
 T = TypeVar("T")
@@ -125,3 +126,14 @@ def _texts(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {key: cut(value, TEXT_BYTES) if isinstance(value, str) else
             value if value is None or isinstance(value, (bool, int, float)) else cut(str(value), TEXT_BYTES)
             for key, value in mapping.items()}
+
+
+def whole_or_digest(value: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """`value` if it costs at most `max_bytes` stored (compact JSON, UTF-8),
+    else `{"omitted_bytes": N, "sha256": SHA-256 of that JSON}`: a document
+    made from configuration is kept whole or not at all, never cut."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= max_bytes:
+        return value
+    return {"omitted_bytes": size, "sha256": sha256_hex(text.encode("utf-8", "surrogatepass"))}

@@ -187,16 +187,18 @@ def status_for(reason: str, exit_status: int) -> str:
 def started(session: str, *, agent: str | None, profile: str, profile_digest: str, argv: list[str], cwd: str,
             mounts: list[dict[str, Any]], network: dict[str, Any], env_names: list[str], image: str,
             owner: str, at: str, approvals: list[dict[str, Any]] | None = None,
-            isolation: str = "container", forkserver: bool = False) -> dict[str, Any]:
+            isolation: str = "container", forkserver: bool = False,
+            sandbox: dict[str, Any] | None = None) -> dict[str, Any]:
     """`isolation`: the level the sandbox ran at (vectraguard/isolation/levels.py);
     `forkserver`: whether this user's fork server's process ran it for the
-    `vectraguard` named as `owner` (vectraguard/forkserver/), not that process itself."""
+    `vectraguard` named as `owner` (vectraguard/forkserver/), not that process itself;
+    `sandbox`: the resolved profile and container spec (sessions/snapshot.py), for `inspect`."""
     user, host = who()
     return {"version": SCHEMA_VERSION, "session": session, "status": "started", "at": at, "agent": agent,
             "user": user, "host": host, "profile": profile, "profile_digest": profile_digest, "argv": argv,
             "cwd": cwd, "mounts": mounts, "network": network, "env_names": env_names, "image": image,
             "owner": owner, "approvals": bounds.approvals(approvals or []), "isolation": isolation,
-            "forkserver": forkserver}
+            "forkserver": forkserver, **({"sandbox": sandbox} if sandbox is not None else {})}
 
 
 def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,

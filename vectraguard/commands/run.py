@@ -275,7 +275,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices if diag.notices_shown() else ():  # -q: errors only
         _say(f"vectraguard: warning: {notice}")
-    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals)
+    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals, spec)
     capture = OutputCapture()
     delivery = write_to_fds({1: 1, 2: 2})
     # Only what reaches a terminal is filtered (terminal/relay.py); capture and recording get every byte.
@@ -322,7 +322,12 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                _close_workspace(workspace))
         raise
     status = record.status_for(result.reason, result.exit_status)
-    finish(status, result.exit_status, result.reason, result.image_id, _close_workspace(workspace),
+    reason = result.reason
+    if reason == "interrupted":  # by `vectraguard stop`? Then the record says who asked.
+        from vectraguard.sessions.stop import stopped_by
+
+        reason = stopped_by(audit.store, audit.session_id) or reason
+    finish(status, result.exit_status, reason, result.image_id, _close_workspace(workspace),
            {"id": result.container_id, "pooled": result.pooled} if result.container_id else None)
     diag.info(f"session {audit.session_id}: profile {profile.name}, image {prepared.image_ref} = {result.image_id}")
     _report(result.reason, result.exit_status, profile)

@@ -1,0 +1,254 @@
+"""Running sandboxes, seen and handled from outside: `ps`, `inspect`, `exec`,
+`stop` (vectraguard/sessions/), on real Podman containers.
+
+Each test starts its own long-running sandbox (`run -- sh -c '...; sleep
+120'`) with a private audit store, so `ps` sees exactly the sessions the
+test made, and ends it when done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.vg import Caller, outcome
+
+P = ["run", "-p", "test-untrusted"]
+SECRET = "exec-secret-value-4711"  # given with --env: must reach the exec'd process, never a record
+# What a sandbox's own command may find in its environment (test_isolation
+# sec01: PATH HOME TERM LANG, plus container= and HOSTNAME from Podman), and the one --env gives.
+ALLOWED_NAMES = {"PATH", "HOME", "TERM", "LANG", "container", "HOSTNAME", "EXEC_SECRET"}
+
+
+@dataclass
+class Running:
+    caller: Caller
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]  # VECTRAGUARD_DATA_DIR: the test's own audit store
+    cwd: Path
+    uid: str  # what `id -u` printed in the session's own command
+
+    def vg(self, args: list[str], input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        return self.caller.run(args, cwd=self.cwd, extra_env=self.env, input=input)
+
+    def json(self, args: list[str]) -> Any:
+        done = self.vg(args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def session_id(self) -> str:
+        [row] = self.json(["ps", "--json"])
+        return str(row["id"])
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        return self.json(["logs", "show", session_id, "--json"])["events"]  # type: ignore[no-any-return]
+
+
+def _start(caller: Caller, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    argv, full_env = caller.argv(caller.vg([*P, "--env", f"EXEC_SECRET={SECRET}", "--", "sh", "-c",
+                                            "id -u; echo ready; sleep 120"]), env)
+    return subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+
+@pytest.fixture
+def running(root: Caller, workspace: Path) -> Iterator[Running]:
+    data = Path(tempfile.mkdtemp(prefix="vg-sessions-data-"))
+    env = {"VECTRAGUARD_DATA_DIR": str(data)}
+    proc = _start(root, env, workspace)
+    try:
+        assert proc.stdout is not None
+        uid = proc.stdout.readline().decode().strip()
+        assert proc.stdout.readline() == b"ready\n", proc.stderr.read() if proc.stderr else b""
+        yield Running(root, proc, env, workspace, uid)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # as Ctrl-C would: it stops and removes its sandbox
+        proc.communicate(timeout=60)
+        root.wait_for_removals()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_ps_lists_the_running_sandbox_with_what_it_uses(running: Running) -> None:
+    [row] = running.json(["ps", "--json"])
+    assert row["profile"] == "test-untrusted"
+    assert row["isolation"] == "container"
+    assert row["command"] == ["sh", "-c", "id -u; echo ready; sleep 120"]
+    assert row["cwd"] == str(running.cwd)
+    assert isinstance(row["cpu_percent"], float) and row["cpu_percent"] >= 0
+    assert isinstance(row["memory_bytes"], int) and row["memory_bytes"] > 0  # sh and sleep are charged to it
+    assert row["container_id"] in running.caller.sandboxes() or any(
+        row["container_id"].startswith(short) for short in running.caller.sandboxes())
+    assert row["age_s"] >= 0
+    table = running.vg(["ps"])
+    assert table.returncode == 0 and row["id"].encode() in table.stdout and b"test-untrusted" in table.stdout
+
+
+def test_ps_lists_nothing_once_the_session_has_ended(running: Running) -> None:
+    running.proc.send_signal(signal.SIGTERM)
+    running.proc.communicate(timeout=60)
+    assert running.json(["ps", "--json"]) == []
+    assert running.vg(["ps"]).stdout == b"no running sandboxes\n"
+
+
+def test_inspect_shows_the_resolved_profile_and_the_compiled_spec(running: Running) -> None:
+    session_id = running.session_id()
+    shown = running.json(["inspect", session_id, "--json"])
+    assert shown["id"] == session_id and shown["status"] == "started"
+    assert shown["profile_resolved"]["name"] == "test-untrusted"
+    assert shown["profile_resolved"]["network"]["mode"] == "none"
+    assert shown["profile_resolved"]["env"]["set"] == {"EXEC_SECRET": "[redacted]"}
+    assert shown["profile_resolved"]["risk"]["rules"]["count"] > 0
+    spec = shown["spec"]
+    assert spec["cap_drop"] == ["ALL"] and spec["no_new_privileges"] is True
+    assert spec["read_only_filesystem"] is True and spec["netns"] == {"nsmode": "none"}
+    assert "EXEC_SECRET" in spec["env_names"]
+    text = running.vg(["inspect", session_id])
+    assert text.returncode == 0 and b"container spec" in text.stdout
+    for out in (json.dumps(shown).encode(), text.stdout):
+        assert SECRET.encode() not in out
+
+
+def test_exec_runs_in_the_sandbox_as_its_command_does(running: Running) -> None:
+    session_id = running.session_id()
+    status = running.vg(["exec", session_id, "--", "cat", "/proc/self/status"])
+    assert status.returncode == 0, status.stderr
+    fields = dict(line.split(":\t", 1) for line in status.stdout.decode().splitlines() if ":\t" in line)
+    assert fields["Uid"].split()[0] == running.uid and running.uid != "0"
+    assert fields["CapEff"] == fields["CapPrm"] == fields["CapBnd"] == "0000000000000000"
+    assert fields["NoNewPrivs"] == "1"
+    assert fields["Seccomp"] == "2"  # a filter, the sandbox's
+    environ = running.vg(["exec", session_id, "--", "cat", "/proc/self/environ"])
+    names = {item.split(b"=", 1)[0].decode() for item in environ.stdout.split(b"\0") if item}
+    assert names <= ALLOWED_NAMES and "EXEC_SECRET" in names, names
+    assert f"EXEC_SECRET={SECRET}".encode() in environ.stdout.split(b"\0")
+    where = running.vg(["exec", session_id, "--", "pwd"])
+    assert where.stdout == b"/workspace\n"
+    piped = running.vg(["exec", session_id, "--", "wc", "-c"], input=b"12345")
+    assert piped.stdout.strip() == b"5"
+    assert running.vg(["exec", session_id, "--", "sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_exec_is_recorded_in_the_session(running: Running) -> None:
+    session_id = running.session_id()
+    assert running.vg(["exec", session_id, "--", "sh", "-c", f"exit 4 # {SECRET}"]).returncode == 4
+    events = running.events(session_id)
+    [asked] = [e for e in events if e["kind"] == "exec"]
+    [ended] = [e for e in events if e["kind"] == "exec-finished"]
+    assert asked["argv"] == ["sh", "-c", "exit 4 # [redacted]"]
+    assert asked["decision"] == "allowed" and asked["user"] == "root" and asked["approvals"] == []  # no findings
+    assert ended["exec"] == asked["exec"] and ended["exit_status"] == 4
+    # One the gate asks about, approved with --yes as a run's would be.
+    assert running.vg(["exec", session_id, "--yes", "--", "rm", "-rf", "/home/nothing"]).returncode == 0
+    approved = [e for e in running.events(session_id) if e["kind"] == "exec"][-1]
+    assert approved["decision"] == "allowed" and approved["argv"] == ["rm", "-rf", "/home/nothing"]
+    [entry] = approved["approvals"]
+    assert (entry["decision"], entry["by"]) == ("approved", "--yes")
+    assert entry["findings"][0]["class"] == "destructive"
+    assert outcome(events)["kind"] == "started"  # the session itself goes on
+
+
+def test_exec_of_a_command_the_gate_refuses_is_refused_and_recorded(running: Running) -> None:
+    session_id = running.session_id()
+    refused = running.vg(["exec", session_id, "--", "sh", "-c", "touch /tmp/ran; rm -rf /home"])
+    assert refused.returncode == 125
+    assert b"needs approval" in refused.stderr
+    assert running.vg(["exec", session_id, "--", "test", "-e", "/tmp/ran"]).returncode == 1  # nothing of it ran
+    [event] = [e for e in running.events(session_id) if e["kind"] == "exec" and e["decision"] == "refused"]
+    assert event["argv"] == ["sh", "-c", "touch /tmp/ran; rm -rf /home"]
+    assert event["exit_status"] == 125 and "needs approval" in event["reason"]
+
+
+def test_stop_ends_the_session_and_the_record_says_who(running: Running) -> None:
+    session_id = running.session_id()
+    stopped = running.vg(["stop", session_id])
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == f"stopped session {session_id} (interrupted)\n".encode()
+    running.proc.communicate(timeout=60)
+    assert running.proc.returncode == 128 + signal.SIGTERM
+    running.caller.wait_for_removals()
+    events = running.events(session_id)
+    [asked] = [e for e in events if e["kind"] == "stop-requested"]
+    assert asked["by"]["user"] == "root" and asked["by"]["uid"] == 0
+    ended = outcome(events)
+    assert ended["kind"] == "finished" and ended["status"] == "interrupted"
+    assert ended["reason"].startswith("stopped by `vectraguard stop` (user root, uid 0")
+    assert running.json(["ps", "--json"]) == []
+
+
+def test_ended_sessions_are_refused_clearly(running: Running) -> None:
+    session_id = running.session_id()
+    running.proc.send_signal(signal.SIGTERM)
+    running.proc.communicate(timeout=60)
+    for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
+        done = running.vg(args)
+        assert done.returncode == 125
+        assert f"session {session_id} is not running (it ended: interrupted)".encode() in done.stderr
+    assert running.json(["inspect", session_id, "--json"])["status"] == "interrupted"  # inspect shows ended ones
+
+
+def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> None:
+    first = running.session_id()
+    assert running.json(["inspect", first[:14], "--json"])["id"] == first  # the first characters
+    assert running.json(["inspect", first[-8:], "--json"])["id"] == first  # or the last
+    second_proc = _start(running.caller, running.env, running.cwd)
+    try:
+        assert second_proc.stdout is not None
+        second_proc.stdout.readline()
+        assert second_proc.stdout.readline() == b"ready\n"
+        ids = sorted(row["id"] for row in running.json(["ps", "--json"]))
+        assert len(ids) == 2
+        shared = next(n for n in range(len(ids[0]), 0, -1) if ids[0][:n] == ids[1][:n])
+        ambiguous = running.vg(["exec", ids[0][:shared], "--", "true"])
+        assert ambiguous.returncode == 125
+        assert f"{ids[0][:shared]!r} names 2 sessions".encode() in ambiguous.stderr
+        assert ids[0].encode() in ambiguous.stderr and ids[1].encode() in ambiguous.stderr
+        assert running.vg(["exec", ids[1][:shared + 1], "--", "true"]).returncode == 0
+    finally:
+        second_proc.send_signal(signal.SIGTERM)
+        second_proc.communicate(timeout=60)
+    for args in (["stop", "feedface"], ["exec", "feedface", "--", "true"], ["inspect", "feedface"]):
+        unknown = running.vg(args)
+        assert unknown.returncode == 125
+        assert b"no session 'feedface'" in unknown.stderr
+
+
+def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, rootless_workspace: Path) -> None:
+    """Root pointed at another user's audit store sees their sessions, but may
+    neither stop them nor run commands in them (nor do their sandboxes show
+    in root's Podman)."""
+    data = Path(tempfile.mkdtemp(prefix="vg-sessions-rootless-"))
+    shutil.chown(data, "vgtest", "vgtest")
+    env = {"VECTRAGUARD_DATA_DIR": str(data)}
+    argv, full_env = rootless.argv(rootless.vg(["run", "-p", "test-best-effort", "--", "sh", "-c",
+                                                "echo ready; sleep 120"]), env)
+    proc = subprocess.Popen(argv, cwd=rootless_workspace, env=full_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        theirs = Running(rootless, proc, env, rootless_workspace, "")
+        session_id = theirs.session_id()
+        as_root = Running(root, proc, env, rootless_workspace, "")
+        for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
+            refused = as_root.vg(args)
+            assert refused.returncode == 125
+            assert f"session {session_id} belongs to another user".encode() in refused.stderr
+        assert proc.poll() is None  # still running
+        assert theirs.vg(["stop", session_id]).returncode == 0  # its own user may
+        proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+        rootless.wait_for_removals()
+        shutil.rmtree(data, ignore_errors=True)

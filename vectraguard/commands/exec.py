@@ -1,0 +1,146 @@
+"""`vectraguard exec ID [--yes] -- CMD`: a command in a running sandbox, judged and recorded.
+
+CMD is judged by the approval gate as a run's command is (approvals/
+cached_gate.py): under the session's profile as it resolves now in the
+session's directory (its project file trusted or not, the system policy),
+with the session's read-write mounts; refused, asked on the terminal, or
+allowed; `--yes` as for run. Every attempt is recorded in the session's own
+audit record: an `exec` event (its own id, who, the argv with the
+sandbox's environment values redacted, the decision; `refused` with the
+reason and 125), committed before anything runs, and an `exec-finished`
+event with the exit status. The process itself: sessions/enter.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from vectraguard import errors
+from vectraguard.audit import bounds, record
+from vectraguard.audit.store import SCHEMA_VERSION, AuditStore, open_store
+from vectraguard.sessions import enter
+from vectraguard.sessions.running import RunningSession, one_running
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.command:
+        raise errors.UsageError("vectraguard: no command given", hint="vectraguard exec ID [--yes] -- CMD [ARG...]")
+    store = open_store()
+    try:
+        session = one_running(store, args.id)
+        return _exec(store, session, list(args.command), args.yes)
+    finally:
+        store.close()
+
+
+def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool) -> int:
+    exec_id = record.new_session_id()
+    secrets: dict[str, str] = {}
+    try:
+        client, cid, user, run_dir = _container(session)
+        command = enter.session_command(run_dir)
+        secrets = command.env
+        approvals = _judged(session, argv, yes)
+    except errors.VGError as exc:
+        _record(store, session, exec_id, argv, secrets, "refused", getattr(exc, "approvals", ()),
+                reason=" ".join(exc.lines()), exit_status=errors.EXIT_REFUSED)
+        raise
+    _record(store, session, exec_id, argv, secrets, "allowed", approvals)
+    began = time.monotonic()
+    status = _run(client, cid, user, run_dir, argv)
+    store.append(session.id, "exec-finished", {
+        "version": SCHEMA_VERSION, "session": session.id, "exec": exec_id, "at": record.now(),
+        "exit_status": status, "duration_ms": int((time.monotonic() - began) * 1000)}, index={}, known_session=True)
+    return status
+
+
+def _container(session: RunningSession) -> tuple[Any, str, str, Any]:
+    """(client, container ID, its user, its command directory); refusals for what cannot be entered alike."""
+    if session.isolation != "container":
+        raise errors.UsageError(
+            f"vectraguard: session {session.id} runs at isolation {session.isolation!r}: exec enters only "
+            "`container` sandboxes, where Podman gives the process the sandbox's own restrictions (verified); "
+            + ("a lite sandbox has no engine to enter it with its seccomp filter and Landlock domain"
+               if session.isolation == "lite" else "under gVisor that is not verified yet"),
+            hint="start a new session for the command: vectraguard run -- CMD")
+    from vectraguard.runtime import host, service
+    from vectraguard.sessions.containers import by_session
+
+    client = service.connect(host.detect().oci_runtime)
+    found = by_session(client, [session]).get(session.id)
+    if found is None:
+        raise errors.UsageError(f"vectraguard: session {session.id} has no running sandbox (it is starting or "
+                                "ending)", hint="`vectraguard ps` lists the running sessions")
+    cid = str(found["Id"])
+    from vectraguard.runtime.libpod import LibpodError
+
+    try:
+        inspect = client.inspect(cid)
+    except LibpodError as exc:
+        raise errors.UsageError(f"vectraguard: the sandbox of session {session.id} is gone: {exc.message}") from None
+    return client, cid, str((inspect.get("Config") or {}).get("User") or ""), enter.run_dir_of(inspect)
+
+
+def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[str, Any], ...]:
+    """The gate's audit entries for `argv` in this session, or the PolicyError that refuses it."""
+    from vectraguard import cli
+    from vectraguard.approvals import cached_gate
+    from vectraguard.config import policy, profiles
+    from vectraguard.config.problems import raise_if_any
+
+    sources = profiles.Sources.for_directory(session.cwd, ignore_project=False)
+    profile = profiles.resolve(session.profile, [], sources)
+    system_policy = policy.load()
+    raise_if_any(policy.check_profile(profile, system_policy),
+                 "vectraguard: the system policy refuses this session's profile now", error=errors.PolicyError)
+    writable = tuple(f"{m['source']} -> {m['target']}" for m in session.started.get("mounts") or []
+                     if not m.get("read_only") and not m.get("overlay"))
+    options = cli.parser_for("run").parse_args(["run"])  # a run's options, all at their defaults
+    options.command, options.yes = argv, yes
+    return cached_gate.settle(tuple(argv), session.cwd, profile, sources, system_policy, writable,
+                              yes=yes, args=options)
+
+
+def _run(client: Any, cid: str, user: str, run_dir: Any, argv: list[str]) -> int:
+    from vectraguard.runtime.attach import usable_stdin, write_to_fds
+
+    stdin_fd = usable_stdin(0)
+    stdin_fd = None if stdin_fd is not None and os.isatty(stdin_fd) else stdin_fd  # no terminal inside: see --help
+    written = enter.WrittenCommand(run_dir, argv)
+    try:
+        exec_id, sock, initial = enter.start(client, cid, user, stdin_fd is not None)
+        pump = enter.Pump(sock, initial, stdin_fd, write_to_fds({1: 1, 2: 2}))
+        try:
+            state = enter.ExecState(client, exec_id)
+            deadline = time.monotonic() + enter.CONSUMED_WITHIN_S
+            ended = False
+            while not ended:
+                state.poll()
+                if written.fd is not None and state.consumed():
+                    written.release()  # the entry program has read it: the next exec may write its own
+                elif written.fd is not None and time.monotonic() > deadline:
+                    raise errors.RuntimeUnavailable("vectraguard: the exec's process did not start in time")
+                ended = pump.for_a_while(state.interval())
+        finally:
+            pump.close()
+    finally:
+        written.release()
+    return enter.final_exit_code(state)
+
+
+def _record(store: AuditStore, session: RunningSession, exec_id: str, argv: list[str], secrets: dict[str, str],
+            decision: str, approvals: tuple[dict[str, Any], ...] | list[dict[str, Any]], *, reason: str = "",
+            exit_status: int | None = None) -> None:
+    """The `exec` event: committed before anything runs (fail closed: no record, no exec)."""
+    user, _ = record.who()
+    [reason] = record.redact([reason], secrets)
+    body: dict[str, Any] = {
+        "version": SCHEMA_VERSION, "session": session.id, "exec": exec_id, "at": record.now(), "user": user,
+        "uid": os.getuid(), "pid": os.getpid(), "argv": record.redact(argv, secrets), "decision": decision,
+        "approvals": bounds.approvals(list(approvals))}
+    if exit_status is not None:
+        body.update(exit_status=exit_status, reason=bounds.cut(reason, bounds.REASON_BYTES))
+    store.append(session.id, "exec", body, index={}, known_session=True)

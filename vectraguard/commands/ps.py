@@ -1,0 +1,98 @@
+"""`vectraguard ps [--json]`: this user's running sandboxes, and what they use now.
+
+Running sessions come from this user's audit store (sessions/running.py);
+root sees root's, another user's are in their own store and are not shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from typing import Any
+
+from vectraguard import output
+from vectraguard.audit.store import open_store
+from vectraguard.sessions import usage
+from vectraguard.sessions.running import RunningSession, running
+
+COLUMNS = ["SESSION", "PROFILE", "ISOLATION", "AGE", "CPU", "MEMORY", "COMMAND"]
+COMMAND_SHOWN = 60  # characters of the command in the table (--json has it whole)
+
+
+def main(args: argparse.Namespace) -> int:
+    store = open_store()
+    try:
+        sessions = running(store)
+    finally:
+        store.close()
+    rows = [_row(session, used) for session, used in _measured(sessions)]
+    if args.json:
+        output.print_json(rows)
+    elif rows:
+        output.print_table([_cells(row) for row in rows], COLUMNS)
+    else:
+        print("no running sandboxes")
+    return 0
+
+
+def _measured(sessions: list[RunningSession]) -> list[tuple[RunningSession, tuple[usage.Usage, str | None]]]:
+    """Each session with its use now and its container's ID (None: no container)."""
+    from vectraguard.runtime import host
+
+    facts = host.detect()
+    client, containers = None, {}
+    if any(s.isolation != "lite" for s in sessions):
+        from vectraguard.runtime import service
+        from vectraguard.sessions.containers import by_session
+
+        client = service.connect(facts.oci_runtime)
+        containers = by_session(client, sessions)
+    targets = [usage.Target(s.id, str(containers[s.id]["Id"]) if s.id in containers else None,
+                            f"{s.id}@{s.owner}" if s.isolation == "lite" and not facts.rootless else None)
+               for s in sessions]
+    used = usage.measure(targets, client, facts.cgroup_mode)
+    return [(s, (used[s.id], str(containers[s.id]["Id"]) if s.id in containers else None)) for s in sessions]
+
+
+def _row(session: RunningSession, measured: tuple[usage.Usage, str | None]) -> dict[str, Any]:
+    used, container = measured
+    return {"id": session.id, "profile": session.profile, "isolation": session.isolation, "agent": session.agent,
+            "command": list(session.argv), "cwd": session.cwd, "started_at": session.started_at,
+            "age_s": round(_age(session.started_at), 1), "cpu_percent": used.cpu_percent,
+            "memory_bytes": used.memory, "container_id": container, "owner_pid": session.owner_pid}
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    command = shlex.join(row["command"])
+    return {"SESSION": row["id"], "PROFILE": row["profile"], "ISOLATION": row["isolation"],
+            "AGE": _short_age(row["age_s"]),
+            "CPU": "-" if row["cpu_percent"] is None else f"{row['cpu_percent']:.1f}%",
+            "MEMORY": "-" if row["memory_bytes"] is None else _size(row["memory_bytes"]),
+            "COMMAND": command if len(command) <= COMMAND_SHOWN else command[:COMMAND_SHOWN - 1] + "…"}
+
+
+def _age(started_at: str) -> float:
+    """Seconds since `started_at` (the store's UTC form)."""
+    import calendar
+
+    try:
+        whole, _, fraction = started_at.rstrip("Z").partition(".")
+        at = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{fraction or 0}")
+    except ValueError:
+        return 0.0
+    return max(0.0, time.time() - at)
+
+
+def _short_age(seconds: float) -> str:
+    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= factor:
+            return f"{int(seconds // factor)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def _size(value: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= factor:
+            return f"{value / factor:.1f}{unit}"
+    return f"{value}B"

@@ -1,0 +1,93 @@
+"""Finding running sessions in the audit store, and naming one by a fragment of its id.
+
+A session runs while its index row says `started` and its owner process
+(`PID:STARTTIME`) is alive; a row left `started` by a killed `vectraguard`
+is not running (the next run marks it `incomplete`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from vectraguard import errors, ids
+from vectraguard.audit.store import AuditStore
+from vectraguard.records import record
+from vectraguard.runtime.owner import owner_alive
+
+HINT = "`vectraguard ps` lists the running sessions"
+
+
+@record
+class RunningSession:
+    """One running session, as its `started` record has it."""
+
+    id: str
+    started_at: str  # UTC, "2026-12-01T15:13:00.123Z"
+    profile: str
+    argv: tuple[str, ...]
+    cwd: str  # on the host
+    owner: str  # PID:STARTTIME of the `vectraguard` that runs it
+    isolation: str  # container | gvisor | lite
+    agent: str | None
+    user: str
+    started: dict[str, Any]  # the whole `started` record
+
+    @property
+    def owner_pid(self) -> int:
+        return int(self.owner.partition(":")[0])
+
+
+def running(store: AuditStore) -> list[RunningSession]:
+    """Every running session in `store`, oldest first."""
+    rows = store.db.execute("SELECT id, owner FROM sessions WHERE status = 'started' ORDER BY started_at, id")
+    return [session for session_id, owner in rows.fetchall()
+            if owner and owner_alive(owner) and (session := _load(store, session_id)) is not None]
+
+
+def _load(store: AuditStore, session_id: str) -> RunningSession | None:
+    row = store.db.execute("SELECT body FROM events WHERE session_id = ? AND kind = 'started' ORDER BY seq LIMIT 1",
+                           (session_id,)).fetchone()
+    if row is None:
+        return None
+    body = json.loads(row[0])
+    return RunningSession(session_id, str(body.get("at", "")), str(body.get("profile", "")),
+                          tuple(str(a) for a in body.get("argv", [])), str(body.get("cwd", "")),
+                          str(body.get("owner", "")), str(body.get("isolation", "container")),
+                          body.get("agent"), str(body.get("user", "")), body)
+
+
+def one_running(store: AuditStore, given: str) -> RunningSession:
+    """The running session `given` names (its whole id, or its first or last
+    characters, as every command taking an ID reads it: ids.py). UsageError
+    (125) when it names no session, several, or one that is not running."""
+    session_id = ids.one(given, store.find(given, limit=ids.SHOWN + 1), what="session", hint=HINT)
+    status = store.db.execute("SELECT status, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if status is None or status[0] != "started":
+        ended = status[0] if status else "unknown"
+        raise errors.UsageError(f"vectraguard: session {session_id} is not running (it ended: {ended})",
+                                hint=f"`vectraguard logs show {session_id}` shows how")
+    if not status[1] or not owner_alive(status[1]):
+        raise errors.UsageError(f"vectraguard: session {session_id} is not running: the vectraguard that ran it "
+                                "is gone (killed); its sandbox is removed by the next run or `vectraguard sandbox reap`")
+    session = _load(store, session_id)
+    if session is None:
+        raise errors.UsageError(f"vectraguard: session {session_id} has no `started` record", hint=HINT)
+    _refuse_unless_own(session)
+    return session
+
+
+def _refuse_unless_own(session: RunningSession) -> None:
+    """A store is one user's, but root can point VECTRAGUARD_DATA_DIR at
+    another's: a session whose `vectraguard` runs as someone else is theirs
+    to stop or enter (root included: it would bypass their control)."""
+    try:
+        with open(f"/proc/{session.owner_pid}/status") as status:
+            uid = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
+    except (OSError, StopIteration, ValueError):
+        raise errors.UsageError(f"vectraguard: session {session.id} is not running") from None
+    if uid != os.getuid():
+        raise errors.PolicyError(f"vectraguard: session {session.id} belongs to another user (uid {uid}, "
+                                 f"recorded as {session.user!r}): only they can stop it or run commands in it",
+                                 hint="run the command as that user")
