@@ -9,21 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.refusal import refused
 from tests.support.vg import Caller
 
 P = ["run", "-p", "test-untrusted"]
-
-
-def refused(caller: Caller, args: list[str], cwd: Path) -> str:
-    before = set(caller.sandboxes())
-    result = caller.run(args, cwd=cwd)
-    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == b""
-    assert set(caller.sandboxes()) == before
-    message = result.stderr.decode()
-    assert "Traceback" not in message
-    assert len(message.splitlines()) == 1, message
-    return message.strip()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.refusal import refused
 from tests.support.vg import Caller
 from vectraguard import cli
 
@@ -15,18 +16,6 @@ PROFILES = ("agent-shell, aider, claude-code, codex, default, dev, generic, test
             "test-noexec, test-python, test-tight, test-untrusted, untrusted")
 # Every command, in the parser's order (the list grows with the commands; its format is what is tested).
 COMMANDS = ", ".join(repr(name) for name, _, _ in cli._COMMAND_PARSERS)
-
-
-def refused(caller: Caller, args: list[str], cwd: Path) -> str:
-    before = set(caller.sandboxes())
-    result = caller.run(args, cwd=cwd)
-    assert result.returncode == 125, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == b""
-    assert set(caller.sandboxes()) == before
-    message = result.stderr.decode()
-    assert "Traceback" not in message
-    assert len(message.splitlines()) == 1, message
-    return message.strip()
 
 
 @pytest.mark.parametrize(

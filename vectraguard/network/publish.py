@@ -21,11 +21,11 @@ MAX_OPEN relayed connections are open at once; one beyond is closed at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 from typing import Any
 
+from vectraguard.network import loop_thread
 from vectraguard.network.netns_sockets import SocketMaker, maker_for
 from vectraguard.network.publish_log import PublishLog
 from vectraguard.network.publish_spec import PublishedPort
@@ -104,14 +104,7 @@ class Publisher:
 
     def _run(self) -> None:
         assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
-        self._loop.set_exception_handler(lambda loop, context: None)  # never a traceback on the person's terminal
-        try:
-            self._loop.run_forever()
-        finally:
-            with contextlib.suppress(Exception):
-                self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
+        loop_thread.run_forever(self._loop)
 
     def _handler(self, port: PublishedPort) -> Any:
         host = port.text().rsplit(":", 1)[0]
@@ -170,19 +163,8 @@ class Publisher:
 
     def close(self) -> dict[str, Any] | None:
         """Stop listening, end every relayed connection; the record's keys, or None if nothing was served."""
-        loop, thread = self._loop, self._thread
-        if loop is not None and thread is not None and thread.is_alive():
-            async def stop() -> None:
-                for server in self._servers:
-                    server.close()
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-
-            with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=STOP_TIMEOUT_S)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(STOP_TIMEOUT_S)
+        if self._loop is not None and self._thread is not None:
+            loop_thread.stop(self._loop, self._thread, self._servers, self._tasks, STOP_TIMEOUT_S)
         for listener in self.listeners:
             listener.close()
         self.listeners = []

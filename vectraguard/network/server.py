@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from vectraguard.network import loop_thread
 from vectraguard.network.attempts import ConnectionLog
 from vectraguard.network.dial import STREAM_LIMIT, Denied, Dialed, Dialer, bounded
 from vectraguard.network.relay import IDLE_TIMEOUT_S
@@ -109,31 +109,10 @@ class EgressServers:
 
     def close(self) -> None:
         """Stop serving and end every connection; never blocks the run for long."""
-        if not self._thread.is_alive():
-            return
-
-        async def stop() -> None:
-            for server in self._servers:
-                server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=STOP_TIMEOUT_S)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(STOP_TIMEOUT_S)
+        loop_thread.stop(self._loop, self._thread, self._servers, self._tasks, STOP_TIMEOUT_S)
 
     def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        # asyncio's default handler prints tracebacks to stderr, which is the person's terminal.
-        self._loop.set_exception_handler(lambda loop, context: None)
-        try:
-            self._loop.run_forever()
-        finally:
-            with contextlib.suppress(Exception):
-                self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
+        loop_thread.run_forever(self._loop)
 
     def _admit(self, via: str, handler: Handler) -> ClientCallback:
         async def admitted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
