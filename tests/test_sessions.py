@@ -8,19 +8,25 @@ test made, and ends it when done.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.terminal import Terminal
 from tests.support.vg import Caller, outcome
+from vectraguard.runtime import owner
 
 P = ["run", "-p", "test-untrusted"]
 SECRET = "exec-secret-value-4711"  # given with --env: must reach the exec'd process, never a record
@@ -53,18 +59,20 @@ class Running:
         return self.json(["logs", "show", session_id, "--json"])["events"]  # type: ignore[no-any-return]
 
 
-def _start(caller: Caller, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    argv, full_env = caller.argv(caller.vg([*P, "--env", f"EXEC_SECRET={SECRET}", "--", "sh", "-c",
+def _start(caller: Caller, env: dict[str, str], cwd: Path, options: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    argv, full_env = caller.argv(caller.vg([*P, *options, "--env", f"EXEC_SECRET={SECRET}", "--", "sh", "-c",
                                             "id -u; echo ready; sleep 120"]), env)
     return subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
 
 
 @pytest.fixture
-def running(root: Caller, workspace: Path) -> Iterator[Running]:
+def running(root: Caller, workspace: Path, request: pytest.FixtureRequest) -> Iterator[Running]:
+    """A session of its own; `@pytest.mark.run_options(...)` adds run options."""
     data = Path(tempfile.mkdtemp(prefix="vg-sessions-data-"))
     env = {"VECTRAGUARD_DATA_DIR": str(data)}
-    proc = _start(root, env, workspace)
+    marker = request.node.get_closest_marker("run_options")
+    proc = _start(root, env, workspace, tuple(marker.args) if marker else ())
     try:
         assert proc.stdout is not None
         uid = proc.stdout.readline().decode().strip()
@@ -136,6 +144,29 @@ def test_exec_runs_in_the_sandbox_as_its_command_does(running: Running) -> None:
     piped = running.vg(["exec", session_id, "--", "wc", "-c"], input=b"12345")
     assert piped.stdout.strip() == b"5"
     assert running.vg(["exec", session_id, "--", "sh", "-c", "exit 7"]).returncode == 7
+
+
+def test_concurrent_execs_each_run_their_own_command_never_the_sessions(running: Running) -> None:
+    """Each exec reads a command file of its own (sessions/enter.py): the session's was once
+    rewritten and put back, and an exec whose Podman session was dropped early ran the
+    session's own command (here `id -u; echo ready; sleep 120`) while its record named the exec's."""
+    session_id = running.session_id()
+
+    def one(n: int) -> tuple[int, bytes]:
+        done = running.caller.run(["exec", session_id, "--", "sh", "-c", f"echo exec-{n}"], cwd=running.cwd,
+                                  extra_env=running.env, timeout=90)
+        return done.returncode, done.stdout
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(24)))
+    assert results == [(0, f"exec-{n}\n".encode()) for n in range(24)]
+    listed = running.vg(["exec", session_id, "--", "ls", "-A", "/run/vectraguard-run"])
+    names = sorted(listed.stdout.decode().split())
+    # The session's file, and this exec's own with its status FIFO: every earlier exec's files are gone.
+    assert len(names) == 3 and names[0] == "command" and names[1].startswith("exec-"), names
+    assert names[2] == names[1] + ".status"
+    finished = [e for e in running.events(session_id) if e["kind"] == "exec-finished"]
+    assert len(finished) == 25 and {e["exit_status"] for e in finished} == {0}
 
 
 def test_exec_is_recorded_in_the_session(running: Running) -> None:
@@ -252,3 +283,87 @@ def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, ro
             proc.communicate(timeout=60)
         rootless.wait_for_removals()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.mark.run_options("--set", "risk.decisions.destructive=deny")
+def test_exec_is_judged_with_the_sessions_own_options(running: Running) -> None:
+    """The run was started with a stricter --set: exec judges as that run would, not as the bare profile."""
+    session_id = running.session_id()
+    marker = running.cwd / "exec-ran"
+    refused = running.vg(["exec", session_id, "--yes", "--", "sh", "-c", "rm -rf /home/nothing; touch /workspace/exec-ran"])
+    assert refused.returncode == 125, refused.stderr
+    assert b"denies" in refused.stderr
+    assert not marker.exists()
+    [asked] = [e for e in running.events(session_id) if e["kind"] == "exec"]
+    assert asked["decision"] == "refused"
+
+
+def test_exec_output_on_a_terminal_goes_through_the_runs_filter(running: Running) -> None:
+    """A title (OSC 0), the clipboard (OSC 52) and cursor-up are dropped on a terminal, as for `run`."""
+    session_id = running.session_id()
+    script = r"printf 'one\n\033[1A\033]52;c;ZWNobyBoaQ==\007\033]0;owned\007two\n'"
+    terminal = Terminal(running.caller, running.cwd, ["exec", session_id, "--", "sh", "-c", script],
+                        extra_env=running.env)
+    seen = terminal.expect(b"two")
+    assert terminal.wait() == 0
+    assert b"one" in seen
+    for dropped in (b"\x1b]52", b"\x1b]0;", b"\x1b[1A"):
+        assert dropped not in seen, seen
+
+
+def test_an_interrupted_exec_ends_its_command_and_is_recorded(running: Running) -> None:
+    session_id = running.session_id()
+    argv, env = running.caller.argv(running.caller.vg(["exec", session_id, "--", "sleep", "4711"]), running.env)
+    client = subprocess.Popen(argv, cwd=running.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, start_new_session=True)
+
+    def sleeping() -> bool:
+        listed = running.vg(["exec", session_id, "--", "ps", "-o", "args"])
+        return b"sleep 4711" in listed.stdout
+
+    try:
+        _until(sleeping, "the exec's command to run")
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.communicate()
+    assert client.returncode == 130, err
+    _until(lambda: not sleeping(), "the exec's command to end")
+    finished = [e for e in running.events(session_id) if e["kind"] == "exec-finished"]
+    interrupted = [e for e in finished if e["exit_status_from"] == "interrupted"]
+    assert [e["exit_status"] for e in interrupted] == [130]
+
+
+def test_stop_and_exec_refuse_a_store_or_an_owner_that_is_not_the_callers(running: Running, tmp_path: Path) -> None:
+    """A store another user wrote can name any of the caller's processes as a session's owner: `stop`
+    would signal it. The store must be the caller's, and the owner a `vectraguard`."""
+    session_id = running.session_id()
+    store = Path(running.env["VECTRAGUARD_DATA_DIR"]) / "audit.db"
+    innocent = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        identity = owner.process_identity(innocent.pid)
+        with sqlite3.connect(store) as db:
+            db.execute("UPDATE sessions SET owner = ? WHERE id = ?", (identity, session_id))
+            body = json.loads(db.execute("SELECT body FROM events WHERE session_id = ? AND kind = 'started'",
+                                         (session_id,)).fetchone()[0])
+            db.execute("UPDATE events SET body = ? WHERE session_id = ? AND kind = 'started'",
+                       (json.dumps({**body, "owner": identity}), session_id))
+        refused = running.vg(["stop", session_id])
+        assert refused.returncode == 125 and b"is not a vectraguard" in refused.stderr, refused.stderr
+        os.chown(store, 1001 if os.getuid() == 0 else 0, -1)
+        for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
+            other = running.vg(args)
+            assert other.returncode == 125 and b"belongs to another user" in other.stderr, other.stderr
+        assert innocent.poll() is None  # never signalled
+    finally:
+        os.chown(store, os.getuid(), -1)
+        innocent.kill()
+        innocent.wait()
+
+
+def _until(condition: Callable[[], bool], what: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {within} s for {what}"

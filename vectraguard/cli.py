@@ -661,6 +661,7 @@ def main(argv: Sequence[str]) -> int:
             if args.command:
                 raise errors.UsageError("vectraguard: give the command after --, not before it")
             args.command = command
+        args.option_words = options  # the words before `--`, as given (a run keeps them for exec: commands/run.py)
         module = importlib.import_module(f"vectraguard.commands.{COMMANDS[key]}")
         return int(module.main(args))
     except errors.VGError as exc:

@@ -18,26 +18,62 @@
  * A command that cannot be found exits 127, one that cannot be executed 126,
  * as tini does; a file that cannot be read or parsed exits 125 and says so.
  *
+ * With one argument NAME, the file read is RUN_DIR/NAME instead: `vectraguard
+ * exec` gives each exec a file of its own (exec-<random>), so that no exec
+ * ever reads another's command, nor the session's (sessions/enter.py). NAME is
+ * a plain file name: letters, digits, '-' and '_' (no '/', no dot file).
+ * Podman does not always keep an exec session's exit code (4.3 loses it when
+ * execs run at once), so for an exec this program stays as the parent: it
+ * runs the command as a child in a process group of its own, passes on
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT to that group, and writes "pid PGID\n"
+ * at the start and "exit STATUS\n" at the end (128+N for a signal N) to the
+ * FIFO RUN_DIR/NAME.status, which Vectra Guard made and reads; it then exits
+ * with that status. Any process of the sandbox (the same user) could also
+ * write there: Vectra Guard trusts these lines no more than it trusts the
+ * sandbox, and prefers Podman's exit code when Podman has one.
+ *
  * Built static (no libraries needed in the image) by contrib/install.sh.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define RUN_FILE "/run/vectraguard-run/command"
+#define RUN_DIR "/run/vectraguard-run"
+#define RUN_FILE RUN_DIR "/command"
+#define MAX_NAME 64
+/* Read by sessions/enter.py in the installed program: this one takes a file name. */
+const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument";
 #define MAX_FILE (8 * 1024 * 1024) /* well above ARG_MAX (2 MiB on Linux) */
 #define EXIT_BAD_FILE 125
 
 static char *data;
 static size_t size, pos;
+static char path[sizeof RUN_DIR + 1 + MAX_NAME + 1] = RUN_FILE;
+static char status_path[sizeof path + sizeof ".status"];
+static volatile pid_t group;
 
 static void fail(const char *what) {
-    fprintf(stderr, "vectraguard-entry: %s: %s\n", RUN_FILE, what);
+    fprintf(stderr, "vectraguard-entry: %s: %s\n", path, what);
     exit(EXIT_BAD_FILE);
+}
+
+/* RUN_DIR/NAME for a plain file name; fails on anything else. */
+static void choose(const char *name) {
+    size_t length = strlen(name);
+    if (length == 0 || length > MAX_NAME || name[0] == '.' || name[0] == '-')
+        fail("bad command file name");
+    for (size_t i = 0; i < length; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+            fail("bad command file name");
+    }
+    snprintf(path, sizeof path, "%s/%s", RUN_DIR, name);
 }
 
 /* The next NUL-terminated field; fails on a truncated file. */
@@ -59,8 +95,65 @@ static size_t count(void) {
     return (size_t)n;
 }
 
-int main(void) {
-    int fd = open(RUN_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+static _Noreturn void run(char **argv) {
+    execvp(argv[0], argv);
+    int err = errno;
+    fprintf(stderr, "vectraguard-entry: exec %s failed: %s\n", argv[0], strerror(err));
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+static void pass_on(int sig) {
+    if (group > 0)
+        kill(-group, sig);
+}
+
+/* A line to the status FIFO; nobody reading (ENXIO) or anything else: no report. */
+static void report(const char *what, long value) {
+    int fd = open(status_path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char line[64];
+    int n = snprintf(line, sizeof line, "%s %ld\n", what, value);
+    if (write(fd, line, (size_t)n) < 0) {
+        /* the reader went away: nothing to tell */
+    }
+    close(fd);
+}
+
+/* An exec's command as a child in a group of its own; its status reported and returned. */
+static int supervise(char **argv) {
+    pid_t child = fork();
+    if (child < 0)
+        fail(strerror(errno));
+    if (child == 0) {
+        setpgid(0, 0);
+        run(argv);
+    }
+    setpgid(child, child); /* also here: no signal may find the group missing */
+    group = child;
+    struct sigaction action = {.sa_handler = pass_on};
+    sigemptyset(&action.sa_mask);
+    int passed[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof passed / sizeof *passed; i++)
+        sigaction(passed[i], &action, NULL);
+    report("pid", (long)child);
+    int status;
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR)
+            fail(strerror(errno));
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    report("exit", code);
+    return code;
+}
+
+int main(int argc, char **argv_in) {
+    if (argc > 2)
+        fail("usage: vectraguard-entry [NAME]");
+    if (argc == 2) {
+        choose(argv_in[1]);
+        snprintf(status_path, sizeof status_path, "%s.status", path);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         fail(strerror(errno));
     data = malloc(MAX_FILE + 1);
@@ -106,8 +199,7 @@ int main(void) {
         fprintf(stderr, "vectraguard-entry: cannot enter the working directory %s: %s\n", cwd, strerror(errno));
         return 126;
     }
-    execvp(argv[0], argv);
-    int err = errno;
-    fprintf(stderr, "vectraguard-entry: exec %s failed: %s\n", argv[0], strerror(err));
-    return err == ENOENT ? 127 : 126;
+    if (status_path[0] != '\0')
+        return supervise(argv);
+    run(argv);
 }

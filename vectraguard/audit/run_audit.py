@@ -43,6 +43,9 @@ class RunAudit:
         # The values the record must not repeat (see record.py): the sandbox's
         # environment once known, kept for the reason `finished` records.
         self.secrets: dict[str, str] = {} if secrets is None else secrets
+        # The run's own words before `--` (its options), kept redacted in the
+        # `sandbox` snapshot: `exec` judges a command as this run would (commands/exec.py).
+        self.options: list[str] = []
 
     @classmethod
     def open(cls, session_id: str, agent: str | None, argv: list[str], cwd: str, owner: str) -> RunAudit:
@@ -98,7 +101,7 @@ class RunAudit:
                     for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
             approvals=self.approvals, isolation=profile.isolation, forkserver=acting_for_client(),
-            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets))
+            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets, self.options))
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     @staticmethod

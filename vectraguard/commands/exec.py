@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from typing import Any
 
@@ -41,6 +42,7 @@ def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool
     secrets: dict[str, str] = {}
     try:
         client, cid, user, run_dir = _container(session)
+        enter.require_argument_protocol(session.started)
         command = enter.session_command(run_dir)
         secrets = command.env
         approvals = _judged(session, argv, yes)
@@ -50,11 +52,27 @@ def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool
         raise
     _record(store, session, exec_id, argv, secrets, "allowed", approvals)
     began = time.monotonic()
-    status = _run(client, cid, user, run_dir, argv)
+    passthrough = ((session.started.get("sandbox") or {}).get("profile") or {}).get("output", {}).get("passthrough")
+    passthrough = passthrough if passthrough in ("filtered", "raw") else "filtered"  # unknown: the stricter
+    try:
+        status, source = _run(client, cid, user, enter.ExecFile(run_dir, argv, command), passthrough)
+    except errors.VGError as exc:
+        status, source = errors.EXIT_REFUSED, f"unknown: {exc.message.removeprefix('vectraguard: ')}"
+        _finished(store, session, exec_id, status, source, began)
+        raise
+    _finished(store, session, exec_id, status, source, began)
+    if source == "interrupted":
+        print("vectraguard: interrupted; the command in the sandbox was sent SIGTERM", file=sys.stderr)
+    return status
+
+
+def _finished(store: AuditStore, session: RunningSession, exec_id: str, status: int, source: str,
+              began: float) -> None:
+    """The `exec-finished` event: the exit status and where it came from (podman, entry, interrupted, unknown: ...)."""
     store.append(session.id, "exec-finished", {
         "version": SCHEMA_VERSION, "session": session.id, "exec": exec_id, "at": record.now(),
-        "exit_status": status, "duration_ms": int((time.monotonic() - began) * 1000)}, index={}, known_session=True)
-    return status
+        "exit_status": status, "exit_status_from": bounds.cut(source, bounds.REASON_BYTES),
+        "duration_ms": int((time.monotonic() - began) * 1000)}, index={}, known_session=True)
 
 
 def _container(session: RunningSession) -> tuple[Any, str, str, Any]:
@@ -85,50 +103,88 @@ def _container(session: RunningSession) -> tuple[Any, str, str, Any]:
 
 
 def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[str, Any], ...]:
-    """The gate's audit entries for `argv` in this session, or the PolicyError that refuses it."""
+    """The gate's audit entries for `argv` in this session, or the PolicyError
+    that refuses it: under the session's profile resolved as its run resolved
+    it — the run's own options (--set, --ignore-project, --network ... as
+    recorded in its `started` record, secrets redacted) applied again, the
+    shipped defaults lowered to the policy's ceilings as the run lowered them."""
     from vectraguard import cli
     from vectraguard.approvals import cached_gate
-    from vectraguard.config import policy, profiles
+    from vectraguard.config import ceilings, flags, policy, profiles
     from vectraguard.config.problems import raise_if_any
 
-    sources = profiles.Sources.for_directory(session.cwd, ignore_project=False)
-    profile = profiles.resolve(session.profile, [], sources)
+    recorded = (session.started.get("sandbox") or {}).get("options")
+    if not isinstance(recorded, list) or not all(isinstance(word, str) for word in recorded):
+        raise errors.UsageError(f"vectraguard: session {session.id}'s record does not keep the options it was "
+                                "started with, so CMD cannot be judged as a run of it would be: exec is refused",
+                                hint="start the command with `vectraguard run` instead")
+    try:
+        options = cli.parser_for(None).parse_args(recorded)
+    except errors.VGError as exc:
+        raise errors.UsageError(f"vectraguard: the options session {session.id} was started with cannot be read "
+                                f"again ({exc.message}): exec is refused") from None
+    sources = profiles.Sources.for_directory(session.cwd, ignore_project=bool(getattr(options, "ignore_project", False)))
+    profile = profiles.resolve(session.profile, [flags.flags_layer(options)], sources)
     system_policy = policy.load()
+    if system_policy is not None:
+        profile = ceilings.lower_shipped(profile, system_policy)[0]
     raise_if_any(policy.check_profile(profile, system_policy),
                  "vectraguard: the system policy refuses this session's profile now", error=errors.PolicyError)
     writable = tuple(f"{m['source']} -> {m['target']}" for m in session.started.get("mounts") or []
                      if not m.get("read_only") and not m.get("overlay"))
-    options = cli.parser_for("run").parse_args(["run"])  # a run's options, all at their defaults
     options.command, options.yes = argv, yes
     return cached_gate.settle(tuple(argv), session.cwd, profile, sources, system_policy, writable,
                               yes=yes, args=options)
 
 
-def _run(client: Any, cid: str, user: str, run_dir: Any, argv: list[str]) -> int:
+class _Interrupted(Exception):
+    """Ctrl-C, SIGTERM or SIGHUP while the exec ran: its status as a shell would give it."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _run(client: Any, cid: str, user: str, command: enter.ExecFile,
+         passthrough: str) -> tuple[int, str]:
+    """Run it; (exit status, where the status came from: podman | entry | interrupted)."""
+    import signal
+
     from vectraguard.runtime.attach import usable_stdin, write_to_fds
+    from vectraguard.terminal.relay import TerminalRelay
 
     stdin_fd = usable_stdin(0)
     stdin_fd = None if stdin_fd is not None and os.isatty(stdin_fd) else stdin_fd  # no terminal inside: see --help
-    written = enter.WrittenCommand(run_dir, argv)
+    # The sandbox's output reaches a terminal through the run's own filter (terminal/relay.py).
+    relay = TerminalRelay(write_to_fds({1: 1, 2: 2}), {1: 1, 2: 2}, passthrough, interactive=False)
+
+    def interrupted(signum: int, _frame: Any) -> None:
+        raise _Interrupted(128 + signum)
+
+    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        exec_id, sock, initial = enter.start(client, cid, user, stdin_fd is not None)
-        pump = enter.Pump(sock, initial, stdin_fd, write_to_fds({1: 1, 2: 2}))
-        try:
-            state = enter.ExecState(client, exec_id)
-            deadline = time.monotonic() + enter.CONSUMED_WITHIN_S
-            ended = False
-            while not ended:
-                state.poll()
-                if written.fd is not None and state.consumed():
-                    written.release()  # the entry program has read it: the next exec may write its own
-                elif written.fd is not None and time.monotonic() > deadline:
-                    raise errors.RuntimeUnavailable("vectraguard: the exec's process did not start in time")
-                ended = pump.for_a_while(state.interval())
-        finally:
-            pump.close()
+        with relay.until_end():
+            exec_id, sock, initial = enter.start(client, cid, user, command, stdin_fd is not None)
+            pump = enter.Pump(sock, initial, stdin_fd, relay)
+            try:
+                state = enter.ExecState(client, exec_id)
+                ended = False
+                while not ended:
+                    state.poll()  # the exit code, while Podman still reports it (ExecState)
+                    command.read_report()
+                    ended = pump.for_a_while(state.interval())
+            finally:
+                pump.close()
+        return enter.final_exit_code(state, command)
+    except _Interrupted as stop:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        enter.end_group(client, cid, user, command)
+        return stop.status, "interrupted"
     finally:
-        written.release()
-    return enter.final_exit_code(state)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        command.remove()
 
 
 def _record(store: AuditStore, session: RunningSession, exec_id: str, argv: list[str], secrets: dict[str, str],

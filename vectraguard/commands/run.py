@@ -94,6 +94,7 @@ def launch(args: argparse.Namespace, session: Session) -> int:
     # Every value the command line gave, not only those the sandbox ends up with
     # (a later flag may override an earlier one: the earlier value is a secret too).
     audit.secrets.update(record.env_of_flags(args.env, os.environ, args.set))
+    audit.options = list(getattr(args, "option_words", ()))
     recording = None
     if session.recorded:
         from vectraguard.audit.recording import AsciicastWriter

@@ -25,7 +25,10 @@ from pathlib import Path
 ENTRY_TARGET = "/run/vectraguard-entry"
 RUN_DIR_TARGET = "/run/vectraguard-run"
 COMMAND_FILE = "command"
+EXEC_PREFIX = "exec-"  # + random hex: an exec's own command file, named as the program's argument
 MAGIC = b"VGE1"
+# In the program since it takes that argument (contrib/entry/vectraguard-entry.c `protocol`).
+ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument"
 
 
 def installed_entry() -> str | None:
@@ -57,11 +60,13 @@ def encode(argv: Sequence[str], env: Mapping[str, str], cwd: str) -> bytes:
     return b"".join(field + b"\0" for field in fields)
 
 
-def write_command(directory: Path, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> None:
-    """Write the command file into `directory` whole (a temporary file renamed
-    into place), readable inside the sandbox whatever user it maps to."""
+def write_command(directory: Path, argv: Sequence[str], env: Mapping[str, str], cwd: str,
+                  name: str = COMMAND_FILE) -> None:
+    """Write the command file `name` (the run's, or an exec's: EXEC_PREFIX...)
+    into `directory` whole (a temporary file renamed into place), readable
+    inside the sandbox whatever user it maps to."""
     data = encode(argv, env, cwd)
-    temporary = directory / f".{COMMAND_FILE}.{os.getpid()}"
+    temporary = directory / f".{name}.{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     try:
         view = memoryview(data)
@@ -70,7 +75,7 @@ def write_command(directory: Path, argv: Sequence[str], env: Mapping[str, str], 
         os.fchmod(fd, 0o644)
     finally:
         os.close(fd)
-    os.rename(temporary, directory / COMMAND_FILE)
+    os.rename(temporary, directory / name)
 
 
 def make_run_dir(parent: Path, name: str) -> Path:

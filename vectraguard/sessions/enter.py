@@ -8,20 +8,25 @@ container's config; tests/test_sessions.py checks them from inside). What
 Podman would not give the same is the environment and the working
 directory: a sandbox's command gets them from its command file, read by
 `vectraguard-entry` (sandbox/entry.py). So the exec'd process is that entry
-program too, reading a command file with the session's own environment and
-directory and the exec's argv: written into the session's command directory
-(ours on the host, read-only inside) under an exclusive lock, and put back
-once the entry program has read it (its process has exec'd the command, or
-ended), so two execs never read each other's.
+program too, given the name of a command file of the exec's own
+(`exec-<random>`, written into the session's command directory: ours on the
+host, read-only inside) with the session's environment and directory and
+the exec's argv, and removed when the exec has ended. The session's own file
+is only read. (It was rewritten for the exec and put back once the program
+seemed to have read it: when Podman dropped the exec session early, the
+program read the session's file and ran the session's command again while
+the record named the exec's.)
 
-A session without the entry program (not installed when it started) is
-refused: its environment could not be reproduced exactly.
+A session without the entry program (not installed when it started), or
+started by a version whose program reads only the session's file, is
+refused: its environment could not be reproduced exactly, or the exec
+would run the session's command.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -32,7 +37,6 @@ from vectraguard.runtime.attach import OutputSink, StreamPump
 from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.sandbox import entry
 
-CONSUMED_WITHIN_S = 10.0  # the entry program reads its file at once; past this, something is wrong
 POLL_S = 0.01
 EXIT_CODE_WITHIN_S = 10.0  # after the stream's end, until Podman reports the exit code
 
@@ -77,45 +81,103 @@ def session_command(run_dir: Path) -> EntryCommand:
                                         f"({exc}): exec is refused") from None
 
 
-class WrittenCommand:
-    """The session's command directory, locked, its file holding an exec's
-    argv with the session's environment and directory until `release`."""
+class ExecFile:
+    """An exec's own command file in the session's command directory (its argv
+    with the session's environment and directory) and the FIFO beside it
+    (NAME.status) that the entry program writes "pid PGID" and "exit STATUS"
+    to (contrib/entry/vectraguard-entry.c); `remove` when the exec has ended."""
 
-    def __init__(self, run_dir: Path, argv: list[str]) -> None:
-        self.run_dir = run_dir
-        self.fd: int | None = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    MAX_REPORT = 4096  # what is read of the FIFO: two short lines are expected
+
+    def __init__(self, run_dir: Path, argv: list[str], session: EntryCommand) -> None:
+        self.run_dir, self.name = run_dir, entry.EXEC_PREFIX + secrets.token_hex(8)
+        self.session = session
+        self.status_fd: int | None = None
+        self.report = b""
         try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            self.original = (run_dir / entry.COMMAND_FILE).read_bytes()
-            session = decode(self.original)
-            entry.write_command(run_dir, argv, session.env, session.cwd)
+            fifo = run_dir / f"{self.name}.status"
+            os.mkfifo(fifo, 0o600)
+            os.chmod(fifo, 0o622)  # the sandbox's user writes; only we read
+            self.status_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            entry.write_command(run_dir, argv, session.env, session.cwd, name=self.name)
         except (OSError, ValueError) as exc:
-            self.release()
-            raise errors.RuntimeUnavailable(f"vectraguard: the session's command file in {run_dir} cannot be "
-                                            f"used ({exc}): exec is refused") from None
+            self.remove()
+            raise errors.RuntimeUnavailable(f"vectraguard: the exec's command file cannot be written in {run_dir} "
+                                            f"({exc}): exec is refused") from None
 
-    def release(self) -> None:
-        """Put the session's own file back and unlock; safe to call again."""
-        if self.fd is None:
-            return
+    def read_report(self) -> None:
+        """Take what the entry program has written so far (never blocks)."""
+        while self.status_fd is not None and len(self.report) < self.MAX_REPORT:
+            try:
+                chunk = os.read(self.status_fd, self.MAX_REPORT - len(self.report))
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            self.report += chunk
+
+    def reported(self, what: str) -> int | None:
+        """The first "WHAT N" line's N (a number 0..2**31), or None."""
+        for line in self.report.split(b"\n")[:-1]:  # whole lines only
+            word, _, value = line.partition(b" ")
+            if word == what.encode() and value.isdigit() and len(value) <= 10 and int(value) < 2**31:
+                return int(value)
+        return None
+
+    def remove(self) -> None:
+        if self.status_fd is not None:
+            os.close(self.status_fd)
+            self.status_fd = None
+        for name in (self.name, f"{self.name}.status"):
+            (self.run_dir / name).unlink(missing_ok=True)
+
+
+def end_group(client: Libpod, cid: str, user: str, command: ExecFile, within: float = 5.0) -> None:
+    """SIGTERM the process group the entry program reported for `command`
+    (the exec's command and what it started), from inside the sandbox: an
+    exec of `kill` as the sandbox's user (Podman has no signal for an exec
+    session). Nothing when no group was reported; never raises."""
+    command.read_report()
+    group = command.reported("pid")
+    if group is None or group < 2:
+        return
+    try:
+        killer = ExecFile(command.run_dir, ["sh", "-c", 'kill -TERM -- "-$1"', "sh", str(group)], command.session)
+    except errors.VGError:
+        return
+    try:
+        _, sock, initial = start(client, cid, user, killer, False)
+        pump = Pump(sock, initial, None, lambda stream, data: None)
         try:
-            if hasattr(self, "original"):
-                _put_back(self.run_dir, self.original)
+            pump.for_a_while(within)
         finally:
-            os.close(self.fd)
-            self.fd = None
+            pump.close()
+    except (OSError, errors.VGError):
+        pass
+    finally:
+        killer.remove()
 
 
-def _put_back(run_dir: Path, original: bytes) -> None:
-    temporary = run_dir / f".{entry.COMMAND_FILE}.{os.getpid()}"
-    temporary.write_bytes(original)
-    temporary.chmod(0o644)
-    os.rename(temporary, run_dir / entry.COMMAND_FILE)
+def require_argument_protocol(started: dict[str, Any]) -> None:
+    """Refuse a session whose entry program reads only the session's own file
+    (started by an earlier version: no `sandbox` in its record) or when the
+    installed program is such a one (a checkout run against an older install)."""
+    program = entry.installed_entry()
+    try:
+        current = program is not None and entry.ARGUMENT_PROTOCOL in Path(program).read_bytes()
+    except OSError:
+        current = False
+    if "sandbox" not in started or not current:
+        raise errors.UsageError("vectraguard: this session's vectraguard-entry cannot be given a command of "
+                                "the exec's own (it was started by an earlier version): exec is refused",
+                                hint="reinstall Vectra Guard (contrib/install.sh), then start a new session")
 
 
-def start(client: Libpod, cid: str, user: str, with_stdin: bool) -> tuple[str, socket.socket, bytes]:
-    """Create and start the exec of the entry program; (exec id, stream, bytes read past the header)."""
-    body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True, "Cmd": [entry.ENTRY_TARGET],
+def start(client: Libpod, cid: str, user: str, command: ExecFile,
+          with_stdin: bool) -> tuple[str, socket.socket, bytes]:
+    """Create and start the exec of the entry program reading `command`; (exec id, stream, bytes read past the header)."""
+    body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True,
+            "Cmd": [entry.ENTRY_TARGET, command.name],
             "User": user, "Tty": False, "Privileged": False}
     try:
         exec_id = str(client.json("POST", f"/containers/{cid}/exec", body=body)["Id"])
@@ -155,28 +217,17 @@ class ExecState:
             # Podman 4.3 answers 404, or 500 "container ... does not exist in database" while it drops the session.
             if exc.status != 404 and "does not exist in database" not in exc.message:
                 raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the exec: {exc.message}") from None
+            if exc.status != 404:
+                return
             self.gone = True
             return
         self.pid = self.pid or int(state.get("Pid") or 0)
         if self.pid and not state.get("Running") and state.get("ExitCode") is not None:
             self.exit_code = int(state["ExitCode"])
 
-    def consumed(self) -> bool:
-        """Whether the entry program has read its file: its process runs something else now, or has ended."""
-        return self.gone or self.exit_code is not None or (self.pid != 0 and not _is_entry(self.pid))
-
     def interval(self) -> float:
         """Often at first (most execs are short), then every 0.1 s."""
         return POLL_S if self.asked < 100 else 0.1
-
-
-def _is_entry(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            first = handle.read().split(b"\0", 1)[0]
-    except OSError:
-        return False  # ended: it has read the file, or never will
-    return first == entry.ENTRY_TARGET.encode()
 
 
 class Pump:
@@ -201,18 +252,23 @@ class Pump:
         self.sock.close()
 
 
-def final_exit_code(state: ExecState) -> int:
-    """The exec's exit status once its stream has ended; RuntimeUnavailable
-    when Podman dropped the session before saying it (no guess is made:
-    its events do not name the exec session)."""
+def final_exit_code(state: ExecState, command: ExecFile) -> tuple[int, str]:
+    """The exec's exit status once its stream has ended, and where it came from:
+    Podman's ("podman"), else the entry program's report ("entry": the
+    sandbox's own processes, the same user, could have written it too);
+    RuntimeUnavailable when neither says it (no guess is made)."""
     deadline = time.monotonic() + EXIT_CODE_WITHIN_S
-    while state.exit_code is None and not state.gone:
+    while True:
         state.poll()
-        if state.exit_code is None and time.monotonic() >= deadline:
+        if state.exit_code is not None:
+            return state.exit_code, "podman"
+        command.read_report()
+        reported = command.reported("exit")
+        if reported is not None:
+            return reported, "entry"
+        if time.monotonic() >= deadline:
             break
-        time.sleep(0 if state.exit_code is not None else POLL_S)
-    if state.exit_code is None:
-        raise errors.RuntimeUnavailable("vectraguard: the command ran, but Podman no longer reports its exit status "
-                                        "(it dropped the exec session as soon as it ended)",
-                                        hint="run it again, or let the command print its status itself")
-    return state.exit_code
+        time.sleep(POLL_S)
+    raise errors.RuntimeUnavailable("vectraguard: the command ran, but neither Podman nor the entry program "
+                                    "reports its exit status", hint="run it again, or let the command print its "
+                                    "status itself")

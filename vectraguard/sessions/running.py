@@ -74,14 +74,25 @@ def one_running(store: AuditStore, given: str) -> RunningSession:
     session = _load(store, session_id)
     if session is None:
         raise errors.UsageError(f"vectraguard: session {session_id} has no `started` record", hint=HINT)
-    _refuse_unless_own(session)
+    _refuse_unless_own(session, store)
     return session
 
 
-def _refuse_unless_own(session: RunningSession) -> None:
+def _refuse_unless_own(session: RunningSession, store: AuditStore) -> None:
     """A store is one user's, but root can point VECTRAGUARD_DATA_DIR at
     another's: a session whose `vectraguard` runs as someone else is theirs
-    to stop or enter (root included: it would bypass their control)."""
+    to stop or enter (root included: it would bypass their control). And a
+    store another user wrote may name any of our processes as a session's
+    owner (`stop` signals it): the store must be ours, and the owner a
+    `vectraguard` (_is_vectraguard)."""
+    try:
+        store_uid = os.stat(store.path).st_uid
+    except OSError:
+        store_uid = -1
+    if store_uid != os.getuid():
+        raise errors.PolicyError(f"vectraguard: session {session.id} belongs to another user (its audit store "
+                                 f"{store.path} is uid {store_uid}'s): only they can stop it or run commands in it",
+                                 hint="run the command as that user")
     try:
         with open(f"/proc/{session.owner_pid}/status") as status:
             uid = next(int(line.split()[1]) for line in status if line.startswith("Uid:"))
@@ -91,3 +102,26 @@ def _refuse_unless_own(session: RunningSession) -> None:
         raise errors.PolicyError(f"vectraguard: session {session.id} belongs to another user (uid {uid}, "
                                  f"recorded as {session.user!r}): only they can stop it or run commands in it",
                                  hint="run the command as that user")
+    if not _is_vectraguard(session.owner_pid):
+        raise errors.PolicyError(f"vectraguard: the process recorded as running session {session.id} "
+                                 f"(pid {session.owner_pid}) is not a vectraguard: nothing is done to it",
+                                 hint="`vectraguard logs verify` checks the audit store")
+
+
+def _is_vectraguard(pid: int) -> bool:
+    """Whether process `pid` is a `vectraguard` command: this interpreter,
+    running the `vectraguard` script or `-m vectraguard` (a served run's
+    owner is its client, such a process: forkserver/)."""
+    import sys
+
+    try:
+        exe = os.path.realpath(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            words = handle.read().split(b"\0")
+    except OSError:
+        return False
+    if exe != os.path.realpath(sys.executable):
+        return False
+    options = [w for w in words[1:4] if w.startswith(b"-") and w != b"-m"]
+    rest = words[1 + len(options):]
+    return (bool(rest) and os.path.basename(rest[0]) == b"vectraguard") or rest[:2] == [b"-m", b"vectraguard"]

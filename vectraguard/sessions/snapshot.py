@@ -6,7 +6,7 @@ replaced by their count (they are ~80 KB, the same for every run of a
 profile, and the record's profile_digest covers them); "spec": the libpod
 SpecGenerator the sandbox was made with (ContainerSpec.to_specgen), the
 command left out (the record's argv is it) and its environment as names
-only}. Environment values are never kept: `env.set` values and the spec's
+only; "options": the run's own words before `--`}. Environment values are never kept: `env.set` values and the spec's
 values become "[redacted]", and every other string goes through the
 record's redaction (audit/record.py) with the run's secrets. A snapshot
 larger than bounds.SANDBOX_BYTES (a profile with very many mounts or
@@ -25,9 +25,12 @@ HOSTS_FILE = "<the session's hosts file>"
 RUN_DIR = "<the session's command directory>"
 
 
-def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secrets: Mapping[str, str]) -> dict[str, Any]:
+def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secrets: Mapping[str, str],
+             options: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """The `sandbox` field of a `started` record (above). `canonical`: the
-    resolved profile's config.resolved.as_dict (the record has it already)."""
+    resolved profile's config.resolved.as_dict (the record has it already);
+    `options`: the run's words before `--` (`run -p dev --set ...`), which
+    `exec` parses again to judge as the run judged (commands/exec.py)."""
     shown = {"name": name, **canonical}
     risk = dict(shown.get("risk") or {})
     for key in ("rules", "patterns"):
@@ -42,7 +45,7 @@ def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secre
     specgen.pop("command", None)
     specgen["env"] = sorted(specgen.get("env") or {})
     specgen["env_names"] = sorted(spec.env)
-    whole = _redacted({"profile": shown, "spec": specgen}, secrets)
+    whole = _redacted({"profile": shown, "spec": specgen, "options": list(options)}, secrets)
     return bounds.whole_or_digest(whole, bounds.SANDBOX_BYTES)
 
 
