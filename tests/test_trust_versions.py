@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -365,3 +366,20 @@ def test_untrust_from_a_subdirectory_while_the_file_is_gone(
     nothing = root.run(["untrust"], cwd=sub, extra_env=env)
     assert nothing.stdout.decode() == (f"was not trusted: no .vectraguard.yaml in {sub} or above "
                                        "(up to the repository root)\n")
+
+
+def test_trust_whose_reader_goes_away_trusts_nothing_and_says_so(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    """`vectraguard trust | head`: what is trusted is what was shown, and it was not read to the end."""
+    path, env = project
+    _write(path, FIRST + "".join(f"# line {n} of a long comment that fills the pipe\n" for n in range(3000)))
+    argv, full_env = root.argv(root.vg(["trust"]), env)
+    proc = subprocess.Popen(argv, cwd=path.parent, env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does once it has its line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 125, err
+    assert f"{path} was not trusted: what changed was not read to the end" in err and "Traceback" not in err
+    assert _runs(root, path.parent, env) == 125  # still untrusted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,16 @@ def trust_project(args: argparse.Namespace) -> int:
     if known is not None and known.holds(trust.digest(raw)):
         print(f"{found.path} is already trusted in this version (sha256 {trust.digest(raw)[:16]}…)")
     else:
-        _show_changes(found.path, raw, layer, known)
+        try:
+            _show_changes(found.path, raw, layer, known)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # `trust | head`: what it shows is what is trusted, and it was not all read.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise errors.UsageError(f"vectraguard: {found.path} was not trusted: what changed was not read to the "
+                                    "end (the output's reader went away)",
+                                    hint="run `vectraguard trust` again and read it all (e.g. `| less`, then quit "
+                                    "at the end)") from None
     entry = trust.trust(found.path, raw)
     print(f"trusted {found.path} (sha256 {entry.sha256[:16]}…)")
     defines = printable(", ".join(names)) or "nothing"
