@@ -35,3 +35,13 @@ def test_debug_lines_appear_at_vv_only(root: Caller, workspace: Path) -> None:
     debug = _stderr(root, workspace, "-vv", *RUN)
     assert " vectraguard INFO: session " in debug
     assert " vectraguard DEBUG: exit status 0, from " in debug
+
+
+def test_quiet_silences_an_overlay_that_changed_nothing_but_not_changes_to_review(
+        root: Caller, workspace: Path) -> None:
+    overlay = ["run", "-p", "test-untrusted", "--workspace", "overlay", "--", "echo", "out"]
+    assert "the sandbox changed nothing in the workspace" in _stderr(root, workspace, *overlay)
+    assert _stderr(root, workspace, "-q", *overlay) == ""
+    changed = root.run(["-q", *overlay[:-2], "sh", "-c", "echo new > made.txt; echo out"], cwd=workspace)
+    assert changed.returncode == 0 and changed.stdout == b"out\n"
+    assert "1 path(s) changed in the workspace" in changed.stderr.decode()  # what waits for review stays

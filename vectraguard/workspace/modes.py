@@ -72,7 +72,9 @@ class Overlay:
             lines.append(f"workspace writes reached the limit ({units.format_size(outcome.cap)}, "
                          "limits.workspace_writes): later writes failed with ENOSPC; what was written is kept")
         if outcome.changes == 0:
-            return lines + ["the sandbox changed nothing in the workspace"]
+            from vectraguard import diag  # a notice: -q leaves it out (only errors, and what waits for review)
+
+            return lines + (["the sandbox changed nothing in the workspace"] if diag.notices_shown() else [])
         short = outcome.session_id[:12]
         return lines + [
             f"{outcome.changes} path(s) changed in the workspace ({outcome.protected} protected), kept for review "
