@@ -103,6 +103,11 @@ P = ["run", "-p", "test-untrusted"]
         (["discard", "0123abcd", "--json"], "vectraguard discard: unrecognized arguments: --json; "
          "see `vectraguard discard --help`"),
         (["--json"], "vectraguard: unrecognized arguments: --json; see `vectraguard --help`"),
+        # podman/docker habits: `exec -it ID bash`.
+        (["exec", "-it", "abc", "bash"],
+         "vectraguard exec: unrecognized arguments: -it; exec gives CMD no terminal (its stdin is passed when it is "
+         "not a terminal); an interactive shell in a sandbox: `vectraguard sandbox shell`; the sandboxed command "
+         "and its options go after `--`, e.g. vectraguard exec ID -- ls -la; see `vectraguard exec --help`"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:

@@ -699,7 +699,12 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
     words = " ".join(chosen._with_suggestion(word) if isinstance(chosen, _Parser) else word for word in unknown)
     hint = f"see `{chosen.prog} --help`"
     if "(did you mean" not in words and any(action.dest == "command" for action in chosen._actions):
-        hint = "the sandboxed command and its options go after `--`, e.g. vectraguard run -- ls -la; " + hint
+        example = "vectraguard exec ID -- ls -la" if chosen.prog == "vectraguard exec" else "vectraguard run -- ls -la"
+        hint = f"the sandboxed command and its options go after `--`, e.g. {example}; " + hint
+    if chosen.prog == "vectraguard exec" and {"-i", "-t", "-it", "-ti", "--interactive", "--tty"} & set(unknown):
+        # podman/docker exec -it habits: there is no terminal inside an exec.
+        hint = ("exec gives CMD no terminal (its stdin is passed when it is not a terminal); an interactive shell "
+                "in a sandbox: `vectraguard sandbox shell`; " + hint)
     raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {words}", hint=hint)
 
 
