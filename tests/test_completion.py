@@ -141,6 +141,14 @@ def test_bash_offers_recorded_session_ids(env: dict[str, str], home: Path, sessi
     assert bash_offers(["vectraguard", *command, session_id[:6]], env, home) == [session_id]
 
 
+@pytest.mark.parametrize("command", [["stop"], ["exec"]])
+def test_bash_offers_only_running_sessions_where_only_they_are_taken(env: dict[str, str], home: Path,
+                                                                    session_id: str, command: list[str]) -> None:
+    """`session_id` is a refused run's (ended): `inspect` offers it, `stop` and `exec` do not."""
+    assert bash_offers(["vectraguard", "inspect", session_id[:6]], env, home) == [session_id]
+    assert bash_offers(["vectraguard", *command, session_id[:6]], env, home) == []
+
+
 def test_the_hidden_listing_is_quiet_when_nothing_can_be_read(env: dict[str, str], home: Path) -> None:
     """A store that cannot be opened gives no candidates, status 0 and nothing on stderr."""
     broken = home / "broken-data"

@@ -509,7 +509,7 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL",
                             help="bash, zsh or fish")
     # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
-    completion.add_argument("--list", choices=("profiles", "sessions"), help=argparse.SUPPRESS)
+    completion.add_argument("--list", choices=("profiles", "sessions", "running"), help=argparse.SUPPRESS)
 
 
 # Running sandboxes (vectraguard/sessions/): what runs now, stopping, entering and inspecting it.

@@ -1,5 +1,5 @@
 """The words a completion script asks for while the user types:
-`vectraguard completion --list profiles|sessions`.
+`vectraguard completion --list profiles|sessions|running`.
 
 A shell calls this at every Tab press, so it must be quick and quiet: it
 reads (the profile directories, the audit store opened read-only), never
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-KINDS = ("profiles", "sessions")
+KINDS = ("profiles", "sessions", "running")
 # Session ids offered, newest first: enough for any id someone still means to
 # type, few enough that a Tab press stays instant on a store of years.
 MAX_SESSIONS = 200
@@ -44,7 +44,21 @@ def sessions() -> list[str]:
         store.close()
 
 
-LISTS: dict[str, Callable[[], list[str]]] = {"profiles": profiles, "sessions": sessions}
+def running() -> list[str]:
+    """The ids of this user's running sessions (what `stop` and `exec` take: sessions/running.py)."""
+    from vectraguard.audit.store import open_reader
+    from vectraguard.sessions.running import running as running_sessions
+
+    store = open_reader()
+    if store is None:
+        return []
+    try:
+        return [session.id for session in running_sessions(store)]
+    finally:
+        store.close()
+
+
+LISTS: dict[str, Callable[[], list[str]]] = {"profiles": profiles, "sessions": sessions, "running": running}
 
 
 def words(kind: str) -> list[str]:

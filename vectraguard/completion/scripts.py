@@ -51,17 +51,19 @@ def script(shell: str) -> str:
 
 
 def dynamic_kind(path: tuple[str, ...], action: argparse.Action) -> str | None:
-    """'profiles' or 'sessions' when `action` (under the subcommand `path`,
+    """'profiles', 'sessions' or 'running' when `action` (under the subcommand `path`,
     e.g. ("logs", "show")) names one, else None."""
     if action.dest == "profile" or (action.dest == "name" and path in PROFILE_NAMED):
         return "profiles"
     if not action.option_strings and action.metavar == "ID" and path[:1] not in NOT_SESSION_IDS:
-        return "sessions"
+        return "running" if path in RUNNING_ONLY else "sessions"
     return None
 
 
 # Positional NAME arguments that are profile names (an agent is a profile with an `agent` section).
 PROFILE_NAMED = {("profile", "show"), ("agent", "start")}
+# Commands whose ID is a running session's (sessions/running.py): ended ones would only be refused.
+RUNNING_ONLY = {("stop",), ("exec",)}
 # Commands whose ID is not a session's (approvals revoke takes approval ids).
 NOT_SESSION_IDS = {("approvals",)}
 # Arguments that are paths on the host.
