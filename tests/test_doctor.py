@@ -204,3 +204,16 @@ def test_doctor_fails_when_containers_get_another_runtime(root: Caller, default_
         "hint": f"if $CONTAINER_HOST is set, point it at a service started with `podman --runtime {CHOSEN} "
                 "system service`, or unset it",
     }
+
+
+def test_on_a_terminal_the_table_fits_its_width(root: Caller, default_image: str, tmp_path: Path) -> None:
+    """The hint column holds the fix: on a 100-column terminal no line is wider (it was ~300)."""
+    from tests.support.terminal import Terminal
+
+    terminal = Terminal(root, tmp_path, ["doctor"], extra_env={"COLUMNS": ""})
+    terminal.resize(40, 100)
+    seen = terminal.expect(b"ready: no check failed", timeout=300)
+    assert terminal.wait(timeout=120) == 0
+    lines = seen.decode(errors="replace").replace("\r", "").splitlines()
+    assert lines and max(len(line) for line in lines) <= 100, max(lines, key=len)
+    assert any(line.startswith("check ") for line in lines)

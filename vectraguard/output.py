@@ -28,13 +28,23 @@ __all__ = ["json_text", "print_json", "print_table", "printable", "unsafe"]
 _NOT_PLAIN_ASCII = re.compile(r"[^\n\x20-\x7e]")
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Rows as a plain-text table with the given columns, in that order."""
+def print_table(rows: list[dict[str, Any]], columns: list[str],
+                wrap: dict[str, float] | None = None, width: int | None = None) -> None:
+    """Rows as a plain-text table with the given columns, in that order. With
+    `width` (columns of the terminal) and `wrap` (column -> its share of what
+    the other columns leave), those columns are wrapped to fit."""
     from tabulate import tabulate
 
     cells = [["" if row.get(column) is None else printable(str(row[column])) for column in columns] for row in rows]
+    limits: list[int | None] | None = None
+    if wrap and width:
+        fixed = sum(max([len(column), *(len(row[i]) for row in cells)]) + 2
+                    for i, column in enumerate(columns) if column not in wrap)
+        room = max(20 * len(wrap), width - fixed - 2 * len(wrap))
+        limits = [max(20, int(room * wrap[column])) if column in wrap else None for column in columns]
     # disable_numparse: IDs like "1234e5" must not be reformatted as numbers.
-    sys.stdout.write(tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True) + "\n")
+    sys.stdout.write(tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True,
+                              maxcolwidths=limits) + "\n")
 
 
 def print_json(obj: Any) -> None:

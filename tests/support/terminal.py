@@ -65,8 +65,20 @@ class Terminal:
                 pass
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
+                self._drain()  # what it wrote last may still be in the pty: longer than one read
                 os.close(self.fd)
                 Terminal.live.discard(self)
                 return os.waitstatus_to_exitcode(status)
             time.sleep(0.05)
         raise AssertionError("vectraguard did not end")
+
+    def _drain(self) -> None:
+        """Read until the pty has nothing more (EIO once the child's side is closed)."""
+        while select.select([self.fd], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.seen += chunk

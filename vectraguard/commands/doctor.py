@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import asdict
 
 from vectraguard import output
@@ -18,7 +19,9 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json({"ok": failed == 0, "checks": [asdict(f) for f in findings]})
     else:
-        output.print_table([asdict(f) for f in findings], COLUMNS)
+        # On a terminal, detail and hint wrap to its width (the hint is the fix: it must be readable).
+        width = os.get_terminal_size(1).columns if os.isatty(1) else None
+        output.print_table([asdict(f) for f in findings], COLUMNS, wrap={"detail": 0.55, "hint": 0.45}, width=width)
         print(_summary(findings))
     return 1 if failed else 0
 

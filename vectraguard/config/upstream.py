@@ -42,6 +42,14 @@ def redact(value: str | None) -> str | None:
     return UpstreamProxy.from_url(value, ()).redacted()
 
 
+def redact_in(text: str) -> str:
+    """`text` with the password of every URL in it replaced by `***` (`//user:PASSWORD@`):
+    for words that may hold one, such as a run's options (`--set network.upstream_proxy=...`)."""
+    import re
+
+    return re.sub(r"(//[^/@:\s]*:)[^/@\s]*@", r"\1***@", text)
+
+
 def check_no_proxy(entries: list[str]) -> tuple[str, ...]:
     """Each entry a host suffix (`example.com`, `.example.com`) or a CIDR/address."""
     for entry in entries:
