@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from tests.support.services import podman_service
-from tests.support.vg import DEFAULT_IMAGE_REF, ROOTLESS_USER, SYSTEM_PATH, TEST_IMAGE, Caller
+from tests.support.vg import (
+    DEFAULT_IMAGE_REF,
+    ROOTLESS_USER,
+    SYSTEM_PATH,
+    TEST_IMAGE,
+    Caller,
+)
 from vectraguard.runtime import host, oci, service
 from vectraguard.runtime.libpod import Libpod
 

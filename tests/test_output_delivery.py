@@ -129,13 +129,12 @@ def _fill(directory: Path, leave: int) -> None:
     """Fill `directory`'s file system, leaving `leave` bytes (0: all of it)."""
     stats = os.statvfs(directory)
     free = stats.f_bavail * stats.f_frsize
-    with open(directory / "filler", "wb") as filler:
-        with contextlib.suppress(OSError):
-            chunk = b"\0" * (1 << 20)
-            remaining = free - leave if leave else free + (1 << 20)
-            while remaining > 0:
-                remaining -= filler.write(chunk[:remaining])
-                filler.flush()
+    with open(directory / "filler", "wb") as filler, contextlib.suppress(OSError):
+        chunk = b"\0" * (1 << 20)
+        remaining = free - leave if leave else free + (1 << 20)
+        while remaining > 0:
+            remaining -= filler.write(chunk[:remaining])
+            filler.flush()
 
 
 WAIT_FOR_GO = f"echo ready; while [ ! -e go ]; do sleep 0.05; done; {FLOOD}; exit 4"

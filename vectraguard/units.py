@@ -5,6 +5,10 @@ size means the same thing wherever it is written. Each raises ValueError with
 a message that says what was expected; callers add the location.
 """
 
+# A value of the wrong type (a YAML list, None) is a ValueError like any other bad value:
+# every caller reports ValueError as one located message.
+# ruff: noqa: TRY004
+
 from __future__ import annotations
 
 import math

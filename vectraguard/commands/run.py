@@ -471,7 +471,9 @@ def working_directory() -> str:
 
 
 def _image_hint(ref: str, profile: ResolvedProfile) -> str:
-    from vectraguard.images.recipe import AGENT_REPOSITORY_PREFIX  # only on this error path
+    from vectraguard.images.recipe import (
+        AGENT_REPOSITORY_PREFIX,  # only on this error path
+    )
 
     if profile.agent is not None and ref == profile.image and ref.startswith(AGENT_REPOSITORY_PREFIX):
         return f"build it with `vectraguard image build --agent {profile.name}`"

@@ -13,7 +13,6 @@ from typing import Any
 from vectraguard import resources
 from vectraguard.config.problems import Origin, Problem, dotted
 
-
 SCHEMAS = ("profile", "project", "policy")
 
 

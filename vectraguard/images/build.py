@@ -15,11 +15,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from vectraguard.images import importer, progress, recipe, record, rootfs, scratch, unpacked
+from vectraguard.images import (
+    importer,
+    progress,
+    recipe,
+    record,
+    rootfs,
+    scratch,
+    unpacked,
+)
 from vectraguard.runtime.podman_api import open_client
 
 if TYPE_CHECKING:
@@ -58,7 +66,7 @@ def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, re
         if previous and previous != image_id and importer.remove_if_unused(client, previous):
             report(f"removed the image it replaces ({previous})")
         record.write_record(plan.record_name, record.BuildRecord(
-            ref=ref, id=image_id, built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ref=ref, id=image_id, built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             suite=plan.suite, mirror=mirror, packages=list(plan.packages),
             recipe=plan.recipe_digest or None, extra=list(plan.extra),
         ))

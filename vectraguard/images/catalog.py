@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 from vectraguard.images import recipe
@@ -35,7 +35,7 @@ def list_images() -> list[ImageEntry]:
 
 
 def _entries(attrs: dict[str, Any]) -> list[ImageEntry]:
-    created = datetime.fromtimestamp(int(attrs.get("Created") or 0), tz=timezone.utc)
+    created = datetime.fromtimestamp(int(attrs.get("Created") or 0), tz=UTC)
     labels = attrs.get("Labels") or {}
     kind = str(labels.get(recipe.LABEL, ""))
     packages = tuple(filter(None, str(labels.get(recipe.LABEL_PACKAGES, "")).split(",")))

@@ -45,7 +45,9 @@ def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secre
     specgen.pop("command", None)
     specgen["env"] = sorted(specgen.get("env") or {})
     specgen["env_names"] = sorted(spec.env)
-    from vectraguard.config.upstream import redact_in  # a proxy password given with --set
+    from vectraguard.config.upstream import (
+        redact_in,  # a proxy password given with --set
+    )
 
     whole = _redacted({"profile": shown, "spec": specgen, "options": [redact_in(word) for word in options]}, secrets)
     return bounds.whole_or_digest(whole, bounds.SANDBOX_BYTES)

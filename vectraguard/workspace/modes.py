@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from vectraguard import errors
 from vectraguard.config.resolved import ResolvedProfile
-from vectraguard.sandbox.held import Held
 from vectraguard.output import printable
+from vectraguard.sandbox.held import Held
 
 
 class WorkspaceMode(Protocol):
@@ -72,7 +72,9 @@ class Overlay:
             lines.append(f"workspace writes reached the limit ({units.format_size(outcome.cap)}, "
                          "limits.workspace_writes): later writes failed with ENOSPC; what was written is kept")
         if outcome.changes == 0:
-            from vectraguard import diag  # a notice: -q leaves it out (only errors, and what waits for review)
+            from vectraguard import (
+                diag,  # a notice: -q leaves it out (only errors, and what waits for review)
+            )
 
             return lines + (["the sandbox changed nothing in the workspace"] if diag.notices_shown() else [])
         short = outcome.session_id[:12]
