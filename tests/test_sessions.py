@@ -15,6 +15,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -25,8 +26,9 @@ from typing import Any
 import pytest
 
 from tests.support.terminal import Terminal
-from tests.support.vg import Caller, outcome
+from tests.support.vg import LABEL_SESSION, Caller, outcome
 from vectraguard.runtime import owner
+from vectraguard.sessions import running as running_module
 
 P = ["run", "-p", "test-untrusted"]
 SECRET = "exec-secret-value-4711"  # given with --env: must reach the exec'd process, never a record
@@ -367,3 +369,48 @@ def _until(condition: Callable[[], bool], what: str, within: float = 60) -> None
     deadline = time.monotonic() + within
     while not condition():
         assert time.monotonic() < deadline, f"waited {within} s for {what}"
+
+
+def test_an_exec_whose_client_is_killed_leaves_nothing_once_the_session_ends(running: Running) -> None:
+    """SIGKILL of `vectraguard exec` leaves its command file and FIFO: the session's end removes them, and its directory."""
+    session_id = running.session_id()
+    [container] = subprocess.run(["podman", "ps", "-q", "--no-trunc", "--filter", f"label={LABEL_SESSION}={session_id}"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+    mounts = json.loads(subprocess.run(["podman", "inspect", container], capture_output=True, text=True,
+                                       check=True).stdout)[0]["Mounts"]
+    [run_dir] = [Path(m["Source"]) for m in mounts if m["Destination"] == "/run/vectraguard-run"]
+    argv, env = running.caller.argv(running.caller.vg(["exec", session_id, "--", "sleep", "4712"]), running.env)
+    client = subprocess.Popen(argv, cwd=running.cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    _until(lambda: any(path.name.startswith("exec-") for path in run_dir.iterdir()), "the exec's files")
+    client.kill()
+    client.wait()
+    assert running.vg(["stop", session_id]).returncode == 0
+    assert not run_dir.exists(), sorted(path.name for path in run_dir.iterdir())
+
+
+def test_the_owner_of_a_session_is_recognised_as_vectraguard_however_it_was_started(tmp_path: Path) -> None:
+    """stop and exec signal or enter a session only when its owner is a `vectraguard`
+    (sessions/running.py): the installed script with the run's own options after it, or
+    `python -m vectraguard`, with or without interpreter options; nothing else."""
+    script = tmp_path / "vectraguard"
+    script.write_text("import time\ntime.sleep(120)\n")
+    started = {
+        True: [[sys.executable, str(script), "run", "-p", "untrusted", "--", "sh", "-c", "x"],
+               [sys.executable, str(script), "-q", "run", "--", "true"],
+               [sys.executable, "-X", "importtime", str(script), "run", "--", "true"]],
+        False: [[sys.executable, "-c", "import time; time.sleep(120)", "vectraguard"],
+                ["sleep", "120"]],
+    }
+    processes = [(expected, subprocess.Popen(argv, stderr=subprocess.DEVNULL))
+                 for expected, argvs in started.items() for argv in argvs]
+    try:
+        for expected, process in processes:
+            # Its own command line, not its parent's (before exec the child's is pytest's).
+            _until(lambda p=process: Path(f"/proc/{p.pid}/cmdline").read_bytes().split(b"\0")[:len(p.args)]
+                   == [os.fsencode(word) for word in p.args], "the process")
+            assert running_module._is_vectraguard(process.pid) is expected, process.args
+    finally:
+        for _, process in processes:
+            process.kill()
+            process.wait()

@@ -32,11 +32,19 @@
  * write there: Vectra Guard trusts these lines no more than it trusts the
  * sandbox, and prefers Podman's exit code when Podman has one.
  *
+ * `vectraguard-entry --stop NAME` (run by `vectraguard exec` when it is
+ * interrupted, as another exec) sends SIGTERM to every process whose command
+ * line is exactly this program's with NAME — the exec's supervisor, which
+ * passes it on to the command's group. It needs nothing of the image (no
+ * shell, no kill). A sandbox process disguised with that command line gets
+ * the signal too: it is the sandbox's own.
+ *
  * Built static (no libraries needed in the image) by contrib/install.sh.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -45,10 +53,11 @@
 #include <unistd.h>
 
 #define RUN_DIR "/run/vectraguard-run"
+#define ENTRY_SELF "/run/vectraguard-entry" /* where the sandbox has this program (sandbox/entry.py ENTRY_TARGET) */
 #define RUN_FILE RUN_DIR "/command"
 #define MAX_NAME 64
 /* Read by sessions/enter.py in the installed program: this one takes a file name. */
-const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument";
+const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop";
 #define MAX_FILE (8 * 1024 * 1024) /* well above ARG_MAX (2 MiB on Linux) */
 #define EXIT_BAD_FILE 125
 
@@ -146,9 +155,41 @@ static int supervise(char **argv) {
     return code;
 }
 
+/* SIGTERM to the supervisors of exec NAME (see above); the number signalled is the exit status, capped. */
+static int stop(const char *name) {
+    char want[sizeof ENTRY_SELF + 1 + MAX_NAME + 1];
+    size_t want_length = (size_t)snprintf(want, sizeof want, "%s%c%s", ENTRY_SELF, '\0', name) + 1;
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        fail(strerror(errno));
+    int signalled = 0;
+    pid_t self = getpid();
+    for (struct dirent *entry; (entry = readdir(proc)) != NULL;) {
+        char *end;
+        long pid = strtol(entry->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == self)
+            continue;
+        char file[64], line[sizeof want + 1];
+        snprintf(file, sizeof file, "/proc/%ld/cmdline", pid);
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t got = read(fd, line, sizeof line);
+        close(fd);
+        if (got == (ssize_t)want_length && memcmp(line, want, want_length) == 0 && kill((pid_t)pid, SIGTERM) == 0)
+            signalled++;
+    }
+    closedir(proc);
+    return signalled > 100 ? 100 : signalled;
+}
+
 int main(int argc, char **argv_in) {
+    if (argc == 3 && strcmp(argv_in[1], "--stop") == 0) {
+        choose(argv_in[2]); /* validates the name */
+        return stop(argv_in[2]);
+    }
     if (argc > 2)
-        fail("usage: vectraguard-entry [NAME]");
+        fail("usage: vectraguard-entry [NAME] | --stop NAME");
     if (argc == 2) {
         choose(argv_in[1]);
         snprintf(status_path, sizeof status_path, "%s.status", path);

@@ -22,6 +22,7 @@ from typing import Any
 from vectraguard import errors
 from vectraguard.audit import bounds, record
 from vectraguard.audit.store import SCHEMA_VERSION, AuditStore, open_store
+from vectraguard.sandbox import entry
 from vectraguard.sessions import enter
 from vectraguard.sessions.running import RunningSession, one_running
 
@@ -164,7 +165,8 @@ def _run(client: Any, cid: str, user: str, command: enter.ExecFile,
     previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         with relay.until_end():
-            exec_id, sock, initial = enter.start(client, cid, user, command, stdin_fd is not None)
+            exec_id, sock, initial = enter.start(client, cid, user, [entry.ENTRY_TARGET, command.name],
+                                                 stdin_fd is not None)
             pump = enter.Pump(sock, initial, stdin_fd, relay)
             try:
                 state = enter.ExecState(client, exec_id)

@@ -27,8 +27,8 @@ RUN_DIR_TARGET = "/run/vectraguard-run"
 COMMAND_FILE = "command"
 EXEC_PREFIX = "exec-"  # + random hex: an exec's own command file, named as the program's argument
 MAGIC = b"VGE1"
-# In the program since it takes that argument (contrib/entry/vectraguard-entry.c `protocol`).
-ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument"
+# In the program since it takes that argument and `--stop NAME` (contrib/entry/vectraguard-entry.c `protocol`).
+ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop"
 
 
 def installed_entry() -> str | None:
@@ -93,7 +93,9 @@ def make_run_dir(parent: Path, name: str) -> Path:
 
 
 def remove_run_dir(directory: Path) -> None:
-    for leftover in (directory / COMMAND_FILE, *directory.glob(f".{COMMAND_FILE}.*")):
+    # An exec's files too (exec-*, exec-*.status): one whose `vectraguard exec` was killed leaves them.
+    for leftover in (directory / COMMAND_FILE, *directory.glob(f".{COMMAND_FILE}.*"),
+                     *directory.glob(f"{EXEC_PREFIX}*"), *directory.glob(f".{EXEC_PREFIX}*")):
         leftover.unlink(missing_ok=True)
     try:
         directory.rmdir()

@@ -84,8 +84,9 @@ def session_command(run_dir: Path) -> EntryCommand:
 class ExecFile:
     """An exec's own command file in the session's command directory (its argv
     with the session's environment and directory) and the FIFO beside it
-    (NAME.status) that the entry program writes "pid PGID" and "exit STATUS"
-    to (contrib/entry/vectraguard-entry.c); `remove` when the exec has ended."""
+    (NAME.status) that the entry program writes "exit STATUS" to (and "pid
+    PGID", unused: the sandbox could forge it) (contrib/entry/vectraguard-entry.c);
+    `remove` when the exec has ended."""
 
     MAX_REPORT = 4096  # what is read of the FIFO: two short lines are expected
 
@@ -133,20 +134,13 @@ class ExecFile:
 
 
 def end_group(client: Libpod, cid: str, user: str, command: ExecFile, within: float = 5.0) -> None:
-    """SIGTERM the process group the entry program reported for `command`
-    (the exec's command and what it started), from inside the sandbox: an
-    exec of `kill` as the sandbox's user (Podman has no signal for an exec
-    session). Nothing when no group was reported; never raises."""
-    command.read_report()
-    group = command.reported("pid")
-    if group is None or group < 2:
-        return
+    """SIGTERM the exec's supervisor (the entry program running `command`), which
+    passes it on to the command's process group: `vectraguard-entry --stop NAME`
+    exec'd as the sandbox's user (Podman has no signal for an exec session; the
+    program finds its supervisor by its command line, needing no shell or `kill`
+    in the image, and trusting nothing the sandbox could write). Never raises."""
     try:
-        killer = ExecFile(command.run_dir, ["sh", "-c", 'kill -TERM -- "-$1"', "sh", str(group)], command.session)
-    except errors.VGError:
-        return
-    try:
-        _, sock, initial = start(client, cid, user, killer, False)
+        _, sock, initial = start(client, cid, user, [entry.ENTRY_TARGET, "--stop", command.name], False)
         pump = Pump(sock, initial, None, lambda stream, data: None)
         try:
             pump.for_a_while(within)
@@ -154,8 +148,6 @@ def end_group(client: Libpod, cid: str, user: str, command: ExecFile, within: fl
             pump.close()
     except (OSError, errors.VGError):
         pass
-    finally:
-        killer.remove()
 
 
 def require_argument_protocol(started: dict[str, Any]) -> None:
@@ -173,11 +165,10 @@ def require_argument_protocol(started: dict[str, Any]) -> None:
                                 hint="reinstall Vectra Guard (contrib/install.sh), then start a new session")
 
 
-def start(client: Libpod, cid: str, user: str, command: ExecFile,
+def start(client: Libpod, cid: str, user: str, cmd: list[str],
           with_stdin: bool) -> tuple[str, socket.socket, bytes]:
-    """Create and start the exec of the entry program reading `command`; (exec id, stream, bytes read past the header)."""
-    body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True,
-            "Cmd": [entry.ENTRY_TARGET, command.name],
+    """Create and start an exec of `cmd` (the entry program and its arguments); (exec id, stream, bytes read past the header)."""
+    body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True, "Cmd": cmd,
             "User": user, "Tty": False, "Privileged": False}
     try:
         exec_id = str(client.json("POST", f"/containers/{cid}/exec", body=body)["Id"])

@@ -122,6 +122,10 @@ def _is_vectraguard(pid: int) -> bool:
         return False
     if exe != os.path.realpath(sys.executable):
         return False
-    options = [w for w in words[1:4] if w.startswith(b"-") and w != b"-m"]
-    rest = words[1 + len(options):]
+    # The interpreter's own options come first (-P, -X importtime ...); then the
+    # script, or `-m vectraguard`. What follows is the run's own (`run -p x -- sh`).
+    at = 1
+    while at < len(words) and words[at].startswith(b"-") and words[at] not in (b"-m", b"-c", b"-", b"--"):
+        at += 2 if words[at] in (b"-X", b"-W", b"-Q") else 1
+    rest = words[at:]
     return (bool(rest) and os.path.basename(rest[0]) == b"vectraguard") or rest[:2] == [b"-m", b"vectraguard"]
