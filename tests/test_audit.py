@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import multiprocessing
 import shutil
 import sqlite3
 import subprocess
@@ -329,3 +330,26 @@ def test_a_refused_run_keeps_no_secret_either(root: Caller, workspace: Path, dat
     assert stored.count('"status":"refused"') == 2, stored
     assert "ghp_supersecret123" not in stored and "sk-other-secret-456" not in stored
     assert "rm -rf '~/[redacted]' '~/[redacted]'" in stored
+
+
+def _open_when_told(path: str, barrier: Any) -> str:
+    from vectraguard.audit.store import open_store
+    from vectraguard.errors import VGError
+
+    barrier.wait()
+    try:
+        open_store(Path(path)).close()
+    except VGError as exc:
+        return exc.message
+    return "ok"
+
+
+def test_runs_opening_a_fresh_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Setting up a new store is not under SQLite's busy timeout: 6 processes opening one at
+    the same moment failed with "database is locked" about once in 30 tries (audit/store.py)."""
+    with multiprocessing.Manager() as manager, concurrent.futures.ProcessPoolExecutor(6) as pool:
+        for trial in range(40):
+            path = tmp_path / f"store-{trial}" / "audit.db"
+            barrier = manager.Barrier(6)
+            results = list(pool.map(_open_when_told, [str(path)] * 6, [barrier] * 6))
+            assert results == ["ok"] * 6, (trial, results)
