@@ -413,18 +413,18 @@ def open_store(path: Path | None = None) -> AuditStore:
             # Setting up a new store (journal mode, tables) is not covered by SQLite's busy
             # timeout: two runs opening a fresh store at once failed with "database is
             # locked" (1 in 180 here). One at a time, under a lock file beside it.
+            # Connected first: the lock file must not take a standard descriptor a caller
+            # left closed (`<&-`) and hand it on to whatever opens next.
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             lock = os.open(path.parent / f".{path.name}.open-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            db = None
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute("PRAGMA busy_timeout=30000")
                 db.executescript(DDL)
             except BaseException:
-                if db is not None:
-                    db.close()
+                db.close()
                 raise
             finally:
                 os.close(lock)  # the lock goes with it
