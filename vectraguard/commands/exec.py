@@ -111,8 +111,8 @@ def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[s
     shipped defaults lowered to the policy's ceilings as the run lowered them."""
     from vectraguard import cli
     from vectraguard.approvals import cached_gate
-    from vectraguard.config import ceilings, flags, policy, profiles
-    from vectraguard.config.problems import raise_if_any
+    from vectraguard.commands.run import within_policy
+    from vectraguard.config import flags, policy, profiles
 
     recorded = (session.started.get("sandbox") or {}).get("options")
     if not isinstance(recorded, list) or not all(isinstance(word, str) for word in recorded):
@@ -127,10 +127,7 @@ def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[s
     sources = profiles.Sources.for_directory(session.cwd, ignore_project=bool(getattr(options, "ignore_project", False)))
     profile = profiles.resolve(session.profile, [flags.flags_layer(options)], sources)
     system_policy = policy.load()
-    if system_policy is not None:
-        profile = ceilings.lower_shipped(profile, system_policy)[0]
-    raise_if_any(policy.check_profile(profile, system_policy),
-                 "vectraguard: the system policy refuses this session's profile now", error=errors.PolicyError)
+    profile = within_policy(profile, system_policy)
     writable = tuple(f"{m['source']} -> {m['target']}" for m in session.started.get("mounts") or []
                      if not m.get("read_only") and not m.get("overlay"))
     options.command, options.yes = argv, yes

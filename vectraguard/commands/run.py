@@ -135,9 +135,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
     if session.agent:
         request = _agent_request(request, profile)
     system_policy = policy.load()
-    profile = _within_ceilings(profile, system_policy, args)
-    raise_if_any(policy.check_profile(profile, system_policy),
-                 "vectraguard: the system policy refuses this run", error=errors.PolicyError)
+    profile = within_policy(profile, system_policy)
     if profile.network_publish:
         from vectraguard.network import publish_rules
 
@@ -165,7 +163,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         # Built on first use (images/first_use.py), before lite looks for its unpacked tree.
         from vectraguard.images import first_use
 
-        first_use.ensure_variant(profile, quiet=bool(getattr(args, "quiet", False)),
+        first_use.ensure_variant(profile, quiet=not diag.notices_shown(),
                                  unpack=profile.isolation == "lite")
     lite = None
     if profile.isolation == "lite":
@@ -209,16 +207,18 @@ def _publisher(profile: ResolvedProfile) -> Any:
     return publisher
 
 
-def _within_ceilings(profile: ResolvedProfile, system_policy: policy.Policy | None,
-                     args: argparse.Namespace) -> ResolvedProfile:
-    """Shipped defaults above the policy's maxima lowered, with one notice line (config/ceilings.py)."""
-    if system_policy is None:
-        return profile
-    from vectraguard.config import ceilings
+def within_policy(profile: ResolvedProfile, system_policy: policy.Policy | None) -> ResolvedProfile:
+    """The profile as a run gets it (and as `exec` judges under it): shipped defaults
+    above the policy's maxima lowered, with one notice line (config/ceilings.py);
+    PolicyError if the policy refuses what is left."""
+    if system_policy is not None:
+        from vectraguard.config import ceilings
 
-    profile, lowered = ceilings.lower_shipped(profile, system_policy)
-    if lowered and not getattr(args, "quiet", False):
-        _say(ceilings.notice(lowered))
+        profile, lowered = ceilings.lower_shipped(profile, system_policy)
+        if lowered:
+            diag.notice(ceilings.notice(lowered))  # -q leaves it out (diag.py)
+    raise_if_any(policy.check_profile(profile, system_policy),
+                 "vectraguard: the system policy refuses this run", error=errors.PolicyError)
     return profile
 
 
