@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.terminal import Pty
 from tests.support.vg import SYSTEM_PATH, Caller
 
 # A profile of the user's own: completion must find more than the shipped ones.
@@ -193,7 +192,7 @@ def test_fish_offers_recorded_session_ids(env: dict[str, str], home: Path, sessi
     assert fish_offers(f"vectraguard logs show {session_id[:6]}", env, home) == [session_id]
 
 
-class Zsh:
+class Zsh(Pty):
     """An interactive `zsh -f` on a real pty: its line editor completes as a user's would."""
 
     PROMPT = b"R2> "  # set as R$((1+1)): what is typed never looks like the prompt
@@ -205,26 +204,13 @@ class Zsh:
             os.execvpe("zsh", ["zsh", "-f", "-i"], env)
         self.seen = b""
         self.send(b"autoload -U compinit && compinit -u && source <(vectraguard completion zsh); PS1=R$((1+1))'> '\n")
-        self.expect(self.PROMPT)
-
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def expect(self, pattern: bytes, timeout: float = 60) -> bytes:
-        deadline = time.monotonic() + timeout
-        while pattern not in self.seen:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"never saw {pattern!r}; saw {self.seen[-500:]!r}"
-            if select.select([self.fd], [], [], remaining)[0]:
-                self.seen += os.read(self.fd, 65536)
-        before, _, self.seen = self.seen.partition(pattern)
-        return before
+        self.expect(self.PROMPT, timeout=60)
 
     def completed(self, typed: str) -> str:
         """The command line after typing `typed` and Tab: Ctrl-A and `echo $((6*7)) ` put in front
         of it make zsh print it, behind a 42 that only the echo's output has."""
         self.send(typed.encode() + b"\t\x01echo $((6*7)) \n")
-        shown = self.expect(self.PROMPT)
+        shown = self.expect(self.PROMPT, timeout=60)
         line = shown.rsplit(b"\n42 ", 1)[1].split(b"\r\n", 1)[0]
         return line.decode()
 

@@ -16,7 +16,34 @@ from typing import ClassVar
 from tests.support.vg import Caller
 
 
-class Terminal:
+class Pty:
+    """A program on the slave side of a pty we hold the master of (`fd`): what it
+    wrote so far is `seen`; `send` types, `expect` waits for a pattern."""
+
+    pid: int
+    fd: int
+    seen: bytes
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, pattern: bytes, timeout: float = 30) -> bytes:
+        """What came before `pattern` (which is consumed); fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while pattern not in self.seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"never saw {pattern!r}; saw {self.seen[-500:]!r}"
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    self.seen += os.read(self.fd, 65536)
+                except OSError:
+                    break
+        before, _, self.seen = self.seen.partition(pattern)
+        return before
+
+
+class Terminal(Pty):
     """`vectraguard ARGS` on the slave side of a pty we hold the master of: the
     pty is its controlling terminal. With `stdin`, its standard input is that
     file instead (the terminal stays the controlling one)."""
@@ -39,22 +66,6 @@ class Terminal:
     def resize(self, rows: int, columns: int) -> None:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
-    def send(self, data: bytes) -> None:
-        os.write(self.fd, data)
-
-    def expect(self, pattern: bytes, timeout: float = 30) -> bytes:
-        deadline = time.monotonic() + timeout
-        while pattern not in self.seen:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"never saw {pattern!r}; saw {self.seen[-500:]!r}"
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                try:
-                    self.seen += os.read(self.fd, 65536)
-                except OSError:
-                    break
-        before, _, self.seen = self.seen.partition(pattern)
-        return before
 
     def wait(self, timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout
