@@ -556,6 +556,50 @@ def _fill_inspect(inspect: argparse.ArgumentParser) -> None:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _fill_kube(kube: argparse.ArgumentParser) -> None:
+    kube.description = (
+        "Kubernetes manifests from the same profiles: the command resolved and judged as a run would be, "
+        "printed as YAML to apply to a cluster (docs/kubernetes.md).")
+    kube_sub = kube.add_subparsers(dest="kube_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    generate = kube_sub.add_parser(
+        "generate", help="print a Pod (Job, agent-sandbox Sandbox) and its NetworkPolicies for CMD: "
+        "kube generate [RUN OPTIONS] [--format F] -- CMD", epilog=EPILOG)
+    generate.add_argument("--format", choices=("pod", "job", "agent-sandbox"), default="pod",
+                          help="the workload: a Pod (default), a batch/v1 Job, or a Sandbox of "
+                          "kubernetes-sigs/agent-sandbox (agents.x-k8s.io/v1beta1)")
+    generate.add_argument("--volume-claim", metavar="NAME",
+                          help="the workspace: this PersistentVolumeClaim (read-only unless the workspace is rw)")
+    generate.add_argument("--config-map", metavar="NAME", help="the workspace: this ConfigMap's files, read-only")
+    generate.add_argument("--downgrade", action="append", default=[], metavar="NAME[,NAME]",
+                          help="accept what Kubernetes gives instead of a setting it cannot give: isolation-lite, "
+                          "workspace-overlay, noexec-tmpfs, mounts, hosts-file, upstream-proxy, host-ca; "
+                          "listed in the YAML's header; repeatable")
+    generate.add_argument("--seccomp", choices=("localhost", "runtime-default"), default="localhost",
+                          help="localhost: Vectra Guard's profile, installed on the nodes (`kube seccomp`); "
+                          "runtime-default: the container runtime's, weaker")
+    generate.add_argument("--runtime-class", metavar="NAME",
+                          help="runtimeClassName (default: gvisor for isolation gvisor, else none)")
+    generate.add_argument("--env-secret", metavar="NAME", default="vectraguard-env",
+                          help="the Secret env.allow names are read from (default: vectraguard-env)")
+    generate.add_argument("--gateway-image", metavar="REF",
+                          help="network allowlist: the egress gateway's image (with Vectra Guard installed)")
+    generate.add_argument("--gateway-ip", metavar="ADDRESS", type=_checked(_gateway_ip, "address"),
+                          help="network allowlist: the gateway Service's fixed cluster IP, an unused address of "
+                          "the cluster's Service range (the sandbox then needs no DNS)")
+    _add_run_options(generate, yes=False)
+    seccomp = kube_sub.add_parser("seccomp", help="print a shipped seccomp profile, to install on the nodes as "
+                                  "/var/lib/kubelet/seccomp/vectraguard/NAME.json: kube seccomp NAME [--noexec]")
+    seccomp.add_argument("name", metavar="NAME", choices=("strict",), help="the profile (strict)")
+    seccomp.add_argument("--noexec", action="store_true",
+                         help="the variant for profiles with filesystem.noexec_tmpfs (NAME-noexec.json)")
+
+
+def _gateway_ip(text: str) -> object:
+    from vectraguard.kube.generate import check_gateway_ip
+
+    return check_gateway_ip(text)
+
+
 # The top-level commands, in --help order: name, one line, what fills its parser.
 _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
@@ -584,6 +628,8 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("stop", "end a running session as Ctrl-C would: stop ID", _fill_stop),
     ("exec", "run a command in a running sandbox, judged and recorded: exec ID [--yes] -- CMD", _fill_exec),
     ("inspect", "a session's resolved profile and sandbox spec: inspect ID [--json]", _fill_inspect),
+    ("kube", "Kubernetes manifests from a profile: kube generate [RUN OPTIONS] -- CMD | kube seccomp NAME",
+     _fill_kube),
 )
 
 
@@ -628,6 +674,8 @@ COMMANDS = {
     ("stop", None): "stop",
     ("exec", None): "exec",
     ("inspect", None): "inspect",
+    ("kube", "generate"): "kube",
+    ("kube", "seccomp"): "kube",
 }
 
 

@@ -41,9 +41,11 @@ class Checked:
 
 
 def record_checked(checked: Checked, env_flags: Sequence[str], set_flags: Sequence[str],
-                   host_env: Mapping[str, str] = os.environ) -> str:
-    """Commit `checked` to the audit store; returns its session id.
-    Raises AuditUnavailable, saying that no decision is given, when it cannot be written."""
+                   host_env: Mapping[str, str] = os.environ, *, session_id: str | None = None,
+                   verb: str = "check") -> str:
+    """Commit `checked` to the audit store; returns its session id (`session_id`,
+    else a new one). Raises AuditUnavailable, saying that no decision is given
+    (by `verb`), when it cannot be written."""
     secrets = record.env_of_flags(env_flags, host_env, set_flags)
     command: str | list[str]
     if isinstance(checked.command, str):
@@ -54,7 +56,7 @@ def record_checked(checked: Checked, env_flags: Sequence[str], set_flags: Sequen
         shown = exact.index_line(command)
     [reason] = record.redact([checked.reason], secrets)
     findings = [{**f, "matched": record.redact([f["matched"]], secrets)[0]} for f in checked.findings]
-    session_id, at = record.new_session_id(), record.now()
+    session_id, at = session_id or record.new_session_id(), record.now()
     body = record.checked(session_id, agent=checked.agent, hook_session=checked.hook_session,
                           profile=checked.profile, profile_digest=checked.profile_digest, command=command,
                           cwd=checked.cwd, decision=checked.decision, exit_status=checked.exit_status,
@@ -70,7 +72,8 @@ def record_checked(checked: Checked, env_flags: Sequence[str], set_flags: Sequen
         finally:
             store.close()
     except AuditUnavailable as exc:
+        consequence = ", so an agent's hook denies" if verb == "check" else "; nothing was generated"
         raise AuditUnavailable(
-            f"vectraguard check: no decision is given unrecorded, and the audit store {exc.path} cannot be written "
-            f"({exc.cause}), so an agent's hook denies", hint=exc.hint, path=exc.path, cause=exc.cause) from None
+            f"vectraguard {verb}: no decision is given unrecorded, and the audit store {exc.path} cannot be written "
+            f"({exc.cause}){consequence}", hint=exc.hint, path=exc.path, cause=exc.cause) from None
     return session_id

@@ -60,15 +60,16 @@ class Judged:
         return workspace + tuple(f"{m.source} -> {m.target}" for m in self.profile.mounts if m.mode == "rw")
 
 
-def judge(args: argparse.Namespace, verb: str) -> Judged:
+def judge(args: argparse.Namespace, verb: str, *, argv: bool = False) -> Judged:
     """Resolve the profile with the run options in `args` and judge `args.command`
-    (`verb`, e.g. "check", names the command in messages)."""
+    (`verb`, e.g. "check", names the command in messages); with `argv`, a single
+    argument is a program, as `run` executes it, not a command line."""
     if not args.command or not any(word.strip() for word in args.command):
         raise errors.UsageError(f"vectraguard {verb}: no command given",
                                 hint=f"vectraguard {verb} [OPTIONS] -- CMD [ARG...]   or   "
                                 f"vectraguard {verb} [OPTIONS] -- 'CMD LINE'")
     cwd = os.path.realpath(os.getcwd())
-    command: tuple[str, ...] | str = args.command[0] if len(args.command) == 1 else tuple(args.command)
+    command: tuple[str, ...] | str = args.command[0] if len(args.command) == 1 and not argv else tuple(args.command)
     sources = profiles.Sources.for_directory(cwd, ignore_project=args.ignore_project)
     profile = profiles.resolve(args.profile or sources.default_name(), [flags.flags_layer(args)], sources)
     system_policy = policy.load()

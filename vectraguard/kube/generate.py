@@ -1,0 +1,243 @@
+"""From a resolved, judged profile and a command to the manifests of one session.
+
+Pure: no I/O and no clock but what the caller passes (`now` for the agent-
+sandbox format's shutdown time), so tests read exactly what a user gets.
+Formats (`--format`):
+
+- `pod`: a core/v1 Pod.
+- `job`: a batch/v1 Job (one try, its deadline, removed an hour after it ends).
+- `agent-sandbox`: a `Sandbox` of kubernetes-sigs/agent-sandbox, API
+  agents.x-k8s.io/v1beta1, whose `spec.podTemplate` {metadata, spec} holds
+  the same PodSpec and whose `shutdownTime` / `shutdownPolicy: Delete`
+  (api/v1beta1/sandbox_types.go: SandboxSpec, Lifecycle; the project's
+  storage version since v0.5) end it at the profile's timeout.
+
+Then the session's NetworkPolicy, and for `allowlist` the gateway's Service,
+Deployment and NetworkPolicy (network.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import math
+import shlex
+from typing import Any
+
+from vectraguard import __version__, errors, records, units
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.kube import differences, names, network, pod
+
+FORMATS = ("pod", "job", "agent-sandbox")
+JOB_TTL_SECONDS = 3600  # a finished Job and its pod are removed after this (its logs with them)
+AGENT_SANDBOX_API = "agents.x-k8s.io/v1beta1"
+
+
+@records.record
+class Request:
+    """One `kube generate`."""
+
+    profile: ResolvedProfile
+    digest: str  # the resolved profile's (config/resolved.digest)
+    argv: tuple[str, ...]
+    session: str
+    format: str
+    pod: pod.PodOptions
+    downgrade: frozenset[str]
+    gateway_image: str | None
+    gateway_ip: str | None
+    now: datetime.datetime  # UTC; only the agent-sandbox format's shutdownTime uses it
+
+
+@records.record
+class Generated:
+    documents: tuple[dict[str, Any], ...]
+    header: tuple[str, ...]  # comment lines: what differs from a local run, what the cluster must have
+    downgraded: tuple[str, ...]  # the --downgrade names this profile needed
+
+
+def generate(request: Request) -> Generated:
+    """UsageError (exit 125) for what Kubernetes cannot give unless downgraded,
+    and for options this profile needs and lacks."""
+    profile = request.profile
+    found = differences.find(profile, host_path=request.pod.host_path)
+    differences.refuse_unaccepted(found, request.downgrade, profile)
+    _check_workspace(profile, request.pod.workspace)
+    proxy_url = None
+    if profile.network_mode == "allowlist":
+        _check_gateway(request)
+        assert request.gateway_ip is not None
+        host = f"[{request.gateway_ip}]" if ":" in request.gateway_ip else request.gateway_ip
+        proxy_url = f"http://{host}:{names.GATEWAY_PORT}"
+    options = records.replace(request.pod, proxy_url=proxy_url,
+                              runtime_class=request.pod.runtime_class or _runtime_class(profile))
+    spec = pod.pod_spec(profile, request.argv, options)
+    session, digest = request.session, request.digest
+    metadata = {"labels": names.labels(session, profile.name, digest),
+                "annotations": names.annotations_of(profile.name, digest)}
+    pod_metadata = {"labels": names.labels(session, profile.name, digest, names.SANDBOX_ROLE),
+                    "annotations": names.annotations_of(profile.name, digest)}
+    documents: list[dict[str, Any]] = [_workload(request, metadata, pod_metadata, spec),
+                                       network.sandbox_policy(session, profile.network_mode, metadata,
+                                                              request.gateway_ip)]
+    if profile.network_mode == "allowlist":
+        assert request.gateway_image is not None and request.gateway_ip is not None
+        gateway_metadata = {"labels": names.labels(session, profile.name, digest, names.GATEWAY_ROLE),
+                            "annotations": names.annotations_of(profile.name, digest)}
+        documents += [
+            network.gateway_service(session, metadata, request.gateway_ip),
+            network.gateway_deployment(session, metadata, gateway_metadata, spec, image=request.gateway_image,
+                                       digest=digest, allow=profile.network_allow,
+                                       max_connections=profile.network_max_connections),
+            network.gateway_policy(session, metadata),
+        ]
+    accepted = [d for d in found if d.name in request.downgrade]
+    return Generated(tuple(documents), _header(request, options, accepted), tuple(d.name for d in accepted))
+
+
+def _runtime_class(profile: ResolvedProfile) -> str | None:
+    """isolation gvisor -> the RuntimeClass gVisor's own documentation installs (`gvisor`, handler runsc)."""
+    return "gvisor" if profile.isolation == "gvisor" else None
+
+
+def _workload(request: Request, metadata: dict[str, Any], pod_metadata: dict[str, Any],
+              spec: dict[str, Any]) -> dict[str, Any]:
+    name = names.sandbox_name(request.session)
+    if request.format == "pod":
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, **pod_metadata}, "spec": spec}
+    if request.format == "job":
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, **metadata},
+                "spec": {"backoffLimit": 0, "activeDeadlineSeconds": spec["activeDeadlineSeconds"],
+                         "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+                         "template": {"metadata": pod_metadata, "spec": spec}}}
+    shutdown = request.now + datetime.timedelta(seconds=math.ceil(request.profile.limits.timeout))
+    return {"apiVersion": AGENT_SANDBOX_API, "kind": "Sandbox", "metadata": {"name": name, **metadata},
+            "spec": {"podTemplate": {"metadata": pod_metadata, "spec": spec},
+                     "shutdownTime": shutdown.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "shutdownPolicy": "Delete"}}
+
+
+def _check_workspace(profile: ResolvedProfile, source: pod.WorkspaceSource) -> None:
+    mode = profile.workspace_mode
+    if mode == "none":
+        return
+    if source.volume_claim is None and source.config_map is None:
+        raise errors.UsageError(
+            f"vectraguard kube generate: profile {profile.name!r} mounts the workspace ({mode}), and this "
+            "directory is not on the cluster; nothing was generated",
+            hint="name its volume: --volume-claim NAME (a PersistentVolumeClaim), --config-map NAME (read-only "
+                 "files), or --workspace none")
+    if mode == "rw" and source.volume_claim is None:
+        raise errors.UsageError(
+            f"vectraguard kube generate: profile {profile.name!r} mounts the workspace read-write, and a ConfigMap "
+            "volume is read-only; nothing was generated",
+            hint="--volume-claim NAME for a writable workspace, or --workspace ro")
+
+
+def _check_gateway(request: Request) -> None:
+    missing = [option for option, value in (("--gateway-ip ADDRESS", request.gateway_ip),
+                                            ("--gateway-image REF", request.gateway_image)) if value is None]
+    if missing:
+        raise errors.UsageError(
+            f"vectraguard kube generate: network allowlist goes through an egress gateway, which needs "
+            f"{' and '.join(missing)}; nothing was generated",
+            hint="--gateway-ip: an unused address of the cluster's Service range (kubeadm's default is "
+                 "10.96.0.0/12), so that the sandbox needs no DNS; --gateway-image: an image with Vectra Guard "
+                 "installed (docs/kubernetes.md)")
+
+
+def check_gateway_ip(text: str) -> str:
+    """An IPv4 or IPv6 address (argparse type); ValueError otherwise."""
+    address = ipaddress.ip_address(text)
+    if address.is_loopback or address.is_unspecified or address.is_multicast or address.is_link_local:
+        raise ValueError(f"{text} cannot be a Service's cluster IP")
+    return str(address)
+
+
+def _header(request: Request, options: pod.PodOptions, accepted: list[differences.Difference]) -> tuple[str, ...]:
+    profile = request.profile
+    lines = [
+        (f"Generated by vectraguard {__version__} (kube generate --format {request.format}) for Kubernetes "
+         f"{pod.KUBERNETES_VERSION}."),
+        f"session {request.session}; profile {profile.name} (sha256 {request.digest})",
+        f"command: {shlex.join(request.argv)}",
+        "",
+        "Differences from a local run of this profile:",
+    ]
+    for difference in accepted:
+        lines.append(f"- {difference.setting}: {difference.value}: {difference.instead} "
+                     f"(accepted with --downgrade {difference.name})")
+    lines += [f"- {note}" for note in _notes(request, options)]
+    lines += ["", "Before applying (docs/kubernetes.md):"]
+    lines += [f"- {step}" for step in _steps(request, options)]
+    return tuple(lines)
+
+
+def _notes(request: Request, options: pod.PodOptions) -> list[str]:
+    profile = request.profile
+    limits = profile.limits
+    notes = [
+        (f"pids {limits.pids} and open files {limits.nofile}: RLIMIT_NPROC and RLIMIT_NOFILE set by prlimit before "
+         "the command (no pod field exists); the cgroup pids limit is the kubelet's podPidsLimit, a node setting."),
+        ("hostUsers: false needs user namespaces on the nodes (Kubernetes 1.33+ enables them by default); an API "
+         "server without the feature drops the field and the pod runs in the host's user namespace: check "
+         "`kubectl get pod NAME -o jsonpath='{.spec.hostUsers}'` prints false."),
+        (f"timeout {units.format_duration(limits.timeout)}: activeDeadlineSeconds, counted from the pod's "
+         "acceptance by the kubelet, so scheduling and the image pull count too (locally the command's start)."),
+        ("the init: the pod's processes share one PID namespace (shareProcessNamespace), so the pod's pause "
+         "process is PID 1 and reaps orphans, as the local run's init does; the command gets SIGTERM, then "
+         "SIGKILL after the kill grace."),
+        "output is not filtered for terminal escape sequences: `kubectl logs` shows the raw bytes.",
+    ]
+    mode = profile.network_mode
+    if mode == "none":
+        notes.append("network none: a NetworkPolicy denies all ingress and egress (DNS too); the pod still has an "
+                     "interface, and the policy holds only where the network plugin enforces NetworkPolicy.")
+    elif mode == "allowlist":
+        notes.append(f"network allowlist: only through the gateway at {options.proxy_url} (HTTP(S)_PROXY); "
+                     "no per-host forwarders, so tools that ignore proxy variables reach nothing; no DNS for "
+                     "the sandbox. NetworkPolicy must be enforced by the network plugin.")
+    else:
+        notes.append("network full: egress anywhere the cluster routes, the cluster's own Services included.")
+    if options.seccomp == "runtime-default":
+        notes.append("seccomp: the container runtime's default profile (--seccomp runtime-default), weaker than "
+                     f"Vectra Guard's {profile.seccomp} profile.")
+    if options.runtime_class:
+        notes.append(f"isolation {profile.isolation}: runtimeClassName {options.runtime_class} (a RuntimeClass "
+                     "of that name must exist).")
+    if profile.workspace_mode == "rw":
+        notes.append("workspace rw: writes reach the volume claim directly; no run reports changes to "
+                     "filesystem.protected paths afterwards" +
+                     ("" if profile.git_writable else "; .git is mounted read-only") + ".")
+    if profile.env_allow:
+        notes.append(f"env.allow ({', '.join(profile.env_allow)}): read from the Secret {options.env_secret} "
+                     "(optional keys), not from this host's environment.")
+    if profile.env_set:
+        notes.append("env.set values (and --env flags) are written in this file as given.")
+    for port in profile.network_publish:
+        host_port, _, inner = port.rpartition(":")
+        notes.append(f"network.publish {port}: `kubectl port-forward pod/{names.sandbox_name(request.session)} "
+                     f"{host_port.rpartition(':')[2]}:{inner}` reaches the same port on the pod's loopback.")
+    if profile.pool:
+        notes.append("pool: a local warm pool; on a cluster, an agent-sandbox SandboxWarmPool (docs/kubernetes.md).")
+    return notes
+
+
+def _steps(request: Request, options: pod.PodOptions) -> list[str]:
+    steps = [(f"the image {options.image} must be pullable by the nodes (push it to your registry; "
+              "pin it by digest with --image REF@sha256:...).")]
+    if options.seccomp == "localhost":
+        name = pod.seccomp_file(request.profile)
+        steps.append(f"install Vectra Guard's seccomp profile on every node as "
+                     f"{pod.KUBELET_SECCOMP_ROOT}/{pod.SECCOMP_DIRECTORY}/{name} (`vectraguard kube seccomp "
+                     f"{request.profile.seccomp}{' --noexec' if request.profile.noexec_tmpfs else ''}` prints it).")
+    workspace = options.workspace
+    if request.profile.workspace_mode != "none":
+        steps.append(f"the workspace comes from the PersistentVolumeClaim {workspace.volume_claim}."
+                     if workspace.volume_claim else f"the workspace comes from the ConfigMap {workspace.config_map}.")
+    if request.format == "agent-sandbox":
+        steps.append("the agent-sandbox controller and its CRDs must be installed (agents.x-k8s.io/v1beta1).")
+    if request.profile.network_mode == "allowlist":
+        steps.append(f"the gateway image {request.gateway_image} runs `vectraguard kube gateway`; its log lines "
+                     f"carry the session id {request.session}.")
+    return steps
