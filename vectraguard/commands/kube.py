@@ -72,7 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
         generated = generate.generate(generate.Request(
             profile=profile, digest=judged.digest, argv=argv, session=session, format=args.format,
             pod=pod.PodOptions(
-                image=args.image or profile.image, seccomp=args.seccomp, runtime_class=args.runtime_class,
+                image=args.image or profile.image, session=session, seccomp=args.seccomp, runtime_class=args.runtime_class,
                 workspace=pod.WorkspaceSource(args.volume_claim, args.config_map), env_secret=args.env_secret,
                 host_path=policy is not None and policy.get("kube.host_path") is True, workdir=args.workdir),
             downgrade=downgrade, gateway_image=args.gateway_image, gateway_ip=args.gateway_ip,

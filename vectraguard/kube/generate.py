@@ -74,16 +74,16 @@ def generate(request: Request) -> Generated:
     spec = pod.pod_spec(profile, request.argv, options)
     session, digest = request.session, request.digest
     metadata = {"labels": names.labels(session, profile.name, digest),
-                "annotations": names.annotations_of(profile.name, digest)}
+                "annotations": names.annotations_of(profile.name)}
     pod_metadata = {"labels": names.labels(session, profile.name, digest, names.SANDBOX_ROLE),
-                    "annotations": names.annotations_of(profile.name, digest)}
+                    "annotations": names.annotations_of(profile.name)}
     documents: list[dict[str, Any]] = [_workload(request, metadata, pod_metadata, spec),
                                        network.sandbox_policy(session, profile.network_mode, metadata,
                                                               request.gateway_ip)]
     if profile.network_mode == "allowlist":
         assert request.gateway_image is not None and request.gateway_ip is not None
         gateway_metadata = {"labels": names.labels(session, profile.name, digest, names.GATEWAY_ROLE),
-                            "annotations": names.annotations_of(profile.name, digest)}
+                            "annotations": names.annotations_of(profile.name)}
         documents += [
             network.gateway_service(session, metadata, request.gateway_ip),
             network.gateway_deployment(session, metadata, gateway_metadata, spec, image=request.gateway_image,

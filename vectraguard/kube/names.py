@@ -3,8 +3,8 @@
 Every object carries the session id and the resolved profile's digest, so
 that the client's audit record, the objects and the gateway's log lines join
 on the session. Label values are at most 63 characters (Kubernetes' label
-syntax), so the label holds the digest's first 63 hex digits and an
-annotation holds all 64. `role` tells the sandbox's pod from the gateway's:
+syntax), so the label holds the digest's first 63 hex digits (the header
+comment and the audit record hold all 64). `role` tells the sandbox's pod from the gateway's:
 the sandbox's NetworkPolicy selects by role and session, never by session
 alone (the gateway carries the same session label).
 """
@@ -48,8 +48,10 @@ def labels(session: str, profile: str, digest: str, role: str | None = None) -> 
     return found
 
 
-def annotations_of(profile: str, digest: str) -> dict[str, str]:
-    return {PROFILE: profile, PROFILE_DIGEST: digest}
+def annotations_of(profile: str) -> dict[str, str]:
+    """The profile's name, also where it cannot be a label value. Values stay within 63
+    characters: Podman 4.3's `kube play` refuses longer ones (libpod/define/annotations.go)."""
+    return {PROFILE: profile}
 
 
 def selector(session: str, role: str) -> dict[str, str]:

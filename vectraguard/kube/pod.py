@@ -49,6 +49,7 @@ class PodOptions:
     """What `kube generate` was told beyond the run options."""
 
     image: str
+    session: str  # the session id (names the pod's emptyDir volumes)
     seccomp: str  # "localhost" (the shipped profile, installed on the nodes) | "runtime-default"
     runtime_class: str | None  # runtimeClassName, or None for the cluster's default
     workspace: WorkspaceSource
@@ -132,10 +133,13 @@ def _env(profile: ResolvedProfile, options: PodOptions) -> list[dict[str, Any]]:
 
 
 def _volumes(profile: ResolvedProfile, options: PodOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": TMP_TARGET}, {"name": "home", "mountPath": SANDBOX_HOME}]
+    # Named for the session: `podman kube play` makes an emptyDir a named Podman volume, shared by
+    # every pod that uses the name (pkg/specgen/generate/kube/volume.go in Podman 4.3).
+    tmp, home = f"tmp-{options.session}", f"home-{options.session}"
+    mounts: list[dict[str, Any]] = [{"name": tmp, "mountPath": TMP_TARGET}, {"name": home, "mountPath": SANDBOX_HOME}]
     volumes: list[dict[str, Any]] = [
-        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": quantities.memory(profile.tmp_size)}},
-        {"name": "home", "emptyDir": {"medium": "Memory", "sizeLimit": quantities.memory(profile.home_size)}},
+        {"name": tmp, "emptyDir": {"medium": "Memory", "sizeLimit": quantities.memory(profile.tmp_size)}},
+        {"name": home, "emptyDir": {"medium": "Memory", "sizeLimit": quantities.memory(profile.home_size)}},
     ]
     if profile.workspace_mode != "none":
         writable = profile.workspace_mode == "rw"  # overlay arrives here only downgraded: read-only
