@@ -556,6 +556,27 @@ def _fill_inspect(inspect: argparse.ArgumentParser) -> None:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _fill_kube(kube: argparse.ArgumentParser) -> None:
+    kube_sub = kube.add_subparsers(dest="kube_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    gateway = kube_sub.add_parser(
+        "gateway", help="the egress proxy a Kubernetes sandbox pod goes out through (its Deployment runs it)",
+        description="Serve the allowlist proxy of a local allowlisted run on a TCP listener, for one sandbox "
+        "pod: the same allowlist rules, name resolution and address vetting. Each connection's decision is a "
+        "JSON line on stdout (the pod's log) with the session id, in the audit record's network-attempt keys; "
+        "past 120 lines a minute the rest are counted per destination. Writes no file; SIGTERM or SIGINT "
+        "stops it (status 0).")
+    gateway.add_argument("--listen", default="0.0.0.0:3128", metavar="ADDR:PORT",
+                         help="where to listen: an IP address and port, [V6]:PORT for IPv6 (default: 0.0.0.0:3128)")
+    gateway.add_argument("--session", required=True, metavar="ID", help="the sandbox's session id, in every log line")
+    gateway.add_argument("--profile-digest", metavar="HEX",
+                         help="the resolved profile's SHA-256 (64 hex digits), in every log line")
+    gateway.add_argument("--allow", action="append", required=True, metavar="ENTRY",
+                         help="an allowlist entry, as network.allow takes it: host[:port], *.domain[:port], "
+                         "cidr[:port]; repeatable")
+    gateway.add_argument("--max-connections", type=int, default=256, metavar="N",
+                         help="connections open at once, 1-65536; more are refused (default: 256)")
+
+
 # The top-level commands, in --help order: name, one line, what fills its parser.
 _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
@@ -584,6 +605,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("stop", "end a running session as Ctrl-C would: stop ID", _fill_stop),
     ("exec", "run a command in a running sandbox, judged and recorded: exec ID [--yes] -- CMD", _fill_exec),
     ("inspect", "a session's resolved profile and sandbox spec: inspect ID [--json]", _fill_inspect),
+    ("kube", "Vectra Guard on Kubernetes: kube gateway", _fill_kube),
 )
 
 
@@ -628,6 +650,7 @@ COMMANDS = {
     ("stop", None): "stop",
     ("exec", None): "exec",
     ("inspect", None): "inspect",
+    ("kube", "gateway"): "kube_gateway",
 }
 
 

@@ -1,0 +1,1 @@
+"""Vectra Guard on Kubernetes: profiles as Pods and NetworkPolicies, and the egress gateway they use."""
