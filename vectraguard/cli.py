@@ -301,6 +301,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("--ignore-project", action="store_true",
                        help="do not use the project's .vectraguard.yaml to find the agent or profile")
     build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
+    build.add_argument("--gateway", action="store_true",
+                       help="build localhost/vectraguard/gateway:VERSION, the image `kube gateway` runs in: the "
+                       "default image (`image build` it first) plus this Vectra Guard's own Python package")
     unpack = image_sub.add_parser("unpack", help="unpack an image already in Podman's storage for isolation lite "
                                   "(image build does it for the images it builds); prints the tree's path")
     unpack.add_argument("ref", metavar="REF", help="the image, as profiles name it")
