@@ -301,6 +301,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("--ignore-project", action="store_true",
                        help="do not use the project's .vectraguard.yaml to find the agent or profile")
     build.add_argument("--mirror", help="Debian mirror URL (default: mmdebstrap's)")
+    build.add_argument("--gateway", action="store_true",
+                       help="build localhost/vectraguard/gateway:VERSION, the image `kube gateway` runs in: the "
+                       "default image (`image build` it first) plus this Vectra Guard's own Python package")
     unpack = image_sub.add_parser("unpack", help="unpack an image already in Podman's storage for isolation lite "
                                   "(image build does it for the images it builds); prints the tree's path")
     unpack.add_argument("ref", metavar="REF", help="the image, as profiles name it")
@@ -582,7 +585,8 @@ def _fill_kube(kube: argparse.ArgumentParser) -> None:
     generate.add_argument("--env-secret", metavar="NAME", default="vectraguard-env",
                           help="the Secret env.allow names are read from (default: vectraguard-env)")
     generate.add_argument("--gateway-image", metavar="REF",
-                          help="network allowlist: the egress gateway's image (with Vectra Guard installed)")
+                          help="network allowlist: the egress gateway's image (default: the one `image build "
+                          "--gateway` builds, localhost/vectraguard/gateway:VERSION)")
     generate.add_argument("--gateway-ip", metavar="ADDRESS", type=_checked(_gateway_ip, "address"),
                           help="network allowlist: the gateway Service's fixed cluster IP, an unused address of "
                           "the cluster's Service range (the sandbox then needs no DNS)")
@@ -592,6 +596,23 @@ def _fill_kube(kube: argparse.ArgumentParser) -> None:
     seccomp.add_argument("name", metavar="NAME", choices=("strict",), help="the profile (strict)")
     seccomp.add_argument("--noexec", action="store_true",
                          help="the variant for profiles with filesystem.noexec_tmpfs (NAME-noexec.json)")
+    gateway = kube_sub.add_parser(
+        "gateway", help="the egress proxy a Kubernetes sandbox pod goes out through (its Deployment runs it)",
+        description="Serve the allowlist proxy of a local allowlisted run on a TCP listener, for one sandbox "
+        "pod: the same allowlist rules, name resolution and address vetting. Each connection's decision is a "
+        "JSON line on stdout (the pod's log) with the session id, in the audit record's network-attempt keys; "
+        "past 120 lines a minute the rest are counted per destination. Writes no file; SIGTERM or SIGINT "
+        "stops it (status 0).")
+    gateway.add_argument("--listen", default="0.0.0.0:3128", metavar="ADDR:PORT",
+                         help="where to listen: an IP address and port, [V6]:PORT for IPv6 (default: 0.0.0.0:3128)")
+    gateway.add_argument("--session", required=True, metavar="ID", help="the sandbox's session id, in every log line")
+    gateway.add_argument("--profile-digest", metavar="HEX",
+                         help="the resolved profile's SHA-256 (64 hex digits), in every log line")
+    gateway.add_argument("--allow", action="append", required=True, metavar="ENTRY",
+                         help="an allowlist entry, as network.allow takes it: host[:port], *.domain[:port], "
+                         "cidr[:port]; repeatable")
+    gateway.add_argument("--max-connections", type=int, default=256, metavar="N",
+                         help="connections open at once, 1-65536; more are refused (default: 256)")
 
 
 def _gateway_ip(text: str) -> object:
@@ -628,8 +649,8 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("stop", "end a running session as Ctrl-C would: stop ID", _fill_stop),
     ("exec", "run a command in a running sandbox, judged and recorded: exec ID [--yes] -- CMD", _fill_exec),
     ("inspect", "a session's resolved profile and sandbox spec: inspect ID [--json]", _fill_inspect),
-    ("kube", "Kubernetes manifests from a profile: kube generate [RUN OPTIONS] -- CMD | kube seccomp NAME",
-     _fill_kube),
+    ("kube", "Kubernetes: kube generate [RUN OPTIONS] -- CMD (manifests for a profile) | kube seccomp NAME | "
+             "kube gateway (the egress proxy those manifests run)", _fill_kube),
 )
 
 
@@ -676,6 +697,7 @@ COMMANDS = {
     ("inspect", None): "inspect",
     ("kube", "generate"): "kube",
     ("kube", "seccomp"): "kube",
+    ("kube", "gateway"): "kube_gateway",
 }
 
 

@@ -32,6 +32,8 @@ def build_command(args: argparse.Namespace) -> int:
     report = _reporter(args)
     if args.agent and args.profile:
         raise errors.UsageError("vectraguard: image build: give --agent or --profile, not both")
+    if args.gateway:
+        return _gateway_command(args, report)
     if args.profile:
         plan = _profile_plan(args)
     else:
@@ -40,6 +42,20 @@ def build_command(args: argparse.Namespace) -> int:
                                echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2,
                                show_progress=not args.quiet)
     # The one result, on stdout, for scripts: id=$(vectraguard -q image build)
+    print(result.id)
+    return 0
+
+
+def _gateway_command(args: argparse.Namespace, report: build.Report) -> int:
+    from vectraguard.images import gateway_image
+
+    given = [flag for flag, value in (("--agent", args.agent), ("--profile", args.profile), ("--mirror", args.mirror))
+             if value]
+    if given:
+        raise errors.UsageError(f"vectraguard: image build --gateway: {given[0]} does not apply",
+                                hint="the gateway image is the default image plus Vectra Guard's own package")
+    result = gateway_image.build_gateway_image(rebuild=args.rebuild, report=report,
+                                               suite=args.suite or recipe.DEFAULT_SUITE)
     print(result.id)
     return 0
 

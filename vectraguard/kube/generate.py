@@ -66,6 +66,10 @@ def generate(request: Request) -> Generated:
     proxy_url = None
     if profile.network_mode == "allowlist":
         _check_gateway(request)
+        if request.gateway_image is None:
+            from vectraguard.images.gateway_image import gateway_ref
+
+            request = records.replace(request, gateway_image=gateway_ref())
         assert request.gateway_ip is not None
         host = f"[{request.gateway_ip}]" if ":" in request.gateway_ip else request.gateway_ip
         proxy_url = f"http://{host}:{names.GATEWAY_PORT}"
@@ -135,15 +139,12 @@ def _check_workspace(profile: ResolvedProfile, source: pod.WorkspaceSource) -> N
 
 
 def _check_gateway(request: Request) -> None:
-    missing = [option for option, value in (("--gateway-ip ADDRESS", request.gateway_ip),
-                                            ("--gateway-image REF", request.gateway_image)) if value is None]
-    if missing:
+    if request.gateway_ip is None:
         raise errors.UsageError(
-            f"vectraguard kube generate: network allowlist goes through an egress gateway, which needs "
-            f"{' and '.join(missing)}; nothing was generated",
-            hint="--gateway-ip: an unused address of the cluster's Service range (kubeadm's default is "
-                 "10.96.0.0/12), so that the sandbox needs no DNS; --gateway-image: an image with Vectra Guard "
-                 "installed (docs/kubernetes.md)")
+            "vectraguard kube generate: network allowlist goes through an egress gateway at a fixed cluster IP, "
+            "so that the sandbox needs no DNS; nothing was generated",
+            hint="--gateway-ip ADDRESS: an unused address of the cluster's Service range (kubeadm's default "
+                 "range is 10.96.0.0/12)")
 
 
 def check_gateway_ip(text: str) -> str:
@@ -238,6 +239,6 @@ def _steps(request: Request, options: pod.PodOptions) -> list[str]:
     if request.format == "agent-sandbox":
         steps.append("the agent-sandbox controller and its CRDs must be installed (agents.x-k8s.io/v1beta1).")
     if request.profile.network_mode == "allowlist":
-        steps.append(f"the gateway image {request.gateway_image} runs `vectraguard kube gateway`; its log lines "
-                     f"carry the session id {request.session}.")
+        steps.append(f"the gateway image {request.gateway_image} (`vectraguard image build --gateway`) must be "
+                     f"pullable too; its log lines carry the session id {request.session}.")
     return steps

@@ -4,7 +4,8 @@
 - `none`: a NetworkPolicy selecting the sandbox's pod with both policy types
   and no rules: no ingress, no egress (DNS included).
 - `allowlist`: the sandbox may open TCP connections to the gateway's port
-  only. The gateway runs `vectraguard kube gateway` (kube/gateway.py), the
+  only. The gateway runs `vectraguard kube gateway` (kube/gateway.py; its image:
+  `vectraguard image build --gateway`, images/gateway_image.py), the
   same allowlist and proxy code as a local run, and alone may leave the
   cluster. The sandbox reaches it at a fixed cluster IP (`--gateway-ip`), given
   in HTTP(S)_PROXY: it needs no DNS, so cluster DNS stays denied to it and
@@ -74,12 +75,12 @@ def gateway_deployment(session: str, metadata: Mapping[str, Any], pod_metadata: 
     """One replica of the gateway. `pod_spec` is the sandbox's (its hardening is
     reused: user namespace, user, seccomp, read-only root, no capabilities);
     the container, volumes and deadlines are the gateway's own."""
-    command = ["vectraguard", "kube", "gateway", "--listen", f"0.0.0.0:{names.GATEWAY_PORT}",
-               "--session", session, "--profile-digest", digest,
-               "--max-connections", str(max_connections), *(word for entry in allow for word in ("--allow", entry))]
+    # The image's entrypoint runs `vectraguard kube gateway` (images/gateway_image.py): these are its options.
+    arguments = ["--listen", f"0.0.0.0:{names.GATEWAY_PORT}", "--session", session, "--profile-digest", digest,
+                 "--max-connections", str(max_connections), *(word for entry in allow for word in ("--allow", entry))]
     sandbox = pod_spec["containers"][0]
     container = {
-        "name": names.GATEWAY_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent", "command": command,
+        "name": names.GATEWAY_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent", "args": arguments,
         "ports": [{"name": "proxy", "containerPort": names.GATEWAY_PORT, "protocol": "TCP"}],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "resources": {"requests": {"cpu": GATEWAY_CPU, "memory": GATEWAY_MEMORY},
@@ -87,13 +88,13 @@ def gateway_deployment(session: str, metadata: Mapping[str, Any], pod_metadata: 
         "readinessProbe": {"tcpSocket": {"port": names.GATEWAY_PORT}, "periodSeconds": 5},
         "livenessProbe": {"tcpSocket": {"port": names.GATEWAY_PORT}, "periodSeconds": 20},
         "securityContext": dict(sandbox["securityContext"]),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": f"tmp-{session}", "mountPath": "/tmp"}],
     }
     spec = {key: value for key, value in pod_spec.items()
             if key in ("hostUsers", "automountServiceAccountToken", "enableServiceLinks", "securityContext",
                        "runtimeClassName")}
     spec.update(containers=[container], restartPolicy="Always", terminationGracePeriodSeconds=5,
-                volumes=[{"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}])
+                volumes=[{"name": f"tmp-{session}", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}}])
     selector = names.selector(session, names.GATEWAY_ROLE)
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": names.gateway_name(session), **metadata},

@@ -84,10 +84,7 @@ class ConnectionLog:
     def add(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Log one attempt: `entry` (cut to size in place) is the dict the
         relay goes on counting bytes in; returns it."""
-        entry["host"], entry["reason"] = cut(str(entry["host"]), TEXT_BYTES), cut(entry["reason"], TEXT_BYTES)
-        if "asked" in entry:  # what the sandbox's Host header or TLS server name said: its own text
-            entry["asked"] = cut(str(entry["asked"]), TEXT_BYTES)
-        entry["port"] = _port(entry["port"])
+        bound(entry)
         with self.lock:
             self.attempts += 1
             if len(self.entries) < NETWORK_IN_FULL:
@@ -135,6 +132,14 @@ class ConnectionLog:
         if others.attempts:
             section["network_rest_others"] = {"destinations": others_seen, **others.summary()}
         return section
+
+
+def bound(entry: dict[str, Any]) -> None:
+    """Cut the texts the sandbox chose in one attempt's entry to size, in place."""
+    entry["host"], entry["reason"] = cut(str(entry["host"]), TEXT_BYTES), cut(entry["reason"], TEXT_BYTES)
+    if "asked" in entry:  # what the sandbox's Host header or TLS server name said: its own text
+        entry["asked"] = cut(str(entry["asked"]), TEXT_BYTES)
+    entry["port"] = _port(entry["port"])
 
 
 RECORD_KEYS = ("network", "network_attempts", "network_rest", "network_rest_others")
