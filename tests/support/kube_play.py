@@ -80,7 +80,7 @@ def play(yaml_text: str, *, extra_args: Sequence[str] = (), deadline_s: float = 
     Raises AssertionError when the container has not exited within deadline_s.
     """
     require_kube_play()
-    documents, pod = _unique(yaml_text)
+    documents, pod, volumes = _unique(yaml_text)
     container = f"{pod}-{CONTAINER}"
     work = Path(tempfile.mkdtemp(prefix="vg-kube-play-"))
     try:
@@ -89,7 +89,7 @@ def play(yaml_text: str, *, extra_args: Sequence[str] = (), deadline_s: float = 
         conf = work / "containers.conf"
         conf.write_text(_containers_conf())
         env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-        with _torn_down(pod, yaml_file, env):
+        with _torn_down(pod, volumes, yaml_file, env):
             played = _podman(["kube", "play", *extra_args, str(yaml_file)], env)
             output = played.stdout + played.stderr
             if played.returncode != 0:
@@ -118,8 +118,9 @@ def _containers_conf() -> str:
     return f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
 
 
-def _unique(yaml_text: str) -> tuple[str, str]:
-    """The documents with the Pod's name and emptyDir names suffixed; the pod's new name."""
+def _unique(yaml_text: str) -> tuple[str, str, list[str]]:
+    """The documents with the Pod's name and emptyDir names suffixed; the pod's and
+    the emptyDirs' new names."""
     yaml = YAML(typ="safe", pure=True)
     documents = [doc for doc in yaml.load_all(yaml_text) if doc is not None]
     pods = [doc for doc in documents if doc.get("kind") == "Pod"]
@@ -137,20 +138,25 @@ def _unique(yaml_text: str) -> tuple[str, str]:
             mount["name"] = renamed.get(mount["name"], mount["name"])
     # Written back as JSON, which is YAML: Podman's YAML parser (go-yaml v2) misreads
     # some of what a YAML dumper writes, e.g. a "--" item in a block sequence.
-    return "---\n".join(json.dumps(doc, indent=1) + "\n" for doc in documents), name
+    text = "---\n".join(json.dumps(doc, indent=1) + "\n" for doc in documents)
+    return text, name, list(renamed.values())
 
 
 @contextmanager
-def _torn_down(pod: str, yaml_file: Path, env: dict[str, str]) -> Iterator[None]:
+def _torn_down(pod: str, volumes: list[str], yaml_file: Path, env: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        # `kube down` removes the pod and its anonymous (emptyDir) volumes; `pod rm`
-        # catches a pod `kube play` left half-made.
+        # `kube down` removes the pod; `pod rm` catches a pod `kube play` left
+        # half-made. The emptyDir volumes are removed by name: measured, some
+        # outlive both (a container that never started keeps its anonymous volumes).
         _podman(["kube", "down", str(yaml_file)], env)
         _podman(["pod", "rm", "--force", "--ignore", pod], env)
-        left = _podman(["pod", "exists", pod], env)
-        assert left.returncode != 0, f"pod {pod} was not removed"
+        for volume in volumes:
+            _podman(["volume", "rm", "--force", volume], env)
+        assert _podman(["pod", "exists", pod], env).returncode != 0, f"pod {pod} was not removed"
+        left = [v for v in volumes if _podman(["volume", "exists", v], env).returncode == 0]
+        assert not left, f"volumes {left} were not removed"
 
 
 def _wait_exited(container: str, env: dict[str, str], deadline_s: float) -> int:
