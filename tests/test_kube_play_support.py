@@ -37,7 +37,8 @@ DIGEST = "0" * 64
 # indicator"; play.go:925-950 at v4.3.1).
 POSTURE = r"""echo uid=$(id -u); echo gid=$(id -g)
 grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | sed 's/:[[:space:]]*/=/'
-if touch /rootfs-probe 2>/dev/null; then echo rootwrite=ok; else echo rootwrite=refused; fi
+if touch /workspace/rootfs-probe 2>/dev/null; then echo rootwrite=ok; else echo rootwrite=refused; fi
+echo rootmount=$(awk '$2 == "/" {split($4, o, ","); print o[1]}' /proc/mounts)
 echo nofile=$(awk '/^Max open files/ {print $4}' /proc/self/limits)
 echo nproc=$(awk '/^Max processes/ {print $3}' /proc/self/limits)
 if [ -e /sys/fs/cgroup/memory.max ]; then
@@ -173,7 +174,10 @@ def test_allow_privilege_escalation_false_sets_no_new_privs(design_only: dict[st
 
 
 def test_read_only_root_filesystem(design_only: dict[str, str]) -> None:
+    # /workspace is the sandbox user's own directory in the image (no volume here):
+    # only a read-only root refuses the write.
     assert design_only["rootwrite"] == "refused"
+    assert design_only["rootmount"] == "ro"
 
 
 def test_prlimit_in_the_command_sets_nofile_and_nproc(design_only: dict[str, str]) -> None:
