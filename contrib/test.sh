@@ -10,7 +10,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/contrib/install.sh"
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion >/dev/null
+apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion catatonit >/dev/null
 
 # The rootless tests run the real `vectraguard` as this user.
 id vgtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh vgtest
