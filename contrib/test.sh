@@ -2,7 +2,8 @@
 # Run the whole test suite, rootful and rootless, against real Podman.
 # Run as root. Installs what it needs first (contrib/install.sh, a C compiler
 # for the test probe, busybox for the test image, fish, zsh and bash-completion
-# for the completion tests, an unprivileged user for the
+# for the completion tests, catatonit for podman kube play, checkov for the
+# Kubernetes manifests, an unprivileged user for the
 # rootless tests), so it works on a fresh machine. Idempotent.
 set -eu
 
@@ -11,6 +12,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion catatonit >/dev/null
+
+# checkov (setup.cfg's kube-scan extra) in a venv of its own: it pins many packages of its own.
+checkov=$(sed -n 's/^[[:space:]]*\(checkov>=[^[:space:]]*\)[[:space:]]*$/\1/p' "$repo/setup.cfg")
+[ -x /opt/vectraguard-checkov/bin/python ] || python3 -m venv /opt/vectraguard-checkov
+/opt/vectraguard-checkov/bin/pip install -q --disable-pip-version-check "$checkov"
 
 # The rootless tests run the real `vectraguard` as this user.
 id vgtest >/dev/null 2>&1 || useradd --create-home --shell /bin/sh vgtest

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kube_play import Played, play, require_kube_play
+from tests.support.kube_play import POSTURE, Played, play, posture, require_kube_play
 from tests.support.vg import DEFAULT_IMAGE_REF
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,36 +27,6 @@ STRICT_SECCOMP = REPO / "profiles" / "seccomp" / "strict.json"
 MEMORY = 256 * 1024 * 1024
 NPROC, NOFILE = 64, 256
 DIGEST = "0" * 64
-
-# One line per property, KEY=VALUE. python3 opens an AF_ALG socket: the strict
-# profile refuses it with EPERM (1) before the kernel looks; under Podman's
-# default profile the kernel answers (here 97, EAFNOSUPPORT; 0 where it has AF_ALG).
-# The script must not start with a newline or a space: Podman 4.3 re-encodes
-# each document with yaml.v3 and reads it back with yaml.v2, which misreads
-# v3's block scalar with an indentation indicator ("did not find expected '-'
-# indicator"; play.go:925-950 at v4.3.1).
-POSTURE = r"""echo uid=$(id -u); echo gid=$(id -g)
-grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status | sed 's/:[[:space:]]*/=/'
-if touch /workspace/rootfs-probe 2>/dev/null; then echo rootwrite=ok; else echo rootwrite=refused; fi
-echo rootmount=$(awk '$2 == "/" {split($4, o, ","); print o[1]}' /proc/mounts)
-echo nofile=$(awk '/^Max open files/ {print $4}' /proc/self/limits)
-echo nproc=$(awk '/^Max processes/ {print $3}' /proc/self/limits)
-if [ -e /sys/fs/cgroup/memory.max ]; then
-  echo memory=$(cat /sys/fs/cgroup/memory.max); echo cpu=$(cat /sys/fs/cgroup/cpu.max | tr ' ' /)
-else
-  echo memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)
-  echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us)/$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)
-fi
-echo uidmap=$(head -n1 /proc/self/uid_map | tr -s ' ' | sed 's/^ //; s/ /:/g')
-for d in /tmp /home/sandbox; do if touch $d/probe 2>/dev/null; then echo write$d=ok; else echo write$d=refused; fi; done
-echo tmpfs=$(awk '$2 == "/tmp" {print $3}' /proc/mounts)
-echo af_alg=$(python3 -c 'import socket
-try:
-    socket.socket(socket.AF_ALG, socket.SOCK_SEQPACKET); print("ok")
-except OSError as e:
-    print(e.errno)')
-"""
-
 
 def pod_yaml(*, command: list[str], annotations: dict[str, str] | None = None,
              run_as_user: int = 1000, deadline_s: int = 60) -> str:
@@ -124,12 +94,6 @@ def pod_yaml(*, command: list[str], annotations: dict[str, str] | None = None,
         },
     }
     return json.dumps(pod, indent=1)
-
-
-def posture(played: Played) -> dict[str, str]:
-    assert played.play_rc == 0, played.play_output
-    assert played.exit_code == 0, f"exit {played.exit_code}: {played.stdout}{played.stderr}"
-    return dict(line.split("=", 1) for line in played.stdout.splitlines() if "=" in line)
 
 
 @pytest.fixture(scope="module")
