@@ -47,14 +47,14 @@ EXAMPLES = [
      "vectraguard check \\-\\- rm \\-rf build"),
     ("Each value of a profile and the file and line that set it:",
      "vectraguard profile show dev \\-\\-explain"),
-    ("The same sandbox as a Kubernetes Pod with its NetworkPolicy (the image pushed to your registry, the seccomp "
-     "profile installed on every node; docs/kubernetes.md):",
-     "podman push localhost/vectraguard/default:bookworm registry.example.com/vectraguard/default:bookworm\n"
+    (("The same sandbox as a Kubernetes Pod with its NetworkPolicy (the image pushed to your registry, the seccomp "
+     "profile installed on every node; docs/kubernetes.md):"),
+     ("podman push localhost/vectraguard/default:bookworm registry.example.com/vectraguard/default:bookworm\n"
      "vectraguard kube seccomp strict > strict.json   # on each node: /var/lib/kubelet/seccomp/vectraguard/strict.json\n"
      "vectraguard kube generate \\-\\-profile untrusted \\-\\-workspace none \\-\\-image "
      "registry.example.com/vectraguard/default:bookworm \\-\\- sh \\-c 'id; uname \\-a' > sandbox.yaml\n"
      "kubectl apply \\-f sandbox.yaml\n"
-     "kubectl logs \\-f $(kubectl get \\-f sandbox.yaml \\-o name | grep ^pod/)"),
+     "kubectl logs \\-f $(kubectl get \\-f sandbox.yaml \\-o name | grep ^pod/)")),
     ("The last sessions, one in full, and the audit chain checked:",
      "vectraguard logs list \\-\\-limit 10\nvectraguard logs show ID\nvectraguard logs verify"),
 ]
