@@ -277,7 +277,9 @@ def test_network_allowlist_reaches_only_the_gateway(generated: dict[str, Any]) -
     assert netpol.allowed(policies, gateway, netpol.Endpoint(OUTSIDE), 443)
     assert netpol.allowed(policies, gateway, DNS, 53, "UDP")
     assert not netpol.allowed(policies, gateway, netpol.Endpoint("169.254.169.254"), 80)
-    # The proxy variables point at the fixed cluster IP: the sandbox needs no name lookup.
+    # The proxy variables point at the fixed cluster IP: the sandbox needs no name lookup, and has no resolver.
+    assert pod_template(documents[0])["spec"]["dnsConfig"] == {"nameservers": ["127.0.0.1"]}
+    assert pod_template(documents[0])["spec"]["dnsPolicy"] == "None"
     env = {e["name"]: e.get("value") for e in pod_template(documents[0])["spec"]["containers"][0]["env"]}
     assert env["HTTPS_PROXY"] == env["HTTP_PROXY"] == f"http://{service['spec']['clusterIP']}:3128"
     assert "NO_PROXY" not in env and "no_proxy" not in env

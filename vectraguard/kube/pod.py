@@ -104,6 +104,11 @@ def pod_spec(profile: ResolvedProfile, argv: tuple[str, ...], options: PodOption
         "containers": [container],
         "volumes": volumes,
     }
+    if profile.network_mode != "full":
+        # No resolver to ask: a lookup fails at once, whether or not the network plugin enforces the
+        # NetworkPolicy that denies cluster DNS (names are the gateway's to resolve).
+        spec["dnsPolicy"] = "None"
+        spec["dnsConfig"] = {"nameservers": ["127.0.0.1"]}
     if options.runtime_class:
         spec["runtimeClassName"] = options.runtime_class
     return spec
