@@ -447,3 +447,21 @@ def test_kube_seccomp_prints_the_shipped_filter(root: Caller, workspace: Path) -
         shown = root.run(["kube", "seccomp", *args], cwd=workspace)
         assert shown.returncode == 0, shown.stderr
         assert json.loads(shown.stdout) == json.loads(resources.seccomp_path("strict", noexec=noexec).read_text())
+
+
+def test_isolation_gvisor_is_a_runtime_class_with_the_filter_gvisor_needs(root: Caller, workspace: Path) -> None:
+    _, documents = generate(root, workspace, ["-p", "untrusted", "--workspace", "none", "--isolation", "gvisor"],
+                            ["true"])
+    spec = documents[0]["spec"]
+    assert spec["runtimeClassName"] == "gvisor"
+    assert spec["securityContext"]["seccompProfile"] == {"type": "Localhost",
+                                                         "localhostProfile": "vectraguard/strict-gvisor.json"}
+    kubernetes_validate.validate(documents[0], KUBERNETES_VERSION, strict=True)
+    _, documents = generate(root, workspace, ["-p", "untrusted", "--workspace", "none", "--isolation", "gvisor",
+                                              "--runtime-class", "kata"], ["true"])
+    assert documents[0]["spec"]["runtimeClassName"] == "kata"
+    shown = root.run(["kube", "seccomp", "strict", "--gvisor"], cwd=workspace)
+    assert shown.returncode == 0, shown.stderr
+    rules = [rule for rule in json.loads(shown.stdout)["syscalls"] if "clone3" in rule["names"]]
+    assert rules and all(rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args") for rule in rules)
+

@@ -592,10 +592,13 @@ def _fill_kube(kube: argparse.ArgumentParser) -> None:
                           "the cluster's Service range (the sandbox then needs no DNS)")
     _add_run_options(generate, yes=False)
     seccomp = kube_sub.add_parser("seccomp", help="print a shipped seccomp profile, to install on the nodes as "
-                                  "/var/lib/kubelet/seccomp/vectraguard/NAME.json: kube seccomp NAME [--noexec]")
+                                  "/var/lib/kubelet/seccomp/vectraguard/NAME.json: kube seccomp NAME [--noexec] [--gvisor]")
     seccomp.add_argument("name", metavar="NAME", choices=("strict",), help="the profile (strict)")
     seccomp.add_argument("--noexec", action="store_true",
                          help="the variant for profiles with filesystem.noexec_tmpfs (NAME-noexec.json)")
+    seccomp.add_argument("--gvisor", action="store_true",
+                         help="the variant for isolation gvisor (NAME[-noexec]-gvisor.json): the calls gVisor "
+                         "answers ENOSYS itself are left to it")
     gateway = kube_sub.add_parser(
         "gateway", help="the egress proxy a Kubernetes sandbox pod goes out through (its Deployment runs it)",
         description="Serve the allowlist proxy of a local allowlisted run on a TCP listener, for one sandbox "

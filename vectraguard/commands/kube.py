@@ -150,8 +150,15 @@ def _check_object_name(option: str, value: str | None) -> None:
 
 def _seccomp(args: argparse.Namespace) -> int:
     """Print the shipped seccomp profile, for the nodes' kubelet seccomp directory."""
+    import json
+
     from vectraguard import resources
 
-    sys.stdout.write(resources.seccomp_path(args.name, noexec=args.noexec).read_text())
+    text = resources.seccomp_path(args.name, noexec=args.noexec).read_text()
+    if args.gvisor:
+        from vectraguard.isolation.gvisor import for_gvisor
+
+        text = json.dumps(for_gvisor(json.loads(text)), indent=1) + "\n"
+    sys.stdout.write(text)
     sys.stdout.flush()
     return 0

@@ -46,6 +46,7 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 RUNSC = "/usr/bin/runsc"
 # (gVisor network, rootless) -> the wrapper's file name in PREFIX/libexec.
@@ -103,18 +104,24 @@ def _trusted(path: str, *, executable: bool, directory: bool = False) -> bool:
 NATIVE_ENOSYS = frozenset({"clone3", "socketcall"})
 
 
-def seccomp_profile(path: str, directory: Path) -> str:
-    """The seccomp profile at `path` as a gVisor sandbox needs it (above),
-    written once into `directory` (private to the caller) under a name
-    derived from its content; its path. OSError when it cannot be written."""
-    text = Path(path).read_bytes()
-    document = json.loads(text)
+def for_gvisor(document: dict[str, Any]) -> dict[str, Any]:
+    """A seccomp profile (OCI / containers JSON, as parsed) as a gVisor sandbox needs it: the
+    rules answering ENOSYS for what gVisor does not implement become allows (NATIVE_ENOSYS)."""
     for rule in document.get("syscalls", []):
         if rule.get("errnoRet") == 38 and set(rule.get("names", ())) <= NATIVE_ENOSYS and not rule.get("args"):
             rule["action"] = "SCMP_ACT_ALLOW"
             rule.pop("errnoRet", None)
             rule.pop("errno", None)
             rule["comment"] = f"{rule.get('comment', '')} [gVisor: answered ENOSYS by gVisor itself]".strip()
+    return document
+
+
+def seccomp_profile(path: str, directory: Path) -> str:
+    """The seccomp profile at `path` as a gVisor sandbox needs it (above),
+    written once into `directory` (private to the caller) under a name
+    derived from its content; its path. OSError when it cannot be written."""
+    text = Path(path).read_bytes()
+    document = for_gvisor(json.loads(text))
     from vectraguard.digests import sha256_hex
 
     derived = directory / f"seccomp-gvisor-{sha256_hex(text)[:16]}.json"

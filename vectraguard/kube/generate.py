@@ -206,6 +206,9 @@ def _notes(request: Request, options: pod.PodOptions) -> list[str]:
     if options.runtime_class:
         notes.append(f"isolation {profile.isolation}: runtimeClassName {options.runtime_class} (a RuntimeClass "
                      "of that name must exist).")
+    if profile.isolation == "gvisor" and options.seccomp == "localhost":
+        notes.append("gVisor applies the pod's seccomp profile only with oci-seccomp set in the nodes' runsc "
+                     "configuration; without it, gVisor's own system call surface stands in for it.")
     if profile.workspace_mode == "rw":
         notes.append("workspace rw: writes reach the volume claim directly; no run reports changes to "
                      "filesystem.protected paths afterwards" +
@@ -231,7 +234,8 @@ def _steps(request: Request, options: pod.PodOptions) -> list[str]:
         name = pod.seccomp_file(request.profile)
         steps.append(f"install Vectra Guard's seccomp profile on every node as "
                      f"{pod.KUBELET_SECCOMP_ROOT}/{pod.SECCOMP_DIRECTORY}/{name} (`vectraguard kube seccomp "
-                     f"{request.profile.seccomp}{' --noexec' if request.profile.noexec_tmpfs else ''}` prints it).")
+                     f"{request.profile.seccomp}{' --noexec' if request.profile.noexec_tmpfs else ''}"
+                     f"{' --gvisor' if request.profile.isolation == 'gvisor' else ''}` prints it).")
     workspace = options.workspace
     if request.profile.workspace_mode != "none":
         steps.append(f"the workspace comes from the PersistentVolumeClaim {workspace.volume_claim}."

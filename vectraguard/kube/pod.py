@@ -60,9 +60,13 @@ class PodOptions:
 
 
 def seccomp_file(profile: ResolvedProfile) -> str:
-    """The shipped profile's file name (resources.seccomp_path): the -noexec variant with noexec tmpfs,
-    kept even where the tmpfs cannot be noexec (the stricter filter costs nothing)."""
-    return f"{profile.seccomp}-noexec.json" if profile.noexec_tmpfs else f"{profile.seccomp}.json"
+    """The node-side file name of the profile's seccomp filter, as `kube seccomp` prints it: the shipped
+    profile (resources.seccomp_path), its -noexec variant with noexec tmpfs (kept even where the tmpfs
+    cannot be noexec: the stricter filter costs nothing), and -gvisor for isolation gvisor (the rules
+    gVisor answers itself made allows: isolation/gvisor.for_gvisor)."""
+    noexec = "-noexec" if profile.noexec_tmpfs else ""
+    gvisor = "-gvisor" if profile.isolation == "gvisor" else ""
+    return f"{profile.seccomp}{noexec}{gvisor}.json"
 
 
 def pod_spec(profile: ResolvedProfile, argv: tuple[str, ...], options: PodOptions) -> dict[str, Any]:
