@@ -465,3 +465,26 @@ def test_isolation_gvisor_is_a_runtime_class_with_the_filter_gvisor_needs(root: 
     rules = [rule for rule in json.loads(shown.stdout)["syscalls"] if "clone3" in rule["names"]]
     assert rules and all(rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("args") for rule in rules)
 
+
+def test_host_path_only_where_the_policy_allows_it_and_only_read_only(root: Caller, workspace: Path,
+                                                                       tmp_path: Path) -> None:
+    system = tmp_path / "etc"
+    system.mkdir()
+    env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
+    source = tmp_path / "inputs"
+    source.mkdir()
+    options = ["kube", "generate", "-p", "default", "--workspace", "none", "--mount", f"{source}:/inputs"]
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: false\n")
+    result = root.run([*options, "--", "true"], cwd=workspace, extra_env=env)
+    assert result.returncode == 125 and b"--downgrade mounts" in result.stderr, result.stderr
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: true\n")
+    _, documents = generate(root, workspace, options[2:], ["true"], env=env)
+    spec = documents[0]["spec"]
+    [volume] = [v for v in spec["volumes"] if "hostPath" in v]
+    assert volume["hostPath"] == {"path": str(source)}
+    [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount == {"name": volume["name"], "mountPath": "/inputs", "readOnly": True}
+    writable = root.run([*options[:-1], f"{source}:/inputs:rw", "--", "true"], cwd=workspace, extra_env=env)
+    assert writable.returncode == 125 and b"read-write host mounts have no equivalent" in writable.stderr, \
+        writable.stderr
+
