@@ -207,6 +207,9 @@ def test_sigterm_and_sigint_end_it_with_status_0(ground: Netns) -> None:
     (["--allow", "a.org", "--listen", "localhost:3128"],
      ("vectraguard kube gateway: --listen 'localhost:3128': expected ADDR:PORT with an IP address, "
      "e.g. 0.0.0.0:3128 or [::]:3128")),
+    (["--allow", "a.org", "--listen", "127.0.0.1:\u0663"],  # an Arabic-Indic digit is no port
+     ("vectraguard kube gateway: --listen '127.0.0.1:\u0663': expected ADDR:PORT with an IP address, "
+     "e.g. 0.0.0.0:3128 or [::]:3128")),
     (["--allow", "a.org", "--max-connections", "0"], "vectraguard kube gateway: --max-connections 0: expected 1 to 65536"),
     (["--allow", "a.org", "--profile-digest", "abc"],
      ("vectraguard kube gateway: --profile-digest 'abc': expected the 64 lowercase hex digits of the resolved "

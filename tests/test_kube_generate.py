@@ -471,8 +471,7 @@ def test_host_path_only_where_the_policy_allows_it_and_only_read_only(root: Call
     system = tmp_path / "etc"
     system.mkdir()
     env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
-    source = tmp_path / "inputs"
-    source.mkdir()
+    source = "/srv/inputs"  # a path on the nodes: nothing here resolves it
     options = ["kube", "generate", "-p", "default", "--workspace", "none", "--mount", f"{source}:/inputs"]
     (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: false\n")
     result = root.run([*options, "--", "true"], cwd=workspace, extra_env=env)
@@ -481,10 +480,84 @@ def test_host_path_only_where_the_policy_allows_it_and_only_read_only(root: Call
     _, documents = generate(root, workspace, options[2:], ["true"], env=env)
     spec = documents[0]["spec"]
     [volume] = [v for v in spec["volumes"] if "hostPath" in v]
-    assert volume["hostPath"] == {"path": str(source)}
+    assert volume["hostPath"] == {"path": source}
     [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
     assert mount == {"name": volume["name"], "mountPath": "/inputs", "readOnly": True}
     writable = root.run([*options[:-1], f"{source}:/inputs:rw", "--", "true"], cwd=workspace, extra_env=env)
     assert writable.returncode == 125 and b"read-write host mounts have no equivalent" in writable.stderr, \
         writable.stderr
+
+
+@pytest.mark.parametrize("mount", [
+    "/:/host", "/run/containerd/containerd.sock:/s", "/var/run:/r", "/var/lib/kubelet:/k", "/etc/kubernetes:/e",
+    "/var:/v", "/root/.ssh:/ssh", "/home:/h", "/proc:/p", "/srv/../etc:/x", "/srv/./data:/x", "/srv/data:/tmp",
+    "/srv/data:/home", "/srv/data:/proc/x", "/srv/data:/",
+])
+def test_a_host_path_never_names_the_nodes_own_places(root: Caller, workspace: Path, tmp_path: Path,
+                                                        mount: str) -> None:
+    system = tmp_path / "etc"
+    system.mkdir()
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: true\n")
+    env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
+    result = root.run(["kube", "generate", "-p", "default", "--workspace", "none", "--mount", mount, "--", "true"],
+                      cwd=workspace, extra_env=env)
+    assert result.returncode == 125, (mount, result.stdout[-300:], result.stderr)
+    assert result.stdout == b"" and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_minimum_isolation_leaves_the_runtime_class_to_the_policy(root: Caller, workspace: Path,
+                                                                    tmp_path: Path) -> None:
+    system = tmp_path / "etc"
+    system.mkdir()
+    (system / "policy.yaml").write_text(
+        "version: 1\nsecurity:\n  isolation_minimum: gvisor\nkube:\n  gvisor_runtime_class: gvisor-prod\n")
+    env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
+    options = ["kube", "generate", "-p", "untrusted", "--workspace", "none", "--isolation", "gvisor"]
+    result = root.run([*options, "--runtime-class", "runc", "--", "true"], cwd=workspace, extra_env=env)
+    assert result.returncode == 125 and b"--runtime-class runc" in result.stderr, result.stderr
+    _, documents = generate(root, workspace, options[2:], ["true"], env=env)
+    assert documents[0]["spec"]["runtimeClassName"] == "gvisor-prod"
+
+
+def test_env_named_without_a_value_comes_from_the_secret(root: Caller, workspace: Path) -> None:
+    text, documents = generate(root, workspace, ["-p", "untrusted", "--workspace", "none", "--env", "MYTOKEN"],
+                               ["true"], env={"MYTOKEN": "s3cr3t-host-value"})
+    assert "s3cr3t-host-value" not in text
+    env = {e["name"]: e for e in documents[0]["spec"]["containers"][0]["env"]}
+    assert env["MYTOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "MYTOKEN"
+
+
+def test_the_gateway_has_memory_for_its_connections_and_no_probe_in_its_log(root: Caller, workspace: Path) -> None:
+    for connections, memory in ((256, 64 + 2 * 256), (16, 64 + 2 * 16)):
+        _, documents = generate(root, workspace, ["-p", "dev", "--network", "allowlist", "--workspace", "none",
+                                                  "--set", f"network.max_connections={connections}", *GATEWAY],
+                                ["pip", "download", "x"])
+        [deployment] = by_kind(documents, "Deployment")
+        [container] = pod_template(deployment)["spec"]["containers"]
+        assert quantities.parse(container["resources"]["limits"]["memory"]) == memory << 20
+        assert "livenessProbe" not in container and "readinessProbe" not in container
+        args = container["args"]
+        assert args[args.index("--max-connections") + 1] == str(connections)
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    (["--set", "security.user=70000:1000"], "0-65535"),
+    (["--network", "allowlist", "--set", "network.allow=[]", *GATEWAY], "no entries"),
+    (["--agent", "evil\x1b[31m"], "--agent"),
+    (["--image", "a:b:c:d@@"], "not an image reference"),
+])
+def test_what_a_cluster_could_not_run_is_refused(root: Caller, workspace: Path, options: list[str],
+                                                 expected: str) -> None:
+    message = refused(root, ["kube", "generate", "-p", "default", "--workspace", "none", *options, "--", "true"],
+                      workspace)
+    assert expected in message, message
+
+
+def test_a_refusal_after_the_decision_is_recorded(root: Caller, workspace: Path) -> None:
+    before = root.run(["logs", "list", "--json", "--limit", "1000"], cwd=workspace)
+    message = refused(root, ["kube", "generate", "-p", "default", "--workspace", "none", "--isolation", "lite",
+                             "--", "echo", "recorded-refusal-4711"], workspace)
+    after = root.run(["logs", "list", "--json", "--limit", "1000"], cwd=workspace)
+    new = [row for row in json.loads(after.stdout) if row not in json.loads(before.stdout)]
+    assert any("recorded-refusal-4711" in json.dumps(row) for row in new), (message, new)
 

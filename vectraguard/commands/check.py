@@ -36,10 +36,10 @@ MAX_HOOK_SESSION = 200  # characters of a hook's session id
 
 def main(args: argparse.Namespace) -> int:
     if args.agent is not None:
-        agent = _label(args.agent, "--agent", MAX_AGENT)
+        agent = label(args.agent, "--agent", MAX_AGENT)
     else:  # as `run` reads it: unset or empty is no agent
-        agent = _label(os.environ.get("VECTRAGUARD_AGENT") or None, "$VECTRAGUARD_AGENT", MAX_AGENT)
-    hook_session = _label(args.hook_session, "--hook-session", MAX_HOOK_SESSION)
+        agent = label(os.environ.get("VECTRAGUARD_AGENT") or None, "$VECTRAGUARD_AGENT", MAX_AGENT)
+    hook_session = label(args.hook_session, "--hook-session", MAX_HOOK_SESSION)
     judged = judge(args, "check")
     decision = judged.decision
     remembered = judged.remembered() if decision.verdict == "ask" else None
@@ -62,13 +62,13 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_FOR[verdict]
 
 
-def _label(value: str | None, option: str, limit: int) -> str | None:
+def label(value: str | None, option: str, limit: int, verb: str = "check") -> str | None:
     """An agent name or hook session id as recorded: 1 to `limit` printable characters."""
     if value is None:
         return None
     if not 0 < len(value) <= limit or not value.isprintable() or value.strip() != value:
         raise errors.UsageError(
-            f"vectraguard check: {option} '{printable(value[:limit])}' is not 1 to {limit} printable characters "
+            f"vectraguard {verb}: {option} '{printable(value[:limit])}' is not 1 to {limit} printable characters "
             "without leading or trailing spaces", hint="it is recorded in the audit trail as given")
     return value
 

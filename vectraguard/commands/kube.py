@@ -29,12 +29,17 @@ from typing import Any
 from vectraguard import errors
 from vectraguard.audit import record
 from vectraguard.audit.checked import Checked, record_checked
+from vectraguard.commands.check import MAX_AGENT, label
 from vectraguard.kube import differences, generate, pod, render
 from vectraguard.risk.judged import judge
 
 # A DNS-1123 subdomain: what names a PersistentVolumeClaim, ConfigMap, Secret or RuntimeClass.
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,1023}")
+# An image reference by distribution/reference's grammar (reference.go): [domain[:port]/]path[:tag][@digest].
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)"
+_IMAGE = re.compile(rf"{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+                    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -57,6 +62,9 @@ def _generate(args: argparse.Namespace) -> int:
     if args.workdir is not None and (not args.workdir.startswith("/") or "\0" in args.workdir):
         raise errors.UsageError(f"vectraguard kube generate: --workdir {args.workdir!r}: must be an absolute path")
     downgrade = differences.check_names(args.downgrade)
+    agent = label(args.agent if args.agent is not None else os.environ.get("VECTRAGUARD_AGENT") or None,
+                  "--agent" if args.agent is not None else "$VECTRAGUARD_AGENT", MAX_AGENT, "kube generate")
+    _pass_by_name(args)
     judged = judge(args, "kube generate", argv=True)
     argv = tuple(args.command)
     _refuse_unless_exact(argv)
@@ -67,19 +75,16 @@ def _generate(args: argparse.Namespace) -> int:
     reason = ("remembered approval " + remembered.id) if remembered is not None else decision.summary()
     profile = judged.profile
     generated = None
+    refusal: errors.VGError | None = None
     if verdict == "allow":
-        policy = judged.policy
-        generated = generate.generate(generate.Request(
-            profile=profile, digest=judged.digest, argv=argv, session=session, format=args.format,
-            pod=pod.PodOptions(
-                image=args.image or profile.image, session=session, seccomp=args.seccomp, runtime_class=args.runtime_class,
-                workspace=pod.WorkspaceSource(args.volume_claim, args.config_map), env_secret=args.env_secret,
-                host_path=policy is not None and policy.get("kube.host_path") is True, workdir=args.workdir),
-            downgrade=downgrade, gateway_image=args.gateway_image, gateway_ip=args.gateway_ip,
-            now=datetime.datetime.now(datetime.UTC)))
-        downgraded = f" --downgrade {','.join(generated.downgraded)}" if generated.downgraded else ""
-        reason = f"kube generate --format {args.format}{downgraded}: {reason}"
-    agent = args.agent or os.environ.get("VECTRAGUARD_AGENT") or None
+        try:
+            generated = _generated(args, judged, argv, session, downgrade)
+        except errors.VGError as exc:  # on the record too: a decision was made, and nothing was generated
+            refusal = exc
+            reason = f"kube generate refused: {' '.join(exc.lines())}"
+        else:
+            downgraded = f" --downgrade {','.join(generated.downgraded)}" if generated.downgraded else ""
+            reason = f"kube generate --format {args.format}{downgraded}: {reason}"
     findings = [j.as_dict() for j in decision.judged]
     record_checked(Checked(
         agent=agent, hook_session=None, command=argv, cwd=judged.cwd, profile=profile.name,
@@ -87,11 +92,35 @@ def _generate(args: argparse.Namespace) -> int:
         findings=findings, remembered=None if remembered is None else {"id": remembered.id,
                                                                        "expires_at": remembered.expires_at},
         reason=reason), args.env, args.set, session_id=session, verb="kube generate")
+    if refusal is not None:
+        raise refusal
     if generated is None:
         raise _refusal(verdict, argv, findings, args)
     sys.stdout.write(render.dump(generated.documents, generated.header))
     sys.stdout.flush()
     return 0
+
+
+def _generated(args: argparse.Namespace, judged: Any, argv: tuple[str, ...], session: str,
+               downgrade: frozenset[str]) -> generate.Generated:
+    profile, policy = judged.profile, judged.policy
+    host_path = policy is not None and policy.get("kube.host_path") is True
+    return generate.generate(generate.Request(
+        profile=profile, digest=judged.digest, argv=argv, session=session, format=args.format,
+        pod=pod.PodOptions(image=args.image or profile.image, session=session, seccomp=args.seccomp,
+                           runtime_class=args.runtime_class,
+                           workspace=pod.WorkspaceSource(args.volume_claim, args.config_map),
+                           env_secret=args.env_secret, host_path=host_path, workdir=args.workdir),
+        downgrade=downgrade, gateway_image=args.gateway_image, gateway_ip=args.gateway_ip,
+        now=datetime.datetime.now(datetime.UTC), policy=policy))
+
+
+def _pass_by_name(args: argparse.Namespace) -> None:
+    """`--env NAME` (no value) passes NAME from the caller's environment: on a cluster that is a name
+    the Secret provides (env.allow), never this host's value written into the YAML."""
+    names = [word for word in args.env if "=" not in word]
+    args.env = [word for word in args.env if "=" in word]
+    args.set = [*args.set, *(f"env.allow+={name}" for name in names)]
 
 
 def _refusal(verdict: str, argv: tuple[str, ...], findings: list[dict[str, Any]],

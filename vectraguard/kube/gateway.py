@@ -79,7 +79,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     address = address[1:-1] if address.startswith("[") and address.endswith("]") else address
     try:
         parsed = ipaddress.ip_address(address)
-        number = int(port) if port.isdigit() else -1
+        number = int(port) if port.isascii() and port.isdigit() else -1
     except ValueError:
         number = -1
     if number < 0 or number > 65535:

@@ -47,6 +47,7 @@ class Request:
     gateway_image: str | None
     gateway_ip: str | None
     now: datetime.datetime  # UTC; only the agent-sandbox format's shutdownTime uses it
+    policy: Any = None  # config.policy.Policy | None: the system policy (kube.*, filesystem.*, security.*)
 
 
 @records.record
@@ -63,6 +64,12 @@ def generate(request: Request) -> Generated:
     found = differences.find(profile, host_path=request.pod.host_path)
     differences.refuse_unaccepted(found, request.downgrade, profile)
     _check_workspace(profile, request.pod.workspace)
+    _check_ids(profile)
+    if request.pod.host_path:
+        from vectraguard.kube import host_paths
+
+        host_paths.check([m for m in profile.mounts if m.mode == "ro"], request.policy,
+                         profile.workspace_target if profile.workspace_mode != "none" else None)
     proxy_url = None
     if profile.network_mode == "allowlist":
         _check_gateway(request)
@@ -73,8 +80,7 @@ def generate(request: Request) -> Generated:
         assert request.gateway_ip is not None
         host = f"[{request.gateway_ip}]" if ":" in request.gateway_ip else request.gateway_ip
         proxy_url = f"http://{host}:{names.GATEWAY_PORT}"
-    options = records.replace(request.pod, proxy_url=proxy_url,
-                              runtime_class=request.pod.runtime_class or _runtime_class(profile))
+    options = records.replace(request.pod, proxy_url=proxy_url, runtime_class=_runtime_class(request))
     spec = pod.pod_spec(profile, request.argv, options)
     session, digest = request.session, request.digest
     metadata = {"labels": names.labels(session, profile.name, digest),
@@ -99,9 +105,40 @@ def generate(request: Request) -> Generated:
     return Generated(tuple(documents), _header(request, options, accepted), tuple(d.name for d in accepted))
 
 
-def _runtime_class(profile: ResolvedProfile) -> str | None:
-    """isolation gvisor -> the RuntimeClass gVisor's own documentation installs (`gvisor`, handler runsc)."""
-    return "gvisor" if profile.isolation == "gvisor" else None
+def _runtime_class(request: Request) -> str | None:
+    """runtimeClassName: for isolation gvisor the cluster's gVisor RuntimeClass (the policy's
+    kube.gvisor_runtime_class, else `gvisor`, the name gVisor's own documentation installs, handler
+    runsc); `--runtime-class` names another, unless the policy sets a minimum isolation level: then
+    the class that gives it is the administrator's to name, not the caller's (a name is all a
+    manifest has, and `runc` would pass for gVisor)."""
+    profile, named = request.profile, request.pod.runtime_class
+    policy = request.policy
+    if named is not None and policy is not None and (policy.get("security.isolation_minimum") is not None
+                                                     or policy.get("security.isolation_minimum_for")):
+        raise errors.PolicyError(
+            f"vectraguard kube generate: --runtime-class {named}: the system policy sets a minimum isolation "
+            f"level, so the RuntimeClass is not the caller's to choose; nothing was generated; refused by "
+            f"{policy.rule('security.isolation_minimum')}",
+            hint="leave --runtime-class out; the administrator names the cluster's gVisor RuntimeClass with "
+                 "kube.gvisor_runtime_class")
+    if named is not None:
+        return named
+    if profile.isolation == "gvisor":
+        configured = policy.get("kube.gvisor_runtime_class") if policy is not None else None
+        return str(configured) if configured else "gvisor"
+    return None
+
+
+def _check_ids(profile: ResolvedProfile) -> None:
+    """With hostUsers: false a pod's user namespace maps ids 0-65535 (KEP-127): runAsUser/runAsGroup above
+    that cannot run (and the API server refuses ids above 2147483647 in any pod)."""
+    uid, gid = (int(part) for part in profile.user.split(":"))
+    if uid > 65535 or gid > 65535:
+        origin = profile.provenance.get("security.user")
+        raise errors.PolicyError(
+            f"vectraguard kube generate: {origin or '<profile>'}: security.user: {profile.user}: a pod in a user "
+            "namespace of its own (hostUsers: false) has the ids 0-65535 only; nothing was generated",
+            hint="a uid and gid of 1 to 65535")
 
 
 def _workload(request: Request, metadata: dict[str, Any], pod_metadata: dict[str, Any],
@@ -139,6 +176,11 @@ def _check_workspace(profile: ResolvedProfile, source: pod.WorkspaceSource) -> N
 
 
 def _check_gateway(request: Request) -> None:
+    if not request.profile.network_allow:
+        raise errors.UsageError(
+            f"vectraguard kube generate: profile {request.profile.name!r} has network allowlist with no entries: "
+            "its gateway would allow nothing; nothing was generated",
+            hint="give network.allow entries (or --allow HOST), or use --network none")
     if request.gateway_ip is None:
         raise errors.UsageError(
             "vectraguard kube generate: network allowlist goes through an egress gateway at a fixed cluster IP, "
@@ -198,14 +240,20 @@ def _notes(request: Request, options: pod.PodOptions) -> list[str]:
         notes.append(f"network allowlist: only through the gateway at {options.proxy_url} (HTTP(S)_PROXY); "
                      "no per-host forwarders, so tools that ignore proxy variables reach nothing; no DNS for "
                      "the sandbox. NetworkPolicy must be enforced by the network plugin.")
+        private = _private_entries(profile.network_allow)
+        if private:
+            notes.append(f"network.allow {', '.join(private)}: private addresses; on a cluster they may also be "
+                         "its pod and Service ranges and its API server, which the gateway then reaches.")
     else:
         notes.append("network full: egress anywhere the cluster routes, the cluster's own Services included.")
     if options.seccomp == "runtime-default":
         notes.append("seccomp: the container runtime's default profile (--seccomp runtime-default), weaker than "
                      f"Vectra Guard's {profile.seccomp} profile.")
     if options.runtime_class:
-        notes.append(f"isolation {profile.isolation}: runtimeClassName {options.runtime_class} (a RuntimeClass "
-                     "of that name must exist).")
+        named = (" named with --runtime-class: it must be a RuntimeClass that gives this isolation (for gvisor, "
+                 "handler runsc); nothing here can check that" if request.pod.runtime_class else
+                 ": a RuntimeClass of that name must exist")
+        notes.append(f"isolation {profile.isolation}: runtimeClassName {options.runtime_class}{named}.")
     if profile.isolation == "gvisor" and options.seccomp == "localhost":
         notes.append("gVisor applies the pod's seccomp profile only with oci-seccomp set in the nodes' runsc "
                      "configuration; without it, gVisor's own system call surface stands in for it.")
@@ -246,3 +294,12 @@ def _steps(request: Request, options: pod.PodOptions) -> list[str]:
         steps.append(f"the gateway image {request.gateway_image} (`vectraguard image build --gateway`) must be "
                      f"pullable too; its log lines carry the session id {request.session}.")
     return steps
+
+
+def _private_entries(entries: tuple[str, ...]) -> list[str]:
+    """The allowlist entries (network/allowlist.py) that name private or shared address ranges."""
+    from vectraguard.network.allowlist import Allowlist
+
+    shared = ipaddress.ip_network("100.64.0.0/10")
+    return [entry.text for entry in Allowlist.parse(entries).entries
+            if entry.network is not None and (entry.network.is_private or entry.network.overlaps(shared))]

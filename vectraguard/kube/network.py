@@ -28,7 +28,12 @@ from typing import Any
 from vectraguard.kube import names
 
 CLOUD_METADATA = "169.254.0.0/16"  # link-local: instance metadata services; never through the gateway
-GATEWAY_CPU, GATEWAY_MEMORY = "500m", "256Mi"
+GATEWAY_CPU = "500m"
+# Memory: the interpreter, then each open connection's buffers (a tunnel whose sandbox never reads holds
+# its stream limit each way, and the kernel's socket buffers count against the cgroup): measured ~1.2 MiB
+# per idle-reading tunnel, so 2 MiB each leaves room. The sandbox cannot push its gateway past the limit
+# (an OOM kill would lose the log lines it still owes) within network.max_connections.
+GATEWAY_BASE_MIB, GATEWAY_MIB_PER_CONNECTION = 64, 2
 
 
 def sandbox_policy(session: str, mode: str, metadata: Mapping[str, Any], gateway_ip: str | None) -> dict[str, Any]:
@@ -79,14 +84,15 @@ def gateway_deployment(session: str, metadata: Mapping[str, Any], pod_metadata: 
     arguments = ["--listen", f"0.0.0.0:{names.GATEWAY_PORT}", "--session", session, "--profile-digest", digest,
                  "--max-connections", str(max_connections), *(word for entry in allow for word in ("--allow", entry))]
     sandbox = pod_spec["containers"][0]
+    memory = f"{GATEWAY_BASE_MIB + GATEWAY_MIB_PER_CONNECTION * max_connections}Mi"
     container = {
         "name": names.GATEWAY_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent", "args": arguments,
         "ports": [{"name": "proxy", "containerPort": names.GATEWAY_PORT, "protocol": "TCP"}],
         "env": [{"name": "HOME", "value": "/tmp"}],
-        "resources": {"requests": {"cpu": GATEWAY_CPU, "memory": GATEWAY_MEMORY},
-                      "limits": {"cpu": GATEWAY_CPU, "memory": GATEWAY_MEMORY}},
-        "readinessProbe": {"tcpSocket": {"port": names.GATEWAY_PORT}, "periodSeconds": 5},
-        "livenessProbe": {"tcpSocket": {"port": names.GATEWAY_PORT}, "periodSeconds": 20},
+        "resources": {"requests": {"cpu": GATEWAY_CPU, "memory": memory},
+                      "limits": {"cpu": GATEWAY_CPU, "memory": memory}},
+        # No probes: a TCP probe's connection would be logged as the sandbox's (a malformed request), and
+        # an exec probe needs a program in the image; the Service's first connections wait for the listener.
         "securityContext": dict(sandbox["securityContext"]),
         "volumeMounts": [{"name": f"tmp-{session}", "mountPath": "/tmp"}],
     }
