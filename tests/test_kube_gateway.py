@@ -19,13 +19,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import polling
 from tests.support.netns import TRAP_ADDRESSES, Netns, private_netns
 from tests.support.web import serve
 from vectraguard.kube.gateway_log import LINES_PER_WINDOW, WINDOW_S, GatewayLog
@@ -45,14 +45,7 @@ def environment() -> dict[str, str]:
 
 
 def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    """condition()'s first true value, polled until DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return polling.wait_for(condition, what, DEADLINE_S)
 
 
 class Gateway:

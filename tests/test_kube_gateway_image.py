@@ -15,13 +15,13 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import polling
 from tests.support.vg import DEFAULT_IMAGE_REF, TEST_IMAGE, Caller
 from vectraguard.images.gateway_image import gateway_ref
 
@@ -42,13 +42,7 @@ def podman(*args: str, check: bool = True) -> str:
 
 
 def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return polling.wait_for(condition, what, DEADLINE_S)
 
 
 @pytest.fixture(scope="module")
