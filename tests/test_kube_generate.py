@@ -473,10 +473,13 @@ def test_host_path_only_where_the_policy_allows_it_and_only_read_only(root: Call
     env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
     source = "/srv/inputs"  # a path on the nodes: nothing here resolves it
     options = ["kube", "generate", "-p", "default", "--workspace", "none", "--mount", f"{source}:/inputs"]
-    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: false\n")
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path_roots: []\n")
     result = root.run([*options, "--", "true"], cwd=workspace, extra_env=env)
     assert result.returncode == 125 and b"--downgrade mounts" in result.stderr, result.stderr
-    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: true\n")
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path_roots: [/opt/data]\n")
+    outside = root.run([*options, "--", "true"], cwd=workspace, extra_env=env)
+    assert outside.returncode == 125 and b"kube.host_path_roots" in outside.stderr, outside.stderr
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path_roots: [/opt/data, /srv]\n")
     _, documents = generate(root, workspace, options[2:], ["true"], env=env)
     spec = documents[0]["spec"]
     [volume] = [v for v in spec["volumes"] if "hostPath" in v]
@@ -491,16 +494,18 @@ def test_host_path_only_where_the_policy_allows_it_and_only_read_only(root: Call
 @pytest.mark.parametrize("mount", [
     "/:/host", "/run/containerd/containerd.sock:/s", "/var/run:/r", "/var/lib/kubelet:/k", "/etc/kubernetes:/e",
     "/var:/v", "/root/.ssh:/ssh", "/home:/h", "/proc:/p", "/srv/../etc:/x", "/srv/./data:/x", "/srv/data:/tmp",
-    "/srv/data:/home", "/srv/data:/proc/x", "/srv/data:/",
+    "/srv/data:/home", "/srv/data:/proc/x", "/srv/data:/", "/var/lib/rancher/k3s:/k", "/var/snap/microk8s:/m",
+    "/var/lock:/l", "/var/lib/kubernetes:/k", "/srv/data:/workspace",
 ])
 def test_a_host_path_never_names_the_nodes_own_places(root: Caller, workspace: Path, tmp_path: Path,
                                                         mount: str) -> None:
     system = tmp_path / "etc"
     system.mkdir()
-    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path: true\n")
+    # The widest roots an administrator could name: the fence of the node's own places still holds.
+    (system / "policy.yaml").write_text("version: 1\nkube:\n  host_path_roots: [/]\n")
     env = {"VECTRAGUARD_SYSTEM_DIR": str(system)}
-    result = root.run(["kube", "generate", "-p", "default", "--workspace", "none", "--mount", mount, "--", "true"],
-                      cwd=workspace, extra_env=env)
+    result = root.run(["kube", "generate", "-p", "default", "--workspace", "ro", "--volume-claim", "src",
+                       "--mount", mount, "--", "true"], cwd=workspace, extra_env=env)
     assert result.returncode == 125, (mount, result.stdout[-300:], result.stderr)
     assert result.stdout == b"" and len(result.stderr.splitlines()) == 1, result.stderr
 
@@ -560,4 +565,90 @@ def test_a_refusal_after_the_decision_is_recorded(root: Caller, workspace: Path)
     after = root.run(["logs", "list", "--json", "--limit", "1000"], cwd=workspace)
     new = [row for row in json.loads(after.stdout) if row not in json.loads(before.stdout)]
     assert any("recorded-refusal-4711" in json.dumps(row) for row in new), (message, new)
+
+
+def kubelet_expansion(text: str, env: dict[str, str]) -> str:
+    """What the kubelet runs for a command word or env value (k8s.io/kubernetes third_party/forked/golang/
+    expansion: `$$` is `$`, `$(NAME)` a defined variable's value, anything else as written)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and ")" in text[i:]:
+            end = text.index(")", i)
+            name = text[i + 2:end]
+            out.append(env.get(name, text[i:end + 1]))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def test_the_cluster_runs_the_command_that_was_judged_not_an_expansion(root: Caller, workspace: Path) -> None:
+    argv = ["rm", "$(F)", "/tmp/x", "$$(F)", "$(HOME)", "cost: $5", "$"]
+    text, documents = generate(root, workspace, ["-p", "untrusted", "--workspace", "none", "--env", "F=-rf",
+                                                 "--env", "A=$(HOME)"], argv)
+    [container] = documents[0]["spec"]["containers"]
+    env = {e["name"]: kubelet_expansion(e["value"], {}) for e in container["env"] if "value" in e}
+    assert env["F"] == "-rf" and env["A"] == "$(HOME)"
+    assert [kubelet_expansion(word, env) for word in container["command"][4:]] == argv
+    assert "# command: rm '$(F)' /tmp/x" in text
+
+
+@pytest.mark.parametrize("target", ["/", "/etc", "/proc/x", "/tmp", "/home/sandbox", "/home", "/w/../..", "/w:x"])
+def test_the_workspace_target_follows_the_local_rules(root: Caller, workspace: Path, target: str) -> None:
+    refused(root, ["kube", "generate", "-p", "default", "--volume-claim", "src", "--set",
+                   f"filesystem.workspace.target={target}", "--", "true"], workspace)
+
+
+def test_the_runtime_default_seccomp_profile_is_held_to_the_policy(root: Caller, workspace: Path,
+                                                                   tmp_path: Path) -> None:
+    system = tmp_path / "etc"
+    system.mkdir()
+    (system / "policy.yaml").write_text("version: 1\nsecurity:\n  seccomp: [strict]\n")
+    result = root.run(["kube", "generate", "-p", "default", "--workspace", "none", "--seccomp", "runtime-default",
+                       "--", "true"], cwd=workspace, extra_env={"VECTRAGUARD_SYSTEM_DIR": str(system)})
+    assert result.returncode == 125 and b"security.seccomp" in result.stderr, result.stderr
+
+
+def test_the_record_keeps_the_choices_that_weaken(root: Caller, workspace: Path) -> None:
+    _, documents = generate(root, workspace, ["-p", "untrusted", "--workspace", "none", "--seccomp",
+                                              "runtime-default", "--isolation", "gvisor", "--runtime-class", "kata"],
+                            ["true"])
+    session = documents[0]["metadata"]["labels"]["vectraguard.io/session"]
+    shown = root.run(["logs", "show", session, "--json"], cwd=workspace)
+    text = json.dumps(json.loads(shown.stdout))
+    assert "--seccomp runtime-default" in text and "--runtime-class kata" in text, text
+
+
+def test_a_full_stdout_is_a_plain_error(root: Caller, workspace: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        argv, env = root.argv(root.vg(["kube", "generate", "-p", "untrusted", "--workspace", "none", "--", "true"]))
+        result = subprocess.run(argv, cwd=workspace, env=env, stdout=full, stderr=subprocess.PIPE, timeout=120,
+                                check=False)
+    assert result.returncode == 125
+    assert b"could not be written" in result.stderr and b"internal error" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("options", [
+    ["--workdir", os.fsdecode(b"/a\xff")],
+    ["--gateway-ip", "::ffff:127.0.0.1", "--network", "allowlist", "-p", "dev"],
+    ["--set", "image=UPPER/x"],
+    ["--set", "image=a@sha256:zz"],
+])
+def test_what_would_reach_the_cluster_as_other_text_is_refused(root: Caller, workspace: Path,
+                                                               options: list[str]) -> None:
+    refused(root, ["kube", "generate", "-p", "untrusted", "--workspace", "none", *options, "--", "true"], workspace)
+
+
+def test_an_ipv6_gateway_listens_on_ipv6(root: Caller, workspace: Path) -> None:
+    _, documents = generate(root, workspace, ["-p", "dev", "--network", "allowlist", "--workspace", "none",
+                                              "--gateway-ip", "fd00::10"], ["pip", "download", "x"])
+    [deployment] = by_kind(documents, "Deployment")
+    args = pod_template(deployment)["spec"]["containers"][0]["args"]
+    assert args[args.index("--listen") + 1] == "[::]:3128"
+    env = {e["name"]: e.get("value") for e in documents[0]["spec"]["containers"][0]["env"]}
+    assert env["HTTPS_PROXY"] == "http://[fd00::10]:3128"
 

@@ -30,18 +30,11 @@ from vectraguard import errors
 from vectraguard.audit import record
 from vectraguard.audit.checked import Checked, record_checked
 from vectraguard.commands.check import MAX_AGENT, label
-from vectraguard.kube import differences, generate, pod, render
+from vectraguard.kube import differences, generate, pod, references, render
 from vectraguard.risk.judged import judge
 
 # A DNS-1123 subdomain: what names a PersistentVolumeClaim, ConfigMap, Secret or RuntimeClass.
 _OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-# An image reference by distribution/reference's grammar (reference.go): [domain[:port]/]path[:tag][@digest].
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)"
-_IMAGE = re.compile(rf"{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
-                    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
-
-
 def main(args: argparse.Namespace) -> int:
     if args.kube_command == "seccomp":
         return _seccomp(args)
@@ -53,9 +46,8 @@ def _generate(args: argparse.Namespace) -> int:
                           ("--env-secret", args.env_secret), ("--runtime-class", args.runtime_class)):
         _check_object_name(option, value)
     for option, value in (("--image", args.image), ("--gateway-image", args.gateway_image)):
-        if value is not None and not _IMAGE.fullmatch(value):
-            raise errors.UsageError(f"vectraguard kube generate: {option} {value!r} is not an image reference",
-                                    hint="e.g. registry.example.com/vectraguard/default@sha256:...")
+        if value is not None:
+            references.check(value, option)
     if args.volume_claim and args.config_map:
         raise errors.UsageError("vectraguard kube generate: --volume-claim and --config-map both name the workspace",
                                 hint="give one of them")
@@ -71,8 +63,14 @@ def _generate(args: argparse.Namespace) -> int:
     session = record.new_session_id()
     decision = judged.decision
     remembered = judged.remembered() if decision.verdict == "ask" else None
+    summary = decision.summary()
+    if remembered is not None and remembered.files:
+        # Bound to files as they are here; the cluster runs the volume's.
+        summary += (f"; remembered approval {remembered.id} not used: it is bound to this host's "
+                    f"{', '.join(f.path for f in remembered.files)}, and the cluster runs the volume's")
+        remembered = None
     verdict = "allow" if remembered is not None else decision.verdict
-    reason = ("remembered approval " + remembered.id) if remembered is not None else decision.summary()
+    reason = ("remembered approval " + remembered.id) if remembered is not None else summary
     profile = judged.profile
     generated = None
     refusal: errors.VGError | None = None
@@ -83,8 +81,7 @@ def _generate(args: argparse.Namespace) -> int:
             refusal = exc
             reason = f"kube generate refused: {' '.join(exc.lines())}"
         else:
-            downgraded = f" --downgrade {','.join(generated.downgraded)}" if generated.downgraded else ""
-            reason = f"kube generate --format {args.format}{downgraded}: {reason}"
+            reason = f"kube generate {' '.join(_chosen(args, generated))}: {reason}"
     findings = [j.as_dict() for j in decision.judged]
     record_checked(Checked(
         agent=agent, hook_session=None, command=argv, cwd=judged.cwd, profile=profile.name,
@@ -96,15 +93,36 @@ def _generate(args: argparse.Namespace) -> int:
         raise refusal
     if generated is None:
         raise _refusal(verdict, argv, findings, args)
-    sys.stdout.write(render.dump(generated.documents, generated.header))
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(render.dump(generated.documents, generated.header))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise errors.VGError(f"vectraguard kube generate: the manifests could not be written to stdout "
+                             f"({exc.strerror}); the audit record {session} says they were generated") from None
     return 0
+
+
+def _chosen(args: argparse.Namespace, generated: generate.Generated) -> list[str]:
+    """What the record keeps of the choices that shape the manifests beyond the profile."""
+    words = ["--format", args.format]
+    if generated.downgraded:
+        words += ["--downgrade", ",".join(generated.downgraded)]
+    if args.seccomp != "localhost":
+        words += ["--seccomp", args.seccomp]
+    for option, value in (("--runtime-class", args.runtime_class), ("--image", args.image),
+                          ("--volume-claim", args.volume_claim), ("--config-map", args.config_map),
+                          ("--gateway-image", args.gateway_image), ("--gateway-ip", args.gateway_ip)):
+        if value is not None:
+            words += [option, value]
+    return words
 
 
 def _generated(args: argparse.Namespace, judged: Any, argv: tuple[str, ...], session: str,
                downgrade: frozenset[str]) -> generate.Generated:
     profile, policy = judged.profile, judged.policy
-    host_path = policy is not None and policy.get("kube.host_path") is True
+    host_path = policy is not None and bool(policy.get("kube.host_path_roots"))
     return generate.generate(generate.Request(
         profile=profile, digest=judged.digest, argv=argv, session=session, format=args.format,
         pod=pod.PodOptions(image=args.image or profile.image, session=session, seccomp=args.seccomp,
@@ -112,7 +130,13 @@ def _generated(args: argparse.Namespace, judged: Any, argv: tuple[str, ...], ses
                            workspace=pod.WorkspaceSource(args.volume_claim, args.config_map),
                            env_secret=args.env_secret, host_path=host_path, workdir=args.workdir),
         downgrade=downgrade, gateway_image=args.gateway_image, gateway_ip=args.gateway_ip,
-        now=datetime.datetime.now(datetime.UTC), policy=policy))
+        now=datetime.datetime.now(datetime.UTC), policy=policy, files_run=_files_run(argv, judged.cwd)))
+
+
+def _files_run(argv: tuple[str, ...], cwd: str) -> tuple[str, ...]:
+    from vectraguard.approvals.script_files import named
+
+    return tuple(dict.fromkeys(found.text for found in named(argv, cwd)))
 
 
 def _pass_by_name(args: argparse.Namespace) -> None:

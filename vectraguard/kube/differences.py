@@ -31,7 +31,7 @@ DOWNGRADES = {
     "isolation-lite": "isolation lite runs as an ordinary container (runc or the RuntimeClass given)",
     "workspace-overlay": "an overlay workspace is mounted read-only (writes fail; nothing to review)",
     "noexec-tmpfs": "/tmp and $HOME allow execution (emptyDir has no noexec; seccomp still refuses memfd_create)",
-    "mounts": "the profile's host mounts are left out (no hostPath unless the policy's kube.host_path allows it)",
+    "mounts": "the profile's host mounts are left out (no hostPath outside the policy's kube.host_path_roots)",
     "hosts-file": "network.hosts_file is left out: the gateway resolves names through the cluster's DNS",
     "upstream-proxy": "network.upstream_proxy is left out: the gateway connects directly",
     "host-ca": "network.trust_host_ca is left out: the sandbox gets no host CA bundle",
@@ -40,7 +40,8 @@ DOWNGRADES = {
 
 def find(profile: ResolvedProfile, *, host_path: bool) -> list[Difference]:
     """The settings of `profile` that need a --downgrade; `host_path`: the
-    system policy allows hostPath volumes (then read-only mounts need none)."""
+    system policy names node directories for hostPath volumes (kube.host_path_roots;
+    then read-only mounts need none, and kube/paths.py checks each)."""
     found: list[Difference] = []
     if profile.isolation == "lite":
         found.append(Difference("isolation-lite", "isolation", "lite", DOWNGRADES["isolation-lite"]))

@@ -25,8 +25,9 @@ import shlex
 from typing import Any
 
 from vectraguard import __version__, errors, records, units
+from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
-from vectraguard.kube import differences, names, network, pod
+from vectraguard.kube import differences, names, network, paths, pod, references
 
 FORMATS = ("pod", "job", "agent-sandbox")
 JOB_TTL_SECONDS = 3600  # a finished Job and its pod are removed after this (its logs with them)
@@ -48,6 +49,7 @@ class Request:
     gateway_ip: str | None
     now: datetime.datetime  # UTC; only the agent-sandbox format's shutdownTime uses it
     policy: Any = None  # config.policy.Policy | None: the system policy (kube.*, filesystem.*, security.*)
+    files_run: tuple[str, ...] = ()  # the files the command runs (approvals/script_files.py), as named
 
 
 @records.record
@@ -65,11 +67,13 @@ def generate(request: Request) -> Generated:
     differences.refuse_unaccepted(found, request.downgrade, profile)
     _check_workspace(profile, request.pod.workspace)
     _check_ids(profile)
+    taken: set[str] = set()
+    if profile.workspace_mode != "none":
+        paths.check_target(profile.workspace_target,
+                           profile.provenance.get("filesystem.workspace.target", Origin("<profile>")),
+                           "filesystem.workspace.target", taken)
     if request.pod.host_path:
-        from vectraguard.kube import host_paths
-
-        host_paths.check([m for m in profile.mounts if m.mode == "ro"], request.policy,
-                         profile.workspace_target if profile.workspace_mode != "none" else None)
+        paths.check_host_paths([m for m in profile.mounts if m.mode == "ro"], request.policy, taken)
     proxy_url = None
     if profile.network_mode == "allowlist":
         _check_gateway(request)
@@ -81,6 +85,7 @@ def generate(request: Request) -> Generated:
         host = f"[{request.gateway_ip}]" if ":" in request.gateway_ip else request.gateway_ip
         proxy_url = f"http://{host}:{names.GATEWAY_PORT}"
     options = records.replace(request.pod, proxy_url=proxy_url, runtime_class=_runtime_class(request))
+    _check_seccomp(request)
     spec = pod.pod_spec(profile, request.argv, options)
     session, digest = request.session, request.digest
     metadata = {"labels": names.labels(session, profile.name, digest),
@@ -98,9 +103,14 @@ def generate(request: Request) -> Generated:
             network.gateway_service(session, metadata, request.gateway_ip),
             network.gateway_deployment(session, metadata, gateway_metadata, spec, image=request.gateway_image,
                                        digest=digest, allow=profile.network_allow,
-                                       max_connections=profile.network_max_connections),
+                                       max_connections=profile.network_max_connections,
+                                       ipv6=":" in request.gateway_ip),
             network.gateway_policy(session, metadata),
         ]
+    for option, image in (("the image", options.image), ("--gateway-image", request.gateway_image)):
+        if image is not None:
+            references.check(image, option)
+    _check_text(documents)
     accepted = [d for d in found if d.name in request.downgrade]
     return Generated(tuple(documents), _header(request, options, accepted), tuple(d.name for d in accepted))
 
@@ -127,6 +137,18 @@ def _runtime_class(request: Request) -> str | None:
         configured = policy.get("kube.gvisor_runtime_class") if policy is not None else None
         return str(configured) if configured else "gvisor"
     return None
+
+
+def _check_seccomp(request: Request) -> None:
+    """--seccomp runtime-default is weaker than every shipped profile: where the system policy names the
+    profiles it allows (security.seccomp), it is not one of them."""
+    policy = request.policy
+    if request.pod.seccomp == "runtime-default" and policy is not None and policy.get("security.seccomp"):
+        raise errors.PolicyError(
+            "vectraguard kube generate: --seccomp runtime-default: the container runtime's default profile is "
+            f"not one the system policy allows ({', '.join(policy.get('security.seccomp'))}); nothing was "
+            f"generated; refused by {policy.rule('security.seccomp')}",
+            hint="leave --seccomp out: the profile's own filter is installed on the nodes (kube seccomp)")
 
 
 def _check_ids(profile: ResolvedProfile) -> None:
@@ -192,7 +214,9 @@ def _check_gateway(request: Request) -> None:
 def check_gateway_ip(text: str) -> str:
     """An IPv4 or IPv6 address (argparse type); ValueError otherwise."""
     address = ipaddress.ip_address(text)
-    if address.is_loopback or address.is_unspecified or address.is_multicast or address.is_link_local:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None or address.is_loopback or address.is_unspecified or address.is_multicast \
+            or address.is_link_local or address.is_reserved:
         raise ValueError(f"{text} cannot be a Service's cluster IP")
     return str(address)
 
@@ -265,7 +289,11 @@ def _notes(request: Request, options: pod.PodOptions) -> list[str]:
         notes.append(f"env.allow ({', '.join(profile.env_allow)}): read from the Secret {options.env_secret} "
                      "(optional keys), not from this host's environment.")
     if profile.env_set:
-        notes.append("env.set values (and --env flags) are written in this file as given.")
+        notes.append("env.set values (and --env NAME=VALUE) are written in this file as given ('$' doubled, "
+                     "as the kubelet reads it).")
+    if request.files_run:
+        notes.append(f"the command runs {', '.join(request.files_run)}: judged as this host's files are now; "
+                     "the cluster runs the volume's, which nothing here has read.")
     for port in profile.network_publish:
         host_port, _, inner = port.rpartition(":")
         notes.append(f"network.publish {port}: `kubectl port-forward pod/{names.sandbox_name(request.session)} "
@@ -303,3 +331,21 @@ def _private_entries(entries: tuple[str, ...]) -> list[str]:
     shared = ipaddress.ip_network("100.64.0.0/10")
     return [entry.text for entry in Allowlist.parse(entries).entries
             if entry.network is not None and (entry.network.is_private or entry.network.overlaps(shared))]
+
+
+def _check_text(value: Any, where: str = "") -> None:
+    """A manifest is UTF-8 text: a string that is not (bytes os.fsdecode kept as surrogates, from an
+    argument, a path, an option) would reach the cluster as other text, or not parse. UsageError."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}[{index}]")
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "backslashreplace").decode()
+            raise errors.UsageError(f"vectraguard kube generate: {where}: {shown!r} is not UTF-8, and a manifest "
+                                    "carries only UTF-8 text; nothing was generated") from None

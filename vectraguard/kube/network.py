@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vectraguard.kube import names
+from vectraguard.kube.pod import literal
 
 CLOUD_METADATA = "169.254.0.0/16"  # link-local: instance metadata services; never through the gateway
 GATEWAY_CPU = "500m"
@@ -76,13 +77,15 @@ def gateway_service(session: str, metadata: Mapping[str, Any], cluster_ip: str) 
 
 def gateway_deployment(session: str, metadata: Mapping[str, Any], pod_metadata: Mapping[str, Any],
                        pod_spec: Mapping[str, Any], *, image: str, digest: str, allow: Sequence[str],
-                       max_connections: int) -> dict[str, Any]:
+                       max_connections: int, ipv6: bool = False) -> dict[str, Any]:
     """One replica of the gateway. `pod_spec` is the sandbox's (its hardening is
     reused: user namespace, user, seccomp, read-only root, no capabilities);
     the container, volumes and deadlines are the gateway's own."""
     # The image's entrypoint runs `vectraguard kube gateway` (images/gateway_image.py): these are its options.
-    arguments = ["--listen", f"0.0.0.0:{names.GATEWAY_PORT}", "--session", session, "--profile-digest", digest,
-                 "--max-connections", str(max_connections), *(word for entry in allow for word in ("--allow", entry))]
+    listen = f"[::]:{names.GATEWAY_PORT}" if ipv6 else f"0.0.0.0:{names.GATEWAY_PORT}"
+    arguments = [literal(word) for word in (
+        "--listen", listen, "--session", session, "--profile-digest", digest, "--max-connections",
+        str(max_connections), *(word for entry in allow for word in ("--allow", entry)))]
     sandbox = pod_spec["containers"][0]
     memory = f"{GATEWAY_BASE_MIB + GATEWAY_MIB_PER_CONNECTION * max_connections}Mi"
     container = {

@@ -54,9 +54,16 @@ class PodOptions:
     runtime_class: str | None  # runtimeClassName, or None for the cluster's default
     workspace: WorkspaceSource
     env_secret: str  # the Secret env.allow names are read from
-    host_path: bool  # the system policy allows hostPath volumes for the profile's read-only mounts
+    host_path: bool  # the system policy names node directories for hostPath volumes (kube.host_path_roots)
     workdir: str | None = None  # --workdir
     proxy_url: str | None = None  # allowlist: the gateway, http://CLUSTER_IP:PORT
+
+
+def literal(text: str) -> str:
+    """`text` as the kubelet passes it on: it expands `$(NAME)` in a container's command, args and env
+    values to the container's variables and reads `$$` as `$` (core/v1 Container.command), so each `$`
+    is doubled; otherwise `rm '$(F)' /` with F=-rf would run `rm -rf /`, a command nobody judged."""
+    return text.replace("$", "$$")
 
 
 def seccomp_file(profile: ResolvedProfile) -> str:
@@ -81,7 +88,8 @@ def pod_spec(profile: ResolvedProfile, argv: tuple[str, ...], options: PodOption
         "name": names.CONTAINER,
         "image": options.image,
         "imagePullPolicy": "IfNotPresent",
-        "command": ["prlimit", f"--nproc={limits.pids}", f"--nofile={limits.nofile}", "--", *argv],
+        "command": ["prlimit", f"--nproc={limits.pids}", f"--nofile={limits.nofile}", "--",
+                    *(literal(word) for word in argv)],
         "workingDir": options.workdir or (profile.workspace_target if profile.workspace_mode != "none"
                                           else SANDBOX_HOME),
         "env": _env(profile, options),
@@ -123,7 +131,7 @@ def _env(profile: ResolvedProfile, options: PodOptions) -> list[dict[str, Any]]:
     env: dict[str, dict[str, Any]] = {}
 
     def put(name: str, value: str) -> None:
-        env[name] = {"name": name, "value": value}
+        env[name] = {"name": name, "value": literal(value)}
 
     for name, value in (("PATH", SANDBOX_PATH), ("HOME", SANDBOX_HOME), ("TERM", "dumb"), ("LANG", "C.UTF-8")):
         put(name, value)
