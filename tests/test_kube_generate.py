@@ -24,6 +24,7 @@ import yaml
 
 from tests.support import netpol
 from tests.support.refusal import refused
+from tests.support.terminal import Terminal
 from tests.support.vg import Caller
 from vectraguard import units
 from vectraguard.kube import quantities
@@ -651,4 +652,25 @@ def test_an_ipv6_gateway_listens_on_ipv6(root: Caller, workspace: Path) -> None:
     assert args[args.index("--listen") + 1] == "[::]:3128"
     env = {e["name"]: e.get("value") for e in documents[0]["spec"]["containers"][0]["env"]}
     assert env["HTTPS_PROXY"] == "http://[fd00::10]:3128"
+
+
+def _grant(root: Caller, workspace: Path, args: list[str]) -> None:
+    """`approvals grant ARGS`, answered yes on a terminal."""
+    term = Terminal(root, workspace, ["approvals", "grant", *args])
+    term.expect(b"? [")
+    term.send(b"y\r")
+    assert term.wait() == 0, term.seen
+
+
+def test_a_remembered_approval_counts_unless_it_is_bound_to_this_hosts_files(root: Caller, workspace: Path) -> None:
+    options = ["-p", "default", "--workspace", "none"]
+    line = ["rm", "-rf", "/home/sandbox/old-build"]
+    refused(root, ["kube", "generate", *options, "--", *line], workspace)
+    _grant(root, workspace, [*options, "--", *line])
+    generate(root, workspace, options, line)  # the same command, directory and profile: approved
+    (workspace / "clean.sh").write_text("rm -rf /home/sandbox/old-build\n")
+    refused(root, ["kube", "generate", *options, "--", "sh", "clean.sh"], workspace)
+    _grant(root, workspace, [*options, "--", "sh", "clean.sh"])
+    message = refused(root, ["kube", "generate", *options, "--", "sh", "clean.sh"], workspace)
+    assert "not used" in message and "clean.sh" in message, message
 

@@ -63,12 +63,13 @@ def _generate(args: argparse.Namespace) -> int:
     session = record.new_session_id()
     decision = judged.decision
     remembered = judged.remembered() if decision.verdict == "ask" else None
-    summary = decision.summary()
+    unused = ""
     if remembered is not None and remembered.files:
         # Bound to files as they are here; the cluster runs the volume's.
-        summary += (f"; remembered approval {remembered.id} not used: it is bound to this host's "
-                    f"{', '.join(f.path for f in remembered.files)}, and the cluster runs the volume's")
+        unused = (f"remembered approval {remembered.id} not used: it is bound to this host's "
+                  f"{', '.join(f.path for f in remembered.files)}, and the cluster runs the volume's")
         remembered = None
+    summary = decision.summary() + (f"; {unused}" if unused else "")
     verdict = "allow" if remembered is not None else decision.verdict
     reason = ("remembered approval " + remembered.id) if remembered is not None else summary
     profile = judged.profile
@@ -92,7 +93,7 @@ def _generate(args: argparse.Namespace) -> int:
     if refusal is not None:
         raise refusal
     if generated is None:
-        raise _refusal(verdict, argv, findings, args)
+        raise _refusal(verdict, argv, findings, args, unused)
     try:
         sys.stdout.write(render.dump(generated.documents, generated.header))
         sys.stdout.flush()
@@ -148,8 +149,9 @@ def _pass_by_name(args: argparse.Namespace) -> None:
 
 
 def _refusal(verdict: str, argv: tuple[str, ...], findings: list[dict[str, Any]],
-             args: argparse.Namespace) -> errors.VGError:
+             args: argparse.Namespace, unused: str = "") -> errors.VGError:
     why = "; ".join(f"{f['class']} ({f['rule']}): {f['reason']}" for f in findings) or "the profile's decision"
+    why += f"; {unused}" if unused else ""
     command = shlex.join(argv)
     if verdict == "deny":
         return errors.PolicyError(f"vectraguard kube generate: {command} is denied ({why}); nothing was generated")
