@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from tests.support.kube_play import POSTURE, play, posture, require_kube_play
-from tests.support.vg import Caller
+from tests.support.vg import DEFAULT_IMAGE_REF, Caller
 from vectraguard import resources
 
 
@@ -29,7 +29,8 @@ def test_the_generated_pod_runs_with_the_profiles_posture(root: Caller, workspac
     # Podman 4.3 passes a command as written, where the kubelet reads `$$` as `$` (the generator doubles each
     # `$`: kube/pod.literal): the posture script goes in base64, with no `$` for either to read.
     script = base64.b64encode(POSTURE.encode()).decode()
-    generated = root.run(["kube", "generate", "-p", "untrusted", "--workspace", "none", "--image", default_image,
+    assert default_image  # built (the fixture returns its ID; Podman resolves the pod's image by name)
+    generated = root.run(["kube", "generate", "-p", "untrusted", "--workspace", "none", "--image", DEFAULT_IMAGE_REF,
                           "--", "sh", "-c", f"echo {script} | base64 -d | sh"], cwd=workspace)
     assert generated.returncode == 0, generated.stderr.decode()
     [pod] = [d for d in yaml.safe_load_all(generated.stdout) if d and d["kind"] == "Pod"]
