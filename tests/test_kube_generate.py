@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.support import netpol
+from tests.support.kube_play import kubelet_expansion
 from tests.support.refusal import refused
 from tests.support.terminal import Terminal
 from tests.support.vg import Caller
@@ -566,25 +567,6 @@ def test_a_refusal_after_the_decision_is_recorded(root: Caller, workspace: Path)
     after = root.run(["logs", "list", "--json", "--limit", "1000"], cwd=workspace)
     new = [row for row in json.loads(after.stdout) if row not in json.loads(before.stdout)]
     assert any("recorded-refusal-4711" in json.dumps(row) for row in new), (message, new)
-
-
-def kubelet_expansion(text: str, env: dict[str, str]) -> str:
-    """What the kubelet runs for a command word or env value (k8s.io/kubernetes third_party/forked/golang/
-    expansion: `$$` is `$`, `$(NAME)` a defined variable's value, anything else as written)."""
-    out, i = [], 0
-    while i < len(text):
-        if text.startswith("$$", i):
-            out.append("$")
-            i += 2
-        elif text.startswith("$(", i) and ")" in text[i:]:
-            end = text.index(")", i)
-            name = text[i + 2:end]
-            out.append(env.get(name, text[i:end + 1]))
-            i = end + 1
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
 
 
 def test_the_cluster_runs_the_command_that_was_judged_not_an_expansion(root: Caller, workspace: Path) -> None:

@@ -14,30 +14,34 @@ from the command's prlimit, so they hold under kube play as on a cluster.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import yaml
 
-from tests.support.kube_play import POSTURE, play, posture, require_kube_play
+from tests.support.kube_play import (
+    POSTURE,
+    as_the_kubelet_runs,
+    play,
+    posture,
+    require_kube_play,
+)
 from tests.support.vg import DEFAULT_IMAGE_REF, Caller
 from vectraguard import resources
 
 
 def test_the_generated_pod_runs_with_the_profiles_posture(root: Caller, workspace: Path, default_image: str) -> None:
     require_kube_play()
-    # Podman 4.3 passes a command as written, where the kubelet reads `$$` as `$` (the generator doubles each
-    # `$`: kube/pod.literal): the posture script goes in base64, with no `$` for either to read.
-    script = base64.b64encode(POSTURE.encode()).decode()
     assert default_image  # built (the fixture returns its ID; Podman resolves the pod's image by name)
     generated = root.run(["kube", "generate", "-p", "untrusted", "--workspace", "none", "--image", DEFAULT_IMAGE_REF,
-                          "--", "sh", "-c", f"echo {script} | base64 -d | sh"], cwd=workspace)
+                          "--", "sh", "-c", POSTURE], cwd=workspace)
     assert generated.returncode == 0, generated.stderr.decode()
     [pod] = [d for d in yaml.safe_load_all(generated.stdout) if d and d["kind"] == "Pod"]
     seccomp = pod["spec"]["securityContext"]["seccompProfile"]
     assert seccomp == {"type": "Localhost", "localhostProfile": "vectraguard/strict.json"}
     shipped = resources.seccomp_path("strict", noexec=False)
-    played = play(generated.stdout.decode(), extra_args=[
+    # Podman 4.3 passes a command and env values as written, where the kubelet expands them (the generator
+    # doubles each `$`: kube/pod.literal): played as the kubelet would run it.
+    played = play(as_the_kubelet_runs(generated.stdout.decode()), extra_args=[
         "--seccomp-profile-root", str(shipped.parent),
         "--annotation", f"seccomp.security.alpha.kubernetes.io/pod=localhost/{shipped.name}"])
     inside = posture(played)

@@ -101,6 +101,43 @@ def posture(played: Played) -> dict[str, str]:
     return dict(line.split("=", 1) for line in played.stdout.splitlines() if "=" in line)
 
 
+def kubelet_expansion(text: str, env: dict[str, str]) -> str:
+    """What the kubelet runs for a command word or env value (k8s.io/kubernetes third_party/forked/golang/
+    expansion: `$$` is `$`, `$(NAME)` a defined variable's value, anything else as written)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and ")" in text[i:]:
+            end = text.index(")", i)
+            out.append(env.get(text[i + 2:end], text[i:end + 1]))
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def as_the_kubelet_runs(yaml_text: str) -> str:
+    """The documents with each container's env values, command and args expanded as the kubelet expands
+    them (Podman 4.3's kube play passes them as written), as JSON (which is YAML)."""
+    yaml = YAML(typ="safe", pure=True)
+    documents = [doc for doc in yaml.load_all(yaml_text) if doc is not None]
+    for document in documents:
+        if document.get("kind") != "Pod":
+            continue
+        for container in document["spec"]["containers"]:
+            env: dict[str, str] = {}
+            for variable in container.get("env") or []:
+                if "value" in variable:
+                    variable["value"] = env[variable["name"]] = kubelet_expansion(variable["value"], env)
+            for key in ("command", "args"):
+                if key in container:
+                    container[key] = [kubelet_expansion(word, env) for word in container[key]]
+    return "---\n".join(json.dumps(doc, indent=1) + "\n" for doc in documents)
+
+
 def require_kube_play() -> None:
     """Skip the calling test unless rootful `podman kube play` can run here."""
     if os.geteuid() != 0:
