@@ -162,6 +162,9 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
                    help="what stands between the sandbox and the host's kernel: container (runc, the default), "
                    "gvisor (gVisor's user-space kernel in between; slower to start) or lite (bubblewrap, Landlock and "
                    "seccomp, no container engine; fastest); `vectraguard doctor` says which this host supports")
+    p.add_argument("--engine", choices=("auto", "podman", "docker"),
+                   help="the container engine: podman, docker (Docker Engine over its API socket) or auto "
+                   "(Podman when installed, else Docker; the default); engine in a profile")
     if yes:
         p.add_argument("--yes", action="store_true",
                        help="approve a run that needs approval (risky findings, the full network) instead of "

@@ -39,6 +39,15 @@
  * shell, no kill). A sandbox process disguised with that command line gets
  * the signal too: it is the sandbox's own.
  *
+ * `vectraguard-entry --await` (Docker Engine, runtime/docker/): Docker cannot
+ * set a container up without starting its command, so the container's command
+ * is this, and nothing of the run's command runs until Vectra Guard has checked
+ * the started container (its mounts, through /proc/PID/root of this process)
+ * and planted its network listeners. It opens the FIFO RUN_DIR/start, which
+ * blocks until Vectra Guard opens it for writing, reads it to its end, and
+ * goes on only if it read exactly "start\n" (anything else, or an error, is
+ * exit 125: nothing ran); then the command file RUN_DIR/command as above.
+ *
  * Built static (no libraries needed in the image) by contrib/install.sh.
  */
 #define _GNU_SOURCE
@@ -55,9 +64,11 @@
 #define RUN_DIR "/run/vectraguard-run"
 #define ENTRY_SELF "/run/vectraguard-entry" /* where the sandbox has this program (sandbox/entry.py ENTRY_TARGET) */
 #define RUN_FILE RUN_DIR "/command"
+#define START_FIFO RUN_DIR "/start"
+#define START_WORD "start\n"
 #define MAX_NAME 64
 /* Read by sessions/enter.py in the installed program: this one takes a file name. */
-const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop";
+const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop, await";
 #define MAX_FILE (8 * 1024 * 1024) /* well above ARG_MAX (2 MiB on Linux) */
 #define EXIT_BAD_FILE 125
 
@@ -183,10 +194,41 @@ static int stop(const char *name) {
     return signalled > 100 ? 100 : signalled;
 }
 
+/* Blocks until Vectra Guard says start through the FIFO (see --await above); fails on anything else. */
+static void await_start(void) {
+    int fd;
+    while ((fd = open(START_FIFO, O_RDONLY | O_CLOEXEC)) < 0)
+        if (errno != EINTR) {
+            fprintf(stderr, "vectraguard-entry: %s: %s\n", START_FIFO, strerror(errno));
+            exit(EXIT_BAD_FILE);
+        }
+    char word[sizeof START_WORD];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, word + got, sizeof word - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (got == sizeof word)
+            break; /* one byte more than the word: not it */
+    }
+    close(fd);
+    if (got != sizeof START_WORD - 1 || memcmp(word, START_WORD, got) != 0) {
+        fprintf(stderr, "vectraguard-entry: %s: no start: nothing ran\n", START_FIFO);
+        exit(EXIT_BAD_FILE);
+    }
+}
+
 int main(int argc, char **argv_in) {
     if (argc == 3 && strcmp(argv_in[1], "--stop") == 0) {
         choose(argv_in[2]); /* validates the name */
         return stop(argv_in[2]);
+    }
+    if (argc == 2 && strcmp(argv_in[1], "--await") == 0) {
+        await_start();
+        argc = 1; /* then the run's command file, as for a run */
     }
     if (argc > 2)
         fail("usage: vectraguard-entry [NAME] | --stop NAME");

@@ -188,8 +188,9 @@ def started(session: str, *, agent: str | None, profile: str, profile_digest: st
             mounts: list[dict[str, Any]], network: dict[str, Any], env_names: list[str], image: str,
             owner: str, at: str, approvals: list[dict[str, Any]] | None = None,
             isolation: str = "container", forkserver: bool = False,
-            sandbox: dict[str, Any] | None = None) -> dict[str, Any]:
+            sandbox: dict[str, Any] | None = None, engine: str = "podman") -> dict[str, Any]:
     """`isolation`: the level the sandbox ran at (vectraguard/isolation/levels.py);
+    `engine`: the container engine that ran it ("podman", "docker"; "none" at isolation lite);
     `forkserver`: whether this user's fork server's process ran it for the
     `vectraguard` named as `owner` (vectraguard/forkserver/), not that process itself;
     `sandbox`: the resolved profile and container spec (sessions/snapshot.py), for `inspect`."""
@@ -198,7 +199,7 @@ def started(session: str, *, agent: str | None, profile: str, profile_digest: st
             "user": user, "host": host, "profile": profile, "profile_digest": profile_digest, "argv": argv,
             "cwd": cwd, "mounts": mounts, "network": network, "env_names": env_names, "image": image,
             "owner": owner, "approvals": bounds.approvals(approvals or []), "isolation": isolation,
-            "forkserver": forkserver, **({"sandbox": sandbox} if sandbox is not None else {})}
+            "forkserver": forkserver, "engine": engine, **({"sandbox": sandbox} if sandbox is not None else {})}
 
 
 def finished(session: str, *, status: str, exit_status: int, reason: str, image_id: str, started_at: str,

@@ -78,7 +78,7 @@ class RunAudit:
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
     def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env: dict[str, str], image: str,
-                approvals: tuple[dict[str, Any], ...] = (), spec: Any = None) -> None:
+                approvals: tuple[dict[str, Any], ...] = (), spec: Any = None, engine: str = "podman") -> None:
         """`env` is the sandbox's environment: only its names are recorded, and
         any of its values that appear in argv are redacted there (and in the
         listing index, and in what the risk findings quote), so a secret
@@ -101,7 +101,8 @@ class RunAudit:
                     for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
             approvals=self.approvals, isolation=profile.isolation, forkserver=acting_for_client(),
-            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets, self.options))
+            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets, self.options),
+            engine=engine)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 
     @staticmethod

@@ -65,6 +65,7 @@ class Prepared:
     workspace: Any = None  # workspace.modes.WorkspaceMode for overlay and rw, else None
     lite: Any = None  # lite.plan.LitePlan at isolation lite, else None
     publisher: Any = None  # network.publish.Publisher, its host ports bound, when the profile publishes ports
+    engine: str = "podman"  # the container engine (runtime/engine.py): "podman", "docker"; "" at isolation lite
 
 
 def main(args: argparse.Namespace) -> int:
@@ -142,6 +143,9 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         raise_if_any(publish_rules.problems(profile, system_policy),
                      "vectraguard: these ports cannot be published", error=errors.PolicyError)
     egress = _egress(profile) if profile.network_mode == "allowlist" else None
+    from vectraguard.runtime import engine as engines
+
+    engine = engines.choose(profile, system_policy)
     facts = host_facts.detect()
     sandbox_mounts = mount_plan.resolve_mounts(profile, request, system_policy)
     # Held open from here on: what the sandbox gets is checked to be these (before_start).
@@ -186,7 +190,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         raise
     startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
-                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite, publisher)
+                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite, publisher, engine)
 
 
 def _publisher(profile: ResolvedProfile) -> Any:
@@ -276,7 +280,8 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices if diag.notices_shown() else ():  # -q: errors only
         _say(f"vectraguard: warning: {notice}")
-    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals, spec)
+    audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals, spec,
+                  engine=prepared.engine or "none")
     capture = OutputCapture()
     delivery = write_to_fds({1: 1, 2: 2})
     # Only what reaches a terminal is filtered (terminal/relay.py); capture and recording get every byte.
@@ -352,6 +357,10 @@ def _runtime(prepared: Prepared, owner: str, cwd: str) -> SandboxRuntime:
         from vectraguard.lite.runtime import LiteRuntime
 
         return LiteRuntime(prepared.facts, prepared.lite, prepared.expected_mounts)
+    if prepared.engine == "docker":
+        from vectraguard.runtime.docker.runtime import DockerRuntime
+
+        return DockerRuntime(profile, prepared.facts, owner)
     from vectraguard.runtime.podman_runtime import PodmanRuntime
 
     wanted = None

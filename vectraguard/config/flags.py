@@ -33,8 +33,8 @@ def flags_layer(args: argparse.Namespace) -> Layer:
 
     for flag, path in (("cpus", "limits.cpus"), ("memory", "limits.memory"), ("timeout", "limits.timeout"),
                        ("network", "network.mode"), ("workspace", "filesystem.workspace.mode"),
-                       ("isolation", "isolation")):
-        if getattr(args, flag) is not None:
+                       ("isolation", "isolation"), ("engine", "engine.name")):
+        if getattr(args, flag, None) is not None:
             put(path, getattr(args, flag))
     if args.pids is not None:
         put("limits.pids", int(args.pids))

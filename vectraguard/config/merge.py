@@ -36,6 +36,7 @@ LIST_KEYS: dict[str, str] = {
 # exact image to run).
 SHORTHANDS: dict[str, str] = {
     "image": "ref",
+    "engine": "name",
 }
 
 

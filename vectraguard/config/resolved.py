@@ -101,6 +101,8 @@ class ResolvedProfile:
     # image_base the default image they are added to (image.ref).
     image_packages: tuple[str, ...] = ()
     image_base: str = ""
+    engine: str = "auto"  # "auto" | "podman" | "docker" (vectraguard/runtime/engine.py chooses for auto)
+    engine_userns: str = "private"  # "private" | "shared" (Docker without userns-remap: runtime/docker/)
 
 
 def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
@@ -142,6 +144,9 @@ def as_dict(profile: ResolvedProfile) -> dict[str, Any]:
         **({"pool": profile.pool, "pool_idle": units.format_duration(profile.pool_idle)} if profile.pool else {}),
         # Likewise: a profile at the default level keeps its digest (and the approvals bound to it).
         **({"isolation": profile.isolation} if profile.isolation != "container" else {}),
+        # And with the default engine: every profile that names none keeps its digest.
+        **({"engine": {"name": profile.engine, "userns": profile.engine_userns}}
+           if (profile.engine, profile.engine_userns) != ("auto", "private") else {}),
         **({"agent": _agent_dict(profile.agent)} if profile.agent else {}),
         **({"risk": dict(profile.risk)} if profile.risk else {}),
     }
@@ -266,6 +271,8 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         pool=r.get("pool", int, 0, optional=True),
         pool_idle=r.get("pool_idle", units.parse_duration, 300.0, optional=True),
         isolation=r.get("isolation", str, "container", optional=True),
+        engine=r.get("engine.name", str, "auto", optional=True),
+        engine_userns=r.get("engine.userns", str, "private", optional=True),
         **_egress(r),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})

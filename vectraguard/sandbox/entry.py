@@ -29,6 +29,10 @@ EXEC_PREFIX = "exec-"  # + random hex: an exec's own command file, named as the 
 MAGIC = b"VGE1"
 # In the program since it takes that argument and `--stop NAME` (contrib/entry/vectraguard-entry.c `protocol`).
 ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop"
+# And since it takes `--await` (Docker Engine: the command waits for START_FIFO, runtime/docker/).
+AWAIT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await"
+START_FIFO = "start"
+START_WORD = b"start\n"
 
 
 def installed_entry() -> str | None:

@@ -1,0 +1,255 @@
+"""The Docker Engine runtime: a SandboxRuntime (runtime/interface.py) over Docker's API (api.py).
+
+One session: create the container (spec.py: its command is `vectraguard-entry
+--await`), attach, start — the entry program then waits on the start FIFO, so
+nothing of the run's command runs yet — check the started container through
+its init's process (before_start: its mounts, its network namespace for the
+egress listeners), write the command file and say start; then pump the
+streams, enforce the timeout (TERM, the kill grace, KILL), take the exit
+status from Docker's wait, and remove the container on every path (the next
+run's reaper removes what a killed `vectraguard` left: reap_orphans).
+
+The user namespace: Docker has no per-container one; without the daemon's
+userns-remap (rootful) the sandbox's uid is the same uid on the host, so the
+run is refused unless the profile accepts `engine.userns: shared`, which is
+then said on every run. A rootless daemon (rootlesskit) runs in a user
+namespace of its caller's ids, as rootless Podman does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vectraguard import diag, errors
+from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.paths import runtime_dir
+from vectraguard.runtime.attach import StreamPump
+from vectraguard.runtime.host import HostFacts
+from vectraguard.runtime.interface import SandboxView, SessionRequest
+from vectraguard.runtime.outcome import RunResult, signals_deferred
+from vectraguard.sandbox import entry
+from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
+
+FINAL_DRAIN_S = 10.0
+WAIT_TIMEOUT_S = 60.0
+USERNS_FIX = ('start dockerd with --userns-remap=default (or "userns-remap": "default" in '
+              "/etc/docker/daemon.json), or accept the same uids with engine.userns: shared in the profile")
+
+
+class DockerRuntime:
+    """One run's Docker side."""
+
+    name = "docker"
+
+    def __init__(self, profile: ResolvedProfile, facts: HostFacts, owner: str) -> None:
+        self.profile, self.facts, self.owner = profile, facts, owner
+        self.client: Any = None
+
+    def run(self, request: SessionRequest) -> RunResult:
+        from vectraguard.runtime.docker import daemon
+        from vectraguard.runtime.docker.api import DockerError
+
+        self.client = client = daemon.connect()
+        found = daemon.facts(client)
+        self._check_userns(found)
+        spec = request.spec
+        try:
+            return _session(client, spec, request, self._view(request, found.rootless))
+        except DockerError as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: Docker Engine failed during the run: {exc.message}") \
+                from None
+
+    def _check_userns(self, found: Any) -> None:
+        if found.rootless or found.userns_remap:
+            return
+        if self.profile.engine_userns != "shared":
+            raise errors.IsolationUnavailable(
+                "vectraguard: this Docker daemon has no userns-remap, so the sandbox's uid would be the same uid "
+                "on the host (root's files and processes among them); nothing ran", hint=USERNS_FIX)
+        if diag.notices_shown():
+            print("vectraguard: warning: engine.userns: shared: the sandbox's uids are this host's own "
+                  "(Docker without userns-remap)", file=sys.stderr)
+
+    def _view(self, request: SessionRequest, rootless: bool) -> Any:
+        def check(inspect: dict[str, Any]) -> None:
+            pid = int(inspect["State"]["Pid"])
+            listeners: tuple[socket.socket, ...] = ()
+            if request.listen:
+                from vectraguard.runtime.podman_runtime import plant
+
+                listeners = plant(pid, list(request.listen), rootless)
+            try:
+                # The mounts as the kernel has them for the sandbox's first process: not enforced by
+                # the host's own mount table (the check reads /proc/PID/mountinfo; isolation/views.py).
+                request.before_start(SandboxView(pid, False, listeners, pid))
+            except BaseException:
+                for listener in listeners:
+                    listener.close()
+                raise
+
+        return check
+
+    def release(self, result: RunResult, session_id: str) -> None:
+        """The container went before `run` returned; what killed runs left goes now (reaper)."""
+        from vectraguard.audit.run_audit import record_removal
+        from vectraguard.runtime.reaper import reap_orphans
+
+        if self.client is None:
+            return
+        try:
+            reap_orphans(self.client, lambda listed: record_removal(
+                str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
+        except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the next run reaps again
+            diag.debug(f"docker reaper: {exc}")
+
+
+def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: Any) -> RunResult:
+    from vectraguard.runtime.docker.api import DockerError
+    from vectraguard.runtime.docker.spec import create_body
+
+    with signals_deferred() as interrupts, _hosts_file(spec) as hosts_file, _run_dir(spec) as run_dir:
+        name = f"vectraguard-{spec.labels.get(LABEL_SESSION, os.getpid())}"
+        try:
+            cid = client.create(create_body(spec, hosts_file=hosts_file, run_dir=str(run_dir)), name=name)
+        except DockerError as exc:
+            if exc.status == 404:
+                raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found in Docker Engine") from None
+            raise errors.RuntimeUnavailable(f"vectraguard: Docker Engine refused to create the sandbox: "
+                                            f"{exc.message}") from None
+        try:
+            sock, initial = client.attach(cid)
+            try:
+                client.start(cid)
+                inspected = client.inspect(cid)
+                check(inspected)  # raises to refuse: nothing of the command has run
+                if interrupts.received is not None:
+                    return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid,
+                                     interrupts.received)
+                entry.write_command(run_dir, spec.command, spec.env, spec.workdir)
+                _say_start(run_dir)
+                result = _supervise(client, cid, sock, initial, request, interrupts)
+                return RunResult(result.exit_status, result.reason, cid, result.signal,
+                                 image_id=str(inspected.get("Image", "")))
+            finally:
+                sock.close()
+        finally:
+            _remove(client, cid)
+
+
+def _supervise(client: Any, cid: str, sock: socket.socket, initial: bytes, request: SessionRequest,
+               interrupts: Any) -> RunResult:
+    tty_fd = request.tty_fd
+    pump = StreamPump(sock, initial, request.stdin_fd, request.sink, interrupts.read_fd, raw=tty_fd is not None)
+    deadline = time.monotonic() + request.timeout
+    if tty_fd is not None:
+        _resize(client, cid, tty_fd)
+    while True:
+        outcome = pump.run(deadline, lambda: interrupts.received is not None or interrupts.resized)
+        if outcome == "stop" and interrupts.received is None:
+            interrupts.resized = False
+            if tty_fd is not None:
+                _resize(client, cid, tty_fd)
+            continue
+        break
+    if outcome != "eof":
+        _stop(client, cid, pump, request.kill_grace)
+    status = client.wait(cid, WAIT_TIMEOUT_S)
+    if outcome == "deadline":
+        return RunResult(errors.EXIT_TIMEOUT, "timeout", cid)
+    if outcome == "stop" and interrupts.received is not None:
+        return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
+    if status == errors.EXIT_SIGNAL_BASE + signal.SIGKILL and client.inspect(cid).get("State", {}).get("OOMKilled"):
+        return RunResult(status, "oom", cid, signal.SIGKILL)
+    signum = status - errors.EXIT_SIGNAL_BASE if status > errors.EXIT_SIGNAL_BASE else None
+    return RunResult(status, "exited", cid, signum)
+
+
+def _stop(client: Any, cid: str, pump: StreamPump, kill_grace: float) -> None:
+    """TERM, let it finish writing for the grace period, then KILL."""
+    from vectraguard.runtime.docker.api import DockerError
+
+    never = lambda: False  # noqa: E731
+    for sig, window in (("SIGTERM", kill_grace), ("SIGKILL", FINAL_DRAIN_S)):
+        try:
+            client.kill(cid, sig)
+        except DockerError:
+            return  # it has exited in between
+        if pump.run(time.monotonic() + window, never) == "eof":
+            return
+
+
+def _resize(client: Any, cid: str, tty_fd: int) -> None:
+    from vectraguard.runtime.docker.api import DockerError
+
+    try:
+        rows, columns = os.get_terminal_size(tty_fd)[::-1]
+        client.resize(cid, rows, columns)
+    except (OSError, DockerError):
+        pass
+
+
+def _remove(client: Any, cid: str) -> None:
+    from vectraguard.runtime.docker.api import DockerError
+
+    try:
+        client.remove(cid)
+    except DockerError as exc:
+        print(f"vectraguard: warning: could not remove sandbox {cid[:12]}: {exc.message}", file=sys.stderr)
+
+
+@contextmanager
+def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
+    from vectraguard.paths import ensure_hosts_dir
+
+    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
+    path.write_text(spec.render_hosts())
+    path.chmod(0o644)
+    try:
+        yield str(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _run_dir(spec: ContainerSpec) -> Iterator[Path]:
+    """The command file's directory with the start FIFO (sandbox/entry.py), for the session's lifetime."""
+    directory = entry.make_run_dir(runtime_dir() / "entries", spec.labels.get(LABEL_SESSION, str(os.getpid())))
+    fifo = directory / entry.START_FIFO
+    try:
+        os.mkfifo(fifo, 0o644)
+        fifo.chmod(0o644)  # the entry opens it for reading, as whatever uid the sandbox maps to
+        yield directory
+    finally:
+        fifo.unlink(missing_ok=True)
+        entry.remove_run_dir(directory)
+
+
+def _say_start(run_dir: Path) -> None:
+    """Open the FIFO for writing (the entry has it open for reading, or will) and say start. Opened
+    non-blocking first: ENXIO means no reader yet, so poll briefly with a deadline."""
+    fifo = run_dir / entry.START_FIFO
+    if not stat.S_ISFIFO(os.lstat(fifo).st_mode):
+        raise errors.RuntimeUnavailable("vectraguard: the sandbox's start FIFO is not a FIFO; nothing ran")
+    deadline = time.monotonic() + WAIT_TIMEOUT_S
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            break
+        except OSError as exc:
+            if exc.errno != 6 or time.monotonic() > deadline:  # ENXIO: the entry has not opened it yet
+                raise errors.RuntimeUnavailable(f"vectraguard: the sandbox did not wait for its start "
+                                                f"({exc.strerror}); nothing ran") from None
+            time.sleep(0.005)
+    try:
+        os.write(fd, entry.START_WORD)
+    finally:
+        os.close(fd)

@@ -1,0 +1,63 @@
+"""Which container engine runs a sandbox: the profile's `engine`, under the system policy's `engine.allowed`.
+
+`auto` (the default) is Podman when the `podman` program is installed, else
+Docker Engine when its API socket answers (runtime/docker/daemon.py): a host
+with both keeps Podman, the engine every isolation level is built for. An
+explicit `podman` or `docker` is used or refused, never replaced by the
+other. Isolation `lite` runs without an engine: a profile that names one
+for it is refused rather than silently not using it; `gvisor` runs on
+Podman only in this version (Docker would need runsc registered in the
+daemon's own configuration, which Vectra Guard cannot check per run).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from vectraguard import errors
+from vectraguard.config.policy import Policy
+from vectraguard.config.problems import Origin
+from vectraguard.config.resolved import ResolvedProfile
+
+ENGINES = ("podman", "docker")
+
+
+def choose(profile: ResolvedProfile, policy: Policy | None) -> str:
+    """"podman" or "docker" ("" for isolation lite, which uses none); PolicyError, IsolationUnavailable or
+    RuntimeUnavailable (exit 125) when the choice is refused or nothing can run it."""
+    where = profile.provenance.get("engine.name", Origin("<built-in>"))
+    if profile.isolation == "lite":
+        if profile.engine != "auto":
+            raise errors.IsolationUnavailable(
+                f"vectraguard: {where}: engine {profile.engine} with isolation lite, which runs without a "
+                "container engine", hint="leave engine at auto for isolation lite, or use isolation container")
+        return ""
+    allowed = tuple(policy.get("engine.allowed") or ENGINES) if policy is not None else ENGINES
+    if profile.engine == "auto":
+        chosen = _automatic(allowed)
+    else:
+        chosen = profile.engine
+    if chosen not in allowed:
+        assert policy is not None
+        raise errors.PolicyError(f"vectraguard: engine {chosen} is not allowed on this host; refused by "
+                                 f"{policy.rule('engine.allowed')}", hint=f"use --engine {allowed[0]}")
+    if chosen == "docker" and profile.isolation == "gvisor":
+        raise errors.IsolationUnavailable(
+            f"vectraguard: profile {profile.name!r} asks for isolation gvisor on Docker Engine, which this version "
+            "runs on Podman only", hint="use --engine podman, or isolation container")
+    return chosen
+
+
+def _automatic(allowed: tuple[str, ...]) -> str:
+    if "podman" in allowed and shutil.which("podman") is not None:
+        return "podman"
+    if "docker" in allowed:
+        from vectraguard.runtime.docker import daemon
+
+        if daemon.answers():
+            return "docker"
+    raise errors.RuntimeUnavailable(
+        "vectraguard: no container engine to run the sandbox: "
+        + ("podman is not installed" if "podman" in allowed else "the policy allows docker only")
+        + ("; Docker Engine's socket does not answer" if "docker" in allowed else ""),
+        hint="install Podman (contrib/install.sh), or start Docker Engine; `vectraguard doctor` says more")
