@@ -71,7 +71,8 @@ stop() {
     fi
     kill -TERM "$pid"
     deadline=$(( $(now) + stop_deadline_s ))
-    while [ -d "/proc/$pid" ]; do
+    # Until it is gone, or a zombie its new parent has not reaped yet.
+    while [ -d "/proc/$pid" ] && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
         [ "$(now)" -lt "$deadline" ] || die "dockerd (pid $pid) still running ${stop_deadline_s}s after SIGTERM; its log: $log"
         sleep 0.1
     done
