@@ -56,8 +56,14 @@ our_pid() {
     [ -r "$pidfile" ] || return 1
     pid=$(cat "$pidfile")
     case $pid in ''|*[!0-9]*) return 1 ;; esac
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && alive "$pid" || return 1
     echo "$pid"
+}
+
+# Whether the process is there and not a zombie (once this script has exited,
+# dockerd's new parent may take a while to reap it).
+alive() {
+    [ -d "/proc/$1" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
 now() {
@@ -71,8 +77,7 @@ stop() {
     fi
     kill -TERM "$pid"
     deadline=$(( $(now) + stop_deadline_s ))
-    # Until it is gone, or a zombie its new parent has not reaped yet.
-    while [ -d "/proc/$pid" ] && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+    while alive "$pid"; do
         [ "$(now)" -lt "$deadline" ] || die "dockerd (pid $pid) still running ${stop_deadline_s}s after SIGTERM; its log: $log"
         sleep 0.1
     done
@@ -150,7 +155,7 @@ start() {
     started=$(now)
     deadline=$(( started + start_deadline_s ))
     until answers; do
-        if ! [ -d "/proc/$pid" ] && ! our_pid >/dev/null; then
+        if ! alive "$pid" && ! our_pid >/dev/null; then
             tail -n 20 "$log" >&2
             die "dockerd exited before its socket answered; the end of $log is above"
         fi
