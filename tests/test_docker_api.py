@@ -179,6 +179,23 @@ def test_a_socket_nobody_serves_does_not_answer(monkeypatch: pytest.MonkeyPatch,
         listener.close()
 
 
+def test_a_daemon_that_never_answers_is_not_waited_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`engine: auto` asks answers(): a socket that accepts and says nothing is "no" after the timeout."""
+    import socket
+
+    silent = tmp_path / "silent.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(silent))
+    listener.listen(8)  # connections queue; nothing ever reads them
+    try:
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{silent}")
+        assert not daemon.answers(timeout=0.2)
+        with pytest.raises(RuntimeUnavailable, match=r"Docker did not answer GET /containers/x/json in time"):
+            Docker(str(silent), timeout=0.2).inspect("x")
+    finally:
+        listener.close()
+
+
 def test_tcp_docker_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
     assert not daemon.answers()
@@ -261,25 +278,37 @@ def test_a_terminal_stream_is_raw(client: Docker, image: str, tmp_path: Path) ->
     assert output.stderr == b""
 
 
-def test_without_stdin_once_the_end_of_stdin_ends_the_output(client: Docker, image: str, tmp_path: Path) -> None:
-    """Why a run's create body says StdinOnce (api.py): without it, Docker ends
-    the attach stream at our stdin's end, and the command's stdin stays open."""
-    cid = client.create({**_body(image, ["sh", "-c", "cat; echo never"]), "StdinOnce": False})
+def _output_until_the_stream_ends(client: Docker, body: dict[str, Any], stdin: bytes, tmp_path: Path) -> Output:
+    """Attach, start, send `stdin` and its end, pump to the stream's end; the
+    output, once asserted that the command still runs (then it is removed)."""
+    cid = client.create(body)
     sock, initial = client.attach(cid)
     wake_read, wake_write = os.pipe()
-    stdin_fd, _ = _stdin(b"abc", tmp_path, end=True)
+    stdin_fd, _ = _stdin(stdin, tmp_path, end=True)
     output = Output()
     try:
         client.start(cid)
-        assert StreamPump(sock, initial, stdin_fd, output, wake_read).run(None, lambda: False) == "eof"
-        # Ended, with cat still running: what it echoed may or may not have come first.
+        assert StreamPump(sock, initial, stdin_fd, output, wake_read, raw=body["Tty"]).run(None, lambda: False) == "eof"
         assert client.inspect(cid)["State"]["Running"]
-        assert output.stdout in (b"", b"abc")
+        return output
     finally:
         sock.close()
         for fd in (wake_read, wake_write, stdin_fd):
             os.close(fd)
         client.remove(cid)
+
+
+def test_without_stdin_once_the_end_of_stdin_ends_the_output(client: Docker, image: str, tmp_path: Path) -> None:
+    """Why a run's create body says StdinOnce (api.py): without it, Docker ends
+    the attach stream at our stdin's end, and the command's stdin stays open."""
+    output = _output_until_the_stream_ends(client, {**_body(image, ["sh", "-c", "cat; echo never"]), "StdinOnce": False},
+                                           b"abc", tmp_path)
+    assert output.stdout in (b"", b"abc")  # cut short: what cat echoed may or may not have come first
+
+
+def test_with_a_terminal_the_end_of_stdin_ends_the_output(client: Docker, image: str, tmp_path: Path) -> None:
+    """Why a terminal's stdin is never half-closed (api.py): the stream would end, the command run on."""
+    _output_until_the_stream_ends(client, _body(image, ["sleep", "600"], tty=True), b"", tmp_path)
 
 
 def test_wait_next_exit_and_stop(client: Docker, image: str) -> None:

@@ -11,9 +11,10 @@ runtime/session.py.
 What Docker does differently, and the caller must know:
 
 - attach (POST /containers/{id}/attach, hijacked) may be called on a created
-  container before start, as `docker start -a` does. Docker writes the 101
-  answer, then attaches the streams: output written in those microseconds
-  would be lost, which is why the run path starts the command only later,
+  container before start, as `docker start -a` does. Docker attaches the
+  streams as it writes the 101 answer (the order is not promised by the
+  reference; tests/test_docker_api.py starts commands that write at once and
+  has never lost a byte), and the run path starts the command later still,
   through the entry program's command file. Without a terminal the stream is
   multiplexed in frames (8-byte header: stream id, 3 zero bytes, big-endian
   length) exactly like Podman's, so attach.StreamPump reads it; with a
@@ -23,7 +24,8 @@ What Docker does differently, and the caller must know:
   command's stdin when our end half-closes the connection (EOF). Without
   StdinOnce it instead closes the *output* streams at that moment
   (moby container/stream/attach.go), cutting the command's output short;
-  with a terminal it always does, so a terminal's stdin is never half-closed.
+  with a terminal it always does, so a terminal's stdin is never half-closed
+  (both seen on 20.10: tests/test_docker_api.py).
 - With a terminal, Docker always watches stdin for its detach keys
   (ctrl-p,ctrl-q unless `detach_keys` names others); there is no "none".
 - wait returns the exit status; Docker reports a command killed by signal N
