@@ -188,14 +188,14 @@ class Docker(UnixHttp):
         return self.json("GET", f"/images/{quote(name)}/json")  # type: ignore[no-any-return]
 
     def image_id(self, name: str) -> str:
-        """The ID ("sha256:" and hex) of the image `name` stands for now."""
-        return str(self.image_inspect(name)["Id"])
+        """The ID (sha256 hex, without Docker's "sha256:", as Libpod.image_id) of the image `name` stands for now."""
+        return str(self.image_inspect(name)["Id"]).removeprefix("sha256:")
 
     def image_import(self, layer: bytes | Iterable[bytes], repo: str, tag: str,
                      changes: Iterable[str] = ()) -> str:
         """POST /images/create?fromSrc=-: an image from a root filesystem tar
         (bytes, or chunks streamed as read), tagged repo:tag, with Dockerfile
-        `changes` ("ENV PATH=...", 'CMD ["/bin/sh"]'); its ID."""
+        `changes` ("ENV PATH=...", 'CMD ["/bin/sh"]'); its ID (sha256 hex, as image_id)."""
         params = [("fromSrc", "-"), ("repo", repo), ("tag", tag), *(("changes", c) for c in changes)]
         status, _, data = self._exchange("POST", "/images/create", params=params, timeout=IMPORT_TIMEOUT_S,
                                          body=RawBody(layer, "application/x-tar"))
@@ -255,5 +255,5 @@ def _imported_id(data: bytes) -> str:
     for line in reversed(_stream_lines(data)):
         status = str(line.get("status", ""))
         if status.startswith("sha256:"):
-            return status
+            return status.removeprefix("sha256:")
     raise DockerError(500, f"the import answered no image ID: {data[:200]!r}")
