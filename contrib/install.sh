@@ -12,10 +12,29 @@
 #     `isolation: lite` sandbox runs as it (vectraguard/lite/support.py);
 #   - Vectra Guard itself in a virtual environment at /opt/vectraguard, with
 #     the command in /usr/local/bin and its man pages where `man` finds them.
+#
+# `--engine docker` also installs Docker Engine (Debian's docker.io) and starts
+# its daemon with contrib/docker/dockerd.sh (user-namespace remapping on, the
+# firewall and Podman's networks left alone); `--engine podman` (the default)
+# installs Podman only.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/vectraguard
+
+engine=podman
+while [ $# -gt 0 ]; do
+    case $1 in
+        --engine) [ $# -ge 2 ] || { echo "contrib/install.sh: --engine needs podman or docker" >&2; exit 2; }
+                  engine=$2; shift 2 ;;
+        --engine=*) engine=${1#--engine=}; shift ;;
+        *) echo "contrib/install.sh: unknown argument: $1 (usage: $0 [--engine podman|docker])" >&2; exit 2 ;;
+    esac
+done
+case $engine in
+    podman|docker) ;;
+    *) echo "contrib/install.sh: --engine $engine: expected podman or docker" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "contrib/install.sh: run me as root (e.g. sudo $0)" >&2
@@ -28,6 +47,24 @@ apt-get install -y -qq --no-install-recommends \
     podman runc conmon slirp4netns uidmap fuse-overlayfs nftables iproute2 \
     mmdebstrap tini git ca-certificates man-db runsc bubblewrap \
     python3 python3-venv gcc libc6-dev >/dev/null
+
+if [ "$engine" = docker ]; then
+    # Debian's packaging would start dockerd with its default flags (which
+    # rewrite the firewall and leave user namespaces off): a policy-rc.d that
+    # refuses every start (101, "action forbidden") keeps it from starting, for
+    # invoke-rc.d and deb-systemd-invoke alike; contrib/docker/dockerd.sh
+    # starts it instead. An administrator's own policy-rc.d is left as it is.
+    if [ -e /usr/sbin/policy-rc.d ]; then
+        apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+    else
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+fi
 
 for file in /etc/subuid /etc/subgid; do
     grep -q '^containers:' "$file" 2>/dev/null || echo 'containers:2147483647:2147483648' >> "$file"
@@ -86,4 +123,7 @@ for target in bash:/usr/local/share/bash-completion/completions/vectraguard \
     "$prefix/bin/vectraguard" completion "${target%%:*}" > "${target#*:}.new"
     mv -f "${target#*:}.new" "${target#*:}"
 done
+if [ "$engine" = docker ]; then
+    "$repo/contrib/docker/dockerd.sh"
+fi
 echo "vectraguard installed: $(vectraguard --version)"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Run the whole test suite, rootful and rootless, against real Podman.
+# Run the whole test suite, rootful and rootless, against real Podman (and
+# Docker Engine, rootful).
 # Run as root. Installs what it needs first (contrib/install.sh, a C compiler
 # for the test probe, busybox for the test image, fish, zsh and bash-completion
 # for the completion tests, catatonit for podman kube play, checkov for the
@@ -8,7 +9,10 @@
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-"$repo/contrib/install.sh"
+# Docker Engine too: the Docker tests run beside the Podman ones, on a daemon
+# that leaves Podman's networks alone (contrib/docker/dockerd.sh).
+"$repo/contrib/install.sh" --engine docker
+"$repo/contrib/docker/dockerd.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion catatonit >/dev/null

@@ -155,3 +155,23 @@ def default_image(root: Caller) -> str:
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     shutil.rmtree(work)
     return result.stdout.decode().strip()
+
+
+@pytest.fixture(scope="session")
+def docker_test_image(root: Caller) -> str:
+    """The test image copied into Docker Engine (tests/support/docker.py); its ID. Skips without a daemon."""
+    from tests.support.docker import docker_available, docker_image
+    reason = docker_available()
+    if reason:
+        pytest.skip(reason)
+    return docker_image(TEST_IMAGE, root.podman())
+
+
+@pytest.fixture(scope="session")
+def docker_default_image(default_image: str) -> str:
+    """The default image copied into Docker Engine, tagged with its Podman name; its ID. Skips without a daemon."""
+    from tests.support.docker import docker_available, docker_image
+    reason = docker_available()
+    if reason:
+        pytest.skip(reason)
+    return docker_image(default_image)

@@ -65,6 +65,12 @@ def build_test_image(podman: Sequence[str], tag: str, workdir: Path) -> str:
     return _podman_import(podman, tag, layer)
 
 
+def rootfs_layer(workdir: Path) -> bytes:
+    """The test image's root filesystem as a tar (what build_test_image imports), for other engines."""
+    busybox = _static_busybox()
+    return _rootfs_tar(busybox, _applets(busybox), compile_probe(workdir))
+
+
 def compile_probe(workdir: Path) -> Path:
     """Compile vgprobe statically into workdir, unless it is already up to date."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -11,18 +11,26 @@ such a container even if no run comes.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.runtime.removal import pending_locked
+from vectraguard.runtime.unix_http import ApiError
 from vectraguard.sandbox.spec import LABEL_OWNER, LABEL_SESSION
 
 # The container's listing entry (its labels name the session) -> None: records the removal.
 OnReaped = Callable[[dict[str, Any]], None]
 
 
-def reap_orphans(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]:
+class Engine(Protocol):
+    """What reaping needs of an engine's client: Libpod, or docker.api.Docker."""
+
+    def list_labelled(self, label: str) -> list[dict[str, Any]]: ...
+
+    def remove(self, cid: str) -> None: ...
+
+
+def reap_orphans(client: Engine, on_reaped: OnReaped | None = None) -> list[str]:
     """Remove every sandbox whose owner is gone; their IDs."""
     reaped = []
     for container in client.list_labelled(LABEL_OWNER):
@@ -31,7 +39,7 @@ def reap_orphans(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]
             continue
         try:
             client.remove(container["Id"])
-        except LibpodError:
+        except ApiError:  # LibpodError or DockerError
             continue
         reaped.append(container["Id"])
         forget_session_files(str((container.get("Labels") or {}).get(LABEL_SESSION, "")))
