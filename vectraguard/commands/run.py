@@ -351,25 +351,23 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
 
 
 def _runtime(prepared: Prepared, owner: str, cwd: str) -> SandboxRuntime:
-    """The runtime for the profile's isolation level (runtime/interface.py)."""
+    """The runtime for the profile's isolation level and engine (runtime/interface.py)."""
     profile, spec = prepared.profile, prepared.compiled.spec
     if profile.isolation == "lite":
         from vectraguard.lite.runtime import LiteRuntime
 
         return LiteRuntime(prepared.facts, prepared.lite, prepared.expected_mounts)
-    if prepared.engine == "docker":
-        from vectraguard.runtime.docker.runtime import DockerRuntime
+    from vectraguard.runtime import engine
 
-        return DockerRuntime(profile, prepared.facts, owner)
-    from vectraguard.runtime.podman_runtime import PodmanRuntime
-
-    wanted = None
-    if spec.entry_path is not None:
+    def pooled() -> Any:  # the pool's plan for this run (Podman keeps pools: vectraguard/pool/)
+        if spec.entry_path is None:
+            return None
         from vectraguard.pool import plan
 
-        wanted = plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
-                           profile.workspace_mode)
-    return PodmanRuntime(profile.isolation, prepared.facts.rootless, prepared.facts.cgroup_mode, wanted, owner)
+        return plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
+                         profile.workspace_mode)
+
+    return engine.runtime(prepared.engine, profile, prepared.facts, owner, pooled)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}

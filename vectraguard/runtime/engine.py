@@ -13,11 +13,14 @@ daemon's own configuration, which Vectra Guard cannot check per run).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from typing import Any
 
 from vectraguard import errors
 from vectraguard.config.policy import Policy
 from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
+from vectraguard.runtime.interface import SandboxRuntime
 
 ENGINES = ("podman", "docker")
 
@@ -61,3 +64,16 @@ def _automatic(allowed: tuple[str, ...]) -> str:
         + ("podman is not installed" if "podman" in allowed else "the policy allows docker only")
         + ("; Docker Engine's socket does not answer" if "docker" in allowed else ""),
         hint="install Podman (contrib/install.sh), or start Docker Engine; `vectraguard doctor` says more")
+
+
+def runtime(engine: str, profile: ResolvedProfile, facts: Any, owner: str,
+            pool_plan: Callable[[], Any]) -> SandboxRuntime:
+    """The SandboxRuntime (runtime/interface.py) of `engine` for this run; `pool_plan()` gives the Podman
+    runtime its pool plan (Docker keeps no pools in this version)."""
+    if engine == "docker":
+        from vectraguard.runtime.docker.runtime import DockerRuntime
+
+        return DockerRuntime(profile, facts, owner)
+    from vectraguard.runtime.podman_runtime import PodmanRuntime
+
+    return PodmanRuntime(profile.isolation, facts.rootless, facts.cgroup_mode, pool_plan(), owner)

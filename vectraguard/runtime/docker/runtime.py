@@ -62,6 +62,8 @@ class DockerRuntime:
         found = daemon.facts(client)
         self._check_userns(found)
         spec = request.spec
+        if spec.network != "none":
+            _check_bridge(client)
         try:
             return _session(client, spec, request, self._view(request, found.rootless))
         except DockerError as exc:
@@ -110,6 +112,23 @@ class DockerRuntime:
                 str((listed.get("Labels") or {}).get(LABEL_SESSION, "")), str(listed["Id"]), by="reaper"))
         except Exception as exc:  # noqa: BLE001 - the run's outcome stands; the next run reaps again
             diag.debug(f"docker reaper: {exc}")
+
+
+def _check_bridge(client: Any) -> None:
+    """network full is Docker's default bridge: a daemon started without one (--bridge=none, as the test
+    daemon of contrib/docker/dockerd.sh is, so as not to touch the host's firewall) cannot give it, and
+    Docker would quietly run the container without a network."""
+    from vectraguard.runtime.docker.api import DockerError
+
+    try:
+        client.json("GET", "/networks/bridge")
+    except DockerError as exc:
+        if exc.status != 404:
+            raise
+        raise errors.RuntimeUnavailable(
+            "vectraguard: network full on Docker Engine is its bridge network, and this daemon has none "
+            "(started with --bridge=none); nothing ran",
+            hint="use --network allowlist (it needs no bridge), or start dockerd with its default bridge") from None
 
 
 def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: Any) -> RunResult:

@@ -71,7 +71,9 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
         "Entrypoint": [ENTRY_TARGET],
         "Cmd": ["--await"],
         "WorkingDir": spec.workdir,
-        "Env": [],
+        # The entry program's own environment, under the run's: as Podman gives `container=podman`, the
+        # convention systemd and others read (nothing of the host).
+        "Env": ["container=docker"],
         "Labels": dict(spec.labels),
         "Hostname": spec.hostname,
         "User": spec.user,
@@ -92,9 +94,8 @@ def _bind(b: BindMount) -> dict[str, Any]:
 
 
 def _tmpfs_options(t: TmpfsMount, user: str) -> str:
-    options = ["rw", "nosuid", "nodev", f"size={t.size}", f"mode={t.mode}"]
-    if t.noexec:
-        options.append("noexec")
+    # Docker's tmpfs is noexec unless told otherwise (its default options): said either way.
+    options = ["rw", "nosuid", "nodev", "noexec" if t.noexec else "exec", f"size={t.size}", f"mode={t.mode}"]
     if t.user_owned:
         uid, _, gid = user.partition(":")
         options += [f"uid={uid}", f"gid={gid or uid}"]
