@@ -300,6 +300,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
                        help="build the image profile NAME runs when it names image.packages (the default image "
                        "with those Debian packages; a run builds it on first use otherwise)")
     build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
+    build.add_argument("--engine", choices=("auto", "podman", "docker"), default="auto",
+                       help="whose image storage it goes to: podman, docker (Docker Engine) or auto (Podman when "
+                       "installed, else Docker: as a run chooses)")
     build.add_argument("--suite", help="Debian suite (default: bookworm; for --agent, the image's tag)")
     build.add_argument("--ignore-project", action="store_true",
                        help="do not use the project's .vectraguard.yaml to find the agent or profile")

@@ -38,9 +38,12 @@ def build_command(args: argparse.Namespace) -> int:
         plan = _profile_plan(args)
     else:
         plan = _agent_plan(args) if args.agent else recipe.default_plan(args.suite or recipe.DEFAULT_SUITE)
+    from vectraguard.runtime import engine as engines
+
+    engine = engines.for_images(args.engine)
     result = build.build_image(plan, args.mirror, rebuild=args.rebuild, report=report,
                                echo=args.verbose >= 1 and not args.quiet, verbose=args.verbose >= 2,
-                               show_progress=not args.quiet)
+                               show_progress=not args.quiet, unpack=engine == "podman", engine=engine)
     # The one result, on stdout, for scripts: id=$(vectraguard -q image build)
     print(result.id)
     return 0

@@ -168,7 +168,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         from vectraguard.images import first_use
 
         first_use.ensure_variant(profile, quiet=not diag.notices_shown(),
-                                 unpack=profile.isolation == "lite")
+                                 unpack=profile.isolation == "lite", engine=engine or "podman")
     lite = None
     if profile.isolation == "lite":
         from vectraguard.lite import plan as lite_plan

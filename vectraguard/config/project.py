@@ -191,8 +191,10 @@ def load_trusted(project: ProjectFile) -> Layer:
 # Where this machine's traffic goes and how names resolve on the host side
 # belong to the user and the administrator: a repository (even one trusted
 # for its sandbox settings) must not route egress through a proxy of its
-# choosing, carry proxy credentials, or rename hosts.
-HOST_ONLY_KEYS = ("network.upstream_proxy", "network.no_proxy", "network.hosts_file")
+# choosing, carry proxy credentials, or rename hosts. Nor may it accept, for
+# the person who runs it, Docker without user-namespace remapping (the
+# sandbox's uids then being the host's own).
+HOST_ONLY_KEYS = ("network.upstream_proxy", "network.no_proxy", "network.hosts_file", "engine.userns")
 
 
 def refuse_host_only_keys(layer: Layer) -> None:

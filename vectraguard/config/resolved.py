@@ -271,8 +271,7 @@ def build(name: str, merged: Merged) -> ResolvedProfile:
         pool=r.get("pool", int, 0, optional=True),
         pool_idle=r.get("pool_idle", units.parse_duration, 300.0, optional=True),
         isolation=r.get("isolation", str, "container", optional=True),
-        engine=r.get("engine.name", str, "auto", optional=True),
-        engine_userns=r.get("engine.userns", str, "private", optional=True),
+        **_engine(r),
         **_egress(r),
     )
     r.problems += _risk_problems(r, merged.data.get("risk") or {})
@@ -302,6 +301,15 @@ def _image(r: _Reader) -> dict[str, Any]:
         r.problems.append(Problem(r.origin("image.ref"), "image.ref", f"{exc} (image.packages is set)"))
         return {"image": ref}
     return {"image": image, "image_packages": checked, "image_base": ref}
+
+
+def _engine(r: _Reader) -> dict[str, Any]:
+    """`engine: NAME`, or `engine: {name: NAME, userns: private|shared}` (merge.SHORTHANDS; optional)."""
+    value = r.optional("engine")
+    if isinstance(value, str):
+        return {"engine": value}
+    return {"engine": r.get("engine.name", str, "auto", optional=True),
+            "engine_userns": r.get("engine.userns", str, "private", optional=True)}
 
 
 def _egress(r: _Reader) -> dict[str, Any]:

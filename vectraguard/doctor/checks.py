@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from vectraguard.doctor import (
+    engine_checks,
     host_checks,
     isolation_checks,
     podman_checks,
@@ -26,6 +27,8 @@ def run_all() -> list[Finding]:
             podman_checks.runtime_in_use(ctx),
             *podman_checks.oci_runtimes(ctx),
             *isolation_checks.levels_supported(ctx),
+            engine_checks.engine_auto(),
+            engine_checks.docker(),
             host_checks.profiles(ctx),
             policy_checks.policy_file(ctx),
             *policy_checks.refused_profiles(ctx),

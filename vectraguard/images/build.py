@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from vectraguard.images import (
-    importer,
     progress,
     recipe,
     record,
@@ -28,10 +27,9 @@ from vectraguard.images import (
     scratch,
     unpacked,
 )
-from vectraguard.runtime.podman_api import open_client
 
 if TYPE_CHECKING:
-    from podman import PodmanClient
+    from vectraguard.runtime.image_stores import ImageStore
 
 IMPORT_TIMEOUT_S = 600.0  # a few hundred MB through the socket; seconds in practice
 Report = Callable[[str], None]
@@ -46,39 +44,44 @@ class BuildResult:
 
 def build_image(plan: recipe.ImagePlan, mirror: str | None, *, rebuild: bool, report: Report,
                 echo: bool = False, verbose: bool = False, show_progress: bool = False,
-                unpack: bool = True) -> BuildResult:
+                unpack: bool = True, engine: str = "podman") -> BuildResult:
     """Build `plan` unless its image exists (or `rebuild`). `show_progress`: a progress
     display on stderr (progress.py) while mmdebstrap works; `unpack`: also the tree
-    for isolation lite (a run's first-use build skips it unless the run is lite)."""
+    for isolation lite (a run's first-use build skips it unless the run is lite);
+    `engine`: whose image storage it goes to (runtime/image_stores.py)."""
+    from vectraguard.runtime import image_stores
+
     mirror = recipe.checked_mirror(mirror)
     ref = plan.ref
-    with open_client(timeout=IMPORT_TIMEOUT_S) as client:
-        previous = importer.existing_id(client, ref)
+    with image_stores.opened(engine, IMPORT_TIMEOUT_S) as store:
+        previous = store.existing_id(ref)
         if previous and not rebuild:
             report(f"{ref} already exists ({previous}); skipping the build (--rebuild builds it again)")
             if unpack:
-                unpacked.unpack_image(client, ref, report=report)  # unpacks only if not unpacked yet
+                store.unpack(ref, report)
             return BuildResult(ref, previous, skipped=True)
         rootfs.require_mmdebstrap()
         started = time.monotonic()
-        image_id = _build_and_import(client, plan, mirror, report=report, echo=echo, verbose=verbose,
+        image_id = _build_and_import(store, plan, mirror, report=report, echo=echo, verbose=verbose,
                                      show_progress=show_progress and not echo)
-        if previous and previous != image_id and importer.remove_if_unused(client, previous):
+        if previous and previous != image_id and store.remove_if_unused(previous):
             report(f"removed the image it replaces ({previous})")
-        record.write_record(plan.record_name, record.BuildRecord(
+        # Each engine's build has its own record: the same tar gets another ID in each store.
+        record.write_record(plan.record_name if store.engine == "podman" else f"{plan.record_name}-{store.engine}",
+                            record.BuildRecord(
             ref=ref, id=image_id, built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             suite=plan.suite, mirror=mirror, packages=list(plan.packages),
             recipe=plan.recipe_digest or None, extra=list(plan.extra),
         ))
         if unpack:
-            unpacked.unpack_image(client, ref, report=report)
+            store.unpack(ref, report)
     if previous and previous != image_id and unpacked.discard_unreferenced(previous):
         report(f"removed the unpacked tree of the image it replaces ({previous})")
     report(f"done: {ref} {image_id} ({_since(started)} in all)")
     return BuildResult(ref, image_id, skipped=False)
 
 
-def _build_and_import(client: PodmanClient, plan: recipe.ImagePlan, mirror: str | None, *,
+def _build_and_import(store: ImageStore, plan: recipe.ImagePlan, mirror: str | None, *,
                       report: Report, echo: bool, verbose: bool, show_progress: bool) -> str:
     with _termination_interrupts(), scratch.build_dirs(rootless=rootfs.needs_unshare()) as dirs:
         phase = time.monotonic()
@@ -92,8 +95,8 @@ def _build_and_import(client: PodmanClient, plan: recipe.ImagePlan, mirror: str 
                 display.close()
         report(f"rootfs built in {_since(phase)} ({dirs.tarball.stat().st_size / (1 << 20):.0f} MiB)")
         phase = time.monotonic()
-        report("importing into Podman…")
-        image_id = importer.import_rootfs(client, dirs.tarball, plan.ref, recipe.image_changes(plan))
+        report(f"importing into {'Docker Engine' if store.engine == 'docker' else 'Podman'}…")
+        image_id = store.import_rootfs(dirs.tarball, plan.ref, recipe.image_changes(plan))
         report(f"imported in {_since(phase)}")
     return image_id
 

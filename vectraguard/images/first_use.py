@@ -18,14 +18,13 @@ import fcntl
 import sys
 
 from vectraguard.config.resolved import ResolvedProfile
-from vectraguard.images import build, importer, record, variant
-from vectraguard.runtime.podman_api import open_client
+from vectraguard.images import build, record, variant
 
 
-def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool) -> None:
-    """Build the profile's variant image unless Podman has it (profile.image_packages must be set)."""
+def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool, engine: str = "podman") -> None:
+    """Build the profile's variant image unless `engine` has it (profile.image_packages must be set)."""
     plan = variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
-    if _exists(plan.ref):
+    if _exists(plan.ref, engine):
         return
     lock_path = record.record_path(f".{plan.record_name}.lock")
     record.private_dirs(lock_path.parent)
@@ -35,18 +34,20 @@ def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool) -> No
         except BlockingIOError:
             _say(f"waiting for another run that is building {plan.ref}", quiet)
             fcntl.flock(lock, fcntl.LOCK_EX)
-        if _exists(plan.ref):  # another run built it while this one waited
+        if _exists(plan.ref, engine):  # another run built it while this one waited
             return
         _say(f"profile {profile.name} runs on {plan.ref} (the default image with {', '.join(plan.extra)}), "
              f"which is not built yet: building it now (`vectraguard image build --profile {profile.name}` "
              "does it ahead)", quiet)
         build.build_image(plan, None, rebuild=False, report=lambda text: _say(text, quiet),
-                          show_progress=not quiet, unpack=unpack)
+                          show_progress=not quiet, unpack=unpack, engine=engine)
 
 
-def _exists(ref: str) -> bool:
-    with open_client(timeout=60) as client:
-        return importer.existing_id(client, ref) is not None
+def _exists(ref: str, engine: str) -> bool:
+    from vectraguard.runtime import image_stores
+
+    with image_stores.opened(engine, 60) as store:
+        return store.existing_id(ref) is not None
 
 
 def _say(text: str, quiet: bool) -> None:

@@ -51,6 +51,21 @@ def choose(profile: ResolvedProfile, policy: Policy | None) -> str:
     return chosen
 
 
+def for_images(wanted: str) -> str:
+    """The engine `image build --engine WANTED` builds for ("auto": as a run's auto chooses), under the
+    system policy's engine.allowed."""
+    from vectraguard.config import policy as policies
+
+    system = policies.load()
+    allowed = tuple(system.get("engine.allowed") or ENGINES) if system is not None else ENGINES
+    chosen = _automatic(allowed) if wanted == "auto" else wanted
+    if chosen not in allowed:
+        assert system is not None
+        raise errors.PolicyError(f"vectraguard: engine {chosen} is not allowed on this host; refused by "
+                                 f"{system.rule('engine.allowed')}")
+    return chosen
+
+
 def _automatic(allowed: tuple[str, ...]) -> str:
     if "podman" in allowed and shutil.which("podman") is not None:
         return "podman"
