@@ -10,13 +10,11 @@ killed runs left behind.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
-from vectraguard import errors
 from vectraguard.runtime import service
-from vectraguard.runtime.interface import SandboxView, SessionRequest
+from vectraguard.runtime.interface import SessionRequest
 from vectraguard.runtime.outcome import RunResult
 from vectraguard.runtime.session import Claimed, run_session
 
@@ -54,18 +52,10 @@ class PodmanRuntime:
     def _checked(self, request: SessionRequest) -> Callable[[dict[str, Any]], None]:
         def check(inspect: dict[str, Any]) -> None:
             from vectraguard.isolation.views import mount_view
+            from vectraguard.runtime.before_start import show
 
             view = mount_view(self.isolation, inspect)  # which process shows the sandbox's mounts
-            listeners: tuple[socket.socket, ...] = ()
-            if request.listen:
-                listeners = plant(int(inspect["State"]["Pid"]), list(request.listen), self.rootless)
-            try:
-                request.before_start(SandboxView(view.pid, view.options_enforced_by_host, listeners,
-                                                 int(inspect["State"]["Pid"])))
-            except BaseException:
-                for listener in listeners:
-                    listener.close()
-                raise
+            show(request, view.pid, view.options_enforced_by_host, int(inspect["State"]["Pid"]), self.rootless)
 
         return check
 
@@ -100,18 +90,6 @@ class PodmanRuntime:
         removal.remove_later(client, result.container_id,
                              lambda cid, error: record_removal(session_id, cid, error), then,
                              first=refill if plan is not None else None)
-
-
-def plant(pid: int, endpoints: list[tuple[str, int]], rootless: bool) -> tuple[socket.socket, ...]:
-    """Listeners bound inside the network namespace of the container whose init is `pid` (network/plant.py)."""
-    from vectraguard.network.plant import listen_in, listen_in_rootless
-
-    try:
-        return tuple((listen_in_rootless if rootless else listen_in)(pid, endpoints))
-    except OSError as exc:
-        raise errors.RuntimeUnavailable(
-            f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
-            hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
 
 
 def _session_of(spec: Any) -> str:

@@ -34,7 +34,7 @@ from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.paths import runtime_dir
 from vectraguard.runtime.attach import StreamPump
 from vectraguard.runtime.host import HostFacts
-from vectraguard.runtime.interface import SandboxView, SessionRequest
+from vectraguard.runtime.interface import SessionRequest
 from vectraguard.runtime.outcome import RunResult, signals_deferred
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
@@ -83,20 +83,12 @@ class DockerRuntime:
 
     def _view(self, request: SessionRequest, rootless: bool) -> Any:
         def check(inspect: dict[str, Any]) -> None:
-            pid = int(inspect["State"]["Pid"])
-            listeners: tuple[socket.socket, ...] = ()
-            if request.listen:
-                from vectraguard.runtime.podman_runtime import plant
+            from vectraguard.runtime.before_start import show
 
-                listeners = plant(pid, list(request.listen), rootless)
-            try:
-                # The mounts as the kernel has them for the sandbox's first process: not enforced by
-                # the host's own mount table (the check reads /proc/PID/mountinfo; isolation/views.py).
-                request.before_start(SandboxView(pid, False, listeners, pid))
-            except BaseException:
-                for listener in listeners:
-                    listener.close()
-                raise
+            pid = int(inspect["State"]["Pid"])
+            # The mounts as the kernel has them for the sandbox's first process, not the host's own mount
+            # table (the check reads /proc/PID/mountinfo: isolation/views.py).
+            show(request, pid, False, pid, rootless)
 
         return check
 
@@ -196,7 +188,7 @@ def _stop(client: Any, cid: str, pump: StreamPump, kill_grace: float) -> None:
     """TERM, let it finish writing for the grace period, then KILL."""
     from vectraguard.runtime.docker.api import DockerError
 
-    never = lambda: False  # noqa: E731
+    never = lambda: False
     for sig, window in (("SIGTERM", kill_grace), ("SIGKILL", FINAL_DRAIN_S)):
         try:
             client.kill(cid, sig)
