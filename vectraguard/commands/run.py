@@ -413,7 +413,7 @@ def _before_start(prepared: Prepared, egress: Egress) -> Callable[[SandboxView],
 
     def check(view: SandboxView) -> None:
         held.verify(view.mount_pid, prepared.expected_mounts, spec.mount_targets(),
-                    check_options=view.options_enforced_by_host)
+                    check_options=view.checked_options)
         if prepared.egress is not None:
             egress.serve(list(view.listeners))
         if prepared.publisher is not None:

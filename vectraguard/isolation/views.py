@@ -20,11 +20,12 @@ from typing import Any, NamedTuple
 
 from vectraguard.errors import PolicyError
 from vectraguard.isolation import gvisor
+from vectraguard.runtime.interface import ALL_OPTIONS
 
 
 class MountView(NamedTuple):
     pid: int  # whose /proc/PID/root and mountinfo hold the sandbox's mounts
-    options_enforced_by_host: bool  # the mount table's ro/nosuid/nodev are what protects the sandbox
+    checked_options: frozenset[str]  # the mount table's options that protect the sandbox (interface.SandboxView)
 
 
 def mount_view(isolation: str, inspect: dict[str, Any]) -> MountView:
@@ -32,8 +33,8 @@ def mount_view(isolation: str, inspect: dict[str, Any]) -> MountView:
     PolicyError when the process cannot be found (the run is refused)."""
     state = inspect.get("State") or {}
     if isolation != "gvisor":
-        return MountView(int(state["Pid"]), True)
-    return MountView(gofer_pid(int(state.get("ConmonPid") or 0), container_root(inspect)), False)
+        return MountView(int(state["Pid"]), ALL_OPTIONS)
+    return MountView(gofer_pid(int(state.get("ConmonPid") or 0), container_root(inspect)), frozenset())
 
 
 def container_root(inspect: dict[str, Any]) -> int | None:

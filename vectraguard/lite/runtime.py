@@ -42,7 +42,7 @@ from vectraguard.lite import bwrap_argv, support
 from vectraguard.lite.plan import LitePlan
 from vectraguard.lite.streams import Streams
 from vectraguard.runtime.host import HostFacts
-from vectraguard.runtime.interface import SandboxView, SessionRequest
+from vectraguard.runtime.interface import ALL_OPTIONS, SandboxView, SessionRequest
 from vectraguard.runtime.outcome import RunResult, signals_deferred
 from vectraguard.sandbox.held import Expected
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
@@ -95,7 +95,7 @@ class LiteRuntime:
                     cgroup.add(pid)
                 if interrupts.received is not None:
                     raise _Interrupted(interrupts.received)
-                request.before_start(SandboxView(pid, True, tuple(listeners)))
+                request.before_start(SandboxView(pid, ALL_OPTIONS, tuple(listeners)))
             except _Interrupted as stop:
                 for listener in listeners:
                     listener.close()

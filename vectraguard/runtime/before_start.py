@@ -10,14 +10,16 @@ from vectraguard import errors
 from vectraguard.runtime.interface import SandboxView, SessionRequest
 
 
-def show(request: SessionRequest, mount_pid: int, enforced_by_host: bool, netns_pid: int, rootless: bool) -> None:
-    """`mount_pid`: a host process whose /proc/PID/root and mountinfo are the sandbox's; `netns_pid`: one in
-    its network namespace (its init). Raises what before_start raises: nothing may run then."""
+def show(request: SessionRequest, mount_pid: int, checked_options: frozenset[str], netns_pid: int,
+         rootless: bool) -> None:
+    """`mount_pid`: a host process whose /proc/PID/root and mountinfo are the sandbox's; `checked_options`:
+    SandboxView's; `netns_pid`: one in its network namespace (its init). Raises what before_start raises:
+    nothing may run then."""
     listeners: tuple[socket.socket, ...] = ()
     if request.listen:
         listeners = plant(netns_pid, list(request.listen), rootless)
     try:
-        request.before_start(SandboxView(mount_pid, enforced_by_host, listeners, netns_pid))
+        request.before_start(SandboxView(mount_pid, checked_options, listeners, netns_pid))
     except BaseException:
         for listener in listeners:
             listener.close()

@@ -25,12 +25,17 @@ from vectraguard.runtime.attach import OutputSink
 from vectraguard.runtime.outcome import RunResult
 from vectraguard.sandbox.spec import ContainerSpec
 
+ALL_OPTIONS = frozenset({"ro", "nosuid", "nodev"})  # what a runc container's mount table enforces
+
 
 class SandboxView(NamedTuple):
     """What the caller is shown of a sandbox that is set up and has not run its command yet."""
 
     mount_pid: int  # a host process whose /proc/PID/root and mountinfo are the sandbox's (sandbox/held.py)
-    options_enforced_by_host: bool  # its mount table's ro/nosuid/nodev are what protects the sandbox
+    # The per-mount options of its mount table that protect the sandbox, and so are checked before the
+    # command runs: ro, nosuid, nodev (runc through Podman); ro only (Docker: its API gives binds no
+    # nosuid/nodev); none (gVisor: its own file proxy protects it, isolation/views.py).
+    checked_options: frozenset[str]
     listeners: tuple[socket.socket, ...]  # bound inside, on the sandbox's loopback, as SessionRequest.listen asked
     netns_pid: int = 0  # a host process in the sandbox's network namespace (published ports); 0: none to enter
 

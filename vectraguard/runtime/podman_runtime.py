@@ -55,7 +55,7 @@ class PodmanRuntime:
             from vectraguard.runtime.before_start import show
 
             view = mount_view(self.isolation, inspect)  # which process shows the sandbox's mounts
-            show(request, view.pid, view.options_enforced_by_host, int(inspect["State"]["Pid"]), self.rootless)
+            show(request, view.pid, view.checked_options, int(inspect["State"]["Pid"]), self.rootless)
 
         return check
 

@@ -199,13 +199,13 @@ def _below(path: str, parent: str) -> bool:
 
 
 def verify(pid: int, expected: Iterable[Expected], requested_targets: Iterable[str], *,
-           check_options: bool = True) -> None:
+           check_options: frozenset[str] = frozenset({"ro", "nosuid", "nodev"})) -> None:
     """Check, inside the initialised container `pid`, that each expected bind
     is the held object with its options, and that nothing is mounted below a
     bind but what was requested (`requested_targets`: every mount target of
-    the spec). PolicyError naming the first difference. `check_options`
-    False: the mount table's ro/nosuid/nodev are not what protects the
-    sandbox (gVisor: isolation/views.py), so they are not compared."""
+    the spec). PolicyError naming the first difference. `check_options`: the
+    per-mount options compared (runtime/interface.SandboxView.checked_options:
+    those the mount table enforces for this engine and level)."""
     wanted = list(expected)
     if not wanted:
         return
@@ -225,7 +225,7 @@ def verify(pid: int, expected: Iterable[Expected], requested_targets: Iterable[s
 
 
 def _verify_one(root: int, table: list[MountEntry], item: Expected, requested: set[str],
-                check_options: bool = True) -> None:
+                check_options: frozenset[str]) -> None:
     def refuse(why: str) -> PolicyError:
         return ChangedWhileChecked(
             f"vectraguard: refusing to start: the sandbox's mount at {item.target} {why}",
@@ -249,8 +249,8 @@ def _verify_one(root: int, table: list[MountEntry], item: Expected, requested: s
     if not at_target:
         raise refuse("is not a mount point")
     options = at_target[-1].options  # the last one mounted there is the one visible
-    missing = {"nosuid", "nodev"} - options if check_options else set()
-    if check_options and item.read_only and "ro" not in options:
+    missing = ({"nosuid", "nodev"} & check_options) - options
+    if "ro" in check_options and item.read_only and "ro" not in options:
         missing.add("ro")
     if missing:
         raise refuse(f"lacks the options {', '.join(sorted(missing))}")

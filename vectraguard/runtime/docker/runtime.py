@@ -40,6 +40,7 @@ from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
 FINAL_DRAIN_S = 10.0
+DOCKER_CHECKED_OPTIONS = frozenset({"ro"})
 WAIT_TIMEOUT_S = 60.0
 USERNS_FIX = ('start dockerd with --userns-remap=default (or "userns-remap": "default" in '
               "/etc/docker/daemon.json), or accept the same uids with engine.userns: shared in the profile")
@@ -77,18 +78,17 @@ class DockerRuntime:
             raise errors.IsolationUnavailable(
                 "vectraguard: this Docker daemon has no userns-remap, so the sandbox's uid would be the same uid "
                 "on the host (root's files and processes among them); nothing ran", hint=USERNS_FIX)
-        if diag.notices_shown():
-            print("vectraguard: warning: engine.userns: shared: the sandbox's uids are this host's own "
-                  "(Docker without userns-remap)", file=sys.stderr)
+        diag.notice("vectraguard: warning: engine.userns: shared: the sandbox's uids are this host's own "
+                    "(Docker without userns-remap)")  # -q leaves it out (diag.py)
 
     def _view(self, request: SessionRequest, rootless: bool) -> Any:
         def check(inspect: dict[str, Any]) -> None:
             from vectraguard.runtime.before_start import show
 
             pid = int(inspect["State"]["Pid"])
-            # The mounts as the kernel has them for the sandbox's first process, not the host's own mount
-            # table (the check reads /proc/PID/mountinfo: isolation/views.py).
-            show(request, pid, False, pid, rootless)
+            # The mounts as the kernel has them for the sandbox's first process (/proc/PID/mountinfo):
+            # read-only is checked; nosuid/nodev are not Docker's to give binds (spec.py).
+            show(request, pid, DOCKER_CHECKED_OPTIONS, pid, rootless)
 
         return check
 
