@@ -87,7 +87,9 @@ def check_profile(profile: ResolvedProfile, policy: Policy | None) -> list[Probl
     problems += _check_limits(profile, policy)
     problems += _check_isolation(profile, policy)
     if profile.engine != "auto":  # auto is checked once it has chosen (runtime/engine.py)
-        member("engine.name", profile.engine, "engine.allowed", "engine")
+        # The short form `engine: NAME` is provenanced at `engine`, the section at `engine.name`.
+        member("engine.name" if "engine.name" in profile.provenance else "engine", profile.engine,
+               "engine.allowed", "engine")
     if profile.engine_userns == "shared" and policy.get("engine.userns_shared") is False:
         problems.append(_violation(profile, "engine.userns", "shared", "is not allowed: the sandbox's uid would be "
                                    "the same uid on the host", policy.rule("engine.userns_shared")))

@@ -28,7 +28,7 @@ ENGINES = ("podman", "docker")
 def choose(profile: ResolvedProfile, policy: Policy | None) -> str:
     """"podman" or "docker" ("" for isolation lite, which uses none); PolicyError, IsolationUnavailable or
     RuntimeUnavailable (exit 125) when the choice is refused or nothing can run it."""
-    where = profile.provenance.get("engine.name", Origin("<built-in>"))
+    where = profile.provenance.get("engine.name") or profile.provenance.get("engine") or Origin("<built-in>")
     if profile.isolation == "lite":
         if profile.engine != "auto":
             raise errors.IsolationUnavailable(

@@ -84,6 +84,9 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
         "AttachStderr": True,
         "Tty": spec.terminal,
         "StopTimeout": spec.stop_grace,
+        # An image's HEALTHCHECK would have Docker run its command inside the sandbox, unjudged and
+        # unrecorded, every interval (Podman's API run of ours has none): never.
+        "Healthcheck": {"Test": ["NONE"]},
         "HostConfig": host_config,
     }
 
