@@ -31,6 +31,7 @@ from vectraguard.runtime.libpod import Libpod, LibpodError
 from vectraguard.runtime.oom import OomWatch
 from vectraguard.runtime.outcome import Interrupts, RunResult, signals_deferred
 from vectraguard.runtime.owner import process_identity
+from vectraguard.runtime.unix_http import ApiError
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
@@ -114,7 +115,7 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
             raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the run: {exc.message}") from None
         finally:
             if not (returned and leave_container):
-                _remove(client, cid)
+                remove(client, cid)
             oom.close()
 
 
@@ -139,12 +140,12 @@ def _own_files(spec: ContainerSpec, claimed: Claimed | None) -> Iterator[tuple[s
     if claimed is not None:
         yield "", None
         return
-    with _hosts_file(spec) as hosts_file, _run_dir(spec) as run_dir:
-        yield hosts_file, run_dir
+    with hosts_file(spec) as hosts, _run_dir(spec) as run_dir:
+        yield hosts, run_dir
 
 
 @contextmanager
-def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
+def hosts_file(spec: ContainerSpec) -> Iterator[str]:
     """The sandbox's /etc/hosts, in paths.hosts_dir(), for the session's lifetime."""
     from vectraguard.paths import ensure_hosts_dir
 
@@ -235,13 +236,13 @@ def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, st
     pump = StreamPump(sock, initial, stdin_fd, sink, interrupts.read_fd, raw=tty_fd is not None)
     deadline = time.monotonic() + timeout
     if tty_fd is not None:
-        _resize(client, cid, tty_fd)
+        resize(client, cid, tty_fd)
     while True:
         outcome = pump.run(deadline, lambda: interrupts.received is not None or interrupts.resized)
         if outcome == "stop" and interrupts.received is None:
             interrupts.resized = False  # the window changed: follow it, keep going
             if tty_fd is not None:
-                _resize(client, cid, tty_fd)
+                resize(client, cid, tty_fd)
             continue
         break
     if outcome != "eof":
@@ -269,11 +270,12 @@ def _supervise(client: Libpod, cid: str, sock: socket.socket, initial: bytes, st
     return RunResult(status, "exited", cid, signum)
 
 
-def _resize(client: Libpod, cid: str, tty_fd: int) -> None:
+def resize(client: Any, cid: str, tty_fd: int) -> None:
+    """The sandbox's terminal to the caller's window size (either engine's client: `resize(cid, rows, columns)`)."""
     try:
         rows, columns = os.get_terminal_size(tty_fd)[::-1]
         client.resize(cid, rows, columns)
-    except (OSError, LibpodError):
+    except (OSError, ApiError):
         pass  # a window that cannot be measured or a container already gone
 
 
@@ -308,10 +310,11 @@ def _signal(client: Libpod, cid: str, sig: str, pump: StreamPump) -> bool:
     return False
 
 
-def _remove(client: Libpod, cid: str) -> None:
+def remove(client: Any, cid: str) -> None:
+    """Remove the container (either engine's client); a failure is a warning, the next run's reaper retries."""
     try:
         client.remove(cid)
-    except LibpodError as exc:
+    except ApiError as exc:
         # The run's outcome stands; the next run's reaper retries the removal
         # (this process, the owner, will be gone by then).
         print(f"vectraguard: warning: could not remove sandbox {cid[:12]}: {exc.message}", file=sys.stderr)

@@ -18,11 +18,11 @@ namespace of its caller's ids, as rootless Podman does.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 import stat
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +36,7 @@ from vectraguard.runtime.attach import StreamPump
 from vectraguard.runtime.host import HostFacts
 from vectraguard.runtime.interface import SessionRequest
 from vectraguard.runtime.outcome import RunResult, signals_deferred
+from vectraguard.runtime.session import hosts_file, remove, resize
 from vectraguard.sandbox import entry
 from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 
@@ -127,10 +128,10 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
     from vectraguard.runtime.docker.api import DockerError
     from vectraguard.runtime.docker.spec import create_body
 
-    with signals_deferred() as interrupts, _hosts_file(spec) as hosts_file, _run_dir(spec) as run_dir:
+    with signals_deferred() as interrupts, hosts_file(spec) as hosts, _run_dir(spec) as run_dir:
         name = f"vectraguard-{spec.labels.get(LABEL_SESSION, os.getpid())}"
         try:
-            cid = client.create(create_body(spec, hosts_file=hosts_file, run_dir=str(run_dir)), name=name)
+            cid = client.create(create_body(spec, hosts_file=hosts, run_dir=str(run_dir)), name=name)
         except DockerError as exc:
             if exc.status == 404:
                 raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found in Docker Engine") from None
@@ -153,7 +154,7 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
             finally:
                 sock.close()
         finally:
-            _remove(client, cid)
+            remove(client, cid)
 
 
 def _supervise(client: Any, cid: str, sock: socket.socket, initial: bytes, request: SessionRequest,
@@ -162,13 +163,13 @@ def _supervise(client: Any, cid: str, sock: socket.socket, initial: bytes, reque
     pump = StreamPump(sock, initial, request.stdin_fd, request.sink, interrupts.read_fd, raw=tty_fd is not None)
     deadline = time.monotonic() + request.timeout
     if tty_fd is not None:
-        _resize(client, cid, tty_fd)
+        resize(client, cid, tty_fd)
     while True:
         outcome = pump.run(deadline, lambda: interrupts.received is not None or interrupts.resized)
         if outcome == "stop" and interrupts.received is None:
             interrupts.resized = False
             if tty_fd is not None:
-                _resize(client, cid, tty_fd)
+                resize(client, cid, tty_fd)
             continue
         break
     if outcome != "eof":
@@ -198,38 +199,6 @@ def _stop(client: Any, cid: str, pump: StreamPump, kill_grace: float) -> None:
             return
 
 
-def _resize(client: Any, cid: str, tty_fd: int) -> None:
-    from vectraguard.runtime.docker.api import DockerError
-
-    try:
-        rows, columns = os.get_terminal_size(tty_fd)[::-1]
-        client.resize(cid, rows, columns)
-    except (OSError, DockerError):
-        pass
-
-
-def _remove(client: Any, cid: str) -> None:
-    from vectraguard.runtime.docker.api import DockerError
-
-    try:
-        client.remove(cid)
-    except DockerError as exc:
-        print(f"vectraguard: warning: could not remove sandbox {cid[:12]}: {exc.message}", file=sys.stderr)
-
-
-@contextmanager
-def _hosts_file(spec: ContainerSpec) -> Iterator[str]:
-    from vectraguard.paths import ensure_hosts_dir
-
-    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
-    path.write_text(spec.render_hosts())
-    path.chmod(0o644)
-    try:
-        yield str(path)
-    finally:
-        path.unlink(missing_ok=True)
-
-
 @contextmanager
 def _run_dir(spec: ContainerSpec) -> Iterator[Path]:
     """The command file's directory with the start FIFO (sandbox/entry.py), for the session's lifetime."""
@@ -256,7 +225,7 @@ def _say_start(run_dir: Path) -> None:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             break
         except OSError as exc:
-            if exc.errno != 6 or time.monotonic() > deadline:  # ENXIO: the entry has not opened it yet
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:  # the entry has not opened it yet
                 raise errors.RuntimeUnavailable(f"vectraguard: the sandbox did not wait for its start "
                                                 f"({exc.strerror}); nothing ran") from None
             time.sleep(0.005)
