@@ -29,7 +29,6 @@ from vectraguard.config.problems import Origin
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.kube import differences, names, network, paths, pod, references
 
-FORMATS = ("pod", "job", "agent-sandbox")
 JOB_TTL_SECONDS = 3600  # a finished Job and its pod are removed after this (its logs with them)
 AGENT_SANDBOX_API = "agents.x-k8s.io/v1beta1"
 

@@ -131,7 +131,13 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
     with signals_deferred() as interrupts, hosts_file(spec) as hosts, _run_dir(spec) as run_dir:
         name = f"vectraguard-{spec.labels.get(LABEL_SESSION, os.getpid())}"
         try:
-            cid = client.create(create_body(spec, hosts_file=hosts, run_dir=str(run_dir)), name=name)
+            body = create_body(spec, hosts_file=hosts, run_dir=str(run_dir))
+        except (ValueError, OSError) as exc:
+            raise errors.RuntimeUnavailable(f"vectraguard: this run cannot be given to Docker Engine: {exc}; "
+                                            "nothing ran", hint="reinstall Vectra Guard (contrib/install.sh), "
+                                            "or use --engine podman") from None
+        try:
+            cid = client.create(body, name=name)
         except DockerError as exc:
             if exc.status == 404:
                 raise errors.ImageNotFound(f"vectraguard: image {spec.image} not found in Docker Engine") from None

@@ -30,6 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vectraguard.sandbox import entry
 from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
 from vectraguard.sandbox.spec import BindMount, ContainerSpec, TmpfsMount
 
@@ -42,6 +43,8 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
     volume (named volumes are Podman's: agent homes run on Podman in this version)."""
     if spec.entry_path is None:
         raise ValueError("Docker Engine runs sandboxes through vectraguard-entry, which is not installed")
+    if entry.AWAIT_PROTOCOL not in Path(spec.entry_path).read_bytes():
+        raise ValueError("the installed vectraguard-entry predates `--await`, which Docker Engine runs need")
     if spec.volumes:
         raise ValueError("named volumes (an agent's kept $HOME) are not given on Docker Engine in this version")
     binds = [*spec.binds, BindMount(hosts_file, "/etc/hosts", True), BindMount(spec.entry_path, ENTRY_TARGET, True),
