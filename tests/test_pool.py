@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -351,3 +352,32 @@ def test_pool_stop_leaves_nothing_of_a_killed_pool_start(root: Caller, workspace
     proc.wait(timeout=30)
     assert root.run(["pool", "stop"], cwd=workspace, extra_env=pool_home).returncode == 0
     assert set(root.pooled()) - before == set()
+
+
+def test_a_reaper_alongside_fills_and_pooled_runs_removes_nothing_of_theirs(root: Caller, workspace: Path,
+                                                                          pool_home: dict[str, str]) -> None:
+    """Every run's remover and `sandbox reap` prune the pool; one must never take a container another
+    process is making, has just published, or runs a command in (an outside attack saw fills come to
+    nothing and pooled runs killed with 137 while other runs' reapers ran)."""
+    stop = threading.Event()
+    reaps: list[int] = []
+
+    def reap_until_stopped() -> None:
+        while not stop.is_set():
+            reaps.append(root.run(["sandbox", "reap"], cwd=workspace, extra_env=pool_home).returncode)
+
+    reaper = threading.Thread(target=reap_until_stopped)
+    reaper.start()
+    try:
+        started = root.run(["pool", "start", "-p", "test-untrusted", "-n", "4"], cwd=workspace, extra_env=pool_home)
+        assert started.returncode == 0, started.stderr
+        assert b"4 ready" in started.stdout, started.stdout
+        for status in (3, 4, 5, 6):  # the four made above, each claimed while the reaper works
+            done = root.run([*P, "--", "sh", "-c", f"sleep 0.3; exit {status}"], cwd=workspace,
+                            extra_env=pool_home)
+            assert done.returncode == status, done.stderr
+            assert _finished(root, workspace, pool_home)["container"]["pooled"] is True  # type: ignore[index]
+    finally:
+        stop.set()
+        reaper.join(timeout=120)
+    assert reaps and set(reaps) == {0}

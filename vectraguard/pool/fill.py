@@ -94,6 +94,8 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
     hosts.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     labels = {k: v for k, v in spec.labels.items() if k not in (LABEL_SESSION, LABEL_OWNER)}
     specgen = records.replace(spec, labels={**labels, LABEL_POOL: wanted.slot}).to_specgen(str(hosts), str(run_dir))
+    specgen["name"] = name  # what the index's `.filling` marker names until the container is published
+    marker = store.begin_filling(name, process_identity(os.getpid()) or f"{os.getpid()}:0")
     cid = ""
     try:
         cid = client.create(specgen)
@@ -113,6 +115,7 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
                            created=time.time(), idle=wanted.idle, facts=facts, init=init,
                            images_file=images, images_identity=store.file_identity(images) if images else [])
         store.add(made)
+        store.end_filling(marker)
         return made
     except Exception as exc:  # noqa: BLE001 - a pool is an optimisation: a failed fill leaves runs cold
         from vectraguard import diag
@@ -125,6 +128,7 @@ def make(client: Libpod, spec: ContainerSpec, wanted: Plan) -> store.Entry | Non
                 pass
         hosts.unlink(missing_ok=True)
         entry.remove_run_dir(Path(run_dir))
+        store.end_filling(marker)
         return None
 
 

@@ -24,36 +24,48 @@ ORPHAN_FILES_AFTER_S = 120.0  # a fill under way has made its files but not yet 
 
 
 def reap_pool(client: Libpod, on_reaped: OnReaped | None = None) -> list[str]:
-    """Remove what the pool no longer needs; the container IDs removed."""
+    """Remove what the pool no longer needs; the container IDs removed.
+
+    Podman's list comes first, the index is read after it, whole, under its
+    lock (store.snapshot): a container is in the index from before it is
+    made until after it is removed, so one listed that the index does not
+    show is no one's — never one being made, published or claimed
+    meanwhile by another process (an outside attack found runs killed by
+    the reaper of a run that had read the index first)."""
+    listed = client.list_labelled(LABEL_POOL)
     removed = []
-    known = set()
     for found, path in list(store.ready()):
         if store.expired(found) and discard(client, found, path):
             removed.append(found.cid)
-        else:
-            known.add(found.cid)
-    for found, _path, owner, session in list(store.claimed()):
+    for found, path, owner, session in list(store.claimed()):
         if owner_alive(owner) or pending_locked(found.cid):
-            known.add(found.cid)
             continue
+        taken = store.take_claimed_for_removal(path)
+        if taken is None:
+            continue  # another reaper has it: one removal, one record
         try:
             client.remove(found.cid)
         except LibpodError:
-            known.add(found.cid)
+            taken.rename(path)  # tried again next time
             continue
         store.forget(found)
         removed.append(found.cid)
         if on_reaped is not None and session != "-":
             on_reaped(session, found.cid)
-    for listed in client.list_labelled(LABEL_POOL):
-        cid = str(listed.get("Id", ""))
-        if cid in known or cid in removed or pending_locked(cid):
+    index = store.snapshot()
+    dead_fills = {name for name, filler in index.filling.items() if not owner_alive(filler)}
+    for container in listed:
+        cid = str(container.get("Id", ""))
+        names = {str(n).lstrip("/") for n in container.get("Names") or ()}
+        being_made = any(name in index.filling and name not in dead_fills for name in names)
+        if cid in removed or cid in index.cids or being_made or pending_locked(cid):
             continue
         try:
             client.remove(cid)
         except LibpodError:
             continue
         removed.append(cid)
+    store.forget_fills(dead_fills)
     _sweep_files()
     return removed
 

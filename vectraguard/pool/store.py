@@ -1,29 +1,43 @@
 """The pool's index: one small file per pooled container, in this user's
 private runtime directory (`pool/`).
 
+    NAME.OWNER.filling              being made by the fill OWNER (pid-starttime), under the
+                                    container name NAME; written before Podman is asked
     SLOT.KEY.CID.ready              made and initialised, free to take
     SLOT.KEY.CID.OWNER.claimed      taken by the run OWNER (pid-starttime)
+    .NAME.removing                  a .ready or .claimed being removed (idle, another key, a dead run)
 
 A run claims a container by renaming its `.ready` file to `.claimed`:
 rename(2) is atomic, so of two runs that try the same one, exactly one
 succeeds; the other gets ENOENT and tries the next or runs cold. The file
 holds the container's facts as JSON (Entry). Nothing in it is trusted
 beyond this user's own directory (0700, checked).
+
+So that the reaper (reap.py) can tell a pooled container nobody will use
+from one being made, claimed or run, every container is in the index from
+before Podman makes it (`.filling`) until after Podman has removed it, and
+every change of the index holds `.index.lock` shared while the reaper
+reads the index whole holding it exclusive (`snapshot`): a container
+Podman listed before that read and that the read does not show is no
+one's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from vectraguard.paths import ensure_private_dir, runtime_dir
 from vectraguard.records import as_dict, record
 
-READY, CLAIMED = ".ready", ".claimed"
+READY, CLAIMED, FILLING = ".ready", ".claimed", ".filling"
+INDEX_LOCK = ".index.lock"
 
 
 @record
@@ -67,12 +81,77 @@ def ensure_dir() -> Path:
     return directory
 
 
+@contextmanager
+def changing(exclusive: bool = False) -> Iterator[None]:
+    """Hold the index lock: shared to change the index (a rename, a write, an unlink: microseconds),
+    exclusive to read it whole (snapshot). flock(2); released when the descriptor closes."""
+    fd = os.open(ensure_dir() / INDEX_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def begin_filling(name: str, owner: str) -> Path:
+    """Say that the process `owner` (pid:starttime) is about to have Podman make the container `name`;
+    the marker goes (end_filling) once it is published ready or removed."""
+    marker = ensure_dir() / f"{name}.{owner.replace(':', '-')}{FILLING}"
+    with changing():
+        marker.write_text("")
+    return marker
+
+
+def end_filling(marker: Path) -> None:
+    with changing():
+        marker.unlink(missing_ok=True)
+
+
+def forget_fills(names: set[str]) -> None:
+    """Drop the `.filling` markers of these container names (their fillers died; reap.py)."""
+    directory = pool_dir()
+    with changing():
+        for marker in directory.glob(f"*{FILLING}"):
+            if marker.name.partition(".")[0] in names:
+                marker.unlink(missing_ok=True)
+
+
 def add(entry: Entry) -> None:
     """Publish a ready container (written whole, then renamed into place)."""
     directory = ensure_dir()
     temporary = directory / f".{entry.cid}.new"
     temporary.write_text(json.dumps(as_dict(entry)))
-    os.rename(temporary, directory / _ready_name(entry))
+    with changing():
+        os.rename(temporary, directory / _ready_name(entry))
+
+
+class Snapshot:
+    """The index as one exclusive read saw it: the container IDs it names in any state, and the
+    names of containers being made with their filler (pid:starttime)."""
+
+    def __init__(self, cids: set[str], filling: dict[str, str]) -> None:
+        self.cids, self.filling = cids, filling
+
+
+def snapshot() -> Snapshot:
+    """Read the whole index at once (no change can happen while it is read)."""
+    cids: set[str] = set()
+    filling: dict[str, str] = {}
+    directory = pool_dir()
+    with changing(exclusive=True):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            names = []
+        for name in names:
+            if name.endswith(FILLING):
+                container, _, owner = name[: -len(FILLING)].partition(".")
+                filling[container] = owner.replace("-", ":", 1)
+            elif name.endswith((READY, CLAIMED, ".removing")):
+                found = _read(directory / name)
+                if found is not None:
+                    cids.add(found.cid)
+    return Snapshot(cids, filling)
 
 
 def _read(path: Path) -> Entry | None:
@@ -98,7 +177,8 @@ def claim(slot: str, key: str, owner: str, session: str = "-") -> tuple[Entry, P
     for name in sorted(names, key=lambda n: _mtime(directory / n), reverse=True):
         claimed = directory / f"{name[:-len(READY)]}.{owner_part}.{session}{CLAIMED}"
         try:
-            os.rename(directory / name, claimed)
+            with changing():
+                os.rename(directory / name, claimed)
         except OSError:
             continue  # another run took it first
         entry = _read(claimed)
@@ -155,10 +235,23 @@ def _listed(suffix: str, slot: str | None) -> Iterator[tuple[Entry, Path]]:
 def take_for_removal(path: Path) -> bool:
     """Take a ready entry out of the pool so that no run claims it; False when a run took it first."""
     try:
-        os.rename(path, path.with_name(f".{path.name}.removing"))
+        with changing():
+            os.rename(path, path.with_name(f".{path.name}.removing"))
         return True
     except OSError:
         return False
+
+
+def take_claimed_for_removal(path: Path) -> Path | None:
+    """Take a dead run's claim file for removing its container, so that of two reapers only one removes
+    and records it; the taken file's new path, None when another took it first."""
+    taken = path.with_name(f".{path.name}.removing")
+    try:
+        with changing():
+            os.rename(path, taken)
+        return taken
+    except OSError:
+        return None
 
 
 def forget(entry: Entry) -> None:
@@ -170,8 +263,9 @@ def forget(entry: Entry) -> None:
         names = [n for n in os.listdir(directory) if entry.cid in n]
     except OSError:
         names = []
-    for name in names:
-        (directory / name).unlink(missing_ok=True)
+    with changing():
+        for name in names:
+            (directory / name).unlink(missing_ok=True)
     Path(entry.hosts_file).unlink(missing_ok=True)
     entry_files.remove_run_dir(Path(entry.run_dir))
 
