@@ -57,6 +57,9 @@ class DockerRuntime:
     def run(self, request: SessionRequest) -> RunResult:
         from vectraguard.runtime.docker.api import DockerError
 
+        if request.after_create is not None:  # admit.py refused the overlay workspace; never dropped silently
+            raise errors.IsolationUnavailable("vectraguard: Docker Engine has no step between create and start "
+                                              "for the overlay workspace; nothing ran")
         self.client = client = self.plan.client
         spec = request.spec
         try:
