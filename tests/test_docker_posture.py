@@ -207,3 +207,18 @@ def test_an_overlay_workspace_is_refused_on_docker_before_create(root: Caller, w
     assert "--engine podman" in stderr and "Traceback" not in stderr and "runc" not in stderr, stderr
     assert outcome(root.last_session(workspace, private)["events"])["status"] == "refused"
     assert {c["Id"] for c in call("GET", "/containers/json?all=1")} - before == set()
+
+
+def test_an_agents_kept_home_is_refused_on_docker_before_create(root: Caller, workspace: Path, data_dir: Path,
+                                                                 docker_test_image: str) -> None:
+    """The shipped `generic` agent keeps its $HOME in a named volume, which Docker is not given."""
+    from tests.support.docker import call
+
+    private = {"VECTRAGUARD_DATA_DIR": str(data_dir)}
+    before = {c["Id"] for c in call("GET", "/containers/json?all=1")}
+    result = root.run(["agent", "start", "generic", "--engine", "docker", "--workspace", "ro", "--", "true"],
+                      cwd=workspace, extra_env=private)
+    stderr = result.stderr.decode()
+    assert result.returncode == 125 and "kept $HOME" in stderr and "agent.home: tmpfs" in stderr, stderr
+    assert outcome(root.last_session(workspace, private)["events"])["status"] == "refused"
+    assert {c["Id"] for c in call("GET", "/containers/json?all=1")} - before == set()
