@@ -103,9 +103,13 @@ def test_a_daemon_without_userns_remap_is_refused_unless_the_profile_accepts_it(
         refused = root.run([*P, "--", "true"], cwd=workspace, extra_env=host)
         assert refused.returncode == 125 and b"userns-remap" in refused.stderr, refused.stderr
         # Accepted by the profile: it would run (the image is not in this daemon), and says so first.
+        host["VECTRAGUARD_DATA_DIR"] = str(tmp_path / "audit")
         shared = root.run([*P, "--set", "engine.userns=shared", "--", "true"], cwd=workspace, extra_env=host)
         assert b"engine.userns: shared" in shared.stderr, shared.stderr
         assert b"not found" in shared.stderr, shared.stderr
+        # The record says the user namespace as it was: the host's own ids.
+        started = root.last_session(workspace, host)["events"][0]
+        assert started["sandbox"]["spec"]["userns"] == {"mode": "shared"}, started["sandbox"]["spec"]
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)

@@ -78,14 +78,16 @@ class RunAudit:
                           {**self._index("refused", profile, at), "ended_at": at, "exit_status": 125})
 
     def started(self, profile: ResolvedProfile, mounts: tuple[Mount, ...], env: dict[str, str], image: str,
-                approvals: tuple[dict[str, Any], ...] = (), spec: Any = None, engine: str = "podman") -> None:
+                approvals: tuple[dict[str, Any], ...] = (), spec: Any = None, engine: str = "podman",
+                sent: dict[str, Any] | None = None) -> None:
         """`env` is the sandbox's environment: only its names are recorded, and
         any of its values that appear in argv are redacted there (and in the
         listing index, and in what the risk findings quote), so a secret
         passed both ways is not kept either. The approval decisions are in
         this record, committed before the sandbox exists, and again in
         `finished`. `spec`: the compiled ContainerSpec, kept with the profile for
-        `vectraguard inspect` (sessions/snapshot.py)."""
+        `vectraguard inspect` (sessions/snapshot.py); `sent`: what the engine will be sent when it is
+        not Podman's SpecGenerator (runtime/engine.py described), recorded in its place."""
         from vectraguard.sessions.snapshot import snapshot
 
         self.started_at, self._started_clock = record.now(), time.monotonic()
@@ -101,7 +103,7 @@ class RunAudit:
                     for m in mounts],
             network=canonical["network"], env_names=env_names, image=image, owner=self.owner, at=self.started_at,
             approvals=self.approvals, isolation=profile.isolation, forkserver=acting_for_client(),
-            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets, self.options),
+            sandbox=None if spec is None else snapshot(profile.name, canonical, spec, self.secrets, self.options, sent),
             engine=engine)
         self.store.append(self.session_id, "started", body, self._index("started", profile.name, self.started_at))
 

@@ -58,7 +58,7 @@ def _print(shown: dict[str, Any]) -> None:
     for key in ("note", "sandbox_omitted"):
         if key in shown:
             print(f"{key + ':':16}{printable(json.dumps(shown[key]))}")
-    for title, key in (("resolved profile", "profile_resolved"), ("container spec (libpod SpecGenerator)", "spec")):
+    for title, key in (("resolved profile", "profile_resolved"), ("container spec (what the engine was sent)", "spec")):
         if shown.get(key) is not None:
             print(f"\n{title}:")
             print(output.json_text(shown[key]))

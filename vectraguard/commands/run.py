@@ -66,6 +66,7 @@ class Prepared:
     lite: Any = None  # lite.plan.LitePlan at isolation lite, else None
     publisher: Any = None  # network.publish.Publisher, its host ports bound, when the profile publishes ports
     engine: str = "podman"  # the container engine (runtime/engine.py): "podman", "docker"; "" at isolation lite
+    admitted: Any = None  # what the engine learnt before the record (runtime/engine.py admit): Docker's plan
 
 
 def main(args: argparse.Namespace) -> int:
@@ -174,6 +175,8 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         from vectraguard.lite import plan as lite_plan
 
         lite = lite_plan.prepare(compiled.spec, facts.rootless)
+    # What the engine cannot give is refused here, before anything is recorded or created (Docker: admit.py).
+    admitted = engines.admit(engine, profile, compiled.spec)
     # Last, once everything else is known and valid: a person is asked only about a run that can start.
     from vectraguard.approvals import cached_gate  # here: the gate is this step's alone
 
@@ -190,7 +193,7 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         raise
     startup.end()  # what a session allocates from here is collected as usual
     return Prepared(profile, facts, request.argv, sandbox_mounts, image_ref, compiled, egress, approvals,
-                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite, publisher, engine)
+                    mount_plan.expectations(sandbox_mounts, held_sources), workspace, lite, publisher, engine, admitted)
 
 
 def _publisher(profile: ResolvedProfile) -> Any:
@@ -280,8 +283,10 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
     profile, spec = prepared.profile, prepared.compiled.spec
     for notice in prepared.compiled.notices if diag.notices_shown() else ():  # -q: errors only
         _say(f"vectraguard: warning: {notice}")
+    from vectraguard.runtime.engine import described
+
     audit.started(profile, prepared.mounts, dict(spec.env), prepared.image_ref, prepared.approvals, spec,
-                  engine=prepared.engine or "none")
+                  engine=prepared.engine or "none", sent=described(prepared.admitted, spec))
     capture = OutputCapture()
     delivery = write_to_fds({1: 1, 2: 2})
     # Only what reaches a terminal is filtered (terminal/relay.py); capture and recording get every byte.
@@ -367,7 +372,7 @@ def _runtime(prepared: Prepared, owner: str, cwd: str) -> SandboxRuntime:
         return plan.plan(profile.name, profile.pool, profile.pool_idle, cwd, spec, prepared.expected_mounts,
                          profile.workspace_mode)
 
-    return engine.runtime(prepared.engine, profile, prepared.facts, owner, pooled)
+    return engine.runtime(prepared.engine, profile, prepared.facts, owner, pooled, prepared.admitted)
 
 
 STREAM_NAMES = {1: "stdout", 2: "stderr"}

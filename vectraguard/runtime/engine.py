@@ -81,14 +81,30 @@ def _automatic(allowed: tuple[str, ...]) -> str:
         hint="install Podman (contrib/install.sh), or start Docker Engine; `vectraguard doctor` says more")
 
 
+def admit(engine: str, profile: ResolvedProfile, spec: Any) -> Any:
+    """What `engine` learns before the run is recorded, refusing there what it cannot give (errors.VGError):
+    Docker's plan (runtime/docker/admit.py); None for Podman, which needs nothing more."""
+    if engine != "docker":
+        return None
+    from vectraguard.runtime.docker.admit import admit as docker_admit
+
+    return docker_admit(profile, spec)
+
+
+def described(admitted: Any, spec: Any) -> dict[str, Any] | None:
+    """What the engine will be sent, for the `started` record (sessions/snapshot.py), when it is not
+    Podman's SpecGenerator (None: the record renders that itself)."""
+    return None if admitted is None else admitted.described(spec)
+
+
 def runtime(engine: str, profile: ResolvedProfile, facts: Any, owner: str,
-            pool_plan: Callable[[], Any]) -> SandboxRuntime:
+            pool_plan: Callable[[], Any], admitted: Any = None) -> SandboxRuntime:
     """The SandboxRuntime (runtime/interface.py) of `engine` for this run; `pool_plan()` gives the Podman
-    runtime its pool plan (Docker keeps no pools in this version)."""
+    runtime its pool plan (Docker keeps no pools in this version); `admitted`: what admit() gave."""
     if engine == "docker":
         from vectraguard.runtime.docker.runtime import DockerRuntime
 
-        return DockerRuntime(profile, facts, owner)
+        return DockerRuntime(profile, facts, owner, admitted)
     from vectraguard.runtime.podman_runtime import PodmanRuntime
 
     return PodmanRuntime(profile.isolation, facts.rootless, facts.cgroup_mode, pool_plan(), owner)

@@ -161,6 +161,9 @@ class ContainerSpec:
             # storage
             "read_only_filesystem": True,
             "read_write_tmpfs": False,
+            # An image's VOLUME would become a writable, disk-backed anonymous volume that the mount plan
+            # does not list (Podman's default "anonymous"): not mounted at all; the path stays the image's.
+            "image_volume_mode": "ignore",
             "mounts": [self._bind(b) for b in binds]
             + [self._tmpfs(t) for t in self.tmpfs],
             # security

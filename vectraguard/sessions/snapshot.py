@@ -3,10 +3,12 @@ resolved profile and the compiled container spec, as they were at start.
 
 Shape: {"profile": as_dict(profile) with "name", its risk rules and patterns
 replaced by their count (they are ~80 KB, the same for every run of a
-profile, and the record's profile_digest covers them); "spec": the libpod
-SpecGenerator the sandbox was made with (ContainerSpec.to_specgen), the
-command left out (the record's argv is it) and its environment as names
-only; "options": the run's own words before `--`}. Environment values are never kept: `env.set` values and the spec's
+profile, and the record's profile_digest covers them); "spec": what the
+engine was sent — on Podman the libpod SpecGenerator the sandbox was made
+with (ContainerSpec.to_specgen), the command left out (the record's argv is
+it); on Docker {"create": the create body, "userns": the daemon's user
+namespace} (runtime/docker/admit.py) — with the run's environment as names
+only ("env_names"); "options": the run's own words before `--`}. Environment values are never kept: `env.set` values and the spec's
 values become "[redacted]", and every other string goes through the
 record's redaction (audit/record.py) with the run's secrets. A snapshot
 larger than bounds.SANDBOX_BYTES (a profile with very many mounts or
@@ -26,11 +28,13 @@ RUN_DIR = "<the session's command directory>"
 
 
 def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secrets: Mapping[str, str],
-             options: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+             options: list[str] | tuple[str, ...] = (), sent: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `sandbox` field of a `started` record (above). `canonical`: the
     resolved profile's config.resolved.as_dict (the record has it already);
     `options`: the run's words before `--` (`run -p dev --set ...`), which
-    `exec` parses again to judge as the run judged (commands/exec.py)."""
+    `exec` parses again to judge as the run judged (commands/exec.py);
+    `sent`: what an engine other than Podman is sent, kept in place of the
+    SpecGenerator (its environment, the entry program's, as names too)."""
     shown = {"name": name, **canonical}
     risk = dict(shown.get("risk") or {})
     for key in ("rules", "patterns"):
@@ -41,9 +45,15 @@ def snapshot(name: str, canonical: Mapping[str, Any], spec: ContainerSpec, secre
     if isinstance(env.get("set"), dict):
         env["set"] = {name: record.REDACTED for name in env["set"]}
     shown["env"] = env
-    specgen = spec.to_specgen(HOSTS_FILE, RUN_DIR if spec.entry_path else None)
-    specgen.pop("command", None)
-    specgen["env"] = sorted(specgen.get("env") or {})
+    if sent is not None:
+        specgen = dict(sent)
+        create = dict(specgen.get("create") or {})
+        create["Env"] = sorted(str(item).partition("=")[0] for item in create.get("Env") or ())
+        specgen["create"] = create
+    else:
+        specgen = spec.to_specgen(HOSTS_FILE, RUN_DIR if spec.entry_path else None)
+        specgen.pop("command", None)
+        specgen["env"] = sorted(specgen.get("env") or {})
     specgen["env_names"] = sorted(spec.env)
     from vectraguard.config.upstream import (
         redact_in,  # a proxy password given with --set

@@ -42,6 +42,7 @@ class DaemonFacts:
     cgroup_version: str  # "1" or "2"
     default_runtime: str  # the OCI runtime it uses by default: "runc"
     security_options: tuple[str, ...]  # as given: "name=seccomp,profile=default", ...
+    root_dir: str = ""  # DockerRootDir: "/var/lib/docker", remapped "/var/lib/docker/UID.GID"
 
 
 def socket_path() -> str:
@@ -121,6 +122,7 @@ def facts(client: Docker) -> DaemonFacts:
         cgroup_version=str(info.get("CgroupVersion", "")),
         default_runtime=str(info.get("DefaultRuntime", "")),
         security_options=options,
+        root_dir=str(info.get("DockerRootDir", "")),
     )
 
 

@@ -9,11 +9,10 @@ streams, enforce the timeout (TERM, the kill grace, KILL), take the exit
 status from Docker's wait, and remove the container on every path (the next
 run's reaper removes what a killed `vectraguard` left: reap_orphans).
 
-The user namespace: Docker has no per-container one; without the daemon's
-userns-remap (rootful) the sandbox's uid is the same uid on the host, so the
-run is refused unless the profile accepts `engine.userns: shared`, which is
-then said on every run. A rootless daemon (rootlesskit) runs in a user
-namespace of its caller's ids, as rootless Podman does.
+What Docker cannot give was refused before the run was recorded (admit.py:
+the user namespace, an overlay workspace, a kept $HOME, a bridge for the
+full network); the plan made there (the daemon's facts, the image's VOLUME
+paths) makes the create body here as it was recorded.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from vectraguard import diag, errors
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.paths import runtime_dir
 from vectraguard.runtime.attach import StreamPump
+from vectraguard.runtime.docker.admit import DockerPlan
 from vectraguard.runtime.host import HostFacts
 from vectraguard.runtime.interface import SessionRequest
 from vectraguard.runtime.outcome import RunResult, signals_deferred
@@ -43,44 +43,30 @@ from vectraguard.sandbox.spec import LABEL_SESSION, ContainerSpec
 FINAL_DRAIN_S = 10.0
 DOCKER_CHECKED_OPTIONS = frozenset({"ro"})
 WAIT_TIMEOUT_S = 60.0
-USERNS_FIX = ('start dockerd with --userns-remap=default (or "userns-remap": "default" in '
-              "/etc/docker/daemon.json), or accept the same uids with engine.userns: shared in the profile")
 
 
 class DockerRuntime:
-    """One run's Docker side."""
+    """One run's Docker side; `plan` is what prepare learnt of the daemon and the image (admit.py)."""
 
     name = "docker"
 
-    def __init__(self, profile: ResolvedProfile, facts: HostFacts, owner: str) -> None:
-        self.profile, self.facts, self.owner = profile, facts, owner
+    def __init__(self, profile: ResolvedProfile, facts: HostFacts, owner: str, plan: DockerPlan) -> None:
+        self.profile, self.facts, self.owner, self.plan = profile, facts, owner, plan
         self.client: Any = None
 
     def run(self, request: SessionRequest) -> RunResult:
-        from vectraguard.runtime.docker import daemon
         from vectraguard.runtime.docker.api import DockerError
 
-        self.client = client = daemon.connect()
-        found = daemon.facts(client)
-        self._check_userns(found)
+        if request.after_create is not None:  # admit.py refused the overlay workspace; never dropped silently
+            raise errors.IsolationUnavailable("vectraguard: Docker Engine has no step between create and start "
+                                              "for the overlay workspace; nothing ran")
+        self.client = client = self.plan.client
         spec = request.spec
-        if spec.network != "none":
-            _check_bridge(client)
         try:
-            return _session(client, spec, request, self._view(request, found.rootless))
+            return _session(client, spec, request, self._view(request, self.plan.facts.rootless), self.plan)
         except DockerError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Docker Engine failed during the run: {exc.message}") \
                 from None
-
-    def _check_userns(self, found: Any) -> None:
-        if found.rootless or found.userns_remap:
-            return
-        if self.profile.engine_userns != "shared":
-            raise errors.IsolationUnavailable(
-                "vectraguard: this Docker daemon has no userns-remap, so the sandbox's uid would be the same uid "
-                "on the host (root's files and processes among them); nothing ran", hint=USERNS_FIX)
-        diag.notice("vectraguard: warning: engine.userns: shared: the sandbox's uids are this host's own "
-                    "(Docker without userns-remap)")  # -q leaves it out (diag.py)
 
     def _view(self, request: SessionRequest, rootless: bool) -> Any:
         def check(inspect: dict[str, Any]) -> None:
@@ -107,31 +93,14 @@ class DockerRuntime:
             diag.debug(f"docker reaper: {exc}")
 
 
-def _check_bridge(client: Any) -> None:
-    """network full is Docker's default bridge: a daemon started without one (--bridge=none, as the test
-    daemon of contrib/docker/dockerd.sh is, so as not to touch the host's firewall) cannot give it, and
-    Docker would quietly run the container without a network."""
+def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: Any, plan: DockerPlan) -> RunResult:
     from vectraguard.runtime.docker.api import DockerError
 
-    try:
-        client.json("GET", "/networks/bridge")
-    except DockerError as exc:
-        if exc.status != 404:
-            raise
-        raise errors.RuntimeUnavailable(
-            "vectraguard: network full on Docker Engine is its bridge network, and this daemon has none "
-            "(started with --bridge=none); nothing ran",
-            hint="use --network allowlist (it needs no bridge), or start dockerd with its default bridge") from None
-
-
-def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: Any) -> RunResult:
-    from vectraguard.runtime.docker.api import DockerError
-    from vectraguard.runtime.docker.spec import create_body
-
-    with signals_deferred() as interrupts, hosts_file(spec) as hosts, _run_dir(spec) as run_dir:
+    with signals_deferred() as interrupts, hosts_file(spec) as hosts, _run_dir(spec) as run_dir, \
+            _resolv_file(spec) as resolv:
         name = f"vectraguard-{spec.labels.get(LABEL_SESSION, os.getpid())}"
         try:
-            body = create_body(spec, hosts_file=hosts, run_dir=str(run_dir))
+            body = plan.body(spec, hosts, str(run_dir), resolv)
         except (ValueError, OSError) as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: this run cannot be given to Docker Engine: {exc}; "
                                             "nothing ran", hint="reinstall Vectra Guard (contrib/install.sh), "
@@ -217,6 +186,21 @@ def _run_dir(spec: ContainerSpec) -> Iterator[Path]:
     finally:
         fifo.unlink(missing_ok=True)
         entry.remove_run_dir(directory)
+
+
+@contextmanager
+def _resolv_file(spec: ContainerSpec) -> Iterator[str]:
+    """An empty /etc/resolv.conf for a sandbox with no network (spec.py), beside its hosts file, for the
+    session's lifetime."""
+    from vectraguard.paths import ensure_hosts_dir
+
+    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.resolv.conf"
+    path.write_bytes(b"")
+    path.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
+    try:
+        yield str(path)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _say_start(run_dir: Path) -> None:

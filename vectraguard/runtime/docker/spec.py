@@ -23,6 +23,19 @@ Docker's terms, and where Docker has no term, said here:
   (Docker's docker-init, tini), a private cgroup and IPC namespace.
 - seccomp: the shipped profile's JSON itself, in SecurityOpt (Docker reads
   the profile from the request, not from a path).
+- masked and read-only kernel paths: at least Podman's lists (its defaults,
+  containers/common 0.50: MASKED_PATHS, READONLY_PATHS) and Docker's own
+  (/proc/asound masked), sent explicitly since a list in HostConfig replaces
+  Docker's; and the cgroup file systems read-only, which a remapped Docker
+  leaves writable (moby daemon/oci_linux.go clears their `ro` under
+  userns-remap; runc then remounts each path listed read-only).
+- /etc/resolv.conf: with no network, an empty file of ours (Docker would
+  copy the host's nameservers in, as Podman does not); with the bridge,
+  Docker's.
+- an image's VOLUME: a read-only, empty, size-capped tmpfs at each path
+  (`image_volumes`, from the image's config), so Docker makes no writable
+  anonymous volume outside the mount plan (Docker has no way to ignore
+  them; a mount at the same place replaces the volume).
 """
 
 from __future__ import annotations
@@ -30,32 +43,51 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vectraguard.sandbox import entry
 from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
 from vectraguard.sandbox.spec import BindMount, ContainerSpec, TmpfsMount
 
 NANO = 1_000_000_000
+# Podman's (containers/common pkg/config: DefaultMaskedPaths, DefaultReadOnlyPaths, as `podman run` gives
+# them here: the OCI config's maskedPaths and readonlyPaths) with Docker's /proc/asound masked as well.
+MASKED_PATHS = ("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+                "/sys/fs/selinux", "/sys/dev/block")
+READONLY_PATHS = ("/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+CGROUP_ROOT = "/sys/fs/cgroup"
+RESOLV_CONF = "/etc/resolv.conf"
+IMAGE_VOLUME_BYTES = 4096  # the read-only tmpfs over an image's VOLUME: empty, and it cannot grow
 
 
-def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[str, Any]:
+def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str, resolv_file: str,
+                image_volumes: tuple[str, ...] = (), cgroup_mounts: tuple[str, ...] = (),
+                seccomp: str | None = None) -> dict[str, Any]:
     """The create body for `spec`; `hosts_file` is mounted at /etc/hosts, `run_dir` (the command file's
-    directory) at RUN_DIR_TARGET. ValueError when the spec has no entry program (Docker needs it) or a
-    volume (named volumes are Podman's: agent homes run on Podman in this version)."""
+    directory) at RUN_DIR_TARGET, `resolv_file` (an empty file) at /etc/resolv.conf when the spec has no
+    network. `image_volumes`: the image's VOLUME paths (each covered read-only, unless the spec mounts
+    something there itself); `cgroup_mounts`: the cgroup mount points below /sys/fs/cgroup in a container
+    (cgroup v1: one per hierarchy, as on the host; all made read-only, with /sys/fs/cgroup itself);
+    `seccomp`: what SecurityOpt says of the profile (default: its JSON, which Docker needs; the record
+    gives its path and digest instead). The caller has refused what Docker cannot give (runtime/docker/
+    admit.py); ValueError for what would still reach here: no entry program, or a named volume."""
     if spec.entry_path is None:
         raise ValueError("Docker Engine runs sandboxes through vectraguard-entry, which is not installed")
-    if entry.AWAIT_PROTOCOL not in Path(spec.entry_path).read_bytes():
-        raise ValueError("the installed vectraguard-entry predates `--await`, which Docker Engine runs need")
     if spec.volumes:
         raise ValueError("named volumes (an agent's kept $HOME) are not given on Docker Engine in this version")
     binds = [*spec.binds, BindMount(hosts_file, "/etc/hosts", True), BindMount(spec.entry_path, ENTRY_TARGET, True),
              BindMount(run_dir, RUN_DIR_TARGET, True)]
+    if spec.network == "none":
+        binds.append(BindMount(resolv_file, RESOLV_CONF, True))
+    taken = {b.target for b in binds} | {t.target for t in spec.tmpfs}
     host_config: dict[str, Any] = {
         "Init": True,
         "ReadonlyRootfs": True,
-        "Mounts": [_bind(b) for b in binds],
+        "Mounts": [_bind(b) for b in binds] + [_covered(path) for path in image_volumes if path not in taken],
         "Tmpfs": {t.target: _tmpfs_options(t, spec.user) for t in spec.tmpfs},
+        "MaskedPaths": list(MASKED_PATHS),
+        "ReadonlyPaths": [*READONLY_PATHS, CGROUP_ROOT, *cgroup_mounts],
         "CapDrop": ["ALL"],
-        "SecurityOpt": ["no-new-privileges:true", f"seccomp={Path(spec.seccomp_profile_path).read_text()}"],
+        "SecurityOpt": ["no-new-privileges:true",
+                        f"seccomp={Path(spec.seccomp_profile_path).read_text() if seccomp is None else seccomp}"],
         "Privileged": False,
         "NetworkMode": "none" if spec.network == "none" else "bridge",
         "CgroupnsMode": "private",
@@ -97,6 +129,12 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
 def _bind(b: BindMount) -> dict[str, Any]:
     return {"Type": "bind", "Source": b.source, "Target": b.target, "ReadOnly": b.read_only,
             "BindOptions": {"Propagation": "rprivate", "NonRecursive": True}}
+
+
+def _covered(path: str) -> dict[str, Any]:
+    """An image VOLUME's path, covered by an empty read-only tmpfs: Docker then makes no volume there."""
+    return {"Type": "tmpfs", "Target": path, "ReadOnly": True,
+            "TmpfsOptions": {"SizeBytes": IMAGE_VOLUME_BYTES, "Mode": 0o755}}
 
 
 def _tmpfs_options(t: TmpfsMount, user: str) -> str:
