@@ -11,7 +11,7 @@ from vectraguard import errors, ids, output
 from vectraguard.audit.store import open_reader
 from vectraguard.output import printable
 
-FACTS = ("status", "profile", "profile_digest", "isolation", "image", "agent", "user", "cwd", "argv", "env_names",
+FACTS = ("status", "profile", "profile_digest", "isolation", "engine", "image", "agent", "user", "cwd", "argv", "env_names",
          "started_at", "owner", "container_id")
 
 
@@ -58,7 +58,11 @@ def _print(shown: dict[str, Any]) -> None:
     for key in ("note", "sandbox_omitted"):
         if key in shown:
             print(f"{key + ':':16}{printable(json.dumps(shown[key]))}")
-    for title, key in (("resolved profile", "profile_resolved"), ("container spec (libpod SpecGenerator)", "spec")):
+    # The record keeps the compiled spec in libpod's form whatever the engine; Docker's create body is made
+    # from the same spec (runtime/docker/spec.py).
+    spec_title = "container spec (libpod SpecGenerator)" if shown.get("engine") != "docker" else \
+        "container spec (as compiled, in libpod SpecGenerator form; Docker's create body is made from it)"
+    for title, key in (("resolved profile", "profile_resolved"), (spec_title, "spec")):
         if shown.get(key) is not None:
             print(f"\n{title}:")
             print(output.json_text(shown[key]))

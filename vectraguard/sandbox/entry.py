@@ -31,6 +31,9 @@ MAGIC = b"VGE1"
 ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop"
 # And since it takes `--await` (Docker Engine: the command waits for START_FIFO, runtime/docker/).
 AWAIT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await"
+# And since `--await SECONDS` kills the command at SECONDS after the start (Docker's backstop for a killed
+# `vectraguard`: runtime/docker/spec.py).
+BACKSTOP_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await, backstop"
 START_FIFO = "start"
 START_WORD = b"start\n"
 

@@ -9,6 +9,11 @@ Docker's terms, and where Docker has no term, said here:
   the started container has been checked; the run's command, environment and
   directory reach it in the command file (sandbox/entry.py). Docker cannot
   create and set up a container without starting its command.
+- the backstop: Podman's conmon kills a container at the spec's backstop_timeout (the run's timeout,
+  its kill grace and a margin) even when the `vectraguard` that runs it was killed; Docker has no
+  such timeout, so the entry program does it: `--await SECONDS` runs the command as its child and
+  kills it at SECONDS after the start, which ends the container (contrib/entry/vectraguard-entry.c).
+  The container itself is removed by the next run's reaper, as before.
 - the user namespace: Docker has none per container; the daemon's
   userns-remap gives every container the daemon's one range (runtime.py
   refuses a daemon without it unless the profile says `engine.userns: shared`).
@@ -43,8 +48,9 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
     volume (named volumes are Podman's: agent homes run on Podman in this version)."""
     if spec.entry_path is None:
         raise ValueError("Docker Engine runs sandboxes through vectraguard-entry, which is not installed")
-    if entry.AWAIT_PROTOCOL not in Path(spec.entry_path).read_bytes():
-        raise ValueError("the installed vectraguard-entry predates `--await`, which Docker Engine runs need")
+    if entry.BACKSTOP_PROTOCOL not in Path(spec.entry_path).read_bytes():
+        raise ValueError("the installed vectraguard-entry predates `--await SECONDS` (the backstop), which Docker "
+                         "Engine runs need")
     if spec.volumes:
         raise ValueError("named volumes (an agent's kept $HOME) are not given on Docker Engine in this version")
     binds = [*spec.binds, BindMount(hosts_file, "/etc/hosts", True), BindMount(spec.entry_path, ENTRY_TARGET, True),
@@ -72,7 +78,7 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str) -> dict[s
     return {
         "Image": spec.image,
         "Entrypoint": [ENTRY_TARGET],
-        "Cmd": ["--await"],
+        "Cmd": ["--await", str(spec.backstop_timeout)],
         "WorkingDir": spec.workdir,
         # The entry program's own environment, under the run's: as Podman gives `container=podman`, the
         # convention systemd and others read (nothing of the host).
