@@ -27,6 +27,9 @@ from vectraguard.runtime.libpod import Libpod
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
 ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "system policy", "rlimits",
           "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
+# Without Podman, `engine: auto` takes a Docker daemon that answers: these tests want neither
+# (tests/test_doctor_engines.py has doctor on Docker).
+NO_DOCKER = lambda where: {"DOCKER_HOST": f"unix://{where}/no-docker.sock"}  # noqa: E731
 CHOSEN = host.pick_oci_runtime(host.cgroup_mode())  # what Vectra Guard asks for on this host
 
 
@@ -74,7 +77,7 @@ def _limit(value: int) -> str:
 def test_podman_not_found_fails_with_the_install_hint(root: Caller, tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    status, report = doctor_json(root, tmp_path, {"PATH": str(empty)})
+    status, report = doctor_json(root, tmp_path, {"PATH": str(empty), **NO_DOCKER(tmp_path)})
     assert status == 1 and report["ok"] is False
     assert by_name(report)["podman"] == {
         "check": "podman", "status": "fail", "detail": "not found in PATH",
@@ -85,7 +88,7 @@ def test_podman_not_found_fails_with_the_install_hint(root: Caller, tmp_path: Pa
 def test_table_shows_the_failure_and_its_hint(root: Caller, tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    result = root.run(["doctor"], cwd=tmp_path, extra_env={"PATH": str(empty)})
+    result = root.run(["doctor"], cwd=tmp_path, extra_env={"PATH": str(empty), **NO_DOCKER(tmp_path)})
     assert result.returncode == 1
     out = result.stdout.decode()
     row = next(line for line in out.splitlines() if line.startswith("podman "))
