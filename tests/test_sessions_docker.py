@@ -9,6 +9,7 @@ sandbox with a private audit store, so `ps` sees exactly the sessions the test m
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.support import docker
-from tests.support.vg import LABEL_SESSION, Caller, outcome
+from tests.support.vg import LABEL_SESSION, TEST_IMAGE, Caller, outcome
 
 P = ["run", "-p", "test-untrusted", "--engine", "docker"]
 SECRET = "docker-exec-secret-4712"
@@ -199,14 +200,43 @@ def test_stop_ends_the_docker_session_and_removes_its_sandbox(running: Running) 
     assert running.json(["ps", "--json"]) == []
 
 
+@pytest.fixture
+def private_daemon(root: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A Docker daemon of this test's own (contrib/docker/dockerd.sh, remapped, on private paths) with the
+    test image, and DOCKER_HOST naming it (for tests/support/docker.py here, for the run through the
+    returned environment): every run on the shared daemon reaps the sandboxes whose owner is gone
+    (runtime/reaper.py), and one of another test would remove the killed run's sandbox before its
+    backstop could be seen."""
+    run = Path(tempfile.mkdtemp(prefix="vgb-", dir="/run"))
+    data = Path(tempfile.mkdtemp(prefix="vectraguard-test-backstop-", dir="/var/lib"))
+    env = {"VECTRAGUARD_DOCKERD_SOCKET": str(run / "docker.sock"),
+           "VECTRAGUARD_DOCKERD_PIDFILE": str(run / "dockerd.pid"), "VECTRAGUARD_DOCKERD_DATA_ROOT": str(data),
+           "VECTRAGUARD_DOCKERD_EXEC_ROOT": str(run / "exec"), "VECTRAGUARD_DOCKERD_LOG": str(run / "dockerd.log")}
+    dockerd_sh = [str(Path(__file__).resolve().parent.parent / "contrib" / "docker" / "dockerd.sh")]
+    try:
+        started = subprocess.run(dockerd_sh, capture_output=True, text=True, timeout=120, check=False,
+                                 env={**os.environ, **env})
+        assert started.returncode == 0, started.stderr
+        host = {"DOCKER_HOST": f"unix://{env['VECTRAGUARD_DOCKERD_SOCKET']}"}
+        monkeypatch.setenv("DOCKER_HOST", host["DOCKER_HOST"])
+        docker.docker_image(TEST_IMAGE, root.podman())
+        yield host
+    finally:
+        subprocess.run([*dockerd_sh, "--stop"], capture_output=True, timeout=120, check=False, env={**os.environ, **env})
+        shutil.rmtree(run, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def test_the_sandbox_of_a_killed_vectraguard_ends_at_its_backstop(root: Caller, workspace: Path,
-                                                                  data_env: dict[str, str]) -> None:
+                                                                  data_env: dict[str, str],
+                                                                  private_daemon: dict[str, str]) -> None:
     """SIGKILL leaves nobody to stop the sandbox: the entry program kills the command at the spec's
     backstop_timeout (ceil(timeout + kill_grace) + 30 s, Podman's bound) with no further run."""
-    proc = _start(root, data_env, workspace, ["--timeout", "5s", "--set", "limits.kill_grace=1s"],
+    env = {**data_env, **private_daemon}
+    proc = _start(root, env, workspace, ["--timeout", "5s", "--set", "limits.kill_grace=1s"],
                   "echo ready; sleep 600")
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    [row] = json.loads(root.run(["ps", "--json"], cwd=workspace, extra_env=data_env).stdout)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n", proc.stderr.read() if proc.stderr else b""
+    [row] = json.loads(root.run(["ps", "--json"], cwd=workspace, extra_env=env).stdout)
     proc.kill()
     proc.communicate(timeout=30)
     [container] = _containers(row["id"])
