@@ -27,9 +27,6 @@ from vectraguard.runtime.libpod import Libpod
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
 ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "system policy", "rlimits",
           "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
-# Without Podman, `engine: auto` takes a Docker daemon that answers: these tests want neither
-# (tests/test_doctor_engines.py has doctor on Docker).
-NO_DOCKER = lambda where: {"DOCKER_HOST": f"unix://{where}/no-docker.sock"}  # noqa: E731
 CHOSEN = host.pick_oci_runtime(host.cgroup_mode())  # what Vectra Guard asks for on this host
 
 
@@ -68,6 +65,12 @@ def test_doctor_json_reports_every_check(root: Caller, default_image: str, tmp_p
     # The runtime Vectra Guard uses must have started a real container.
     used = [c for c in report["checks"] if c["check"].startswith("oci runtime ") and "(used by Vectra Guard)" in c["detail"]]
     assert len(used) == 1 and used[0]["status"] == "ok", report["checks"]
+
+
+def NO_DOCKER(where: Path) -> dict[str, str]:
+    """Without Podman, `engine: auto` takes a Docker daemon that answers: these tests want neither
+    (tests/test_doctor_engines.py has doctor on Docker)."""
+    return {"DOCKER_HOST": f"unix://{where}/no-docker.sock"}
 
 
 def _limit(value: int) -> str:
