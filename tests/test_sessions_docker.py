@@ -223,8 +223,9 @@ def private_daemon(root: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
         yield host
     finally:
         subprocess.run([*dockerd_sh, "--stop"], capture_output=True, timeout=120, check=False, env={**os.environ, **env})
-        shutil.rmtree(run, ignore_errors=True)
-        shutil.rmtree(data, ignore_errors=True)
+        # A remapping daemon makes a copy of its exec root's parent for the remapped ids (RUN.UID.GID).
+        for directory in (run, data, *run.parent.glob(f"{run.name}.*")):
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_the_sandbox_of_a_killed_vectraguard_ends_at_its_backstop(root: Caller, workspace: Path,
