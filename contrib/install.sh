@@ -16,19 +16,28 @@
 # `--engine docker` also installs Docker Engine (Debian's docker.io) and starts
 # its daemon with contrib/docker/dockerd.sh (user-namespace remapping on, the
 # firewall and Podman's networks left alone); `--engine podman` (the default)
-# installs Podman only.
+# installs Podman only. Where a Docker daemon already answers without
+# userns-remap (e.g. the docker.service of an earlier docker.io install, with
+# its default flags), it is left as it is and the install ends with exit
+# status 3 and the choice: turning remapping on hides that daemon's existing
+# images and containers while it is on. `--docker-userns-remap` makes that
+# choice: for systemd's docker.service, "userns-remap": "default" is set in
+# /etc/docker/daemon.json and the service restarted (contrib/docker/dockerd.sh).
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 prefix=/opt/vectraguard
 
 engine=podman
+remap=
 while [ $# -gt 0 ]; do
     case $1 in
         --engine) [ $# -ge 2 ] || { echo "contrib/install.sh: --engine needs podman or docker" >&2; exit 2; }
                   engine=$2; shift 2 ;;
         --engine=*) engine=${1#--engine=}; shift ;;
-        *) echo "contrib/install.sh: unknown argument: $1 (usage: $0 [--engine podman|docker])" >&2; exit 2 ;;
+        --docker-userns-remap) remap=--enable-remap; shift ;;
+        *) echo "contrib/install.sh: unknown argument: $1 (usage: $0 [--engine podman|docker] [--docker-userns-remap])" >&2
+           exit 2 ;;
     esac
 done
 case $engine in
@@ -124,6 +133,13 @@ for target in bash:/usr/local/share/bash-completion/completions/vectraguard \
     mv -f "${target#*:}.new" "${target#*:}"
 done
 if [ "$engine" = docker ]; then
-    "$repo/contrib/docker/dockerd.sh"
+    status=0
+    "$repo/contrib/docker/dockerd.sh" $remap || status=$?
+    if [ "$status" -eq 3 ]; then
+        echo "contrib/install.sh: vectraguard installed ($(vectraguard --version)), but runs on this Docker daemon are" \
+             "refused until it remaps user namespaces: see above, and README.md, \"Docker instead of Podman\"" >&2
+        exit 3
+    fi
+    [ "$status" -eq 0 ] || exit "$status"
 fi
 echo "vectraguard installed: $(vectraguard --version)"

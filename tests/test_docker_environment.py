@@ -253,4 +253,4 @@ def test_dockerd_sh_refuses_unknown_arguments() -> None:
     result = _dockerd_sh("--restart")
     assert result.returncode == 1
     assert result.stderr == ("contrib/docker/dockerd.sh: unknown argument: --restart "
-                             "(usage: contrib/docker/dockerd.sh [--stop])\n")
+                             "(usage: contrib/docker/dockerd.sh [--stop | --enable-remap])\n")

@@ -67,6 +67,12 @@ def test_doctor_json_reports_every_check(root: Caller, default_image: str, tmp_p
     assert len(used) == 1 and used[0]["status"] == "ok", report["checks"]
 
 
+def NO_DOCKER(where: Path) -> dict[str, str]:
+    """Without Podman, `engine: auto` takes a Docker daemon that answers: these tests want neither
+    (tests/test_doctor_engines.py has doctor on Docker)."""
+    return {"DOCKER_HOST": f"unix://{where}/no-docker.sock"}
+
+
 def _limit(value: int) -> str:
     return "unlimited" if value == resource.RLIM_INFINITY else str(value)
 
@@ -74,7 +80,7 @@ def _limit(value: int) -> str:
 def test_podman_not_found_fails_with_the_install_hint(root: Caller, tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    status, report = doctor_json(root, tmp_path, {"PATH": str(empty)})
+    status, report = doctor_json(root, tmp_path, {"PATH": str(empty), **NO_DOCKER(tmp_path)})
     assert status == 1 and report["ok"] is False
     assert by_name(report)["podman"] == {
         "check": "podman", "status": "fail", "detail": "not found in PATH",
@@ -85,7 +91,7 @@ def test_podman_not_found_fails_with_the_install_hint(root: Caller, tmp_path: Pa
 def test_table_shows_the_failure_and_its_hint(root: Caller, tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    result = root.run(["doctor"], cwd=tmp_path, extra_env={"PATH": str(empty)})
+    result = root.run(["doctor"], cwd=tmp_path, extra_env={"PATH": str(empty), **NO_DOCKER(tmp_path)})
     assert result.returncode == 1
     out = result.stdout.decode()
     row = next(line for line in out.splitlines() if line.startswith("podman "))

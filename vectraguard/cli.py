@@ -528,8 +528,8 @@ RUNNING_ID_HELP = ID_HELP + "; see `vectraguard ps`"
 def _fill_ps(ps: argparse.ArgumentParser) -> None:
     ps.description = ("This user's running sandboxes: session id, profile, isolation level, age, CPU (percent of "
                       "one CPU over half a second) and memory now, and the command. Read from this user's audit "
-                      "store: root sees root's sessions, not other users'. CPU and memory come from Podman's stats "
-                      "(the container's cgroup) or, for a rootful `lite` sandbox, from its own cgroup; `-` where "
+                      "store: root sees root's sessions, not other users'. CPU and memory come from the engine's stats "
+                      "(Podman's or Docker's, as the session's record names it: the container's cgroup) or, for a rootful `lite` sandbox, from its own cgroup; `-` where "
                       "there is none (rootless `lite`).")
     ps.add_argument("--json", action="store_true", help="machine-readable output")
 

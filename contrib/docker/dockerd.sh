@@ -7,6 +7,27 @@
 #                                      wait until GET /_ping answers
 #   contrib/docker/dockerd.sh --stop   stop the dockerd this script started (its
 #                                      pid file), and nothing else
+#   contrib/docker/dockerd.sh --enable-remap
+#                                      as the first, and when the daemon that answers
+#                                      is systemd's docker.service without
+#                                      userns-remap: turn it on (below)
+#
+# A daemon that already answers is not replaced. One without userns-remap
+# (e.g. the docker.service Debian's docker.io enables, with default flags) is
+# reported with exit status 3: Vectra Guard refuses runs on it. Turning
+# remapping on is not done silently: Docker keeps a remapped daemon's images
+# and containers apart (under <data-root>/UID.GID), so the daemon's existing
+# images and containers are no longer shown (nor removed) while it is on.
+# With --enable-remap, and only for systemd's docker.service, this script
+# sets "userns-remap": "default" in /etc/docker/daemon.json (the file's
+# earlier version kept as daemon.json.before-vectraguard) and restarts the
+# service; removing the key and restarting brings the old images back.
+# On a systemd host with Debian's docker.service (and the default socket),
+# that service is started, not a dockerd of this script's: it is enabled, so
+# it would come back at the next boot in place of ours. It gets remapping the
+# same way, without asking when it has no images yet, and keeps Docker's
+# own network defaults (its bridge and firewall rules), which are its
+# administrator's to change in daemon.json.
 #
 # The flags, and why:
 #   --userns-remap=default   every container in a user namespace of its own range
@@ -22,7 +43,7 @@
 #                            only this one.
 #
 # The paths can be moved (for a second, private daemon, e.g. in a test) with
-# VECTRAGUARD_DOCKERD_SOCKET, _PIDFILE, _DATA_ROOT, _EXEC_ROOT and _LOG; the
+# VECTRAGUARD_DOCKERD_SOCKET, _PIDFILE, _DATA_ROOT, _EXEC_ROOT, _LOG and _CONFIG; the
 # defaults are the ones the design and the tests use.
 set -eu
 
@@ -31,6 +52,7 @@ pidfile=${VECTRAGUARD_DOCKERD_PIDFILE:-/run/vectraguard-dockerd.pid}
 data_root=${VECTRAGUARD_DOCKERD_DATA_ROOT:-/var/lib/docker}
 exec_root=${VECTRAGUARD_DOCKERD_EXEC_ROOT:-/run/docker}
 log=${VECTRAGUARD_DOCKERD_LOG:-/var/log/vectraguard-dockerd.log}
+config=${VECTRAGUARD_DOCKERD_CONFIG:-/etc/docker/daemon.json}
 start_deadline_s=60
 stop_deadline_s=30
 me="contrib/docker/dockerd.sh"
@@ -49,6 +71,57 @@ die() {
 answers() {
     # The CLI asks GET /_ping first and fails when nothing answers.
     docker --host "unix://$socket" version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+# Whether the daemon that answers gives containers a user namespace: userns-remap
+# (SecurityOptions "name=userns") or a rootless daemon ("name=rootless").
+remaps() {
+    docker --host "unix://$socket" info --format '{{json .SecurityOptions}}' 2>/dev/null |
+        grep -q -e 'name=userns' -e 'name=rootless'
+}
+
+# Remapping is not on, and turning it on would hide existing images and
+# containers: said, with the choice, and exit 3 (see the top of this file).
+refuse_remap() {
+    echo "$me: $1: Vectra Guard refuses runs on it (the sandbox's uids would be the host's own)." >&2
+    echo "$me: turning userns-remap on hides this daemon's existing images and containers while it is on" \
+         "(Docker keeps them apart per remapping), so it is not done without asking:" >&2
+    echo "$me: rerun with --enable-remap (contrib/install.sh --engine docker --docker-userns-remap)" \
+         "for systemd's docker.service, or start dockerd with --userns-remap=default yourself" >&2
+    exit 3
+}
+
+# Whether systemd runs this host and knows Debian's docker.service.
+systemd_docker() {
+    [ -d /run/systemd/system ] && systemctl cat docker.service >/dev/null 2>&1
+}
+
+# "userns-remap": "default" in $config (its earlier version kept), then
+# docker.service (re)started and checked.
+systemd_remap() {
+    remap_ids
+    mkdir -p "$(dirname "$config")"
+    [ ! -e "$config" ] || cp -p "$config" "$config.before-vectraguard"
+    python3 -c 'import json, sys
+path = sys.argv[1]
+try:
+    with open(path) as f:
+        settings = json.load(f)
+except FileNotFoundError:
+    settings = {}
+settings["userns-remap"] = "default"
+with open(path + ".new", "w") as f:
+    f.write(json.dumps(settings, indent=2) + "\n")' "$config" || die "$config cannot be read as JSON: fix it, then run me again"
+    mv -f "$config.new" "$config"
+    systemctl restart docker.service
+    deadline=$(( $(now) + start_deadline_s ))
+    until answers; do
+        [ "$(now)" -lt "$deadline" ] || die "docker.service did not answer within ${start_deadline_s}s (journalctl -u docker)"
+        sleep 0.1
+    done
+    remaps || die "docker.service answers, still without userns-remap: see $config and journalctl -u docker"
+    echo "$me: docker.service runs with userns-remap=default (set in $config; images and containers it had" \
+         "before are hidden while it is on: remove the key and restart docker.service to see them again)"
 }
 
 # The pid in the pid file, if it is a live dockerd (not a reused pid).
@@ -137,7 +210,23 @@ remap_ids() {
 start() {
     command -v dockerd >/dev/null 2>&1 || die "dockerd not found: install docker.io (contrib/install.sh --engine docker)"
     if answers; then
+        if ! remaps; then
+            [ "$enable_remap" = 1 ] || refuse_remap "dockerd answers on $socket, but without userns-remap"
+            systemd_docker && systemctl is-active --quiet docker.service ||
+                die "the dockerd on $socket is not systemd's docker.service: restart it with --userns-remap=default yourself"
+            systemd_remap
+            return 0
+        fi
         echo "$me: dockerd answers on $socket"
+        return 0
+    fi
+    if [ "$socket" = /run/docker.sock ] && systemd_docker; then
+        # The package's own service, so that the daemon comes back with remapping
+        # after a reboot too (it is enabled; a dockerd of this script's would not be).
+        if [ -n "$(ls -A "$data_root/image" 2>/dev/null)" ] && [ "$enable_remap" != 1 ]; then
+            refuse_remap "docker.service is stopped and has images in $data_root"
+        fi
+        systemd_remap
         return 0
     fi
     remap_ids
@@ -169,12 +258,14 @@ start() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "run me as root"
+enable_remap=0
 case ${1:-} in
     '') action=start ;;
+    --enable-remap) action=start; enable_remap=1 ;;
     --stop) action=stop ;;
-    *) die "unknown argument: $1 (usage: $me [--stop])" ;;
+    *) die "unknown argument: $1 (usage: $me [--stop | --enable-remap])" ;;
 esac
-[ $# -le 1 ] || die "too many arguments (usage: $me [--stop])"
+[ $# -le 1 ] || die "too many arguments (usage: $me [--stop | --enable-remap])"
 
 mkdir -p "$(dirname "$pidfile")"
 # One at a time: two callers must not start two daemons on one pid file.

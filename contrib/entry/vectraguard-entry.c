@@ -48,13 +48,30 @@
  * goes on only if it read exactly "start\n" (anything else, or an error, is
  * exit 125: nothing ran); then the command file RUN_DIR/command as above.
  *
+ * `vectraguard-entry --await SECONDS` adds the backstop Podman gets from conmon's
+ * timeout (the spec's backstop_timeout: the run's timeout, its kill grace and a
+ * margin): a `vectraguard` killed with SIGKILL cannot stop its sandbox, and
+ * Docker has no timeout of its own. So this program stays as the command's
+ * parent: at SECONDS after the start it kills the command with SIGKILL and
+ * exits 137, which ends the container (its init, tini, exits with its child, and
+ * the kernel kills what is left in the PID namespace). The command stays in this
+ * program's process group (with a terminal: the foreground one, which tini gave
+ * it), so that it keeps reading the terminal; a signal some process sends this
+ * program (tini passing on Docker's kill, SI_USER) is passed on to the command,
+ * and one the terminal sends the whole group (SI_KERNEL: Ctrl-C) is not passed
+ * again. Its exit status is the command's (128+N for a signal N, as tini would
+ * report it). Killing this program (the sandbox's own user can) ends the
+ * container too.
+ *
  * Built static (no libraries needed in the image) by contrib/install.sh.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +85,7 @@
 #define START_WORD "start\n"
 #define MAX_NAME 64
 /* Read by sessions/enter.py in the installed program: this one takes a file name. */
-const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop, await";
+const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop, await, backstop";
 #define MAX_FILE (8 * 1024 * 1024) /* well above ARG_MAX (2 MiB on Linux) */
 #define EXIT_BAD_FILE 125
 
@@ -77,6 +94,8 @@ static size_t size, pos;
 static char path[sizeof RUN_DIR + 1 + MAX_NAME + 1] = RUN_FILE;
 static char status_path[sizeof path + sizeof ".status"];
 static volatile pid_t group;
+static volatile pid_t command_pid;   /* --await SECONDS: the command, this program's child */
+static volatile sig_atomic_t alarmed;
 
 static void fail(const char *what) {
     fprintf(stderr, "vectraguard-entry: %s: %s\n", path, what);
@@ -166,6 +185,70 @@ static int supervise(char **argv) {
     return code;
 }
 
+static void pass_to_command(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    if (info->si_code != SI_KERNEL && command_pid > 0) /* the terminal's signals reach the command themselves */
+        kill(command_pid, sig);
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+    alarmed = 1;
+}
+
+static time_t now(void) {
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    return at.tv_sec;
+}
+
+/* --await SECONDS: the command as a child, killed SECONDS after the start (see above). */
+static int backstop(char **argv, unsigned long seconds) {
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old); /* no handler of ours may run in the child before its exec */
+    pid_t child = fork();
+    if (child < 0)
+        fail(strerror(errno));
+    if (child == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        run(argv);
+    }
+    command_pid = child;
+    struct sigaction passing = {.sa_sigaction = pass_to_command, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&passing.sa_mask);
+    int passed[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof passed / sizeof *passed; i++)
+        sigaction(passed[i], &passing, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed stderr must not end this program (and so the command) */
+    struct sigaction alarm_action = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid returns EINTR */
+    sigemptyset(&alarm_action.sa_mask);
+    sigaction(SIGALRM, &alarm_action, NULL);
+    time_t deadline = now() + (time_t)seconds;
+    /* First at the deadline, then every second: an alarm that comes between two waitpid calls is not
+       lost for good, and one the sandbox sends (SIGALRM, SI_USER) leaves the timer as it is. */
+    struct itimerval timer = {.it_value = {.tv_sec = (time_t)seconds}, .it_interval = {.tv_sec = 1}};
+    if (setitimer(ITIMER_REAL, &timer, NULL) != 0)
+        fail(strerror(errno));
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int status;
+    for (;;) {
+        if (waitpid(child, &status, 0) == child)
+            break;
+        if (errno != EINTR)
+            fail(strerror(errno));
+        if (!alarmed)
+            continue;
+        alarmed = 0;
+        if (now() < deadline) /* the clock decides, not who sent the alarm */
+            continue;
+        fprintf(stderr, "vectraguard-entry: the run's time (%lu s with its grace) is over and Vectra Guard did not "
+                        "stop it: killed\n", seconds);
+        kill(child, SIGKILL);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 /* SIGTERM to the supervisors of exec NAME (see above); the number signalled is the exit status, capped. */
 static int stop(const char *name) {
     char want[sizeof ENTRY_SELF + 1 + MAX_NAME + 1];
@@ -226,12 +309,20 @@ int main(int argc, char **argv_in) {
         choose(argv_in[2]); /* validates the name */
         return stop(argv_in[2]);
     }
-    if (argc == 2 && strcmp(argv_in[1], "--await") == 0) {
+    unsigned long backstop_s = 0;
+    if ((argc == 2 || argc == 3) && strcmp(argv_in[1], "--await") == 0) {
+        if (argc == 3) {
+            char *end;
+            errno = 0;
+            backstop_s = strtoul(argv_in[2], &end, 10);
+            if (errno || end == argv_in[2] || *end != '\0' || backstop_s == 0 || backstop_s > 100L * 365 * 86400)
+                fail("usage: vectraguard-entry --await [SECONDS]");
+        }
         await_start();
         argc = 1; /* then the run's command file, as for a run */
     }
     if (argc > 2)
-        fail("usage: vectraguard-entry [NAME] | --stop NAME");
+        fail("usage: vectraguard-entry [NAME] | --stop NAME | --await [SECONDS]");
     if (argc == 2) {
         choose(argv_in[1]);
         snprintf(status_path, sizeof status_path, "%s.status", path);
@@ -284,5 +375,7 @@ int main(int argc, char **argv_in) {
     }
     if (status_path[0] != '\0')
         return supervise(argv);
+    if (backstop_s > 0)
+        return backstop(argv, backstop_s);
     run(argv);
 }

@@ -42,7 +42,7 @@ def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool
     exec_id = record.new_session_id()
     secrets: dict[str, str] = {}
     try:
-        client, cid, user, run_dir = _container(session)
+        control, cid, user, run_dir = _container(session)
         enter.require_argument_protocol(session.started)
         command = enter.session_command(run_dir)
         secrets = command.env
@@ -56,7 +56,7 @@ def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool
     passthrough = ((session.started.get("sandbox") or {}).get("profile") or {}).get("output", {}).get("passthrough")
     passthrough = passthrough if passthrough in ("filtered", "raw") else "filtered"  # unknown: the stricter
     try:
-        status, source = _run(client, cid, user, enter.ExecFile(run_dir, argv, command), passthrough)
+        status, source = _run(control, cid, user, enter.ExecFile(run_dir, argv, command), passthrough)
     except errors.VGError as exc:
         status, source = errors.EXIT_REFUSED, f"unknown: {exc.message.removeprefix('vectraguard: ')}"
         _finished(store, session, exec_id, status, source, began)
@@ -69,7 +69,8 @@ def _exec(store: AuditStore, session: RunningSession, argv: list[str], yes: bool
 
 def _finished(store: AuditStore, session: RunningSession, exec_id: str, status: int, source: str,
               began: float) -> None:
-    """The `exec-finished` event: the exit status and where it came from (podman, entry, interrupted, unknown: ...)."""
+    """The `exec-finished` event: the exit status and where it came from (the engine: podman, docker; entry,
+    interrupted, unknown: ...)."""
     store.append(session.id, "exec-finished", {
         "version": SCHEMA_VERSION, "session": session.id, "exec": exec_id, "at": record.now(),
         "exit_status": status, "exit_status_from": bounds.cut(source, bounds.REASON_BYTES),
@@ -77,30 +78,30 @@ def _finished(store: AuditStore, session: RunningSession, exec_id: str, status: 
 
 
 def _container(session: RunningSession) -> tuple[Any, str, str, Any]:
-    """(client, container ID, its user, its command directory); refusals for what cannot be entered alike."""
+    """(the engine's control, container ID, its user, its command directory); refusals for what cannot be
+    entered alike. The engine is the one the session's record names (runtime/control.py)."""
     if session.isolation != "container":
         raise errors.UsageError(
             f"vectraguard: session {session.id} runs at isolation {session.isolation!r}: exec enters only "
-            "`container` sandboxes, where Podman gives the process the sandbox's own restrictions (verified); "
+            "`container` sandboxes, where the engine gives the process the sandbox's own restrictions (verified); "
             + ("a lite sandbox has no engine to enter it with its seccomp filter and Landlock domain"
                if session.isolation == "lite" else "under gVisor that is not verified yet"),
             hint="start a new session for the command: vectraguard run -- CMD")
-    from vectraguard.runtime import host, service
+    from vectraguard.runtime.control import engine_of, for_engine
     from vectraguard.sessions.containers import by_session
 
-    client = service.connect(host.detect().oci_runtime)
-    found = by_session(client, [session]).get(session.id)
+    control = for_engine(engine_of(session.started))
+    found = by_session(control, [session]).get(session.id)
     if found is None:
         raise errors.UsageError(f"vectraguard: session {session.id} has no running sandbox (it is starting or "
                                 "ending)", hint="`vectraguard ps` lists the running sessions")
     cid = str(found["Id"])
-    from vectraguard.runtime.libpod import LibpodError
-
     try:
-        inspect = client.inspect(cid)
-    except LibpodError as exc:
-        raise errors.UsageError(f"vectraguard: the sandbox of session {session.id} is gone: {exc.message}") from None
-    return client, cid, str((inspect.get("Config") or {}).get("User") or ""), enter.run_dir_of(inspect)
+        inspect = control.inspect(cid)
+    except errors.UsageError as exc:
+        raise errors.UsageError(exc.message.replace("the sandbox", f"the sandbox of session {session.id}", 1)) \
+            from None
+    return control, cid, str((inspect.get("Config") or {}).get("User") or ""), enter.run_dir_of(inspect)
 
 
 def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[str, Any], ...]:
@@ -143,9 +144,9 @@ class _Interrupted(Exception):
         self.status = status
 
 
-def _run(client: Any, cid: str, user: str, command: enter.ExecFile,
+def _run(control: Any, cid: str, user: str, command: enter.ExecFile,
          passthrough: str) -> tuple[int, str]:
-    """Run it; (exit status, where the status came from: podman | entry | interrupted)."""
+    """Run it; (exit status, where the status came from: podman | docker | entry | interrupted)."""
     import signal
 
     from vectraguard.runtime.attach import usable_stdin, write_to_fds
@@ -162,14 +163,14 @@ def _run(client: Any, cid: str, user: str, command: enter.ExecFile,
     previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         with relay.until_end():
-            exec_id, sock, initial = enter.start(client, cid, user, [entry.ENTRY_TARGET, command.name],
+            exec_id, sock, initial = enter.start(control, cid, user, [entry.ENTRY_TARGET, command.name],
                                                  stdin_fd is not None)
             pump = enter.Pump(sock, initial, stdin_fd, relay)
             try:
-                state = enter.ExecState(client, exec_id)
+                state = enter.ExecState(control, exec_id)
                 ended = False
                 while not ended:
-                    state.poll()  # the exit code, while Podman still reports it (ExecState)
+                    state.poll()  # the exit code, while the engine still reports it (ExecState)
                     command.read_report()
                     ended = pump.for_a_while(state.interval())
             finally:
@@ -178,7 +179,7 @@ def _run(client: Any, cid: str, user: str, command: enter.ExecFile,
     except _Interrupted as stop:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        enter.end_group(client, cid, user, command)
+        enter.end_group(control, cid, user, command)
         return stop.status, "interrupted"
     finally:
         for signum, handler in previous.items():

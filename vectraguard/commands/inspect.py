@@ -11,7 +11,7 @@ from vectraguard import errors, ids, output
 from vectraguard.audit.store import open_reader
 from vectraguard.output import printable
 
-FACTS = ("status", "profile", "profile_digest", "isolation", "image", "agent", "user", "cwd", "argv", "env_names",
+FACTS = ("status", "profile", "profile_digest", "isolation", "engine", "image", "agent", "user", "cwd", "argv", "env_names",
          "started_at", "owner", "container_id")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from vectraguard import output
 from vectraguard.audit.store import open_store
+from vectraguard.runtime.control import engine_of
 from vectraguard.sessions import usage
 from vectraguard.sessions.running import RunningSession, running
 
@@ -37,22 +38,25 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _measured(sessions: list[RunningSession]) -> list[tuple[RunningSession, tuple[usage.Usage, str | None]]]:
-    """Each session with its use now and its container's ID (None: no container)."""
+    """Each session with its use now and its container's ID (None: no container), asked of the engine
+    each session's record names (runtime/control.py): only the engines some session runs on are reached."""
     from vectraguard.runtime import host
+    from vectraguard.runtime.control import SessionControl, for_engine
+    from vectraguard.sessions.containers import by_session
 
     facts = host.detect()
-    client, containers = None, {}
-    if any(s.isolation != "lite" for s in sessions):
-        from vectraguard.runtime import service
-        from vectraguard.sessions.containers import by_session
-
-        client = service.connect(facts.oci_runtime)
-        containers = by_session(client, sessions)
-    targets = [usage.Target(s.id, str(containers[s.id]["Id"]) if s.id in containers else None,
+    controls: dict[str, SessionControl] = {}
+    containers: dict[str, tuple[str, str]] = {}  # session id -> (engine, container ID)
+    for name in sorted({engine_of(s.started) for s in sessions if s.isolation != "lite"}):
+        controls[name] = control = for_engine(name)
+        ours = [s for s in sessions if s.isolation != "lite" and engine_of(s.started) == name]
+        containers.update({sid: (name, str(found["Id"])) for sid, found in by_session(control, ours).items()})
+    targets = [usage.Target(s.id, containers[s.id][1] if s.id in containers else None,
+                            containers[s.id][0] if s.id in containers else "podman",
                             f"{s.id}@{s.owner}" if s.isolation == "lite" and not facts.rootless else None)
                for s in sessions]
-    used = usage.measure(targets, client, facts.cgroup_mode)
-    return [(s, (used[s.id], str(containers[s.id]["Id"]) if s.id in containers else None)) for s in sessions]
+    used = usage.measure(targets, controls, facts.cgroup_mode)
+    return [(s, (used[s.id], containers[s.id][1] if s.id in containers else None)) for s in sessions]
 
 
 def _row(session: RunningSession, measured: tuple[usage.Usage, str | None]) -> dict[str, Any]:
@@ -60,7 +64,8 @@ def _row(session: RunningSession, measured: tuple[usage.Usage, str | None]) -> d
     return {"id": session.id, "profile": session.profile, "isolation": session.isolation, "agent": session.agent,
             "command": list(session.argv), "cwd": session.cwd, "started_at": session.started_at,
             "age_s": round(_age(session.started_at), 1), "cpu_percent": used.cpu_percent,
-            "memory_bytes": used.memory, "container_id": container, "owner_pid": session.owner_pid}
+            "memory_bytes": used.memory, "container_id": container, "owner_pid": session.owner_pid,
+            "engine": engine_of(session.started) if session.isolation != "lite" else None}
 
 
 def _cells(row: dict[str, Any]) -> dict[str, Any]:

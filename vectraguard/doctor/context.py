@@ -44,6 +44,14 @@ class Context:
     # None with runtime_error set when it could not be asked, or Podman did not say.
     container_runtime: str | None = None
     runtime_error: str = ""
+    # The engines (runtime/engine.py): which are here, and which the default profile's `engine`
+    # (auto | podman | docker) chooses under the system policy: "podman", "docker", "" (isolation
+    # lite: none), or None when the choice is refused (engine_error).
+    podman_present: bool = False  # the `podman` program in PATH, as `engine: auto` asks
+    docker_present: bool = False  # a Docker daemon's socket answers
+    engine_wanted: str = "auto"
+    engine: str | None = None
+    engine_error: VGError | None = None
 
     @property
     def default_profile(self) -> ResolvedProfile | None:
@@ -60,9 +68,34 @@ def gather(stack: ExitStack) -> Context:
         ctx.policy_error = exc
     profile = ctx.default_profile
     ctx.image_ref = profile.image if profile else recipe.image_ref(recipe.DEFAULT_SUITE)
-    _ask_service(ctx, stack)
-    _ask_runtime(ctx)
+    _choose_engine(ctx)
+    if ctx.podman_present:
+        _ask_service(ctx, stack)
+        _ask_runtime(ctx)
+    else:  # nothing is started: a host without Podman gets no private service of ours either
+        ctx.service_error = VGError("vectraguard: podman is not installed", hint="apt-get install podman runc "
+                                    "(or run contrib/install.sh)")
+        ctx.runtime_error = "podman is not installed"
     return ctx
+
+
+def _choose_engine(ctx: Context) -> None:
+    import shutil
+
+    from vectraguard.runtime import engine
+    from vectraguard.runtime.docker import daemon
+
+    ctx.podman_present = shutil.which("podman") is not None
+    ctx.docker_present = daemon.answers()
+    profile = ctx.default_profile
+    if profile is None:  # reported by the profiles check
+        ctx.engine_error = VGError(f"vectraguard: profile {DEFAULT_PROFILE} does not resolve")
+        return
+    ctx.engine_wanted = profile.engine
+    try:
+        ctx.engine = engine.choose(profile, ctx.policy)
+    except VGError as exc:
+        ctx.engine_error = exc
 
 
 def _resolve_profiles(ctx: Context) -> None:

@@ -54,7 +54,7 @@ def rlimits(ctx: Context) -> Finding:
 def resource_limits(ctx: Context) -> Finding:
     check = "cpu/memory/pids limits"
     if ctx.facts.limits_enforced:
-        return ok(check, "enforced by Podman for this caller")
+        return ok(check, "enforced by the container engine for this caller")
     strict = sorted(name for name, p in ctx.profiles.items() if p.limits.enforcement == "strict")
     hint = ("run as root, or use cgroups v2 with the cpu, memory and pids controllers delegated, "
             "or use a profile with `limits.enforcement: best-effort`")

@@ -29,8 +29,9 @@ EXEC_PREFIX = "exec-"  # + random hex: an exec's own command file, named as the 
 MAGIC = b"VGE1"
 # In the program since it takes that argument and `--stop NAME` (contrib/entry/vectraguard-entry.c `protocol`).
 ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop"
-# And since it takes `--await` (Docker Engine: the command waits for START_FIFO, runtime/docker/).
-AWAIT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await"
+# And since it takes `--await SECONDS` (Docker Engine: the command waits for START_FIFO, and is killed at
+# SECONDS after the start, Docker's backstop for a killed `vectraguard`: runtime/docker/).
+BACKSTOP_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await, backstop"
 START_FIFO = "start"
 START_WORD = b"start\n"
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from vectraguard.runtime.libpod import Libpod
+from vectraguard.runtime.control import SessionControl
 from vectraguard.sandbox.spec import LABEL_OWNER, LABEL_SESSION
 from vectraguard.sessions.running import RunningSession
 
 
-def by_session(client: Libpod, sessions: list[RunningSession]) -> dict[str, dict[str, Any]]:
-    """Session id -> its running container's listing entry (Podman's /containers/json)."""
+def by_session(control: SessionControl, sessions: list[RunningSession]) -> dict[str, dict[str, Any]]:
+    """Session id -> its running container's listing entry (the engine's /containers/json), among
+    `sessions` (those `control`'s engine runs)."""
     owners = {session.id: session.owner for session in sessions}
     found: dict[str, dict[str, Any]] = {}
-    for container in client.list_labelled(LABEL_SESSION):
+    for container in control.list_labelled(LABEL_SESSION):
         labels = container.get("Labels") or {}
         session = str(labels.get(LABEL_SESSION, ""))
         if session in owners and labels.get(LABEL_OWNER) == owners[session] and container.get("State") == "running":

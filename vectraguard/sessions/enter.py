@@ -1,11 +1,13 @@
 """Running a command in a running sandbox's container, as its own command runs.
 
-Podman's exec API (POST /containers/{id}/exec, POST /exec/{id}/start —
-hijacked, multiplexed like attach —, GET /exec/{id}/json for the exit code)
-starts the process with the container's own process settings: its user,
-capabilities (none), no_new_privs and seccomp filter (runc exec reuses the
-container's config; tests/test_sessions.py checks them from inside). What
-Podman would not give the same is the environment and the working
+The engine's exec API (the session's engine, as its record names it:
+runtime/control.py; Podman's and Docker's calls are alike: POST
+/containers/{id}/exec, POST /exec/{id}/start — hijacked, multiplexed like
+attach —, GET /exec/{id}/json for the exit code) starts the process with the
+container's own process settings: its user, capabilities (none),
+no_new_privs and seccomp filter (runc exec reuses the container's config;
+tests/test_sessions.py and tests/test_sessions_docker.py check them from
+inside). What the engine would not give the same is the environment and the working
 directory: a sandbox's command gets them from its command file, read by
 `vectraguard-entry` (sandbox/entry.py). So the exec'd process is that entry
 program too, given the name of a command file of the exec's own
@@ -34,11 +36,11 @@ from typing import Any
 
 from vectraguard import errors
 from vectraguard.runtime.attach import OutputSink, StreamPump
-from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.runtime.control import SessionControl
 from vectraguard.sandbox import entry
 
 POLL_S = 0.01
-EXIT_CODE_WITHIN_S = 10.0  # after the stream's end, until Podman reports the exit code
+EXIT_CODE_WITHIN_S = 10.0  # after the stream's end, until the engine reports the exit code
 
 
 class EntryCommand:
@@ -133,14 +135,14 @@ class ExecFile:
             (self.run_dir / name).unlink(missing_ok=True)
 
 
-def end_group(client: Libpod, cid: str, user: str, command: ExecFile, within: float = 5.0) -> None:
+def end_group(control: SessionControl, cid: str, user: str, command: ExecFile, within: float = 5.0) -> None:
     """SIGTERM the exec's supervisor (the entry program running `command`), which
     passes it on to the command's process group: `vectraguard-entry --stop NAME`
-    exec'd as the sandbox's user (Podman has no signal for an exec session; the
+    exec'd as the sandbox's user (neither engine has a signal for an exec; the
     program finds its supervisor by its command line, needing no shell or `kill`
     in the image, and trusting nothing the sandbox could write). Never raises."""
     try:
-        _, sock, initial = start(client, cid, user, [entry.ENTRY_TARGET, "--stop", command.name], False)
+        _, sock, initial = start(control, cid, user, [entry.ENTRY_TARGET, "--stop", command.name], False)
         pump = Pump(sock, initial, None, lambda stream, data: None)
         try:
             pump.for_a_while(within)
@@ -165,34 +167,22 @@ def require_argument_protocol(started: dict[str, Any]) -> None:
                                 hint="reinstall Vectra Guard (contrib/install.sh), then start a new session")
 
 
-def start(client: Libpod, cid: str, user: str, cmd: list[str],
+def start(control: SessionControl, cid: str, user: str, cmd: list[str],
           with_stdin: bool) -> tuple[str, socket.socket, bytes]:
     """Create and start an exec of `cmd` (the entry program and its arguments); (exec id, stream, bytes read past the header)."""
-    body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True, "Cmd": cmd,
-            "User": user, "Tty": False, "Privileged": False}
-    try:
-        exec_id = str(client.json("POST", f"/containers/{cid}/exec", body=body)["Id"])
-    except LibpodError as exc:
-        raise errors.RuntimeUnavailable(f"vectraguard: Podman refused the exec: {exc.message}") from None
-    sock = client._connect(client.timeout)
-    client._send(sock, "POST", f"/exec/{exec_id}/start", None, {"Detach": False, "Tty": False}, upgrade=True)
-    status, headers, rest = client._read_head(sock)
-    if status not in (101, 200):
-        body_text = client._read_body(sock, headers, rest)
-        sock.close()
-        raise errors.RuntimeUnavailable(f"vectraguard: Podman could not start the exec: {body_text[:500]!r}")
-    sock.settimeout(None)
-    return exec_id, sock, rest
+    return control.exec_start(cid, user, cmd, with_stdin)
 
 
 class ExecState:
-    """What Podman says of one exec session, asked now and then while its
+    """What the engine says of one exec session, asked now and then while its
     output flows. Podman may drop a finished exec session soon after it ends
     (seen on 4.3: "no such exec session" right after the stream's end), so
-    the exit code is taken whenever an answer has it, not only at the end."""
+    the exit code is taken whenever an answer has it, not only at the end;
+    and only once the exec's process has been seen (a pid), as an exec not
+    yet started may report a stale code."""
 
-    def __init__(self, client: Libpod, exec_id: str) -> None:
-        self.client, self.exec_id = client, exec_id
+    def __init__(self, control: SessionControl, exec_id: str) -> None:
+        self.control, self.exec_id = control, exec_id
         self.pid = 0
         self.exit_code: int | None = None
         self.gone = False
@@ -202,19 +192,15 @@ class ExecState:
         if self.exit_code is not None or self.gone:
             return
         self.asked += 1
-        try:
-            state = self.client.json("GET", f"/exec/{self.exec_id}/json")
-        except LibpodError as exc:
-            # Podman 4.3 answers 404, or 500 "container ... does not exist in database" while it drops the session.
-            if exc.status != 404 and "does not exist in database" not in exc.message:
-                raise errors.RuntimeUnavailable(f"vectraguard: Podman failed during the exec: {exc.message}") from None
-            if exc.status != 404:
-                return
+        state = self.control.exec_status(self.exec_id)
+        if state is None:
+            return
+        if state.gone:
             self.gone = True
             return
-        self.pid = self.pid or int(state.get("Pid") or 0)
-        if self.pid and not state.get("Running") and state.get("ExitCode") is not None:
-            self.exit_code = int(state["ExitCode"])
+        self.pid = self.pid or state.pid
+        if self.pid and state.exit_code is not None:
+            self.exit_code = state.exit_code
 
     def interval(self) -> float:
         """Often at first (most execs are short), then every 0.1 s."""
@@ -245,14 +231,14 @@ class Pump:
 
 def final_exit_code(state: ExecState, command: ExecFile) -> tuple[int, str]:
     """The exec's exit status once its stream has ended, and where it came from:
-    Podman's ("podman"), else the entry program's report ("entry": the
+    the engine's (its name: "podman", "docker"), else the entry program's report ("entry": the
     sandbox's own processes, the same user, could have written it too);
     RuntimeUnavailable when neither says it (no guess is made)."""
     deadline = time.monotonic() + EXIT_CODE_WITHIN_S
     while True:
         state.poll()
         if state.exit_code is not None:
-            return state.exit_code, "podman"
+            return state.exit_code, state.control.name
         command.read_report()
         reported = command.reported("exit")
         if reported is not None:
@@ -260,6 +246,6 @@ def final_exit_code(state: ExecState, command: ExecFile) -> tuple[int, str]:
         if time.monotonic() >= deadline:
             break
         time.sleep(POLL_S)
-    raise errors.RuntimeUnavailable("vectraguard: the command ran, but neither Podman nor the entry program "
+    raise errors.RuntimeUnavailable(f"vectraguard: the command ran, but neither {state.control.name} nor the entry program "
                                     "reports its exit status", hint="run it again, or let the command print its "
                                     "status itself")

@@ -5,21 +5,21 @@ sandbox at two moments (cumulative nanoseconds), divided by the wall time
 between them — for every sandbox at once, so `ps` waits SAMPLE_S whatever
 their number. 100 % is one CPU's worth (`podman stats` shows the same).
 
-Sources: a container's from Podman's stats API (GET
-/libpod/containers/stats?stream=false: `CPUNano`, `MemUsage`, which Podman
-reads from the container's cgroup); a `lite` sandbox's from the cgroup
+Sources: a container's from its engine's stats API (runtime/control.py:
+Podman's GET /libpod/containers/stats, Docker's GET /containers/{id}/stats,
+both read from the container's cgroup); a `lite` sandbox's from the cgroup
 Vectra Guard made for it (lite/cgroup.py, rootful only: `<session>@<owner>`
 under the `vectraguard` parent). None where there is no such source
-(rootless `lite`, which has no cgroup of its own, or Podman unreachable).
+(rootless `lite`, which has no cgroup of its own, or the engine unreachable).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vectraguard.records import record
-from vectraguard.runtime.libpod import Libpod, LibpodError
+from vectraguard.runtime.control import SessionControl
 
 SAMPLE_S = 0.5
 
@@ -38,16 +38,19 @@ class Target:
 
     session_id: str
     container_id: str | None = None
+    engine: str = "podman"  # of the container: runtime/control.py
     lite_group: str | None = None  # `<session>@<owner>`
 
 
-def measure(targets: Sequence[Target], client: Libpod | None, cgroup_mode: str) -> dict[str, Usage]:
-    """Usage per session id of every target."""
-    first = _sample(targets, client, cgroup_mode)
+def measure(targets: Sequence[Target], controls: Mapping[str, SessionControl],
+            cgroup_mode: str) -> dict[str, Usage]:
+    """Usage per session id of every target; `controls`: engine name -> its control (a container whose
+    engine is not there is not measured)."""
+    first = _sample(targets, controls, cgroup_mode)
     start = time.monotonic()
     if any(cpu is not None for cpu, _ in first.values()):
         time.sleep(SAMPLE_S)  # a rate needs two readings; one pause for all sandboxes
-    second = _sample(targets, client, cgroup_mode)
+    second = _sample(targets, controls, cgroup_mode)
     elapsed_ns = max(1, int((time.monotonic() - start) * 1e9))
     found = {}
     for target in targets:
@@ -60,30 +63,19 @@ def measure(targets: Sequence[Target], client: Libpod | None, cgroup_mode: str) 
     return found
 
 
-def _sample(targets: Sequence[Target], client: Libpod | None,
+def _sample(targets: Sequence[Target], controls: Mapping[str, SessionControl],
             cgroup_mode: str) -> dict[str, tuple[int | None, int | None]]:
     """(CPU nanoseconds so far, memory bytes) per session id."""
     readings: dict[str, tuple[int | None, int | None]] = {}
-    containers = {t.container_id: t.session_id for t in targets if t.container_id}
-    if containers and client is not None:
-        readings.update(_podman(client, containers))
+    for name, control in controls.items():
+        containers = {t.container_id: t.session_id for t in targets if t.container_id and t.engine == name}
+        if containers:
+            for cid, reading in control.usage(list(containers)).items():
+                if cid in containers:
+                    readings[containers[cid]] = reading
     for target in targets:
         if target.lite_group:
             readings[target.session_id] = _lite(target.lite_group, cgroup_mode)
-    return readings
-
-
-def _podman(client: Libpod, containers: dict[str, str]) -> dict[str, tuple[int | None, int | None]]:
-    query = "&".join(f"containers={cid}" for cid in containers)  # ids are hex: nothing to quote
-    try:
-        answer = client.json("GET", f"/containers/stats?stream=false&{query}")
-    except (LibpodError, OSError):
-        return {}
-    readings: dict[str, tuple[int | None, int | None]] = {}
-    for stats in (answer or {}).get("Stats") or []:
-        session = containers.get(str(stats.get("ContainerID", "")))
-        if session is not None:
-            readings[session] = (_int(stats.get("CPUNano")), _int(stats.get("MemUsage")))
     return readings
 
 
@@ -103,7 +95,3 @@ def _lite(group: str, cgroup_mode: str) -> tuple[int | None, int | None]:
     except OSError:
         return None, None
     return used.cpu_ns, used.memory
-
-
-def _int(value: object) -> int | None:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

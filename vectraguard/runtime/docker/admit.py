@@ -17,11 +17,12 @@ The compiled ContainerSpec (sandbox/spec.py), field by field, on Docker:
   sandbox user is the caller, so it may write the caller's files): refused
   here, Docker has no such mapping.
 - seccomp, limits, rlimits, stop_grace, init: given.
-- backstop_timeout: Docker has no timeout of its own; a killed
-  `vectraguard`'s container is removed by the next run (README).
+- backstop_timeout: Docker has no timeout of its own; the entry program
+  kills the command then (`--await SECONDS`, spec.py), which ends the
+  container; the next run removes it.
 - oci_runtime: Podman's service's choice (gVisor is refused by
   runtime/engine.py); Docker runs its default runtime.
-- entry_path: required, with `--await`.
+- entry_path: required, with `--await SECONDS`.
 
 Costs: the daemon's facts (GET /_ping, GET /info, ~9 ms, which the runtime
 then reuses) and the image's config (GET /images/NAME/json, ~2 ms) for its
@@ -119,9 +120,10 @@ def _refuse_what_docker_lacks(profile: ResolvedProfile, spec: ContainerSpec) -> 
     if spec.entry_path is None:
         raise errors.RuntimeUnavailable("vectraguard: Docker Engine runs sandboxes through vectraguard-entry, "
                                         "which is not installed; nothing ran", hint=REINSTALL)
-    if entry.AWAIT_PROTOCOL not in Path(spec.entry_path).read_bytes():
-        raise errors.RuntimeUnavailable("vectraguard: the installed vectraguard-entry predates `--await`, which "
-                                        "Docker Engine runs need; nothing ran", hint=REINSTALL)
+    if entry.BACKSTOP_PROTOCOL not in Path(spec.entry_path).read_bytes():
+        raise errors.RuntimeUnavailable("vectraguard: the installed vectraguard-entry predates `--await SECONDS` "
+                                        "(the start signal and the backstop), which Docker Engine runs need; "
+                                        "nothing ran", hint=REINSTALL)
 
 
 def _userns(profile: ResolvedProfile, facts: DaemonFacts) -> dict[str, Any]:

@@ -9,6 +9,11 @@ Docker's terms, and where Docker has no term, said here:
   the started container has been checked; the run's command, environment and
   directory reach it in the command file (sandbox/entry.py). Docker cannot
   create and set up a container without starting its command.
+- the backstop: Podman's conmon kills a container at the spec's backstop_timeout (the run's timeout,
+  its kill grace and a margin) even when the `vectraguard` that runs it was killed; Docker has no
+  such timeout, so the entry program does it: `--await SECONDS` runs the command as its child and
+  kills it at SECONDS after the start, which ends the container (contrib/entry/vectraguard-entry.c).
+  The container itself is removed by the next run's reaper, as before.
 - the user namespace: Docker has none per container; the daemon's
   userns-remap gives every container the daemon's one range (runtime.py
   refuses a daemon without it unless the profile says `engine.userns: shared`).
@@ -104,7 +109,7 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str, resolv_fi
     return {
         "Image": spec.image,
         "Entrypoint": [ENTRY_TARGET],
-        "Cmd": ["--await"],
+        "Cmd": ["--await", str(spec.backstop_timeout)],
         "WorkingDir": spec.workdir,
         # The entry program's own environment, under the run's: as Podman gives `container=podman`, the
         # convention systemd and others read (nothing of the host).
