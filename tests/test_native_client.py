@@ -252,6 +252,85 @@ def test_the_native_front_end_looks_where_the_python_one_does(install: Install, 
     assert listener.received == b""  # nothing is sent to a server before it says R
 
 
+class _Recorder(_Listener):
+    """A listener that says R, keeps the request each client sends (wire.Request)
+    and hangs up: a native front end then hands on to the Python one, which
+    sends its own request here, then runs the command itself."""
+
+    def __init__(self, path: Path) -> None:
+        self.requests: list[object] = []
+        super().__init__(path)
+
+    def _accept(self) -> None:
+        import array
+
+        from vectraguard.forkserver import wire
+
+        while not self.done:
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                conn.sendall(b"R\n")
+                data, ancillary, _flags, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(5 * 4))
+                for _level, _kind, payload in ancillary:
+                    for fd in array.array("i", payload[:len(payload) - len(payload) % 4]):
+                        os.close(fd)
+                length = int.from_bytes(data[:4], "big")
+                body = data[4:]
+                while len(body) < length:
+                    body += conn.recv(length - len(body))
+                self.requests.append(wire.Request(body))
+
+
+def _localedef(where: Path) -> dict[str, str] | None:
+    """LOCPATH and LANG for en_US.UTF-8 compiled into `where` (a locale this system may lack); None without localedef."""
+    if shutil.which("localedef") is None:
+        return None
+    done = subprocess.run(["localedef", "-i", "en_US", "-f", "UTF-8", str(where / "en_US.UTF-8")],
+                          capture_output=True, timeout=120, check=False)
+    if not (where / "en_US.UTF-8").is_dir():
+        pytest.fail(f"localedef failed: {done.stderr!r}")
+    return {"LOCPATH": str(where), "LANG": "en_US.UTF-8"}
+
+
+@pytest.mark.parametrize("locale", ["C.UTF-8", "C.utf8-by-LC_ALL", "en_US.UTF-8", "LC_CTYPE-over-LANG"])
+def test_the_native_request_is_the_python_one(install: Install, root: Caller, workspace: Path, shared: Path,
+                                              locale: str) -> None:
+    """One command line, one environment: the request the native front end
+    sends equals the one the Python front end it hands on to sends — the
+    interpreter, module path, file-system and stream encodings (strict in a
+    UTF-8 locale, surrogateescape in C.UTF-8), argv and environment — but for
+    argv[0], the path each was executed by."""
+    env = {"C.UTF-8": {"LANG": "C.UTF-8"}, "C.utf8-by-LC_ALL": {"LANG": "", "LC_ALL": "C.utf8"},
+           "LC_CTYPE-over-LANG": {"LANG": "xx_YY.UTF-8", "LC_CTYPE": "C.UTF-8"}}.get(locale)
+    if env is None:
+        env = _localedef(shared)
+        if env is None:
+            pytest.skip("localedef is not installed")
+    env = {**env, "SOME_SETTING": "a value with spaces = and \N{SNOWMAN}"}
+    path = _socket_path(install, root)
+    _free(path)
+    recorder = _Recorder(path)
+    try:
+        argv, full_env = _argv(root, [str(install.native), "check", "--", "printf", "%s\\n", "\N{SNOWMAN}"], env)
+        done = subprocess.run(argv, env=full_env, cwd=workspace, capture_output=True, timeout=120, check=False,
+                              start_new_session=True)
+    finally:
+        recorder.close()
+        path.unlink(missing_ok=True)
+    assert done.returncode == 0, done.stderr
+    native, python = recorder.requests
+    assert (native.argv[0], python.argv[0]) == (str(install.native).encode(), str(install.script).encode())
+    for field in ("executable", "path", "fs_encoding", "environ", "streams", "fd_names"):
+        assert getattr(native, field) == getattr(python, field), field
+    assert native.argv[1:] == python.argv[1:] == [b"check", b"--", b"printf", b"%s\\n", "\N{SNOWMAN}".encode()]
+    strict = "surrogateescape" if locale != "en_US.UTF-8" else "strict"
+    assert native.streams == {0: ("utf-8", strict), 1: ("utf-8", strict), 2: ("utf-8", "backslashreplace")}
+
+
 def test_a_listener_of_another_user_is_never_sent_anything(install: Install, root: Caller, rootless: Caller,
                                                             shared: Path, trace: Path, workspace: Path,
                                                             private: dict[str, str]) -> None:
@@ -499,6 +578,63 @@ def test_ctrl_c_and_sigterm_reach_a_served_run(install: Install, root: Caller, w
     session = root.last_session(workspace, private)
     assert session["events"][0]["forkserver"] is True
     assert outcome(session["events"])["status"] == "interrupted"
+
+
+def _has_socket(pid: int) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:") for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("signum", "status", "message"), [
+    pytest.param(signal.SIGINT, 130, b"vectraguard: interrupted\n", id="SIGINT-as-KeyboardInterrupt"),
+    pytest.param(signal.SIGTERM, -signal.SIGTERM, b"", id="SIGTERM-ends-it"),
+])
+def test_a_signal_before_the_server_takes_the_request_abandons_it(
+        install: Install, root: Caller, workspace: Path, private: dict[str, str], signum: int, status: int,
+        message: bytes) -> None:
+    """The server is stopped, so the native front end waits for its R; a signal
+    then gives the request up and acts as the Python front end would: nothing runs."""
+    path = _serve(install, root)
+    lock = Path(str(path).removesuffix(".sock") + ".lock")
+    [server] = [pid for pid in _pids() if SERVER in _cmdline(pid) and _holds(pid, lock)]
+    os.kill(server, signal.SIGSTOP)
+    try:
+        argv, env = _argv(root, [str(install.native), *P, "--", "echo", "ran"], private)
+        proc = subprocess.Popen(argv, env=env, cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        _until(lambda: _has_socket(proc.pid), "the native front end connected")
+        assert _exe(proc.pid) == str(install.native)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.kill(server, signal.SIGCONT)
+    assert (proc.returncode, out, err) == (status, b"", message)
+    listed = subprocess.run(root.argv(root.vg(["logs", "list", "--json"]), private)[0], cwd=workspace,
+                            env=root.argv([], private)[1], capture_output=True, timeout=60, check=True)
+    assert listed.stdout.strip() in (b"", b"[]")  # nothing was run, nor recorded
+
+
+def test_a_run_whose_process_dies_without_a_status_exits_125(install: Install, root: Caller, workspace: Path,
+                                                             private: dict[str, str]) -> None:
+    path = _serve(install, root)
+    before = _served_process_of(path)
+    argv, env = _argv(root, [str(install.native), *P, *WAITING], private)
+    proc = subprocess.Popen(argv, env=env, cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    [served] = _served_process_of(path) - before
+    os.kill(served, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 125
+    assert err.endswith(b"vectraguard: the process running this command ended without an exit status "
+                        b"(fork server); its record says how far it got: vectraguard logs list\n")
+    # Its sandbox is an orphan, as after killing an in-process run: the next run's reaper removes it.
+    argv, env = _argv(root, [str(install.native), *P, "--", "true"], private)
+    assert subprocess.run(argv, env=env, cwd=workspace, capture_output=True, timeout=120,
+                          check=False).returncode == 0
+    root.wait_for_removals()
 
 
 class _Shell(Pty):
