@@ -428,8 +428,9 @@ static void stop(int sig) {
 }
 
 int main(int argc, char **argv) {
-    (void)argc;
     arguments = argv;
+    if (argc < 1)
+        python_front_end(); /* no argv[0] (kernels before 5.18 allow it): nothing to read past */
     sigemptyset(&forwarded);
     for (size_t i = 0; i < sizeof ending / sizeof *ending; i++)
         sigaddset(&forwarded, ending[i]);
