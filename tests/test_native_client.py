@@ -286,8 +286,9 @@ class _Recorder(_Listener):
 
 
 def _localedef(where: Path) -> dict[str, str] | None:
-    """LOCPATH and LANG for en_US.UTF-8 compiled into `where` (a locale this system may lack); None without localedef."""
-    if shutil.which("localedef") is None:
+    """LOCPATH and LANG for en_US.UTF-8 compiled into `where` (a locale this system may lack); None without
+    localedef or its sources (Debian's `locales`)."""
+    if shutil.which("localedef") is None or not Path("/usr/share/i18n/locales/en_US").exists():
         return None
     done = subprocess.run(["localedef", "-i", "en_US", "-f", "UTF-8", str(where / "en_US.UTF-8")],
                           capture_output=True, timeout=120, check=False)
@@ -309,7 +310,7 @@ def test_the_native_request_is_the_python_one(install: Install, root: Caller, wo
     if env is None:
         env = _localedef(shared)
         if env is None:
-            pytest.skip("localedef is not installed")
+            pytest.skip("localedef or the en_US locale source (Debian: locales) is not installed")
     env = {**env, "SOME_SETTING": "a value with spaces = and \N{SNOWMAN}"}
     path = _socket_path(install, root)
     _free(path)
