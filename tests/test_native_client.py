@@ -416,6 +416,22 @@ def test_a_served_run_is_what_an_in_process_one_is(install: Install, root: Calle
     assert served[0] == status, served
 
 
+def test_a_rootless_caller_is_served_by_its_own_server(install: Install, rootless: Caller,
+                                                       rootless_workspace: Path) -> None:
+    _serve(install, rootless)
+    argv, env = _argv(rootless, [str(install.native), "run", "-p", "test-best-effort", "--", "sh", "-c",
+                                 "echo ready; read go; echo done"])
+    proc = subprocess.Popen(argv, env=env, cwd=rootless_workspace, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n", proc.stderr
+    front_end = [pid for pid in _pids() if _parent(pid) == proc.pid]  # runuser's child: env, then the front end
+    assert [_exe(pid) for pid in front_end] == [str(install.native)]
+    out, err = proc.communicate(b"go\n", timeout=120)
+    assert (proc.returncode, out) == (0, b"done\n"), err
+    rootless.wait_for_removals()
+    assert rootless.last_session(rootless_workspace)["events"][0]["forkserver"] is True
+
+
 @pytest.mark.parametrize(("words", "status"), [
     pytest.param(["--", "true"], 0, id="allow"),
     pytest.param(["--", "rm", "-rf", "/"], 1, id="ask-without-terminal"),
@@ -578,6 +594,40 @@ def test_ctrl_c_and_sigterm_reach_a_served_run(install: Install, root: Caller, w
     root.wait_for_removals()
     session = root.last_session(workspace, private)
     assert session["events"][0]["forkserver"] is True
+    assert outcome(session["events"])["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("served", [True, False], ids=["served-by-the-native-front-end", "in-process-by-the-python-one"])
+def test_stop_stops_a_run_of_either_front_end(install: Install, root: Caller, workspace: Path,
+                                              private: dict[str, str], served: bool) -> None:
+    """`vectraguard stop` signals a run's owner only if it is a `vectraguard`
+    (sessions/running.py): the native front end, or the Python one under its
+    installed name (libexec/vectraguard-python), are."""
+    import json
+
+    _serve(install, root)
+    env = private if served else {**private, "VECTRAGUARD_FORKSERVER": "0"}
+    argv, full_env = _argv(root, [str(install.native), *P, *WAITING], env)
+    proc = subprocess.Popen(argv, env=full_env, cwd=workspace, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert _exe(proc.pid) == (str(install.native) if served else os.path.realpath(install.python))
+        argv, full_env = _argv(root, [str(install.native), "logs", "list", "--json", "--limit", "1"], private)
+        listed = subprocess.run(argv, env=full_env, cwd=workspace, capture_output=True, timeout=60, check=True)
+        [row] = json.loads(listed.stdout)
+        argv, full_env = _argv(root, [str(install.native), "stop", row["id"]], private)
+        stopped = subprocess.run(argv, env=full_env, cwd=workspace, capture_output=True, timeout=60, check=False)
+        assert stopped.returncode == 0, stopped.stderr
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    root.wait_for_removals()
+    session = root.last_session(workspace, private)
+    assert session["events"][0]["forkserver"] is served
     assert outcome(session["events"])["status"] == "interrupted"
 
 
