@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.terminal import Pty
-from tests.support.vg import SYSTEM_PATH, Caller, outcome
+from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, Caller, outcome
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "contrib" / "client" / "build.sh"
@@ -71,8 +71,15 @@ def install() -> Iterator[Install]:
     script.chmod(0o755)
     native = prefix / "bin" / "vectraguard"
     subprocess.run([str(BUILD), str(script), str(native)], check=True, timeout=300, env={"PATH": SYSTEM_PATH})
-    yield Install(prefix, prefix / "bin" / "python3", script, native)
-    shutil.rmtree(prefix)  # its servers see their directories change, and exit
+    made = Install(prefix, prefix / "bin" / "python3", script, native)
+    yield made
+    # Its servers (root's, the rootless user's) exit once their sockets are gone (server.py).
+    import pwd
+
+    name = _socket_path(made, Caller(None, Path("/"))).name
+    for runtime in ("/run/vectraguard", f"/tmp/vectraguard-{pwd.getpwnam(ROOTLESS_USER).pw_uid}"):
+        Path(runtime, name).unlink(missing_ok=True)
+    shutil.rmtree(prefix)
 
 
 def _argv(caller: Caller, program: list[str], extra_env: dict[str, str] | None = None,
