@@ -113,6 +113,17 @@ for wrapper in "$repo"/contrib/gvisor/runsc-*; do
     install -m 755 -o root -g root "$wrapper" "$prefix/libexec/$(basename "$wrapper")"
 done
 
+# The `vectraguard` command is the native front end (contrib/client/): it
+# hands `run` and `check` to the fork server without starting an interpreter,
+# and execs pip's Python script, moved to libexec/vectraguard-python, for
+# everything else. pip (re)writes bin/vectraguard as the script on every
+# install above; an install that did not leaves the binary and the moved
+# script as they were.
+if [ "$(head -c 2 "$prefix/bin/vectraguard")" = "#!" ]; then
+    mv -f "$prefix/bin/vectraguard" "$prefix/libexec/vectraguard-python"
+fi
+"$repo/contrib/client/build.sh" "$prefix/libexec/vectraguard-python" "$prefix/bin/vectraguard"
+
 ln -sf "$prefix/bin/vectraguard" /usr/local/bin/vectraguard
 for page in "$prefix"/share/man/man1/*.1 "$prefix"/share/man/man5/*.5; do
     [ -e "$page" ] || continue

@@ -15,7 +15,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/contrib/docker/dockerd.sh"
 
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion catatonit >/dev/null
+apt-get install -y -qq --no-install-recommends gcc libc6-dev busybox-static tmux fish zsh bash-completion catatonit \
+    strace locales >/dev/null  # strace, locales: tests/test_native_client.py
 
 # checkov (setup.cfg's kube-scan extra) in a venv of its own: it pins many packages of its own.
 checkov=$(sed -n 's/^[[:space:]]*\(checkov>=[^[:space:]]*\)[[:space:]]*$/\1/p' "$repo/setup.cfg")

@@ -10,7 +10,10 @@ client's in all of that and runs the command as the client would have
 (child.py), after checking that the client is no more confined than the
 server (peer.py). The client forwards signals and exits with the run's
 status. Whenever anything is not as expected the client runs the command
-itself: the server is an optimisation, never a requirement.
+itself: the server is an optimisation, never a requirement. The installed
+`vectraguard` is the same client in C, without an interpreter
+(contrib/client/vectraguard-client.c; its build identity: native.py); it
+execs the Python front end for whatever it does not serve.
 
 Trust: the server runs with the user's own authority and answers only that
 user (a 0700 runtime directory, SO_PEERCRED both ways), and only clients

@@ -110,8 +110,10 @@ def _refuse_unless_own(session: RunningSession, store: AuditStore) -> None:
 
 def _is_vectraguard(pid: int) -> bool:
     """Whether process `pid` is a `vectraguard` command: this interpreter,
-    running the `vectraguard` script or `-m vectraguard` (a served run's
-    owner is its client, such a process: forkserver/)."""
+    running the `vectraguard` script (`vectraguard-python` where the native
+    front end took its name: contrib/install.sh) or `-m vectraguard`, or this
+    installation's native front end, beside the interpreter (a served run's
+    owner is its client, either of them: forkserver/)."""
     import sys
 
     try:
@@ -120,6 +122,8 @@ def _is_vectraguard(pid: int) -> bool:
             words = handle.read().split(b"\0")
     except OSError:
         return False
+    if exe == os.path.realpath(os.path.join(os.path.dirname(sys.executable), "vectraguard")):
+        return True  # the native front end (contrib/client/), itself a program, not a script
     if exe != os.path.realpath(sys.executable):
         return False
     # The interpreter's own options come first (-P, -X importtime ...); then the
@@ -128,4 +132,5 @@ def _is_vectraguard(pid: int) -> bool:
     while at < len(words) and words[at].startswith(b"-") and words[at] not in (b"-m", b"-c", b"-", b"--"):
         at += 2 if words[at] in (b"-X", b"-W", b"-Q") else 1
     rest = words[at:]
-    return (bool(rest) and os.path.basename(rest[0]) == b"vectraguard") or rest[:2] == [b"-m", b"vectraguard"]
+    return (bool(rest) and os.path.basename(rest[0]) in (b"vectraguard", b"vectraguard-python")) \
+        or rest[:2] == [b"-m", b"vectraguard"]
