@@ -13,6 +13,7 @@ directory that is not private: private_cache ignores it), compared whole.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(private_cache, "RACY_S", 0.0)
     yield place
+
+
+def tick() -> None:
+    """Wait until the file system's clock has moved on (file times have a
+    clock tick's granularity), so that a change made next shows in a
+    directory's mtime and ctime: polled on a scratch file, with a deadline."""
+    scratch = Path(os.environ["XDG_CACHE_HOME"]).parent / "tick"
+    scratch.touch()
+    first = scratch.stat().st_ctime_ns
+    deadline = time.monotonic() + 5.0
+    while scratch.stat().st_ctime_ns == first:
+        assert time.monotonic() < deadline, "the file system's clock did not move"
+        os.utime(scratch)
 
 
 def denied(home: Path, policy: tuple[str, ...] = (), sockets: tuple[str, ...] = ()) -> DenyList:
@@ -78,15 +92,18 @@ def test_a_link_made_retargeted_or_removed_on_a_rules_path_is_a_miss(
     elsewhere.mkdir()
     other.mkdir()
     denied(home)
+    tick()
     (home / ".ssh").symlink_to(elsewhere)
     assert not served(home)
     now = denied(home)
     assert str(elsewhere) in paths_of(now) and now == fresh(home, monkeypatch)
+    tick()
     (home / ".ssh").unlink()
     (home / ".ssh").symlink_to(other)
     assert not served(home)
     now = denied(home)
     assert str(other) in paths_of(now) and str(elsewhere) not in paths_of(now)
+    tick()
     (home / ".ssh").unlink()
     assert not served(home)
     assert str(other) not in paths_of(denied(home))
@@ -97,6 +114,7 @@ def test_a_link_above_a_rules_path_is_a_miss(home: Path, tmp_path: Path, monkeyp
     real_config = tmp_path / "real-config"
     (real_config / "containers").mkdir(parents=True)
     denied(home)
+    tick()
     (home / ".config").symlink_to(real_config)
     assert not served(home)
     assert str(real_config / "containers") in paths_of(denied(home))
@@ -132,6 +150,7 @@ def test_an_edited_storage_conf_is_a_miss(home: Path, tmp_path: Path, monkeypatc
     monkeypatch.setenv("CONTAINERS_STORAGE_CONF", str(conf))
     assert "/srv/store-one" in paths_of(denied(home))
     assert served(home)
+    tick()
     conf.write_text('[storage]\ngraphroot = "/srv/store-two"\n')
     assert not served(home)
     now = denied(home)
@@ -177,3 +196,17 @@ def test_an_entry_owned_by_another_user_is_ignored(home: Path) -> None:
     [entry] = entries()
     os.chown(entry, 65534, 65534)
     assert not served(home)
+
+
+def test_only_directories_that_can_vouch_for_their_entries_are_trusted(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernel file systems keep no timestamp of their entries; a directory changed just now could change
+    again unseen: the entries of both are lstat'ed on every use."""
+    from vectraguard.sandbox import deny_cache
+
+    found = deny_cache._directories([["/proc/sys/kernel", False, "/proc/sys/kernel"], ["/sys/fs", False, "/sys/fs"],
+                                     [str(home / ".ssh"), False, str(home / ".ssh")], ["/etc/shadow", False, "/etc/shadow"]])
+    assert found["/proc/sys"] is None and found["/sys"] is None
+    assert found[str(home)] is not None and found["/etc"] is not None
+    monkeypatch.setattr(private_cache, "RACY_S", 2.0)
+    (home / "new").touch()
+    assert deny_cache._directories([[str(home / ".ssh"), False, str(home / ".ssh")]])[str(home)] is None

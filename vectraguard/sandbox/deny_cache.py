@@ -20,7 +20,14 @@ that is checked:
   lstat'ed, whether it was a symbolic link, and for a link what it
   resolved to (os.path.realpath, again, on use). Each path is its parent's
   resolved form plus one name, and parents come first, so equal answers
-  for all of them give the very same resolution.
+  for all of them give the very same resolution. A path that was no link
+  is taken as unchanged without an lstat when its directory's identity
+  (device, inode, mtime, ctime...) is as recorded: an entry created,
+  removed or replaced there changes the directory's mtime and ctime. A
+  mount does not, but it cannot make a link appear (mount(2) follows the
+  target's links), and one over a directory changes that directory's
+  identity. Directories of kernel file systems and those changed within
+  private_cache.RACY_S of the entry have their entries lstat'ed each time.
 
 An entry whose storage.conf changed less than private_cache.RACY_S ago is
 not kept. A corrupt or foreign entry is no entry (private_cache.py).
@@ -45,6 +52,9 @@ PACKAGE = Path(__file__).resolve().parent.parent
 CODE = ("sandbox/mounts.py", "sandbox/deny_cache.py", "private_cache.py", "records.py")
 ENVIRONMENT = ("TMPDIR", "XDG_RUNTIME_DIR", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "CONTAINERS_STORAGE_CONF")
 
+# Directories whose file systems keep no timestamp of their entries' changes.
+KERNEL_TREES = ("/proc", "/sys", "/dev")
+Identity = private_cache.Identity
 Checked = list[Any]  # [path, is a symbolic link (None: not known), what it resolves to]
 
 
@@ -78,7 +88,7 @@ def lookup(entry_key: str | None) -> tuple[list[list[Any]], list[str]] | None:
         return None
     entry = private_cache.read(private_cache.directory(CACHE_NAME), f"{entry_key}.json")
     try:
-        if entry is None or entry["key"] != entry_key or not all(still(*checked) for checked in entry["paths"]):
+        if entry is None or entry["key"] != entry_key or not _all_still(entry["paths"], entry["directories"]):
             return None
         rules, sockets = entry["rules"], entry["sockets"]
         if not isinstance(rules, list) or not isinstance(sockets, list):
@@ -86,6 +96,18 @@ def lookup(entry_key: str | None) -> tuple[list[list[Any]], list[str]] | None:
         return rules, sockets
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _all_still(paths: list[Checked], directories: dict[str, Any]) -> bool:
+    """Whether every checked path resolves as it did. A directory whose
+    identity is unchanged has the same entries (creating, removing or
+    renaming one changes its mtime and ctime), so its entries that were
+    not links are not lstat'ed again; links always are (realpath follows
+    them through directories not listed here)."""
+    unchanged = {directory for directory, found in directories.items()
+                 if found is not None and private_cache.identity(directory) == found}
+    return all(still(path, was_link, resolved) if was_link or (path.rpartition("/")[0] or "/") not in unchanged
+               else path == resolved for path, was_link, resolved in paths)
 
 
 def still(path: str, was_link: bool, resolved: str) -> bool:
@@ -104,4 +126,20 @@ def store(entry_key: str | None, paths: list[Checked], rules: list[list[Any]], s
     if entry_key is None or any(was_link is None for _, was_link, _ in paths):
         return  # a path resolved by realpath alone: its steps are not known to check them again
     private_cache.write(private_cache.directory(CACHE_NAME), f"{entry_key}.json",
-                        {"key": entry_key, "paths": paths, "rules": rules, "sockets": sockets})
+                        {"key": entry_key, "paths": paths, "directories": _directories(paths), "rules": rules,
+                         "sockets": sockets})
+
+
+def _directories(paths: list[Checked]) -> dict[str, Identity | None]:
+    """Each directory the checked paths are entries of, with its identity;
+    None where it cannot vouch for its entries: changed just now (its
+    timestamps could not show the next change), or a kernel file system
+    (proc, sysfs, devtmpfs: entries come and go without a timestamp)."""
+    found: dict[str, Identity | None] = {}
+    for path, _, _ in paths:
+        directory = path.rpartition("/")[0] or "/"  # as _all_still names it
+        if directory in found:
+            continue
+        identity = None if directory.startswith(KERNEL_TREES) else private_cache.identity(directory)
+        found[directory] = None if private_cache.racy(identity) else identity
+    return found
