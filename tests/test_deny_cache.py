@@ -13,12 +13,12 @@ directory that is not private: private_cache ignores it), compared whole.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import file_clock
 from vectraguard import private_cache
 from vectraguard.sandbox import mounts
 from vectraguard.sandbox.mounts import DenyList
@@ -35,16 +35,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def tick() -> None:
-    """Wait until the file system's clock has moved on (file times have a
-    clock tick's granularity), so that a change made next shows in a
-    directory's mtime and ctime: polled on a scratch file, with a deadline."""
-    scratch = Path(os.environ["XDG_CACHE_HOME"]).parent / "tick"
-    scratch.touch()
-    first = scratch.stat().st_ctime_ns
-    deadline = time.monotonic() + 5.0
-    while scratch.stat().st_ctime_ns == first:
-        assert time.monotonic() < deadline, "the file system's clock did not move"
-        os.utime(scratch)
+    file_clock.tick(Path(os.environ["XDG_CACHE_HOME"]).parent)
 
 
 def denied(home: Path, policy: tuple[str, ...] = (), sockets: tuple[str, ...] = ()) -> DenyList:

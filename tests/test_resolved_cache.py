@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import file_clock
 from vectraguard import private_cache
 from vectraguard.config import profiles, resolved_cache, trust
 from vectraguard.config.flags import COMMAND_LINE
@@ -63,6 +64,9 @@ def entries(dirs: dict[str, Path]) -> list[Path]:
 
 
 def write(path: Path, text: str) -> None:
+    """Write a layer, after the file clock's tick: an edit made within the
+    tick of the last resolution could not show in the file's times."""
+    file_clock.tick(path.parent)
     path.write_text(text)
 
 
@@ -133,6 +137,7 @@ def test_trusting_a_new_version_of_the_project_file_is_a_miss(dirs: dict[str, Pa
     assert resolve(sources=sources).limits.pids == 80  # type: ignore[attr-defined]
     assert cached(sources=profiles.Sources.for_directory(str(project), ignore_project=False)) is not None
     second = first.replace(b"80", b"81")
+    file_clock.tick(project)
     path.write_bytes(second)
     trust.trust(path, second)
     again = profiles.Sources.for_directory(str(project), ignore_project=False)
