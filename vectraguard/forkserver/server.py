@@ -153,6 +153,10 @@ def main() -> int:
     except OSError:
         return 0
     directories = _warm()
+    from vectraguard.forkserver import peer
+
+    peer.ours()  # read once here; every child has the same (peer.py)
+    peer._libc()
     try:
         watch = inotify.Watch(directories)
     except OSError:
