@@ -80,7 +80,7 @@ def layers_of(name: str, sources: Sources) -> list[Layer]:
     """The layers that define profile NAME itself (not its parents), lowest first."""
     check_name(name)
     layers = [load_file(path, "profile") for directory in sources.directories()
-              if (path := directory / f"{name}.yaml").is_file()]
+              if _looked_for_file(path := directory / f"{name}.yaml")]
     if name in sources.project_profiles():
         assert sources.project is not None
         layers.append(sources.project.section(f"profiles.{name}"))
@@ -172,7 +172,7 @@ def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
     for name in dict.fromkeys(layer.data.get("include", [])):
         check_name(name)
         found = [load_file(path, "profile") for directory in sources.fragment_directories()
-                 if (path := directory / f"{name}.yaml").is_file()]
+                 if _looked_for_file(path := directory / f"{name}.yaml")]
         if not found:
             known = sorted({path.stem for directory in sources.fragment_directories()
                             for path in directory.glob("*.yaml")})
@@ -191,16 +191,42 @@ def fragments_of(layer: Layer, sources: Sources) -> list[Layer]:
 # values, then (approvals/decision_key.py) without them — and the second
 # reads the same files again (~6 ms). Reused only for that very Sources
 # object, so the second resolution judges the very layers the first ran.
-_last_chain: tuple[str, Sources, list[Layer]] | None = None
+_last_chain: tuple[str, Sources, list[Layer], list[Path]] | None = None
+
+
+# While a resolution that may be kept runs: every profile and fragment file
+# it looked for, found or not (config/resolved_cache.py checks them on use).
+_looked_for: list[Path] | None = None
+
+
+def _looked_for_file(path: Path) -> bool:
+    if _looked_for is not None:
+        _looked_for.append(path)
+    return path.is_file()
 
 
 def resolve(name: str, overrides: list[Layer], sources: Sources | None = None) -> resolved.ResolvedProfile:
-    global _last_chain
+    """Profile `name` with `overrides` (the command line's layers) on top;
+    from the cache of resolved profiles when nothing it rests on changed."""
+    global _last_chain, _looked_for
+    from vectraguard.config import resolved_cache
+
     sources = sources or Sources()
+    looked: list[Path] | None = None
     if _last_chain is not None and _last_chain[0] == name and _last_chain[1] is sources:
-        layers = _last_chain[2]
+        layers, looked = _last_chain[2], _last_chain[3]
     else:
-        layers = chain(name, sources)
-        _last_chain = (name, sources, layers)
+        cached = resolved_cache.lookup(name, overrides, sources)
+        if cached is not None:
+            return cached
+        _looked_for = looked = []
+        try:
+            layers = chain(name, sources)
+        finally:
+            _looked_for = None
+        _last_chain = (name, sources, layers, looked)
     merged = merge.merge([*layers, *overrides])
-    return resolved.build(name, merged)
+    profile = resolved.build(name, merged)
+    if looked is not None:
+        resolved_cache.store(name, overrides, sources, looked, merged, profile)
+    return profile

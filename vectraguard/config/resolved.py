@@ -173,6 +173,12 @@ def digest(profile: ResolvedProfile) -> str:
 _digests: dict[int, tuple[ResolvedProfile, str]] = {}
 
 
+def remember_digest(profile: ResolvedProfile, value: str) -> None:
+    """Take `value` as `profile`'s digest: one computed for the same resolution
+    before (config/resolved_cache.py keeps it with the resolved data)."""
+    _digests[id(profile)] = (profile, value)
+
+
 def _agent_dict(agent: Agent) -> dict[str, Any]:
     recipe = agent.recipe
     return {"command": list(agent.command), "home": agent.home,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import resource
 import select
@@ -111,7 +112,7 @@ def _ioprio_syscalls() -> tuple[int, int]:
 
 
 def _ioprio_get(pid: int) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     value = int(libc.syscall(_ioprio_syscalls()[0], _IOPRIO_WHO_PROCESS, pid))
     if value < 0:
         errno_value = ctypes.get_errno()
@@ -120,10 +121,34 @@ def _ioprio_get(pid: int) -> int:
 
 
 def _ioprio_set(value: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     if libc.syscall(_ioprio_syscalls()[1], _IOPRIO_WHO_PROCESS, 0, value) < 0:
         errno_value = ctypes.get_errno()
         raise OSError(errno_value, os.strerror(errno_value), "ioprio_set")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, loaded once (the fork server does it: forkserver/server.py)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
+@functools.cache
+def ours() -> tuple[dict[str, str], dict[str, str]]:
+    """This process's SAME_STATUS fields and namespaces (name -> link), read
+    once: the fork server reads them before serving, and each process it
+    forks has the same (only the process itself could change any of them:
+    setuid, capset, prctl, seccomp, setns, unshare — none of which the
+    server does). Its LSM label is read for every request instead: a
+    profile reloaded from complain to enforce mode changes it from outside."""
+    status = _status("self")
+    namespaces: dict[str, str] = {}
+    for name in NAMESPACES:
+        try:
+            namespaces[name] = os.readlink(f"/proc/self/ns/{name}")
+        except FileNotFoundError:
+            continue  # this kernel has no such namespace
+    return {key: status[key] for key in SAME_STATUS if key in status}, namespaces
 
 
 def _status(pid: int | str) -> dict[str, str]:
@@ -171,7 +196,7 @@ PR_SET_PTRACER = 0x59616D61  # <linux/prctl.h>: Yama's exception for a named pro
 def let_attach(pid: int) -> None:
     """Let process `pid` pass Yama's ptrace_scope 1 towards this one (it allows
     a process's descendants only); nothing else changes (prctl(2)). 0 undoes it."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     libc.prctl(PR_SET_PTRACER, pid, 0, 0, 0)  # EINVAL without Yama: nothing to let through
 
 
@@ -204,17 +229,20 @@ def examine(conn: socket.socket) -> Peer | str:
     except OSError as exc:
         return f"the client's process cannot be held: {exc.strerror}"
     try:
-        theirs, ours = _status(pid), _status("self")
+        theirs = _status(pid)
+        own_status, own_namespaces = ours()
         for key in SAME_STATUS:
-            if theirs.get(key) != ours.get(key):
+            if theirs.get(key) != own_status.get(key):
                 return f"the client's {key} differs from the server's"
         if theirs.get("Seccomp") != "0":  # what a filter allows cannot be read back: none is the only match
             return "the client runs under a seccomp filter"
         for name in NAMESPACES:
             try:
-                if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+                if os.readlink(f"/proc/{pid}/ns/{name}") != own_namespaces.get(name):
                     return f"the client is in another {name} namespace"
             except FileNotFoundError:
+                if name in own_namespaces:
+                    return f"the client's {name} namespace cannot be read"
                 continue  # this kernel has no such namespace
         if _read(f"/proc/{pid}/attr/current") != _read("/proc/self/attr/current"):
             return "the client's LSM label differs from the server's"

@@ -69,10 +69,12 @@ def _warm() -> list[str]:
     from vectraguard import cli, resources
     from vectraguard.forkserver import client
 
-    for command in client.COMMANDS:
-        cli.parser_for(command)
     with contextlib.suppress(Exception):
         _compile_shipped_rules()
+    for command in client.COMMANDS:  # after the rules: re's cache keeps the latest 512 patterns
+        parser = cli.parser_for(command)
+        with contextlib.suppress(Exception, SystemExit):  # argparse's patterns go to re's cache, shared by the children
+            parser.parse_known_args([command, "-p", "default"])
     # Every module's, the standard library's and the dependencies' too: an
     # upgrade of any of them is code this process would otherwise keep serving.
     directories = {os.path.dirname(os.path.realpath(path)) for module in list(sys.modules.values())
@@ -102,6 +104,8 @@ def _compile_shipped_rules() -> None:
         os.environ.update({"HOME": empty, "XDG_CONFIG_HOME": empty, "XDG_CACHE_HOME": empty, "XDG_DATA_HOME": empty,
                            "VECTRAGUARD_SYSTEM_DIR": empty, "VECTRAGUARD_DATA_DIR": empty})
         try:
+            with contextlib.suppress(Exception):
+                _match_deny_rules(empty)
             for path in sorted(resources.profiles_dir().glob("*.yaml")):
                 with contextlib.suppress(Exception):
                     risk = profiles.resolve(path.stem, [], profiles.Sources()).risk or {}
@@ -112,6 +116,17 @@ def _compile_shipped_rules() -> None:
             os.environ.clear()
             os.environ.update(saved)
             tempfile.tempdir = None  # chosen above from the empty directory's environment: not a run's
+
+
+def _match_deny_rules(home: str) -> None:
+    """Match a path against every mount deny rule once: fnmatch compiles the
+    rules' name patterns (`.*`, `podman-run-*`: the same for every user) into
+    its cache, which the children inherit."""
+    from vectraguard.config.problems import Origin
+    from vectraguard.sandbox import mounts
+
+    with contextlib.suppress(Exception):
+        mounts.check_source_allowed(os.path.join(home, "absent", "x"), mounts.denied_sources(home), Origin("warm-up"))
 
 
 def main() -> int:
@@ -138,6 +153,10 @@ def main() -> int:
     except OSError:
         return 0
     directories = _warm()
+    from vectraguard.forkserver import peer
+
+    peer.ours()  # read once here; every child has the same (peer.py)
+    peer._libc()
     try:
         watch = inotify.Watch(directories)
     except OSError:

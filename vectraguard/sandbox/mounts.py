@@ -262,12 +262,36 @@ def denied_sources(home: str, extra: tuple[str, ...] = (), policy_denied: tuple[
     the system policy's filesystem.denied_paths; `allowed_sockets`: its
     filesystem.allowed_sockets. Every rule is kept as written and resolved.
     """
+    from vectraguard.sandbox import deny_cache
+
     homes = _login_homes(home)
+    # Everything the rules are made of, for the cache's key (sandbox/deny_cache.py).
+    entry_key = deny_cache.key({"home": home, "homes": homes, "extra": list(extra), "policy": list(policy_denied),
+                                "sockets": list(allowed_sockets), "user": _user_name(), "shipped": _shipped()},
+                               _storage_conf_files(home))
+    cached = deny_cache.lookup(entry_key)
+    if cached is not None:
+        try:
+            return DenyList(tuple(DenyRule(*fields) for fields in cached[0]), tuple(map(str, cached[1])))
+        except TypeError:
+            pass  # not rules this code wrote: built afresh below
     rules = [*_home_rules(homes), *_runtime_rules(home), *_host_rules(), *_own_rules(extra), *_hidden_rules(homes),
              *(DenyRule(path, "denied by the system policy", True) for path in policy_denied)]
     realpath = _RealPaths()
     resolved = [both for rule in rules for both in _as_written_and_resolved(rule, realpath)]
-    return DenyList(tuple(dict.fromkeys(resolved)), tuple(_resolve_pattern(p, realpath) for p in allowed_sockets))
+    result = DenyList(tuple(dict.fromkeys(resolved)), tuple(_resolve_pattern(p, realpath) for p in allowed_sockets))
+    deny_cache.store(entry_key, realpath.checked, [[r.path, r.reason, r.subtree, r.shown, r.glob, r.writable_only,
+                                                    r.socket_waivable] for r in result.rules],
+                     list(result.allowed_sockets))
+    return result
+
+
+def _user_name() -> str:
+    """The effective user's name (storage.conf's $USER), "" when it has none."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return ""
 
 
 def _login_homes(caller_home: str) -> dict[str, str]:
@@ -325,12 +349,8 @@ def _runtime_rules(home: str) -> list[DenyRule]:
 def _storage_conf_dirs(home: str) -> list[str]:
     """runroot, graphroot, rootless_storage_path and image stores named by every
     storage.conf Podman would read, rootful or rootless (containers-storage.conf(5))."""
-    config_home = os.environ.get("XDG_CONFIG_HOME", "")
-    files = [*STORAGE_CONFS, os.environ.get("CONTAINERS_STORAGE_CONF", ""),
-             os.path.join(config_home if config_home.startswith("/") else os.path.join(home, ".config"),
-                          "containers", "storage.conf")]
     found: list[str] = []
-    for name in filter(None, files):
+    for name in _storage_conf_files(home):
         storage = _read_toml(name).get("storage")
         if not isinstance(storage, dict):
             continue
@@ -341,6 +361,15 @@ def _storage_conf_dirs(home: str) -> list[str]:
         found += [_expand_storage_path(v, home) for v in values if isinstance(v, str)]
     # "/" would be every path: a value that resolves to it is a broken file, not a store.
     return [path for path in found if path.startswith("/") and os.path.normpath(path) != "/"]
+
+
+def _storage_conf_files(home: str) -> list[str]:
+    """Every storage.conf Podman would read, rootful or rootless, present or not."""
+    config_home = os.environ.get("XDG_CONFIG_HOME", "")
+    files = [*STORAGE_CONFS, os.environ.get("CONTAINERS_STORAGE_CONF", ""),
+             os.path.join(config_home if config_home.startswith("/") else os.path.join(home, ".config"),
+                          "containers", "storage.conf")]
+    return list(filter(None, files))
 
 
 def _read_toml(name: str) -> dict[str, Any]:
@@ -368,6 +397,15 @@ def _host_rules() -> list[DenyRule]:
 
 
 def _own_rules(own_state: tuple[str, ...]) -> list[DenyRule]:
+    return [*(DenyRule(path, "Vectra Guard's own state", True) for path in own_state),
+            # every user's runtime directory without XDG_RUNTIME_DIR (paths.runtime_dir)
+            DenyRule("/tmp/vectraguard-*", "Vectra Guard's own state", True, glob=True),
+            *(DenyRule(path, "Vectra Guard's own code and shipped profiles", True, writable_only=True)
+              for path in _shipped())]
+
+
+def _shipped() -> list[str]:
+    """Vectra Guard's code, shipped profiles and schemas, and its own virtual environment."""
     import vectraguard
     from vectraguard import resources
 
@@ -375,11 +413,7 @@ def _own_rules(own_state: tuple[str, ...]) -> list[DenyRule]:
                str(resources.schema_path("policy").parent)]
     if sys.prefix != sys.base_prefix:  # a virtual environment of Vectra Guard's own (pipx, /opt/vectraguard)
         shipped.append(sys.prefix)
-    return [*(DenyRule(path, "Vectra Guard's own state", True) for path in own_state),
-            # every user's runtime directory without XDG_RUNTIME_DIR (paths.runtime_dir)
-            DenyRule("/tmp/vectraguard-*", "Vectra Guard's own state", True, glob=True),
-            *(DenyRule(path, "Vectra Guard's own code and shipped profiles", True, writable_only=True)
-              for path in shipped)]
+    return shipped
 
 
 def _as_written_and_resolved(rule: DenyRule, realpath: _RealPaths) -> list[DenyRule]:
@@ -412,6 +446,7 @@ class _RealPaths:
 
     def __init__(self) -> None:
         self.known: dict[str, str] = {"/": "/"}
+        self.checked: list[list[Any]] = []  # [path lstat'ed, a link?, resolved], parents first (deny_cache.py)
 
     def __call__(self, path: str) -> str:
         known = self.known.get(path)
@@ -419,6 +454,7 @@ class _RealPaths:
             return known
         parent, name = posixpath.split(path)
         if name in ("", ".", "..") or not parent.startswith("/"):  # not as the rules are: realpath's own way
+            self.checked.append([path, None, ""])  # what a cache could not check again: none is kept
             return os.path.realpath(path)
         candidate = posixpath.join(self(parent), name)
         try:
@@ -427,6 +463,7 @@ class _RealPaths:
             is_link = False
         resolved = os.path.realpath(candidate) if is_link else candidate
         self.known[path] = resolved
+        self.checked.append([candidate, is_link, resolved])
         return resolved
 
 
