@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.forkserver import serving
 from tests.support.vg import Caller, outcome
 from vectraguard.forkserver import client, wire
 
@@ -42,10 +43,11 @@ def _processes() -> dict[int, tuple[int, bytes]]:
 
 
 def _server_children() -> set[int]:
-    """The processes a fork server forked (each runs one request)."""
+    """The processes a fork server forked that serve a request (each runs one; not the spare waiting for
+    the next: forkserver/server.py Spare)."""
     table = _processes()
     return {pid for pid, (parent, cmdline) in table.items()
-            if SERVER in cmdline and parent in table and SERVER in table[parent][1]}
+            if SERVER in cmdline and parent in table and SERVER in table[parent][1] and serving(pid)}
 
 
 def _until(condition: object, what: str, within: float = 30.0) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.forkserver import serving
 from tests.support.terminal import Pty
 from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, Caller, outcome
 
@@ -569,10 +570,11 @@ def _holds(pid: int, lock: Path) -> bool:
 
 
 def _served_process_of(server_socket: Path) -> set[int]:
-    """The processes the server at `server_socket` forked (one per request)."""
+    """The processes the server at `server_socket` forked that serve a request (one per request; not the
+    spare waiting for the next: forkserver/server.py Spare)."""
     lock = Path(str(server_socket).removesuffix(".sock") + ".lock")
     servers = {pid for pid in _pids() if SERVER in _cmdline(pid) and _holds(pid, lock)}
-    return {pid for pid in _pids() if _parent(pid) in servers}
+    return {pid for pid in _pids() if _parent(pid) in servers and serving(pid)}
 
 
 def _state(pid: int) -> str:

@@ -7,8 +7,9 @@ parent exits), closes what it inherited, imports every module of the
 package and the standard modules a run imports lazily, takes
 `forkserver-….lock` beside its socket (one server per socket; a second
 exits), binds the socket (0600, in the private runtime directory), and
-serves: each connection is handed to a forked child (child.py) and closed
-here. It never parses a request itself.
+serves: each connection is accepted by a child forked ahead of it (a
+Spare, child.py then serves it); the server itself never accepts a
+connection nor parses a request.
 
 It exits when idle for IDLE_S, when its socket is removed or replaced, and
 as soon as anything changes in a directory its code came from — its own
@@ -134,7 +135,7 @@ def main() -> int:
     if _under_seccomp():
         return 0  # what a filter allows cannot be compared with a client's: such a server could serve no one
     from vectraguard import paths, rundir
-    from vectraguard.forkserver import child, client, inotify
+    from vectraguard.forkserver import client, inotify
 
     path = client.socket_path()
     try:
@@ -180,39 +181,108 @@ def main() -> int:
     gc.collect()
     gc.freeze()  # the children share these pages; no collection will write to them (gc.freeze docs)
     last = time.monotonic()
+    spare: Spare | None = None
     while True:
-        ready, _, _ = select.select([listener, watch.fd], [], [], 5.0)
+        if spare is None:
+            try:
+                spare = Spare(listener, (watch.fd, lock), identity)
+            except OSError:
+                spare = None  # no process now (EAGAIN, ENOMEM): tried again at the next turn
+        ready, _, _ = select.select([watch.fd] + ([spare.taken] if spare else []), [], [], 5.0)
         if watch.changed() or not _still_ours(path, bound):
             break
-        if listener in ready:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
+        if spare is not None and spare.taken in ready:
             last = time.monotonic()
-            if watch.changed():  # an upgrade just before this request: the client runs it itself
-                conn.close()
+            # Read just now, with the request already accepted: an upgrade before it is never served by the
+            # old code; the spare then closes the connection and the client runs the command itself.
+            stale = watch.changed()
+            if not spare.answer(not stale):
+                time.sleep(0.1)  # it died waiting (accept failed): not a fork loop
+            spare = None
+            if stale:
                 break
-            try:
-                pid = os.fork()
-            except OSError:
-                conn.close()
-                continue
-            if pid == 0:
-                try:
-                    listener.close()
-                    watch.close()
-                    os.close(lock)
-                    child.serve(conn, identity)
-                finally:
-                    os._exit(1)  # never back into this loop: a child is not a server
-            conn.close()
         elif time.monotonic() - last > IDLE_S:
             break
+    if spare is not None:
+        spare.end()
     listener.close()
     if _still_ours(path, bound):
         os.unlink(path)
     return 0
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+class Spare:
+    """The process for the next request, forked ahead of it (the fork and its first page copies are then
+    not part of any run's start-up). It waits in accept(2) on the server's socket; once it has a
+    connection it says so on a pipe (`A`) and waits for the server's answer: `G`, serve it (child.py);
+    anything else (the code changed: server.py checks its watch right then), close it, so that the
+    client runs the command itself. It dies with the server until it is taken (PR_SET_PDEATHSIG), and
+    is then on its own: a run outlives the server, as before."""
+
+    def __init__(self, listener: socket.socket, close_in_child: tuple[int, ...],
+                 identity: tuple[bytes, list[bytes], str]) -> None:
+        taken_r, taken_w = os.pipe2(os.O_CLOEXEC)
+        go_r, go_w = os.pipe2(os.O_CLOEXEC)
+        server = os.getpid()
+        try:
+            self.pid = os.fork()
+        except OSError:
+            for fd in (taken_r, taken_w, go_r, go_w):
+                os.close(fd)
+            raise
+        if self.pid == 0:
+            try:
+                for fd in (taken_r, go_w, *close_in_child):
+                    os.close(fd)
+                _wait_and_serve(listener, server, taken_w, go_r, identity)
+            finally:
+                os._exit(1)  # never back into the server's loop: a child is not a server
+        os.close(taken_w)
+        os.close(go_r)
+        self.taken, self.go = taken_r, go_w
+
+    def answer(self, serve: bool) -> bool:
+        """The spare said `A` (or died: end of file): let it serve or not; it is no longer ours. Whether
+        it had taken a connection."""
+        taken = False
+        with contextlib.suppress(OSError):
+            if os.read(self.taken, 1) == b"A":
+                taken = True
+                os.write(self.go, b"G" if serve else b"S")
+        os.close(self.taken)
+        os.close(self.go)
+        return taken
+
+    def end(self) -> None:
+        """The server leaves: a spare that has not been taken goes (one that has runs its request)."""
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        os.close(self.taken)
+        os.close(self.go)
+
+
+def _wait_and_serve(listener: socket.socket, server: int, taken: int, go: int,
+                    identity: tuple[bytes, list[bytes], str]) -> None:
+    from vectraguard.forkserver import child, peer
+
+    libc = peer._libc()
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server:
+        return  # the server died before the death signal was armed
+    conn, _ = listener.accept()
+    listener.close()
+    os.write(taken, b"A")
+    answer = os.read(go, 1)
+    os.close(taken)
+    os.close(go)
+    if answer != b"G":
+        conn.close()
+        return
+    libc.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # taken: the run is the caller's now, whatever the server does
+    child.serve(conn, identity)
 
 
 def _under_seccomp() -> bool:
