@@ -174,7 +174,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
                    "--network allowlist; repeatable")
     p.add_argument("--publish", action="append", default=[], metavar="[ADDR:]HOST_PORT:PORT",
                    help="relay connections to ADDR:HOST_PORT on this host (127.0.0.1 unless the system policy "
-                   "allows another address) to 127.0.0.1:PORT inside the sandbox, whose network stays as it is; "
+                   "allows another address) to localhost:PORT inside the sandbox (127.0.0.1, else ::1), whose network stays as it is; "
                    "asks for approval; each connection is recorded; repeatable; network.publish in a profile")
     p.add_argument("--trust-host-ca", action="store_true",
                    help="with --network allowlist or full: mount this host's CA bundle read-only in the sandbox and "
