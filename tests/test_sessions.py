@@ -243,7 +243,7 @@ def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> 
         shared = next(n for n in range(len(ids[0]), 0, -1) if ids[0][:n] == ids[1][:n])
         ambiguous = running.vg(["exec", ids[0][:shared], "--", "true"])
         assert ambiguous.returncode == 125
-        assert f"{ids[0][:shared]!r} names 2 sessions".encode() in ambiguous.stderr
+        assert f"{ids[0][:shared]!r} names 2 running sessions".encode() in ambiguous.stderr
         assert ids[0].encode() in ambiguous.stderr and ids[1].encode() in ambiguous.stderr
         assert running.vg(["exec", ids[1][:shared + 1], "--", "true"]).returncode == 0
     finally:
@@ -252,7 +252,30 @@ def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> 
     for args in (["stop", "feedface"], ["exec", "feedface", "--", "true"], ["inspect", "feedface"]):
         unknown = running.vg(args)
         assert unknown.returncode == 125
-        assert b"no session 'feedface'" in unknown.stderr
+        assert (b"no session 'feedface'" if args[0] == "inspect" else b"no running session 'feedface'") \
+            in unknown.stderr
+
+
+def test_stop_and_exec_match_a_prefix_among_running_sessions_only(running: Running) -> None:
+    """Ended sessions share the running one's first characters (ids are time-ordered): `stop` and `exec`
+    act on running sessions only, so they are not ambiguous; `inspect` matches all."""
+    live = running.session_id()
+    ended = []
+    for _ in range(2):
+        assert running.vg([*P, "--", "true"]).returncode == 0
+        ended.append(running.json(["logs", "list", "--json", "--limit", "1"])[0]["id"])
+    prefix = live[:next(n for n in range(len(live), 0, -1) if all(i[:n] == live[:n] for i in ended))]
+    assert len(prefix) < len(live)
+    ambiguous = running.vg(["inspect", prefix])
+    assert ambiguous.returncode == 125 and f"{prefix!r} names 3 sessions".encode() in ambiguous.stderr
+    done = running.vg(["exec", prefix, "--", "echo", "in-the-running-one"])
+    assert done.returncode == 0 and done.stdout == b"in-the-running-one\n", done.stderr
+    for args in (["stop", ended[0]], ["exec", ended[0], "--", "true"]):  # a whole id of an ended one: how it ended
+        refused = running.vg(args)
+        assert refused.returncode == 125
+        assert f"session {ended[0]} is not running (it ended: ok)".encode() in refused.stderr, refused.stderr
+    stopped = running.vg(["stop", prefix])
+    assert stopped.returncode == 0 and stopped.stdout.startswith(f"stopped session {live} ".encode()), stopped
 
 
 def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, rootless_workspace: Path) -> None:
