@@ -323,6 +323,40 @@ def test_exec_is_judged_with_the_sessions_own_options(running: Running) -> None:
     assert asked["decision"] == "refused"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PUBLISHED = _free_port()
+
+
+@pytest.mark.run_options("--yes", "--publish", f"{PUBLISHED}:3000")
+def test_exec_is_not_asked_again_what_the_run_approved_and_its_command_is_still_judged(running: Running) -> None:
+    """The run's start approved its published port (--yes): an exec publishes nothing, so `exec ID -- id`
+    (no terminal, no --yes) runs; the exec's own command is judged as a run's; and an exec's decision,
+    cached, is never a run's: the same run without --yes is still asked about the publish."""
+    session_id = running.session_id()
+    done = running.vg(["exec", session_id, "--", "id", "-u"])
+    assert done.returncode == 0 and done.stdout == running.uid.encode() + b"\n", done.stderr
+    assert b"network-publish" not in done.stderr
+    marker = running.cwd / "exec-ran"
+    asked = running.vg(["exec", session_id, "--", "sh", "-c", "rm -rf /home/nothing; touch /workspace/exec-ran"])
+    assert asked.returncode == 125 and b"needs approval, and there is no terminal" in asked.stderr, asked.stderr
+    assert b"destructive (rm-recursive)" in asked.stderr and b"network-publish" not in asked.stderr
+    assert not marker.exists()
+    decisions = [e["decision"] for e in running.events(session_id) if e["kind"] == "exec"]
+    assert decisions == ["allowed", "refused"]
+    assert running.vg(["stop", session_id]).returncode == 0
+    running.proc.communicate(timeout=60)
+    again = running.vg([*P, "--publish", f"{PUBLISHED}:3000", "--env", f"EXEC_SECRET={SECRET}", "--", "id", "-u"])
+    assert again.returncode == 125, again.stderr
+    assert b"network (network-publish): publish" in again.stderr and b"no terminal" in again.stderr
+
+
 def test_exec_output_on_a_terminal_goes_through_the_runs_filter(running: Running) -> None:
     """A title (OSC 0), the clipboard (OSC 52) and cursor-up are dropped on a terminal, as for `run`."""
     session_id = running.session_id()
