@@ -775,6 +775,16 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
         if not isinstance(choices, dict) or name not in choices:
             break
         chosen = choices[name]
+    # `run -q ...`: an option of vectraguard itself, which goes before the command (after a sandboxed command
+    # given without `--` it is that command's: the hint below says so).
+    own = [] if getattr(args, "command", None) else [word for word in unknown if _is_global_option(parser, word)]
+    if own:
+        command = chosen.prog.removeprefix("vectraguard ")
+        example = "vectraguard --version" if own == ["--version"] else f"vectraguard {' '.join(own)} {command} ..."
+        raise errors.UsageError(
+            f"{chosen.prog}: {' '.join(own)} {'is an option' if len(own) == 1 else 'are options'} of vectraguard "
+            f"itself, not of `{command}`: give {'it' if len(own) == 1 else 'them'} before the command",
+            hint=f"e.g. {example}; see `vectraguard --help`")
     words = " ".join(chosen._with_suggestion(word) if isinstance(chosen, _Parser) else word for word in unknown)
     hint = f"see `{chosen.prog} --help`"
     if "(did you mean" not in words and any(action.dest == "command" for action in chosen._actions):
@@ -785,6 +795,13 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
         hint = ("exec gives CMD no terminal (its stdin is passed when it is not a terminal); an interactive shell "
                 "in a sandbox: `vectraguard sandbox shell`; " + hint)
     raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {words}", hint=hint)
+
+
+def _is_global_option(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether `word` is one of vectraguard's own options (-q, -v, -vv, --verbose, --version ...)."""
+    strings = {s for action in parser._actions if not isinstance(action, argparse._SubParsersAction)
+               for s in action.option_strings} - {"-h", "--help"}
+    return word in strings or (word.startswith("-v") and set(word[1:]) == {"v"})
 
 
 def _command_word(options: Sequence[str]) -> str | None:
