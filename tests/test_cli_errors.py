@@ -175,7 +175,7 @@ def test_invalid_profile_file_is_reported_located_and_nothing_runs(root: Caller,
         lines = result.stderr.decode().splitlines()
         assert lines[0] == f"vectraguard: {profile} is not a valid configuration file"
         assert lines[1].startswith(f"  {profile}:3: limits: unknown key 'cpu' (did you mean 'cpus'?)")
-        assert lines[2] == f"  {profile}:5: network.mode: 'no' is not one of none, allowlist, full"
+        assert lines[2] == f"  {profile}:5: network.mode: 'no' is not one of none, allowlist, full (did you mean 'none'?)"
     finally:
         profile.unlink()
 
