@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import re
 import shutil
 import socket
 import subprocess
@@ -210,6 +211,28 @@ def test_a_server_inside_is_reached_from_the_host_and_audited(me: Caller, worksp
     assert refused["bytes_to_sandbox"] == refused["bytes_from_sandbox"] == 0
     started = next(e for e in published_record_events(me, workspace) if e.get("status") == "started")
     assert started["network"]["publish"] == [f"{port}:3000", f"{idle}:3001"]
+
+
+def test_logs_show_reads_as_nested_text_with_iso_times(me: Private, workspace: Path) -> None:
+    """`logs show` printed Python reprs (`None`, `{'command': ...}`, a one-line several-KB `sandbox: {...}`) and
+    published connections' times as epoch floats: now nested `key: value` lines, times in ISO 8601."""
+    port = free_port()
+    with serving(me, workspace, ["--publish", f"{port}:3000"]), \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        assert response.read() == b"hello-from-sandbox\n"
+    session = me.last_session(workspace)["id"]
+    shown = me.run(["logs", "show", session], cwd=workspace)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.decode().splitlines()
+    for line in lines:
+        assert "{'" not in line and "': " not in line and not line.endswith(": None"), line
+    assert max(len(line) for line in lines) < 1000, max(lines, key=len)[:200]
+    assert "  sandbox:" in lines and "    profile:" in lines  # nested below its key
+    at = lines.index("  network_published:")
+    iso = r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.fullmatch(rf"    - at: {iso}", lines[at + 1]), lines[at:at + 4]
+    assert any(re.fullmatch(rf"      ended_at: {iso}", line) for line in lines[at + 2:at + 12]), lines[at:at + 12]
+    assert f"      host: 127.0.0.1:{port}" in lines[at:at + 12]
 
 
 def published_record_events(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
