@@ -340,6 +340,14 @@ def test_exec_is_not_asked_again_what_the_run_approved_and_its_command_is_still_
     (no terminal, no --yes) runs; the exec's own command is judged as a run's; and an exec's decision,
     cached, is never a run's: the same run without --yes is still asked about the publish."""
     session_id = running.session_id()
+    # Its published port shows in ps (PORTS, as docker ps writes it) and in inspect.
+    shown = f"127.0.0.1:{PUBLISHED}->3000/tcp"
+    [row] = running.json(["ps", "--json"])
+    assert row["ports"] == [shown]
+    table = running.vg(["ps"]).stdout.decode().splitlines()
+    assert table[0].split()[6] == "PORTS" and table[2].split()[6] == shown, table
+    assert running.json(["inspect", session_id, "--json"])["ports"] == [shown]
+    assert f"ports:          {shown}" in running.vg(["inspect", session_id]).stdout.decode().splitlines()
     done = running.vg(["exec", session_id, "--", "id", "-u"])
     assert done.returncode == 0 and done.stdout == running.uid.encode() + b"\n", done.stderr
     assert b"network-publish" not in done.stderr
