@@ -225,11 +225,24 @@ def parser_for(only: str | None) -> argparse.ArgumentParser:
 def _fill_run(run: argparse.ArgumentParser) -> None:
     run.description, run.epilog = "Run CMD in a fresh sandbox and remove it afterwards.", EPILOG
     _add_run_options(run)
+    _required(run, "command")
+
+
+def _required(parser: argparse.ArgumentParser, dest: str) -> None:
+    """Mark a positional the command cannot do without (its main refuses it missing, with its own message)
+    for the synopsis (manpage.py: SYNOPSIS_REQUIRED); parsing is unchanged (nargs "*" or "?" keeps `--`
+    and the hidden --list working)."""
+    setattr(next(action for action in parser._actions if action.dest == dest), SYNOPSIS_REQUIRED, True)
+
+
+SYNOPSIS_REQUIRED = "vg_synopsis_required"
 
 
 def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    _add_run_options(sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG))
+    sandbox_run = sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG)
+    _add_run_options(sandbox_run)
+    _required(sandbox_run, "command")
     _add_run_options(sandbox_sub.add_parser(
         "shell", help="an interactive shell in a fresh sandbox, recorded: shell [OPTIONS] [-- SHELL ARGS]",
         description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
@@ -437,6 +450,7 @@ def _fill_check(check: argparse.ArgumentParser) -> None:
                        help="the agent's session id from its hook event, recorded with the decision (printable, "
                        "at most 200 characters); the agent's name goes in --agent (at most 64)")
     _add_run_options(check, yes=False)
+    _required(check, "command")
 
 
 def _fill_approvals(approvals: argparse.ArgumentParser) -> None:
@@ -451,6 +465,7 @@ def _fill_approvals(approvals: argparse.ArgumentParser) -> None:
         "risk.remember_for): the next `vectraguard run -- sh -c 'CMD'`, `check` or agent hook call for it is "
         "then approved. A single argument is a command line.", epilog=EPILOG)
     _add_run_options(approvals_grant, yes=False)
+    _required(approvals_grant, "command")
     approvals_revoke = approvals_sub.add_parser("revoke", help="forget remembered approvals: revoke ID... | --all")
     approvals_revoke.add_argument("ids", nargs="*", metavar="ID", help="approval ids (unique prefixes accepted)")
     approvals_revoke.add_argument("--all", action="store_true", help="every remembered approval")
@@ -519,6 +534,7 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
                             help="bash, zsh or fish")
     # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
     completion.add_argument("--list", choices=("profiles", "sessions", "running"), help=argparse.SUPPRESS)
+    _required(completion, "shell")
 
 
 # Running sandboxes (vectraguard/sessions/): what runs now, stopping, entering and inspecting it.
@@ -555,6 +571,7 @@ def _fill_exec(exec_: argparse.ArgumentParser) -> None:
                        help="approve a command that needs approval instead of asking on the terminal, unless the "
                        "system policy forbids it; recorded as approved by --yes")
     exec_.add_argument("command", nargs="*", metavar="CMD", help="the command and its arguments; put them after `--`")
+    _required(exec_, "command")
 
 
 def _fill_inspect(inspect: argparse.ArgumentParser) -> None:
@@ -597,6 +614,7 @@ def _fill_kube(kube: argparse.ArgumentParser) -> None:
                           help="network allowlist: the gateway Service's fixed cluster IP, an unused address of "
                           "the cluster's Service range (the sandbox then needs no DNS)")
     _add_run_options(generate, yes=False)
+    _required(generate, "command")
     seccomp = kube_sub.add_parser("seccomp", help="print a shipped seccomp profile, to install on the nodes as "
                                   "/var/lib/kubelet/seccomp/vectraguard/NAME.json: kube seccomp NAME [--noexec] [--gvisor]")
     seccomp.add_argument("name", metavar="NAME", choices=("strict",), help="the profile (strict)")
