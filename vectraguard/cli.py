@@ -312,6 +312,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("-p", "--profile", metavar="NAME",
                        help="build the image profile NAME runs when it names image.packages (the default image "
                        "with those Debian packages; a run builds it on first use otherwise)")
+    build.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --profile: an image key as a run's --set gives it (image.packages+=jq), to build "
+                       "the variant that run uses; repeatable")
     build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
     build.add_argument("--engine", choices=("auto", "podman", "docker"), default="auto",
                        help="whose image storage it goes to: podman, docker (Docker Engine) or auto (Podman when "

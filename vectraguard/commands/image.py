@@ -8,6 +8,7 @@ import sys
 
 from vectraguard import errors, output
 from vectraguard.config import profiles
+from vectraguard.config.layers import Layer
 from vectraguard.images import build, catalog, recipe, unpacked
 from vectraguard.runtime.podman_api import open_client
 
@@ -32,6 +33,9 @@ def build_command(args: argparse.Namespace) -> int:
     report = _reporter(args)
     if args.agent and args.profile:
         raise errors.UsageError("vectraguard: image build: give --agent or --profile, not both")
+    if args.set and not args.profile:
+        raise errors.UsageError("vectraguard: image build --set: give the profile whose variant it changes (--profile)",
+                                hint="e.g. vectraguard image build --profile dev --set image.packages+=jq")
     if args.gateway:
         return _gateway_command(args, report)
     if args.profile:
@@ -82,7 +86,7 @@ def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
     from vectraguard.images import variant
 
     sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
-    profile = profiles.resolve(args.profile, [], sources)
+    profile = profiles.resolve(args.profile, _image_settings(args.set), sources)
     if not profile.image_packages:
         raise errors.UsageError(f"vectraguard: profile {args.profile!r} names no image.packages: it runs {profile.image}",
                                 hint="`vectraguard image build` builds the default image")
@@ -90,6 +94,22 @@ def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
         raise errors.UsageError("vectraguard: image build --profile: the suite is the tag of the profile's image.ref",
                                 hint="set image.ref: localhost/vectraguard/default:SUITE in the profile instead of --suite")
     return variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
+
+
+def _image_settings(items: list[str]) -> list[Layer]:
+    """--set KEY=VALUE as a run's command line layer (config/flags.py), for image keys only: what a run's
+    first-use hint repeats (commands/run.py build_ahead) so that this builds the variant that run uses."""
+    if not items:
+        return []
+    from vectraguard.config import flags
+
+    for item in items:
+        key = flags.parse_set_flag(item)[0]
+        if key.split(".")[0] != "image":
+            raise errors.UsageError(f"vectraguard: image build --set {key}: only image keys shape an image",
+                                    hint="e.g. --set image.packages+=jq")
+    none = argparse.Namespace(set=items, env=[], mount=[], allow=[], publish=[], pids=None, network=None)
+    return [flags.flags_layer(none)]
 
 
 def unpack_command(args: argparse.Namespace) -> int:
