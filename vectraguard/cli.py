@@ -331,6 +331,12 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     unpack.add_argument("ref", metavar="REF", help="the image, as profiles name it")
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
+    image_prune = image_sub.add_parser(
+        "prune", help="remove Vectra Guard's untagged images (left by rebuilds); nothing else",
+        description="Remove the images that carry Vectra Guard's label (io.vectraguard.image) and have no tag: "
+        "what a rebuild leaves behind. Never an image Vectra Guard did not build, never a tagged one, never one a "
+        "container still uses (kept, and named). `podman image prune` would take every dangling image.")
+    image_prune.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _fill_profile(profile: argparse.ArgumentParser) -> None:
@@ -656,7 +662,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
     ("sandbox", "sandbox commands (sandbox run is the same as run)", _fill_sandbox),
     ("agent", "AI agent sessions in a sandbox: agent start NAME | agent list", _fill_agent),
-    ("image", "build, unpack and list sandbox images", _fill_image),
+    ("image", "build, unpack, list and prune sandbox images", _fill_image),
     ("pool", "sandboxes kept initialised ahead of the runs: pool start [RUN OPTIONS] [-n N] | stop | list",
      _fill_pool),
     ("profile", "list, show and validate profiles", _fill_profile),
@@ -698,6 +704,7 @@ COMMANDS = {
     ("image", "build"): "image",
     ("image", "unpack"): "image",
     ("image", "list"): "image",
+    ("image", "prune"): "image",
     ("doctor", None): "doctor",
     ("paths", None): "paths",
     ("changes", None): "changes",

@@ -10,7 +10,8 @@ from vectraguard import errors, output
 from vectraguard.config import profiles
 from vectraguard.config.layers import Layer
 from vectraguard.images import build, catalog, recipe, unpacked
-from vectraguard.runtime.podman_api import open_client
+from vectraguard.output import printable
+from vectraguard.runtime.podman_api import open_client, podman_errors
 
 
 def main(args: argparse.Namespace) -> int:
@@ -18,6 +19,8 @@ def main(args: argparse.Namespace) -> int:
         return build_command(args)
     if args.image_command == "unpack":
         return unpack_command(args)
+    if args.image_command == "prune":
+        return prune_command(args)
     return list_command(args)
 
 
@@ -120,6 +123,26 @@ def unpack_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune_command(args: argparse.Namespace) -> int:
+    """Remove Vectra Guard's untagged images (images/prune.py); 1 when one could not be removed."""
+    from vectraguard.images import prune
+
+    with open_client(timeout=build.IMPORT_TIMEOUT_S) as client, podman_errors("pruning images"):
+        done = prune.prune(client)
+    if args.json:
+        output.print_json([item.as_json() for item in done])
+    elif not done:
+        print("nothing to prune: no untagged Vectra Guard image")
+    else:
+        for item in done:
+            short = item.id.removeprefix("sha256:")[:12]
+            print(f"removed {short} ({item.kind}, {_size(item.size)})" if item.removed
+                  else f"kept {short} ({item.kind}): {printable(item.reason)}")
+        freed = sum(item.size for item in done if item.removed)
+        print(f"{sum(item.removed for item in done)} removed ({_size(freed)} as Podman counts each image)")
+    return 0 if all(item.removed for item in done) else 1
+
+
 def list_command(args: argparse.Namespace) -> int:
     entries = catalog.list_images()
     if args.json:
@@ -128,7 +151,7 @@ def list_command(args: argparse.Namespace) -> int:
     if not entries:
         print("vectraguard: no Vectra Guard images yet; build one with `vectraguard image build`", file=sys.stderr)
         return 0
-    output.print_table([_row(entry) for entry in entries], ["ref", "id", "created", "size"])
+    output.print_table([_row(entry) for entry in entries], ["ref", "id", "created", "size", "packages"])
     return 0
 
 
@@ -137,5 +160,11 @@ def _row(entry: catalog.ImageEntry) -> dict[str, str]:
         "ref": entry.ref,
         "id": entry.id.removeprefix("sha256:")[:12],
         "created": entry.created.astimezone().strftime("%Y-%m-%d %H:%M"),
-        "size": f"{entry.size / (1 << 20):.0f} MiB" if entry.size >= 1 << 20 else f"{entry.size / 1024:.0f} KiB",
+        "size": _size(entry.size),
+        # A variant's extra Debian packages (its label): which of the variant-HASH images holds what.
+        "packages": ", ".join(entry.packages),
     }
+
+
+def _size(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB" if size >= 1 << 20 else f"{size / 1024:.0f} KiB"
