@@ -293,6 +293,15 @@ def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, ro
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         theirs = Running(rootless, proc, env, rootless_workspace, "")
         session_id = theirs.session_id()
+        # Its own ps: CPU and memory where Podman has stats for a rootless container (cgroups v2), else `-`
+        # (v1 and hybrid: no cgroup of its own; README "Running sandboxes").
+        from vectraguard.runtime import host
+
+        [row] = theirs.json(["ps", "--json"])
+        measured = host.cgroup_mode() == "v2"
+        assert (row["cpu_percent"] is not None, row["memory_bytes"] is not None) == (measured, measured), row
+        cells = theirs.vg(["ps"]).stdout.decode().splitlines()[2].split()
+        assert (cells[4], cells[5]) != ("-", "-") if measured else (cells[4], cells[5]) == ("-", "-"), cells
         as_root = Running(root, proc, env, rootless_workspace, "")
         for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
             refused = as_root.vg(args)

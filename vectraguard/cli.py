@@ -555,7 +555,8 @@ def _fill_ps(ps: argparse.ArgumentParser) -> None:
                       "one CPU over half a second) and memory now, and the command. Read from this user's audit "
                       "store: root sees root's sessions, not other users'. CPU and memory come from Podman's stats "
                       "(the container's cgroup) or, for a rootful `lite` sandbox, from its own cgroup; `-` where "
-                      "there is none (rootless `lite`).")
+                      "there is none (rootless `lite`; a rootless container on cgroups v1 or hybrid, where Podman "
+                      "has no stats).")
     ps.add_argument("--json", action="store_true", help="machine-readable output")
 
 
