@@ -31,22 +31,21 @@ def start(args: argparse.Namespace) -> int:
         raise errors.UsageError(f"vectraguard: agent start {args.name} records the session under {args.name!r}; "
                                 f"--agent {args.agent!r} contradicts it")
     args.profile, args.agent = args.name, args.name
-    _refuse_unknown(args)
     terminal = os.isatty(0) and os.isatty(1)
     return run.launch(args, run.Session(terminal=terminal, recorded=True, agent=True))
 
 
-def _refuse_unknown(args: argparse.Namespace) -> None:
+def refuse_unknown(name: str, sources: profiles.Sources) -> None:
     """An agent name that names no profile: ConfigError suggesting among the agents
-    (`agent start claude`: claude-code), not among every profile."""
-    sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
+    (`agent start claude`: claude-code), not among every profile. Called by the run's
+    prepare (commands/run.py), so that the refusal is recorded like any other."""
     names = profiles.available(sources)
-    if args.name in names:
+    if name in names:
         return
     from vectraguard.suggest import did_you_mean
 
-    agents = [name for name in names if _is_agent(name, sources)]
-    raise errors.ConfigError(f"vectraguard: unknown agent {args.name!r}{did_you_mean(args.name.lower(), agents)}",
+    agents = [known for known in names if _is_agent(known, sources)]
+    raise errors.ConfigError(f"vectraguard: unknown agent {name!r}{did_you_mean(name.lower(), agents)}",
                              hint=f"available agents: {', '.join(agents) or '(none)'}; `vectraguard agent list` "
                                   "describes them")
 

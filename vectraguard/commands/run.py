@@ -132,6 +132,10 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         workdir_override=args.workdir,
         terminal=session.terminal,
     )
+    if session.agent:  # an unknown name is looked for among the agents (commands/agent.py)
+        from vectraguard.commands.agent import refuse_unknown
+
+        refuse_unknown(request.profile, sources)
     profile = profiles.resolve(request.profile, [flags.flags_layer(args)], sources)
     if session.agent:
         request = _agent_request(request, profile)
