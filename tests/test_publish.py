@@ -311,6 +311,23 @@ def test_a_server_on_the_sandboxs_ipv6_loopback_is_reached(who: str, request: py
     assert entry["outcome"] == "relayed" and entry["bytes_from_sandbox"] > 0, entry
 
 
+def test_docker_engine_relays_where_its_sandbox_has_no_ipv6(me: Private, workspace: Path,
+                                                            docker_test_image: str) -> None:
+    """Under Docker Engine a --network none sandbox has no ::1 (Docker turns IPv6 off there): a server on
+    127.0.0.1 is reached, and a port nothing listens on is refused naming both addresses, ::1 with its own error."""
+    port, idle = free_port(), free_port()
+    with serving(me, workspace, ["--engine", "docker", "--publish", f"{port}:3000", "--publish", f"{idle}:3001"]):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.read() == b"hello-from-sandbox\n"
+        with socket.create_connection(("127.0.0.1", idle), timeout=30) as client:
+            assert client.recv(100) == b""
+    served, refused = published_record(me, workspace)["network_published"]
+    assert served["outcome"] == "relayed" and served["bytes_from_sandbox"] > 0, served
+    assert refused["outcome"] == "refused", refused
+    assert refused["reason"].startswith("nothing listens on port 3001 in the sandbox (127.0.0.1: Connection refused; "
+                                      "::1: "), refused
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_nothing_listening_inside_is_said_once_per_port(me: Caller, workspace: Path, quiet: bool) -> None:
     port, other = free_port(), free_port()
