@@ -214,7 +214,7 @@ def test_agent_list_shows_the_shipped_agents_and_the_users_own(root: Caller, wor
 @pytest.mark.parametrize(("args", "message"), [
     (["agent", "start", "test-untrusted", "--", "true"], "profile 'test-untrusted' is not an agent definition"),
     (["agent", "start", "generic"], "agent 'generic' names no command: give it after --"),
-    (["agent", "start", "no-such-agent"], "unknown profile 'no-such-agent'"),
+    (["agent", "start", "no-such-agent"], "unknown agent 'no-such-agent'; available agents: aider, claude-code"),
     (["agent", "start", "generic", "--agent", "other", "--", "true"], "contradicts it"),
 ])
 def test_agent_start_refusals_are_clear_and_recorded(root: Caller, workspace: Path, args: list[str],

@@ -108,6 +108,23 @@ P = ["run", "-p", "test-untrusted"]
          "vectraguard exec: unrecognized arguments: -it; exec gives CMD no terminal (its stdin is passed when it is "
          "not a terminal); an interactive shell in a sandbox: `vectraguard sandbox shell`; the sandboxed command "
          "and its options go after `--`, e.g. vectraguard exec ID -- ls -la; see `vectraguard exec --help`"),
+        # vectraguard's own options given after the command: say where they go.
+        (["run", "-q", "--", "true"],
+         "vectraguard run: -q is an option of vectraguard itself, not of `run`: give it before the command; "
+         "e.g. vectraguard -q run ...; see `vectraguard --help`"),
+        (["logs", "list", "-vv", "--quiet"],
+         "vectraguard logs list: -vv --quiet are options of vectraguard itself, not of `logs list`: give them before "
+         "the command; e.g. vectraguard -vv --quiet logs list ...; see `vectraguard --help`"),
+        (["ps", "--verbose"],
+         "vectraguard ps: --verbose is an option of vectraguard itself, not of `ps`: give it before the command; "
+         "e.g. vectraguard --verbose ps ...; see `vectraguard --help`"),
+        (["run", "--version"],
+         "vectraguard run: --version is an option of vectraguard itself, not of `run`: give it before the command; "
+         "e.g. vectraguard --version; see `vectraguard --help`"),
+        # After a command given without `--`, an option is the command's.
+        (["run", "-p", "test-untrusted", "true", "-q"],
+         "vectraguard run: unrecognized arguments: -q; the sandboxed command and its options go after `--`, "
+         "e.g. vectraguard run -- ls -la; see `vectraguard run --help`"),
     ],
 )
 def test_bad_input_is_refused_with_one_line(root: Caller, workspace: Path, args: list[str], expected: str) -> None:
@@ -158,7 +175,7 @@ def test_invalid_profile_file_is_reported_located_and_nothing_runs(root: Caller,
         lines = result.stderr.decode().splitlines()
         assert lines[0] == f"vectraguard: {profile} is not a valid configuration file"
         assert lines[1].startswith(f"  {profile}:3: limits: unknown key 'cpu' (did you mean 'cpus'?)")
-        assert lines[2] == f"  {profile}:5: network.mode: 'no' is not one of none, allowlist, full"
+        assert lines[2] == f"  {profile}:5: network.mode: 'no' is not one of none, allowlist, full (did you mean 'none'?)"
     finally:
         profile.unlink()
 

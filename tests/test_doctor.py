@@ -229,3 +229,28 @@ def test_on_a_terminal_the_table_fits_its_width(root: Caller, default_image: str
     lines = seen.decode(errors="replace").replace("\r", "").splitlines()
     assert lines and max(len(line) for line in lines) <= 100, max(lines, key=len)
     assert any(line.startswith("check ") for line in lines)
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_paths_in_the_table_are_never_split_across_lines(root: Caller, default_image: str, tmp_path: Path,
+                                                          columns: int) -> None:
+    """At 100 columns `/opt/vectraguard/...` was split into `/o` / `pt/vectraguard/...`: every path the
+    checks name is in the table whole, or shortened from the left with its last name whole (terminal/fit.py)."""
+    from tests.support.terminal import Terminal
+    from vectraguard.terminal.fit import names_a_file
+
+    _, report = doctor_json(root, tmp_path)
+    terminal = Terminal(root, tmp_path, ["doctor"], extra_env={"COLUMNS": ""})  # a real terminal this wide
+    terminal.resize(40, columns)
+    seen = terminal.expect(b"ready: no check failed", timeout=300)
+    assert terminal.wait(timeout=120) == 0
+    lines = seen.decode(errors="replace").replace("\r", "").splitlines()
+    assert any(line.startswith("check ") for line in lines), lines
+    tokens = {token for line in lines for token in line.split()}
+    paths = {word for check in report["checks"] for field in ("detail", "hint")
+             for word in (check[field] or "").split() if names_a_file(word)}
+    assert any(word.startswith("/") for word in paths), paths
+    for word in paths:
+        last = word.rstrip("/").rsplit("/", 1)[-1]
+        assert word in tokens or any(t.startswith("…/") and word.endswith(t[1:]) and t.endswith(last) for t in tokens), \
+            (word, [line for line in lines if last in line or word[:8] in line])

@@ -116,6 +116,29 @@ def test_image_build_profile_needs_packages(own: Caller, workspace: Path) -> Non
         "`vectraguard image build` builds the default image\n")
 
 
+def test_the_first_use_hint_builds_this_runs_variant(own: Caller, workspace: Path) -> None:
+    """With --set image.packages+=X the hint said `image build --profile NAME`, which builds a variant without
+    X: it gives the run's own image options, and that command builds the variant with X. (X does not exist in
+    Debian: both builds fail at apt, ~30 s each, rather than build a variant.)"""
+    missing = "vg-no-such-package"
+    result = own.run(["run", "-p", "default", "--set", f"image.packages+={missing}", "--set", "limits.pids=64",
+                      "--", "true"], cwd=workspace, timeout=BUILD_TIMEOUT)
+    err = result.stderr.decode()
+    assert result.returncode == 125, err
+    ref = variant.ref_for(recipe.image_ref("bookworm"), (missing,))
+    ahead = f"vectraguard image build --profile default --set image.packages+={missing}"
+    assert f"vectraguard: profile default runs on {ref} (the default image with {missing}), which is not built " \
+           f"yet: building it now (`{ahead}` does it ahead)" in err, err
+    built = own.run(ahead.split()[1:], cwd=workspace, timeout=BUILD_TIMEOUT)
+    assert built.returncode != 0
+    assert f"building rootfs of Debian bookworm with mmdebstrap and {missing} " in built.stderr.decode()
+    assert f"Unable to locate package {missing}" in built.stderr.decode()
+    for args, said in ((["image", "build", "--set", "image.packages+=jq"], "give the profile whose variant"),
+                       (["image", "build", "--profile", "default", "--set", "limits.pids=9"], "only image keys")):
+        refused = own.run(args, cwd=workspace)
+        assert refused.returncode == 125 and said in refused.stderr.decode(), refused.stderr
+
+
 # --- the progress display -----------------------------------------------------
 
 def _fed(terminal: bool) -> tuple[progress.Display, str]:

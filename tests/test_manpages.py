@@ -87,7 +87,8 @@ def test_vectraguard_1_has_its_sections_and_each_option_once() -> None:
     # Each option is described once (an option of the same name that means something else
     # in another command, e.g. pool stop's --profile, is another option).
     assert len(entries) == len(set(entries)), [entry for entry in entries if entries.count(entry) > 1][:5]
-    others = {("--allow", "an allowlist entry, as network.allow takes it")}  # kube gateway's own option
+    others = {("--allow", "an allowlist entry, as network.allow takes it"),  # kube gateway's own option
+              ("--set", "with \\-\\-profile")}  # image build's: image keys only
     for flag in ("--mount", "--network", "--allow", "--set", "--workspace", "--isolation"):  # run's, five times before
         assert sum(1 for tag, text in entries if tag.split(",")[-1].split()[0] == flag
                    and (flag, text.split(":")[0]) not in others) == 1, flag
@@ -96,6 +97,36 @@ def test_vectraguard_1_has_its_sections_and_each_option_once() -> None:
     start = commands.index(".SS vectraguard sandbox shell")
     shell = commands[start:start + 8]
     assert any("run option" in plain_line(line) and "vectraguard run" in plain_line(line) for line in shell), shell
+
+
+# Commands whose positional the synopsis shows as required, with what each says when it is missing.
+REQUIRED = {
+    ("run",): "vectraguard: no command given",
+    ("sandbox", "run"): "vectraguard: no command given",
+    ("exec",): "vectraguard: no command given",
+    ("check",): "vectraguard check: no command given",
+    ("approvals", "grant"): "vectraguard approvals grant: no command given",
+    ("kube", "generate"): "vectraguard kube generate: no command given",
+    ("completion",): "vectraguard completion: name the shell",
+}
+
+
+def test_the_synopsis_shows_what_is_required_as_required(tmp_path: Path) -> None:
+    """`exec ... ID [-- CMD [ARG...]]` and `completion [SHELL]` read as optional though both are required:
+    the synopsis marks exactly the commands that refuse to go on without it, and each does refuse."""
+    roff = PAGE_1.read_text()
+    synopsis = {plain_line(line) for line in roff.splitlines() if line.startswith("\\fBvectraguard ")}
+    assert "vectraguard exec [OPTIONS] ID -- CMD [ARG...]" in synopsis
+    assert "vectraguard completion SHELL" in synopsis
+    assert "vectraguard sandbox shell [OPTIONS] [-- CMD [ARG...]]" in synopsis  # a shell needs no command
+    marked = {words for words in (tuple(line.split(" [")[0].split()[1:]) for line in synopsis
+                                  if " -- CMD" in line and "[-- CMD" not in line or line.endswith(" SHELL"))}
+    assert {tuple(w for w in words if w.isalpha() and w.islower()) for words in marked} == set(REQUIRED)
+    for words, said in REQUIRED.items():
+        args = [*words, *(["0123abcd"] if words == ("exec",) else [])]
+        done = subprocess.run([sys.executable, "-m", "vectraguard", *args], capture_output=True, text=True,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+        assert done.returncode == 125 and done.stderr.startswith(said), (words, done.stderr)
 
 
 def test_a_new_command_and_run_option_appear_by_themselves(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import re
 import shutil
 import socket
 import subprocess
@@ -88,9 +89,10 @@ def global_address() -> str | None:
 
 @contextlib.contextmanager
 def serving(caller: Caller, cwd: Path, options: list[str], profile: str = "test-untrusted",
-            script: str = SERVE) -> Iterator[subprocess.Popen[bytes]]:
-    """A sandbox running SERVE with these options, once its server listens; ended (stdin closed) on leaving."""
-    argv, env = caller.argv(caller.vg(["run", "-p", profile, "--yes", *options, "--", "sh", "-c", script]))
+            script: str = SERVE, before: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[bytes]]:
+    """A sandbox running SERVE with these options (before: vectraguard's own, e.g. -q), once its server
+    listens; ended (stdin closed) on leaving."""
+    argv, env = caller.argv(caller.vg([*before, "run", "-p", profile, "--yes", *options, "--", "sh", "-c", script]))
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stdout is not None and proc.stdin is not None
@@ -204,10 +206,33 @@ def test_a_server_inside_is_reached_from_the_host_and_audited(me: Caller, worksp
     assert served["peer"].startswith("127.0.0.1:") and served["ended_at"] >= served["at"]
     assert served["bytes_to_sandbox"] > 0 and served["bytes_from_sandbox"] > len(b"hello-from-sandbox\n")
     assert (refused["outcome"], refused["port"]) == ("refused", 3001)
-    assert "nothing listens on 127.0.0.1:3001 in the sandbox" in refused["reason"]
+    assert refused["reason"] == ("nothing listens on port 3001 in the sandbox "
+                                  "(127.0.0.1: Connection refused; ::1: Connection refused)"), refused
     assert refused["bytes_to_sandbox"] == refused["bytes_from_sandbox"] == 0
     started = next(e for e in published_record_events(me, workspace) if e.get("status") == "started")
     assert started["network"]["publish"] == [f"{port}:3000", f"{idle}:3001"]
+
+
+def test_logs_show_reads_as_nested_text_with_iso_times(me: Private, workspace: Path) -> None:
+    """`logs show` printed Python reprs (`None`, `{'command': ...}`, a one-line several-KB `sandbox: {...}`) and
+    published connections' times as epoch floats: now nested `key: value` lines, times in ISO 8601."""
+    port = free_port()
+    with serving(me, workspace, ["--publish", f"{port}:3000"]), \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        assert response.read() == b"hello-from-sandbox\n"
+    session = me.last_session(workspace)["id"]
+    shown = me.run(["logs", "show", session], cwd=workspace)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.decode().splitlines()
+    for line in lines:
+        assert "{'" not in line and "': " not in line and not line.endswith(": None"), line
+    assert max(len(line) for line in lines) < 1000, max(lines, key=len)[:200]
+    assert "  sandbox:" in lines and "    profile:" in lines  # nested below its key
+    at = lines.index("  network_published:")
+    iso = r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.fullmatch(rf"    - at: {iso}", lines[at + 1]), lines[at:at + 4]
+    assert any(re.fullmatch(rf"      ended_at: {iso}", line) for line in lines[at + 2:at + 12]), lines[at:at + 12]
+    assert f"      host: 127.0.0.1:{port}" in lines[at:at + 12]
 
 
 def published_record_events(caller: Caller, cwd: Path) -> list[dict[str, Any]]:
@@ -266,6 +291,60 @@ def test_connections_end_with_the_run_and_the_record_stays_bounded(me: Caller, w
     assert total == sum(1 for e in record["network_published"]) + sum(b["connections"] for b in rest.values())
     served = rest[(f"127.0.0.1:{port}", 3000)]
     assert served["refused"] == 0 and served["bytes_from_sandbox"] > 0
+
+
+# A dev server bound to `localhost` where localhost is ::1 first (node's listen(3000, 'localhost')): ::1 only.
+SERVE6 = SERVE.replace("httpd -p 127.0.0.1:3000", "httpd -p [::1]:3000")
+
+
+@pytest.mark.parametrize("who", ["me", "me_rootless"])
+def test_a_server_on_the_sandboxs_ipv6_loopback_is_reached(who: str, request: pytest.FixtureRequest) -> None:
+    """`localhost` inside means 127.0.0.1 and ::1, as it does for a host's `curl localhost`."""
+    caller: Caller = request.getfixturevalue(who)
+    cwd: Path = request.getfixturevalue("workspace" if who == "me" else "rootless_workspace")
+    port = free_port()
+    with serving(caller, cwd, ["--publish", f"{port}:3000"], profile="test-best-effort", script=SERVE6) as proc, \
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+        assert response.read() == b"hello-from-sandbox\n"
+    assert proc.stderr is not None and b"nothing listens" not in proc.stderr.read()
+    [entry] = published_record(caller, cwd)["network_published"]
+    assert entry["outcome"] == "relayed" and entry["bytes_from_sandbox"] > 0, entry
+
+
+def test_docker_engine_relays_where_its_sandbox_has_no_ipv6(me: Private, workspace: Path,
+                                                            docker_test_image: str) -> None:
+    """Under Docker Engine a --network none sandbox has no ::1 (Docker turns IPv6 off there): a server on
+    127.0.0.1 is reached, and a port nothing listens on is refused naming both addresses, ::1 with its own error."""
+    port, idle = free_port(), free_port()
+    with serving(me, workspace, ["--engine", "docker", "--publish", f"{port}:3000", "--publish", f"{idle}:3001"]):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.read() == b"hello-from-sandbox\n"
+        with socket.create_connection(("127.0.0.1", idle), timeout=30) as client:
+            assert client.recv(100) == b""
+    served, refused = published_record(me, workspace)["network_published"]
+    assert served["outcome"] == "relayed" and served["bytes_from_sandbox"] > 0, served
+    assert refused["outcome"] == "refused", refused
+    assert refused["reason"].startswith("nothing listens on port 3001 in the sandbox (127.0.0.1: Connection refused; "
+                                      "::1: "), refused
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_nothing_listening_inside_is_said_once_per_port(me: Caller, workspace: Path, quiet: bool) -> None:
+    port, other = free_port(), free_port()
+    with serving(me, workspace, ["--publish", f"{port}:3001", "--publish", f"{other}:3002"],
+                 before=("-q",) if quiet else ()) as proc:
+        for target in (port, port, port, other):
+            with socket.create_connection(("127.0.0.1", target), timeout=30) as client:
+                assert client.recv(100) == b""
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    said = [line for line in err.splitlines() if "nothing listens" in line]
+    if quiet:
+        assert said == [], err
+        return
+    assert said == [f"vectraguard: published port 127.0.0.1:{host} -> {inner}: nothing listens on port {inner} in "
+                    "the sandbox (neither 127.0.0.1 nor ::1); its connections are closed (said once per port)"
+                    for host, inner in ((port, 3001), (other, 3002))], err
 
 
 def test_rootless_a_server_inside_is_reached_from_the_host(me_rootless: Caller, rootless_workspace: Path) -> None:

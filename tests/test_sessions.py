@@ -243,7 +243,7 @@ def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> 
         shared = next(n for n in range(len(ids[0]), 0, -1) if ids[0][:n] == ids[1][:n])
         ambiguous = running.vg(["exec", ids[0][:shared], "--", "true"])
         assert ambiguous.returncode == 125
-        assert f"{ids[0][:shared]!r} names 2 sessions".encode() in ambiguous.stderr
+        assert f"{ids[0][:shared]!r} names 2 running sessions".encode() in ambiguous.stderr
         assert ids[0].encode() in ambiguous.stderr and ids[1].encode() in ambiguous.stderr
         assert running.vg(["exec", ids[1][:shared + 1], "--", "true"]).returncode == 0
     finally:
@@ -252,7 +252,30 @@ def test_ids_unique_and_ambiguous_prefixes_and_unknown_ids(running: Running) -> 
     for args in (["stop", "feedface"], ["exec", "feedface", "--", "true"], ["inspect", "feedface"]):
         unknown = running.vg(args)
         assert unknown.returncode == 125
-        assert b"no session 'feedface'" in unknown.stderr
+        assert (b"no session 'feedface'" if args[0] == "inspect" else b"no running session 'feedface'") \
+            in unknown.stderr
+
+
+def test_stop_and_exec_match_a_prefix_among_running_sessions_only(running: Running) -> None:
+    """Ended sessions share the running one's first characters (ids are time-ordered): `stop` and `exec`
+    act on running sessions only, so they are not ambiguous; `inspect` matches all."""
+    live = running.session_id()
+    ended = []
+    for _ in range(2):
+        assert running.vg([*P, "--", "true"]).returncode == 0
+        ended.append(running.json(["logs", "list", "--json", "--limit", "1"])[0]["id"])
+    prefix = live[:next(n for n in range(len(live), 0, -1) if all(i[:n] == live[:n] for i in ended))]
+    assert len(prefix) < len(live)
+    ambiguous = running.vg(["inspect", prefix])
+    assert ambiguous.returncode == 125 and f"{prefix!r} names 3 sessions".encode() in ambiguous.stderr
+    done = running.vg(["exec", prefix, "--", "echo", "in-the-running-one"])
+    assert done.returncode == 0 and done.stdout == b"in-the-running-one\n", done.stderr
+    for args in (["stop", ended[0]], ["exec", ended[0], "--", "true"]):  # a whole id of an ended one: how it ended
+        refused = running.vg(args)
+        assert refused.returncode == 125
+        assert f"session {ended[0]} is not running (it ended: ok)".encode() in refused.stderr, refused.stderr
+    stopped = running.vg(["stop", prefix])
+    assert stopped.returncode == 0 and stopped.stdout.startswith(f"stopped session {live} ".encode()), stopped
 
 
 def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, rootless_workspace: Path) -> None:
@@ -270,6 +293,15 @@ def test_a_session_of_another_user_is_refused(root: Caller, rootless: Caller, ro
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         theirs = Running(rootless, proc, env, rootless_workspace, "")
         session_id = theirs.session_id()
+        # Its own ps: CPU and memory where Podman has stats for a rootless container (cgroups v2), else `-`
+        # (v1 and hybrid: no cgroup of its own; README "Running sandboxes").
+        from vectraguard.runtime import host
+
+        [row] = theirs.json(["ps", "--json"])
+        measured = host.cgroup_mode() == "v2"
+        assert (row["cpu_percent"] is not None, row["memory_bytes"] is not None) == (measured, measured), row
+        cells = theirs.vg(["ps"]).stdout.decode().splitlines()[2].split()
+        assert (cells[4], cells[5]) != ("-", "-") if measured else (cells[4], cells[5]) == ("-", "-"), cells
         as_root = Running(root, proc, env, rootless_workspace, "")
         for args in (["stop", session_id], ["exec", session_id, "--", "true"]):
             refused = as_root.vg(args)
@@ -298,6 +330,48 @@ def test_exec_is_judged_with_the_sessions_own_options(running: Running) -> None:
     assert not marker.exists()
     [asked] = [e for e in running.events(session_id) if e["kind"] == "exec"]
     assert asked["decision"] == "refused"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+PUBLISHED = _free_port()
+
+
+@pytest.mark.run_options("--yes", "--publish", f"{PUBLISHED}:3000")
+def test_exec_is_not_asked_again_what_the_run_approved_and_its_command_is_still_judged(running: Running) -> None:
+    """The run's start approved its published port (--yes): an exec publishes nothing, so `exec ID -- id`
+    (no terminal, no --yes) runs; the exec's own command is judged as a run's; and an exec's decision,
+    cached, is never a run's: the same run without --yes is still asked about the publish."""
+    session_id = running.session_id()
+    # Its published port shows in ps (PORTS, as docker ps writes it) and in inspect.
+    shown = f"127.0.0.1:{PUBLISHED}->3000/tcp"
+    [row] = running.json(["ps", "--json"])
+    assert row["ports"] == [shown]
+    table = running.vg(["ps"]).stdout.decode().splitlines()
+    assert table[0].split()[6] == "PORTS" and table[2].split()[6] == shown, table
+    assert running.json(["inspect", session_id, "--json"])["ports"] == [shown]
+    assert f"ports:          {shown}" in running.vg(["inspect", session_id]).stdout.decode().splitlines()
+    done = running.vg(["exec", session_id, "--", "id", "-u"])
+    assert done.returncode == 0 and done.stdout == running.uid.encode() + b"\n", done.stderr
+    assert b"network-publish" not in done.stderr
+    marker = running.cwd / "exec-ran"
+    asked = running.vg(["exec", session_id, "--", "sh", "-c", "rm -rf /home/nothing; touch /workspace/exec-ran"])
+    assert asked.returncode == 125 and b"needs approval, and there is no terminal" in asked.stderr, asked.stderr
+    assert b"destructive (rm-recursive)" in asked.stderr and b"network-publish" not in asked.stderr
+    assert not marker.exists()
+    decisions = [e["decision"] for e in running.events(session_id) if e["kind"] == "exec"]
+    assert decisions == ["allowed", "refused"]
+    assert running.vg(["stop", session_id]).returncode == 0
+    running.proc.communicate(timeout=60)
+    again = running.vg([*P, "--publish", f"{PUBLISHED}:3000", "--env", f"EXEC_SECRET={SECRET}", "--", "id", "-u"])
+    assert again.returncode == 125, again.stderr
+    assert b"network (network-publish): publish" in again.stderr and b"no terminal" in again.stderr
 
 
 def test_exec_output_on_a_terminal_goes_through_the_runs_filter(running: Running) -> None:

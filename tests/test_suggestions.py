@@ -43,8 +43,20 @@ COMMANDS = ", ".join(repr(name) for name, _, _ in cli._COMMAND_PARSERS)
          f"vectraguard: unknown profile 'untrsted' (did you mean 'untrusted'?); available profiles: {PROFILES}"),
         (["profile", "show", "untrsted"],
          f"vectraguard: unknown profile 'untrsted' (did you mean 'untrusted'?); available profiles: {PROFILES}"),
+        # An agent is looked for among agents (profiles with an `agent` section), not among every profile.
         (["agent", "start", "claude-cod"],
-         f"vectraguard: unknown profile 'claude-cod' (did you mean 'claude-code'?); available profiles: {PROFILES}"),
+         ("vectraguard: unknown agent 'claude-cod' (did you mean 'claude-code'?); available agents: aider, "
+          "claude-code, codex, generic; `vectraguard agent list` describes them")),
+        (["agent", "start", "claude"],
+         ("vectraguard: unknown agent 'claude' (did you mean 'claude-code'?); available agents: aider, "
+          "claude-code, codex, generic; `vectraguard agent list` describes them")),
+        # Profile names are lowercase: a name in another case gets the name it spells.
+        (["run", "-p", "Dev", "--", "true"],
+         ("vectraguard: 'Dev' is not a valid profile name (did you mean 'dev'?); profile names are lowercase "
+          "letters, digits, '.', '_' and '-'")),
+        (["profile", "show", "UNTRUSTED"],
+         ("vectraguard: 'UNTRUSTED' is not a valid profile name (did you mean 'untrusted'?); profile names are "
+          "lowercase letters, digits, '.', '_' and '-'")),
         (["completion", "bsh"],
          ("vectraguard completion: argument SHELL: invalid choice: 'bsh' (did you mean 'bash'?); choose from "
          "'bash', 'zsh', 'fish'; see `vectraguard completion --help`")),
@@ -68,3 +80,20 @@ def test_typos_get_a_suggestion(root: Caller, workspace: Path, args: list[str], 
         names = listed.split(", ")
         assert set(shipped.split(", ")) <= set(names) and names == sorted(names), listed
     assert said == expected
+
+
+def test_a_profile_files_mistakes_are_suggested_at_their_own_lines(root: Caller, workspace: Path,
+                                                                   tmp_path: Path) -> None:
+    """An enum value gets a suggestion; each unknown key is reported at its own line (a key sorted first,
+    on line 1, had made `limts` on line 2 be reported at line 1)."""
+    path = tmp_path / "typos.yaml"
+    path.write_text("Description: x\nlimts:\n  memory: 1Gi\nnetwork:\n  mode: allowlst\n")
+    result = root.run(["profile", "validate", str(path)], cwd=workspace)
+    assert result.returncode != 0, result.stderr
+    allowed = ("allowed: agent, description, engine, env, extends, filesystem, image, include, isolation, limits, "
+               "network, output, pool, pool_idle, risk, security")
+    assert result.stderr.decode().splitlines()[1:] == [
+        f"  {path}:1: unknown key 'Description' (did you mean 'description'?) — {allowed}",
+        f"  {path}:2: unknown key 'limts' (did you mean 'limits'?) — {allowed}",
+        f"  {path}:5: network.mode: 'allowlst' is not one of none, allowlist, full (did you mean 'allowlist'?)",
+    ]

@@ -80,7 +80,7 @@ def test_trust_shows_what_widens_since_the_last_trusted_version(
     } | {line.strip() for line in lines if line.startswith("    WIDENS  filesystem.protected: protected paths removed: ")}
     assert any(".envrc" in line for line in widened if "protected paths removed" in line)
     # Fewer exceptions protect more: listed, not marked.
-    assert any(line.startswith("    changed filesystem.protected: exceptions removed: !.git/refs") for line in lines)
+    assert any(line.startswith("    narrows filesystem.protected: exceptions removed: !.git/refs") for line in lines)
     # The file itself, line by line, after the summary; nothing from it reaches the terminal raw.
     assert "    +    network:" in lines and "    +      mode: allowlist" in lines
     assert "\x1b" not in shown and "\x07" not in shown
@@ -157,7 +157,7 @@ def _trusted(root: Caller, path: Path, env: dict[str, str], text: str) -> list[s
 
 
 def _marked(lines: list[str]) -> set[str]:
-    return {line.strip() for line in lines if line.startswith(("    WIDENS  ", "    changed "))}
+    return {line.strip() for line in lines if line.startswith(("    WIDENS  ", "    narrows "))}
 
 
 # The outside tester's file: `rm -rf /` goes from ask to allow under `untrusted`.
@@ -211,7 +211,7 @@ def test_a_removed_or_moved_rule_and_a_removed_pattern_set_widen_and_a_new_rule_
         "WIDENS  risk.rules: changed: mine-rule (operands), moved-rule (class exfiltration -> destructive; class)",
         # untrusted denies exfiltration and asks about the destructive: the move loosens its verdict.
         "WIDENS  risk.decisions.moved-rule: deny (class exfiltration) -> ask (class destructive)",
-        "changed risk.rules: added: new-rule",
+        "narrows risk.rules: added: new-rule",
     }
 
 
@@ -221,7 +221,7 @@ def test_a_rule_decision_looser_than_its_class_widens(root: Caller, project: tup
                      "      decisions: {secret-upload: ask, rm-recursive: deny}\n")
     assert _marked(lines) == {
         "WIDENS  risk.decisions.secret-upload: deny (class exfiltration) -> ask (its own)",
-        "changed risk.decisions.rm-recursive: ask (class destructive) -> deny (its own)",
+        "narrows risk.decisions.rm-recursive: ask (class destructive) -> deny (its own)",
     }
 
 
@@ -246,6 +246,18 @@ def test_a_profile_the_file_does_not_name_shows_what_the_file_changes_under_it(
     lines = _trusted(root, path, env, "version: 1\nprofiles:\n  default:\n    env:\n      allow: [AWS_SECRET_ACCESS_KEY]\n")
     untrusted = lines.index("  profile untrusted:")
     assert lines[untrusted + 1] == "    WIDENS  env.allow: environment names passed in added: AWS_SECRET_ACCESS_KEY"
+
+
+def test_a_first_trust_names_an_empty_before_and_a_narrowing_change_says_so(
+        root: Caller, project: tuple[Path, dict[str, str]]) -> None:
+    """A value that was empty shows as (none), not `image_base:  -> ...`; a change known to narrow is `narrows`."""
+    path, env = project
+    lines = _trusted(root, path, env, "version: 1\nprofiles:\n  untrusted:\n    image:\n      packages: [jq]\n"
+                     "    limits:\n      pids: 32\n")
+    marked = _marked(lines)
+    assert any(line.startswith("WIDENS  image_base: (none) -> ") for line in marked), marked
+    assert "narrows limits.pids: 128 -> 32" in marked, marked
+    assert not any(": " + " -> " in line or line.endswith(": ") for line in lines), lines
 
 
 # Keys an earlier compare() did not look at; each changed in the wider direction.

@@ -174,7 +174,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, profile: bool = True, yes: b
                    "--network allowlist; repeatable")
     p.add_argument("--publish", action="append", default=[], metavar="[ADDR:]HOST_PORT:PORT",
                    help="relay connections to ADDR:HOST_PORT on this host (127.0.0.1 unless the system policy "
-                   "allows another address) to 127.0.0.1:PORT inside the sandbox, whose network stays as it is; "
+                   "allows another address) to localhost:PORT inside the sandbox (127.0.0.1, else ::1), whose network stays as it is; "
                    "asks for approval; each connection is recorded; repeatable; network.publish in a profile")
     p.add_argument("--trust-host-ca", action="store_true",
                    help="with --network allowlist or full: mount this host's CA bundle read-only in the sandbox and "
@@ -225,11 +225,24 @@ def parser_for(only: str | None) -> argparse.ArgumentParser:
 def _fill_run(run: argparse.ArgumentParser) -> None:
     run.description, run.epilog = "Run CMD in a fresh sandbox and remove it afterwards.", EPILOG
     _add_run_options(run)
+    _required(run, "command")
+
+
+def _required(parser: argparse.ArgumentParser, dest: str) -> None:
+    """Mark a positional the command cannot do without (its main refuses it missing, with its own message)
+    for the synopsis (manpage.py: SYNOPSIS_REQUIRED); parsing is unchanged (nargs "*" or "?" keeps `--`
+    and the hidden --list working)."""
+    setattr(next(action for action in parser._actions if action.dest == dest), SYNOPSIS_REQUIRED, True)
+
+
+SYNOPSIS_REQUIRED = "vg_synopsis_required"
 
 
 def _fill_sandbox(sandbox: argparse.ArgumentParser) -> None:
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", metavar="SUBCOMMAND", parser_class=_Parser)
-    _add_run_options(sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG))
+    sandbox_run = sandbox_sub.add_parser("run", help="same as `vectraguard run`", epilog=EPILOG)
+    _add_run_options(sandbox_run)
+    _required(sandbox_run, "command")
     _add_run_options(sandbox_sub.add_parser(
         "shell", help="an interactive shell in a fresh sandbox, recorded: shell [OPTIONS] [-- SHELL ARGS]",
         description="An interactive shell (bash if the image has it) in a fresh sandbox, with a real "
@@ -299,6 +312,9 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     build.add_argument("-p", "--profile", metavar="NAME",
                        help="build the image profile NAME runs when it names image.packages (the default image "
                        "with those Debian packages; a run builds it on first use otherwise)")
+    build.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="with --profile: an image key as a run's --set gives it (image.packages+=jq), to build "
+                       "the variant that run uses; repeatable")
     build.add_argument("--rebuild", action="store_true", help="build even if the image exists")
     build.add_argument("--engine", choices=("auto", "podman", "docker"), default="auto",
                        help="whose image storage it goes to: podman, docker (Docker Engine) or auto (Podman when "
@@ -315,6 +331,12 @@ def _fill_image(image: argparse.ArgumentParser) -> None:
     unpack.add_argument("ref", metavar="REF", help="the image, as profiles name it")
     image_list = image_sub.add_parser("list", help="list Vectra Guard images")
     image_list.add_argument("--json", action="store_true", help="machine-readable output")
+    image_prune = image_sub.add_parser(
+        "prune", help="remove Vectra Guard's untagged images (left by rebuilds); nothing else",
+        description="Remove the images that carry Vectra Guard's label (io.vectraguard.image) and have no tag: "
+        "what a rebuild leaves behind. Never an image Vectra Guard did not build, never a tagged one, never one a "
+        "container still uses (kept, and named). `podman image prune` would take every dangling image.")
+    image_prune.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _fill_profile(profile: argparse.ArgumentParser) -> None:
@@ -437,6 +459,7 @@ def _fill_check(check: argparse.ArgumentParser) -> None:
                        help="the agent's session id from its hook event, recorded with the decision (printable, "
                        "at most 200 characters); the agent's name goes in --agent (at most 64)")
     _add_run_options(check, yes=False)
+    _required(check, "command")
 
 
 def _fill_approvals(approvals: argparse.ArgumentParser) -> None:
@@ -451,6 +474,7 @@ def _fill_approvals(approvals: argparse.ArgumentParser) -> None:
         "risk.remember_for): the next `vectraguard run -- sh -c 'CMD'`, `check` or agent hook call for it is "
         "then approved. A single argument is a command line.", epilog=EPILOG)
     _add_run_options(approvals_grant, yes=False)
+    _required(approvals_grant, "command")
     approvals_revoke = approvals_sub.add_parser("revoke", help="forget remembered approvals: revoke ID... | --all")
     approvals_revoke.add_argument("ids", nargs="*", metavar="ID", help="approval ids (unique prefixes accepted)")
     approvals_revoke.add_argument("--all", action="store_true", help="every remembered approval")
@@ -519,6 +543,7 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
                             help="bash, zsh or fish")
     # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
     completion.add_argument("--list", choices=("profiles", "sessions", "running"), help=argparse.SUPPRESS)
+    _required(completion, "shell")
 
 
 # Running sandboxes (vectraguard/sessions/): what runs now, stopping, entering and inspecting it.
@@ -529,8 +554,9 @@ def _fill_ps(ps: argparse.ArgumentParser) -> None:
     ps.description = ("This user's running sandboxes: session id, profile, isolation level, age, CPU (percent of "
                       "one CPU over half a second) and memory now, and the command. Read from this user's audit "
                       "store: root sees root's sessions, not other users'. CPU and memory come from the engine's stats "
-                      "(Podman's or Docker's, as the session's record names it: the container's cgroup) or, for a rootful `lite` sandbox, from its own cgroup; `-` where "
-                      "there is none (rootless `lite`).")
+                      "(Podman's or Docker's, as the session's record names it: the container's cgroup) or, for a "
+                      "rootful `lite` sandbox, from its own cgroup; `-` where there is none (rootless `lite`; a "
+                      "rootless Podman container on cgroups v1 or hybrid, where Podman has no stats).")
     ps.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -555,6 +581,7 @@ def _fill_exec(exec_: argparse.ArgumentParser) -> None:
                        help="approve a command that needs approval instead of asking on the terminal, unless the "
                        "system policy forbids it; recorded as approved by --yes")
     exec_.add_argument("command", nargs="*", metavar="CMD", help="the command and its arguments; put them after `--`")
+    _required(exec_, "command")
 
 
 def _fill_inspect(inspect: argparse.ArgumentParser) -> None:
@@ -597,6 +624,7 @@ def _fill_kube(kube: argparse.ArgumentParser) -> None:
                           help="network allowlist: the gateway Service's fixed cluster IP, an unused address of "
                           "the cluster's Service range (the sandbox then needs no DNS)")
     _add_run_options(generate, yes=False)
+    _required(generate, "command")
     seccomp = kube_sub.add_parser("seccomp", help="print a shipped seccomp profile, to install on the nodes as "
                                   "/var/lib/kubelet/seccomp/vectraguard/NAME.json: kube seccomp NAME [--noexec] [--gvisor]")
     seccomp.add_argument("name", metavar="NAME", choices=("strict",), help="the profile (strict)")
@@ -635,7 +663,7 @@ _COMMAND_PARSERS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None
     ("run", "run a command in a sandbox: run [OPTIONS] -- CMD [ARG...]", _fill_run),
     ("sandbox", "sandbox commands (sandbox run is the same as run)", _fill_sandbox),
     ("agent", "AI agent sessions in a sandbox: agent start NAME | agent list", _fill_agent),
-    ("image", "build, unpack and list sandbox images", _fill_image),
+    ("image", "build, unpack, list and prune sandbox images", _fill_image),
     ("pool", "sandboxes kept initialised ahead of the runs: pool start [RUN OPTIONS] [-n N] | stop | list",
      _fill_pool),
     ("profile", "list, show and validate profiles", _fill_profile),
@@ -677,6 +705,7 @@ COMMANDS = {
     ("image", "build"): "image",
     ("image", "unpack"): "image",
     ("image", "list"): "image",
+    ("image", "prune"): "image",
     ("doctor", None): "doctor",
     ("paths", None): "paths",
     ("changes", None): "changes",
@@ -775,6 +804,16 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
         if not isinstance(choices, dict) or name not in choices:
             break
         chosen = choices[name]
+    # `run -q ...`: an option of vectraguard itself, which goes before the command (after a sandboxed command
+    # given without `--` it is that command's: the hint below says so).
+    own = [] if getattr(args, "command", None) else [word for word in unknown if _is_global_option(parser, word)]
+    if own:
+        command = chosen.prog.removeprefix("vectraguard ")
+        example = "vectraguard --version" if own == ["--version"] else f"vectraguard {' '.join(own)} {command} ..."
+        raise errors.UsageError(
+            f"{chosen.prog}: {' '.join(own)} {'is an option' if len(own) == 1 else 'are options'} of vectraguard "
+            f"itself, not of `{command}`: give {'it' if len(own) == 1 else 'them'} before the command",
+            hint=f"e.g. {example}; see `vectraguard --help`")
     words = " ".join(chosen._with_suggestion(word) if isinstance(chosen, _Parser) else word for word in unknown)
     hint = f"see `{chosen.prog} --help`"
     if "(did you mean" not in words and any(action.dest == "command" for action in chosen._actions):
@@ -785,6 +824,13 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
         hint = ("exec gives CMD no terminal (its stdin is passed when it is not a terminal); an interactive shell "
                 "in a sandbox: `vectraguard sandbox shell`; " + hint)
     raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {words}", hint=hint)
+
+
+def _is_global_option(parser: argparse.ArgumentParser, word: str) -> bool:
+    """Whether `word` is one of vectraguard's own options (-q, -v, -vv, --verbose, --version ...)."""
+    strings = {s for action in parser._actions if not isinstance(action, argparse._SubParsersAction)
+               for s in action.option_strings} - {"-h", "--help"}
+    return word in strings or (word.startswith("-v") and set(word[1:]) == {"v"})
 
 
 def _command_word(options: Sequence[str]) -> str | None:

@@ -43,10 +43,10 @@ def notices_shown() -> bool:
     return _threshold >= 0
 
 
-def notice(line: str) -> None:
-    """A user-facing line on stderr (already prefixed), unless -q."""
+def notice(line: str, end: str = "\n") -> None:
+    """A user-facing line on stderr (already prefixed), unless -q; end="\r\n" while a terminal is raw."""
     if notices_shown():
-        print(line, file=sys.stderr, flush=True)
+        print(line, file=sys.stderr, end=end, flush=True)
 
 
 def debug(message: str) -> None:

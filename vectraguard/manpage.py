@@ -177,7 +177,9 @@ def names(actions: Sequence[argparse.Action]) -> str:
 
 
 def synopsis(command: Command) -> str:
-    """`vectraguard run [OPTIONS] [-- CMD [ARG...]]`, from the parser's arguments."""
+    """`vectraguard run [OPTIONS] -- CMD [ARG...]`, from the parser's arguments."""
+    from vectraguard.cli import SYNOPSIS_REQUIRED
+
     parts = [f"\\fB{esc(command.prog)}\\fR"]
     if options(command.parser):
         parts.append("[\\fIOPTIONS\\fR]")
@@ -186,7 +188,10 @@ def synopsis(command: Command) -> str:
             continue
         meta = esc(str(action.metavar or action.dest.upper()))
         if action.dest == "command":  # everything after `--` (cli.split_command)
-            parts.append(f"[\\fB\\-\\-\\fR \\fI{meta}\\fR [\\fIARG\\fR...]]")
+            words = f"\\fB\\-\\-\\fR \\fI{meta}\\fR [\\fIARG\\fR...]"
+            parts.append(words if getattr(action, SYNOPSIS_REQUIRED, False) else f"[{words}]")
+        elif getattr(action, SYNOPSIS_REQUIRED, False):  # nargs "?" or "*" for the parser only: cli._required
+            parts.append(f"\\fI{meta}\\fR" + ("..." if action.nargs in ("*", "+") else ""))
         elif action.nargs == "?":
             parts.append(f"[\\fI{meta}\\fR]")
         elif action.nargs == "*":

@@ -32,8 +32,12 @@ def print_table(rows: list[dict[str, Any]], columns: list[str],
                 wrap: dict[str, float] | None = None, width: int | None = None) -> None:
     """Rows as a plain-text table with the given columns, in that order. With
     `width` (columns of the terminal) and `wrap` (column -> its share of what
-    the other columns leave), those columns are wrapped to fit."""
+    the other columns leave), those columns are wrapped to fit — a path or a
+    file:line never split across lines (terminal/fit.py: tabulate's own
+    wrapping would cut it anywhere)."""
     from tabulate import tabulate
+
+    from vectraguard.terminal import fit
 
     cells = [["" if row.get(column) is None else printable(str(row[column])) for column in columns] for row in rows]
     limits: list[int | None] | None = None
@@ -41,10 +45,32 @@ def print_table(rows: list[dict[str, Any]], columns: list[str],
         fixed = sum(max([len(column), *(len(row[i]) for row in cells)]) + 2
                     for i, column in enumerate(columns) if column not in wrap)
         room = max(20 * len(wrap), width - fixed - 2 * len(wrap))
-        limits = [max(20, int(room * wrap[column])) if column in wrap else None for column in columns]
+        limits = _fitted([max(20, int(room * wrap[column])) if column in wrap else None for column in columns],
+                         [max([0, *(len(w) for row in cells for w in row[i].split() if fit.names_a_file(w))])
+                          for i in range(len(columns))], room)
+        cells = [["\n".join(fit.wrap(cell, limit)) if limit else cell for cell, limit in zip(row, limits)]
+                 for row in cells]
     # disable_numparse: IDs like "1234e5" must not be reformatted as numbers.
-    sys.stdout.write(tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True,
-                              maxcolwidths=limits) + "\n")
+    sys.stdout.write(tabulate(cells, headers=columns, tablefmt="simple", disable_numparse=True) + "\n")
+
+
+def _fitted(limits: list[int | None], paths: list[int], room: int) -> list[int | None]:
+    """The wrapped columns' widths (`limits`, None: not wrapped), each widened
+    to its longest path (`paths`: columns) where the others can give up the
+    columns (down to 20 or their own longest path): a path is then shown whole
+    on a line of its own rather than shortened. Their sum stays `room`."""
+    widths = list(limits)
+    for i, mine in enumerate(limits):
+        if mine is None or paths[i] <= mine:
+            continue
+        for j, theirs in enumerate(widths):
+            current = widths[i]
+            if j == i or theirs is None or current is None:
+                continue
+            give = min(theirs - max(20, paths[j]), paths[i] - current)
+            if give > 0:
+                widths[j], widths[i] = theirs - give, current + give
+    return widths
 
 
 def print_json(obj: Any) -> None:

@@ -57,14 +57,16 @@ MAX_AGE = 3600.0  # seconds: how long a decision is reused at most, whatever els
 
 def settle(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: profiles.Sources,
            system_policy: Policy | None, writable: tuple[str, ...], *, yes: bool,
-           args: argparse.Namespace) -> tuple[dict[str, Any], ...]:
+           args: argparse.Namespace, within_session: bool = False) -> tuple[dict[str, Any], ...]:
     """The audit entries of a run that may go ahead, or PolicyError — as
     `gate.settle(assess(...), gate.Run(...), yes=yes, policy=system_policy)` would give.
 
     `writable` lists the run's read-write mounts ("host path -> sandbox
     path"), for the question; `args` is passed on to `assess`, which does not
-    read it (a key part if it ever does)."""
-    key = decision_key.key(argv, cwd, profile, sources, system_policy, yes=yes)
+    read it (a key part if it ever does). `within_session`: an exec's command,
+    judged without the session's own options (risk/assess.py); a key part, so
+    that an exec's decision is never a run's."""
+    key = decision_key.key(argv, cwd, profile, sources, system_policy, yes=yes, within_session=within_session)
     if key is not None:
         reused = _reuse(key)
         if reused is not None:
@@ -72,10 +74,12 @@ def settle(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: p
             return reused
     judged_at = time.time()
     with observed.watching() as notes:
-        settled = _judge(argv, cwd, profile, sources, system_policy, writable, yes=yes, args=args)
+        settled = _judge(argv, cwd, profile, sources, system_policy, writable, yes=yes, args=args,
+                         within_session=within_session)
     until = min(judged_at + MAX_AGE, settled.until if settled.until is not None else float("inf"))
     if key is not None and notes.complete and not settled.asked and time.time() < until \
-            and decision_key.key(argv, cwd, profile, sources, system_policy, yes=yes) == key:
+            and decision_key.key(argv, cwd, profile, sources, system_policy, yes=yes,
+                                 within_session=within_session) == key:
         decision_cache.store(key, decision_cache.Entry(settled.entries, notes.items(), judged_at, until))
     return settled.entries
 
@@ -93,10 +97,10 @@ def _reuse(key: str) -> tuple[dict[str, Any], ...] | None:
 
 def _judge(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: profiles.Sources,
            system_policy: Policy | None, writable: tuple[str, ...], *, yes: bool,
-           args: argparse.Namespace) -> Settled:
+           args: argparse.Namespace, within_session: bool) -> Settled:
     from vectraguard.approvals import gate  # the judge: imported on a miss only
     from vectraguard.risk.assess import assess
 
-    decision = assess(argv, cwd, profile, args, sources, system_policy)
+    decision = assess(argv, cwd, profile, args, sources, system_policy, within_session=within_session)
     run = gate.Run(argv, cwd, profile, digest(profile), writable, gate.network_summary(profile))
     return gate.settled(decision, run, yes=yes, policy=system_policy)

@@ -13,6 +13,8 @@ What `risk/assess.py` and `approvals/gate.py` read, and where it is in the key:
 - the system policy: its file, data and lines (floors, its own rules,
   `approvals.allow_yes`);
 - `--yes`;
+- whether it is an exec's command in a running session (judged without the
+  session's own network: risk/assess.py), so an exec's decision is never a run's;
 - the approvals store: its path and generation (approvals/store.py);
 - the judge itself: Vectra Guard's version and the identity of the judge's
   source files (`judge_digest`), so that an edited checkout is not served
@@ -48,7 +50,7 @@ JUDGE_SOURCES = ("risk", "approvals", "network/allowlist.py", "network/addresses
 
 
 def key(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: profiles.Sources,
-        system_policy: Policy | None, *, yes: bool) -> str | None:
+        system_policy: Policy | None, *, yes: bool, within_session: bool = False) -> str | None:
     """A hex SHA-256 over the parts above; None when one of them cannot be
     known (an unreadable approvals store): then nothing is cached."""
     generation = store.generation()
@@ -64,6 +66,7 @@ def key(argv: tuple[str, ...], cwd: str, profile: ResolvedProfile, sources: prof
         "base": "the same" if base is profile else None if base is None else _profile_identity(base),
         "policy": _policy_identity(system_policy),
         "yes": yes,
+        "within_session": within_session,
         "approvals": [str(store.store_path()), generation],
     }
     try:

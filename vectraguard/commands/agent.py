@@ -35,6 +35,28 @@ def start(args: argparse.Namespace) -> int:
     return run.launch(args, run.Session(terminal=terminal, recorded=True, agent=True))
 
 
+def refuse_unknown(name: str, sources: profiles.Sources) -> None:
+    """An agent name that names no profile: ConfigError suggesting among the agents
+    (`agent start claude`: claude-code), not among every profile. Called by the run's
+    prepare (commands/run.py), so that the refusal is recorded like any other."""
+    names = profiles.available(sources)
+    if name in names:
+        return
+    from vectraguard.suggest import did_you_mean
+
+    agents = [known for known in names if _is_agent(known, sources)]
+    raise errors.ConfigError(f"vectraguard: unknown agent {name!r}{did_you_mean(name.lower(), agents)}",
+                             hint=f"available agents: {', '.join(agents) or '(none)'}; `vectraguard agent list` "
+                                  "describes them")
+
+
+def _is_agent(name: str, sources: profiles.Sources) -> bool:
+    try:
+        return profiles.resolve(name, [], sources).agent is not None
+    except errors.VGError:
+        return False
+
+
 def list_agents(args: argparse.Namespace) -> int:
     sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
     rows = []

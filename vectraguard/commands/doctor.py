@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict
 
 from vectraguard import output
+from vectraguard.config import explain
 from vectraguard.doctor.checks import run_all
 from vectraguard.doctor.finding import FAIL, WARN, Finding
 
@@ -19,8 +20,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         output.print_json({"ok": failed == 0, "checks": [asdict(f) for f in findings]})
     else:
-        # On a terminal, detail and hint wrap to its width (the hint is the fix: it must be readable).
-        width = os.get_terminal_size(1).columns if os.isatty(1) else None
+        # On a terminal (or with $COLUMNS), detail and hint wrap to its width (the hint is the fix: it must be readable).
+        width = explain.width() if os.isatty(1) or os.environ.get("COLUMNS", "").isdigit() else None
         output.print_table([asdict(f) for f in findings], COLUMNS, wrap={"detail": 0.55, "hint": 0.45}, width=width)
         print(_summary(findings))
     return 1 if failed else 0

@@ -132,8 +132,10 @@ def _judged(session: RunningSession, argv: list[str], yes: bool) -> tuple[dict[s
     writable = tuple(f"{m['source']} -> {m['target']}" for m in session.started.get("mounts") or []
                      if not m.get("read_only") and not m.get("overlay"))
     options.command, options.yes = argv, yes
+    # The session's own options (its network, published ports) were settled when its run started, and an exec
+    # changes none of them: only CMD is judged (asking again for `publish 8080:3000` on every `exec ID -- id`).
     return cached_gate.settle(tuple(argv), session.cwd, profile, sources, system_policy, writable,
-                              yes=yes, args=options)
+                              yes=yes, args=options, within_session=True)
 
 
 class _Interrupted(Exception):

@@ -8,8 +8,10 @@ import sys
 
 from vectraguard import errors, output
 from vectraguard.config import profiles
+from vectraguard.config.layers import Layer
 from vectraguard.images import build, catalog, recipe, unpacked
-from vectraguard.runtime.podman_api import open_client
+from vectraguard.output import printable
+from vectraguard.runtime.podman_api import open_client, podman_errors
 
 
 def main(args: argparse.Namespace) -> int:
@@ -17,6 +19,8 @@ def main(args: argparse.Namespace) -> int:
         return build_command(args)
     if args.image_command == "unpack":
         return unpack_command(args)
+    if args.image_command == "prune":
+        return prune_command(args)
     return list_command(args)
 
 
@@ -32,6 +36,9 @@ def build_command(args: argparse.Namespace) -> int:
     report = _reporter(args)
     if args.agent and args.profile:
         raise errors.UsageError("vectraguard: image build: give --agent or --profile, not both")
+    if args.set and not args.profile:
+        raise errors.UsageError("vectraguard: image build --set: give the profile whose variant it changes (--profile)",
+                                hint="e.g. vectraguard image build --profile dev --set image.packages+=jq")
     if args.gateway:
         return _gateway_command(args, report)
     if args.profile:
@@ -82,7 +89,7 @@ def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
     from vectraguard.images import variant
 
     sources = profiles.Sources.for_directory(os.getcwd(), ignore_project=args.ignore_project)
-    profile = profiles.resolve(args.profile, [], sources)
+    profile = profiles.resolve(args.profile, _image_settings(args.set), sources)
     if not profile.image_packages:
         raise errors.UsageError(f"vectraguard: profile {args.profile!r} names no image.packages: it runs {profile.image}",
                                 hint="`vectraguard image build` builds the default image")
@@ -90,6 +97,22 @@ def _profile_plan(args: argparse.Namespace) -> recipe.ImagePlan:
         raise errors.UsageError("vectraguard: image build --profile: the suite is the tag of the profile's image.ref",
                                 hint="set image.ref: localhost/vectraguard/default:SUITE in the profile instead of --suite")
     return variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
+
+
+def _image_settings(items: list[str]) -> list[Layer]:
+    """--set KEY=VALUE as a run's command line layer (config/flags.py), for image keys only: what a run's
+    first-use hint repeats (commands/run.py build_ahead) so that this builds the variant that run uses."""
+    if not items:
+        return []
+    from vectraguard.config import flags
+
+    for item in items:
+        key = flags.parse_set_flag(item)[0]
+        if key.split(".")[0] != "image":
+            raise errors.UsageError(f"vectraguard: image build --set {key}: only image keys shape an image",
+                                    hint="e.g. --set image.packages+=jq")
+    none = argparse.Namespace(set=items, env=[], mount=[], allow=[], publish=[], pids=None, network=None)
+    return [flags.flags_layer(none)]
 
 
 def unpack_command(args: argparse.Namespace) -> int:
@@ -100,6 +123,26 @@ def unpack_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def prune_command(args: argparse.Namespace) -> int:
+    """Remove Vectra Guard's untagged images (images/prune.py); 1 when one could not be removed."""
+    from vectraguard.images import prune
+
+    with open_client(timeout=build.IMPORT_TIMEOUT_S) as client, podman_errors("pruning images"):
+        done = prune.prune(client)
+    if args.json:
+        output.print_json([item.as_json() for item in done])
+    elif not done:
+        print("nothing to prune: no untagged Vectra Guard image")
+    else:
+        for item in done:
+            short = item.id.removeprefix("sha256:")[:12]
+            print(f"removed {short} ({item.kind}, {_size(item.size)})" if item.removed
+                  else f"kept {short} ({item.kind}): {printable(item.reason)}")
+        freed = sum(item.size for item in done if item.removed)
+        print(f"{sum(item.removed for item in done)} removed ({_size(freed)} as Podman counts each image)")
+    return 0 if all(item.removed for item in done) else 1
+
+
 def list_command(args: argparse.Namespace) -> int:
     entries = catalog.list_images()
     if args.json:
@@ -108,7 +151,7 @@ def list_command(args: argparse.Namespace) -> int:
     if not entries:
         print("vectraguard: no Vectra Guard images yet; build one with `vectraguard image build`", file=sys.stderr)
         return 0
-    output.print_table([_row(entry) for entry in entries], ["ref", "id", "created", "size"])
+    output.print_table([_row(entry) for entry in entries], ["ref", "id", "created", "size", "packages"])
     return 0
 
 
@@ -117,5 +160,11 @@ def _row(entry: catalog.ImageEntry) -> dict[str, str]:
         "ref": entry.ref,
         "id": entry.id.removeprefix("sha256:")[:12],
         "created": entry.created.astimezone().strftime("%Y-%m-%d %H:%M"),
-        "size": f"{entry.size / (1 << 20):.0f} MiB" if entry.size >= 1 << 20 else f"{entry.size / 1024:.0f} KiB",
+        "size": _size(entry.size),
+        # A variant's extra Debian packages (its label): which of the variant-HASH images holds what.
+        "packages": ", ".join(entry.packages),
     }
+
+
+def _size(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB" if size >= 1 << 20 else f"{size / 1024:.0f} KiB"

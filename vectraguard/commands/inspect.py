@@ -10,9 +10,10 @@ from typing import Any
 from vectraguard import errors, ids, output
 from vectraguard.audit.store import open_reader
 from vectraguard.output import printable
+from vectraguard.sessions import ports
 
-FACTS = ("status", "profile", "profile_digest", "isolation", "engine", "image", "agent", "user", "cwd", "argv", "env_names",
-         "started_at", "owner", "container_id")
+FACTS = ("status", "profile", "profile_digest", "isolation", "engine", "image", "agent", "user", "cwd", "argv",
+         "env_names", "ports", "started_at", "owner", "container_id")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,7 +44,8 @@ def _inspected(session_id: str, events: list[tuple[str, dict[str, Any]]], status
     sandbox = started.get("sandbox")
     return {"id": session_id, "status": status[0] if status else "unknown", **{
         key: started.get(key) for key in FACTS if key in started and key not in ("status", "at")},
-        "started_at": started.get("at"), "container_id": (finished.get("container") or {}).get("id"),
+        "ports": ports.published(started), "started_at": started.get("at"),
+        "container_id": (finished.get("container") or {}).get("id"),
         "profile_resolved": (sandbox or {}).get("profile"), "spec": (sandbox or {}).get("spec"),
         **({"sandbox_omitted": sandbox} if sandbox and "omitted_bytes" in sandbox else {}),
         **({"note": "recorded before `inspect` existed: no profile or spec kept"} if sandbox is None else {})}
@@ -53,7 +55,8 @@ def _print(shown: dict[str, Any]) -> None:
     for key in ("id", *FACTS):
         if shown.get(key) is not None:
             value = shown[key]
-            text = " ".join(value) if isinstance(value, list) else str(value)
+            text = (", ".join(value) or "none") if key == "ports" else " ".join(value) if isinstance(value, list) \
+                else str(value)
             print(f"{key + ':':16}{printable(text)}")
     for key in ("note", "sandbox_omitted"):
         if key in shown:

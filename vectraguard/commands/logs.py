@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from vectraguard import errors, ids, output, times
-from vectraguard.audit import anchor, exact, views
+from vectraguard.audit import anchor, exact, text_view, views
 from vectraguard.audit.anchor import Anchor
 from vectraguard.audit.store import (
     GENESIS,
@@ -161,7 +161,8 @@ def _print_event(kind: str, body: dict[str, Any]) -> None:
                 for line in attempts.describe(body):
                     print(f"  {printable(line)}")
         elif key not in ("version", "session", "output"):
-            print(f"  {printable(key)}: {printable(_text(value))}")
+            for line in text_view.lines(key, value, depth=1):  # nested, YAML-like, times in ISO 8601
+                print(printable(line))
     summaries = body.get("output")
     for name, summary in (summaries if isinstance(summaries, dict) else {}).items():
         _print_summary(name, summary)
@@ -229,17 +230,6 @@ def _print_findings(findings: list[dict[str, Any]], omitted: int = 0) -> None:
                         f"{finding['decision']} by {finding['by']}"))
     if omitted:
         print(f"    ... and {omitted} more, counted, not kept (caps: vectraguard-profile(5))")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(map(_word, value)) if value and not isinstance(value[0], dict) else str(value)
-    return _word(value)
-
-
-def _word(value: Any) -> str:
-    """A string that is not UTF-8 (a path, a name) as the shell word $'...' that names its bytes."""
-    return exact.shell_word(value) if isinstance(value, str) and not exact.is_exact(value) else str(value)
 
 
 def check(store: AuditStore | None, head: Anchor | None, key: bytes | None, as_json: bool = False) -> int:

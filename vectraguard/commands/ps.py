@@ -14,10 +14,10 @@ from typing import Any
 from vectraguard import output
 from vectraguard.audit.store import open_store
 from vectraguard.runtime.control import engine_of
-from vectraguard.sessions import usage
+from vectraguard.sessions import ports, usage
 from vectraguard.sessions.running import RunningSession, running
 
-COLUMNS = ["SESSION", "PROFILE", "ISOLATION", "AGE", "CPU", "MEMORY", "COMMAND"]
+COLUMNS = ["SESSION", "PROFILE", "ISOLATION", "AGE", "CPU", "MEMORY", "PORTS", "COMMAND"]
 COMMAND_SHOWN = 60  # characters of the command in the table (--json has it whole)
 
 
@@ -65,7 +65,8 @@ def _row(session: RunningSession, measured: tuple[usage.Usage, str | None]) -> d
             "command": list(session.argv), "cwd": session.cwd, "started_at": session.started_at,
             "age_s": round(_age(session.started_at), 1), "cpu_percent": used.cpu_percent,
             "memory_bytes": used.memory, "container_id": container, "owner_pid": session.owner_pid,
-            "engine": engine_of(session.started) if session.isolation != "lite" else None}
+            "engine": engine_of(session.started) if session.isolation != "lite" else None,
+            "ports": ports.published(session.started)}
 
 
 def _cells(row: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +75,7 @@ def _cells(row: dict[str, Any]) -> dict[str, Any]:
             "AGE": _short_age(row["age_s"]),
             "CPU": "-" if row["cpu_percent"] is None else f"{row['cpu_percent']:.1f}%",
             "MEMORY": "-" if row["memory_bytes"] is None else _size(row["memory_bytes"]),
+            "PORTS": ", ".join(row["ports"]),
             "COMMAND": command if len(command) <= COMMAND_SHOWN else command[:COMMAND_SHOWN - 1] + "…"}
 
 

@@ -133,6 +133,10 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         workdir_override=args.workdir,
         terminal=session.terminal,
     )
+    if session.agent:  # an unknown name is looked for among the agents (commands/agent.py)
+        from vectraguard.commands.agent import refuse_unknown
+
+        refuse_unknown(request.profile, sources)
     profile = profiles.resolve(request.profile, [flags.flags_layer(args)], sources)
     if session.agent:
         request = _agent_request(request, profile)
@@ -168,8 +172,8 @@ def prepare(args: argparse.Namespace, cwd: str, session_id: str, owner: str, ses
         # Built on first use (images/first_use.py), before lite looks for its unpacked tree.
         from vectraguard.images import first_use
 
-        first_use.ensure_variant(profile, quiet=not diag.notices_shown(),
-                                 unpack=profile.isolation == "lite", engine=engine or "podman")
+        first_use.ensure_variant(profile, quiet=not diag.notices_shown(), unpack=profile.isolation == "lite",
+                                 engine=engine or "podman", ahead=build_ahead(args, profile, engine))
     lite = None
     if profile.isolation == "lite":
         from vectraguard.lite import plan as lite_plan
@@ -480,6 +484,21 @@ def working_directory() -> str:
         return os.path.realpath(os.getcwd())
     except OSError as exc:
         raise errors.UsageError(f"vectraguard: the current directory is not accessible: {exc.strerror}") from None
+
+
+def build_ahead(args: argparse.Namespace, profile: ResolvedProfile, engine: str) -> str:
+    """The `image build` command that builds the variant this run uses: its profile, and the run's options
+    that shape the image (--set image...=, --ignore-project, --engine docker), not `--profile NAME` alone
+    (a variant without what --set added)."""
+    from vectraguard.config.flags import parse_set_flag
+
+    words = ["vectraguard", "image", "build", "--profile", profile.name]
+    words += ["--ignore-project"] if args.ignore_project else []
+    words += ["--engine", engine] if engine and engine != "podman" else []
+    for item in args.set:
+        if parse_set_flag(item)[0].split(".")[0] == "image":
+            words += ["--set", item]
+    return shlex.join(words)
 
 
 def _image_hint(ref: str, profile: ResolvedProfile) -> str:

@@ -81,7 +81,7 @@ def _show_changes(path: Path, raw: bytes, layer: Layer, known: trust.TrustEntry 
         note = f" ({printable(item.note)})" if item.note else ""
         print(f"  profile {printable(item.name)}{note}:")
         for change in sorted(item.changes, key=lambda c: not c.widens):
-            print(f"    {WIDENS if change.widens else CHANGED}{printable(change.text)}")
+            print(f"    {WIDENS if change.widens else NARROWS}{printable(change.text)}")
     if not any(item.changes for item in reviews):
         print("  (nothing a sandbox gets changes)")
     # Every line the file says, whatever the summary knows how to read: on a first
@@ -97,7 +97,7 @@ def _show_changes(path: Path, raw: bytes, layer: Layer, known: trust.TrustEntry 
 
 
 WIDENS = "WIDENS  "
-CHANGED = "changed "
+NARROWS = "narrows "  # config/widening.py marks a change as not widening only when it is known to narrow
 
 
 def _text(raw: bytes) -> str:

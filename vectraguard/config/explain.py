@@ -3,7 +3,8 @@
 Rows are (key, value, set by). The "set by" column is what the command is
 for, so it is never pushed off the screen: origins are abbreviated (the
 shipped profiles directory is `(shipped)`, the home directory `~`) and
-the value column takes what is left, wrapped; a value longer than
+the value column takes what is left, wrapped (a path or file:line is never
+split across lines: it is shortened from the left, terminal/fit.py); a value longer than
 MAX_VALUE_LINES lines (the shipped risk rules are ~64 KiB) ends with how
 much was left out (`--json` gives every value whole). Width in columns:
 $COLUMNS, else the terminal's, else 80 when stdout is not a terminal.
@@ -12,9 +13,9 @@ $COLUMNS, else the terminal's, else 80 when stdout is not a terminal.
 from __future__ import annotations
 
 import os
-import textwrap
 from collections.abc import Sequence
 
+from vectraguard.terminal import fit
 from vectraguard.terminal.escape import printable
 
 DEFAULT_WIDTH = 80
@@ -54,7 +55,9 @@ def table(rows: Sequence[tuple[str, str, str]], columns: int) -> list[str]:
     origin columns leave VALUE_MIN for values (else as narrow as they allow)."""
     rows = [(printable(key), printable(value), printable(origin)) for key, value, origin in rows]
     key_w = min(KEY_MAX, max([3, *(len(key) for key, _, _ in rows)]))
-    origin_w = min(max(6, (columns - key_w) // 2), max([6, *(len(origin) for _, _, origin in rows)]))
+    # Never narrower than the shortest form of each origin (`…/default.yaml:105`: terminal/fit.py).
+    least = max([6, *(_least(origin) for _, _, origin in rows)])
+    origin_w = max(least, min(max(6, (columns - key_w) // 2), max([6, *(len(origin) for _, _, origin in rows)])))
     value_w = max(VALUE_MIN, columns - key_w - origin_w - 2 * len(GAP))
     lines = [_line(("key", "value", "set by"), (key_w, value_w, origin_w)),
              _line(("-" * key_w, "-" * value_w, "-" * origin_w), (key_w, value_w, origin_w))]
@@ -71,11 +74,18 @@ def _line(parts: Sequence[str], widths: Sequence[int]) -> str:
 
 
 def _wrap(text: str, w: int) -> list[str]:
-    return textwrap.wrap(text, w, break_long_words=True, break_on_hyphens=False) or [""]
+    return fit.wrap(text, w)
+
+
+def _least(origin: str) -> int:
+    """The columns the shortest form of `origin` takes: `…/NAME:LINE` for a file, else its longest word."""
+    if "/" in origin:
+        return len(fit.ELLIPSIS + "/" + origin.rsplit("/", 1)[1])
+    return max([0, *(len(word) for word in origin.split())])
 
 
 def _value_lines(value: str, w: int) -> list[str]:
-    lines = _wrap(value, w)
+    lines = fit.wrap(value, w, whole_names=False)
     if len(lines) <= MAX_VALUE_LINES:
         return lines
     kept = lines[:MAX_VALUE_LINES]

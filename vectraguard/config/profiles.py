@@ -78,7 +78,13 @@ def check_name(name: str) -> None:
 
 def layers_of(name: str, sources: Sources) -> list[Layer]:
     """The layers that define profile NAME itself (not its parents), lowest first."""
-    check_name(name)
+    try:
+        check_name(name)
+    except ConfigError as exc:  # `-p Dev`: names are lowercase, and a close one is likely what was meant
+        from vectraguard.suggest import did_you_mean
+
+        exc.message += did_you_mean(name.lower(), available(sources))
+        raise
     layers = [load_file(path, "profile") for directory in sources.directories()
               if _looked_for_file(path := directory / f"{name}.yaml")]
     if name in sources.project_profiles():

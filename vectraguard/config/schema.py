@@ -46,12 +46,14 @@ def validate(name: str, data: Any, lines: dict[str, int], source: str) -> list[P
     problems = []
     for error in _validator(name).iter_errors(data):
         path = list(error.absolute_path)
-        where = path
         if error.validator == "additionalProperties":
-            # Point at the unknown key itself, not at the section holding it.
-            unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-            where = [*path, unknown[0]] if unknown else path
-        problems.append(Problem(Origin(source, _line_for(where, lines)), dotted(path), _message(error)))
+            # Each unknown key at its own line (not the section's, nor the first unknown key's).
+            allowed = sorted(error.schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed), key=lambda key: (_line_for([*path, key], lines), key))
+            problems += [Problem(Origin(source, _line_for([*path, key], lines)), dotted(path), _unknown(key, allowed))
+                         for key in unknown]
+            continue
+        problems.append(Problem(Origin(source, _line_for(path, lines)), dotted(path), _message(error)))
     return problems
 
 
@@ -63,16 +65,19 @@ def _line_for(path: list[Any], lines: dict[str, int]) -> int:
     return 0
 
 
+def _unknown(key: str, allowed: list[str]) -> str:
+    from vectraguard.suggest import did_you_mean
+
+    return f"unknown key {key!r}{did_you_mean(str(key), allowed)} — allowed: {', '.join(allowed)}"
+
+
 def _message(error: Any) -> str:
-    if error.validator == "additionalProperties":
+    if error.validator == "enum":
         from vectraguard.suggest import did_you_mean
 
-        allowed = sorted(error.schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
-        parts = [f"unknown key {key!r}{did_you_mean(key, allowed)}" for key in unknown]
-        return "; ".join(parts) + f" — allowed: {', '.join(allowed)}"
-    if error.validator == "enum":
-        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+        choices = [str(choice) for choice in error.validator_value]
+        meant = did_you_mean(error.instance, choices) if isinstance(error.instance, str) else ""
+        return f"{error.instance!r} is not one of {', '.join(choices)}{meant}"
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected

@@ -72,6 +72,8 @@ def _unclassified(field: str, old: Any, new: Any) -> list[Change]:
 def _shown(value: Any) -> str:
     if value is None:
         return "(unset)"
+    if value == "":
+        return "(none)"  # a first trust's `image_base:  -> localhost/...` read as a typo
     if isinstance(value, (tuple, list)):
         return ", ".join(map(str, value)) or "(none)"
     if isinstance(value, Mapping):
@@ -83,7 +85,7 @@ def _ordered(key: str, order: tuple[str, ...], old: str, new: str) -> list[Chang
     if old == new:
         return []
     widens = order.index(new) > order.index(old) if old in order and new in order else True
-    return [Change(key, f"{key}: {old} -> {new}", widens)]
+    return [Change(key, f"{key}: {_shown(old)} -> {_shown(new)}", widens)]
 
 
 def _modes(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
@@ -157,16 +159,16 @@ def _filesystem(old: ResolvedProfile, new: ResolvedProfile) -> list[Change]:
     changes += _flag("filesystem.git", old.git_writable, new.git_writable, "read-only", "writable")
     changes += _flag("filesystem.noexec_tmpfs", not old.noexec_tmpfs, not new.noexec_tmpfs, "true", "false")
     if new.seccomp != old.seccomp:
-        changes.append(Change("security.seccomp", f"security.seccomp: {old.seccomp} -> {new.seccomp}", True))
+        changes.append(Change("security.seccomp", f"security.seccomp: {_shown(old.seccomp)} -> {_shown(new.seccomp)}", True))
     if new.user != old.user:
-        changes.append(Change("security.user", f"security.user: {old.user} -> {new.user}", True))
+        changes.append(Change("security.user", f"security.user: {_shown(old.user)} -> {_shown(new.user)}", True))
     if old.output_passthrough != new.output_passthrough:
         changes.append(Change("output.passthrough", f"output.passthrough: {old.output_passthrough} -> "
                               f"{new.output_passthrough}", new.output_passthrough != "filtered"))
     if old.image != new.image:
         # Other code in the sandbox (tools an attack needs, packages whose install scripts
         # `image build` runs as root: image.packages): the user should see it as such.
-        changes.append(Change("image", f"image: {old.image} -> {new.image}", True))
+        changes.append(Change("image", f"image: {_shown(old.image)} -> {_shown(new.image)}", True))
     return changes
 
 

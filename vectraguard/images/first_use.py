@@ -21,8 +21,11 @@ from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.images import build, record, variant
 
 
-def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool, engine: str = "podman") -> None:
-    """Build the profile's variant image unless `engine` has it (profile.image_packages must be set)."""
+def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool, engine: str = "podman",
+                   ahead: str = "") -> None:
+    """Build the profile's variant image unless `engine` has it (profile.image_packages must be set).
+    `ahead`: the command that builds this very variant ahead of a run (the run's own options that shape
+    it: commands/run.py build_ahead), said while building; default `image build --profile NAME`."""
     plan = variant.variant_plan(variant.suite_of(profile.image_base), profile.image_packages)
     if _exists(plan.ref, engine):
         return
@@ -37,7 +40,7 @@ def ensure_variant(profile: ResolvedProfile, *, quiet: bool, unpack: bool, engin
         if _exists(plan.ref, engine):  # another run built it while this one waited
             return
         _say(f"profile {profile.name} runs on {plan.ref} (the default image with {', '.join(plan.extra)}), "
-             f"which is not built yet: building it now (`vectraguard image build --profile {profile.name}` "
+             f"which is not built yet: building it now (`{ahead or 'vectraguard image build --profile ' + profile.name}` "
              "does it ahead)", quiet)
         build.build_image(plan, None, rebuild=False, report=lambda text: _say(text, quiet),
                           show_progress=not quiet, unpack=unpack, engine=engine)

@@ -5,7 +5,7 @@
 Enters the network namespace of PID (a rootless sandbox's, which belongs to
 the user's rootless user namespace, where `podman unshare` starts us),
 connects to the Unix socket SOCKET, and for each byte it reads there makes
-an unconnected AF_INET stream socket and passes it back (SCM_RIGHTS), with
+an unconnected stream socket ("6": AF_INET6, anything else: AF_INET) and passes it back (SCM_RIGHTS), with
 "ok". It never connects anything itself. It exits at end-of-file: when the
 vectraguard process that started it closes the channel or dies.
 """
@@ -32,9 +32,9 @@ def main(argv: list[str]) -> int:
             channel.recv(1)
             channel.sendall(f"error {exc.strerror}".encode())
             return 1
-        while channel.recv(1):
+        while request := channel.recv(1):
             try:
-                made = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                made = socket.socket(socket.AF_INET6 if request == b"6" else socket.AF_INET, socket.SOCK_STREAM)
             except OSError as exc:
                 channel.sendall(f"error {exc.strerror}".encode())
                 continue

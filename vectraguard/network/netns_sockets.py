@@ -2,8 +2,8 @@
 
 A socket belongs to the network namespace its creator was in when it was
 made, for its whole life, whichever process or thread uses it later. So a
-socket made inside the sandbox's namespace and connected to 127.0.0.1:PORT
-reaches the sandbox's own loopback — and nothing else: the namespace has no
+socket made inside the sandbox's namespace and connected to 127.0.0.1:PORT (or
+[::1]:PORT) reaches the sandbox's own loopback — and nothing else: the namespace has no
 route to the host's (network/publish.py uses them for published ports; the
 reverse of network/plant.py).
 
@@ -11,8 +11,8 @@ Rootful: one thread of ours enters the sandbox's namespace (setns(2) moves
 the calling thread only) and never leaves it; it makes every socket.
 Rootless: the namespace belongs to the user's rootless user namespace,
 which only a process inside it may enter: a helper under `podman unshare`
-(netns_socket_helper.py) enters it, and for each request byte makes a socket
-and passes it back over a Unix socket (SCM_RIGHTS). Both make sockets only;
+(netns_socket_helper.py) enters it, and for each request byte ("4" or "6":
+the address family) makes a socket and passes it back over a Unix socket (SCM_RIGHTS). Both make sockets only;
 where a socket connects is decided by the caller, never by the sandbox.
 """
 
@@ -30,11 +30,14 @@ from typing import Protocol
 from vectraguard.runtime import unshare
 
 HELPER_ANSWER_S = 30.0
+# The request byte the rootless helper reads: which family of socket to make (netns_socket_helper.py).
+REQUESTS = {socket.AF_INET: b"4", socket.AF_INET6: b"6"}
 
 
 class SocketMaker(Protocol):
-    def make(self) -> socket.socket:
-        """A new AF_INET stream socket in the sandbox's namespace; OSError if it cannot be made."""
+    def make(self, family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
+        """A new stream socket of `family` (AF_INET or AF_INET6) in the sandbox's namespace; OSError if it
+        cannot be made."""
 
     def close(self) -> None: ...
 
@@ -52,9 +55,9 @@ class ThreadInNetns:
                                             initializer=_setns, initargs=(self._ns,))
         self.make()  # fails now, not on the first connection, when the namespace cannot be entered
 
-    def make(self) -> socket.socket:
+    def make(self, family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
         try:
-            return self._executor.submit(socket.socket, socket.AF_INET, socket.SOCK_STREAM).result()
+            return self._executor.submit(socket.socket, family, socket.SOCK_STREAM).result()
         except RuntimeError as exc:  # BrokenThreadPool: the thread could not enter the namespace
             raise OSError(0, f"cannot enter the sandbox's network namespace ({exc})") from None
 
@@ -91,10 +94,10 @@ class RootlessHelper:
             self.close()
             raise
 
-    def make(self) -> socket.socket:
+    def make(self, family: socket.AddressFamily = socket.AF_INET) -> socket.socket:
         with self._lock:
             try:
-                self._channel.sendall(b"s")
+                self._channel.sendall(REQUESTS[family])
                 fds = array.array("i")
                 message, ancillary, _, _ = self._channel.recvmsg(256, socket.CMSG_SPACE(fds.itemsize))
             except OSError as exc:

@@ -6,10 +6,12 @@ run is prepared, so a port already in use refuses the run before anything
 starts) and, once the sandbox exists and before its command runs, serves
 the listeners from one event loop: each accepted connection gets a fresh
 socket made in the sandbox's network namespace (netns_sockets.py),
-connected to 127.0.0.1:PORT there — a fixed destination the sandbox cannot
+connected to localhost:PORT there (127.0.0.1, else ::1: what `localhost`
+means inside) — a fixed destination the sandbox cannot
 change, in a namespace with no route to the host's — and bytes are relayed
 both ways (relay.py). A port nothing listens on inside: the host client's
-connection is closed, and the attempt recorded as refused. Every connection
+connection is closed, the attempt recorded as refused, and said on stderr
+once per port (the client itself sees only an empty reply; -q silences it). Every connection
 is in the audit record (publish_log.py). When the run ends, the listeners
 and every relayed connection are closed.
 
@@ -21,10 +23,13 @@ MAX_OPEN relayed connections are open at once; one beyond is closed at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 import threading
 from typing import Any
 
+from vectraguard import diag
 from vectraguard.network import loop_thread
 from vectraguard.network.netns_sockets import SocketMaker, maker_for
 from vectraguard.network.publish_log import PublishLog
@@ -33,7 +38,8 @@ from vectraguard.network.relay import Activity, copy, first_failure
 
 MAX_OPEN = 256
 STOP_TIMEOUT_S = 5.0
-SANDBOX_LOOPBACK = "127.0.0.1"
+# What `localhost` means inside a sandbox, in the order tried: a host's `curl localhost` tries both too.
+LOOPBACKS = ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))
 
 
 class PortInUse(OSError):
@@ -73,6 +79,7 @@ class Publisher:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._served = False
+        self._said: set[PublishedPort] = set()  # ports whose "nothing listens" was said on stderr
 
     def bind_all(self) -> None:
         """Listen on every host port now; PortInUse (with `.port` set) for the first that cannot be bound."""
@@ -142,16 +149,10 @@ class Publisher:
 
     async def _relay(self, port: PublishedPort, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                      entry: dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-        assert self._maker is not None
-        inner = await loop.run_in_executor(None, self._maker.make)
-        inner.setblocking(False)
-        try:
-            await loop.sock_connect(inner, (SANDBOX_LOOPBACK, port.port))
-        except OSError as exc:
-            inner.close()
-            entry.update(outcome="refused", reason=f"nothing listens on {SANDBOX_LOOPBACK}:{port.port} in the "
-                                                   f"sandbox ({exc.strerror or exc.__class__.__name__})")
+        inner = await self._connect_inside(port.port)
+        if isinstance(inner, str):
+            entry.update(outcome="refused", reason=f"nothing listens on port {port.port} in the sandbox ({inner})")
+            self._say_nothing_listens(port)
             return
         inner_reader, inner_writer = await asyncio.open_connection(sock=inner)
         activity = Activity()
@@ -160,6 +161,38 @@ class Publisher:
                                 copy(inner_reader, writer, entry, "bytes_from_sandbox", activity))
         finally:
             inner_writer.transport.abort()
+
+    async def _connect_inside(self, port: int) -> socket.socket | str:
+        """A socket connected to what `localhost:PORT` means inside (127.0.0.1, then ::1: a server bound to
+        `localhost` where localhost is ::1 first listens on ::1 only), or why neither answered."""
+        loop = asyncio.get_running_loop()
+        assert self._maker is not None
+        why = []
+        for family, address in LOOPBACKS:
+            try:
+                inner = await loop.run_in_executor(None, self._maker.make, family)
+            except OSError as exc:  # no IPv6 in this sandbox's namespace: nothing can listen on ::1 either
+                why.append(f"{address}: {exc.strerror or exc}")
+                continue
+            inner.setblocking(False)
+            try:
+                await loop.sock_connect(inner, (address, port))
+            except OSError as exc:
+                inner.close()
+                why.append(f"{address}: {os.strerror(exc.errno) if exc.errno else exc}")  # asyncio's text repeats the address
+                continue
+            return inner
+        return "; ".join(why)
+
+    def _say_nothing_listens(self, port: PublishedPort) -> None:
+        """Once per port (a browser retries many times): the host's client only saw an empty reply."""
+        if port in self._said:
+            return
+        self._said.add(port)
+        end = "\r\n" if sys.stderr.isatty() else "\n"  # the sandbox's terminal may be in raw mode
+        diag.notice(f"vectraguard: published port {port.host_address}:{port.host_port} -> {port.port}: nothing "
+                    f"listens on port {port.port} in the sandbox (neither {' nor '.join(a for _, a in LOOPBACKS)}); "
+                    f"its connections are closed (said once per port)", end=end)
 
     def close(self) -> dict[str, Any] | None:
         """Stop listening, end every relayed connection; the record's keys, or None if nothing was served."""

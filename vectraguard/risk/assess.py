@@ -29,10 +29,16 @@ from vectraguard.risk.ruleset import broken, rules_of
 
 
 def assess(argv: tuple[str, ...] | str, cwd: str, profile: ResolvedProfile, args: argparse.Namespace,
-           sources: profiles.Sources, system_policy: policy.Policy | None) -> Decision:
+           sources: profiles.Sources, system_policy: policy.Policy | None, *,
+           within_session: bool = False) -> Decision:
     """The decision for running `argv` (an argv, or a command line) in `cwd` under
     `profile`, resolved from `sources` plus the command line. `args` (the run's
     options) is not read: what the command line did is judged by its result.
+
+    `within_session`: `argv` runs in a running session (`exec`), whose start
+    already settled the session's own options (network mode, allowlist,
+    published ports): an exec changes none of them, so only the command is
+    judged, by the same rules as a run's command.
 
     A run's decision is cached (approvals/cached_gate.py) under a key of what
     this reads (approvals/decision_key.py), and is checked against the files
@@ -44,7 +50,8 @@ def assess(argv: tuple[str, ...] | str, cwd: str, profile: ResolvedProfile, args
         findings = classify(argv if isinstance(argv, str) else list(argv), rules, cwd)
     except RuleError as exc:  # an expression compiled late (the check was cached) and failed after all
         raise broken(profile, exc) from None
-    findings += network_findings(profile, profile_without_command_line(profile, sources))
+    if not within_session:
+        findings += network_findings(profile, profile_without_command_line(profile, sources))
     if system_policy is None:
         return decide(findings, profile)
     return decide(findings, profile, system_policy.get("risk.decisions"), system_policy.rule)

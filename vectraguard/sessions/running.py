@@ -60,22 +60,32 @@ def _load(store: AuditStore, session_id: str) -> RunningSession | None:
 
 def one_running(store: AuditStore, given: str) -> RunningSession:
     """The running session `given` names (its whole id, or its first or last
-    characters, as every command taking an ID reads it: ids.py). UsageError
-    (125) when it names no session, several, or one that is not running."""
-    session_id = ids.one(given, store.find(given, limit=ids.SHOWN + 1), what="session", hint=HINT)
-    status = store.db.execute("SELECT status, owner FROM sessions WHERE id = ?", (session_id,)).fetchone()
-    if status is None or status[0] != "started":
-        ended = status[0] if status else "unknown"
-        raise errors.UsageError(f"vectraguard: session {session_id} is not running (it ended: {ended})",
-                                hint=f"`vectraguard logs show {session_id}` shows how")
-    if not status[1] or not owner_alive(status[1]):
-        raise errors.UsageError(f"vectraguard: session {session_id} is not running: the vectraguard that ran it "
-                                "is gone (killed); its sandbox is removed by the next run or `vectraguard sandbox reap`")
-    session = _load(store, session_id)
-    if session is None:
-        raise errors.UsageError(f"vectraguard: session {session_id} has no `started` record", hint=HINT)
+    characters, as every command taking an ID reads it: ids.py), matched among
+    the running sessions only (as `docker stop` does: ended ones would make
+    every short prefix ambiguous). UsageError (125) when it names no running
+    session (saying how a whole id's session ended), or several."""
+    live = {session.id: session for session in running(store)}
+    matches = ids.matching(given, live)
+    if not matches:
+        _refuse_ended(store, given)
+    session = live[ids.one(given, matches, what="running session", hint=HINT)]
     _refuse_unless_own(session, store)
     return session
+
+
+def _refuse_ended(store: AuditStore, given: str) -> None:
+    """UsageError for a fragment that names no running session: how a session
+    it names alone ended, else that there is none."""
+    found = store.find(given, limit=2)
+    if len(found) != 1:
+        raise errors.UsageError(f"vectraguard: no running session {given!r}", hint=HINT)
+    session_id = found[0]
+    [status] = store.db.execute("SELECT status FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if status == "started":  # its index row says so, but the vectraguard that ran it is gone
+        raise errors.UsageError(f"vectraguard: session {session_id} is not running: the vectraguard that ran it "
+                                "is gone (killed); its sandbox is removed by the next run or `vectraguard sandbox reap`")
+    raise errors.UsageError(f"vectraguard: session {session_id} is not running (it ended: {status})",
+                            hint=f"`vectraguard logs show {session_id}` shows how")
 
 
 def _refuse_unless_own(session: RunningSession, store: AuditStore) -> None:

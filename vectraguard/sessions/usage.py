@@ -10,7 +10,10 @@ Podman's GET /libpod/containers/stats, Docker's GET /containers/{id}/stats,
 both read from the container's cgroup); a `lite` sandbox's from the cgroup
 Vectra Guard made for it (lite/cgroup.py, rootful only: `<session>@<owner>`
 under the `vectraguard` parent). None where there is no such source
-(rootless `lite`, which has no cgroup of its own, or the engine unreachable).
+(rootless `lite`, which has no cgroup of its own; a rootless Podman
+container on cgroups v1 or hybrid, which has none either: Podman answers
+"stats is not supported in rootless mode without cgroups v2"; or the engine
+unreachable).
 """
 
 from __future__ import annotations
