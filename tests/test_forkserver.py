@@ -464,3 +464,18 @@ def test_the_spare_waiting_for_the_next_request_ends_with_its_server(root: Calle
         os.kill(server, signal.SIGKILL)
         _until(lambda spare=spare: not Path(f"/proc/{spare}").exists() or _state(spare) == "Z",  # type: ignore[misc]
                "the spare leaving with its server")
+
+
+def test_a_served_run_outlives_its_server(root: Caller, workspace: Path, private: dict[str, str]) -> None:
+    """A run is the caller's once taken: the server leaving (killed, idle, its code upgraded) must not end it.
+    The process that took it was the server's spare, which dies with the server only until it is taken."""
+    _serve(root)
+    before = _server_children()
+    proc = _popen(root, [*P, "--", "sh", "-c", "echo ready; sleep 2; exit 7"], private, workspace)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    [served] = [pid for pid in _server_children() - before if os.readlink(f"/proc/{pid}/cwd") == str(workspace)]
+    table = _processes()
+    os.kill(table[served][0], signal.SIGKILL)  # its server
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 7, err
+    root.wait_for_removals()
