@@ -53,6 +53,26 @@ class SessionControl(Protocol):
         """The exec's state; None when the engine is between answers (ask again)."""
 
 
+class ClientControl:
+    """What both engines' clients (runtime/libpod.Libpod, runtime/docker/api.Docker) give alike: listing
+    and inspecting; each engine's control adds the rest."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def list_labelled(self, label: str) -> list[dict[str, Any]]:
+        return self.client.list_labelled(label)  # type: ignore[no-any-return]
+
+    def inspect(self, cid: str) -> dict[str, Any]:
+        from vectraguard import errors
+        from vectraguard.runtime.unix_http import ApiError
+
+        try:
+            return self.client.inspect(cid)  # type: ignore[no-any-return]
+        except ApiError as exc:  # LibpodError or DockerError
+            raise errors.UsageError(f"vectraguard: the sandbox is gone: {exc.message}") from None
+
+
 def engine_of(started: Mapping[str, Any]) -> str:
     """The engine a session's `started` record names ("podman" when it names none: written before Docker)."""
     return str(started.get("engine") or "podman")

@@ -9,33 +9,21 @@ Exec: POST /containers/{id}/exec, POST /exec/{id}/start (hijacked, multiplexed l
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from vectraguard import errors
-from vectraguard.runtime.control import ExecStatus
+from vectraguard.runtime.control import ClientControl, ExecStatus
 from vectraguard.runtime.libpod import Libpod, LibpodError
 
 
-class PodmanControl:
+class PodmanControl(ClientControl):
+    client: Libpod
     name = "podman"
-
-    def __init__(self, client: Libpod) -> None:
-        self.client = client
 
     @classmethod
     def connect(cls) -> PodmanControl:
         from vectraguard.runtime import host, service
 
         return cls(service.connect(host.detect().oci_runtime))
-
-    def list_labelled(self, label: str) -> list[dict[str, Any]]:
-        return self.client.list_labelled(label)
-
-    def inspect(self, cid: str) -> dict[str, Any]:
-        try:
-            return self.client.inspect(cid)
-        except LibpodError as exc:
-            raise errors.UsageError(f"vectraguard: the sandbox is gone: {exc.message}") from None
 
     def usage(self, cids: list[str]) -> dict[str, tuple[int | None, int | None]]:
         query = "&".join(f"containers={cid}" for cid in cids)  # ids are hex: nothing to quote

@@ -19,35 +19,23 @@ at once instead of after Docker's one-second sampling (the caller samples twice 
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from vectraguard import errors
-from vectraguard.runtime.control import ExecStatus
+from vectraguard.runtime.control import ClientControl, ExecStatus
 from vectraguard.runtime.docker.api import Docker, DockerError
 
 STATS_TIMEOUT_S = 10.0
 
 
-class DockerControl:
+class DockerControl(ClientControl):
+    client: Docker
     name = "docker"
-
-    def __init__(self, client: Docker) -> None:
-        self.client = client
 
     @classmethod
     def connect(cls) -> DockerControl:
         from vectraguard.runtime.docker import daemon
 
         return cls(daemon.connect())
-
-    def list_labelled(self, label: str) -> list[dict[str, Any]]:
-        return self.client.list_labelled(label)
-
-    def inspect(self, cid: str) -> dict[str, Any]:
-        try:
-            return self.client.inspect(cid)
-        except DockerError as exc:
-            raise errors.UsageError(f"vectraguard: the sandbox is gone: {exc.message}") from None
 
     def usage(self, cids: list[str]) -> dict[str, tuple[int | None, int | None]]:
         readings: dict[str, tuple[int | None, int | None]] = {}
