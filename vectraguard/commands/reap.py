@@ -18,6 +18,7 @@ import os
 import shutil
 from typing import Any
 
+from vectraguard import diag
 from vectraguard.audit.run_audit import record_removal
 from vectraguard.runtime import host, reaper, removal, session_files
 from vectraguard.sandbox.spec import LABEL_SESSION
@@ -38,8 +39,10 @@ def main(args: argparse.Namespace) -> int:
     for cid in reaped:
         print(f"removed sandbox {cid[:12]}{' (its remover had stopped)' if cid in abandoned else ''}")
     if live is not None:
+        # A note, not a removed sandbox (stdout lists those): files only, of runs long gone.
         for session in session_files.sweep(live):
-            print(f"removed the files of session {session} (its run ended before its sandbox was made)")
+            diag.notice(f"vectraguard: removed the files of session {session} (its run ended before its "
+                        "sandbox was made)")
     facts = host.detect()
     if not facts.rootless:  # isolation lite's cgroups, left by a killed vectraguard (lite/cgroup.py)
         from vectraguard.lite import cgroup
