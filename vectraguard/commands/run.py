@@ -325,7 +325,7 @@ def execute(prepared: Prepared, audit: RunAudit, recording: Any = None) -> int:
                 spec, timeout=profile.limits.timeout, kill_grace=profile.limits.kill_grace,
                 stdin_fd=usable_stdin(0), sink=sink, tty_fd=0 if spec.terminal else None,
                 before_start=_before_start(prepared, egress), listen=egress.endpoints(),
-                after_create=workspace.mount if workspace is not None else None))
+                after_create=workspace.after_create if workspace is not None else None))
     except errors.VGError as exc:
         if isinstance(exc, errors.ImageNotFound):
             exc.hint = _image_hint(prepared.image_ref, profile)

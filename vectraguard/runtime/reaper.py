@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from vectraguard.runtime import session_files
 from vectraguard.runtime.owner import owner_alive
 from vectraguard.runtime.removal import pending_locked
 from vectraguard.runtime.unix_http import ApiError
@@ -42,21 +43,8 @@ def reap_orphans(client: Engine, on_reaped: OnReaped | None = None) -> list[str]
         except ApiError:  # LibpodError or DockerError
             continue
         reaped.append(container["Id"])
-        forget_session_files(str((container.get("Labels") or {}).get(LABEL_SESSION, "")))
+        session_files.forget(str((container.get("Labels") or {}).get(LABEL_SESSION, "")))
         if on_reaped is not None:
             on_reaped(container)
     return reaped
 
-
-def forget_session_files(session: str) -> None:
-    """The hosts file and command directory a killed run left (runtime/session.py): the
-    command file holds the sandbox's environment, which must not outlive its run."""
-    if not session.isalnum():
-        return
-    from vectraguard.paths import hosts_dir, runtime_dir
-    from vectraguard.sandbox import entry
-
-    (hosts_dir() / f"{session}.hosts").unlink(missing_ok=True)
-    run_dir = runtime_dir() / "entries" / session
-    if run_dir.is_dir():
-        entry.remove_run_dir(run_dir)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from vectraguard import diag, errors
-from vectraguard.paths import runtime_dir
 from vectraguard.records import replace
 from vectraguard.runtime import oci
 from vectraguard.runtime.attach import OutputSink, StreamPump
@@ -148,8 +147,10 @@ def _own_files(spec: ContainerSpec, claimed: Claimed | None) -> Iterator[tuple[s
 def hosts_file(spec: ContainerSpec) -> Iterator[str]:
     """The sandbox's /etc/hosts, in paths.hosts_dir(), for the session's lifetime."""
     from vectraguard.paths import ensure_hosts_dir
+    from vectraguard.runtime import session_files
 
-    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.hosts"
+    ensure_hosts_dir()
+    path = session_files.hosts_path(spec.labels.get(LABEL_SESSION, str(os.getpid())))
     path.write_text(spec.render_hosts())
     path.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     try:
@@ -165,7 +166,9 @@ def _run_dir(spec: ContainerSpec) -> Iterator[str | None]:
     if spec.entry_path is None:
         yield None
         return
-    directory = entry.make_run_dir(runtime_dir() / "entries", spec.labels.get(LABEL_SESSION, str(os.getpid())))
+    from vectraguard.runtime import session_files
+
+    directory = entry.make_run_dir(session_files.entries_dir(), spec.labels.get(LABEL_SESSION, str(os.getpid())))
     try:
         entry.write_command(directory, spec.command, spec.env, spec.workdir)
         yield str(directory)

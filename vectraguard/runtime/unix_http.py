@@ -62,11 +62,40 @@ class UnixHttp:
 
     def json(self, method: str, path: str, *, params: Params | None = None,
              body: Any = None, timeout: float | None = None) -> Any:
-        """The decoded JSON answer (None for an empty body)."""
+        """The decoded JSON answer (None for an empty body); RuntimeUnavailable when it is not JSON."""
         status, _, data = self._exchange(method, path, params=params, body=body, timeout=timeout)
         if status >= 400:
             raise self.error(status, error_message(data))
-        return json.loads(data) if data.strip() else None
+        if not data.strip():
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+            raise self.malformed(method, path, "is not valid JSON", data) from None
+
+    def json_object(self, method: str, path: str, *, params: Params | None = None,
+                    body: Any = None, timeout: float | None = None) -> dict[str, Any]:
+        """json(), for a call whose answer is a JSON object; RuntimeUnavailable for anything else."""
+        decoded = self.json(method, path, params=params, body=body, timeout=timeout)
+        if not isinstance(decoded, dict):
+            raise self.malformed(method, path, "is not a JSON object")
+        return decoded
+
+    def json_objects(self, method: str, path: str, *, params: Params | None = None,
+                     timeout: float | None = None) -> list[dict[str, Any]]:
+        """json(), for a call whose answer is a JSON array of objects (a listing)."""
+        decoded = self.json(method, path, params=params, timeout=timeout)
+        if not isinstance(decoded, list) or not all(isinstance(item, dict) for item in decoded):
+            raise self.malformed(method, path, "is not a JSON array of objects")
+        return decoded
+
+    def malformed(self, method: str, path: str, what: str, data: bytes = b"") -> RuntimeUnavailable:
+        """The refusal of an answer this client cannot read (exit 125): the service is broken or is not the
+        one it should be, and nothing it said is acted on."""
+        shown = f" (it began {data[:80]!r})" if data else ""
+        return RuntimeUnavailable(f"vectraguard: {self.service} at {self.socket_path} gave an answer to "
+                                  f"{method} {path} that {what}{shown}; nothing was done on it",
+                                  hint=f"check that {self.socket_path} is {self.service}'s socket, and its log")
 
     def _exchange(self, method: str, path: str, *, params: Params | None = None,
                   body: Any = None, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -77,6 +106,8 @@ class UnixHttp:
             return status, headers, self._read_body(sock, headers, rest)
         except TimeoutError:
             raise RuntimeUnavailable(f"vectraguard: {self.engine} did not answer {method} {path} in time") from None
+        except ValueError:  # a status line, a length or a chunk size that is not a number
+            raise self.malformed(method, path, "is not valid HTTP") from None
         finally:
             sock.close()
 
@@ -92,6 +123,9 @@ class UnixHttp:
         except TimeoutError:
             sock.close()
             raise RuntimeUnavailable(f"vectraguard: {self.engine} did not answer {method} {path} in time") from None
+        except ValueError:
+            sock.close()
+            raise self.malformed(method, path, "is not valid HTTP") from None
         except BaseException:
             sock.close()
             raise
@@ -149,7 +183,10 @@ class UnixHttp:
             buf += chunk
         head, rest = buf.split(b"\r\n\r\n", 1)
         lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()):
+            raise ValueError(f"not an HTTP status line: {lines[0][:80]!r}")  # the callers refuse the answer
+        status = int(parts[1])
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
@@ -160,6 +197,8 @@ class UnixHttp:
     def _read_body(sock: socket.socket, headers: dict[str, str], rest: bytes) -> bytes:
         if "content-length" in headers:
             length = int(headers["content-length"])
+            if length < 0:
+                raise ValueError("a negative Content-Length")
             data = bytearray(rest)
             while len(data) < length:
                 chunk = sock.recv(min(65536, length - len(data)))

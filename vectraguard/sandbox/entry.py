@@ -98,8 +98,9 @@ def make_run_dir(parent: Path, name: str) -> Path:
 
 
 def remove_run_dir(directory: Path) -> None:
-    # An exec's files too (exec-*, exec-*.status): one whose `vectraguard exec` was killed leaves them.
-    for leftover in (directory / COMMAND_FILE, *directory.glob(f".{COMMAND_FILE}.*"),
+    # An exec's files too (exec-*, exec-*.status): one whose `vectraguard exec` was killed leaves them;
+    # and Docker's start FIFO, which a killed run leaves (runtime/docker/runtime.py).
+    for leftover in (directory / COMMAND_FILE, directory / START_FIFO, *directory.glob(f".{COMMAND_FILE}.*"),
                      *directory.glob(f"{EXEC_PREFIX}*"), *directory.glob(f".{EXEC_PREFIX}*")):
         leftover.unlink(missing_ok=True)
     try:

@@ -2,7 +2,9 @@
 interface `commands/run.py` drives for the `overlay` and `rw` modes.
 
     open()                before the container exists
-    mount(inspect)        after create, before the container is initialised
+    after_create          the step after create, before the container is initialised
+                          (overlay: its mount), or None when the mode needs none (rw):
+                          an engine without that step (Docker) can run only the latter
     close() -> dict       after the container is removed, on every path:
                           what goes into the audit record's `workspace`
     report() -> [str]     lines for the user (stderr) once the run ended
@@ -10,6 +12,7 @@ interface `commands/run.py` drives for the `overlay` and `rw` modes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +31,10 @@ class WorkspaceMode(Protocol):
 
     def open(self) -> None: ...
 
-    def mount(self, inspect: dict[str, Any]) -> None: ...
+    @property
+    def after_create(self) -> Callable[[dict[str, Any]], None] | None:
+        """Called with the created container's inspect document before it is initialised; None: no such step."""
+
 
     def close(self) -> dict[str, Any]: ...
 
@@ -54,8 +60,9 @@ class Overlay:
     def open(self) -> None:
         self.session.open()
 
-    def mount(self, inspect: dict[str, Any]) -> None:
-        self.session.mount(inspect)
+    @property
+    def after_create(self) -> Callable[[dict[str, Any]], None] | None:
+        return self.session.mount  # the overlay, mounted into the created container
 
     def close(self) -> dict[str, Any]:
         self.outcome = self.session.close()
@@ -110,8 +117,7 @@ class ReadWrite:
         except OSError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: cannot read the workspace before the run: {exc}") from None
 
-    def mount(self, inspect: dict[str, Any]) -> None:
-        pass
+    after_create = None  # the bind of the real tree is the whole of it: nothing between create and start
 
     def close(self) -> dict[str, Any]:
         from vectraguard.workspace import baseline

@@ -5,12 +5,16 @@ every refusal here is a `refused` record and nothing of the sandbox exists.
 The compiled ContainerSpec (sandbox/spec.py), field by field, on Docker:
 
 - image, command, workdir, env, labels, hostname, hosts, terminal: given
-  (spec.py; the command and its environment through the entry's command file).
+  (spec.py; the command, its environment and directory through the entry's
+  command file; a workdir the sandbox lacks is refused after the start, before
+  the command runs, as Podman refuses it: runtime.py).
 - network: `none` given; the full network is Docker's bridge (runtime.py
   refuses a daemon without one).
 - binds: given read-only or not; an `overlay` workspace is refused here:
   its overlay is mounted into the created container by Podman's runtime
-  (SessionRequest.after_create), which Docker has no step for.
+  (SessionRequest.after_create), which Docker has no step for (`rw` needs
+  no such step: it is given). An image VOLUME below a bind, or above any
+  mount, is refused here (_refuse_volumes_across_mounts).
 - tmpfs: given. volumes (an agent's kept $HOME): refused here.
 - user: given. private_userns: the daemon's one remap range (refused
   without it unless `engine.userns: shared`); keep_id (rootless: the
@@ -99,6 +103,7 @@ def admit(profile: ResolvedProfile, spec: ContainerSpec) -> DockerPlan:
                                             f"{spec.image}: {exc.message}") from None
         config = {}  # the create says so, with the image hint (commands/run.py)
     volumes = tuple(sorted(str(path) for path in (config.get("Volumes") or {})))
+    _refuse_volumes_across_mounts(spec, volumes)
     return DockerPlan(client, facts, userns, volumes, cgroup_mounts())
 
 
@@ -124,6 +129,39 @@ def _refuse_what_docker_lacks(profile: ResolvedProfile, spec: ContainerSpec) -> 
         raise errors.RuntimeUnavailable("vectraguard: the installed vectraguard-entry predates `--await SECONDS` "
                                         "(the start signal and the backstop), which Docker Engine runs need; "
                                         "nothing ran", hint=REINSTALL)
+
+
+def _refuse_volumes_across_mounts(spec: ContainerSpec, volumes: tuple[str, ...]) -> None:
+    """An image's VOLUME is covered by an empty read-only tmpfs (spec.py): Docker cannot be told to ignore
+    it, as Podman is. Below a bind mount of the plan, the cover's mount point would be made in the mount's
+    source: on the host (a writable workspace gets a new directory; a read-only one fails in runc); and a
+    mount of the plan below a VOLUME would need its mount point made in the read-only cover. Refused here,
+    before anything is created, naming both. A VOLUME below a tmpfs of the plan is fine (made in the tmpfs)."""
+    from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
+
+    binds = [*(b.target for b in spec.binds), "/etc/hosts", "/etc/resolv.conf", ENTRY_TARGET, RUN_DIR_TARGET]
+    every = [*binds, *(t.target for t in spec.tmpfs)]
+    for volume in volumes:
+        clean = volume.rstrip("/") or "/"
+        for target in binds:
+            if _below(clean, target):
+                _refuse_volume(volume, f"below the sandbox's mount at {target}", "its mount point would be made in "
+                               "that mount's source, on the host")
+        for target in every:
+            if _below(target, clean):
+                _refuse_volume(volume, f"above the sandbox's mount at {target}", "that mount's mount point would "
+                               "have to be made in the read-only cover of the volume")
+
+
+def _below(path: str, parent: str) -> bool:
+    return path != parent and path.startswith(parent.rstrip("/") + "/")
+
+
+def _refuse_volume(volume: str, where: str, why: str) -> None:
+    raise errors.IsolationUnavailable(
+        f"vectraguard: the image declares VOLUME {volume}, {where}; Docker Engine makes every VOLUME (Vectra "
+        f"Guard covers each with an empty read-only tmpfs, as it cannot be ignored there) and {why}; nothing ran",
+        hint="use --engine podman (it ignores an image's volumes), or an image without that VOLUME")
 
 
 def _userns(profile: ResolvedProfile, facts: DaemonFacts) -> dict[str, Any]:

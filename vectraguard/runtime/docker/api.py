@@ -108,18 +108,18 @@ class Docker(UnixHttp):
 
     def version(self) -> dict[str, Any]:
         """GET /version: Version, ApiVersion, MinAPIVersion, Components, ... (7 ms here)."""
-        return self._unversioned().json("GET", "/version")  # type: ignore[no-any-return]
+        return self._unversioned().json_object("GET", "/version")
 
     def info(self) -> dict[str, Any]:
         """GET /info: ServerVersion, SecurityOptions, CgroupDriver, CgroupVersion, DefaultRuntime, ... (9 ms here)."""
-        return self.json("GET", "/info")  # type: ignore[no-any-return]
+        return self.json_object("GET", "/info")
 
     # -- containers: the calls a run makes -----------------------------------------------
     def create(self, body: dict[str, Any], name: str | None = None) -> str:
         """POST /containers/create: the new container's ID. `body` is the
         ContainerConfig with its HostConfig (runtime/docker/spec.py)."""
         params = {"name": name} if name else None
-        return str(self.json("POST", "/containers/create", params=params, body=body)["Id"])
+        return answer_id(self.json_object("POST", "/containers/create", params=params, body=body), self, "/containers/create")
 
     def attach(self, cid: str, detach_keys: str | None = None) -> tuple[socket.socket, bytes]:
         """Hijack a connection for the container's stdin, stdout and stderr:
@@ -137,12 +137,16 @@ class Docker(UnixHttp):
         """The container's exit status once `condition` holds ("not-running":
         now if it is not running; "next-exit": its next exit, asked before
         start). `timeout` seconds (None: no limit), then RuntimeUnavailable."""
-        result = self.json("POST", f"/containers/{cid}/wait", params={"condition": condition},
-                           timeout=timeout if timeout is not None else _FOREVER)
-        error = (result.get("Error") or {}).get("Message")
+        result = self.json_object("POST", f"/containers/{cid}/wait", params={"condition": condition},
+                                  timeout=timeout if timeout is not None else _FOREVER)
+        failure = result.get("Error")
+        error = failure.get("Message") if isinstance(failure, dict) else failure
         if error:
             raise DockerError(500, str(error))
-        return int(result["StatusCode"])
+        code = result.get("StatusCode")
+        if not isinstance(code, int) or isinstance(code, bool):
+            raise self.malformed("POST", "/containers/{id}/wait", "has no StatusCode")
+        return code
 
     def kill(self, cid: str, signal: str, timeout: float | None = None) -> None:
         """Send `signal` (a name, "SIGTERM", or a number); DockerError 409 when it is not running."""
@@ -156,7 +160,7 @@ class Docker(UnixHttp):
         self.json("POST", f"/containers/{cid}/resize", params={"h": str(height), "w": str(width)})
 
     def inspect(self, cid: str) -> dict[str, Any]:
-        return self.json("GET", f"/containers/{cid}/json")  # type: ignore[no-any-return]
+        return self.json_object("GET", f"/containers/{cid}/json")
 
     def remove(self, cid: str, force: bool = True, volumes: bool = True) -> None:
         """Remove the container (killing it with `force`) and its anonymous
@@ -177,7 +181,7 @@ class Docker(UnixHttp):
         wanted = list(labels)
         if wanted:
             params["filters"] = json.dumps({"label": wanted})
-        return self.json("GET", "/containers/json", params=params)  # type: ignore[no-any-return]
+        return self.json_objects("GET", "/containers/json", params=params)
 
     def list_labelled(self, label: str) -> list[dict[str, Any]]:
         """Every container, running or not, with `label` (as Libpod.list_labelled)."""
@@ -185,7 +189,7 @@ class Docker(UnixHttp):
 
     # -- images ---------------------------------------------------------------------------
     def image_inspect(self, name: str) -> dict[str, Any]:
-        return self.json("GET", f"/images/{quote(name)}/json")  # type: ignore[no-any-return]
+        return self.json_object("GET", f"/images/{quote(name)}/json")
 
     def image_id(self, name: str) -> str:
         """The ID (sha256 hex, without Docker's "sha256:", as Libpod.image_id) of the image `name` stands for now."""
@@ -205,7 +209,7 @@ class Docker(UnixHttp):
 
     def image_remove(self, name: str, force: bool = False) -> list[dict[str, Any]]:
         """DELETE /images/{name}: what was untagged and deleted."""
-        return self.json("DELETE", f"/images/{quote(name)}", params={"force": _flag(force)})  # type: ignore[no-any-return]
+        return self.json_objects("DELETE", f"/images/{quote(name)}", params={"force": _flag(force)})
 
     def _unversioned(self) -> Docker:
         bare = Docker(self.socket_path, self.timeout)
@@ -223,6 +227,14 @@ class Docker(UnixHttp):
 
 
 _FOREVER = 365 * 24 * 3600.0
+
+
+def answer_id(answer: dict[str, Any], client: Docker, path: str) -> str:
+    """The "Id" of a create's answer; RuntimeUnavailable when it has none."""
+    found = answer.get("Id")
+    if not isinstance(found, str) or not found:
+        raise client.malformed("POST", path, "names no Id")
+    return found
 
 
 def _flag(value: bool) -> str:

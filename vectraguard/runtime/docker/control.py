@@ -22,7 +22,7 @@ import socket
 
 from vectraguard import errors
 from vectraguard.runtime.control import ClientControl, ExecStatus
-from vectraguard.runtime.docker.api import Docker, DockerError
+from vectraguard.runtime.docker.api import Docker, DockerError, answer_id
 
 STATS_TIMEOUT_S = 10.0
 
@@ -57,7 +57,7 @@ class DockerControl(ClientControl):
         body = {"AttachStdin": with_stdin, "AttachStdout": True, "AttachStderr": True, "Cmd": cmd,
                 "User": user, "Tty": False, "Privileged": False}
         try:
-            exec_id = str(client.json("POST", f"/containers/{cid}/exec", body=body)["Id"])
+            exec_id = answer_id(client.json_object("POST", f"/containers/{cid}/exec", body=body), client, "/containers/{id}/exec")
         except DockerError as exc:
             raise errors.RuntimeUnavailable(f"vectraguard: Docker refused the exec: {exc.message}") from None
         sock = client._connect(client.timeout)
@@ -72,6 +72,9 @@ class DockerControl(ClientControl):
             sock.close()
             raise errors.RuntimeUnavailable(f"vectraguard: the connection to Docker broke starting the exec: "
                                             f"{exc}") from None
+        except ValueError:
+            sock.close()
+            raise client.malformed("POST", "/exec/{id}/start", "is not valid HTTP") from None
         except BaseException:
             sock.close()
             raise
@@ -80,7 +83,7 @@ class DockerControl(ClientControl):
 
     def exec_status(self, exec_id: str) -> ExecStatus | None:
         try:
-            state = self.client.json("GET", f"/exec/{exec_id}/json")
+            state = self.client.json_object("GET", f"/exec/{exec_id}/json")
         except DockerError as exc:
             if exc.status == 404:
                 return ExecStatus(0, None, gone=True)

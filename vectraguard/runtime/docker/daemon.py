@@ -1,9 +1,11 @@
 """Finding the Docker daemon, and what it says of itself.
 
 The socket, first match wins:
-1. $DOCKER_HOST, when set: only `unix:///path`. A tcp:// or ssh:// daemon is
-   refused (Vectra Guard does no TLS and must check mounts through the
-   daemon's own /proc: the daemon has to be on this host).
+1. $DOCKER_HOST, when set: only `unix:///path`, the path absolute (a
+   trailing slash is dropped). A tcp:// or ssh:// daemon is refused (Vectra
+   Guard does no TLS and must check mounts through the daemon's own /proc:
+   the daemon has to be on this host), and so is a relative path
+   (`unix://run/docker.sock` would depend on the working directory).
 2. For a user other than root, the rootless daemon's
    $XDG_RUNTIME_DIR/docker.sock, when it exists (a rootful socket a user can
    open makes that user root-equivalent; the rootless one does not).
@@ -19,6 +21,7 @@ the ping's Api-Version header the API version).
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +59,12 @@ def socket_path() -> str:
                 f"vectraguard: DOCKER_HOST={host} is not supported: Vectra Guard talks to Docker only "
                 "through a Unix socket on this host (no tcp://, ssh:// or TLS)",
                 hint="unset DOCKER_HOST, or set it to unix:///run/docker.sock")
-        return host.removeprefix("unix://")
+        path = host.removeprefix("unix://")
+        if not path.startswith("/"):
+            raise RuntimeUnavailable(
+                f"vectraguard: DOCKER_HOST={host} is not an absolute path (unix:// is followed by the path, "
+                "so an absolute one has three slashes)", hint=f"set DOCKER_HOST=unix:///{path}")
+        return os.path.normpath(path)
     candidates = list(ROOTFUL_SOCKETS)
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "")
     if os.geteuid() != 0 and runtime_dir:
@@ -72,12 +80,20 @@ def connect(timeout: float = 60.0) -> Docker:
     said it serves this client's API version (1.41); RuntimeUnavailable
     (exit 125), with the fix, when it does not."""
     path = socket_path()
-    if not Path(path).exists():
-        raise RuntimeUnavailable(f"vectraguard: no Docker daemon: {path} does not exist", hint=START_HINT)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise RuntimeUnavailable(f"vectraguard: no Docker daemon: {path} does not exist", hint=START_HINT) from None
+    except OSError as exc:
+        raise RuntimeUnavailable(f"vectraguard: cannot use the Docker daemon at {path}: {exc.strerror}",
+                                 hint=START_HINT) from None
+    if not stat.S_ISSOCK(mode):
+        raise RuntimeUnavailable(f"vectraguard: no Docker daemon: {path} is not a socket", hint=START_HINT)
     if not os.access(path, os.R_OK | os.W_OK):
         raise RuntimeUnavailable(
             f"vectraguard: cannot use the Docker daemon at {path}: permission denied",
-            hint="run as root, or use rootless Docker ($XDG_RUNTIME_DIR/docker.sock)")
+            hint="run as root, or use rootless Docker ($XDG_RUNTIME_DIR/docker.sock)" if os.geteuid() != 0
+            else f"check the mode of {path}")
     client = Docker(path, timeout)
     answer = client.ping_headers()
     if answer is None:
@@ -85,7 +101,12 @@ def connect(timeout: float = 60.0) -> Docker:
     # A daemon whose lowest version is above ours says so itself on the first
     # call ("client version 1.41 is too old ..."): no second round trip here.
     served = answer.get("api-version", "")
-    if _version(served) < _version(API_VERSION):
+    version = _version(served)
+    if version is None:
+        said = f"an API version Vectra Guard cannot read, {served[:40]!r}," if served else "no API version"
+        raise RuntimeUnavailable(f"vectraguard: the Docker daemon at {path} says {said} in its answer to GET "
+                                 "/_ping (the Api-Version header)", hint="upgrade Docker Engine, or use Podman")
+    if version < tuple(int(part) for part in API_VERSION.split(".")):
         raise RuntimeUnavailable(
             f"vectraguard: the Docker daemon at {path} serves API version {served or '(unknown)'}, "
             f"older than {API_VERSION} (Docker Engine 20.10)", hint="upgrade Docker Engine, or use Podman")
@@ -126,8 +147,9 @@ def facts(client: Docker) -> DaemonFacts:
     )
 
 
-def _version(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split("."))
-    except ValueError:
-        return (0,)
+def _version(text: str) -> tuple[int, ...] | None:
+    """"1.41" as (1, 41); None unless it is numbers joined by dots."""
+    parts = text.split(".")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)

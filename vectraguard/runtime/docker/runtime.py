@@ -30,7 +30,7 @@ from typing import Any
 
 from vectraguard import diag, errors
 from vectraguard.config.resolved import ResolvedProfile
-from vectraguard.paths import runtime_dir
+from vectraguard.runtime import session_files
 from vectraguard.runtime.attach import StreamPump
 from vectraguard.runtime.docker.admit import DockerPlan
 from vectraguard.runtime.host import HostFacts
@@ -57,9 +57,9 @@ class DockerRuntime:
     def run(self, request: SessionRequest) -> RunResult:
         from vectraguard.runtime.docker.api import DockerError
 
-        if request.after_create is not None:  # admit.py refused the overlay workspace; never dropped silently
-            raise errors.IsolationUnavailable("vectraguard: Docker Engine has no step between create and start "
-                                              "for the overlay workspace; nothing ran")
+        if request.after_create is not None:  # admit.py refuses what needs one (overlay); never dropped silently
+            raise errors.IsolationUnavailable("vectraguard: this run needs a step between the sandbox's create and "
+                                              "its start, which Docker Engine has not; nothing ran")
         self.client = client = self.plan.client
         spec = request.spec
         try:
@@ -117,6 +117,7 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
             try:
                 client.start(cid)
                 inspected = client.inspect(cid)
+                _check_workdir(int(inspected["State"]["Pid"]), spec.workdir)
                 check(inspected)  # raises to refuse: nothing of the command has run
                 if interrupts.received is not None:
                     return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid,
@@ -130,6 +131,22 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
                 sock.close()
         finally:
             remove(client, cid)
+
+
+def _check_workdir(pid: int, workdir: str) -> None:
+    """Refuse, as Podman does ("workdir ... does not exist"), a working directory the started sandbox
+    lacks: Docker's WorkingDir is "/" (spec.py) so that Docker never makes one in the container or a
+    mount, and the entry program changes into the run's (it fails with 126 itself if this cannot tell)."""
+    from vectraguard.runtime.inroot import is_directory
+
+    try:
+        found = is_directory(pid, workdir)
+    except OSError:
+        return  # the entry's chdir decides
+    if found is False:
+        raise errors.RuntimeUnavailable(f"vectraguard: the working directory {workdir} does not exist in the "
+                                        "sandbox (or is not a directory); nothing ran",
+                                        hint="use --workdir with a directory of the image or of a mount")
 
 
 def _supervise(client: Any, cid: str, sock: socket.socket, initial: bytes, request: SessionRequest,
@@ -177,7 +194,7 @@ def _stop(client: Any, cid: str, pump: StreamPump, kill_grace: float) -> None:
 @contextmanager
 def _run_dir(spec: ContainerSpec) -> Iterator[Path]:
     """The command file's directory with the start FIFO (sandbox/entry.py), for the session's lifetime."""
-    directory = entry.make_run_dir(runtime_dir() / "entries", spec.labels.get(LABEL_SESSION, str(os.getpid())))
+    directory = entry.make_run_dir(session_files.entries_dir(), spec.labels.get(LABEL_SESSION, str(os.getpid())))
     fifo = directory / entry.START_FIFO
     try:
         os.mkfifo(fifo, 0o644)
@@ -194,7 +211,8 @@ def _resolv_file(spec: ContainerSpec) -> Iterator[str]:
     session's lifetime."""
     from vectraguard.paths import ensure_hosts_dir
 
-    path = ensure_hosts_dir() / f"{spec.labels.get(LABEL_SESSION, os.getpid())}.resolv.conf"
+    ensure_hosts_dir()
+    path = session_files.resolv_path(spec.labels.get(LABEL_SESSION, str(os.getpid())))
     path.write_bytes(b"")
     path.chmod(0o644)  # readable inside the sandbox, whatever uid it maps to
     try:

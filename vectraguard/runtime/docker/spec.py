@@ -110,7 +110,9 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str, resolv_fi
         "Image": spec.image,
         "Entrypoint": [ENTRY_TARGET],
         "Cmd": ["--await", str(spec.backstop_timeout)],
-        "WorkingDir": spec.workdir,
+        # Never the run's: Docker would create a missing one, in the container or in a mount (the host's
+        # workspace). The entry program changes into the run's, from its command file (runtime.py checks first).
+        "WorkingDir": "/",
         # The entry program's own environment, under the run's: as Podman gives `container=podman`, the
         # convention systemd and others read (nothing of the host).
         "Env": ["container=docker"],
