@@ -1,5 +1,6 @@
 /*
- * vectraguard-entry: the first program of every sandbox, run by the init (tini).
+ * vectraguard-entry: the first program of every sandbox, run by the init (tini),
+ * or on Docker Engine the init itself (--await SECONDS below).
  *
  * A sandbox's container is created, and may be initialised, before the command
  * it will run is known (a pool of initialised containers: vectraguard/pool/).
@@ -382,8 +383,9 @@ int main(int argc, char **argv_in) {
             stop_before_start();
         }
         await_start();
-        if (backstop_s > 0)
-            prctl(PR_SET_DUMPABLE, 0); /* the sandbox's processes, of the same user, cannot open /proc/1/mem */
+        /* The sandbox's processes, of the same user, cannot open its /proc/PID/mem; fails closed (nothing ran). */
+        if (backstop_s > 0 && prctl(PR_SET_DUMPABLE, 0) != 0)
+            fail(strerror(errno));
         argc = 1; /* then the run's command file, as for a run */
     }
     if (argc > 2)
