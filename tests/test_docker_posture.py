@@ -80,7 +80,7 @@ def test_the_record_is_what_the_engine_was_sent(root: Caller, workspace: Path, d
     create, host = spec["create"], spec["create"]["HostConfig"]
     assert create["Entrypoint"] == ["/run/vectraguard-entry"] and create["Image"] == TEST_IMAGE
     assert create["Env"] == ["container"]  # the entry's own environment, by name; the run's is env_names
-    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"] and host["Init"] is True
+    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"] and host["Init"] is False  # the entry program is PID 1
     [seccomp] = [option for option in host["SecurityOpt"] if option.startswith("seccomp=")]
     path, _, digest = seccomp.removeprefix("seccomp=<").removesuffix(">").partition(" sha256:")
     assert digest == hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,5 +1,6 @@
 /*
- * vectraguard-entry: the first program of every sandbox, run by the init (tini).
+ * vectraguard-entry: the first program of every sandbox, run by the init (tini),
+ * or on Docker Engine the init itself (--await SECONDS below).
  *
  * A sandbox's container is created, and may be initialised, before the command
  * it will run is known (a pool of initialised containers: vectraguard/pool/).
@@ -51,17 +52,27 @@
  * `vectraguard-entry --await SECONDS` adds the backstop Podman gets from conmon's
  * timeout (the spec's backstop_timeout: the run's timeout, its kill grace and a
  * margin): a `vectraguard` killed with SIGKILL cannot stop its sandbox, and
- * Docker has no timeout of its own. So this program stays as the command's
- * parent: at SECONDS after the start it kills the command with SIGKILL and
- * exits 137, which ends the container (its init, tini, exits with its child, and
- * the kernel kills what is left in the PID namespace). The command stays in this
- * program's process group (with a terminal: the foreground one, which tini gave
- * it), so that it keeps reading the terminal; a signal some process sends this
- * program (tini passing on Docker's kill, SI_USER) is passed on to the command,
- * and one the terminal sends the whole group (SI_KERNEL: Ctrl-C) is not passed
- * again. Its exit status is the command's (128+N for a signal N, as tini would
- * report it). Killing this program (the sandbox's own user can) ends the
- * container too.
+ * Docker has no timeout of its own. So this program is the container's init,
+ * PID 1 of its PID namespace (spec.py: no docker-init), and stays the command's
+ * parent: at SECONDS after the start it exits 137, and the kernel kills all
+ * that is left in the namespace, which ends the container. Being that init is
+ * what makes the bound hold although the program runs as the sandbox's own
+ * user: the kernel never delivers SIGKILL or SIGSTOP to a namespace's init
+ * from inside the namespace, nor any signal it has no handler for
+ * (pid_namespaces(7)), so `kill -STOP 1` or `kill -9 $PPID` changes nothing;
+ * and once started it is not dumpable (PR_SET_DUMPABLE 0), so no process of
+ * the sandbox can open its /proc/1/mem (ptrace itself is refused by the
+ * seccomp profile). It does an init's other duties as tini did: it reaps
+ * every process that ends up its child (orphans, those of `docker exec` too);
+ * it runs the command in a process group of its own (with a terminal: the
+ * foreground one, so that it reads it and gets its Ctrl-C, Ctrl-Z and
+ * resizes itself) and passes on to the command every signal sent to it
+ * (Docker's stop and kill) but the program faults and SIGCHLD (tini's set;
+ * SIGTTIN, SIGTTOU and SIGPIPE it ignores for itself); it exits with the
+ * command's status (128+N for a signal N) as soon as the command has exited.
+ * Before the command runs, SIGTERM, SIGINT, SIGHUP or SIGQUIT end it with
+ * 128+N (nothing ran). Ending it ends the container: the sandbox's own user
+ * can do that through the signals it handles only by making the command end.
  *
  * Built static (no libraries needed in the image) by contrib/install.sh.
  */
@@ -71,7 +82,7 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
-#include <sys/time.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +96,7 @@
 #define START_WORD "start\n"
 #define MAX_NAME 64
 /* Read by sessions/enter.py in the installed program: this one takes a file name. */
-const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop, await, backstop";
+const char protocol[] __attribute__((used)) = "vectraguard-entry-protocol: command-file-argument, stop, await, backstop, init";
 #define MAX_FILE (8 * 1024 * 1024) /* well above ARG_MAX (2 MiB on Linux) */
 #define EXIT_BAD_FILE 125
 
@@ -94,8 +105,7 @@ static size_t size, pos;
 static char path[sizeof RUN_DIR + 1 + MAX_NAME + 1] = RUN_FILE;
 static char status_path[sizeof path + sizeof ".status"];
 static volatile pid_t group;
-static volatile pid_t command_pid;   /* --await SECONDS: the command, this program's child */
-static volatile sig_atomic_t alarmed;
+static volatile sig_atomic_t stopped_by; /* --await SECONDS: a signal that ends this program before the command runs */
 
 static void fail(const char *what) {
     fprintf(stderr, "vectraguard-entry: %s: %s\n", path, what);
@@ -185,68 +195,118 @@ static int supervise(char **argv) {
     return code;
 }
 
-static void pass_to_command(int sig, siginfo_t *info, void *context) {
-    (void)context;
-    if (info->si_code != SI_KERNEL && command_pid > 0) /* the terminal's signals reach the command themselves */
-        kill(command_pid, sig);
+/* --await SECONDS: the container's init (see above). */
+
+/* What the init passes on to the command: every signal but the program faults (tini's set), SIGCHLD (its own
+   children ending), SIGKILL and SIGSTOP (no handler takes them), and SIGTTIN, SIGTTOU and SIGPIPE, which it
+   ignores for itself (its one message may go to a terminal whose foreground is the command's). */
+static int passed_on(int sig) {
+    switch (sig) {
+    case SIGFPE: case SIGILL: case SIGSEGV: case SIGBUS: case SIGABRT: case SIGTRAP: case SIGSYS:
+    case SIGCHLD: case SIGKILL: case SIGSTOP: case SIGTTIN: case SIGTTOU: case SIGPIPE:
+        return 0;
+    default:
+        return 1;
+    }
 }
 
-static void on_alarm(int sig) {
-    (void)sig;
-    alarmed = 1;
+static void on_stop(int sig) {
+    stopped_by = sig;
 }
 
-static time_t now(void) {
-    struct timespec at;
-    clock_gettime(CLOCK_MONOTONIC, &at);
-    return at.tv_sec;
+/* Before the command runs, these end this program: a handler of ours, since an init gets no signal it has none
+   for (Docker's stop would wait for its SIGKILL); no SA_RESTART, so a blocking open or read returns EINTR. */
+static void stop_before_start(void) {
+    struct sigaction action = {.sa_handler = on_stop};
+    sigemptyset(&action.sa_mask);
+    int ending[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    for (size_t i = 0; i < sizeof ending / sizeof *ending; i++)
+        sigaction(ending[i], &action, NULL);
 }
 
-/* --await SECONDS: the command as a child, killed SECONDS after the start (see above). */
-static int backstop(char **argv, unsigned long seconds) {
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old); /* no handler of ours may run in the child before its exec */
+static void exit_if_stopped(void) {
+    if (stopped_by)
+        exit(128 + stopped_by); /* nothing of the command ran */
+}
+
+static void noted(int sig) {
+    (void)sig; /* never runs: the signals are blocked and taken by sigtimedwait; the handler makes the init get them */
+}
+
+static struct sigaction saved[NSIG]; /* the dispositions the command gets back before its exec */
+static char changed[NSIG];
+
+static void set_action(int sig, const struct sigaction *action) {
+    if (sigaction(sig, action, &saved[sig]) == 0)
+        changed[sig] = 1;
+}
+
+/* The command as a child in a process group of its own, every child reaped, signals passed on; the command's
+   status, or 137 once SECONDS have passed since the start (see above). */
+static int init(char **argv, unsigned long seconds) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)seconds;
+    sigset_t handled, old;
+    sigemptyset(&handled);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (passed_on(sig) || sig == SIGCHLD)
+            sigaddset(&handled, sig); /* fails for the C library's own real-time signals: not handled */
+    sigprocmask(SIG_BLOCK, &handled, &old); /* first: none may come between its handler and the wait below */
+    exit_if_stopped();
+    struct sigaction noting = {.sa_handler = noted}, ignoring = {.sa_handler = SIG_IGN};
+    sigemptyset(&noting.sa_mask);
+    sigemptyset(&ignoring.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&handled, sig) == 1)
+            set_action(sig, &noting);
+    set_action(SIGTTIN, &ignoring);
+    set_action(SIGTTOU, &ignoring);
+    set_action(SIGPIPE, &ignoring);
+    /* As PID 1 every orphan of the namespace comes here anyway; not PID 1 (a test), those of the command do. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     pid_t child = fork();
     if (child < 0)
         fail(strerror(errno));
     if (child == 0) {
+        setpgid(0, 0);
+        /* The terminal's foreground group (SIGTTOU still ignored here, as it must be for that), as tini did. */
+        for (int fd = 0; fd <= 2; fd++)
+            if (isatty(fd) && tcsetpgrp(fd, getpid()) == 0)
+                break;
+        for (int sig = 1; sig < NSIG; sig++)
+            if (changed[sig])
+                sigaction(sig, &saved[sig], NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         run(argv);
     }
-    command_pid = child;
-    struct sigaction passing = {.sa_sigaction = pass_to_command, .sa_flags = SA_SIGINFO | SA_RESTART};
-    sigemptyset(&passing.sa_mask);
-    int passed[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof passed / sizeof *passed; i++)
-        sigaction(passed[i], &passing, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a closed stderr must not end this program (and so the command) */
-    struct sigaction alarm_action = {.sa_handler = on_alarm}; /* no SA_RESTART: waitpid returns EINTR */
-    sigemptyset(&alarm_action.sa_mask);
-    sigaction(SIGALRM, &alarm_action, NULL);
-    time_t deadline = now() + (time_t)seconds;
-    /* First at the deadline, then every second: an alarm that comes between two waitpid calls is not
-       lost for good, and one the sandbox sends (SIGALRM, SI_USER) leaves the timer as it is. */
-    struct itimerval timer = {.it_value = {.tv_sec = (time_t)seconds}, .it_interval = {.tv_sec = 1}};
-    if (setitimer(ITIMER_REAL, &timer, NULL) != 0)
-        fail(strerror(errno));
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    int status;
+    setpgid(child, child); /* also here: a group of its own whichever of the two runs first */
     for (;;) {
-        if (waitpid(child, &status, 0) == child)
-            break;
-        if (errno != EINTR)
-            fail(strerror(errno));
-        if (!alarmed)
-            continue;
-        alarmed = 0;
-        if (now() < deadline) /* the clock decides, not who sent the alarm */
-            continue;
-        fprintf(stderr, "vectraguard-entry: the run's time (%lu s with its grace) is over and Vectra Guard did not "
-                        "stop it: killed\n", seconds);
-        kill(child, SIGKILL);
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+            if (pid == child)
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        struct timespec at, left;
+        clock_gettime(CLOCK_MONOTONIC, &at);
+        left.tv_sec = deadline.tv_sec - at.tv_sec;
+        left.tv_nsec = deadline.tv_nsec - at.tv_nsec;
+        if (left.tv_nsec < 0) {
+            left.tv_nsec += 1000000000L;
+            left.tv_sec--;
+        }
+        if (left.tv_sec < 0) { /* the clock decides, checked on every wake-up: no signal the sandbox sends delays it */
+            fprintf(stderr, "vectraguard-entry: the run's time (%lu s with its grace) is over and Vectra Guard did "
+                            "not stop it: killed\n", seconds);
+            kill(-child, SIGKILL);
+            kill(child, SIGKILL);
+            return 128 + SIGKILL; /* as PID 1, this exit kills all that is left in the namespace */
+        }
+        siginfo_t info;
+        int sig = sigtimedwait(&handled, &info, &left);
+        if (sig > 0 && sig != SIGCHLD)
+            kill(child, sig); /* still ours until reaped above: no other process can have its pid */
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* SIGTERM to the supervisors of exec NAME (see above); the number signalled is the exit status, capped. */
@@ -280,15 +340,18 @@ static int stop(const char *name) {
 /* Blocks until Vectra Guard says start through the FIFO (see --await above); fails on anything else. */
 static void await_start(void) {
     int fd;
-    while ((fd = open(START_FIFO, O_RDONLY | O_CLOEXEC)) < 0)
+    while ((fd = open(START_FIFO, O_RDONLY | O_CLOEXEC)) < 0) {
+        exit_if_stopped();
         if (errno != EINTR) {
             fprintf(stderr, "vectraguard-entry: %s: %s\n", START_FIFO, strerror(errno));
             exit(EXIT_BAD_FILE);
         }
+    }
     char word[sizeof START_WORD];
     size_t got = 0;
     for (;;) {
         ssize_t n = read(fd, word + got, sizeof word - got);
+        exit_if_stopped();
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -317,8 +380,12 @@ int main(int argc, char **argv_in) {
             backstop_s = strtoul(argv_in[2], &end, 10);
             if (errno || end == argv_in[2] || *end != '\0' || backstop_s == 0 || backstop_s > 100L * 365 * 86400)
                 fail("usage: vectraguard-entry --await [SECONDS]");
+            stop_before_start();
         }
         await_start();
+        /* The sandbox's processes, of the same user, cannot open its /proc/PID/mem; fails closed (nothing ran). */
+        if (backstop_s > 0 && prctl(PR_SET_DUMPABLE, 0) != 0)
+            fail(strerror(errno));
         argc = 1; /* then the run's command file, as for a run */
     }
     if (argc > 2)
@@ -335,8 +402,10 @@ int main(int argc, char **argv_in) {
         fail("out of memory");
     for (;;) {
         ssize_t got = read(fd, data + size, MAX_FILE + 1 - size);
-        if (got < 0 && errno == EINTR)
+        if (got < 0 && errno == EINTR) {
+            exit_if_stopped();
             continue;
+        }
         if (got < 0)
             fail(strerror(errno));
         if (got == 0)
@@ -376,6 +445,6 @@ int main(int argc, char **argv_in) {
     if (status_path[0] != '\0')
         return supervise(argv);
     if (backstop_s > 0)
-        return backstop(argv, backstop_s);
+        return init(argv, backstop_s);
     run(argv);
 }

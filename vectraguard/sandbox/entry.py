@@ -30,8 +30,9 @@ MAGIC = b"VGE1"
 # In the program since it takes that argument and `--stop NAME` (contrib/entry/vectraguard-entry.c `protocol`).
 ARGUMENT_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop"
 # And since it takes `--await SECONDS` (Docker Engine: the command waits for START_FIFO, and is killed at
-# SECONDS after the start, Docker's backstop for a killed `vectraguard`: runtime/docker/).
-BACKSTOP_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await, backstop"
+# SECONDS after the start, Docker's backstop for a killed `vectraguard`: runtime/docker/) as the container's
+# init, PID 1 (`init`: an older one would be stopped by its command's `kill -STOP $PPID`, and reap nothing).
+BACKSTOP_PROTOCOL = b"vectraguard-entry-protocol: command-file-argument, stop, await, backstop, init"
 START_FIFO = "start"
 START_WORD = b"start\n"
 

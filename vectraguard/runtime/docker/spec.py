@@ -12,8 +12,13 @@ Docker's terms, and where Docker has no term, said here:
 - the backstop: Podman's conmon kills a container at the spec's backstop_timeout (the run's timeout,
   its kill grace and a margin) even when the `vectraguard` that runs it was killed; Docker has no
   such timeout, so the entry program does it: `--await SECONDS` runs the command as its child and
-  kills it at SECONDS after the start, which ends the container (contrib/entry/vectraguard-entry.c).
+  exits at SECONDS after the start, which ends the container (contrib/entry/vectraguard-entry.c).
   The container itself is removed by the next run's reaper, as before.
+- the init: the entry program itself is the container's PID 1 (`Init` false: no docker-init, tini,
+  above it). Run as the sandbox's user, only as the namespace's init is it out of the sandbox's
+  reach: the kernel delivers no SIGSTOP or SIGKILL to it from inside the namespace, nor a signal it
+  has no handler for, so the command cannot stop its backstop with `kill -STOP $PPID`. It does
+  tini's work as well: it reaps orphans, passes Docker's signals on, exits with the command.
 - the user namespace: Docker has none per container; the daemon's
   userns-remap gives every container the daemon's one range (runtime.py
   refuses a daemon without it unless the profile says `engine.userns: shared`).
@@ -25,7 +30,7 @@ Docker's terms, and where Docker has no term, said here:
   the sandbox user (uid=, gid= of the profile's user).
 - resources: memory and memory+swap equal (no swap past the cap), NanoCpus,
   PidsLimit, ulimits within the caller's hard limits (compile.py), an init
-  (Docker's docker-init, tini), a private cgroup and IPC namespace.
+  (the entry program, above), a private cgroup and IPC namespace.
 - seccomp: the shipped profile's JSON itself, in SecurityOpt (Docker reads
   the profile from the request, not from a path).
 - masked and read-only kernel paths: at least Podman's lists (its defaults,
@@ -84,7 +89,7 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str, resolv_fi
         binds.append(BindMount(resolv_file, RESOLV_CONF, True))
     taken = {b.target for b in binds} | {t.target for t in spec.tmpfs}
     host_config: dict[str, Any] = {
-        "Init": True,
+        "Init": False,  # the entry program is PID 1 (above); docker-init would leave it stoppable
         "ReadonlyRootfs": True,
         "Mounts": [_bind(b) for b in binds] + [_covered(path) for path in image_volumes if path not in taken],
         "Tmpfs": {t.target: _tmpfs_options(t, spec.user) for t in spec.tmpfs},
