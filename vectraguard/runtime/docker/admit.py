@@ -126,9 +126,9 @@ def _refuse_what_docker_lacks(profile: ResolvedProfile, spec: ContainerSpec) -> 
         raise errors.RuntimeUnavailable("vectraguard: Docker Engine runs sandboxes through vectraguard-entry, "
                                         "which is not installed; nothing ran", hint=REINSTALL)
     if entry.BACKSTOP_PROTOCOL not in Path(spec.entry_path).read_bytes():
-        raise errors.RuntimeUnavailable("vectraguard: the installed vectraguard-entry predates `--await SECONDS` "
-                                        "(the start signal and the backstop), which Docker Engine runs need; "
-                                        "nothing ran", hint=REINSTALL)
+        raise errors.RuntimeUnavailable("vectraguard: the installed vectraguard-entry is older than this "
+                                        "version's `--await SECONDS` (the start signal, the backstop, and the "
+                                        "entry as the sandbox's init), which Docker Engine runs need; nothing ran", hint=REINSTALL)
 
 
 def _refuse_volumes_across_mounts(spec: ContainerSpec, volumes: tuple[str, ...]) -> None:
