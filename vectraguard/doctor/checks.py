@@ -48,6 +48,7 @@ def run_all() -> list[Finding]:
             pod(host_checks.subordinate_ids(ctx)),
             pod(host_checks.net_tun(ctx)),
             pod(podman_checks.network(ctx)),
+            pod(podman_checks.storage_driver(ctx)),
             tool_checks.nftables(),
             tool_checks.mmdebstrap(),
             pod(podman_checks.default_image(ctx)),
