@@ -542,7 +542,9 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL",
                             help="bash, zsh or fish")
     # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
-    completion.add_argument("--list", choices=("profiles", "sessions", "running"), help=argparse.SUPPRESS)
+    completion.add_argument("--list", choices=("profiles", "agents", "sessions", "recorded", "running"),
+                            help=argparse.SUPPRESS)
+    completion.add_argument("--described", action="store_true", help=argparse.SUPPRESS)  # WORD<TAB>TEXT (fish)
     _required(completion, "shell")
 
 
