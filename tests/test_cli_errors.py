@@ -108,6 +108,26 @@ P = ["run", "-p", "test-untrusted"]
          "vectraguard exec: unrecognized arguments: -it; exec gives CMD no terminal (its stdin is passed when it is "
          "not a terminal); an interactive shell in a sandbox: `vectraguard sandbox shell`; the sandboxed command "
          "and its options go after `--`, e.g. vectraguard exec ID -- ls -la; see `vectraguard exec --help`"),
+        # docker run habits (issue 18): what each means here.
+        ([*P, "-v", "/tmp:/x", "--", "true"],
+         "vectraguard run: unrecognized arguments: -v; -v: a host directory is mounted with --mount SRC:DST[:ro|rw] "
+         "(read-only unless :rw); see `vectraguard run --help`"),
+        ([*P, "-e", "FOO=bar", "--rm", "--", "true"],
+         "vectraguard run: unrecognized arguments: -e --rm; -e: an environment variable is set with "
+         "--env NAME[=VALUE]; --rm: sandboxes are always removed when their command ends: leave --rm out; "
+         "see `vectraguard run --help`"),
+        ([*P, "-it", "--", "sh"],
+         "vectraguard run: unrecognized arguments: -it; -it: a run gets your terminal when it has one; an "
+         "interactive shell: vectraguard sandbox shell; see `vectraguard run --help`"),
+        (["run", "-p", "8080:3000", "--", "true"],
+         "vectraguard: '8080:3000' is not a valid profile name; -p is --profile here; a port is published with "
+         "--publish 8080:3000 (e.g. vectraguard run --publish 8080:3000 -- npm run dev)"),
+        (["--set", "limits.cpus=1", "run", "--", "true"],
+         "vectraguard: --set is an option of the command (run, sandbox shell, ...), not of vectraguard itself: "
+         "give it after the command; e.g. vectraguard run --set limits.cpus=1 -- ...; see `vectraguard --help`"),
+        (["-v", "--profile", "dev", "sandbox", "shell"],
+         "vectraguard: --profile is an option of the command (run, sandbox shell, ...), not of vectraguard itself: "
+         "give it after the command; e.g. vectraguard sandbox shell --profile dev -- ...; see `vectraguard --help`"),
         # vectraguard's own options given after the command: say where they go.
         (["run", "-q", "--", "true"],
          "vectraguard run: -q is an option of vectraguard itself, not of `run`: give it before the command; "

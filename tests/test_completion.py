@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.terminal import Pty
+from tests.support.terminal import Pty, Terminal
 from tests.support.vg import SYSTEM_PATH, Caller
 
 # A profile of the user's own: completion must find more than the shipped ones.
@@ -133,11 +133,42 @@ def test_bash_offers(env: dict[str, str], home: Path, words: list[str], offered:
     assert bash_offers(words, env, home) == offered
 
 
-@pytest.mark.parametrize("command", [["logs", "show"], ["logs", "replay"], ["diff"], ["apply"], ["discard"],
-                                     ["changes"]])
+@pytest.mark.parametrize("command", [["logs", "show"], ["diff"], ["apply"], ["discard"], ["changes"]])
 def test_bash_offers_recorded_session_ids(env: dict[str, str], home: Path, session_id: str,
                                            command: list[str]) -> None:
     assert bash_offers(["vectraguard", *command, session_id[:6]], env, home) == [session_id]
+
+
+@pytest.fixture(scope="module")
+def replay_store(root: Caller, env: dict[str, str], home: Path) -> tuple[dict[str, str], str, str]:
+    """A store of its own (the other tests' ids must stay unique by prefix) holding a session with a
+    terminal recording (a shell in a real sandbox on a real pty) and one without (a refused run):
+    the environment that reads it, and the two ids."""
+    store_env = {**env, "VECTRAGUARD_DATA_DIR": str(home / "replay-store")}
+    Path(store_env["VECTRAGUARD_DATA_DIR"]).mkdir()
+    term = Terminal(root, home, ["sandbox", "shell", "-p", "test-untrusted", "--workspace", "none", "--", "-c",
+                                 "exit 0"], extra_env={"VECTRAGUARD_DATA_DIR": store_env["VECTRAGUARD_DATA_DIR"]})
+    assert term.wait() == 0, term.seen
+    root.wait_for_removals()
+    vg = [sys.executable, "-m", "vectraguard"]
+    subprocess.run([*vg, "run", "-p", "no-such-profile", "--", "true"], env=store_env, cwd=home, capture_output=True,
+                   check=False)
+    listed = subprocess.run([*vg, "logs", "list", "--json"], env=store_env, cwd=home, capture_output=True, check=True)
+    unrecorded, recorded = (str(row["id"]) for row in json.loads(listed.stdout))  # newest first
+    return store_env, recorded, unrecorded
+
+
+def test_logs_replay_offers_only_sessions_with_a_recording(home: Path,
+                                                           replay_store: tuple[dict[str, str], str, str]) -> None:
+    """Issue 18: `logs replay <Tab>` offered sessions it can only refuse (a run has no recording)."""
+    store_env, recorded, unrecorded = replay_store
+    assert bash_offers(["vectraguard", "logs", "replay", ""], store_env, home) == [recorded]
+    assert sorted(bash_offers(["vectraguard", "logs", "show", ""], store_env, home)) == sorted([recorded, unrecorded])
+
+
+def test_agent_start_offers_only_agents(env: dict[str, str], home: Path) -> None:
+    """Issue 18: `agent start <Tab>` offered every profile; only those with an `agent` section start."""
+    assert bash_offers(["vectraguard", "agent", "start", ""], env, home) == ["aider", "claude-code", "codex", "generic"]
 
 
 @pytest.mark.parametrize("command", [["stop"], ["exec"]])
@@ -185,6 +216,20 @@ def _fish_quote(text: str) -> str:
 )
 def test_fish_offers(env: dict[str, str], home: Path, line: str, offered: list[str]) -> None:
     assert fish_offers(line, env, home) == offered
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (contrib/test.sh installs it)")
+def test_fish_describes_each_candidate_on_its_own(env: dict[str, str], home: Path, session_id: str) -> None:
+    """Issue 18: fish showed the option's description beside every profile name; each has its own now."""
+    def described(line: str) -> list[str]:
+        script = f"vectraguard completion fish | source; and complete -C {_fish_quote(line)}"
+        return shell(["fish", "--no-config", "-c", script], env, home).splitlines()
+
+    assert described("vectraguard run -p unt") == ["untrusted\tshipped profile"]
+    assert described("vectraguard run -p mine") == [f"{USER_PROFILE}\tyour profile"]
+    assert described("vectraguard agent start cl") == ["claude-code\tagent: claude"]
+    (row,) = described(f"vectraguard logs show {session_id[:6]}")
+    assert row.startswith(f"{session_id}\t20") and row.endswith(" no-such-profile: true"), row
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed (contrib/test.sh installs it)")

@@ -26,7 +26,8 @@ from vectraguard.runtime.libpod import Libpod
 
 # Reported on every host; runtimes, /dev/net/tun (rootless) vary.
 ALWAYS = ["podman", "mode", "podman service", "cgroups", "oci runtime in use", "profiles", "system policy", "rlimits",
-          "cpu/memory/pids limits", "init", "subordinate ids", "network", "nftables", "mmdebstrap", "default image"]
+          "cpu/memory/pids limits", "init", "subordinate ids", "network", "storage driver", "nftables", "mmdebstrap",
+          "default image"]
 CHOSEN = host.pick_oci_runtime(host.cgroup_mode())  # what Vectra Guard asks for on this host
 
 
@@ -167,6 +168,32 @@ def test_doctor_reports_the_runtime_containers_get(root: Caller, default_image: 
         assert got == CHOSEN
         expected = f"containers get {got} from the service at {socket}, as chosen for cgroups {mode}"
     assert checks["oci runtime in use"] == {"check": "oci runtime in use", "status": "ok", "detail": expected, "hint": ""}
+
+
+def test_rootless_vfs_storage_is_a_warning_with_the_fix(rootless: Caller, rootless_workspace: Path) -> None:
+    """Issue 18: a rootless Podman on the vfs driver (every run copies the image: seconds each) was "ready".
+    A real rootless service on vfs, with storage of its own (the user's own stays as it is)."""
+    store = Path(tempfile.mkdtemp(prefix="vg-doctor-vfs-"))
+    try:
+        for name in ("root", "run"):
+            (store / name).mkdir()
+        for path in [store, *store.iterdir()]:
+            shutil.chown(path, ROOTLESS_USER, ROOTLESS_USER)
+        store.chmod(0o755)
+        flags = ["--storage-driver", "vfs", "--root", str(store / "root"), "--runroot", str(store / "run")]
+        with podman_service(rootless, flags, store / "vfs.sock") as socket:
+            _, report = doctor_json(rootless, rootless_workspace, {"CONTAINER_HOST": f"unix://{socket}"})
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    assert by_name(report)["storage driver"] == {
+        "check": "storage driver", "status": "warn",
+        "detail": f"vfs ({store / 'root'}): every sandbox copies its whole image, so each run takes seconds, "
+                  "and images take their size again on disk",
+        "hint": "use overlay: the kernel's rootless overlay (Linux 5.13+; nothing to install) or fuse-overlayfs "
+                "(apt-get install fuse-overlayfs); set driver = \"overlay\" under [storage] in "
+                "~/.config/containers/storage.conf, then `podman system reset` (it removes this user's images and "
+                "containers; rebuild with `vectraguard image build`)",
+    }
 
 
 @pytest.fixture

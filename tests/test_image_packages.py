@@ -86,7 +86,9 @@ def test_a_profile_with_a_bad_package_name_does_not_run(own: Caller, workspace: 
     assert result.returncode == 125
     assert result.stderr.decode().splitlines()[:2] == [
         f"vectraguard: {path} is not a valid configuration file",
-        f"  {path}:5: image.packages.1: '--aptopt=x' does not match '^[a-z0-9][a-z0-9+.-]+$'",
+        (f"  {path}:5: image.packages.1: '--aptopt=x' is not a Debian package name: lower-case letters, digits, "
+         "'+', '-' and '.', at least two characters, starting with a letter or digit (Debian Policy 5.6.1), e.g. "
+         "build-essential or python3-pip"),
     ]
 
 

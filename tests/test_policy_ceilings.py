@@ -91,6 +91,11 @@ def test_doctor_names_an_etc_profile_beyond_a_ceiling(dirs: tuple[Path, Caller, 
     assert found["detail"] == (f"refused by the system policy: {big}:3: limits.memory: 1Gi is above the maximum "
                                f"256Mi; refused by policy rule limits.max.memory ({system / 'policy.yaml'}:4)")
     assert found["hint"].startswith(f"the system profile {big} sets a value beyond the policy")
+    # Issue 18: the summary above those lines said "profiles ok"; it says the refusal too.
+    assert checks["profiles"]["status"] == "warn"
+    assert checks["profiles"]["detail"].endswith("; the system policy refuses 1: big"), checks["profiles"]["detail"]
+    assert checks["profiles"]["hint"] == ("see the `policy: profile NAME` lines below: runs of those profiles are "
+                                          "refused")
     # The shipped defaults above it are lowered, not refused: default still passes.
     assert "policy: profile default" not in checks
     assert "limits.memory -> 256Mi" in checks["system policy"]["detail"]

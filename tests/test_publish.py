@@ -173,6 +173,13 @@ def test_the_system_policy_can_forbid_publishing_or_allow_an_address(me: Caller,
     result = me.run([*P, "--yes", "--publish", "8080:3000", "--", "true"], cwd=workspace, extra_env=env)
     assert result.returncode == 125
     assert "publishing ports is forbidden; refused by policy rule network.publish" in result.stderr.decode()
+    # An address the policy does not name: the message names this policy's file, not /etc's (issue 18).
+    (system / "policy.yaml").write_text("version: 1\nnetwork:\n  publish_addresses: ['192.0.2.1']\n")
+    result = me.run([*P, "--yes", "--publish", f"0.0.0.0:{free_port()}:3000", "--", "true"], cwd=workspace,
+                    extra_env=env)
+    assert result.returncode == 125
+    assert (f"refused by policy rule network.publish_addresses ({system / 'policy.yaml'}:3); the system policy's "
+            f"network.publish_addresses ({system / 'policy.yaml'}) must name it") in result.stderr.decode()
     address = global_address()
     if address is None:
         pytest.skip("this host has no non-loopback IPv4 address")

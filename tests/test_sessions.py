@@ -101,6 +101,7 @@ def test_ps_lists_the_running_sandbox_with_what_it_uses(running: Running) -> Non
     assert row["age_s"] >= 0
     table = running.vg(["ps"])
     assert table.returncode == 0 and row["id"].encode() in table.stdout and b"test-untrusted" in table.stdout
+    assert b"sh -c 'id -u; echo ready; sleep 120'" in table.stdout  # quoted as a shell would read it back
 
 
 def test_ps_lists_nothing_once_the_session_has_ended(running: Running) -> None:
@@ -124,6 +125,8 @@ def test_inspect_shows_the_resolved_profile_and_the_compiled_spec(running: Runni
     assert "EXEC_SECRET" in spec["env_names"]
     text = running.vg(["inspect", session_id])
     assert text.returncode == 0 and b"container spec" in text.stdout
+    # Issue 18: the command line as a shell reads it back (it was `sh -c id -u; echo ready; sleep 120`).
+    assert "argv:           sh -c 'id -u; echo ready; sleep 120'\n" in text.stdout.decode()
     for out in (json.dumps(shown).encode(), text.stdout):
         assert SECRET.encode() not in out
 

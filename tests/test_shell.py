@@ -14,6 +14,7 @@ from tests.support.terminal import Terminal
 from tests.support.vg import Caller, outcome
 
 PROMPT = b"$ "
+RUNS_FOR_A_RACE = 15  # the start-before-resize race showed in 2 runs of 6
 
 
 pytestmark = pytest.mark.usefixtures("hang_up_leftovers")  # a failed test leaves no shell running
@@ -79,6 +80,25 @@ def test_shell_args_after_the_separator_go_to_the_shell(root: Caller, workspace:
     out = term.expect(b"on-a-tty")
     assert b"from-21" in out
     assert term.wait() == 4
+
+
+@pytest.mark.parametrize("engine", ["podman", "docker"])
+def test_the_command_starts_with_the_callers_window_size_every_time(root: Caller, workspace: Path, engine: str,
+                                                                   request: pytest.FixtureRequest) -> None:
+    """Issue 18: `sandbox shell -- -c "tput cols"` printed 80 now and then: the command started before
+    the sandbox's terminal had the caller's size (0x0 until then). Many runs, a size that is not 80x24,
+    on both engines: the caller's size every time."""
+    if engine == "docker":
+        if os.geteuid() != 0:
+            pytest.skip("the Docker daemon is rootful: this test needs root")
+        request.getfixturevalue("docker_test_image")
+    sizes = []
+    for _ in range(RUNS_FOR_A_RACE):
+        term = Terminal(root, workspace, ["sandbox", "shell", "-p", "test-untrusted", "--engine", engine, "--", "-c",
+                                          "echo size-$(stty size | tr ' ' x)-end"], size=(37, 123))
+        sizes.append(term.expect(b"-end").rpartition(b"size-")[2].decode())  # stty fails on a 0x0 terminal
+        assert term.wait() == 0
+    assert sizes == ["37x123"] * RUNS_FOR_A_RACE
 
 
 def test_a_resize_is_recorded_as_an_asciicast_resize_event(root: Caller, workspace: Path) -> None:

@@ -542,7 +542,9 @@ def _fill_completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", nargs="?", choices=("bash", "zsh", "fish"), metavar="SHELL",
                             help="bash, zsh or fish")
     # What the scripts call for profile names and session ids (vectraguard/completion/listing.py).
-    completion.add_argument("--list", choices=("profiles", "sessions", "running"), help=argparse.SUPPRESS)
+    completion.add_argument("--list", choices=("profiles", "agents", "sessions", "recorded", "running"),
+                            help=argparse.SUPPRESS)
+    completion.add_argument("--described", action="store_true", help=argparse.SUPPRESS)  # WORD<TAB>TEXT (fish)
     _required(completion, "shell")
 
 
@@ -754,7 +756,11 @@ def main(argv: Sequence[str]) -> int:
     try:
         options, command = split_command(argv)
         parser = parser_for(_command_word(options))
-        args, unknown = parser.parse_known_args(options)
+        try:
+            args, unknown = parser.parse_known_args(options)
+        except errors.UsageError as exc:
+            _explain_misplaced_option(exc, options)
+            raise
         if unknown:
             _unrecognized(parser, args, unknown)
         diag.configure(-1 if args.quiet else args.verbose)
@@ -819,11 +825,28 @@ def _unrecognized(parser: argparse.ArgumentParser, args: argparse.Namespace, unk
     if "(did you mean" not in words and any(action.dest == "command" for action in chosen._actions):
         example = "vectraguard exec ID -- ls -la" if chosen.prog == "vectraguard exec" else "vectraguard run -- ls -la"
         hint = f"the sandboxed command and its options go after `--`, e.g. {example}; " + hint
+    from vectraguard.usage_hints import run_option_hint
+
+    habits = run_option_hint(chosen.prog, unknown)  # `run -v SRC:DST`, `-e`, `-it`, `--rm`: docker run's habits
+    if habits:
+        hint = f"{habits}; see `{chosen.prog} --help`"
     if chosen.prog == "vectraguard exec" and {"-i", "-t", "-it", "-ti", "--interactive", "--tty"} & set(unknown):
         # podman/docker exec -it habits: there is no terminal inside an exec.
         hint = ("exec gives CMD no terminal (its stdin is passed when it is not a terminal); an interactive shell "
                 "in a sandbox: `vectraguard sandbox shell`; " + hint)
     raise errors.UsageError(f"{chosen.prog}: unrecognized arguments: {words}", hint=hint)
+
+
+def _explain_misplaced_option(exc: errors.UsageError, options: Sequence[str]) -> None:
+    """`vectraguard --set k=v run`: the command's option before the command made its value the command
+    (argparse: "invalid choice: 'k=v'"); say so instead."""
+    if not exc.message.startswith("vectraguard: argument COMMAND: invalid choice"):
+        return
+    from vectraguard.usage_hints import misplaced_option
+
+    found = misplaced_option(options, [name for name, _, _ in _COMMAND_PARSERS])
+    if found is not None:
+        exc.message, exc.hint = f"vectraguard: {found[0]}", f"{found[1]}; see `vectraguard --help`"
 
 
 def _is_global_option(parser: argparse.ArgumentParser, word: str) -> bool:

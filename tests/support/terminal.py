@@ -46,20 +46,22 @@ class Pty:
 class Terminal(Pty):
     """`vectraguard ARGS` on the slave side of a pty we hold the master of: the
     pty is its controlling terminal. With `stdin`, its standard input is that
-    file instead (the terminal stays the controlling one)."""
+    file instead (the terminal stays the controlling one). The window is `size`
+    (rows, columns) from before the program starts."""
 
     live: ClassVar[set[Terminal]] = set()
 
     def __init__(self, caller: Caller, cwd: Path, args: Sequence[str], *, stdin: Path | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, size: tuple[int, int] = (24, 80)) -> None:
         argv, env = caller.argv(caller.vg(args), extra_env)
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: becomes vectraguard, with the pty as its terminal
             os.chdir(cwd)
+            # Sized here, before the exec: set from the parent, it could come after vectraguard measured it.
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
             if stdin is not None:
                 os.dup2(os.open(stdin, os.O_RDONLY), 0)
             os.execvpe(argv[0], argv, env)
-        self.resize(24, 80)
         self.seen = b""
         Terminal.live.add(self)
 

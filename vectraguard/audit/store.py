@@ -392,8 +392,21 @@ class AuditStore:
 
     def recent_ids(self, limit: int) -> list[str]:
         """The ids of the `limit` sessions started last, newest first (shell completion)."""
-        rows = self.db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT ?", (limit,))
-        return [r[0] for r in rows]
+        return [row[0] for row in self.recent(limit)]
+
+    def recent(self, limit: int, recorded: bool = False) -> list[tuple[str, str, str, str]]:
+        """(id, started_at, profile, command) of the `limit` sessions started last, newest first; with
+        `recorded`, only those whose finished record names a terminal recording (`logs replay` plays
+        them). For shell completion: the index as it is, not verified."""
+        if not recorded:
+            rows = self.db.execute("SELECT id, started_at, profile, command FROM sessions "
+                                   "ORDER BY started_at DESC LIMIT ?", (limit,))
+        else:
+            rows = self.db.execute(
+                "SELECT s.id, s.started_at, s.profile, s.command FROM sessions s WHERE EXISTS (SELECT 1 FROM events e "
+                "WHERE e.session_id = s.id AND e.kind = 'finished' AND json_extract(e.body, '$.recording') IS NOT NULL) "
+                "ORDER BY s.started_at DESC LIMIT ?", (limit,))
+        return [(r[0], r[1] or "", r[2] or "", r[3] or "") for r in rows]
 
     def close(self) -> None:
         self.db.close()

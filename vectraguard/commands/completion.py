@@ -1,7 +1,8 @@
 """`vectraguard completion bash|zsh|fish`: print the shell's completion script.
 
-`vectraguard completion --list profiles|sessions` (hidden) prints the words the
-scripts complete profile names and session ids with, one a line.
+`vectraguard completion --list KIND [--described]` (hidden) prints the words the
+scripts complete profile names and session ids with, one a line
+(completion/listing.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ def main(args: argparse.Namespace) -> int:
         from vectraguard.completion import listing
 
         # Always status 0 and nothing on stderr: a shell calls this at every Tab press.
-        for word in listing.words(args.list):
+        for word in listing.words(args.list, described=args.described):
             print(word)
         return 0
     if args.shell is None:

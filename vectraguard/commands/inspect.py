@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from vectraguard import errors, ids, output
+from vectraguard.audit import exact
 from vectraguard.audit.store import open_reader
 from vectraguard.output import printable
 from vectraguard.sessions import ports
@@ -55,8 +56,9 @@ def _print(shown: dict[str, Any]) -> None:
     for key in ("id", *FACTS):
         if shown.get(key) is not None:
             value = shown[key]
-            text = (", ".join(value) or "none") if key == "ports" else " ".join(value) if isinstance(value, list) \
-                else str(value)
+            # A command line as a shell would read it back (as `logs show` prints it), other lists as words.
+            text = (", ".join(value) or "none") if key == "ports" else exact.shell_line(value) if key == "argv" \
+                else " ".join(value) if isinstance(value, list) else str(value)
             print(f"{key + ':':16}{printable(text)}")
     for key in ("note", "sandbox_omitted"):
         if key in shown:

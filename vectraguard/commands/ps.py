@@ -7,11 +7,11 @@ root sees root's, another user's are in their own store and are not shown.
 from __future__ import annotations
 
 import argparse
-import shlex
 import time
 from typing import Any
 
 from vectraguard import output
+from vectraguard.audit import exact
 from vectraguard.audit.store import open_store
 from vectraguard.runtime.control import engine_of
 from vectraguard.sessions import ports, usage
@@ -70,7 +70,7 @@ def _row(session: RunningSession, measured: tuple[usage.Usage, str | None]) -> d
 
 
 def _cells(row: dict[str, Any]) -> dict[str, Any]:
-    command = shlex.join(row["command"])
+    command = exact.shell_line(row["command"])  # shlex.join's words, and what is not printable escaped
     return {"SESSION": row["id"], "PROFILE": row["profile"], "ISOLATION": row["isolation"],
             "AGE": _short_age(row["age_s"]),
             "CPU": "-" if row["cpu_percent"] is None else f"{row['cpu_percent']:.1f}%",

@@ -32,7 +32,8 @@ def script(shell: str) -> str:
     for path, action in _actions(parser, ()):
         kind = dynamic_kind(path, action)
         if kind is not None:
-            action.complete = _listing(kind)  # type: ignore[attr-defined]  # shtab reads this attribute
+            # fish gives every candidate the option's description unless each has its own.
+            action.complete = _listing(kind, described=shell == "fish")  # type: ignore[attr-defined]  # shtab reads it
         elif action.dest in FILE_ARGUMENTS:
             action.complete = shtab.FILE  # type: ignore[attr-defined]
         elif action.dest in DIRECTORY_ARGUMENTS:
@@ -51,19 +52,24 @@ def script(shell: str) -> str:
 
 
 def dynamic_kind(path: tuple[str, ...], action: argparse.Action) -> str | None:
-    """'profiles', 'sessions' or 'running' when `action` (under the subcommand `path`,
-    e.g. ("logs", "show")) names one, else None."""
+    """A kind of completion/listing.py ('profiles', 'agents', 'sessions', 'recorded', 'running') when
+    `action` (under the subcommand `path`, e.g. ("logs", "show")) names one, else None."""
+    if action.dest == "name" and path in AGENT_NAMED:
+        return "agents"
     if action.dest == "profile" or (action.dest == "name" and path in PROFILE_NAMED):
         return "profiles"
     if not action.option_strings and action.metavar == "ID" and path[:1] not in NOT_SESSION_IDS:
-        return "running" if path in RUNNING_ONLY else "sessions"
+        return "running" if path in RUNNING_ONLY else "recorded" if path in RECORDED_ONLY else "sessions"
     return None
 
 
-# Positional NAME arguments that are profile names (an agent is a profile with an `agent` section).
-PROFILE_NAMED = {("profile", "show"), ("agent", "start")}
+# Positional NAME arguments that are profile names, and those that are agents' (profiles with an `agent` section).
+PROFILE_NAMED = {("profile", "show")}
+AGENT_NAMED = {("agent", "start")}
 # Commands whose ID is a running session's (sessions/running.py): ended ones would only be refused.
 RUNNING_ONLY = {("stop",), ("exec",)}
+# Commands whose ID is a session with a terminal recording: others have nothing to play.
+RECORDED_ONLY = {("logs", "replay")}
 # Commands whose ID is not a session's (approvals revoke takes approval ids).
 NOT_SESSION_IDS = {("approvals",)}
 # Arguments that are paths on the host.
@@ -71,12 +77,13 @@ FILE_ARGUMENTS = {"files", "head_file", "output"}
 DIRECTORY_ARGUMENTS = {"dir"}
 
 
-def _listing(kind: str) -> dict[str, Any]:
-    """A shtab completer that runs the hidden listing command. Its errors go
-    nowhere: a missing `vectraguard` or store must not scribble on the line."""
+def _listing(kind: str, described: bool = False) -> dict[str, Any]:
+    """A shtab completer that runs the hidden listing command (`described`: each word with its own
+    description, for fish). Its errors go nowhere: a missing `vectraguard` or store must not scribble
+    on the line."""
     import shtab
 
-    return dict(shtab.cmd(f"{PROG} completion --list {kind} 2>/dev/null"))
+    return dict(shtab.cmd(f"{PROG} completion --list {kind}{' --described' if described else ''} 2>/dev/null"))
 
 
 def _actions(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Walk:

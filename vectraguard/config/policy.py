@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from vectraguard import paths, units
@@ -41,8 +42,14 @@ class Policy:
         return f"policy rule {path} ({self.layer.origin(path)})"
 
 
+def file_path() -> Path:
+    """Where the system policy is (or would be): VECTRAGUARD_SYSTEM_DIR's, else /etc/vectraguard's
+    policy.yaml. Messages name this, never a fixed path."""
+    return paths.system_dir() / FILE_NAME
+
+
 def load() -> Policy | None:
-    path = paths.system_dir() / FILE_NAME
+    path = file_path()
     if not path.exists():
         return None
     return Policy(load_file(path, "policy"))

@@ -70,9 +70,12 @@ def available(sources: Sources) -> dict[str, list[str]]:
 
 def check_name(name: str) -> None:
     if not _NAME.fullmatch(name):
+        # Only a refused name pays for the import.
+        from vectraguard.usage_hints import profile_name_hint
+
         raise ConfigError(
             f"vectraguard: {name!r} is not a valid profile name",
-            hint="profile names are lowercase letters, digits, '.', '_' and '-'",
+            hint=profile_name_hint(name) or "profile names are lowercase letters, digits, '.', '_' and '-'",
         )
 
 

@@ -82,4 +82,8 @@ def _message(error: Any) -> str:
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         return f"expected {expected}, got {type(error.instance).__name__} {error.instance!r}"
+    described = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+    if error.validator == "pattern" and described.startswith(("A ", "An ")):
+        # What the value should be, in words (the schema says it), rather than the regular expression.
+        return f"{error.instance!r} is not {described[0].lower()}{described[1:].rstrip('.')}"
     return str(error.message)

@@ -24,6 +24,7 @@ def run_all() -> list[Finding]:
     with ExitStack() as stack:
         ctx = gather(stack)
         pod = engine_checks.scoped(ctx, "podman")
+        refused = policy_checks.refused_profiles(ctx)
         found: list[Finding | None] = [
             engine_checks.engine_choice(ctx),
             engine_checks.podman_absent(ctx),
@@ -36,9 +37,9 @@ def run_all() -> list[Finding]:
             *map(pod, podman_checks.oci_runtimes(ctx)),
             *engine_checks.docker(ctx),
             *(pod(f) if f.check == "isolation gvisor" else f for f in isolation_checks.levels_supported(ctx)),
-            host_checks.profiles(ctx),
+            host_checks.profiles(ctx, policy_checks.refused_names(refused)),
             policy_checks.policy_file(ctx),
-            *policy_checks.refused_profiles(ctx),
+            *refused,
             policy_checks.run_here(ctx),
             host_checks.rlimits(ctx),
             host_checks.resource_limits(ctx),
@@ -48,6 +49,7 @@ def run_all() -> list[Finding]:
             pod(host_checks.subordinate_ids(ctx)),
             pod(host_checks.net_tun(ctx)),
             pod(podman_checks.network(ctx)),
+            pod(podman_checks.storage_driver(ctx)),
             tool_checks.nftables(),
             tool_checks.mmdebstrap(),
             pod(podman_checks.default_image(ctx)),

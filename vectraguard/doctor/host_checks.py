@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 from vectraguard.doctor.context import DEFAULT_PROFILE, Context
@@ -28,13 +29,19 @@ def cgroups(ctx: Context) -> Finding:
     return ok("cgroups", CGROUP_MODES.get(ctx.facts.cgroup_mode, ctx.facts.cgroup_mode))
 
 
-def profiles(ctx: Context) -> Finding:
+def profiles(ctx: Context, refused: Sequence[str] = ()) -> Finding:
+    """Whether every profile resolves; `refused`: the names the system policy refuses (policy_checks,
+    each on a line of its own below): then this line says so too, rather than "ok" above them."""
     # A broken `default` breaks every profile built on it: name it, not the first dependant.
     for name, exc in sorted(ctx.profile_errors.items(), key=lambda item: item[0] != DEFAULT_PROFILE):
         # The first located detail (file:line key: problem) says more than the summary line.
         detail = exc.details[0].strip() if exc.details else _strip(exc.message)
         return fail("profiles", f"profile {name}: {detail}", exc.hint or "fix or remove the file named here")
-    return ok("profiles", f"{len(ctx.profiles)} resolve: {', '.join(sorted(ctx.profiles))}")
+    resolved = f"{len(ctx.profiles)} resolve: {', '.join(sorted(ctx.profiles))}"
+    if refused:
+        return warn("profiles", f"{resolved}; the system policy refuses {len(refused)}: {', '.join(refused)}",
+                    "see the `policy: profile NAME` lines below: runs of those profiles are refused")
+    return ok("profiles", resolved)
 
 
 def rlimits(ctx: Context) -> Finding:

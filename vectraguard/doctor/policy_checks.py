@@ -77,6 +77,14 @@ def refused_profiles(ctx: Context) -> list[Finding]:
     return findings
 
 
+def refused_names(findings: list[Finding]) -> list[str]:
+    """The profile names of refused_profiles' findings."""
+    return [finding.check.removeprefix(CHECK_PREFIX) for finding in findings]
+
+
+CHECK_PREFIX = "policy: profile "
+
+
 def _refused(name: str, problems: list[Problem]) -> Finding:
     system_profiles = str(paths.system_dir() / "profiles.d") + "/"
     in_system = sorted({p.origin.source for p in problems if p.origin.source.startswith(system_profiles)})
@@ -85,7 +93,7 @@ def _refused(name: str, problems: list[Problem]) -> Finding:
         hint = f"the system profile {', '.join(in_system)} sets a value beyond the policy: change one of the two"
     else:
         hint = "change the file named (or the policy); runs of this profile are refused until then"
-    check = f"policy: profile {name}"
+    check = f"{CHECK_PREFIX}{name}"
     if name == DEFAULT_PROFILE:
         return fail(check, detail + " (runs without -p use it)", hint)
     return warn(check, detail, hint)

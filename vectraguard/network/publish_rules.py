@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from vectraguard.config.policy import file_path as policy_file
 from vectraguard.config.problems import Origin, Problem
 from vectraguard.config.resolved import ResolvedProfile
 from vectraguard.network.publish_spec import PublishedPort, parse_all
@@ -54,7 +55,7 @@ def problems(profile: ResolvedProfile, policy: Any) -> list[Problem]:
                 policy.get("network.publish_addresses") is not None else "the built-in rule (loopback only)"
             found.append(Problem(origin, KEY, f"{port.text()}: host address {port.host_address} is not a loopback "
                                  f"address; refused by {rule}; the system policy's network.publish_addresses "
-                                 "(/etc/vectraguard/policy.yaml) must name it"))
+                                 f"({policy_file()}) must name it"))
     return found
 
 

@@ -98,7 +98,7 @@ def _session(client: Libpod, spec: ContainerSpec, timeout: float, kill_grace: fl
             if interrupts.received is not None:
                 returned = True
                 return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid, interrupts.received)
-            started = _start(client, cid, oom, cgroup_mode, before_start, claimed, spec.oci_runtime)
+            started = _start(client, cid, oom, cgroup_mode, before_start, claimed, spec.oci_runtime, tty_fd)
             if isinstance(started, RunResult):
                 returned = True
                 return started
@@ -190,7 +190,7 @@ def _create(client: Libpod, spec: ContainerSpec, hosts_file: str, run_dir: str |
 
 def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
            before_start: Callable[[dict[str, Any]], None] | None, claimed: Claimed | None,
-           oci_runtime: str | None) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
+           oci_runtime: str | None, tty_fd: int | None) -> tuple[socket.socket, bytes, dict[str, Any]] | RunResult:
     """Initialise (attach), check (`before_start`), start. The inspect document
     of the initialised container comes back with the stream: its image ID,
     cgroup and conmon are known from then on. A pooled container was
@@ -217,6 +217,8 @@ def _start(client: Libpod, cid: str, oom: OomWatch, cgroup_mode: str,
             oom.arm(cgroup, cgroup_mode)
         if before_start is not None:
             before_start(initialised)
+        if tty_fd is not None:  # before the command starts: it may ask the size once, at once (`tput cols`)
+            resize(client, cid, tty_fd)
     except BaseException:
         sock.close()
         raise

@@ -123,6 +123,8 @@ def _session(client: Any, spec: ContainerSpec, request: SessionRequest, check: A
                     return RunResult(errors.EXIT_SIGNAL_BASE + interrupts.received, "interrupted", cid,
                                      interrupts.received)
                 entry.write_command(run_dir, spec.command, spec.env, spec.workdir)
+                if request.tty_fd is not None:  # before the command starts: it may ask the size once, at once
+                    resize(client, cid, request.tty_fd)
                 _say_start(run_dir)
                 result = _supervise(client, cid, sock, initial, request, interrupts)
                 return RunResult(result.exit_status, result.reason, cid, result.signal,
