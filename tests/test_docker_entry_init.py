@@ -8,6 +8,7 @@ inside (what the command sees) and from the host (Docker's state, the kernel's v
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -180,6 +181,34 @@ def test_the_backstop_holds_when_the_command_tried_to_stop_pid_1(root: Caller, w
     finally:
         for container in containers:
             docker.remove_container(container["Id"])
+
+
+def test_the_backstop_holds_when_the_command_suspended_the_terminal(root: Caller, workspace: Path,
+                                                                    data_env: dict[str, str],
+                                                                    private_daemon: dict[str, str]) -> None:  # noqa: F811
+    """PID 1's stderr is the sandbox's terminal; a command that suspends output on it (tcflow TCOOFF) must
+    not be able to hold PID 1 in a write when the backstop comes (an outside attack did: the sandbox of a
+    killed vectraguard then ran until something reaped it)."""
+    env = {**data_env, **private_daemon}
+    term = Terminal(root, workspace, ["sandbox", "shell", "-p", "test-untrusted", "--engine", "docker", "--timeout",
+                                      "10s", "--set", "limits.kill_grace=1s", "--", "-c", "vgprobe tty-off"],
+                    extra_env=env)
+    term.expect(b"tty-off")
+    rows = json.loads(root.run(["ps", "--json"], cwd=workspace, extra_env=env).stdout)
+    [row] = [r for r in rows if r["command"][-2:] == ["-c", "vgprobe tty-off"]]
+    container = docker.call("GET", f"/containers/{row['container_id']}/json")
+    try:
+        os.kill(term.pid, signal.SIGKILL)  # nobody left to stop the sandbox but its PID 1
+        term.wait()
+        assert container["Config"]["Cmd"] == ["--await", "41"]
+
+        def ended() -> bool:
+            return not docker.call("GET", f"/containers/{container['Id']}/json")["State"]["Running"]
+
+        _until(ended, "the backstop to end the sandbox", within=120)
+        assert docker.call("GET", f"/containers/{container['Id']}/json")["State"]["ExitCode"] == 128 + signal.SIGKILL
+    finally:
+        docker.remove_container(container["Id"])
 
 
 def test_a_docker_shell_has_its_terminal_ctrl_c_and_resize(root: Caller, workspace: Path) -> None:

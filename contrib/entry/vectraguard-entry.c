@@ -296,11 +296,21 @@ static int init(char **argv, unsigned long seconds) {
             left.tv_sec--;
         }
         if (left.tv_sec < 0) { /* the clock decides, checked on every wake-up: no signal the sandbox sends delays it */
-            fprintf(stderr, "vectraguard-entry: the run's time (%lu s with its grace) is over and Vectra Guard did "
-                            "not stop it: killed\n", seconds);
             kill(-child, SIGKILL);
             kill(child, SIGKILL);
-            return 128 + SIGKILL; /* as PID 1, this exit kills all that is left in the namespace */
+            /* Said only after the kill, and without waiting: the command may have suspended the terminal that
+             * is our stderr (tcflow TCOOFF), where a blocking write would keep PID 1, and so the sandbox, for
+             * ever (found by an outside attack). */
+            int flags = fcntl(STDERR_FILENO, F_GETFL);
+            if (flags >= 0 && fcntl(STDERR_FILENO, F_SETFL, flags | O_NONBLOCK) == 0) {
+                char said[160];
+                int length = snprintf(said, sizeof said, "vectraguard-entry: the run's time (%lu s with its grace) is "
+                                      "over and Vectra Guard did not stop it: killed\n", seconds);
+                if (length > 0 && write(STDERR_FILENO, said, (size_t)length) < 0) {
+                    /* nothing to do: the exit below is what matters */
+                }
+            }
+            _exit(128 + SIGKILL); /* as PID 1, this exit kills all that is left in the namespace; no stdio flush */
         }
         siginfo_t info;
         int sig = sigtimedwait(&handled, &info, &left);

@@ -60,6 +60,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <termios.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -1406,6 +1407,19 @@ static int cmd_connect_flood(long port, long n, long workers, long hosts)
     return 0;
 }
 
+/* Suspend output on the terminal that is standard output (tcflow TCOOFF: what ^S does), say so on
+ * standard error first, then wait for ever: any process that writes to that terminal now blocks. */
+static int cmd_tty_off(void)
+{
+    fputs("tty-off\n", stderr);
+    if (tcflow(STDOUT_FILENO, TCOOFF) != 0) {
+        perror("tcflow");
+        return 1;
+    }
+    for (;;)
+        pause();
+}
+
 /* ------------------------------------------------------------------ main */
 
 static int usage(void)
@@ -1413,7 +1427,7 @@ static int usage(void)
     fputs("usage: vgprobe syscalls | allowed | status | fork-bomb SECONDS [MAX] | zombies N |\n"
           "               count-zombies | mem-bomb MIB | write PATH | exec-tmp |\n"
           "               exec-memfd | exec-dropped DIR | socket-families |\n"
-          "               setxattr PATH NAME VALUE | connect-flood PORT N WORKERS HOSTS\n",
+          "               setxattr PATH NAME VALUE | connect-flood PORT N WORKERS HOSTS | tty-off\n",
           stderr);
     return 2;
 }
@@ -1453,6 +1467,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "connect-flood") == 0 && argc == 6 && parse_count(argv[2], &n) && parse_count(argv[3], &max) &&
         parse_count(argv[4], &workers) && parse_count(argv[5], &hosts))
         return cmd_connect_flood(n, max, workers, hosts);
+    if (strcmp(cmd, "tty-off") == 0 && argc == 2)
+        return cmd_tty_off();
     if (strcmp(cmd, "true") == 0) /* the program `allowed` posix_spawns */
         return 0;
     return usage();
