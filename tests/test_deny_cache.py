@@ -63,7 +63,7 @@ def served(home: Path, policy: tuple[str, ...] = (), sockets: tuple[str, ...] = 
 
     parts = {"home": str(home), "homes": mounts._login_homes(str(home)), "extra": [], "policy": list(policy),
              "sockets": list(sockets), "user": mounts._user_name(), "shipped": mounts._shipped()}
-    return deny_cache.lookup(deny_cache.key(parts, mounts._storage_conf_files(str(home)))) is not None
+    return deny_cache.lookup(deny_cache.key(parts, mounts.engine_settings_files(str(home)))) is not None
 
 
 def paths_of(listed: DenyList) -> set[str]:

@@ -280,6 +280,34 @@ def test_podman_runtime_directories_and_stores_are_refused(who: Who) -> None:
     assert who.inside(ordinary(who), "cat /m/f") == "ordinary\n"
 
 
+def test_docker_engines_stores_are_refused(as_rootless: Who) -> None:
+    """Docker's store holds every container's files, logs and environment: rootless Docker's in the home,
+    and wherever a daemon.json moves it (data-root, exec-root; found by an outside attack)."""
+    who = as_rootless
+    home_store = who.home() / ".local" / "share" / "docker"
+    config = Path(who.caller.config_home)  # the caller's own XDG_CONFIG_HOME (its test profiles are there)
+    moved = who.base / "moved-docker-root"
+    moved.mkdir()
+    who.give(moved)
+    (config / "docker").mkdir(exist_ok=True)
+    daemon_json = config / "docker" / "daemon.json"
+    daemon_json.write_text(json.dumps({"data-root": str(moved)}))
+    who.give(config / "docker", daemon_json)
+    env: dict[str, str] = {}
+    made_home_store = not home_store.exists()
+    if made_home_store:
+        home_store.mkdir(parents=True)
+        who.give(home_store.parent.parent, home_store.parent, home_store)
+    try:
+        assert who.refusals([str(home_store)], env=env) == [refusal(str(home_store), str(home_store), CREDENTIALS)]
+        assert who.refusals([str(moved)], env=env) == [
+            refusal(str(moved), str(moved), "Docker Engine's store (daemon.json)")]
+    finally:
+        daemon_json.unlink()
+        if made_home_store:
+            home_store.rmdir()
+
+
 # -- Vectra Guard's own state -----------------------------------------------------------
 
 def test_own_state_is_refused_where_it_is_and_where_it_would_be_by_default(who: Who) -> None:

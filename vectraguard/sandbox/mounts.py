@@ -73,6 +73,8 @@ KERNEL_TREES = ("/proc", "/sys", "/dev")
 HOME_SECRETS = (
     ".ssh", ".aws", ".gnupg", ".kube", ".docker", ".config/containers", ".config/gcloud", ".config/gh",
     ".netrc", ".password-store", ".local/share/containers",
+    # rootless Docker's store and daemon settings (dockerd-rootless: $XDG_DATA_HOME/docker, ~/.config/docker)
+    ".local/share/docker", ".config/docker",
     # forges, registries and package managers
     ".git-credentials", ".config/git/credentials", ".config/hub", ".config/glab-cli", ".npmrc", ".yarnrc.yml",
     ".pypirc", ".config/pypoetry/auth.toml", ".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
@@ -116,6 +118,8 @@ HOST_SECRETS = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", 
 
 # storage.conf files Podman reads, rootful then rootless (containers-storage.conf(5)).
 STORAGE_CONFS = ("/usr/share/containers/storage.conf", "/etc/containers/storage.conf")
+# Docker Engine's daemon settings, rootful (dockerd(8) --config-file default); rootless: ~/.config/docker/.
+DOCKER_DAEMON_JSON = "/etc/docker/daemon.json"
 
 # passwd entries with homes of people (login.defs' default UID_MIN..UID_MAX, and root).
 LOGIN_UIDS = range(1000, 65534)
@@ -268,7 +272,7 @@ def denied_sources(home: str, extra: tuple[str, ...] = (), policy_denied: tuple[
     # Everything the rules are made of, for the cache's key (sandbox/deny_cache.py).
     entry_key = deny_cache.key({"home": home, "homes": homes, "extra": list(extra), "policy": list(policy_denied),
                                 "sockets": list(allowed_sockets), "user": _user_name(), "shipped": _shipped()},
-                               _storage_conf_files(home))
+                               engine_settings_files(home))
     cached = deny_cache.lookup(entry_key)
     if cached is not None:
         try:
@@ -343,7 +347,39 @@ def _runtime_rules(home: str) -> list[DenyRule]:
     xdg_data = os.environ.get("XDG_DATA_HOME", "")
     stores = [*_storage_conf_dirs(home), *([os.path.join(xdg_data, "containers")] if xdg_data.startswith("/") else [])]
     rules += [DenyRule(path, "a container store (storage.conf)", True) for path in stores]
+    rules += [DenyRule(path, "Docker Engine's store (daemon.json)", True) for path in _docker_daemon_dirs(home)]
     return rules
+
+
+def engine_settings_files(home: str) -> list[str]:
+    """The container engines' settings files the rules read (storage.conf, daemon.json), present or not:
+    what the deny list's cache key holds by identity (sandbox/deny_cache.py)."""
+    return [*_storage_conf_files(home), *_docker_daemon_files(home)]
+
+
+def _docker_daemon_files(home: str) -> list[str]:
+    """The daemon.json files of a rootful and of this user's rootless Docker Engine, present or not."""
+    config_home = os.environ.get("XDG_CONFIG_HOME", "")
+    rootless = os.path.join(config_home if config_home.startswith("/") else os.path.join(home, ".config"),
+                            "docker", "daemon.json")
+    return [DOCKER_DAEMON_JSON, rootless]
+
+
+def _docker_daemon_dirs(home: str) -> list[str]:
+    """The data-root and exec-root those daemon.json files move Docker's store and state to (the defaults,
+    /var/lib/docker and /run/docker, and rootless Docker's in the home, are denied whatever they say)."""
+    import json
+
+    found: list[str] = []
+    for name in _docker_daemon_files(home):
+        try:
+            with open(name, "rb") as stream:
+                settings = json.load(stream)
+        except (OSError, ValueError):
+            continue  # absent is usual; a broken file dockerd refuses itself
+        if isinstance(settings, dict):
+            found += [value for key in ("data-root", "exec-root") if isinstance(value := settings.get(key), str)]
+    return [path for path in found if path.startswith("/") and os.path.normpath(path) != "/"]
 
 
 def _storage_conf_dirs(home: str) -> list[str]:
