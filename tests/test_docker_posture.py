@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -222,3 +223,40 @@ def test_an_agents_kept_home_is_refused_on_docker_before_create(root: Caller, wo
     assert result.returncode == 125 and "kept $HOME" in stderr and "agent.home: tmpfs" in stderr, stderr
     assert outcome(root.last_session(workspace, private)["events"])["status"] == "refused"
     assert {c["Id"] for c in call("GET", "/containers/json?all=1")} - before == set()
+
+
+def test_the_engines_log_of_the_output_is_capped(root: Caller, workspace: Path, engine: str) -> None:
+    """What the command writes also goes to the engine's container log, which nobody reads and which had no
+    cap: 300 MB of output put 428 MB on the host's disk, past every limit of the sandbox (an outside attack).
+    The log of 8 MiB of output stays within the cap (CONTAINER_LOG_BYTES, plus one line and the engine's
+    framing of it)."""
+    from vectraguard.sandbox.spec import CONTAINER_LOG_BYTES
+
+    argv, env = root.argv(root.vg([*UNTRUSTED, "--engine", engine, "--", "sh", "-c",
+                                   "head -c 8388608 /dev/zero | tr '\\0' x | fold -w 4096; echo; echo ready; sleep 60"]))
+    proc = subprocess.Popen(argv, cwd=workspace, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line == b"ready\n":
+                break
+        else:
+            raise AssertionError(proc.stderr.read() if proc.stderr else b"")
+        command = ["podman", "inspect", "--format", "{{.HostConfig.LogConfig.Path}}"] if engine == "podman" else \
+            ["docker", "-H", "unix:///run/docker.sock", "inspect", "--format", "{{.LogPath}}"]
+        names = subprocess.run([engine, *(["-H", "unix:///run/docker.sock"] if engine == "docker" else []), "ps",
+                                "-q", "--no-trunc", "--filter", "label=io.vectraguard.owner"],
+                               capture_output=True, text=True, check=True, timeout=60).stdout.split()
+        sizes = []
+        for cid in names:
+            path = subprocess.run([*command, cid], check=False, capture_output=True, text=True,
+                                  timeout=60).stdout.strip()
+            if path and os.path.exists(path):
+                sizes.append(os.path.getsize(path))
+        assert sizes, "the running sandbox's log"
+        assert max(sizes) <= CONTAINER_LOG_BYTES + 64 * 1024, sizes
+    finally:
+        proc.send_signal(signal.SIGINT)  # ends the run as Ctrl-C does: its sandbox goes with it
+        proc.communicate(timeout=60)
+        root.wait_for_removals()

@@ -23,6 +23,9 @@ CPU_PERIOD_US = 100_000
 USERNS_SIZE = 65536
 
 
+CONTAINER_LOG_BYTES = 1 << 20  # the engine's log of a sandbox's output (both engines): the last MiB or so
+
+
 @record
 class BindMount:
     """A bind mount in the container spec."""
@@ -158,6 +161,10 @@ class ContainerSpec:
             "remove": False,
             "timeout": self.backstop_timeout,
             "stop_timeout": self.stop_grace,
+            # Everything the command writes also goes to the engine's container log, which nobody reads
+            # (the run streams it) and which has no size cap by default: a sandbox could fill the host's
+            # disk past every limit it has (found by an outside attack). Capped; it goes with the container.
+            "log_configuration": {"size": CONTAINER_LOG_BYTES},
             # storage
             "read_only_filesystem": True,
             "read_write_tmpfs": False,

@@ -54,7 +54,12 @@ from pathlib import Path
 from typing import Any
 
 from vectraguard.sandbox.entry import ENTRY_TARGET, RUN_DIR_TARGET
-from vectraguard.sandbox.spec import BindMount, ContainerSpec, TmpfsMount
+from vectraguard.sandbox.spec import (
+    CONTAINER_LOG_BYTES,
+    BindMount,
+    ContainerSpec,
+    TmpfsMount,
+)
 
 NANO = 1_000_000_000
 # Podman's (containers/common pkg/config: DefaultMaskedPaths, DefaultReadOnlyPaths, as `podman run` gives
@@ -104,6 +109,8 @@ def create_body(spec: ContainerSpec, *, hosts_file: str, run_dir: str, resolv_fi
         "IpcMode": "private",
         "Ulimits": [{"Name": r.name, "Soft": r.soft, "Hard": r.hard} for r in spec.rlimits],
         "AutoRemove": False,
+        # The container log has no size cap by default (spec.py CONTAINER_LOG_BYTES says why it needs one).
+        "LogConfig": {"Type": "json-file", "Config": {"max-size": str(CONTAINER_LOG_BYTES), "max-file": "1"}},
     }
     if spec.memory is not None:
         host_config["Memory"] = host_config["MemorySwap"] = spec.memory
