@@ -9,7 +9,6 @@ sandbox with a private audit store, so `ps` sees exactly the sessions the test m
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -209,25 +208,10 @@ def private_daemon(root: Caller, monkeypatch: pytest.MonkeyPatch) -> Iterator[di
     returned environment): every run on the shared daemon reaps the sandboxes whose owner is gone
     (runtime/reaper.py), and one of another test would remove the killed run's sandbox before its
     backstop could be seen."""
-    run = Path(tempfile.mkdtemp(prefix="vgb-", dir="/run"))
-    data = Path(tempfile.mkdtemp(prefix="vectraguard-test-backstop-", dir="/var/lib"))
-    env = {"VECTRAGUARD_DOCKERD_SOCKET": str(run / "docker.sock"),
-           "VECTRAGUARD_DOCKERD_PIDFILE": str(run / "dockerd.pid"), "VECTRAGUARD_DOCKERD_DATA_ROOT": str(data),
-           "VECTRAGUARD_DOCKERD_EXEC_ROOT": str(run / "exec"), "VECTRAGUARD_DOCKERD_LOG": str(run / "dockerd.log")}
-    dockerd_sh = [str(Path(__file__).resolve().parent.parent / "contrib" / "docker" / "dockerd.sh")]
-    try:
-        started = subprocess.run(dockerd_sh, capture_output=True, text=True, timeout=120, check=False,
-                                 env={**os.environ, **env})
-        assert started.returncode == 0, started.stderr
-        host = {"DOCKER_HOST": f"unix://{env['VECTRAGUARD_DOCKERD_SOCKET']}"}
-        monkeypatch.setenv("DOCKER_HOST", host["DOCKER_HOST"])
+    with docker.private_daemon() as host:
+        monkeypatch.setenv("DOCKER_HOST", host)
         docker.docker_image(TEST_IMAGE, root.podman())
-        yield host
-    finally:
-        subprocess.run([*dockerd_sh, "--stop"], capture_output=True, timeout=120, check=False, env={**os.environ, **env})
-        # A remapping daemon makes a copy of its exec root's parent for the remapped ids (RUN.UID.GID).
-        for directory in (run, data, *run.parent.glob(f"{run.name}.*")):
-            shutil.rmtree(directory, ignore_errors=True)
+        yield {"DOCKER_HOST": host}
 
 
 def test_the_sandbox_of_a_killed_vectraguard_ends_at_its_backstop(root: Caller, workspace: Path,

@@ -44,7 +44,11 @@
 #
 # The paths can be moved (for a second, private daemon, e.g. in a test) with
 # VECTRAGUARD_DOCKERD_SOCKET, _PIDFILE, _DATA_ROOT, _EXEC_ROOT, _LOG and _CONFIG; the
-# defaults are the ones the design and the tests use.
+# defaults are the ones the design and the tests use. VECTRAGUARD_DOCKERD_BIP=ADDR/LEN
+# gives that daemon Docker's default bridge (docker0) with this address instead of
+# --bridge=none, still without firewall rules, forwarding or masquerading: a
+# network `full` sandbox then reaches the host's side of the bridge and nothing
+# beyond it (tests/test_network_docker.py).
 set -eu
 
 socket=${VECTRAGUARD_DOCKERD_SOCKET:-/run/docker.sock}
@@ -53,6 +57,10 @@ data_root=${VECTRAGUARD_DOCKERD_DATA_ROOT:-/var/lib/docker}
 exec_root=${VECTRAGUARD_DOCKERD_EXEC_ROOT:-/run/docker}
 log=${VECTRAGUARD_DOCKERD_LOG:-/var/log/vectraguard-dockerd.log}
 config=${VECTRAGUARD_DOCKERD_CONFIG:-/etc/docker/daemon.json}
+bridge=--bridge=none
+if [ -n "${VECTRAGUARD_DOCKERD_BIP:-}" ]; then
+    bridge=--bip=$VECTRAGUARD_DOCKERD_BIP
+fi
 start_deadline_s=60
 stop_deadline_s=30
 me="contrib/docker/dockerd.sh"
@@ -236,7 +244,7 @@ start() {
         mkdir -p "$(dirname "$log")"
         echo "$me: starting dockerd at $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$log"
         # setsid: the daemon outlives this script and its terminal's signals.
-        setsid dockerd --userns-remap=default --iptables=false --ip-forward=false --ip-masq=false --bridge=none \
+        setsid dockerd --userns-remap=default --iptables=false --ip-forward=false --ip-masq=false "$bridge" \
             --host "unix://$socket" --pidfile "$pidfile" --data-root "$data_root" \
             --exec-root "$exec_root" --log-level warn </dev/null >>"$log" 2>&1 9>&- &
         pid=$!

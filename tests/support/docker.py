@@ -13,9 +13,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
@@ -164,3 +167,30 @@ def remove_container(container_id: str) -> None:
     status, answer = request("DELETE", f"/containers/{container_id}?force=1&v=1")
     if status not in (204, 404):
         raise DockerError(f"DELETE /containers/{container_id}: HTTP {status}: {answer[:200]!r}")
+
+
+DOCKERD_SH = Path(__file__).resolve().parent.parent.parent / "contrib" / "docker" / "dockerd.sh"
+
+
+@contextmanager
+def private_daemon(extra: dict[str, str] | None = None) -> Iterator[str]:
+    """A Docker daemon of the caller's own (contrib/docker/dockerd.sh, remapped, on private paths; `extra`:
+    more VECTRAGUARD_DOCKERD_* settings, e.g. _BIP for a bridge), stopped and removed afterwards; yields
+    its DOCKER_HOST value."""
+    run = Path(tempfile.mkdtemp(prefix="vgb-", dir="/run"))
+    data = Path(tempfile.mkdtemp(prefix="vectraguard-test-dockerd-", dir="/var/lib"))
+    env = {"VECTRAGUARD_DOCKERD_SOCKET": str(run / "docker.sock"),
+           "VECTRAGUARD_DOCKERD_PIDFILE": str(run / "dockerd.pid"), "VECTRAGUARD_DOCKERD_DATA_ROOT": str(data),
+           "VECTRAGUARD_DOCKERD_EXEC_ROOT": str(run / "exec"), "VECTRAGUARD_DOCKERD_LOG": str(run / "dockerd.log"),
+           **(extra or {})}
+    try:
+        started = subprocess.run([str(DOCKERD_SH)], capture_output=True, text=True, timeout=120, check=False,
+                                 env={**os.environ, **env})
+        assert started.returncode == 0, started.stderr
+        yield f"unix://{env['VECTRAGUARD_DOCKERD_SOCKET']}"
+    finally:
+        subprocess.run([str(DOCKERD_SH), "--stop"], capture_output=True, timeout=120, check=False,
+                       env={**os.environ, **env})
+        # A remapping daemon makes a copy of its exec root's parent for the remapped ids (RUN.UID.GID).
+        for directory in (run, data, *run.parent.glob(f"{run.name}.*")):
+            shutil.rmtree(directory, ignore_errors=True)
