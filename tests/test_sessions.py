@@ -19,12 +19,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.sessions import Running
 from tests.support.terminal import Terminal
 from tests.support.vg import LABEL_SESSION, Caller, outcome
 from vectraguard.runtime import owner
@@ -35,30 +34,6 @@ SECRET = "exec-secret-value-4711"  # given with --env: must reach the exec'd pro
 # What a sandbox's own command may find in its environment (test_isolation
 # sec01: PATH HOME TERM LANG, plus container= and HOSTNAME from Podman), and the one --env gives.
 ALLOWED_NAMES = {"PATH", "HOME", "TERM", "LANG", "container", "HOSTNAME", "EXEC_SECRET"}
-
-
-@dataclass
-class Running:
-    caller: Caller
-    proc: subprocess.Popen[bytes]
-    env: dict[str, str]  # VECTRAGUARD_DATA_DIR: the test's own audit store
-    cwd: Path
-    uid: str  # what `id -u` printed in the session's own command
-
-    def vg(self, args: list[str], input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return self.caller.run(args, cwd=self.cwd, extra_env=self.env, input=input)
-
-    def json(self, args: list[str]) -> Any:
-        done = self.vg(args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def session_id(self) -> str:
-        [row] = self.json(["ps", "--json"])
-        return str(row["id"])
-
-    def events(self, session_id: str) -> list[dict[str, Any]]:
-        return self.json(["logs", "show", session_id, "--json"])["events"]  # type: ignore[no-any-return]
 
 
 def _start(caller: Caller, env: dict[str, str], cwd: Path, options: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:

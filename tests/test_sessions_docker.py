@@ -16,13 +16,13 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import docker
+from tests.support.sessions import Running
 from tests.support.vg import LABEL_SESSION, TEST_IMAGE, Caller, outcome
 
 P = ["run", "-p", "test-untrusted", "--engine", "docker"]
@@ -47,30 +47,6 @@ def _until(condition: Callable[[], bool], what: str, within: float = 60.0) -> No
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
-
-
-@dataclass
-class Running:
-    caller: Caller
-    proc: subprocess.Popen[bytes]
-    env: dict[str, str]
-    cwd: Path
-    uid: str  # what `id -u` printed in the session's own command
-
-    def vg(self, args: list[str], input: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-        return self.caller.run(args, cwd=self.cwd, extra_env=self.env, input=input)
-
-    def json(self, args: list[str]) -> Any:
-        done = self.vg(args)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
-
-    def session_id(self) -> str:
-        [row] = self.json(["ps", "--json"])
-        return str(row["id"])
-
-    def events(self, session_id: str) -> list[dict[str, Any]]:
-        return self.json(["logs", "show", session_id, "--json"])["events"]  # type: ignore[no-any-return]
 
 
 def _start(caller: Caller, env: dict[str, str], cwd: Path, options: list[str], command: str) -> subprocess.Popen[bytes]:
