@@ -158,7 +158,7 @@ def test_policy_can_forbid_the_allowlist_mode(root: Caller, workspace: Path, tmp
     assert "allowlist is not an allowed network mode (none)" in result.stderr.decode()
 
 
-def test_rootless_allowlist_works_through_a_helper_in_the_sandboxs_user_namespace(
+def test_rootless_allowlist_works_through_a_podman_unshare_helper(
         rootless: Caller, rootless_workspace: Path) -> None:
     """In the host's namespace (the rootless service lives there): only an allowed loopback server is reached."""
     with serve() as (port, hits):

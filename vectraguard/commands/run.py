@@ -441,7 +441,7 @@ def _publish(prepared: Prepared, view: SandboxView) -> None:
     except OSError as exc:
         raise errors.RuntimeUnavailable(
             f"vectraguard: could not publish ports into the sandbox ({exc.strerror or exc}); nothing ran",
-            hint="see `vectraguard doctor`; rootless, nsenter (util-linux) and `podman unshare` must work for you") from None
+            hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None
 
 
 def _close_workspace(workspace: Any) -> dict[str, Any] | None:

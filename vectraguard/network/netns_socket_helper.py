@@ -1,9 +1,9 @@
-"""Run in a rootless sandbox's user namespace (runtime/unshare.sandbox_helper_argv): make sockets in its network namespace.
+"""Run under `podman unshare` (rootless): make sockets in a sandbox's network namespace.
 
     python -m vectraguard.network.netns_socket_helper PID SOCKET
 
 Enters the network namespace of PID (a rootless sandbox's, which belongs to
-the sandbox's user namespace, where nsenter starts us),
+the user's rootless user namespace, where `podman unshare` starts us),
 connects to the Unix socket SOCKET, and for each byte it reads there makes
 an unconnected stream socket ("6": AF_INET6, anything else: AF_INET) and passes it back (SCM_RIGHTS), with
 "ok". It never connects anything itself. It exits at end-of-file: when the

@@ -10,7 +10,7 @@ reverse of network/plant.py).
 Rootful: one thread of ours enters the sandbox's namespace (setns(2) moves
 the calling thread only) and never leaves it; it makes every socket.
 Rootless: the namespace belongs to the user's rootless user namespace,
-which only a process inside it may enter: a helper in its user namespace
+which only a process inside it may enter: a helper under `podman unshare`
 (netns_socket_helper.py) enters it, and for each request byte ("4" or "6":
 the address family) makes a socket and passes it back over a Unix socket (SCM_RIGHTS). Both make sockets only;
 where a socket connects is decided by the caller, never by the sandbox.
@@ -67,7 +67,7 @@ class ThreadInNetns:
 
 
 class RootlessHelper:
-    """Rootless: a helper in the sandbox's user and network namespaces
+    """Rootless: a helper under `podman unshare` in the sandbox's namespace
     makes the sockets; requests are serialised (one byte, one descriptor)."""
 
     def __init__(self, pid: int) -> None:
@@ -79,14 +79,14 @@ class RootlessHelper:
                 server.listen(1)
                 server.settimeout(HELPER_ANSWER_S)
                 self._helper = subprocess.Popen(
-                    unshare.sandbox_helper_argv(pid, "vectraguard.network.netns_socket_helper", str(pid), path),
+                    unshare.helper_argv("vectraguard.network.netns_socket_helper", str(pid), path),
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                     cwd=unshare.HELPER_CWD)
                 try:
                     self._channel, _ = server.accept()
                 except TimeoutError:
                     self._stop()
-                    raise OSError(0, "the rootless helper did not answer") from None
+                    raise OSError(0, "the podman unshare helper did not answer") from None
         self._channel.settimeout(HELPER_ANSWER_S)
         try:
             self.make().close()  # the helper is in the namespace and answers
@@ -101,14 +101,14 @@ class RootlessHelper:
                 fds = array.array("i")
                 message, ancillary, _, _ = self._channel.recvmsg(256, socket.CMSG_SPACE(fds.itemsize))
             except OSError as exc:
-                raise OSError(0, f"the rootless helper is gone ({exc})") from None
+                raise OSError(0, f"the podman unshare helper is gone ({exc})") from None
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
         if message != b"ok" or len(fds) != 1:
             for fd in fds:
                 os.close(fd)
-            raise OSError(0, f"the rootless helper failed: {message.decode(errors='replace') or 'no answer'}")
+            raise OSError(0, f"the podman unshare helper failed: {message.decode(errors='replace') or 'no answer'}")
         return socket.socket(fileno=fds[0])
 
     def _stop(self) -> None:

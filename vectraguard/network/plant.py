@@ -9,8 +9,8 @@ process, in the host's namespace, where policy decides.
 
 setns(2) changes the namespace of the calling thread only, and Python has
 no os.setns before 3.12, hence ctypes. Rootless, the sandbox's namespace
-belongs to the sandbox's user namespace: a helper started there (nsenter:
-runtime/unshare.sandbox_helper_argv) binds and hands the sockets back (plant_helper.py).
+belongs to the user's rootless user namespace: a helper started under
+`podman unshare` binds there and hands the sockets back (plant_helper.py).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def listen_in(pid: int, endpoints: list[tuple[str, int]], *, return_home: bool =
 
 
 def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socket.socket]:
-    """The same, through a helper in the sandbox's user namespace and SCM_RIGHTS, for a rootless sandbox."""
+    """The same, through `podman unshare` and SCM_RIGHTS, for a rootless sandbox."""
     with tempfile.TemporaryDirectory(prefix="vg-plant-") as directory:
         path = os.path.join(directory, "channel")
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
@@ -94,14 +94,14 @@ def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socke
             server.listen(1)
             server.settimeout(30)
             helper = subprocess.Popen(
-                unshare.sandbox_helper_argv(pid, "vectraguard.network.plant_helper", str(pid), path,
+                unshare.helper_argv("vectraguard.network.plant_helper", str(pid), path,
                                     *(f"{address}:{port}" for address, port in endpoints)),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=unshare.HELPER_CWD)
             try:
                 conn, _ = server.accept()
             except TimeoutError:
                 helper.kill()
-                raise OSError(0, "the rootless helper did not answer") from None
+                raise OSError(0, "the podman unshare helper did not answer") from None
             with conn:
                 fds = array.array("i")
                 message, ancillary, _, _ = conn.recvmsg(256, socket.CMSG_SPACE(len(endpoints) * fds.itemsize))
@@ -113,5 +113,5 @@ def listen_in_rootless(pid: int, endpoints: list[tuple[str, int]]) -> list[socke
         for fd in fds:
             os.close(fd)
         detail = message.decode(errors="replace") or stderr.decode(errors="replace").strip()
-        raise OSError(0, f"the rootless helper failed: {detail}")
+        raise OSError(0, f"the podman unshare helper failed: {detail}")
     return [socket.socket(fileno=fd) for fd in fds]

@@ -1,9 +1,8 @@
-"""Run in a rootless sandbox's user namespace: plant listeners, hand them back.
+"""Run under `podman unshare` (rootless): plant listeners, hand them back.
 
-A rootless sandbox's network namespace belongs to the sandbox's user
-namespace (below the user's rootless one); only a process with capabilities
-there may setns into it. nsenter starts us in it
-(runtime/unshare.sandbox_helper_argv). We bind the listeners in the sandbox's
+A rootless sandbox's network namespace belongs to the user's rootless user
+namespace; only a process inside that user namespace may setns into it.
+`podman unshare` starts us there. We bind the listeners in the sandbox's
 namespace and pass the file descriptors back over a Unix socket
 (SCM_RIGHTS) to the vectraguard process that asked, then exit.
 

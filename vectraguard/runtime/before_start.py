@@ -35,4 +35,4 @@ def plant(pid: int, endpoints: list[tuple[str, int]], rootless: bool) -> tuple[s
     except OSError as exc:
         raise errors.RuntimeUnavailable(
             f"vectraguard: could not install the egress proxy in the sandbox ({exc.strerror}); nothing ran",
-            hint="see `vectraguard doctor`; rootless, nsenter (util-linux) and `podman unshare` must work for you") from None
+            hint="see `vectraguard doctor`; rootless, `podman unshare` must work for you") from None

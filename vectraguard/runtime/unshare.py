@@ -27,19 +27,3 @@ def helper_argv(module: str, *args: str) -> list[str]:
     """`podman unshare` running `python -P -m MODULE ARGS...` with this interpreter;
     start it with cwd=HELPER_CWD."""
     return ["podman", "unshare", sys.executable, "-P", "-m", module, *args]
-
-
-def sandbox_helper_argv(pid: int, module: str, *args: str) -> list[str]:
-    """`python -P -m MODULE ARGS...` in the user namespace of the sandbox process `pid` (nsenter(1),
-    util-linux), keeping this user's own ids; start it with cwd=HELPER_CWD.
-
-    For helpers that enter one of the sandbox's own namespaces (its network): `podman unshare` joins
-    the rootless user namespace that Podman's pause process names for the caller's environment, and a
-    service started from another environment (XDG_RUNTIME_DIR set or not, a pause process made anew
-    since) runs its sandboxes in another one, which that helper may not enter (EPERM; found with a
-    bench run as the user through setuid rather than `su`). The user namespace the sandbox itself is
-    in is the right one whatever the environment: this user owns it (it descends from the rootless
-    namespace this user made), so joining it gives the capabilities to enter the sandbox's network
-    namespace, and nothing beyond that namespace's own."""
-    return ["nsenter", f"--target={pid}", "--user", "--preserve-credentials", sys.executable, "-P", "-m", module,
-            *args]
