@@ -81,19 +81,28 @@ def _answers(path: Path) -> bool:
             return False
 
 
+START_EVERY_S = 3.0
+
+
 def _serve(caller: Caller, extra_env: dict[str, str] | None = None) -> None:
     """Start `caller`'s fork server (a second one exits at once) and wait until one answers:
     one that is leaving (its code changed, e.g. reinstalled) may still have its socket."""
     argv, env = caller.argv([sys.executable, "-P", "-m", "vectraguard.forkserver.server"], extra_env)
     path = _socket_of(caller)
 
+    started = [float("-inf")]
+
     def answering() -> bool:
         if _answers(path):
             return True
-        subprocess.run(argv, env=env, cwd="/", check=True, timeout=60, start_new_session=True)
+        # One start per START_EVERY_S: a server warms up for a second or more (every module, the rules),
+        # and a start per poll would load the machine with starters that find the lock taken.
+        if time.monotonic() - started[0] > START_EVERY_S:
+            subprocess.run(argv, env=env, cwd="/", check=True, timeout=60, start_new_session=True)
+            started[0] = time.monotonic()
         return False
 
-    _until(answering, f"a fork server answering at {path}")
+    _until(answering, f"a fork server answering at {path}", within=90.0)
 
 
 def _popen(caller: Caller, args: list[str], extra_env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:

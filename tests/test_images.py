@@ -149,7 +149,7 @@ def test_list_shows_the_image(root: Caller, built: Any, data_dir: Path) -> None:
     table = root.run(["image", "list"], cwd=data_dir)
     assert table.returncode == 0
     lines = table.stdout.decode().splitlines()
-    assert lines[0].split() == ["ref", "id", "created", "size"]
+    assert lines[0].split() == ["ref", "id", "created", "size", "packages"]
     row = next(line.split() for line in lines[2:] if line.startswith(DEFAULT_IMAGE_REF + " "))
     assert row[1] == image_id.removeprefix("sha256:")[:12]
     assert row[-1] == "MiB"

@@ -531,7 +531,7 @@ def test_a_server_that_does_not_answer_is_given_up(install: Install, root: Calle
     path = _serve(install, root)
     inode = path.stat().st_ino
     lock = Path(str(path).removesuffix(".sock") + ".lock")
-    [server] = [pid for pid in _pids() if SERVER in _cmdline(pid) and _holds(pid, lock)]
+    [server] = _server_holding(lock)
     os.kill(server, signal.SIGSTOP)
     try:
         done = _traced(root, install, ["check", "--", "true"], private, workspace, trace)
@@ -567,6 +567,13 @@ def _holds(pid: int, lock: Path) -> bool:
         return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(lock) for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
+
+
+def _server_holding(lock: Path) -> list[int]:
+    """The fork server that holds `lock` (a spare it has just forked may not have closed its copy yet: the
+    server is the one whose parent is no server)."""
+    holders = [pid for pid in _pids() if SERVER in _cmdline(pid) and _holds(pid, lock)]
+    return [pid for pid in holders if _parent(pid) not in holders]
 
 
 def _served_process_of(server_socket: Path) -> set[int]:
@@ -658,7 +665,7 @@ def test_a_signal_before_the_server_takes_the_request_abandons_it(
     then gives the request up and acts as the Python front end would: nothing runs."""
     path = _serve(install, root)
     lock = Path(str(path).removesuffix(".sock") + ".lock")
-    [server] = [pid for pid in _pids() if SERVER in _cmdline(pid) and _holds(pid, lock)]
+    [server] = _server_holding(lock)
     os.kill(server, signal.SIGSTOP)
     try:
         argv, env = _argv(root, [str(install.native), *P, "--", "echo", "ran"], private)

@@ -14,7 +14,7 @@ import pytest
 import tests.test_network as net
 from tests.test_network import *
 
-del test_rootless_allowlist_works_through_a_helper_in_the_sandboxs_user_namespace  # noqa: F821 - Podman's own rootless path
+del test_rootless_allowlist_works_through_a_podman_unshare_helper  # noqa: F821 - Podman's own rootless path
 
 
 @pytest.fixture(scope="module", autouse=True)
