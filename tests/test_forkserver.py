@@ -458,23 +458,6 @@ def test_the_server_keeps_nothing_of_the_environment_of_the_run_that_started_it(
     assert b"do-not-keep" not in Path(f"/proc/{server}/environ").read_bytes()
 
 
-def test_the_spare_waiting_for_the_next_request_ends_with_its_server(root: Caller, workspace: Path,
-                                                                      private: dict[str, str]) -> None:
-    """The process forked ahead of the next request (forkserver/server.py Spare) must not outlive its
-    server: it holds the listening socket and would serve with nobody checking the code for changes."""
-    _serve(root)
-    done = root.run([*P, "--", "true"], cwd=workspace, extra_env=private)  # a request taken: a new spare forked
-    assert done.returncode == 0, done.stderr
-    table = _processes()
-    spares = {pid: parent for pid, (parent, cmdline) in table.items()
-              if SERVER in cmdline and parent in table and SERVER in table[parent][1] and not serving(pid)}
-    assert spares, "a spare waits beside the server"
-    for spare, server in spares.items():
-        os.kill(server, signal.SIGKILL)
-        _until(lambda spare=spare: not Path(f"/proc/{spare}").exists() or _state(spare) == "Z",  # type: ignore[misc]
-               "the spare leaving with its server")
-
-
 def test_a_served_run_outlives_its_server(root: Caller, workspace: Path, private: dict[str, str]) -> None:
     """A run is the caller's once taken: the server leaving (killed, idle, its code upgraded) must not end it.
     The process that took it was the server's spare, which dies with the server only until it is taken."""
