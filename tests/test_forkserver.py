@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.forkserver import answers as _answers
 from tests.support.forkserver import serving
 from tests.support.vg import Caller, outcome
 from vectraguard.forkserver import client, wire
@@ -68,17 +69,6 @@ def _socket_of(caller: Caller, extra_env: dict[str, str] | None = None) -> Path:
 
         runtime = Path(f"/tmp/vectraguard-{pwd.getpwnam(caller.user).pw_uid}")
     return runtime / Path(client.socket_path()).name
-
-
-def _answers(path: Path) -> bool:
-    """Whether a server listens at `path` and forks for a connection (it says R)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        try:
-            sock.connect(str(path))
-            return sock.recv(2) == b"R\n"
-        except OSError:
-            return False
 
 
 START_EVERY_S = 3.0

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.forkserver import answers as _answers
 from tests.support.forkserver import serving
 from tests.support.terminal import Pty
 from tests.support.vg import ROOTLESS_USER, SYSTEM_PATH, Caller, outcome
@@ -103,16 +104,6 @@ def _socket_path(install: Install, caller: Caller, extra_env: dict[str, str] | N
                                "from vectraguard.forkserver import client; print(client.socket_path())"], extra_env)
     return Path(subprocess.run(argv, env=env, cwd="/", capture_output=True, text=True, timeout=60,
                                check=True).stdout.strip())
-
-
-def _answers(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        try:
-            sock.connect(str(path))
-            return sock.recv(2) == b"R\n"
-        except OSError:
-            return False
 
 
 def _serve(install: Install, caller: Caller) -> Path:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from pathlib import Path
 
 
 def serving(pid: int) -> bool:
@@ -13,3 +15,14 @@ def serving(pid: int) -> bool:
         return os.readlink(f"/proc/{pid}/cwd") != "/"
     except OSError:
         return False
+
+
+def answers(path: Path) -> bool:
+    """Whether a fork server listens at `path` and forks for a connection (it says R)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        try:
+            sock.connect(str(path))
+            return sock.recv(2) == b"R\n"
+        except OSError:
+            return False
